@@ -1,0 +1,94 @@
+//! Warehouses. Each adapter is a pure [`Dialect`] (quoting, relation names,
+//! type names) plus, once execution lands, an async connection. Code above
+//! this module asks the dialect; it never branches on the warehouse kind.
+
+use crate::settings::TargetKind;
+
+/// SQL generation facts of one warehouse.
+pub trait Dialect: Send + Sync {
+    /// The adapter name as dbt macros see it (`adapter.type()`, dispatch
+    /// prefixes such as `bigquery__`).
+    fn adapter_type(&self) -> &'static str;
+    fn quote_identifier(&self, ident: &str) -> String;
+    /// A fully qualified relation name as it appears in compiled SQL.
+    fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String;
+    /// dbt's `type_*` cross-database types.
+    fn type_name(&self, generic: GenericType) -> &'static str;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GenericType {
+    String,
+    Int,
+    BigInt,
+    Float,
+    Numeric,
+    Boolean,
+    Timestamp,
+}
+
+/// The embedded DataFusion warehouse: catalog.schema.table with the catalog
+/// left implicit, ANSI double quotes.
+pub struct DataFusionDialect;
+
+impl Dialect for DataFusionDialect {
+    fn adapter_type(&self) -> &'static str {
+        "datafusion"
+    }
+
+    fn quote_identifier(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+
+    fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
+        format!("{}.{}", self.quote_identifier(schema), self.quote_identifier(identifier))
+    }
+
+    fn type_name(&self, generic: GenericType) -> &'static str {
+        match generic {
+            GenericType::String => "varchar",
+            GenericType::Int => "int",
+            GenericType::BigInt => "bigint",
+            GenericType::Float => "double",
+            GenericType::Numeric => "decimal(38, 9)",
+            GenericType::Boolean => "boolean",
+            GenericType::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// Google BigQuery: `project`.`dataset`.`table` in backticks.
+pub struct BigQueryDialect;
+
+impl Dialect for BigQueryDialect {
+    fn adapter_type(&self) -> &'static str {
+        "bigquery"
+    }
+
+    fn quote_identifier(&self, ident: &str) -> String {
+        format!("`{}`", ident.replace('`', "\\`"))
+    }
+
+    fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String {
+        format!("{}.{}.{}", self.quote_identifier(database), self.quote_identifier(schema), self.quote_identifier(identifier))
+    }
+
+    fn type_name(&self, generic: GenericType) -> &'static str {
+        match generic {
+            GenericType::String => "string",
+            GenericType::Int | GenericType::BigInt => "int64",
+            GenericType::Float => "float64",
+            GenericType::Numeric => "numeric",
+            GenericType::Boolean => "bool",
+            GenericType::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// The dialect of a target kind; the one place the kind is matched.
+pub fn dialect_for(kind: TargetKind) -> &'static dyn Dialect {
+    match kind {
+        TargetKind::DataFusion => &DataFusionDialect,
+        TargetKind::BigQuery => &BigQueryDialect,
+    }
+}

@@ -1,0 +1,246 @@
+//! `target/manifest.json` in dbt's v12 layout, so existing tools read it.
+//! Maps are ordered so identical input gives identical bytes apart from the
+//! invocation id and timestamps.
+
+use crate::compile::{ParsedNode, ParsedProject};
+use crate::graph::Dag;
+use crate::project::ResourceType;
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+pub fn manifest_json(parsed: &ParsedProject, dag: &Dag, adapter_type: &str) -> Value {
+    let mut nodes = Map::new();
+    let mut sources = Map::new();
+    let mut exposures = Map::new();
+    for n in parsed.nodes.values() {
+        match n.resource_type {
+            ResourceType::Source => {
+                sources.insert(n.unique_id.clone(), source_json(n));
+            }
+            ResourceType::Exposure => {
+                exposures.insert(n.unique_id.clone(), exposure_json(n));
+            }
+            _ => {
+                nodes.insert(n.unique_id.clone(), node_json(n));
+            }
+        }
+    }
+    let mut disabled = Map::new();
+    for n in parsed.disabled.values() {
+        let v = match n.resource_type {
+            ResourceType::Source => source_json(n),
+            ResourceType::Exposure => exposure_json(n),
+            _ => node_json(n),
+        };
+        disabled.insert(n.unique_id.clone(), Value::Array(vec![v]));
+    }
+    let macros: Map<String, Value> = parsed
+        .macros
+        .values()
+        .map(|m| {
+            (
+                m.unique_id.clone(),
+                json!({
+                    "name": m.name,
+                    "resource_type": "macro",
+                    "package_name": m.package_name,
+                    "path": m.path,
+                    "original_file_path": m.original_file_path,
+                    "unique_id": m.unique_id,
+                    "macro_sql": &*m.macro_sql,
+                    "depends_on": {"macros": m.depends_on},
+                    "description": m.description,
+                    "meta": {},
+                    "docs": {"show": true, "node_color": null},
+                    "patch_path": null,
+                    "arguments": m.arguments,
+                    "created_at": 0.0,
+                    "supported_languages": null,
+                }),
+            )
+        })
+        .collect();
+    let docs: Map<String, Value> = parsed
+        .docs
+        .values()
+        .map(|d| {
+            (
+                d.unique_id.clone(),
+                json!({"name": d.name, "resource_type": "doc", "package_name": d.package_name, "path": d.original_file_path, "original_file_path": d.original_file_path, "unique_id": d.unique_id, "block_contents": d.block_contents}),
+            )
+        })
+        .collect();
+    let (parent_map, child_map) = dag.maps();
+    json!({
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+            "dbt_version": env!("CARGO_PKG_VERSION"),
+            "generated_at": parsed.generated_at,
+            "invocation_id": parsed.invocation_id,
+            "env": {},
+            "project_name": parsed.project_name,
+            "project_id": blake3::hash(parsed.project_name.as_bytes()).to_hex()[..32].to_string(),
+            "user_id": null,
+            "send_anonymous_usage_stats": false,
+            "adapter_type": adapter_type,
+            "generator": "rdbt",
+        },
+        "nodes": nodes,
+        "sources": sources,
+        "macros": macros,
+        "docs": docs,
+        "exposures": exposures,
+        "metrics": {},
+        "groups": {},
+        "selectors": {},
+        "disabled": disabled,
+        "parent_map": parent_map,
+        "child_map": child_map,
+        "group_map": {},
+        "saved_queries": {},
+        "semantic_models": {},
+        "unit_tests": parsed.unit_tests,
+    })
+}
+
+fn common(n: &ParsedNode) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("database".into(), json!(n.database));
+    m.insert("schema".into(), json!(n.schema));
+    m.insert("name".into(), json!(n.name));
+    m.insert("resource_type".into(), json!(n.resource_type.as_str()));
+    m.insert("package_name".into(), json!(n.package_name));
+    m.insert("path".into(), json!(n.path));
+    m.insert("original_file_path".into(), json!(n.original_file_path));
+    m.insert("unique_id".into(), json!(n.unique_id));
+    m.insert("fqn".into(), json!(n.fqn));
+    m.insert("description".into(), json!(n.description));
+    m.insert("columns".into(), serde_json::to_value(&n.columns).unwrap_or_default());
+    m.insert("meta".into(), n.config.get("meta").cloned().unwrap_or_else(|| json!({})));
+    m.insert("tags".into(), json!(n.tags()));
+    m.insert("config".into(), Value::Object(n.config.clone()));
+    m.insert("unrendered_config".into(), Value::Object(n.unrendered_config.clone()));
+    m.insert("created_at".into(), json!(0.0));
+    m
+}
+
+fn node_json(n: &ParsedNode) -> Value {
+    let mut m = common(n);
+    m.insert("alias".into(), json!(n.alias));
+    m.insert("checksum".into(), json!({"name": "blake3", "checksum": n.checksum}));
+    m.insert("group".into(), n.config.get("group").cloned().unwrap_or(Value::Null));
+    m.insert("docs".into(), n.docs.clone());
+    m.insert("patch_path".into(), json!(n.patch_path));
+    m.insert("build_path".into(), Value::Null);
+    m.insert("relation_name".into(), json!(n.relation_name));
+    m.insert("raw_code".into(), json!(&*n.raw_code));
+    m.insert("language".into(), json!(n.language()));
+    m.insert("refs".into(), Value::Array(n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect()));
+    m.insert("sources".into(), Value::Array(n.sources.iter().map(|s| json!([s.source_name, s.table_name])).collect()));
+    m.insert("metrics".into(), json!([]));
+    m.insert("depends_on".into(), json!({"macros": n.macros, "nodes": n.depends_on}));
+    m.insert("compiled_path".into(), Value::Null);
+    m.insert("contract".into(), json!({"enforced": n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Value::as_bool).unwrap_or(false), "alias_types": true, "checksum": null}));
+    if matches!(n.resource_type, ResourceType::Model) {
+        m.insert("access".into(), n.config.get("access").cloned().unwrap_or(json!("protected")));
+        m.insert("constraints".into(), n.config.get("constraints").cloned().unwrap_or(json!([])));
+        m.insert("version".into(), Value::Null);
+        m.insert("latest_version".into(), Value::Null);
+        m.insert("deprecation_date".into(), Value::Null);
+    }
+    if let Some(code) = &n.compiled_code {
+        m.insert("compiled".into(), json!(true));
+        m.insert("compiled_code".into(), json!(code));
+        m.insert("extra_ctes_injected".into(), json!(true));
+        m.insert("extra_ctes".into(), json!([]));
+    }
+    if let Some(t) = &n.test_metadata {
+        m.insert("test_metadata".into(), json!({"name": t.name, "kwargs": t.kwargs, "namespace": t.namespace}));
+        m.insert("column_name".into(), json!(n.column_name));
+        m.insert("file_key_name".into(), json!(n.attached_node.as_ref().map(|a| a.split('.').next().unwrap_or("models").to_string() + "s." + &n.attached_node.as_deref().unwrap_or_default().rsplit('.').next().unwrap_or_default().to_string())));
+        m.insert("attached_node".into(), json!(n.attached_node));
+    }
+    if n.resource_type == ResourceType::Seed {
+        m.insert("root_path".into(), Value::Null);
+    }
+    Value::Object(m)
+}
+
+fn source_json(n: &ParsedNode) -> Value {
+    let mut m = common(n);
+    if let Some(s) = &n.source {
+        m.insert("source_name".into(), json!(s.source_name));
+        m.insert("source_description".into(), json!(s.source_description));
+        m.insert("loader".into(), json!(s.loader));
+        m.insert("identifier".into(), json!(s.identifier));
+        m.insert("quoting".into(), json!({"database": null, "schema": null, "identifier": null, "column": null}));
+        m.insert("loaded_at_field".into(), json!(s.loaded_at_field));
+        m.insert("freshness".into(), s.freshness.clone());
+        m.insert("external".into(), s.external.clone().unwrap_or(Value::Null));
+        m.insert("source_meta".into(), s.meta.clone());
+        m.insert("relation_name".into(), json!(n.relation_name));
+        m.insert("patch_path".into(), json!(n.patch_path));
+        // The ingest block may reference credentials; only its shape is kept.
+        m.insert("ingest".into(), s.ingest.as_ref().map(redact).unwrap_or(Value::Null));
+    }
+    Value::Object(m)
+}
+
+/// Keeps an `ingest:` block's structure but never a literal secret.
+fn redact(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let secret = ["url", "password", "sasl.password", "token", "keyfile_json", "private_key"].contains(&k.as_str());
+                    let shown = match v {
+                        Value::String(s) if secret && !s.contains("{{") => Value::String("****".into()),
+                        other => redact(other),
+                    };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+fn exposure_json(n: &ParsedNode) -> Value {
+    let mut m = Map::new();
+    let e = n.exposure.as_ref();
+    m.insert("name".into(), json!(n.name));
+    m.insert("resource_type".into(), json!("exposure"));
+    m.insert("package_name".into(), json!(n.package_name));
+    m.insert("path".into(), json!(n.path));
+    m.insert("original_file_path".into(), json!(n.original_file_path));
+    m.insert("unique_id".into(), json!(n.unique_id));
+    m.insert("fqn".into(), json!(n.fqn));
+    m.insert("type".into(), json!(e.map(|e| e.exposure_type.clone())));
+    m.insert("owner".into(), e.map(|e| e.owner.clone()).unwrap_or(Value::Null));
+    m.insert("description".into(), json!(n.description));
+    m.insert("label".into(), json!(e.and_then(|e| e.label.clone())));
+    m.insert("maturity".into(), json!(e.and_then(|e| e.maturity.clone())));
+    m.insert("meta".into(), e.map(|e| e.meta.clone()).unwrap_or(json!({})));
+    m.insert("tags".into(), json!(n.tags()));
+    m.insert("config".into(), Value::Object(n.config.clone()));
+    m.insert("unrendered_config".into(), json!({}));
+    m.insert("url".into(), json!(e.and_then(|e| e.url.clone())));
+    m.insert("depends_on".into(), json!({"macros": [], "nodes": n.depends_on}));
+    m.insert("refs".into(), Value::Array(n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect()));
+    m.insert("sources".into(), Value::Array(n.sources.iter().map(|s| json!([s.source_name, s.table_name])).collect()));
+    m.insert("metrics".into(), json!([]));
+    m.insert("created_at".into(), json!(0.0));
+    if let Some(e) = e {
+        for (k, v) in &e.extra {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+/// Writes `manifest.json` under `target_dir`.
+pub fn write_manifest(target_dir: &Path, manifest: &Value) -> Result<(), crate::diagnostics::Diagnostic> {
+    let bytes = serde_json::to_vec(manifest).map_err(|e| crate::diagnostics::Diagnostic::internal(format!("manifest serialization failed: {e}")))?;
+    super::write_artifact(&target_dir.join("manifest.json"), &bytes)
+}

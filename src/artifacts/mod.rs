@@ -1,0 +1,44 @@
+//! Artifacts: the files a run leaves for other tools (`manifest.json`, compiled
+//! SQL, later `run_results.json` and `catalog.json`), with dbt's field names.
+//! Every write is atomic: a reader never sees half a file.
+
+mod manifest;
+
+pub use manifest::{manifest_json, write_manifest};
+
+use crate::diagnostics::{codes, Diagnostic};
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.flush()?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// [`write_atomic`] with a user-facing error.
+pub fn write_artifact(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
+    write_atomic(path, bytes).map_err(|e| {
+        Diagnostic::error(codes::ARTIFACT_WRITE, format!("cannot write {}: {e}", path.display())).with_help("check that the target folder is writable and the disk is not full")
+    })
+}
+
+/// Where the compiled SQL of a node goes: `target/compiled/<package>/<path>`.
+pub fn compiled_path(target_dir: &Path, node: &crate::compile::ParsedNode) -> std::path::PathBuf {
+    let base = target_dir.join("compiled").join(&node.package_name);
+    if node.test_metadata.is_some() {
+        base.join(&node.original_file_path).join(format!("{}.sql", node.name))
+    } else {
+        base.join(&node.original_file_path)
+    }
+}

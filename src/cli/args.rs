@@ -1,0 +1,141 @@
+//! Command-line flags, named as dbt names them. Nothing here leaves `cli/`:
+//! flags are turned into [`crate::settings::Flags`] and plain options first.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rdbt",
+    version,
+    about = "Build dbt-style SQL projects on an embedded DataFusion warehouse or on BigQuery",
+    long_about = "rdbt reads a dbt-style project (rdbt_project.yml or dbt_project.yml, models with Jinja, YAML properties), \
+                  compiles it into a graph and builds it. Without a profiles.yml it builds on an embedded local warehouse.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// The project folder: where rdbt_project.yml (or project/rdbt_project.yml, or dbt_project.yml) is. Default: the current folder.
+    #[arg(long, global = true, value_name = "DIR", env = "RDBT_PROJECT_DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// The folder holding profiles.yml. Default: the project folder, then ~/.rdbt, then ~/.dbt.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// The profile to use instead of the project file's `profile:`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The target (output) of the profile to use, e.g. `local` or `prod`.
+    #[arg(short = 't', long, global = true, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Variables for var(), as YAML: --vars '{as_of_date: 2024-06-30}'. Override the project file's vars.
+    #[arg(long, global = true, value_name = "YAML")]
+    pub vars: Option<String>,
+    /// How many nodes to work on at once. Default: the target's `threads`, else the number of cores.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Nodes to include, in dbt's selection syntax: `orders`, `+orders`, `tag:daily`, `path:models/gold`, `config.materialized:table`. Repeat or separate with spaces for a union; join with commas for an intersection.
+    #[arg(short = 's', long = "select", alias = "models", short_alias = 'm', global = true, value_name = "SELECTOR", num_args = 1.., action = clap::ArgAction::Append)]
+    pub select: Vec<String>,
+    /// Nodes to leave out, in the same syntax as --select.
+    #[arg(long, global = true, value_name = "SELECTOR", num_args = 1.., action = clap::ArgAction::Append)]
+    pub exclude: Vec<String>,
+    /// A named selector from selectors.yml.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub selector: Option<String>,
+    /// A folder holding the manifest.json of an earlier run, for `state:modified` and `state:new`.
+    #[arg(long, global = true, value_name = "DIR", env = "RDBT_STATE")]
+    pub state: Option<PathBuf>,
+    /// Whether the tests of selected nodes are selected too: eager (any parent selected), cautious (all parents), empty (never).
+    #[arg(long, global = true, value_enum, default_value_t = IndirectArg::Eager)]
+    pub indirect_selection: IndirectArg,
+    /// Output style: `text` for people, `json` for one JSON object per line.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Print only errors (and the output a command exists to print, such as `ls`).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No colors in output (also when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Render every node again instead of reusing the partial-parse cache.
+    #[arg(long, global = true)]
+    pub no_partial_parse: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum IndirectArg {
+    #[default]
+    Eager,
+    Cautious,
+    Empty,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the resolved settings, profile and target, and check the connection.
+    Debug,
+    /// Read the project, render every node and write target/manifest.json; reports every problem at once.
+    Parse,
+    /// Render the selected nodes to SQL under target/compiled/ (nothing runs).
+    Compile(CompileArgs),
+    /// List the selected resources.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Create a new, runnable project in folder NAME.
+    Init(InitArgs),
+    /// Install the packages of packages.yml into dbt_packages/.
+    Deps,
+    /// Delete the folders listed in the project's clean-targets (target/ and dbt_packages/ by default).
+    Clean,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Compile this SQL instead of project nodes and print it.
+    #[arg(long, value_name = "SQL")]
+    pub inline: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LsOutput {
+    /// dbt's selector-style names: `my_project.staging.stg_orders`, `source:my_project.shop.orders`.
+    Selector,
+    /// Node names.
+    Name,
+    /// File paths.
+    Path,
+    /// One JSON object per node.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only these resource types (model, seed, snapshot, test, source, exposure, analysis, unit_test). Repeatable.
+    #[arg(long = "resource-type", alias = "resource-types", value_name = "TYPE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub resource_types: Vec<String>,
+    /// What to print for each node.
+    #[arg(short = 'o', long, value_enum, default_value_t = LsOutput::Selector)]
+    pub output: LsOutput,
+    /// With --output json: only these keys (comma separated or repeated).
+    #[arg(long, value_name = "KEYS", value_delimiter = ',', num_args = 1.., action = clap::ArgAction::Append)]
+    pub output_keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project name (letters, digits, underscores); also the folder created.
+    pub name: String,
+}

@@ -1,0 +1,81 @@
+//! `rdbt ls`: list the selected resources.
+
+use crate::cli::args::{GlobalArgs, LsArgs, LsOutput};
+use crate::cli::session::{Failure, Session};
+use crate::cli::EXIT_OK;
+use crate::compile::ParsedNode;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::project::ResourceType;
+use serde_json::json;
+
+pub fn run(g: &GlobalArgs, args: &LsArgs) -> Result<u8, Failure> {
+    let session = Session::open(g)?;
+    let mut types = Vec::new();
+    for t in args.resource_types.iter().flat_map(|t| t.split(',')) {
+        if t == "all" || t == "default" {
+            continue;
+        }
+        match ResourceType::parse(t) {
+            Some(rt) => types.push(rt),
+            None => {
+                return Err(session.fail(
+                    Diagnostic::error(codes::USAGE, format!("`{t}` is not a resource type")).with_help("use model, seed, snapshot, test, source, exposure, analysis or unit_test"),
+                ))
+            }
+        }
+    }
+    let p = session.parse()?;
+    session.write_manifest(&p)?;
+    let selected = session.select(g, &p, &types)?;
+    for id in &selected {
+        let Some(node) = p.parsed.nodes.get(id) else { continue };
+        let line = match args.output {
+            LsOutput::Selector => selector_name(node),
+            LsOutput::Name => node.name.clone(),
+            LsOutput::Path => node.original_file_path.clone(),
+            LsOutput::Json => json_line(node, &args.output_keys),
+        };
+        session.printer.output(&line).map_err(|_| Failure::BrokenPipe)?;
+    }
+    if selected.is_empty() {
+        session.printer.info("No nodes selected!");
+    }
+    Ok(EXIT_OK)
+}
+
+/// dbt's default `ls` output.
+fn selector_name(n: &ParsedNode) -> String {
+    match n.resource_type {
+        ResourceType::Source => format!("source:{}", n.fqn.join(".")),
+        ResourceType::Exposure => format!("exposure:{}", n.fqn.join(".")),
+        ResourceType::UnitTest => format!("unit_test:{}", n.fqn.join(".")),
+        _ => n.fqn.join("."),
+    }
+}
+
+fn json_line(n: &ParsedNode, keys: &[String]) -> String {
+    let mut v = json!({
+        "name": n.name,
+        "resource_type": n.resource_type.as_str(),
+        "package_name": n.package_name,
+        "original_file_path": n.original_file_path,
+        "unique_id": n.unique_id,
+        "alias": n.alias,
+        "schema": n.schema,
+        "database": n.database,
+        "fqn": n.fqn,
+        "tags": n.tags(),
+        "config": n.config,
+        "depends_on": {"nodes": n.depends_on, "macros": n.macros},
+    });
+    if let Some(s) = &n.source {
+        v["source_name"] = json!(s.source_name);
+    }
+    if !keys.is_empty() {
+        if let Some(obj) = v.as_object() {
+            let filtered: serde_json::Map<String, serde_json::Value> = keys.iter().filter_map(|k| obj.get(k).map(|x| (k.clone(), x.clone()))).collect();
+            v = serde_json::Value::Object(filtered);
+        }
+    }
+    v.to_string()
+}

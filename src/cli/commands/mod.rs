@@ -1,0 +1,25 @@
+//! One file per command.
+
+mod clean;
+mod compile;
+mod debug;
+mod deps;
+mod init;
+mod ls;
+mod parse;
+
+use super::args::{Cli, Command};
+use super::session::Failure;
+
+pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Debug => debug::run(g),
+        Command::Parse => parse::run(g),
+        Command::Compile(a) => compile::run(g, a),
+        Command::Ls(a) => ls::run(g, a),
+        Command::Init(a) => init::run(g, a),
+        Command::Deps => deps::run(g),
+        Command::Clean => clean::run(g),
+    }
+}

@@ -1,0 +1,140 @@
+//! The shared first steps of every project command: resolve settings, load
+//! the project, parse (with the partial-parse cache), build the graph.
+
+use super::args::{GlobalArgs, IndirectArg, LogFormatArg};
+use super::printer::Printer;
+use crate::compile::{parse_project, Compiler, ParseCache, ParsedProject};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::graph::{Dag, IndirectSelection, PreviousState, Selection, SelectionInput};
+use crate::project::{load_project, Project, ResourceType};
+use crate::settings::{Flags, LogFormat, Settings};
+
+/// Why a command stopped early: the diagnostics have been printed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Problems in the user's input (exit code 2).
+    Reported,
+    /// stdout closed; not an error.
+    BrokenPipe,
+}
+
+pub struct Session {
+    pub settings: Settings,
+    pub project: Project,
+    pub printer: Printer,
+}
+
+pub struct Parsed {
+    pub parsed: ParsedProject,
+    pub dag: Dag,
+    pub compiler: Compiler,
+}
+
+pub fn flags_from(g: &GlobalArgs) -> Flags {
+    Flags {
+        project_dir: g.project_dir.clone(),
+        profiles_dir: g.profiles_dir.clone(),
+        profile: g.profile.clone(),
+        target: g.target.clone(),
+        vars: g.vars.clone(),
+        threads: g.threads,
+        log_format: g.log_format.map(|f| match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+        quiet: g.quiet,
+        no_color: g.no_color,
+        no_partial_parse: g.no_partial_parse,
+    }
+}
+
+/// A printer usable before settings exist (for errors while resolving them).
+pub fn early_printer(g: &GlobalArgs) -> Printer {
+    let format = match g.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    let base = g.project_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    let base = std::path::absolute(&base).unwrap_or(base);
+    let color = !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    Printer::new(format, g.quiet, color, base)
+}
+
+impl Session {
+    pub fn open(g: &GlobalArgs) -> Result<Session, Failure> {
+        let early = early_printer(g);
+        let flags = flags_from(g);
+        let dir = flags.project_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+        let (project, warnings) = match load_project(&dir) {
+            Ok(p) => p,
+            Err(diags) => {
+                early.diagnostics(&diags.into_sorted());
+                return Err(Failure::Reported);
+            }
+        };
+        let profile = project.root_package().file.profile.clone().unwrap_or_else(|| project.name().to_string());
+        let mut flags = flags;
+        flags.project_dir = Some(project.root.clone());
+        let (settings, setting_warnings) = match crate::settings::resolve(&flags, &profile, &crate::compile::render_env_string) {
+            Ok(s) => s,
+            Err(d) => {
+                early.diagnostics(&[d]);
+                return Err(Failure::Reported);
+            }
+        };
+        let printer = Printer::new(settings.log_format, settings.quiet, settings.color, project.root.clone());
+        let mut all = warnings;
+        all.extend(setting_warnings);
+        printer.diagnostics(&all.into_sorted());
+        Ok(Session { settings, project, printer })
+    }
+
+    pub fn report(&self, diags: Diagnostics) -> Failure {
+        self.printer.diagnostics(&diags.into_sorted());
+        Failure::Reported
+    }
+
+    pub fn fail(&self, d: Diagnostic) -> Failure {
+        self.printer.diagnostics(&[d]);
+        Failure::Reported
+    }
+
+    /// Parses the project and builds the graph; writes the manifest.
+    pub fn parse(&self) -> Result<Parsed, Failure> {
+        let target_dir = self.project.target_dir();
+        let mut cache = if self.settings.partial_parse { ParseCache::load(&target_dir) } else { ParseCache::disabled() };
+        let out = parse_project(&self.project, &self.settings, &mut cache).map_err(|d| self.report(d))?;
+        self.printer.diagnostics(&out.warnings.into_sorted());
+        let mut parsed = out.parsed;
+        let dag = crate::graph::build(&mut parsed).map_err(|d| self.report(d))?;
+        cache.save();
+        Ok(Parsed { parsed, dag, compiler: out.compiler })
+    }
+
+    pub fn write_manifest(&self, p: &Parsed) -> Result<(), Failure> {
+        let manifest = crate::artifacts::manifest_json(&p.parsed, &p.dag, p.compiler.world.dialect.adapter_type());
+        crate::artifacts::write_manifest(&self.project.target_dir(), &manifest).map_err(|d| self.fail(d))
+    }
+
+    /// The selection of the global flags, limited to `types` when not empty.
+    pub fn select(&self, g: &GlobalArgs, p: &Parsed, types: &[ResourceType]) -> Result<Selection, Failure> {
+        let state = match &g.state {
+            Some(dir) => Some(PreviousState::load(dir).map_err(|d| self.fail(d))?),
+            None => None,
+        };
+        let input = SelectionInput {
+            select: &g.select,
+            exclude: &g.exclude,
+            selector: g.selector.as_deref(),
+            resource_types: types,
+            indirect: match g.indirect_selection {
+                IndirectArg::Eager => IndirectSelection::Eager,
+                IndirectArg::Cautious => IndirectSelection::Cautious,
+                IndirectArg::Empty => IndirectSelection::Empty,
+            },
+            state: state.as_ref(),
+            selectors_file: self.project.selectors.as_ref(),
+        };
+        crate::graph::select(&p.parsed, &p.dag, &input).map_err(|d| self.fail(d))
+    }
+}

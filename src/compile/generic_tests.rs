@@ -1,0 +1,318 @@
+//! Data tests declared in YAML (`unique`, `accepted_values`, custom generic
+//! tests, package tests such as `dbt_utils.expression_is_true`) become test
+//! nodes here, named and identified the way dbt names them.
+
+use super::environment::Compiler;
+use super::node::{ParsedNode, ParsedProject, TestMetadata};
+use super::parse::{blank_node, default_config, offset_of};
+use super::scope::{RefCall, SourceCall};
+use super::world::INTERNAL_PACKAGE;
+use crate::diagnostics::{closest_names, codes, did_you_mean, Diagnostic, Diagnostics};
+use crate::project::config::merge_into;
+use crate::project::properties::{NodePatch, TestDef};
+use crate::project::{Package, Project, ResourceType};
+use regex::Regex;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+static ARG_REF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*\)"#).expect("static regex"));
+static NON_WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[^0-9a-zA-Z_]+").expect("static regex"));
+
+/// What a test is attached to.
+struct Parent<'a> {
+    unique_id: String,
+    /// `orders` for a model, `source_shop_orders` for a source table.
+    name_for_test: String,
+    /// `ref('orders')` or `source('shop', 'orders')`.
+    expression: String,
+    package: &'a Package,
+}
+
+pub fn build_generic_tests(
+    project: &Project,
+    compiler: &Compiler,
+    parsed: &ParsedProject,
+    patches: &HashMap<(String, String, String), &NodePatch>,
+    diags: &mut Diagnostics,
+) -> Vec<ParsedNode> {
+    let mut out = Vec::new();
+    let mut seen_ids = BTreeSet::new();
+    let mut ordered: Vec<&&NodePatch> = patches.values().collect();
+    ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
+    for patch in ordered {
+        let Some(package) = project.packages.iter().find(|p| p.name == patch.package) else { continue };
+        let kind = match patch.kind.as_str() {
+            "models" => "model",
+            "seeds" => "seed",
+            "snapshots" => "snapshot",
+            _ => continue,
+        };
+        let unique_id = format!("{kind}.{}.{}", package.name, patch.name);
+        if !parsed.nodes.contains_key(&unique_id) {
+            continue;
+        }
+        let parent = Parent { unique_id, name_for_test: patch.name.clone(), expression: format!("ref('{}')", patch.name), package };
+        for t in &patch.tests {
+            push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, None, diags));
+        }
+        for c in &patch.columns {
+            for t in &c.tests {
+                push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, Some((&c.name, c.quote.unwrap_or(false))), diags));
+            }
+        }
+    }
+    for package in &project.packages {
+        for s in &package.properties.sources {
+            let unique_id = format!("source.{}.{}.{}", package.name, s.source_name, s.name);
+            if !parsed.nodes.contains_key(&unique_id) {
+                continue;
+            }
+            let parent = Parent {
+                unique_id,
+                name_for_test: format!("source_{}_{}", s.source_name, s.name),
+                expression: format!("source('{}', '{}')", s.source_name, s.name),
+                package,
+            };
+            for t in &s.tests {
+                push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, None, diags));
+            }
+            for c in &s.columns {
+                for t in &c.tests {
+                    push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, Some((&c.name, c.quote.unwrap_or(false))), diags));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn push(out: &mut Vec<ParsedNode>, seen: &mut BTreeSet<String>, node: Option<ParsedNode>) {
+    if let Some(n) = node {
+        if seen.insert(n.unique_id.clone()) {
+            out.push(n);
+        }
+    }
+}
+
+fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &TestDef, column: Option<(&String, bool)>, diags: &mut Diagnostics) -> Option<ParsedNode> {
+    let package = parent.package;
+    let (namespace, short) = match def.test_name.split_once('.') {
+        Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
+        None => (None, def.test_name.clone()),
+    };
+    let macro_name = format!("test_{short}");
+    let world = &compiler.world;
+    let found = match &namespace {
+        Some(ns) => world.find_macro(ns, &macro_name),
+        None => world
+            .find_macro(&world.root_package, &macro_name)
+            .or_else(|| world.find_macro(&package.name, &macro_name))
+            .or_else(|| world.find_macro(INTERNAL_PACKAGE, &macro_name)),
+    };
+    let Some(found) = found.cloned() else {
+        let known: Vec<String> = world
+            .macros
+            .iter()
+            .flat_map(|(pkg, ms)| ms.keys().filter_map(move |k| k.strip_prefix("test_").map(|t| if pkg == INTERNAL_PACKAGE || *pkg == world.root_package { t.to_string() } else { format!("{pkg}.{t}") })))
+            .collect();
+        diags.push(
+            def.origin
+                .file
+                .error_at(def.origin.mark, codes::MISSING_MACRO, format!("unknown data test `{}` on `{}`", def.test_name, parent.name_for_test))
+                .with_help(did_you_mean(
+                    &closest_names(&def.test_name, known.iter().map(String::as_str)),
+                    "define it with {% test name(model, column_name) %} under macros/ or tests/generic/, or install its package",
+                )),
+        );
+        return None;
+    };
+
+    let mut kwargs = def.args.clone();
+    if let Some((col, _)) = column {
+        kwargs.insert("column_name".into(), Value::String(col.clone()));
+    }
+    let name = def.custom_name.clone().unwrap_or_else(|| synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref()));
+    let hash = blake3::hash(format!("{name}|{}|{}", parent.unique_id, Value::Object(kwargs.clone())).as_bytes()).to_hex();
+    let unique_id = format!("test.{}.{name}.{}", package.name, &hash[..10]);
+
+    let mut call_args = vec![format!("model=get_where_subquery({})", parent.expression)];
+    if let Some((col, quote)) = column {
+        let col = if quote { world.dialect.quote_identifier(col) } else { col.clone() };
+        call_args.push(format!("column_name={}", jinja_literal(&Value::String(col))));
+    }
+    for (k, v) in &def.args {
+        call_args.push(format!("{k}={}", jinja_literal(v)));
+    }
+    let callee = match &namespace {
+        Some(ns) => format!("{ns}.{macro_name}"),
+        None => macro_name.clone(),
+    };
+    let raw_code = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
+
+    let yaml_rel = def.origin.file.path.strip_prefix(&package.root).unwrap_or(&def.origin.file.path).to_string_lossy().replace('\\', "/");
+    let mut fqn = vec![package.name.clone()];
+    let dirs: Vec<&str> = yaml_rel.split('/').collect();
+    if dirs.len() > 2 {
+        fqn.extend(dirs[1..dirs.len() - 1].iter().map(|d| d.to_string()));
+    }
+    fqn.push(name.clone());
+
+    let mut node = blank_node(unique_id, ResourceType::Test, &package.name, &name, fqn.clone());
+    let mut config = default_config(ResourceType::Test);
+    merge_into(&mut config, &super::parse::folder_config(project, package, ResourceType::Test, &fqn));
+    merge_into(&mut config, &def.config);
+    node.unrendered_config = def.config.clone();
+    node.config = config;
+    node.path = format!("{name}.sql");
+    node.original_file_path = yaml_rel;
+    node.abs_path = def.origin.file.path.clone();
+    node.file_text = def.origin.file.text.clone();
+    node.raw_code = raw_code.into();
+    node.checksum = hash[..32].to_string();
+    node.attached_node = Some(parent.unique_id.clone());
+    node.column_name = column.map(|(c, _)| c.clone());
+    node.macros.insert(found.unique_id.clone());
+    node.macros.insert(format!("macro.{INTERNAL_PACKAGE}.get_where_subquery"));
+    node.test_metadata = Some(TestMetadata { name: short, kwargs: with_model(&kwargs, &parent.expression), namespace });
+    let offset = offset_of(&def.origin.file.text, def.origin.mark.line, def.origin.mark.column);
+    for expr in std::iter::once(parent.expression.clone()).chain(arg_strings(&def.args)) {
+        for c in ARG_REF.captures_iter(&expr) {
+            let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
+            let b = c.get(3).map(|m| m.as_str().to_string());
+            node.call_sites.push((c[0].to_string(), offset, def.test_name.len().max(1)));
+            if &c[1] == "ref" {
+                let (package, name) = match b {
+                    Some(b) => (Some(a), b),
+                    None => (None, a),
+                };
+                node.refs.push(RefCall { package, name, version: None });
+            } else if let Some(table_name) = b {
+                node.sources.push(SourceCall { source_name: a, table_name });
+            }
+        }
+    }
+    let parent_node_kind = parent.unique_id.split('.').next().unwrap_or_default();
+    if parent_node_kind == "source" {
+        node.database = world.target_database.clone();
+    }
+    node.schema = world.target_schema.clone();
+    node.database = world.target_database.clone();
+    Some(node)
+}
+
+fn with_model(kwargs: &serde_json::Map<String, Value>, parent_expression: &str) -> serde_json::Map<String, Value> {
+    let mut k = kwargs.clone();
+    k.insert("model".into(), Value::String(format!("{{{{ get_where_subquery({parent_expression}) }}}}")));
+    k
+}
+
+fn arg_strings(args: &serde_json::Map<String, Value>) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    args.values().for_each(|v| walk(v, &mut out));
+    out
+}
+
+/// dbt's test names: `not_null_orders_order_id`,
+/// `accepted_values_orders_status__placed__shipped`, and a hashed short form
+/// past 63 characters.
+pub fn synthesize_name(test: &str, target: &str, kwargs: &serde_json::Map<String, Value>, namespace: Option<&str>) -> String {
+    let mut flat: Vec<String> = Vec::new();
+    let mut keys: Vec<&String> = kwargs.keys().collect();
+    keys.sort();
+    for k in keys {
+        match &kwargs[k] {
+            Value::Array(items) => flat.extend(items.iter().map(value_text)),
+            Value::Object(map) => flat.extend(map.values().map(value_text)),
+            other => flat.push(value_text(other)),
+        }
+    }
+    let clean: Vec<String> = flat.iter().map(|a| NON_WORD.replace_all(a, "_").into_owned()).collect();
+    let prefix = match namespace {
+        Some(ns) => format!("{ns}_{test}"),
+        None => test.to_string(),
+    };
+    let identifier = format!("{prefix}_{target}");
+    let full = if clean.is_empty() { identifier.clone() } else { format!("{identifier}_{}", clean.join("__")) };
+    if full.len() >= 64 {
+        let digest = blake3::hash(full.as_bytes()).to_hex();
+        let trunc: String = identifier.chars().take(30).collect();
+        format!("{trunc}_{}", &digest[..32])
+    } else {
+        full
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON value as a Jinja expression; strings holding `ref(...)` or
+/// `source(...)` stay expressions, as dbt evaluates them.
+pub fn jinja_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let t = s.trim();
+            if (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')') && ARG_REF.is_match(t) {
+                t.to_string()
+            } else {
+                serde_json::to_string(s).unwrap_or_else(|_| "''".into())
+            }
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(jinja_literal).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter().map(|(k, v)| format!("{}: {}", serde_json::to_string(k).unwrap_or_default(), jinja_literal(v))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kw(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn names_follow_dbt() {
+        assert_eq!(synthesize_name("not_null", "orders", &kw(json!({"column_name": "order_id"})), None), "not_null_orders_order_id");
+        assert_eq!(
+            synthesize_name("accepted_values", "orders", &kw(json!({"column_name": "status", "values": ["placed", "shipped"]})), None),
+            "accepted_values_orders_status__placed__shipped"
+        );
+        assert_eq!(
+            synthesize_name("relationships", "orders", &kw(json!({"column_name": "customer_id", "to": "ref('customers')", "field": "customer_id"})), None),
+            "relationships_orders_customer_id__customer_id__ref_customers_"
+        );
+    }
+
+    #[test]
+    fn long_names_are_hashed() {
+        let name = synthesize_name("accepted_values", "a_really_long_model_name_for_testing", &kw(json!({"column_name": "status", "values": ["one", "two", "three", "four"]})), None);
+        assert!(name.len() < 64, "{name}");
+        assert!(name.starts_with("accepted_values_a_really_long_"));
+    }
+
+    #[test]
+    fn refs_in_args_stay_expressions() {
+        assert_eq!(jinja_literal(&json!("ref('customers')")), "ref('customers')");
+        assert_eq!(jinja_literal(&json!(["a", null, 1])), "[\"a\", none, 1]");
+    }
+}

@@ -1,0 +1,169 @@
+//! The parsed form of every resource: what the graph, the selectors, the
+//! artifacts and (later) the runner read. One struct for all kinds keeps
+//! selection uniform; kind-specific facts sit in optional fields.
+
+use super::scope::{RefCall, SourceCall};
+use crate::project::config::{Config, ConfigExt};
+use crate::project::ResourceType;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub description: String,
+    pub meta: serde_json::Value,
+    pub data_type: Option<String>,
+    pub constraints: Vec<serde_json::Value>,
+    pub quote: Option<bool>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestMetadata {
+    pub name: String,
+    pub kwargs: serde_json::Map<String, serde_json::Value>,
+    pub namespace: Option<String>,
+}
+
+/// Source-only facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceInfo {
+    pub source_name: String,
+    pub source_description: String,
+    pub identifier: String,
+    pub loader: String,
+    pub loaded_at_field: Option<String>,
+    pub freshness: serde_json::Value,
+    pub meta: serde_json::Value,
+    /// Kept verbatim (may name secrets through env_var; never rendered here).
+    pub ingest: Option<serde_json::Value>,
+    pub external: Option<serde_json::Value>,
+}
+
+/// Exposure-only facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExposureInfo {
+    pub exposure_type: String,
+    pub label: Option<String>,
+    pub maturity: Option<String>,
+    pub url: Option<String>,
+    pub owner: serde_json::Value,
+    pub meta: serde_json::Value,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParsedNode {
+    pub unique_id: String,
+    pub resource_type: ResourceType,
+    pub package_name: String,
+    pub name: String,
+    /// Relative to the resource folder (dbt's `path`).
+    pub path: String,
+    /// Relative to the package root (dbt's `original_file_path`).
+    pub original_file_path: String,
+    pub abs_path: PathBuf,
+    pub fqn: Vec<String>,
+    pub raw_code: Arc<str>,
+    pub file_text: Arc<str>,
+    /// Where `raw_code` starts in `file_text`.
+    pub body_offset: usize,
+    pub checksum: String,
+    pub config: Config,
+    /// Config as written in YAML and the project file (before `config()`).
+    pub unrendered_config: Config,
+    pub description: String,
+    pub columns: BTreeMap<String, ColumnInfo>,
+    pub patch_path: Option<String>,
+    pub docs: serde_json::Value,
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<SourceCall>,
+    pub macros: BTreeSet<String>,
+    /// Filled by the graph: the unique ids this node reads.
+    pub depends_on: Vec<String>,
+    pub database: String,
+    pub schema: String,
+    pub alias: String,
+    pub relation_name: Option<String>,
+    pub test_metadata: Option<TestMetadata>,
+    pub attached_node: Option<String>,
+    pub column_name: Option<String>,
+    pub source: Option<SourceInfo>,
+    pub exposure: Option<ExposureInfo>,
+    /// Output of the parse render (placeholders for refs).
+    pub parse_sql: Option<String>,
+    /// Output of the compile render (real relation names).
+    pub compiled_code: Option<String>,
+    /// Where each `ref()`/`source()` was written: (call text, byte offset in
+    /// `file_text`, length).
+    pub call_sites: Vec<(String, usize, usize)>,
+}
+
+impl ParsedNode {
+    pub fn tags(&self) -> Vec<String> {
+        self.config.tags()
+    }
+
+    pub fn materialized(&self) -> &str {
+        self.config.materialized()
+    }
+
+    /// The language of `raw_code` as dbt reports it.
+    pub fn language(&self) -> &'static str {
+        "sql"
+    }
+
+    pub fn is_executable(&self) -> bool {
+        matches!(self.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot | ResourceType::Test | ResourceType::Analysis)
+    }
+
+    /// Finds where a `ref`/`source` call naming `needle` was written.
+    pub fn call_site(&self, kind: &str, needle: &str) -> Option<(usize, usize)> {
+        self.call_sites
+            .iter()
+            .find(|(text, _, _)| text.starts_with(kind) && text.contains(&format!("'{needle}'")) || text.starts_with(kind) && text.contains(&format!("\"{needle}\"")))
+            .map(|(_, off, len)| (*off, *len))
+    }
+}
+
+/// A macro as the manifest lists it.
+#[derive(Debug, Clone)]
+pub struct ParsedMacro {
+    pub unique_id: String,
+    pub name: String,
+    pub package_name: String,
+    pub original_file_path: String,
+    pub path: String,
+    pub macro_sql: Arc<str>,
+    pub description: String,
+    pub arguments: serde_json::Value,
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParsedDoc {
+    pub unique_id: String,
+    pub name: String,
+    pub package_name: String,
+    pub original_file_path: String,
+    pub block_contents: String,
+}
+
+/// Everything a parse produced.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedProject {
+    pub project_name: String,
+    /// Every enabled node, sources and exposures included, by unique id.
+    pub nodes: BTreeMap<String, ParsedNode>,
+    pub disabled: BTreeMap<String, ParsedNode>,
+    pub macros: BTreeMap<String, ParsedMacro>,
+    pub docs: BTreeMap<String, ParsedDoc>,
+    pub unit_tests: BTreeMap<String, serde_json::Value>,
+    pub invocation_id: String,
+    pub generated_at: String,
+    /// A digest of everything the parse read, for artifacts' metadata.
+    pub project_hash: String,
+}

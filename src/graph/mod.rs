@@ -1,0 +1,212 @@
+//! The DAG: nodes from the parse, edges from the `ref()`/`source()` calls
+//! recorded while rendering. Unknown names and cycles are reported at the
+//! call site. Selection (`-s`, `--exclude`, selectors.yml) lives here too.
+
+mod selector;
+mod selectors_file;
+mod state;
+
+pub use selector::{select, Selection, SelectionInput, IndirectSelection};
+pub use state::PreviousState;
+
+use crate::compile::{ParsedNode, ParsedProject, RefIndex};
+use crate::diagnostics::{closest_names, codes, did_you_mean, Diagnostic, Diagnostics, Location};
+use crate::project::ResourceType;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The project's graph. Edges point from parent to child.
+pub struct Dag {
+    pub graph: DiGraph<String, ()>,
+    pub index: HashMap<String, NodeIndex>,
+}
+
+impl Dag {
+    pub fn node_index(&self, id: &str) -> Option<NodeIndex> {
+        self.index.get(id).copied()
+    }
+
+    pub fn parents(&self, id: &str) -> Vec<&str> {
+        self.neighbors(id, Direction::Incoming)
+    }
+
+    pub fn children(&self, id: &str) -> Vec<&str> {
+        self.neighbors(id, Direction::Outgoing)
+    }
+
+    fn neighbors(&self, id: &str, dir: Direction) -> Vec<&str> {
+        let Some(ix) = self.node_index(id) else { return Vec::new() };
+        let mut v: Vec<&str> = self.graph.neighbors_directed(ix, dir).map(|n| self.graph[n].as_str()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Ancestors (`Incoming`) or descendants (`Outgoing`) up to `depth` hops.
+    pub fn reachable(&self, id: &str, dir: Direction, depth: Option<usize>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let Some(start) = self.node_index(id) else { return out };
+        let mut frontier = vec![start];
+        let mut seen = std::collections::HashSet::from([start]);
+        let mut level = 0;
+        while !frontier.is_empty() && depth.is_none_or(|d| level < d) {
+            let mut next = Vec::new();
+            for ix in frontier {
+                for n in self.graph.neighbors_directed(ix, dir) {
+                    if seen.insert(n) {
+                        out.insert(self.graph[n].clone());
+                        next.push(n);
+                    }
+                }
+            }
+            frontier = next;
+            level += 1;
+        }
+        out
+    }
+
+    /// Every node id in an order where parents come before children.
+    pub fn topological_order(&self) -> Vec<String> {
+        petgraph::algo::toposort(&self.graph, None).map(|v| v.into_iter().map(|ix| self.graph[ix].clone()).collect()).unwrap_or_default()
+    }
+
+    /// dbt's `parent_map` and `child_map`.
+    pub fn maps(&self) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
+        let mut parents = BTreeMap::new();
+        let mut children = BTreeMap::new();
+        for id in self.index.keys() {
+            parents.insert(id.clone(), self.parents(id).into_iter().map(str::to_string).collect());
+            children.insert(id.clone(), self.children(id).into_iter().map(str::to_string).collect());
+        }
+        (parents, children)
+    }
+}
+
+/// Resolves every recorded call into `depends_on` and builds the DAG.
+pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
+    let index = RefIndex::new(parsed);
+    let disabled: HashMap<(String, String), &ParsedNode> = parsed.disabled.values().map(|n| ((n.package_name.clone(), n.name.clone()), n)).collect();
+    let mut diags = Diagnostics::default();
+    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for node in parsed.nodes.values() {
+        let mut d: Vec<String> = Vec::new();
+        if let Some(attached) = &node.attached_node {
+            d.push(attached.clone());
+        }
+        for call in &node.refs {
+            match index.resolve_ref(&node.package_name, call) {
+                Some(id) => d.push(id.to_string()),
+                None => diags.push(unknown_ref(node, &call.name, &index, &disabled)),
+            }
+        }
+        for call in &node.sources {
+            match index.resolve_source(call) {
+                Some(id) => d.push(id.to_string()),
+                None => {
+                    let wanted = format!("{}.{}", call.source_name, call.table_name);
+                    let names = index.source_names();
+                    let help = did_you_mean(&closest_names(&wanted, names.iter().map(String::as_str)), "declare it under `sources:` in a property file (e.g. project/sources.yml)");
+                    diags.push(at_call(node, "source", &call.table_name, Diagnostic::error(codes::UNKNOWN_SOURCE, format!("{} `{}` uses source('{}', '{}'), which is not declared", node.resource_type, node.name, call.source_name, call.table_name)).with_help(help)));
+                }
+            }
+        }
+        d.sort();
+        d.dedup();
+        deps.insert(node.unique_id.clone(), d);
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let mut graph = DiGraph::new();
+    let mut ix = HashMap::new();
+    for id in parsed.nodes.keys() {
+        ix.insert(id.clone(), graph.add_node(id.clone()));
+    }
+    for (child, parents) in &deps {
+        for p in parents {
+            if let (Some(&a), Some(&b)) = (ix.get(p), ix.get(child)) {
+                graph.add_edge(a, b, ());
+            }
+        }
+    }
+    for (id, d) in deps {
+        if let Some(n) = parsed.nodes.get_mut(&id) {
+            n.depends_on = d;
+        }
+    }
+    let dag = Dag { graph, index: ix };
+    if let Some(cycle) = find_cycle(&dag) {
+        return Err(cycle_diagnostic(parsed, &cycle).into());
+    }
+    Ok(dag)
+}
+
+fn unknown_ref(node: &ParsedNode, name: &str, index: &RefIndex, disabled: &HashMap<(String, String), &ParsedNode>) -> Diagnostic {
+    if disabled.keys().any(|(_, n)| n == name) {
+        return at_call(
+            node,
+            "ref",
+            name,
+            Diagnostic::error(codes::UNKNOWN_REF, format!("{} `{}` depends on `{name}`, which is disabled", node.resource_type, node.name)).with_help(format!("enable `{name}` or disable `{}` too", node.name)),
+        );
+    }
+    let help = did_you_mean(&closest_names(name, index.ref_names()), "check the name: ref() takes a model, seed or snapshot name (the file name without .sql)");
+    at_call(node, "ref", name, Diagnostic::error(codes::UNKNOWN_REF, format!("{} `{}` refers to `{name}`, which is not a model, seed or snapshot", node.resource_type, node.name)).with_help(help))
+}
+
+fn at_call(node: &ParsedNode, kind: &str, name: &str, d: Diagnostic) -> Diagnostic {
+    match node.call_site(kind, name) {
+        Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),
+        None => d.at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text)),
+    }
+}
+
+/// A cycle as a list of ids, first repeated at the end.
+fn find_cycle(dag: &Dag) -> Option<Vec<String>> {
+    let sccs = petgraph::algo::tarjan_scc(&dag.graph);
+    let scc = sccs.into_iter().find(|c| c.len() > 1 || dag.graph.contains_edge(c[0], c[0]))?;
+    let members: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
+    let start = *scc.iter().min_by_key(|ix| dag.graph[**ix].clone())?;
+    // Walk inside the component until a node repeats.
+    let mut path = vec![start];
+    let mut seen = HashMap::from([(start, 0usize)]);
+    let mut cur = start;
+    loop {
+        let mut next: Vec<NodeIndex> = dag.graph.neighbors_directed(cur, Direction::Outgoing).filter(|n| members.contains(n)).collect();
+        next.sort_by_key(|n| dag.graph[*n].clone());
+        let n = *next.first()?;
+        if let Some(&pos) = seen.get(&n) {
+            let mut cycle: Vec<String> = path[pos..].iter().map(|ix| dag.graph[*ix].clone()).collect();
+            cycle.push(dag.graph[n].clone());
+            return Some(cycle);
+        }
+        seen.insert(n, path.len());
+        path.push(n);
+        cur = n;
+    }
+}
+
+fn cycle_diagnostic(parsed: &ParsedProject, cycle: &[String]) -> Diagnostic {
+    let names: Vec<&str> = cycle.iter().map(|id| parsed.nodes.get(id).map_or(id.as_str(), |n| n.name.as_str())).collect();
+    let d = Diagnostic::error(codes::CYCLE, format!("the graph has a cycle: {}", names.join(" -> ")))
+        .with_help("a model cannot depend on itself, directly or through others; remove one of these ref() calls");
+    // Point at the ref in the first node that names the second.
+    match (cycle.first().and_then(|id| parsed.nodes.get(id)), cycle.get(1).and_then(|id| parsed.nodes.get(id))) {
+        (Some(child_of), Some(next)) => {
+            // Edges go parent → child, so `next` refs `child_of`.
+            let _ = child_of;
+            at_call(next, "ref", &cycle_name(parsed, &cycle[0]), d)
+        }
+        _ => d,
+    }
+}
+
+fn cycle_name(parsed: &ParsedProject, id: &str) -> String {
+    parsed.nodes.get(id).map_or_else(|| id.to_string(), |n| n.name.clone())
+}
+
+/// Whether `ResourceType` nodes of this kind are listed by default.
+pub fn is_listable(t: ResourceType) -> bool {
+    !matches!(t, ResourceType::Macro | ResourceType::Operation)
+}

@@ -1,0 +1,357 @@
+//! dbt's node selection syntax: `name`, globs, `+m`, `m+`, `2+m`, `m+3`,
+//! `@m`, `method:value` (tag, path, fqn, config.<key>, source,
+//! resource_type, exposure, test_type, test_name, package, state, …), union
+//! by spaces, intersection by commas, `--exclude`, and YAML selectors.
+
+use super::state::PreviousState;
+use super::Dag;
+use crate::compile::{ParsedNode, ParsedProject};
+use crate::diagnostics::{codes, Diagnostic};
+use crate::project::ResourceType;
+use globset::{Glob, GlobMatcher};
+use petgraph::Direction;
+use std::collections::BTreeSet;
+
+/// How tests of selected nodes are pulled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndirectSelection {
+    /// A test is selected when any parent is (dbt's default).
+    #[default]
+    Eager,
+    /// Only when every parent is selected.
+    Cautious,
+    /// Never indirectly.
+    Empty,
+}
+
+/// Everything selection needs besides the graph.
+pub struct SelectionInput<'a> {
+    pub select: &'a [String],
+    pub exclude: &'a [String],
+    pub selector: Option<&'a str>,
+    pub resource_types: &'a [ResourceType],
+    pub indirect: IndirectSelection,
+    pub state: Option<&'a PreviousState>,
+    pub selectors_file: Option<&'a (std::sync::Arc<crate::yaml::SourceFile>, crate::yaml::Node)>,
+}
+
+pub type Selection = BTreeSet<String>;
+
+const METHODS: &[&str] = &[
+    "tag", "path", "file", "fqn", "source", "resource_type", "exposure", "test_type", "test_name", "package", "state", "config", "selector", "access", "group", "version", "source_status", "result",
+];
+
+/// Parsed criteria of one term.
+#[derive(Debug, Clone)]
+struct Criteria {
+    method: String,
+    /// `config.materialized` → `materialized`.
+    method_arg: Option<String>,
+    value: String,
+    parents: bool,
+    parents_depth: Option<usize>,
+    children: bool,
+    children_depth: Option<usize>,
+    childrens_parents: bool,
+}
+
+/// Resolves a full selection to node ids, sorted.
+pub fn select(parsed: &ParsedProject, dag: &Dag, input: &SelectionInput) -> Result<Selection, Diagnostic> {
+    let all: Selection = parsed.nodes.keys().cloned().collect();
+    let mut selected = if let Some(name) = input.selector {
+        super::selectors_file::evaluate_named(name, parsed, dag, input)?
+    } else if input.select.is_empty() {
+        match super::selectors_file::default_selector(input.selectors_file) {
+            Some(name) => super::selectors_file::evaluate_named(&name, parsed, dag, input)?,
+            None => all.clone(),
+        }
+    } else {
+        union_of(input.select, parsed, dag, input.state)?
+    };
+    let explicitly = selected.clone();
+    if input.indirect != IndirectSelection::Empty {
+        for node in parsed.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
+            if selected.contains(&node.unique_id) {
+                continue;
+            }
+            let parents: Vec<&String> = node.depends_on.iter().collect();
+            let hit = match input.indirect {
+                IndirectSelection::Eager => parents.iter().any(|p| explicitly.contains(*p)),
+                IndirectSelection::Cautious => !parents.is_empty() && parents.iter().all(|p| explicitly.contains(*p)),
+                IndirectSelection::Empty => false,
+            };
+            if hit {
+                selected.insert(node.unique_id.clone());
+            }
+        }
+    }
+    if !input.exclude.is_empty() {
+        let excluded = union_of(input.exclude, parsed, dag, input.state)?;
+        selected.retain(|id| !excluded.contains(id));
+    }
+    if !input.resource_types.is_empty() {
+        selected.retain(|id| parsed.nodes.get(id).is_some_and(|n| input.resource_types.contains(&n.resource_type)));
+    }
+    Ok(selected)
+}
+
+/// `a b,c d`: union of space-separated terms, each an intersection of its
+/// comma-separated parts. Several `-s` values are a union too.
+pub(super) fn union_of(specs: &[String], parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+    let mut out = Selection::new();
+    for spec in specs {
+        for term in spec.split_whitespace() {
+            let mut acc: Option<Selection> = None;
+            for part in term.split(',').filter(|p| !p.is_empty()) {
+                let hit = select_term(part, parsed, dag, state)?;
+                acc = Some(match acc {
+                    None => hit,
+                    Some(prev) => prev.intersection(&hit).cloned().collect(),
+                });
+            }
+            out.extend(acc.unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+fn select_term(raw: &str, parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+    let criteria = parse_term(raw)?;
+    apply_criteria(&criteria, parsed, dag, state)
+}
+
+fn apply_criteria(c: &Criteria, parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+    let base = match_method(c, parsed, state)?;
+    let mut out = base.clone();
+    for id in &base {
+        if c.parents {
+            out.extend(dag.reachable(id, Direction::Incoming, c.parents_depth));
+        }
+        if c.children || c.childrens_parents {
+            let kids = dag.reachable(id, Direction::Outgoing, c.children_depth);
+            if c.childrens_parents {
+                for k in &kids {
+                    out.extend(dag.reachable(k, Direction::Incoming, None));
+                }
+            }
+            out.extend(kids);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_term(raw: &str) -> Result<Criteria, Diagnostic> {
+    let bad = |why: &str| {
+        Diagnostic::error(codes::BAD_SELECTOR, format!("cannot understand the selector `{raw}`: {why}"))
+            .with_help("examples: `orders`, `+orders`, `orders+2`, `@orders`, `tag:nightly`, `path:models/gold`, `config.materialized:table`")
+    };
+    let mut s = raw;
+    let mut c = Criteria { method: String::new(), method_arg: None, value: String::new(), parents: false, parents_depth: None, children: false, children_depth: None, childrens_parents: false };
+    if let Some(rest) = s.strip_prefix('@') {
+        c.childrens_parents = true;
+        s = rest;
+    } else if let Some(pos) = s.find('+').filter(|p| s[..*p].chars().all(|ch| ch.is_ascii_digit())) {
+        c.parents = true;
+        if pos > 0 {
+            c.parents_depth = Some(s[..pos].parse().map_err(|_| bad("bad depth"))?);
+        }
+        s = &s[pos + 1..];
+    }
+    if let Some(pos) = s.rfind('+').filter(|p| s[p + 1..].chars().all(|ch| ch.is_ascii_digit())) {
+        c.children = true;
+        if pos + 1 < s.len() {
+            c.children_depth = Some(s[pos + 1..].parse().map_err(|_| bad("bad depth"))?);
+        }
+        s = &s[..pos];
+    }
+    if s.is_empty() {
+        return Err(bad("nothing to select"));
+    }
+    match s.split_once(':') {
+        Some((method, value)) => {
+            let (m, arg) = match method.split_once('.') {
+                Some((m, a)) => (m, Some(a.to_string())),
+                None => (method, None),
+            };
+            if !METHODS.contains(&m) {
+                let suggestions = crate::diagnostics::closest_names(m, METHODS.iter().copied());
+                return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{m}` is not a selection method (in `{raw}`)"))
+                    .with_help(crate::diagnostics::did_you_mean(&suggestions, &format!("methods: {}", METHODS.join(", ")))));
+            }
+            c.method = m.to_string();
+            c.method_arg = arg;
+            c.value = value.to_string();
+        }
+        None => {
+            c.method = if s.contains('/') || s.contains('\\') || s.ends_with(".sql") || s.ends_with(".csv") { "path".into() } else { "fqn".into() };
+            c.value = s.to_string();
+        }
+    }
+    Ok(c)
+}
+
+fn glob(pattern: &str) -> Result<GlobMatcher, Diagnostic> {
+    Glob::new(pattern).map(|g| g.compile_matcher()).map_err(|e| Diagnostic::error(codes::BAD_SELECTOR, format!("bad pattern `{pattern}`: {e}")))
+}
+
+fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+    let nodes = parsed.nodes.values();
+    let v = c.value.as_str();
+    let hit: Box<dyn Fn(&ParsedNode) -> bool> = match c.method.as_str() {
+        "fqn" => {
+            let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
+            let name = glob(v)?;
+            Box::new(move |n: &ParsedNode| name.is_match(&n.name) || fqn_matches(&n.fqn, &parts))
+        }
+        "tag" => {
+            let g = glob(v)?;
+            Box::new(move |n: &ParsedNode| n.tags().iter().any(|t| g.is_match(t)))
+        }
+        "path" | "file" => {
+            let wanted = v.trim_end_matches('/').to_string();
+            let g = glob(&wanted)?;
+            let by_file = c.method == "file";
+            Box::new(move |n: &ParsedNode| {
+                let p = &n.original_file_path;
+                if by_file {
+                    let file = p.rsplit('/').next().unwrap_or(p);
+                    return g.is_match(file) || file.strip_suffix(".sql").is_some_and(|f| g.is_match(f));
+                }
+                p == &wanted || p.starts_with(&format!("{wanted}/")) || g.is_match(p)
+            })
+        }
+        "package" => {
+            let g = glob(v)?;
+            Box::new(move |n: &ParsedNode| g.is_match(&n.package_name))
+        }
+        "resource_type" => {
+            let t = ResourceType::parse(v).ok_or_else(|| {
+                Diagnostic::error(codes::BAD_SELECTOR, format!("`{v}` is not a resource type")).with_help("use model, seed, snapshot, test, source, exposure, analysis or unit_test")
+            })?;
+            Box::new(move |n: &ParsedNode| n.resource_type == t)
+        }
+        "source" => {
+            let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
+            Box::new(move |n: &ParsedNode| {
+                let Some(s) = &n.source else { return false };
+                let full = [n.package_name.as_str(), s.source_name.as_str(), n.name.as_str()];
+                match parts.len() {
+                    1 => parts[0].is_match(&s.source_name),
+                    2 => parts[0].is_match(&s.source_name) && parts[1].is_match(&n.name) || parts[0].is_match(full[0]) && parts[1].is_match(full[1]),
+                    _ => parts.iter().zip(full.iter()).all(|(p, f)| p.is_match(f)),
+                }
+            })
+        }
+        "exposure" => {
+            let g = glob(v)?;
+            Box::new(move |n: &ParsedNode| n.resource_type == ResourceType::Exposure && g.is_match(&n.name))
+        }
+        "test_type" => {
+            let kind = v.to_string();
+            if !["generic", "singular", "data", "unit", "schema"].contains(&kind.as_str()) {
+                return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{v}` is not a test type")).with_help("use generic, singular, data or unit"));
+            }
+            Box::new(move |n: &ParsedNode| match kind.as_str() {
+                "generic" | "schema" => n.resource_type == ResourceType::Test && n.test_metadata.is_some(),
+                "singular" => n.resource_type == ResourceType::Test && n.test_metadata.is_none(),
+                "data" => n.resource_type == ResourceType::Test,
+                _ => n.resource_type == ResourceType::UnitTest,
+            })
+        }
+        "test_name" => {
+            let g = glob(v)?;
+            Box::new(move |n: &ParsedNode| match &n.test_metadata {
+                Some(m) => g.is_match(&m.name) || m.namespace.as_ref().is_some_and(|ns| g.is_match(&format!("{ns}.{}", m.name))),
+                None => n.resource_type == ResourceType::Test && g.is_match(&n.name),
+            })
+        }
+        "config" => {
+            let key = c.method_arg.clone().ok_or_else(|| Diagnostic::error(codes::BAD_SELECTOR, "`config:` needs a key, as in `config.materialized:table`"))?;
+            let g = glob(v)?;
+            Box::new(move |n: &ParsedNode| {
+                let mut cur = n.config.get(key.split('.').next().unwrap_or_default());
+                for part in key.split('.').skip(1) {
+                    cur = cur.and_then(|c| c.get(part));
+                }
+                match cur {
+                    Some(serde_json::Value::String(s)) => g.is_match(s),
+                    Some(serde_json::Value::Array(items)) => items.iter().any(|i| i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(&i.to_string())),
+                    Some(serde_json::Value::Null) | None => false,
+                    Some(other) => g.is_match(&other.to_string()),
+                }
+            })
+        }
+        "access" | "group" | "version" => {
+            let key = c.method.clone();
+            let wanted = v.to_string();
+            Box::new(move |n: &ParsedNode| n.config.get(&key).and_then(|x| x.as_str()) == Some(wanted.as_str()))
+        }
+        "state" => {
+            let state = state.ok_or_else(|| {
+                Diagnostic::error(codes::STATE, format!("`state:{v}` needs an earlier manifest")).with_help("pass --state DIR, the folder holding the manifest.json of an earlier run")
+            })?;
+            let wanted = v.to_string();
+            if !["new", "modified", "modified.body", "modified.configs", "modified.relation", "modified.macros", "modified.contract", "unmodified", "old"].contains(&wanted.as_str()) {
+                return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`state:{v}` is not a state selector")).with_help("use state:new, state:modified, state:modified.body or state:modified.configs"));
+            }
+            let ids = state.select(&wanted, parsed);
+            Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id))
+        }
+        "selector" => {
+            return Err(Diagnostic::error(codes::BAD_SELECTOR, "`selector:` is only valid inside selectors.yml").with_help("on the command line use --selector NAME"));
+        }
+        "source_status" | "result" => {
+            return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{}:` needs the results of an earlier run, which this command does not read", c.method)).with_help("run it with `rdbt build` or `rdbt retry`"));
+        }
+        other => return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("unknown selection method `{other}`"))),
+    };
+    Ok(nodes.filter(|n| hit(n)).map(|n| n.unique_id.clone()).collect())
+}
+
+/// dbt's fqn matching: the selector's dotted parts match a prefix of the fqn,
+/// or the whole fqn; a bare name matched the node name above.
+fn fqn_matches(fqn: &[String], parts: &[GlobMatcher]) -> bool {
+    if parts.len() > fqn.len() {
+        return false;
+    }
+    parts.iter().zip(fqn.iter()).all(|(p, f)| p.is_match(f))
+}
+
+/// One `{method, value, parents, …}` definition of selectors.yml.
+pub(super) fn select_with(method: &str, value: &str, graph: (bool, Option<usize>, bool, Option<usize>, bool), parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+    let (m, arg) = match method.split_once('.') {
+        Some((m, a)) => (m.to_string(), Some(a.to_string())),
+        None => (method.to_string(), None),
+    };
+    if !METHODS.contains(&m.as_str()) {
+        return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{m}` is not a selection method")).with_help(format!("methods: {}", METHODS.join(", "))));
+    }
+    let c = Criteria { method: m, method_arg: arg, value: value.to_string(), parents: graph.0, parents_depth: graph.1, children: graph.2, children_depth: graph.3, childrens_parents: graph.4 };
+    apply_criteria(&c, parsed, dag, state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_operators_parse() {
+        let c = parse_term("2+orders+3").unwrap();
+        assert!(c.parents && c.children);
+        assert_eq!((c.parents_depth, c.children_depth), (Some(2), Some(3)));
+        assert_eq!(c.value, "orders");
+        let c = parse_term("@tag:nightly").unwrap();
+        assert!(c.childrens_parents);
+        assert_eq!((c.method.as_str(), c.value.as_str()), ("tag", "nightly"));
+        let c = parse_term("config.materialized:table").unwrap();
+        assert_eq!(c.method_arg.as_deref(), Some("materialized"));
+        assert_eq!(parse_term("models/gold").unwrap().method, "path");
+    }
+
+    #[test]
+    fn unknown_method_is_an_error_with_a_hint() {
+        let e = parse_term("tags:x").unwrap_err();
+        assert_eq!(e.code, codes::BAD_SELECTOR);
+        assert!(e.help.unwrap_or_default().contains("`tag`"));
+    }
+}

@@ -1,0 +1,17 @@
+//! rdbt: a declarative SQL-model transformation engine. Reads dbt-style
+//! projects, compiles their Jinja SQL into a graph, and builds them on an
+//! embedded DataFusion warehouse or on BigQuery.
+//!
+//! Module map (arrows point down only):
+//! `cli` → `settings` → `project` → `compile` → `graph` → (`run`) → `adapters`;
+//! leaves: `diagnostics`, `yaml`, `artifacts`.
+
+pub mod adapters;
+pub mod artifacts;
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod graph;
+pub mod project;
+pub mod settings;
+pub mod yaml;

@@ -1,0 +1,385 @@
+//! Discovers and reads a package's files: SQL nodes, seeds, macros, docs
+//! blocks and property YAML. Files are read in parallel; nothing is rendered.
+
+use super::properties::{read_property_file, Properties};
+use super::{Package, ProjectFile, ResourceType};
+use crate::diagnostics::{codes, Diagnostic, Diagnostics, Location};
+use crate::yaml::SourceFile;
+use rayon::prelude::*;
+use regex::Regex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// A SQL file that becomes one node (model, analysis, singular test) or one
+/// snapshot block.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    pub resource_type: ResourceType,
+    pub name: String,
+    pub abs_path: PathBuf,
+    /// Relative to the package root, as dbt's `original_file_path`.
+    pub original_file_path: String,
+    /// Relative to the resource folder (`models/`), as dbt's `path`.
+    pub path: String,
+    /// The whole file's text (for diagnostics).
+    pub file_text: Arc<str>,
+    /// The node's own code: the whole file, or a snapshot block's body.
+    pub raw_code: Arc<str>,
+    /// Byte offset of `raw_code` in `file_text`.
+    pub body_offset: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeedFile {
+    pub name: String,
+    pub abs_path: PathBuf,
+    pub original_file_path: String,
+    pub path: String,
+    /// A content hash; seeds are not read whole at parse time.
+    pub checksum: String,
+}
+
+/// A macro file, already rewritten so minijinja understands it
+/// (`{% test x() %}` → `{% macro test_x() %}`).
+#[derive(Debug, Clone)]
+pub struct MacroFile {
+    pub abs_path: PathBuf,
+    pub original_file_path: String,
+    pub original_text: Arc<str>,
+    pub template_text: String,
+    pub macros: Vec<MacroDecl>,
+}
+
+/// One macro of a file: its name, where it starts (0-based line and
+/// column), and its own text from `{% macro` to `{% endmacro %}`.
+#[derive(Debug, Clone)]
+pub struct MacroDecl {
+    pub name: String,
+    pub first_line: usize,
+    pub first_column: usize,
+    pub body: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocBlock {
+    pub name: String,
+    pub contents: String,
+    pub original_file_path: String,
+    pub location: Location,
+}
+
+static SNAPSHOT_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}").expect("static regex")
+});
+static DOCS_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}").expect("static regex")
+});
+static MACRO_DECL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(").expect("static regex")
+});
+static ENDMACRO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{%-?\s*endmacro\s*-?%\}").expect("static regex"));
+static TEST_TAGS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\{%(-?)\s*(test|endtest)(\s)").expect("static regex")
+});
+static MATERIALIZATION_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{%-?\s*materialization\s.*?\{%-?\s*endmaterialization\s*-?%\}").expect("static regex")
+});
+
+/// Reads everything of one package.
+pub fn load_package(root: &Path, file: ProjectFile, is_root: bool, diags: &mut Diagnostics) -> Package {
+    let errors = Mutex::new(Diagnostics::default());
+    let mut sql_files = Vec::new();
+    let kinds = [
+        (ResourceType::Model, &file.model_paths),
+        (ResourceType::Analysis, &file.analysis_paths),
+        (ResourceType::Snapshot, &file.snapshot_paths),
+        (ResourceType::Test, &file.test_paths),
+    ];
+    for (kind, dirs) in kinds {
+        for dir in dirs {
+            let found = list_files(root, dir, &["sql"]);
+            // Generic test definitions under tests/generic are macros, not nodes.
+            let found: Vec<_> = found
+                .into_iter()
+                .filter(|(_, rel)| !(kind == ResourceType::Test && rel.starts_with("generic/")))
+                .collect();
+            let read: Vec<Vec<SqlFile>> = found
+                .par_iter()
+                .map(|(abs, rel)| match read_text(abs) {
+                    Ok(text) => sql_nodes(kind, root, abs, rel, text),
+                    Err(d) => {
+                        lock(&errors).push(d);
+                        Vec::new()
+                    }
+                })
+                .collect();
+            sql_files.extend(read.into_iter().flatten());
+            for (abs, _) in list_files(root, dir, &["py"]) {
+                if kind == ResourceType::Model {
+                    diags.push(Diagnostic::warning(codes::FILE_UNREADABLE, "Python models are not supported by rdbt; this file is ignored").at(Location::new(&abs, 1, 1), None));
+                }
+            }
+        }
+    }
+    let mut seeds = Vec::new();
+    for dir in &file.seed_paths {
+        for (abs, rel) in list_files(root, dir, &["csv"]) {
+            match std::fs::read(&abs) {
+                Ok(bytes) => seeds.push(SeedFile {
+                    name: file_stem(&abs),
+                    original_file_path: relative(root, &abs),
+                    path: rel,
+                    checksum: blake3::hash(&bytes).to_hex().to_string(),
+                    abs_path: abs,
+                }),
+                Err(e) => diags.push(Diagnostic::error(codes::FILE_UNREADABLE, format!("cannot read {}: {e}", abs.display()))),
+            }
+        }
+    }
+    let mut macro_dirs: Vec<String> = file.macro_paths.clone();
+    macro_dirs.extend(file.test_paths.iter().map(|t| format!("{t}/generic")));
+    let mut macro_files = Vec::new();
+    for dir in &macro_dirs {
+        for (abs, _) in list_files(root, dir, &["sql", "jinja", "j2"]) {
+            match read_text(&abs) {
+                Ok(text) => macro_files.push(macro_file(root, &abs, text)),
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    let mut doc_dirs = file.docs_paths.clone().unwrap_or_else(|| {
+        let mut all = file.model_paths.clone();
+        all.extend(file.seed_paths.iter().cloned());
+        all.extend(file.macro_paths.iter().cloned());
+        all.extend(file.snapshot_paths.iter().cloned());
+        all.extend(file.analysis_paths.iter().cloned());
+        all.extend(file.test_paths.iter().cloned());
+        all
+    });
+    if is_root {
+        doc_dirs.push("project".into());
+    }
+    let mut doc_blocks = Vec::new();
+    let mut property_dirs: Vec<String> = file.model_paths.clone();
+    for extra in [&file.seed_paths, &file.snapshot_paths, &file.analysis_paths, &file.macro_paths, &file.test_paths] {
+        property_dirs.extend(extra.iter().cloned());
+    }
+    if is_root {
+        property_dirs.push("project".into());
+    }
+    property_dirs.sort();
+    property_dirs.dedup();
+    doc_dirs.sort();
+    doc_dirs.dedup();
+    for dir in &doc_dirs {
+        for (abs, _) in list_files(root, dir, &["md"]) {
+            match read_text(&abs) {
+                Ok(text) => doc_blocks.extend(docs_in(root, &abs, &text)),
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    let mut properties = Properties::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let project_file_path = file.source.path.clone();
+    for dir in &property_dirs {
+        for (abs, _) in list_files(root, dir, &["yml", "yaml"]) {
+            let skip = ["selectors.yml", "packages.yml", "dependencies.yml", "profiles.yml", "rdbt_project.yml", "dbt_project.yml"];
+            if abs == project_file_path || skip.contains(&file_name(&abs).as_str()) || !seen.insert(abs.clone()) {
+                continue;
+            }
+            match SourceFile::read(&abs) {
+                Ok(source) => read_property_file(Arc::new(source), &file.name, &mut properties, diags),
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    diags.extend(errors.into_inner().unwrap_or_else(|e| e.into_inner()));
+    sql_files.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path).then(a.name.cmp(&b.name)));
+    Package {
+        name: file.name.clone(),
+        root: root.to_path_buf(),
+        is_root,
+        file,
+        sql_files,
+        seeds,
+        macro_files,
+        doc_blocks,
+        properties,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read_text(path: &Path) -> Result<Arc<str>, Diagnostic> {
+    std::fs::read_to_string(path).map(Arc::from).map_err(|e| {
+        Diagnostic::error(codes::FILE_UNREADABLE, format!("cannot read {}: {e}", path.display()))
+            .with_help("check the file's permissions and that it is UTF-8 text")
+    })
+}
+
+/// Files under `root/dir` with one of `exts`, sorted, with paths relative to
+/// `root/dir`. Hidden files and folders are skipped.
+fn list_files(root: &Path, dir: &str, exts: &[&str]) -> Vec<(PathBuf, String)> {
+    let base = root.join(dir);
+    if !base.is_dir() {
+        return Vec::new();
+    }
+    let mut out: Vec<(PathBuf, String)> = walkdir::WalkDir::new(&base)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            e.path()
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| exts.contains(&x))
+        })
+        .map(|e| {
+            let rel = relative(&base, e.path());
+            (e.into_path(), rel)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn relative(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn sql_nodes(kind: ResourceType, root: &Path, abs: &Path, rel: &str, text: Arc<str>) -> Vec<SqlFile> {
+    let original_file_path = relative(root, abs);
+    if kind == ResourceType::Snapshot {
+        return SNAPSHOT_BLOCK
+            .captures_iter(&text)
+            .filter_map(|c| {
+                let (name, body) = (c.get(1)?, c.get(2)?);
+                Some(SqlFile {
+                    resource_type: kind,
+                    name: name.as_str().to_string(),
+                    abs_path: abs.to_path_buf(),
+                    original_file_path: original_file_path.clone(),
+                    path: rel.to_string(),
+                    raw_code: Arc::from(body.as_str()),
+                    body_offset: body.start(),
+                    file_text: text.clone(),
+                })
+            })
+            .collect();
+    }
+    vec![SqlFile {
+        resource_type: kind,
+        name: file_stem(abs),
+        abs_path: abs.to_path_buf(),
+        original_file_path,
+        path: rel.to_string(),
+        raw_code: text.clone(),
+        body_offset: 0,
+        file_text: text,
+    }]
+}
+
+/// Rewrites dbt-only block tags into plain Jinja, keeping every newline so
+/// line numbers in errors stay right.
+/// Reads a macro file's text into its macros (also used for rdbt's own
+/// built-in macro files).
+pub fn macro_file(root: &Path, abs: &Path, text: Arc<str>) -> MacroFile {
+    let without_materializations = MATERIALIZATION_BLOCK.replace_all(&text, |c: &regex::Captures| {
+        let newlines = c[0].matches('\n').count();
+        format!("{{# materialization #}}{}", "\n".repeat(newlines))
+    });
+    let template_text = TEST_TAGS
+        .replace_all(&without_materializations, |c: &regex::Captures| {
+            let dash = &c[1];
+            let ws = &c[3];
+            if &c[2] == "test" {
+                format!("{{%{dash} macro test_{ws}")
+            } else {
+                format!("{{%{dash} endmacro{ws}")
+            }
+        })
+        .replace("macro test_ ", "macro test_");
+    let macros = macro_decls(&template_text);
+    MacroFile {
+        abs_path: abs.to_path_buf(),
+        original_file_path: relative(root, abs),
+        original_text: text,
+        template_text,
+        macros,
+    }
+}
+
+/// Splits a (rewritten) macro file into its macros so each can be evaluated
+/// alone: calling a macro then costs only that macro's definition.
+fn macro_decls(text: &str) -> Vec<MacroDecl> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(c) = MACRO_DECL.captures_at(text, pos) {
+        let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else { break };
+        let end = ENDMACRO.find_at(text, whole.end()).map_or(text.len(), |m| m.end());
+        let before = &text[..whole.start()];
+        let first_line = before.matches('\n').count();
+        let first_column = before.len() - before.rfind('\n').map_or(0, |i| i + 1);
+        out.push(MacroDecl { name: name.as_str().to_string(), first_line, first_column, body: Arc::from(&text[whole.start()..end]) });
+        pos = end.max(whole.end());
+    }
+    out
+}
+
+fn docs_in(root: &Path, abs: &Path, text: &str) -> Vec<DocBlock> {
+    DOCS_BLOCK
+        .captures_iter(text)
+        .filter_map(|c| {
+            let whole = c.get(0)?;
+            Some(DocBlock {
+                name: c.get(1)?.as_str().to_string(),
+                contents: c.get(2)?.as_str().trim().to_string(),
+                original_file_path: relative(root, abs),
+                location: Location::from_offset(abs, text, whole.start()),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_blocks_become_macros_and_keep_lines() {
+        let text: Arc<str> = Arc::from("{% test is_even(model, column_name) %}\nselect 1\n{% endtest %}\n{% macro m() %}x{% endmacro %}");
+        let f = macro_file(Path::new("/p"), Path::new("/p/macros/t.sql"), text);
+        assert!(f.template_text.starts_with("{% macro test_is_even(model, column_name) %}\nselect 1\n{% endmacro %}"));
+        let names: Vec<_> = f.macros.iter().map(|m| (m.name.as_str(), m.first_line)).collect();
+        assert_eq!(names, vec![("test_is_even", 0), ("m", 3)]);
+        assert_eq!(&*f.macros[1].body, "{% macro m() %}x{% endmacro %}");
+    }
+
+    #[test]
+    fn snapshot_blocks_are_nodes() {
+        let text: Arc<str> = Arc::from("{% snapshot orders_snap %}\nselect 1\n{% endsnapshot %}\n");
+        let nodes = sql_nodes(ResourceType::Snapshot, Path::new("/p"), Path::new("/p/snapshots/s.sql"), "s.sql", text);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].name, "orders_snap");
+        assert_eq!(&*nodes[0].raw_code, "\nselect 1\n");
+    }
+}

@@ -1,0 +1,155 @@
+//! Resolved settings: everything a command needs to know, with nothing left
+//! optional. Precedence, written down once here:
+//!
+//! flags > `RDBT_*` environment variables > the profiles.yml target > the
+//! project file > defaults.
+//!
+//! No clap type enters this module; `cli/` converts flags into [`Flags`].
+
+mod profiles;
+
+pub use profiles::{find_profiles_file, Target, TargetKind};
+
+use crate::diagnostics::{codes, Diagnostic, Diagnostics};
+use crate::yaml::{self, SourceFile};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Renders a string that may hold Jinja (`{{ env_var('X') }}`); supplied by
+/// the caller so this module does not depend on the template engine.
+pub type StringRenderer<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Raw command-line input, as plain data.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub project_dir: Option<PathBuf>,
+    pub profiles_dir: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub target: Option<String>,
+    pub vars: Option<String>,
+    pub threads: Option<usize>,
+    pub log_format: Option<LogFormat>,
+    pub quiet: bool,
+    pub no_color: bool,
+    pub no_partial_parse: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings with every layer applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub project_dir: PathBuf,
+    /// The profiles.yml that was read, if any.
+    pub profiles_file: Option<PathBuf>,
+    pub profile_name: String,
+    pub target: Target,
+    pub threads: usize,
+    /// `--vars`, parsed.
+    pub cli_vars: serde_json::Map<String, serde_json::Value>,
+    pub log_format: LogFormat,
+    pub quiet: bool,
+    pub color: bool,
+    pub partial_parse: bool,
+    /// Where each setting came from, for `rdbt debug`.
+    pub sources: Vec<(String, String)>,
+}
+
+/// Resolves the settings for a project at `flags.project_dir` (or the current
+/// directory). `project_profile` is the project file's `profile:` or name.
+pub fn resolve(flags: &Flags, project_profile: &str, render: StringRenderer) -> Result<(Settings, Diagnostics), Diagnostic> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut sources = Vec::new();
+    let mut warnings = Diagnostics::default();
+    let project_dir = match &flags.project_dir {
+        Some(p) => p.clone(),
+        None => env("RDBT_PROJECT_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let project_dir = std::path::absolute(&project_dir).unwrap_or(project_dir);
+    let profiles_dir = flags.profiles_dir.clone().or_else(|| env("RDBT_PROFILES_DIR").map(PathBuf::from)).or_else(|| env("DBT_PROFILES_DIR").map(PathBuf::from));
+    let profiles_file = find_profiles_file(profiles_dir.as_deref(), &project_dir);
+    let profile_name = flags.profile.clone().or_else(|| env("RDBT_PROFILE")).unwrap_or_else(|| project_profile.to_string());
+    let target_flag = flags.target.clone().or_else(|| env("RDBT_TARGET"));
+    let target = match &profiles_file {
+        Some(path) => profiles::load_target(path, &profile_name, target_flag.as_deref(), &project_dir, render, &mut warnings)?,
+        None => {
+            if let Some(dir) = &profiles_dir {
+                return Err(Diagnostic::error(codes::PROFILE, format!("no profiles.yml in {}", dir.display()))
+                    .with_help("check --profiles-dir, or remove it to use the built-in local DataFusion target"));
+            }
+            if let Some(t) = &target_flag {
+                if t != "local" && t != "default" {
+                    return Err(Diagnostic::error(codes::PROFILE, format!("target `{t}` was asked for, but no profiles.yml was found"))
+                        .with_help("create profiles.yml in the project folder or ~/.rdbt/, or drop --target to build on the embedded warehouse"));
+                }
+            }
+            Target::default_local(&project_dir)
+        }
+    };
+    sources.push(("target".into(), match &profiles_file {
+        Some(p) => format!("{} ({})", target.name, p.display()),
+        None => "local (built-in default: embedded DataFusion)".into(),
+    }));
+    let threads = if let Some(t) = flags.threads {
+        sources.push(("threads".into(), "--threads".into()));
+        t
+    } else if let Some(t) = env("RDBT_THREADS").and_then(|t| t.parse().ok()) {
+        sources.push(("threads".into(), "RDBT_THREADS".into()));
+        t
+    } else if let Some(t) = target.threads {
+        sources.push(("threads".into(), "profiles.yml".into()));
+        t
+    } else {
+        sources.push(("threads".into(), "default: number of cores".into()));
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let cli_vars = parse_vars(flags.vars.as_deref().or(env("RDBT_VARS").as_deref()))?;
+    let log_format = flags.log_format.or_else(|| match env("RDBT_LOG_FORMAT").as_deref() {
+        Some("json") => Some(LogFormat::Json),
+        Some("text") => Some(LogFormat::Text),
+        _ => None,
+    });
+    let no_color = flags.no_color || env("NO_COLOR").is_some() || env("RDBT_NO_COLOR").is_some();
+    let settings = Settings {
+        project_dir,
+        profiles_file,
+        profile_name,
+        target,
+        threads: threads.max(1),
+        cli_vars,
+        log_format: log_format.unwrap_or(LogFormat::Text),
+        quiet: flags.quiet || env("RDBT_QUIET").is_some(),
+        color: !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        partial_parse: !flags.no_partial_parse && env("RDBT_NO_PARTIAL_PARSE").is_none(),
+        sources,
+    };
+    Ok((settings, warnings))
+}
+
+/// Parses `--vars '<yaml>'` (YAML or JSON) into a mapping.
+pub fn parse_vars(text: Option<&str>) -> Result<serde_json::Map<String, serde_json::Value>, Diagnostic> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(Default::default());
+    };
+    let file = SourceFile::new("--vars", text);
+    let node = yaml::parse(&file).map_err(|d| {
+        Diagnostic::error(codes::USAGE, format!("--vars is not valid YAML: {}", d.message)).with_help("pass a mapping, e.g. --vars '{as_of_date: 2024-06-30}'")
+    })?;
+    match node.map(|n| n.to_json()) {
+        None => Ok(Default::default()),
+        Some(serde_json::Value::Object(map)) => Ok(map),
+        Some(other) => Err(Diagnostic::error(codes::USAGE, format!("--vars must be a mapping, got `{other}`")).with_help("pass a mapping, e.g. --vars '{as_of_date: 2024-06-30}'")),
+    }
+}
+
+impl Settings {
+    /// The absolute path of something under the project.
+    pub fn in_project(&self, rel: &Path) -> PathBuf {
+        self.project_dir.join(rel)
+    }
+}
