@@ -5,7 +5,7 @@
 //! Anchors, aliases and `<<` merge keys are resolved here so readers never
 //! see them.
 
-use crate::diagnostics::{codes, Code, Diagnostic, Location};
+use crate::diagnostics::{Code, Diagnostic, Location, codes};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,14 +58,20 @@ impl SourceFile {
         std::fs::read_to_string(path)
             .map(|t| SourceFile::new(path, t))
             .map_err(|e| {
-                Diagnostic::error(codes::FILE_UNREADABLE, format!("cannot read {}: {e}", path.display()))
-                    .with_help("check that the file exists and is readable")
+                Diagnostic::error(
+                    codes::FILE_UNREADABLE,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .with_help("check that the file exists and is readable")
             })
     }
 
     /// A diagnostic pointing at `mark` in this file.
     pub fn diagnostic_at(&self, mark: Mark, d: Diagnostic) -> Diagnostic {
-        d.at(Location::new(&self.path, mark.line, mark.column), Some(&self.text))
+        d.at(
+            Location::new(&self.path, mark.line, mark.column),
+            Some(&self.text),
+        )
     }
 
     pub fn error_at(&self, mark: Mark, code: Code, message: impl Into<String>) -> Diagnostic {
@@ -80,8 +86,14 @@ pub fn parse(file: &SourceFile) -> Result<Option<Node>, Diagnostic> {
     if let Err(e) = parser.load(&mut builder, false) {
         let mark = to_mark(e.marker());
         return Err(file
-            .error_at(mark, codes::YAML_SYNTAX, format!("invalid YAML: {}", e.info()))
-            .with_help("fix the YAML syntax (indentation, quotes and colons are the usual suspects)"));
+            .error_at(
+                mark,
+                codes::YAML_SYNTAX,
+                format!("invalid YAML: {}", e.info()),
+            )
+            .with_help(
+                "fix the YAML syntax (indentation, quotes and colons are the usual suspects)",
+            ));
     }
     if let Some(problem) = builder.problem {
         return Err(file.error_at(problem.0, codes::YAML_SYNTAX, problem.1));
@@ -138,7 +150,10 @@ impl TreeBuilder {
 fn merge_into(entries: &mut Vec<(Node, Node)>, source: Node) {
     let maps = match source.value {
         Value::Seq(items) => items,
-        other => vec![Node { value: other, mark: source.mark }],
+        other => vec![Node {
+            value: other,
+            mark: source.mark,
+        }],
     };
     for map in maps {
         if let Value::Map(extra) = map.value {
@@ -173,14 +188,35 @@ impl MarkedEventReceiver for TreeBuilder {
             }
             Event::SequenceStart(anchor, _) => {
                 let anchor = (anchor > 0).then_some(anchor);
-                self.stack.push((Node { value: Value::Seq(Vec::new()), mark }, anchor, None));
+                self.stack.push((
+                    Node {
+                        value: Value::Seq(Vec::new()),
+                        mark,
+                    },
+                    anchor,
+                    None,
+                ));
             }
             Event::MappingStart(anchor, _) => {
                 let anchor = (anchor > 0).then_some(anchor);
-                self.stack.push((Node { value: Value::Map(Vec::new()), mark }, anchor, None));
+                self.stack.push((
+                    Node {
+                        value: Value::Map(Vec::new()),
+                        mark,
+                    },
+                    anchor,
+                    None,
+                ));
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, anchor, _)) = self.stack.pop() {
+                if let Some((mut node, anchor, _)) = self.stack.pop() {
+                    // The parser marks a block mapping after its first key;
+                    // the first key is where a reader looks.
+                    if let Value::Map(entries) = &node.value {
+                        if let Some((k, _)) = entries.first() {
+                            node.mark = k.mark;
+                        }
+                    }
                     self.insert(node, anchor.unwrap_or(0));
                 }
             }
@@ -189,7 +225,9 @@ impl MarkedEventReceiver for TreeBuilder {
                     node.mark = mark;
                     self.insert(node, 0);
                 }
-                None => self.problem = Some((mark, "YAML alias refers to an unknown anchor".into())),
+                None => {
+                    self.problem = Some((mark, "YAML alias refers to an unknown anchor".into()))
+                }
             },
             Event::DocumentEnd => self.done = self.root.is_some(),
             _ => {}
@@ -302,7 +340,10 @@ impl Node {
     }
 
     /// Applies `f` to every string scalar, e.g. to render `{{ env_var() }}`.
-    pub fn try_map_strings<E>(&mut self, f: &mut impl FnMut(&str, Mark) -> Result<Option<String>, E>) -> Result<(), E> {
+    pub fn try_map_strings<E>(
+        &mut self,
+        f: &mut impl FnMut(&str, Mark) -> Result<Option<String>, E>,
+    ) -> Result<(), E> {
         match &mut self.value {
             Value::String(s) => {
                 if let Some(new) = f(s, self.mark)? {
@@ -337,10 +378,20 @@ impl<'a> MapReader<'a> {
     /// `what` names the thing for the error, e.g. "a model entry".
     pub fn new(file: &'a SourceFile, node: &'a Node, what: &str) -> Result<Self, Diagnostic> {
         if !matches!(node.value, Value::Map(_)) {
-            return Err(file
-                .error_at(node.mark, codes::YAML_INVALID, format!("expected {what} to be a mapping, found {}", node.kind_name())));
+            return Err(file.error_at(
+                node.mark,
+                codes::YAML_INVALID,
+                format!(
+                    "expected {what} to be a mapping, found {}",
+                    node.kind_name()
+                ),
+            ));
         }
-        Ok(MapReader { file, node, used: Vec::new() })
+        Ok(MapReader {
+            file,
+            node,
+            used: Vec::new(),
+        })
     }
 
     pub fn get(&mut self, key: &'static str) -> Option<&'a Node> {
@@ -366,8 +417,11 @@ impl<'a> MapReader<'a> {
 
     pub fn required_string(&mut self, key: &'static str, what: &str) -> Result<String, Diagnostic> {
         self.string(key)?.ok_or_else(|| {
-            self.file
-                .error_at(self.node.mark, codes::YAML_INVALID, format!("{what} is missing the required key `{key}`"))
+            self.file.error_at(
+                self.node.mark,
+                codes::YAML_INVALID,
+                format!("{what} is missing the required key `{key}`"),
+            )
         })
     }
 
@@ -416,8 +470,14 @@ impl<'a> MapReader<'a> {
     }
 
     pub fn type_error(&self, key: &str, node: &Node, expected: &str) -> Diagnostic {
+        // Point at the key: a block value's own position is where its content starts.
+        let mark = self
+            .node
+            .entries()
+            .and_then(|mut e| e.find(|(k, _, _)| k == key).map(|(_, k, _)| k.mark))
+            .unwrap_or(node.mark);
         self.file.error_at(
-            node.mark,
+            mark,
             codes::YAML_INVALID,
             format!("`{key}` must be {expected}, found {}", node.kind_name()),
         )
@@ -438,7 +498,10 @@ impl<'a> MapReader<'a> {
                 self.file
                     .diagnostic_at(
                         key_node.mark,
-                        Diagnostic::warning(codes::YAML_UNKNOWN_KEY, format!("unknown key `{k}` in {context}; it is ignored")),
+                        Diagnostic::warning(
+                            codes::YAML_UNKNOWN_KEY,
+                            format!("unknown key `{k}` in {context}; it is ignored"),
+                        ),
                     )
                     .with_help(hint)
             })
@@ -453,11 +516,22 @@ pub fn string_list(file: &SourceFile, key: &str, n: &Node) -> Result<Vec<String>
             .iter()
             .map(|i| {
                 i.as_scalar_string().ok_or_else(|| {
-                    file.error_at(i.mark, codes::YAML_INVALID, format!("`{key}` must be a list of strings, found {}", i.kind_name()))
+                    file.error_at(
+                        i.mark,
+                        codes::YAML_INVALID,
+                        format!("`{key}` must be a list of strings, found {}", i.kind_name()),
+                    )
                 })
             })
             .collect(),
-        _ => Err(file.error_at(n.mark, codes::YAML_INVALID, format!("`{key}` must be a string or a list of strings, found {}", n.kind_name()))),
+        _ => Err(file.error_at(
+            n.mark,
+            codes::YAML_INVALID,
+            format!(
+                "`{key}` must be a string or a list of strings, found {}",
+                n.kind_name()
+            ),
+        )),
     }
 }
 
@@ -467,16 +541,29 @@ pub fn from_json(v: &serde_json::Value) -> Node {
     let value = match v {
         J::Null => Value::Null,
         J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Int),
+        J::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Int),
         J::String(s) => Value::String(s.clone()),
         J::Array(a) => Value::Seq(a.iter().map(from_json).collect()),
         J::Object(o) => Value::Map(
             o.iter()
-                .map(|(k, v)| (Node { value: Value::String(k.clone()), mark: Mark::default() }, from_json(v)))
+                .map(|(k, v)| {
+                    (
+                        Node {
+                            value: Value::String(k.clone()),
+                            mark: Mark::default(),
+                        },
+                        from_json(v),
+                    )
+                })
                 .collect(),
         ),
     };
-    Node { value, mark: Mark::default() }
+    Node {
+        value,
+        mark: Mark::default(),
+    }
 }
 
 #[cfg(test)]
@@ -491,7 +578,10 @@ mod tests {
     fn nodes_keep_their_positions() {
         let n = parse_str("a: 1\nb:\n  - x\n  - c: true\n");
         let b = n.get("b").unwrap();
-        assert_eq!(b.items().unwrap()[1].get("c").unwrap().mark, Mark { line: 4, column: 8 });
+        assert_eq!(
+            b.items().unwrap()[1].get("c").unwrap().mark,
+            Mark { line: 4, column: 8 }
+        );
         assert_eq!(n.get("a").unwrap().value, Value::Int(1));
     }
 

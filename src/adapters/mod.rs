@@ -41,7 +41,11 @@ impl Dialect for DataFusionDialect {
     }
 
     fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
-        format!("{}.{}", self.quote_identifier(schema), self.quote_identifier(identifier))
+        format!(
+            "{}.{}",
+            self.quote_identifier(schema),
+            self.quote_identifier(identifier)
+        )
     }
 
     fn type_name(&self, generic: GenericType) -> &'static str {
@@ -70,7 +74,12 @@ impl Dialect for BigQueryDialect {
     }
 
     fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String {
-        format!("{}.{}.{}", self.quote_identifier(database), self.quote_identifier(schema), self.quote_identifier(identifier))
+        format!(
+            "{}.{}.{}",
+            self.quote_identifier(database),
+            self.quote_identifier(schema),
+            self.quote_identifier(identifier)
+        )
     }
 
     fn type_name(&self, generic: GenericType) -> &'static str {

@@ -5,7 +5,7 @@
 use crate::compile::{ParsedNode, ParsedProject};
 use crate::graph::Dag;
 use crate::project::ResourceType;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::path::Path;
 
 pub fn manifest_json(parsed: &ParsedProject, dag: &Dag, adapter_type: &str) -> Value {
@@ -115,11 +115,20 @@ fn common(n: &ParsedNode) -> Map<String, Value> {
     m.insert("unique_id".into(), json!(n.unique_id));
     m.insert("fqn".into(), json!(n.fqn));
     m.insert("description".into(), json!(n.description));
-    m.insert("columns".into(), serde_json::to_value(&n.columns).unwrap_or_default());
-    m.insert("meta".into(), n.config.get("meta").cloned().unwrap_or_else(|| json!({})));
+    m.insert(
+        "columns".into(),
+        serde_json::to_value(&n.columns).unwrap_or_default(),
+    );
+    m.insert(
+        "meta".into(),
+        n.config.get("meta").cloned().unwrap_or_else(|| json!({})),
+    );
     m.insert("tags".into(), json!(n.tags()));
     m.insert("config".into(), Value::Object(n.config.clone()));
-    m.insert("unrendered_config".into(), Value::Object(n.unrendered_config.clone()));
+    m.insert(
+        "unrendered_config".into(),
+        Value::Object(n.unrendered_config.clone()),
+    );
     m.insert("created_at".into(), json!(0.0));
     m
 }
@@ -127,23 +136,57 @@ fn common(n: &ParsedNode) -> Map<String, Value> {
 fn node_json(n: &ParsedNode) -> Value {
     let mut m = common(n);
     m.insert("alias".into(), json!(n.alias));
-    m.insert("checksum".into(), json!({"name": "blake3", "checksum": n.checksum}));
-    m.insert("group".into(), n.config.get("group").cloned().unwrap_or(Value::Null));
+    m.insert(
+        "checksum".into(),
+        json!({"name": "blake3", "checksum": n.checksum}),
+    );
+    m.insert(
+        "group".into(),
+        n.config.get("group").cloned().unwrap_or(Value::Null),
+    );
     m.insert("docs".into(), n.docs.clone());
     m.insert("patch_path".into(), json!(n.patch_path));
     m.insert("build_path".into(), Value::Null);
     m.insert("relation_name".into(), json!(n.relation_name));
     m.insert("raw_code".into(), json!(&*n.raw_code));
     m.insert("language".into(), json!(n.language()));
-    m.insert("refs".into(), Value::Array(n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect()));
-    m.insert("sources".into(), Value::Array(n.sources.iter().map(|s| json!([s.source_name, s.table_name])).collect()));
+    m.insert(
+        "refs".into(),
+        Value::Array(
+            n.refs
+                .iter()
+                .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "sources".into(),
+        Value::Array(
+            n.sources
+                .iter()
+                .map(|s| json!([s.source_name, s.table_name]))
+                .collect(),
+        ),
+    );
     m.insert("metrics".into(), json!([]));
-    m.insert("depends_on".into(), json!({"macros": n.macros, "nodes": n.depends_on}));
+    m.insert(
+        "depends_on".into(),
+        json!({"macros": n.macros, "nodes": n.depends_on}),
+    );
     m.insert("compiled_path".into(), Value::Null);
     m.insert("contract".into(), json!({"enforced": n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Value::as_bool).unwrap_or(false), "alias_types": true, "checksum": null}));
     if matches!(n.resource_type, ResourceType::Model) {
-        m.insert("access".into(), n.config.get("access").cloned().unwrap_or(json!("protected")));
-        m.insert("constraints".into(), n.config.get("constraints").cloned().unwrap_or(json!([])));
+        m.insert(
+            "access".into(),
+            n.config
+                .get("access")
+                .cloned()
+                .unwrap_or(json!("protected")),
+        );
+        m.insert(
+            "constraints".into(),
+            n.config.get("constraints").cloned().unwrap_or(json!([])),
+        );
         m.insert("version".into(), Value::Null);
         m.insert("latest_version".into(), Value::Null);
         m.insert("deprecation_date".into(), Value::Null);
@@ -155,9 +198,25 @@ fn node_json(n: &ParsedNode) -> Value {
         m.insert("extra_ctes".into(), json!([]));
     }
     if let Some(t) = &n.test_metadata {
-        m.insert("test_metadata".into(), json!({"name": t.name, "kwargs": t.kwargs, "namespace": t.namespace}));
+        m.insert(
+            "test_metadata".into(),
+            json!({"name": t.name, "kwargs": t.kwargs, "namespace": t.namespace}),
+        );
         m.insert("column_name".into(), json!(n.column_name));
-        m.insert("file_key_name".into(), json!(n.attached_node.as_ref().map(|a| a.split('.').next().unwrap_or("models").to_string() + "s." + &n.attached_node.as_deref().unwrap_or_default().rsplit('.').next().unwrap_or_default().to_string())));
+        m.insert(
+            "file_key_name".into(),
+            json!(n.attached_node.as_ref().map(|a| {
+                a.split('.').next().unwrap_or("models").to_string()
+                    + "s."
+                    + &n.attached_node
+                        .as_deref()
+                        .unwrap_or_default()
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+            })),
+        );
         m.insert("attached_node".into(), json!(n.attached_node));
     }
     if n.resource_type == ResourceType::Seed {
@@ -173,7 +232,10 @@ fn source_json(n: &ParsedNode) -> Value {
         m.insert("source_description".into(), json!(s.source_description));
         m.insert("loader".into(), json!(s.loader));
         m.insert("identifier".into(), json!(s.identifier));
-        m.insert("quoting".into(), json!({"database": null, "schema": null, "identifier": null, "column": null}));
+        m.insert(
+            "quoting".into(),
+            json!({"database": null, "schema": null, "identifier": null, "column": null}),
+        );
         m.insert("loaded_at_field".into(), json!(s.loaded_at_field));
         m.insert("freshness".into(), s.freshness.clone());
         m.insert("external".into(), s.external.clone().unwrap_or(Value::Null));
@@ -181,7 +243,10 @@ fn source_json(n: &ParsedNode) -> Value {
         m.insert("relation_name".into(), json!(n.relation_name));
         m.insert("patch_path".into(), json!(n.patch_path));
         // The ingest block may reference credentials; only its shape is kept.
-        m.insert("ingest".into(), s.ingest.as_ref().map(redact).unwrap_or(Value::Null));
+        m.insert(
+            "ingest".into(),
+            s.ingest.as_ref().map(redact).unwrap_or(Value::Null),
+        );
     }
     Value::Object(m)
 }
@@ -192,9 +257,19 @@ fn redact(v: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let secret = ["url", "password", "sasl.password", "token", "keyfile_json", "private_key"].contains(&k.as_str());
+                    let secret = [
+                        "url",
+                        "password",
+                        "sasl.password",
+                        "token",
+                        "keyfile_json",
+                        "private_key",
+                    ]
+                    .contains(&k.as_str());
                     let shown = match v {
-                        Value::String(s) if secret && !s.contains("{{") => Value::String("****".into()),
+                        Value::String(s) if secret && !s.contains("{{") => {
+                            Value::String("****".into())
+                        }
                         other => redact(other),
                     };
                     (k.clone(), shown)
@@ -217,18 +292,43 @@ fn exposure_json(n: &ParsedNode) -> Value {
     m.insert("unique_id".into(), json!(n.unique_id));
     m.insert("fqn".into(), json!(n.fqn));
     m.insert("type".into(), json!(e.map(|e| e.exposure_type.clone())));
-    m.insert("owner".into(), e.map(|e| e.owner.clone()).unwrap_or(Value::Null));
+    m.insert(
+        "owner".into(),
+        e.map(|e| e.owner.clone()).unwrap_or(Value::Null),
+    );
     m.insert("description".into(), json!(n.description));
     m.insert("label".into(), json!(e.and_then(|e| e.label.clone())));
     m.insert("maturity".into(), json!(e.and_then(|e| e.maturity.clone())));
-    m.insert("meta".into(), e.map(|e| e.meta.clone()).unwrap_or(json!({})));
+    m.insert(
+        "meta".into(),
+        e.map(|e| e.meta.clone()).unwrap_or(json!({})),
+    );
     m.insert("tags".into(), json!(n.tags()));
     m.insert("config".into(), Value::Object(n.config.clone()));
     m.insert("unrendered_config".into(), json!({}));
     m.insert("url".into(), json!(e.and_then(|e| e.url.clone())));
-    m.insert("depends_on".into(), json!({"macros": [], "nodes": n.depends_on}));
-    m.insert("refs".into(), Value::Array(n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect()));
-    m.insert("sources".into(), Value::Array(n.sources.iter().map(|s| json!([s.source_name, s.table_name])).collect()));
+    m.insert(
+        "depends_on".into(),
+        json!({"macros": [], "nodes": n.depends_on}),
+    );
+    m.insert(
+        "refs".into(),
+        Value::Array(
+            n.refs
+                .iter()
+                .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "sources".into(),
+        Value::Array(
+            n.sources
+                .iter()
+                .map(|s| json!([s.source_name, s.table_name]))
+                .collect(),
+        ),
+    );
     m.insert("metrics".into(), json!([]));
     m.insert("created_at".into(), json!(0.0));
     if let Some(e) = e {
@@ -240,7 +340,12 @@ fn exposure_json(n: &ParsedNode) -> Value {
 }
 
 /// Writes `manifest.json` under `target_dir`.
-pub fn write_manifest(target_dir: &Path, manifest: &Value) -> Result<(), crate::diagnostics::Diagnostic> {
-    let bytes = serde_json::to_vec(manifest).map_err(|e| crate::diagnostics::Diagnostic::internal(format!("manifest serialization failed: {e}")))?;
+pub fn write_manifest(
+    target_dir: &Path,
+    manifest: &Value,
+) -> Result<(), crate::diagnostics::Diagnostic> {
+    let bytes = serde_json::to_vec(manifest).map_err(|e| {
+        crate::diagnostics::Diagnostic::internal(format!("manifest serialization failed: {e}"))
+    })?;
     super::write_artifact(&target_dir.join("manifest.json"), &bytes)
 }

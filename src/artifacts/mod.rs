@@ -6,7 +6,7 @@ mod manifest;
 
 pub use manifest::{manifest_json, write_manifest};
 
-use crate::diagnostics::{codes, Diagnostic};
+use crate::diagnostics::{Diagnostic, codes};
 use std::io::Write;
 use std::path::Path;
 
@@ -29,7 +29,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// [`write_atomic`] with a user-facing error.
 pub fn write_artifact(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
     write_atomic(path, bytes).map_err(|e| {
-        Diagnostic::error(codes::ARTIFACT_WRITE, format!("cannot write {}: {e}", path.display())).with_help("check that the target folder is writable and the disk is not full")
+        Diagnostic::error(
+            codes::ARTIFACT_WRITE,
+            format!("cannot write {}: {e}", path.display()),
+        )
+        .with_help("check that the target folder is writable and the disk is not full")
     })
 }
 
@@ -37,7 +41,8 @@ pub fn write_artifact(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
 pub fn compiled_path(target_dir: &Path, node: &crate::compile::ParsedNode) -> std::path::PathBuf {
     let base = target_dir.join("compiled").join(&node.package_name);
     if node.test_metadata.is_some() {
-        base.join(&node.original_file_path).join(format!("{}.sql", node.name))
+        base.join(&node.original_file_path)
+            .join(format!("{}.sql", node.name))
     } else {
         base.join(&node.original_file_path)
     }

@@ -2,7 +2,7 @@
 //! object per line, diagnostics through the one renderer, and a broken pipe
 //! (`rdbt ls | head`) treated as a normal end, not an error.
 
-use crate::diagnostics::{render_diagnostic, render_summary, Diagnostic, Severity};
+use crate::diagnostics::{Diagnostic, Severity, render_diagnostic, render_summary};
 use crate::settings::LogFormat;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +22,12 @@ pub struct BrokenPipe;
 
 impl Printer {
     pub fn new(format: LogFormat, quiet: bool, color: bool, base: PathBuf) -> Self {
-        Printer { format, quiet, color, base }
+        Printer {
+            format,
+            quiet,
+            color,
+            base,
+        }
     }
 
     /// A progress or summary line (suppressed by --quiet).
@@ -32,7 +37,10 @@ impl Printer {
         }
         match self.format {
             LogFormat::Text => eprintln!("{msg}"),
-            LogFormat::Json => eprintln!("{}", serde_json::json!({"level": "info", "msg": msg, "ts": now()})),
+            LogFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({"level": "info", "msg": msg, "ts": now()})
+            ),
         }
     }
 
@@ -60,11 +68,17 @@ impl Printer {
                 LogFormat::Json => {
                     let mut v = serde_json::to_value(d).unwrap_or_default();
                     if let Some(obj) = v.as_object_mut() {
-                        obj.insert("level".into(), serde_json::json!(if d.is_error() { "error" } else { "warn" }));
+                        obj.insert(
+                            "level".into(),
+                            serde_json::json!(if d.is_error() { "error" } else { "warn" }),
+                        );
                         obj.insert("ts".into(), serde_json::json!(now()));
                         if let Some(loc) = obj.get_mut("location") {
                             if let Some(path) = loc.get("path").and_then(|p| p.as_str()) {
-                                let shown = std::path::Path::new(path).strip_prefix(&self.base).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
+                                let shown = std::path::Path::new(path)
+                                    .strip_prefix(&self.base)
+                                    .map(|p| p.display().to_string())
+                                    .unwrap_or_else(|_| path.to_string());
                                 loc["path"] = serde_json::json!(shown);
                             }
                         }
@@ -80,5 +94,7 @@ impl Printer {
 }
 
 fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }

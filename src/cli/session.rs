@@ -3,10 +3,10 @@
 
 use super::args::{GlobalArgs, IndirectArg, LogFormatArg};
 use super::printer::Printer;
-use crate::compile::{parse_project, Compiler, ParseCache, ParsedProject};
+use crate::compile::{Compiler, ParseCache, ParsedProject, parse_project};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::graph::{Dag, IndirectSelection, PreviousState, Selection, SelectionInput};
-use crate::project::{load_project, Project, ResourceType};
+use crate::project::{Project, ResourceType, load_project};
 use crate::settings::{Flags, LogFormat, Settings};
 
 /// Why a command stopped early: the diagnostics have been printed.
@@ -22,6 +22,8 @@ pub struct Session {
     pub settings: Settings,
     pub project: Project,
     pub printer: Printer,
+    /// Errors found while loading files, reported with the parse's own.
+    load_errors: Diagnostics,
 }
 
 pub struct Parsed {
@@ -54,9 +56,14 @@ pub fn early_printer(g: &GlobalArgs) -> Printer {
         Some(LogFormatArg::Json) => LogFormat::Json,
         _ => LogFormat::Text,
     };
-    let base = g.project_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    let base = g
+        .project_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let base = std::path::absolute(&base).unwrap_or(base);
-    let color = !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let color = !g.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     Printer::new(format, g.quiet, color, base)
 }
 
@@ -64,7 +71,10 @@ impl Session {
     pub fn open(g: &GlobalArgs) -> Result<Session, Failure> {
         let early = early_printer(g);
         let flags = flags_from(g);
-        let dir = flags.project_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+        let dir = flags
+            .project_dir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
         let (project, warnings) = match load_project(&dir) {
             Ok(p) => p,
             Err(diags) => {
@@ -72,21 +82,39 @@ impl Session {
                 return Err(Failure::Reported);
             }
         };
-        let profile = project.root_package().file.profile.clone().unwrap_or_else(|| project.name().to_string());
+        let profile = project
+            .root_package()
+            .file
+            .profile
+            .clone()
+            .unwrap_or_else(|| project.name().to_string());
         let mut flags = flags;
         flags.project_dir = Some(project.root.clone());
-        let (settings, setting_warnings) = match crate::settings::resolve(&flags, &profile, &crate::compile::render_env_string) {
-            Ok(s) => s,
-            Err(d) => {
-                early.diagnostics(&[d]);
-                return Err(Failure::Reported);
-            }
-        };
-        let printer = Printer::new(settings.log_format, settings.quiet, settings.color, project.root.clone());
+        let (settings, setting_warnings) =
+            match crate::settings::resolve(&flags, &profile, &crate::compile::render_env_string) {
+                Ok(s) => s,
+                Err(d) => {
+                    early.diagnostics(&[d]);
+                    return Err(Failure::Reported);
+                }
+            };
+        let printer = Printer::new(
+            settings.log_format,
+            settings.quiet,
+            settings.color,
+            project.root.clone(),
+        );
         let mut all = warnings;
         all.extend(setting_warnings);
-        printer.diagnostics(&all.into_sorted());
-        Ok(Session { settings, project, printer })
+        let (load_errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+            all.into_iter().partition(Diagnostic::is_error);
+        printer.diagnostics(&Diagnostics::from_iter(warnings).into_sorted());
+        Ok(Session {
+            settings,
+            project,
+            printer,
+            load_errors: Diagnostics::from_iter(load_errors),
+        })
     }
 
     pub fn report(&self, diags: Diagnostics) -> Failure {
@@ -102,22 +130,55 @@ impl Session {
     /// Parses the project and builds the graph; writes the manifest.
     pub fn parse(&self) -> Result<Parsed, Failure> {
         let target_dir = self.project.target_dir();
-        let mut cache = if self.settings.partial_parse { ParseCache::load(&target_dir) } else { ParseCache::disabled() };
-        let out = parse_project(&self.project, &self.settings, &mut cache).map_err(|d| self.report(d))?;
-        self.printer.diagnostics(&out.warnings.into_sorted());
+        let mut cache = if self.settings.partial_parse {
+            ParseCache::load(&target_dir)
+        } else {
+            ParseCache::disabled()
+        };
+        let out = parse_project(&self.project, &self.settings, &mut cache).map_err(|d| {
+            let mut all = self.load_errors.clone();
+            all.extend(d);
+            self.report(all)
+        })?;
+        let mut errors = self.load_errors.clone();
+        errors.extend(out.errors);
         let mut parsed = out.parsed;
-        let dag = crate::graph::build(&mut parsed).map_err(|d| self.report(d))?;
+        let graph = crate::graph::build(&mut parsed);
+        if let Err(graph_errors) = &graph {
+            errors.extend(graph_errors.clone());
+        }
+        if !errors.is_empty() {
+            let mut all = errors;
+            all.extend(out.warnings);
+            return Err(self.report(all));
+        }
+        self.printer.diagnostics(&out.warnings.into_sorted());
+        let dag = graph.map_err(|d| self.report(d))?;
         cache.save();
-        Ok(Parsed { parsed, dag, compiler: out.compiler })
+        Ok(Parsed {
+            parsed,
+            dag,
+            compiler: out.compiler,
+        })
     }
 
     pub fn write_manifest(&self, p: &Parsed) -> Result<(), Failure> {
-        let manifest = crate::artifacts::manifest_json(&p.parsed, &p.dag, p.compiler.world.dialect.adapter_type());
-        crate::artifacts::write_manifest(&self.project.target_dir(), &manifest).map_err(|d| self.fail(d))
+        let manifest = crate::artifacts::manifest_json(
+            &p.parsed,
+            &p.dag,
+            p.compiler.world.dialect.adapter_type(),
+        );
+        crate::artifacts::write_manifest(&self.project.target_dir(), &manifest)
+            .map_err(|d| self.fail(d))
     }
 
     /// The selection of the global flags, limited to `types` when not empty.
-    pub fn select(&self, g: &GlobalArgs, p: &Parsed, types: &[ResourceType]) -> Result<Selection, Failure> {
+    pub fn select(
+        &self,
+        g: &GlobalArgs,
+        p: &Parsed,
+        types: &[ResourceType],
+    ) -> Result<Selection, Failure> {
         let state = match &g.state {
             Some(dir) => Some(PreviousState::load(dir).map_err(|d| self.fail(d))?),
             None => None,

@@ -51,7 +51,11 @@ impl ParseCache {
             .filter(|f| f.version == env!("CARGO_PKG_VERSION"))
             .map(|f| f.entries)
             .unwrap_or_default();
-        ParseCache { path: Some(path), entries: Mutex::new(entries), dirty: Mutex::new(false) }
+        ParseCache {
+            path: Some(path),
+            entries: Mutex::new(entries),
+            dirty: Mutex::new(false),
+        }
     }
 
     /// What every render can see besides its own node.
@@ -62,13 +66,23 @@ impl ParseCache {
             h.update(package.as_bytes());
             h.update(file.template_text.as_bytes());
         }
-        h.update(serde_json::to_string(&settings.cli_vars).unwrap_or_default().as_bytes());
-        h.update(serde_json::to_string(&compiler.world.target).unwrap_or_default().as_bytes());
+        h.update(
+            serde_json::to_string(&settings.cli_vars)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        h.update(
+            serde_json::to_string(&compiler.world.target)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         for (pkg, vars) in sorted(&compiler.world.package_vars) {
             h.update(pkg.as_bytes());
             h.update(serde_json::to_string(vars).unwrap_or_default().as_bytes());
         }
-        let mut env_names: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("DBT_") || k.starts_with("RDBT_")).collect();
+        let mut env_names: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("DBT_") || k.starts_with("RDBT_"))
+            .collect();
         env_names.sort();
         for (k, v) in env_names {
             h.update(k.as_bytes());
@@ -81,7 +95,11 @@ impl ParseCache {
         let mut h = blake3::Hasher::new();
         h.update(fingerprint.as_bytes());
         h.update(raw_code.as_bytes());
-        h.update(serde_json::to_string(base_config).unwrap_or_default().as_bytes());
+        h.update(
+            serde_json::to_string(base_config)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         h.finalize().to_hex().to_string()
     }
 
@@ -90,7 +108,12 @@ impl ParseCache {
         entries
             .get(unique_id)
             .filter(|e| e.key == key)
-            .filter(|e| e.recorded.env_vars.iter().all(|(name, seen)| std::env::var(name).ok() == *seen))
+            .filter(|e| {
+                e.recorded
+                    .env_vars
+                    .iter()
+                    .all(|(name, seen)| std::env::var(name).ok() == *seen)
+            })
             .map(|e| (e.recorded.clone(), e.sql.clone()))
     }
 
@@ -98,7 +121,10 @@ impl ParseCache {
         if self.path.is_none() {
             return;
         }
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(unique_id.to_string(), Entry { key, recorded, sql });
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(unique_id.to_string(), Entry { key, recorded, sql });
         *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = true;
     }
 
@@ -119,8 +145,15 @@ impl ParseCache {
         if !*self.dirty.lock().unwrap_or_else(|e| e.into_inner()) {
             return;
         }
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let file = CacheFile { version: env!("CARGO_PKG_VERSION").to_string(), entries };
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let file = CacheFile {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            entries,
+        };
         if let Ok(bytes) = serde_json::to_vec(&file) {
             let _ = crate::artifacts::write_atomic(path, &bytes);
         }

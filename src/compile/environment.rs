@@ -2,10 +2,10 @@
 //! own template, dbt's context functions, and the error mapping back to files.
 //! The only place a minijinja `Environment` is built.
 
-use super::errors::{to_diagnostic, TemplateOrigin, TemplateOrigins};
+use super::errors::{TemplateOrigin, TemplateOrigins, to_diagnostic};
 use super::scope::{NodeScope, RenderContext};
-use super::world::{MacroInfo, World, INTERNAL_PACKAGE};
-use crate::diagnostics::{codes, Diagnostic, Diagnostics, Location};
+use super::world::{INTERNAL_PACKAGE, MacroInfo, World};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
 use crate::project::{MacroFile, Project};
 use crate::settings::Settings;
 use minijinja::syntax::SyntaxConfig;
@@ -41,7 +41,11 @@ impl Compiler {
         let syntax = SyntaxConfig::builder().keep_trailing_newline(true).build();
         match syntax {
             Ok(s) => env.set_syntax(s),
-            Err(e) => return Err(Diagnostic::internal(format!("template syntax setup failed: {e}")).into()),
+            Err(e) => {
+                return Err(
+                    Diagnostic::internal(format!("template syntax setup failed: {e}")).into(),
+                );
+            }
         }
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -64,15 +68,38 @@ impl Compiler {
                 let key = (package.clone(), decl.name.clone());
                 if let Some((path, line)) = first_seen.get(&key) {
                     diags.push(
-                        Diagnostic::error(codes::DUPLICATE_NAME, format!("macro `{}` is defined twice in package `{package}`", decl.name))
-                            .at(Location::new(&file.abs_path, decl.first_line + 1, decl.first_column + 1), Some(&file.original_text))
-                            .with_help(format!("it is also defined at {}:{line}; rename or remove one", path.display())),
+                        Diagnostic::error(
+                            codes::DUPLICATE_NAME,
+                            format!(
+                                "macro `{}` is defined twice in package `{package}`",
+                                decl.name
+                            ),
+                        )
+                        .at(
+                            Location::new(
+                                &file.abs_path,
+                                decl.first_line + 1,
+                                decl.first_column + 1,
+                            ),
+                            Some(&file.original_text),
+                        )
+                        .with_help(format!(
+                            "it is also defined at {}:{line}; rename or remove one",
+                            path.display()
+                        )),
                     );
                     continue;
                 }
                 first_seen.insert(key, (file.abs_path.clone(), decl.first_line + 1));
-                let origin = TemplateOrigin::at_position(file.abs_path.clone(), file.original_text.clone(), decl.body.clone(), decl.first_line, decl.first_column);
-                if let Err(e) = env.add_template_owned(template_name.clone(), decl.body.to_string()) {
+                let origin = TemplateOrigin::at_position(
+                    file.abs_path.clone(),
+                    file.original_text.clone(),
+                    decl.body.clone(),
+                    decl.first_line,
+                    decl.first_column,
+                );
+                if let Err(e) = env.add_template_owned(template_name.clone(), decl.body.to_string())
+                {
                     let mut single = TemplateOrigins::new();
                     single.insert(template_name.clone(), origin);
                     diags.push(to_diagnostic(&e, &single, None));
@@ -81,12 +108,20 @@ impl Compiler {
                 origins.insert(template_name.clone(), origin);
                 macros.entry(package.clone()).or_default().insert(
                     decl.name.clone(),
-                    MacroInfo { package: package.clone(), name: decl.name.clone(), template_name, unique_id: format!("macro.{package}.{}", decl.name) },
+                    MacroInfo {
+                        package: package.clone(),
+                        name: decl.name.clone(),
+                        template_name,
+                        unique_id: format!("macro.{package}.{}", decl.name),
+                    },
                 );
             }
         }
         let custom_naming = macros.iter().any(|(pkg, ms)| {
-            pkg != INTERNAL_PACKAGE && ms.keys().any(|n| n.starts_with("generate_") && n.ends_with("_name") || n.contains("__generate_"))
+            pkg != INTERNAL_PACKAGE
+                && ms.keys().any(|n| {
+                    n.starts_with("generate_") && n.ends_with("_name") || n.contains("__generate_")
+                })
         });
         let world = Arc::new(World::new(project, settings, macros));
         for (name, value) in super::functions::invocation_globals(&world) {
@@ -95,11 +130,23 @@ impl Compiler {
         if diags.has_errors() {
             return Err(diags);
         }
-        Ok(Compiler { env, world, origins, macro_files, custom_naming })
+        Ok(Compiler {
+            env,
+            world,
+            origins,
+            macro_files,
+            custom_naming,
+        })
     }
 
     /// Renders `source` as the node of `scope`; errors point into `origin`.
-    pub fn render(&self, scope: Arc<NodeScope>, template_name: &str, source: &str, origin: &TemplateOrigin) -> Result<String, Diagnostic> {
+    pub fn render(
+        &self,
+        scope: Arc<NodeScope>,
+        template_name: &str,
+        source: &str,
+        origin: &TemplateOrigin,
+    ) -> Result<String, Diagnostic> {
         let package = scope.node.package.clone();
         let ctx = Value::from_object(RenderContext { scope, package });
         self.env
@@ -109,9 +156,17 @@ impl Compiler {
 
     /// Renders a YAML value or profile string that may hold `{{ env_var() }}`
     /// or `{{ var() }}`, outside any node.
-    pub fn render_string(&self, scope: Arc<NodeScope>, text: &str) -> Result<String, minijinja::Error> {
+    pub fn render_string(
+        &self,
+        scope: Arc<NodeScope>,
+        text: &str,
+    ) -> Result<String, minijinja::Error> {
         let package = scope.node.package.clone();
-        self.env.render_named_str("<yaml>", text, Value::from_object(RenderContext { scope, package }))
+        self.env.render_named_str(
+            "<yaml>",
+            text,
+            Value::from_object(RenderContext { scope, package }),
+        )
     }
 }
 
@@ -124,10 +179,17 @@ fn builtin_macro_file(path: &str, text: &'static str) -> MacroFile {
 /// which is read before any project exists.
 pub fn render_env_string(text: &str) -> Result<String, String> {
     let mut env = Environment::new();
-    env.add_function("env_var", |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
-        std::env::var(&name).ok().or(default).ok_or_else(|| {
-            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("environment variable `{name}` is not set"))
-        })
-    });
-    env.render_str(text, ()).map_err(|e| e.detail().map_or_else(|| e.to_string(), str::to_string))
+    env.add_function(
+        "env_var",
+        |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
+            std::env::var(&name).ok().or(default).ok_or_else(|| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("environment variable `{name}` is not set"),
+                )
+            })
+        },
+    );
+    env.render_str(text, ())
+        .map_err(|e| e.detail().map_or_else(|| e.to_string(), str::to_string))
 }

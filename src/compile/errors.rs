@@ -2,7 +2,7 @@
 //! and column, and the tagged errors rdbt's own Jinja functions raise so their
 //! stable code survives the trip through the engine.
 
-use crate::diagnostics::{codes, Code, Diagnostic, Location};
+use crate::diagnostics::{Code, Diagnostic, Location, codes};
 use minijinja::{Error, ErrorKind};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +12,10 @@ const TAG: &str = "\u{1}rdbt:";
 
 /// An error carrying a stable code and a hint through minijinja.
 pub fn tagged_error(code: Code, message: &str, help: &str) -> Error {
-    Error::new(ErrorKind::InvalidOperation, format!("{TAG}{}\u{1}{message}\u{1}{help}", code.0))
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("{TAG}{}\u{1}{message}\u{1}{help}", code.0),
+    )
 }
 
 fn untag(detail: &str) -> Option<(Code, String, String)> {
@@ -21,7 +24,11 @@ fn untag(detail: &str) -> Option<(Code, String, String)> {
     let code = parts.next()?;
     let message = parts.next()?.to_string();
     let help = parts.next().unwrap_or("").to_string();
-    let code = ALL_CODES.iter().copied().find(|c| c.0 == code).unwrap_or(codes::JINJA_RUNTIME);
+    let code = ALL_CODES
+        .iter()
+        .copied()
+        .find(|c| c.0 == code)
+        .unwrap_or(codes::JINJA_RUNTIME);
     Some((code, message, help))
 }
 
@@ -53,13 +60,31 @@ impl TemplateOrigin {
         let before = &file_text[..offset.min(file_text.len())];
         let first_line = before.matches('\n').count();
         let first_column = before.len() - before.rfind('\n').map_or(0, |i| i + 1);
-        TemplateOrigin { path, file_text, template_text, first_line, first_column }
+        TemplateOrigin {
+            path,
+            file_text,
+            template_text,
+            first_line,
+            first_column,
+        }
     }
 
     /// A template whose first character is at the 0-based `first_line` and
     /// `first_column` of the file.
-    pub fn at_position(path: PathBuf, file_text: Arc<str>, template_text: Arc<str>, first_line: usize, first_column: usize) -> Self {
-        TemplateOrigin { path, file_text, template_text, first_line, first_column }
+    pub fn at_position(
+        path: PathBuf,
+        file_text: Arc<str>,
+        template_text: Arc<str>,
+        first_line: usize,
+        first_column: usize,
+    ) -> Self {
+        TemplateOrigin {
+            path,
+            file_text,
+            template_text,
+            first_line,
+            first_column,
+        }
     }
 
     /// The file location of byte `offset` of the template.
@@ -77,8 +102,19 @@ impl TemplateOrigin {
         if line_in_template == 0 {
             column += self.first_column;
         }
-        let span = text[start..].chars().take(len.max(1)).take_while(|c| *c != '\n').count();
-        (Location::new(&self.path, self.first_line + line_in_template + 1, column + 1), span)
+        let span = text[start..]
+            .chars()
+            .take(len.max(1))
+            .take_while(|c| *c != '\n')
+            .count();
+        (
+            Location::new(
+                &self.path,
+                self.first_line + line_in_template + 1,
+                column + 1,
+            ),
+            span,
+        )
     }
 }
 
@@ -86,7 +122,11 @@ impl TemplateOrigin {
 pub type TemplateOrigins = HashMap<String, TemplateOrigin>;
 
 /// The engine's error chain as one diagnostic at the innermost known place.
-pub fn to_diagnostic(err: &Error, origins: &TemplateOrigins, node_origin: Option<(&str, &TemplateOrigin)>) -> Diagnostic {
+pub fn to_diagnostic(
+    err: &Error,
+    origins: &TemplateOrigins,
+    node_origin: Option<(&str, &TemplateOrigin)>,
+) -> Diagnostic {
     let mut chain: Vec<&Error> = vec![err];
     let mut cur: &dyn std::error::Error = err;
     while let Some(next) = cur.source() {
@@ -99,7 +139,12 @@ pub fn to_diagnostic(err: &Error, origins: &TemplateOrigins, node_origin: Option
     let (code, message, help) = match tagged {
         Some(t) => t,
         None => {
-            let innermost = chain.iter().rev().find(|e| e.detail().is_some()).copied().unwrap_or(err);
+            let innermost = chain
+                .iter()
+                .rev()
+                .find(|e| e.detail().is_some())
+                .copied()
+                .unwrap_or(err);
             describe(innermost)
         }
     };
@@ -108,14 +153,22 @@ pub fn to_diagnostic(err: &Error, origins: &TemplateOrigins, node_origin: Option
         d = d.with_help(help);
     }
     // The innermost error that knows its template and line.
-    let placed = chain.iter().rev().find(|e| e.name().is_some() && e.line().is_some());
+    let placed = chain
+        .iter()
+        .rev()
+        .find(|e| e.name().is_some() && e.line().is_some());
     if let Some(e) = placed {
         let name = e.name().unwrap_or_default();
-        let origin = origins.get(name).or_else(|| node_origin.filter(|(n, _)| *n == name).map(|(_, o)| o));
+        let origin = origins
+            .get(name)
+            .or_else(|| node_origin.filter(|(n, _)| *n == name).map(|(_, o)| o));
         if let Some(origin) = origin {
             let (location, span) = match e.range() {
                 Some(range) => origin.locate(range.start, range.len()),
-                None => (Location::new(&origin.path, origin.first_line + e.line().unwrap_or(1), 1), 1),
+                None => (
+                    Location::new(&origin.path, origin.first_line + e.line().unwrap_or(1), 1),
+                    1,
+                ),
             };
             d = d.at(location, Some(&origin.file_text));
             d.span_len = span.max(1);

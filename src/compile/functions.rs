@@ -3,11 +3,11 @@
 //! function records what it was asked through the render's [`NodeScope`].
 
 use super::errors::tagged_error;
-use super::macros::{current_scope, return_fn, MacroFn};
+use super::macros::{MacroFn, current_scope, return_fn};
 use super::relation::Relation;
 use super::scope::{NodeScope, RefCall, SourceCall};
 use crate::diagnostics::{closest_names, codes, did_you_mean};
-use crate::project::config::{merge_into, normalize_key, Config};
+use crate::project::config::{Config, merge_into, normalize_key};
 use minijinja::value::{Enumerator, Kwargs, Object, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 use std::sync::Arc;
@@ -47,12 +47,27 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("adapter", Value::from_object(Adapter));
     env.add_global("modules", modules());
-    env.add_global("api", Value::from_iter([("Relation", Value::from_object(RelationApi))]));
+    env.add_global(
+        "api",
+        map_value([("Relation", Value::from_object(RelationApi))]),
+    );
     env.add_global("dbt_version", Value::from(env!("CARGO_PKG_VERSION")));
-    env.add_global("graph", Value::from_iter([("nodes", Value::from_iter(Vec::<(String, Value)>::new())), ("sources", Value::from_iter(Vec::<(String, Value)>::new()))]));
+    env.add_global(
+        "graph",
+        map_value([
+            ("nodes", map_value(Vec::<(String, Value)>::new())),
+            ("sources", map_value(Vec::<(String, Value)>::new())),
+        ]),
+    );
     env.add_global("selected_resources", Value::from(Vec::<Value>::new()));
-    env.add_global("context", Value::from_iter(Vec::<(String, Value)>::new()));
-    env.add_global("builtins", Value::from_iter([("ref", Value::from_function(ref_fn)), ("source", Value::from_function(source_fn))]));
+    env.add_global("context", map_value(Vec::<(String, Value)>::new()));
+    env.add_global(
+        "builtins",
+        map_value([
+            ("ref", Value::from_function(ref_fn)),
+            ("source", Value::from_function(source_fn)),
+        ]),
+    );
 }
 
 /// Values that differ per invocation: `target`, `run_started_at`, and so on.
@@ -60,7 +75,10 @@ pub fn invocation_globals(world: &super::world::World) -> Vec<(&'static str, Val
     vec![
         ("target", world.target.clone()),
         ("invocation_id", Value::from(world.invocation_id.clone())),
-        ("run_started_at", Value::from_object(DateTime(world.run_started_at.naive_utc()))),
+        (
+            "run_started_at",
+            Value::from_object(DateTime(world.run_started_at.naive_utc())),
+        ),
         ("project_name", Value::from(world.root_package.clone())),
         ("flags", world.flags.clone()),
     ]
@@ -68,25 +86,53 @@ pub fn invocation_globals(world: &super::world::World) -> Vec<(&'static str, Val
 
 fn strings_of(args: &[Value]) -> Result<Vec<String>, Error> {
     args.iter()
-        .map(|a| a.as_str().map(str::to_string).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("expected a string argument, got {a}"))))
+        .map(|a| {
+            a.as_str().map(str::to_string).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("expected a string argument, got {a}"),
+                )
+            })
+        })
         .collect()
 }
 
 fn ref_fn(state: &State, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let scope = current_scope(state)?;
-    let version = kwargs.get::<Option<Value>>("v")?.or(kwargs.get::<Option<Value>>("version")?).map(|v| v.to_string());
+    let version = kwargs
+        .get::<Option<Value>>("v")?
+        .or(kwargs.get::<Option<Value>>("version")?)
+        .map(|v| v.to_string());
     kwargs.assert_all_used()?;
     let parts = strings_of(&args)?;
     let call = match parts.as_slice() {
-        [name] => RefCall { package: None, name: name.clone(), version },
-        [package, name] => RefCall { package: Some(package.clone()), name: name.clone(), version },
-        _ => return Err(tagged_error(codes::JINJA_RUNTIME, &format!("ref() takes one or two names, got {}", parts.len()), "write ref('model') or ref('package', 'model')")),
+        [name] => RefCall {
+            package: None,
+            name: name.clone(),
+            version,
+        },
+        [package, name] => RefCall {
+            package: Some(package.clone()),
+            name: name.clone(),
+            version,
+        },
+        _ => {
+            return Err(tagged_error(
+                codes::JINJA_RUNTIME,
+                &format!("ref() takes one or two names, got {}", parts.len()),
+                "write ref('model') or ref('package', 'model')",
+            ));
+        }
     };
     scope.recorded().refs.push(call.clone());
     if let Some(resolver) = &scope.resolver {
         return match resolver.resolve_ref(&scope.node.package, &call) {
             Some(rel) => Ok(Value::from_object(rel)),
-            None => Err(tagged_error(codes::UNKNOWN_REF, &format!("ref('{}') names no model, seed or snapshot", call.name), "check the name")),
+            None => Err(tagged_error(
+                codes::UNKNOWN_REF,
+                &format!("ref('{}') names no model, seed or snapshot", call.name),
+                "check the name",
+            )),
         };
     }
     Ok(Value::from_object(placeholder(&scope, &call.name)))
@@ -94,12 +140,22 @@ fn ref_fn(state: &State, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Err
 
 fn source_fn(state: &State, source_name: String, table_name: String) -> Result<Value, Error> {
     let scope = current_scope(state)?;
-    let call = SourceCall { source_name, table_name };
+    let call = SourceCall {
+        source_name,
+        table_name,
+    };
     scope.recorded().sources.push(call.clone());
     if let Some(resolver) = &scope.resolver {
         return match resolver.resolve_source(&call) {
             Some(rel) => Ok(Value::from_object(rel)),
-            None => Err(tagged_error(codes::UNKNOWN_SOURCE, &format!("source('{}', '{}') is not declared", call.source_name, call.table_name), "declare it under `sources:` in a property file")),
+            None => Err(tagged_error(
+                codes::UNKNOWN_SOURCE,
+                &format!(
+                    "source('{}', '{}') is not declared",
+                    call.source_name, call.table_name
+                ),
+                "declare it under `sources:` in a property file",
+            )),
         };
     }
     Ok(Value::from_object(placeholder(&scope, &call.table_name)))
@@ -119,7 +175,10 @@ fn placeholder(scope: &NodeScope, identifier: &str) -> Relation {
 fn env_var_fn(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
     let value = std::env::var(&name).ok();
     if let Ok(scope) = current_scope(state) {
-        scope.recorded().env_vars.push((name.clone(), value.clone()));
+        scope
+            .recorded()
+            .env_vars
+            .push((name.clone(), value.clone()));
     }
     match value.ok_or(()) {
         Ok(v) => Ok(Value::from(v)),
@@ -151,7 +210,12 @@ fn print_fn(msg: Value) -> Value {
 fn fromjson(text: String, default: Option<Value>) -> Result<Value, Error> {
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
-        Err(e) => default.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("fromjson: invalid JSON: {e}"))),
+        Err(e) => default.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fromjson: invalid JSON: {e}"),
+            )
+        }),
     }
 }
 
@@ -166,8 +230,15 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
 fn fromyaml(text: String, default: Option<Value>) -> Result<Value, Error> {
     let file = crate::yaml::SourceFile::new("<fromyaml>", text);
     match crate::yaml::parse(&file) {
-        Ok(node) => Ok(Value::from(minijinja::value::Serde(node.map(|n| n.to_json()).unwrap_or(serde_json::Value::Null)))),
-        Err(d) => default.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {}", d.message))),
+        Ok(node) => Ok(Value::from(minijinja::value::Serde(
+            node.map(|n| n.to_json()).unwrap_or(serde_json::Value::Null),
+        ))),
+        Err(d) => default.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fromyaml: {}", d.message),
+            )
+        }),
     }
 }
 
@@ -180,16 +251,35 @@ fn blake3_md5_stand_in(s: &str) -> String {
 fn doc_fn(state: &State, args: Rest<String>) -> Result<Value, Error> {
     let scope = current_scope(state)?;
     let key = args.join(".");
-    scope.world.docs.get(&key).map(|d| Value::from(d.clone())).ok_or_else(|| {
-        let names: Vec<&str> = scope.world.docs.keys().map(String::as_str).collect();
-        tagged_error(codes::JINJA_RUNTIME, &format!("doc('{key}') names no docs block"), &did_you_mean(&closest_names(&key, names), "define it with {% docs name %}...{% enddocs %} in a .md file"))
-    })
+    scope
+        .world
+        .docs
+        .get(&key)
+        .map(|d| Value::from(d.clone()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = scope.world.docs.keys().map(String::as_str).collect();
+            tagged_error(
+                codes::JINJA_RUNTIME,
+                &format!("doc('{key}') names no docs block"),
+                &did_you_mean(
+                    &closest_names(&key, names),
+                    "define it with {% docs name %}...{% enddocs %} in a .md file",
+                ),
+            )
+        })
 }
 
 fn zip_fn(args: Rest<Value>) -> Result<Value, Error> {
-    let lists: Vec<Vec<Value>> = args.iter().map(|a| a.try_iter().map(|i| i.collect())).collect::<Result<_, _>>()?;
+    let lists: Vec<Vec<Value>> = args
+        .iter()
+        .map(|a| a.try_iter().map(|i| i.collect()))
+        .collect::<Result<_, _>>()?;
     let len = lists.iter().map(Vec::len).min().unwrap_or(0);
-    Ok(Value::from((0..len).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>()))
+    Ok(Value::from(
+        (0..len)
+            .map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 fn set_fn(value: Value) -> Result<Value, Error> {
@@ -209,7 +299,10 @@ struct VarFn;
 impl Object for VarFn {
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let scope = current_scope(state)?;
-        let name = args.first().and_then(Value::as_str).ok_or_else(|| Error::new(ErrorKind::MissingArgument, "var() needs a variable name"))?;
+        let name = args
+            .first()
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::new(ErrorKind::MissingArgument, "var() needs a variable name"))?;
         if let Some(v) = scope.world.lookup_var(&scope.node.package, name) {
             return Ok(Value::from(minijinja::value::Serde(v)));
         }
@@ -219,20 +312,32 @@ impl Object for VarFn {
         let names = scope.world.var_names(&scope.node.package);
         Err(tagged_error(
             codes::MISSING_VAR,
-            &format!("required var `{name}` is not defined for {} `{}`", scope.node.resource_type, scope.node.name),
+            &format!(
+                "required var `{name}` is not defined for {} `{}`",
+                scope.node.resource_type, scope.node.name
+            ),
             &did_you_mean(
                 &closest_names(name, names.iter().map(String::as_str)),
-                &format!("define it under `vars:` in the project file, pass --vars '{{{name}: ...}}', or give a default: var('{name}', ...)"),
+                &format!(
+                    "define it under `vars:` in the project file, pass --vars '{{{name}: ...}}', or give a default: var('{name}', ...)"
+                ),
             ),
         ))
     }
 
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "has_var" => {
                 let scope = current_scope(state)?;
                 let name = args.first().and_then(Value::as_str).unwrap_or_default();
-                Ok(Value::from(scope.world.lookup_var(&scope.node.package, name).is_some()))
+                Ok(Value::from(
+                    scope.world.lookup_var(&scope.node.package, name).is_some(),
+                ))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
@@ -264,7 +369,12 @@ impl Object for ConfigFn {
         Ok(Value::from(""))
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let key = args.first().and_then(Value::as_str).map(normalize_key);
         let current = self.scope.current_config();
         match method {
@@ -277,26 +387,51 @@ impl Object for ConfigFn {
                 let key = key.unwrap_or_default();
                 match current.get(&key) {
                     Some(v) if !v.is_null() => Ok(Value::from(minijinja::value::Serde(v.clone()))),
-                    _ => Err(tagged_error(codes::INVALID_CONFIG, &format!("config `{key}` is required here but is not set"), &format!("set it with {{{{ config({key}=...) }}}} or in YAML"))),
+                    _ => Err(tagged_error(
+                        codes::INVALID_CONFIG,
+                        &format!("config `{key}` is required here but is not set"),
+                        &format!("set it with {{{{ config({key}=...) }}}} or in YAML"),
+                    )),
                 }
             }
             "set" => Ok(Value::from("")),
-            "persist_relation_docs" => Ok(Value::from(current.get("persist_docs").and_then(|p| p.get("relation")).and_then(serde_json::Value::as_bool).unwrap_or(false))),
-            "persist_column_docs" => Ok(Value::from(current.get("persist_docs").and_then(|p| p.get("columns")).and_then(serde_json::Value::as_bool).unwrap_or(false))),
+            "persist_relation_docs" => Ok(Value::from(
+                current
+                    .get("persist_docs")
+                    .and_then(|p| p.get("relation"))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false),
+            )),
+            "persist_column_docs" => Ok(Value::from(
+                current
+                    .get("persist_docs")
+                    .and_then(|p| p.get("columns"))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false),
+            )),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
 }
 
 fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("config value cannot be stored: {e}")))
+    serde_json::to_value(v).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("config value cannot be stored: {e}"),
+        )
+    })
 }
 
 /// `model` as templates see it.
 pub fn model_value(scope: &Arc<NodeScope>) -> Value {
     let n = &scope.node;
     let config = scope.current_config();
-    let alias = config.get("alias").and_then(|a| a.as_str()).unwrap_or(&n.name).to_string();
+    let alias = config
+        .get("alias")
+        .and_then(|a| a.as_str())
+        .unwrap_or(&n.name)
+        .to_string();
     Value::from(minijinja::value::Serde(serde_json::json!({
         "unique_id": n.unique_id,
         "name": n.name,
@@ -315,12 +450,22 @@ pub fn model_value(scope: &Arc<NodeScope>) -> Value {
 struct Exceptions;
 
 impl Object for Exceptions {
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let msg = args.first().map(Value::to_string).unwrap_or_default();
         match method {
-            "raise_compiler_error" | "raise_not_implemented" | "raise_database_error" | "raise_fail_fast_error" => {
-                Err(tagged_error(codes::COMPILER_ERROR, &msg, "raised by the project's own Jinja (exceptions.raise_compiler_error)"))
-            }
+            "raise_compiler_error"
+            | "raise_not_implemented"
+            | "raise_database_error"
+            | "raise_fail_fast_error" => Err(tagged_error(
+                codes::COMPILER_ERROR,
+                &msg,
+                "raised by the project's own Jinja (exceptions.raise_compiler_error)",
+            )),
             "warn" => {
                 if let Ok(scope) = current_scope(state) {
                     scope.recorded().warnings.push(msg);
@@ -338,30 +483,68 @@ impl Object for Exceptions {
 struct Adapter;
 
 impl Object for Adapter {
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let scope = current_scope(state)?;
         let dialect = scope.world.dialect;
         match method {
             "dispatch" => {
                 let (positional, kwargs) = split_kwargs(args);
-                let name = positional.first().and_then(Value::as_str).ok_or_else(|| Error::new(ErrorKind::MissingArgument, "adapter.dispatch() needs a macro name"))?;
-                let namespace = positional.get(1).and_then(Value::as_str).map(str::to_string).or_else(|| kwargs.and_then(|k| k.get::<Option<String>>("macro_namespace").ok().flatten()));
+                let name = positional.first().and_then(Value::as_str).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::MissingArgument,
+                        "adapter.dispatch() needs a macro name",
+                    )
+                })?;
+                let namespace = positional
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| {
+                        kwargs
+                            .and_then(|k| k.get::<Option<String>>("macro_namespace").ok().flatten())
+                    });
                 let calling_package = scope.node.package.clone();
-                match scope.world.dispatch(name, namespace.as_deref(), &calling_package) {
+                match scope
+                    .world
+                    .dispatch(name, namespace.as_deref(), &calling_package)
+                {
                     Some(info) => Ok(Value::from_object(MacroFn::new(info.clone()))),
                     None => Err(tagged_error(
                         codes::MISSING_MACRO,
-                        &format!("adapter.dispatch found no `{}__{name}` or `default__{name}` macro", dialect.adapter_type()),
+                        &format!(
+                            "adapter.dispatch found no `{}__{name}` or `default__{name}` macro",
+                            dialect.adapter_type()
+                        ),
                         "define one of them, or add the package that provides it to `dispatch:` in the project file",
                     )),
                 }
             }
-            "quote" => Ok(Value::from(dialect.quote_identifier(&args.first().map(Value::to_string).unwrap_or_default()))),
+            "quote" => Ok(Value::from(dialect.quote_identifier(
+                &args.first().map(Value::to_string).unwrap_or_default(),
+            ))),
             "type" => Ok(Value::from(dialect.adapter_type())),
-            "get_relation" | "load_relation" | "load_cached_relation" | "get_relation_last_modified" => Ok(Value::from(())),
-            "get_columns_in_relation" | "get_missing_columns" | "list_relations_without_caching" | "list_schemas" | "get_columns_in_query" => Ok(Value::from(Vec::<Value>::new())),
+            "get_relation"
+            | "load_relation"
+            | "load_cached_relation"
+            | "get_relation_last_modified" => Ok(Value::from(())),
+            "get_columns_in_relation"
+            | "get_missing_columns"
+            | "list_relations_without_caching"
+            | "list_schemas"
+            | "get_columns_in_query" => Ok(Value::from(Vec::<Value>::new())),
             "check_schema_exists" | "already_exists" => Ok(Value::from(false)),
-            "drop_relation" | "truncate_relation" | "rename_relation" | "create_schema" | "drop_schema" | "expand_target_column_types" | "commit" => Ok(Value::from("")),
+            "drop_relation"
+            | "truncate_relation"
+            | "rename_relation"
+            | "create_schema"
+            | "drop_schema"
+            | "expand_target_column_types"
+            | "commit" => Ok(Value::from("")),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
@@ -383,13 +566,22 @@ fn split_kwargs(args: &[Value]) -> (&[Value], Option<Kwargs>) {
 struct RelationApi;
 
 impl Object for RelationApi {
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         if method != "create" {
             return Err(Error::from(ErrorKind::UnknownMethod));
         }
         let scope = current_scope(state)?;
         let (_, kwargs) = split_kwargs(args);
-        let get = |k: &str| kwargs.as_ref().and_then(|kw| kw.get::<Option<String>>(k).ok().flatten());
+        let get = |k: &str| {
+            kwargs
+                .as_ref()
+                .and_then(|kw| kw.get::<Option<String>>(k).ok().flatten())
+        };
         Ok(Value::from_object(Relation {
             database: get("database"),
             schema: get("schema"),
@@ -402,45 +594,79 @@ impl Object for RelationApi {
 
 /// `modules.datetime`, `modules.re` and `modules.itertools` basics.
 fn modules() -> Value {
-    let datetime = Value::from_iter([
+    let datetime = map_value([
         ("datetime", Value::from_object(DateTimeModule)),
         ("date", Value::from_object(DateTimeModule)),
-        ("timedelta", Value::from_function(|kwargs: Kwargs| -> Result<Value, Error> {
-            let days: f64 = kwargs.get::<Option<f64>>("days")?.unwrap_or(0.0);
-            let hours: f64 = kwargs.get::<Option<f64>>("hours")?.unwrap_or(0.0);
-            let minutes: f64 = kwargs.get::<Option<f64>>("minutes")?.unwrap_or(0.0);
-            let seconds: f64 = kwargs.get::<Option<f64>>("seconds")?.unwrap_or(0.0);
-            Ok(Value::from_object(TimeDelta(chrono::Duration::milliseconds(((days * 86400.0 + hours * 3600.0 + minutes * 60.0 + seconds) * 1000.0) as i64))))
-        })),
+        (
+            "timedelta",
+            Value::from_function(|kwargs: Kwargs| -> Result<Value, Error> {
+                let days: f64 = kwargs.get::<Option<f64>>("days")?.unwrap_or(0.0);
+                let hours: f64 = kwargs.get::<Option<f64>>("hours")?.unwrap_or(0.0);
+                let minutes: f64 = kwargs.get::<Option<f64>>("minutes")?.unwrap_or(0.0);
+                let seconds: f64 = kwargs.get::<Option<f64>>("seconds")?.unwrap_or(0.0);
+                Ok(Value::from_object(TimeDelta(
+                    chrono::Duration::milliseconds(
+                        ((days * 86400.0 + hours * 3600.0 + minutes * 60.0 + seconds) * 1000.0)
+                            as i64,
+                    ),
+                )))
+            }),
+        ),
     ]);
     let re = Value::from_object(ReModule);
-    Value::from_iter([("datetime", datetime), ("re", re), ("pytz", Value::from(())), ("itertools", Value::from(()))])
+    map_value([
+        ("datetime", datetime),
+        ("re", re),
+        ("pytz", Value::from(())),
+        ("itertools", Value::from(())),
+    ])
 }
 
 #[derive(Debug)]
 struct DateTimeModule;
 
 impl Object for DateTimeModule {
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
-            "now" | "utcnow" | "today" => Ok(Value::from_object(DateTime(chrono::Utc::now().naive_utc()))),
+            "now" | "utcnow" | "today" => {
+                Ok(Value::from_object(DateTime(chrono::Utc::now().naive_utc())))
+            }
             "strptime" => {
                 let text = args.first().map(Value::to_string).unwrap_or_default();
                 let fmt = args.get(1).map(Value::to_string).unwrap_or_default();
                 chrono::NaiveDateTime::parse_from_str(&text, &fmt)
-                    .or_else(|_| chrono::NaiveDate::parse_from_str(&text, &fmt).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(&text, &fmt)
+                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
                     .map(|d| Value::from_object(DateTime(d)))
-                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("strptime('{text}', '{fmt}'): {e}")))
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("strptime('{text}', '{fmt}'): {e}"),
+                        )
+                    })
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
 
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let n = |i: usize, d: i64| args.get(i).and_then(|v| i64::try_from(v.clone()).ok()).unwrap_or(d);
-        let date = chrono::NaiveDate::from_ymd_opt(n(0, 1970) as i32, n(1, 1) as u32, n(2, 1) as u32)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "invalid date"))?;
-        let time = chrono::NaiveTime::from_hms_opt(n(3, 0) as u32, n(4, 0) as u32, n(5, 0) as u32).unwrap_or_default();
+        let n = |i: usize, d: i64| {
+            args.get(i)
+                .and_then(|v| i64::try_from(v.clone()).ok())
+                .unwrap_or(d)
+        };
+        let date =
+            chrono::NaiveDate::from_ymd_opt(n(0, 1970) as i32, n(1, 1) as u32, n(2, 1) as u32)
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "invalid date"))?;
+        let time = chrono::NaiveTime::from_hms_opt(n(3, 0) as u32, n(4, 0) as u32, n(5, 0) as u32)
+            .unwrap_or_default();
         Ok(Value::from_object(DateTime(date.and_time(time))))
     }
 }
@@ -468,17 +694,31 @@ impl Object for DateTime {
         Enumerator::NonEnumerable
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "strftime" => {
                 let fmt = args.first().map(Value::to_string).unwrap_or_default();
                 let mut out = String::new();
                 use std::fmt::Write;
-                write!(out, "{}", self.0.format(&fmt)).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("strftime: bad format `{fmt}`")))?;
+                write!(out, "{}", self.0.format(&fmt)).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("strftime: bad format `{fmt}`"),
+                    )
+                })?;
                 Ok(Value::from(out))
             }
-            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%dT%H:%M:%S%.f").to_string())),
-            "date" => Ok(Value::from_object(DateTime(self.0.date().and_hms_opt(0, 0, 0).unwrap_or_default()))),
+            "isoformat" => Ok(Value::from(
+                self.0.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+            )),
+            "date" => Ok(Value::from_object(DateTime(
+                self.0.date().and_hms_opt(0, 0, 0).unwrap_or_default(),
+            ))),
             "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
             "replace" => Ok(Value::from_object((**self).clone())),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
@@ -507,20 +747,43 @@ impl Object for TimeDelta {
 struct ReModule;
 
 impl Object for ReModule {
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let pattern = args.first().map(Value::to_string).unwrap_or_default();
-        let re = regex::Regex::new(&pattern).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("modules.re: bad pattern: {e}")))?;
+        let re = regex::Regex::new(&pattern).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("modules.re: bad pattern: {e}"),
+            )
+        })?;
         let text = args.get(1).map(Value::to_string).unwrap_or_default();
         match method {
-            "search" => Ok(re.find(&text).map_or(Value::from(()), |m| Value::from(m.as_str()))),
-            "match" | "fullmatch" => Ok(re.find(&text).filter(|m| m.start() == 0 && (method == "match" || m.end() == text.len())).map_or(Value::from(()), |m| Value::from(m.as_str()))),
-            "findall" => Ok(Value::from(re.find_iter(&text).map(|m| m.as_str().to_string()).collect::<Vec<_>>())),
+            "search" => Ok(re
+                .find(&text)
+                .map_or(Value::from(()), |m| Value::from(m.as_str()))),
+            "match" | "fullmatch" => Ok(re
+                .find(&text)
+                .filter(|m| m.start() == 0 && (method == "match" || m.end() == text.len()))
+                .map_or(Value::from(()), |m| Value::from(m.as_str()))),
+            "findall" => Ok(Value::from(
+                re.find_iter(&text)
+                    .map(|m| m.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            )),
             "sub" => {
                 let replacement = text;
                 let target = args.get(2).map(Value::to_string).unwrap_or_default();
-                Ok(Value::from(re.replace_all(&target, replacement.as_str()).into_owned()))
+                Ok(Value::from(
+                    re.replace_all(&target, replacement.as_str()).into_owned(),
+                ))
             }
-            "split" => Ok(Value::from(re.split(&text).map(str::to_string).collect::<Vec<_>>())),
+            "split" => Ok(Value::from(
+                re.split(&text).map(str::to_string).collect::<Vec<_>>(),
+            )),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
@@ -528,5 +791,20 @@ impl Object for ReModule {
 
 /// The trailing keyword arguments of a call, if any.
 pub fn as_kwargs(v: &Value) -> Option<Kwargs> {
-    if v.is_kwargs() { Kwargs::try_from(v.clone()).ok() } else { None }
+    if v.is_kwargs() {
+        Kwargs::try_from(v.clone()).ok()
+    } else {
+        None
+    }
+}
+
+/// A Jinja mapping from key/value pairs (`Value::from_iter` of pairs makes a
+/// list of tuples, not a mapping).
+pub fn map_value<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+    Value::from(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect::<std::collections::BTreeMap<String, Value>>(),
+    )
 }

@@ -7,7 +7,7 @@ use super::node::{ParsedNode, ParsedProject, TestMetadata};
 use super::parse::{blank_node, default_config, offset_of};
 use super::scope::{RefCall, SourceCall};
 use super::world::INTERNAL_PACKAGE;
-use crate::diagnostics::{closest_names, codes, did_you_mean, Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics, closest_names, codes, did_you_mean};
 use crate::project::config::merge_into;
 use crate::project::properties::{NodePatch, TestDef};
 use crate::project::{Package, Project, ResourceType};
@@ -16,8 +16,12 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
-static ARG_REF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*\)"#).expect("static regex"));
-static NON_WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[^0-9a-zA-Z_]+").expect("static regex"));
+static ARG_REF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*\)"#)
+        .expect("static regex")
+});
+static NON_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[^0-9a-zA-Z_]+").expect("static regex"));
 
 /// What a test is attached to.
 struct Parent<'a> {
@@ -41,7 +45,9 @@ pub fn build_generic_tests(
     let mut ordered: Vec<&&NodePatch> = patches.values().collect();
     ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
     for patch in ordered {
-        let Some(package) = project.packages.iter().find(|p| p.name == patch.package) else { continue };
+        let Some(package) = project.packages.iter().find(|p| p.name == patch.package) else {
+            continue;
+        };
         let kind = match patch.kind.as_str() {
             "models" => "model",
             "seeds" => "seed",
@@ -52,13 +58,33 @@ pub fn build_generic_tests(
         if !parsed.nodes.contains_key(&unique_id) {
             continue;
         }
-        let parent = Parent { unique_id, name_for_test: patch.name.clone(), expression: format!("ref('{}')", patch.name), package };
+        let parent = Parent {
+            unique_id,
+            name_for_test: patch.name.clone(),
+            expression: format!("ref('{}')", patch.name),
+            package,
+        };
         for t in &patch.tests {
-            push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, None, diags));
+            push(
+                &mut out,
+                &mut seen_ids,
+                build_one(project, compiler, &parent, t, None, diags),
+            );
         }
         for c in &patch.columns {
             for t in &c.tests {
-                push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, Some((&c.name, c.quote.unwrap_or(false))), diags));
+                push(
+                    &mut out,
+                    &mut seen_ids,
+                    build_one(
+                        project,
+                        compiler,
+                        &parent,
+                        t,
+                        Some((&c.name, c.quote.unwrap_or(false))),
+                        diags,
+                    ),
+                );
             }
         }
     }
@@ -75,11 +101,26 @@ pub fn build_generic_tests(
                 package,
             };
             for t in &s.tests {
-                push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, None, diags));
+                push(
+                    &mut out,
+                    &mut seen_ids,
+                    build_one(project, compiler, &parent, t, None, diags),
+                );
             }
             for c in &s.columns {
                 for t in &c.tests {
-                    push(&mut out, &mut seen_ids, build_one(project, compiler, &parent, t, Some((&c.name, c.quote.unwrap_or(false))), diags));
+                    push(
+                        &mut out,
+                        &mut seen_ids,
+                        build_one(
+                            project,
+                            compiler,
+                            &parent,
+                            t,
+                            Some((&c.name, c.quote.unwrap_or(false))),
+                            diags,
+                        ),
+                    );
                 }
             }
         }
@@ -95,7 +136,14 @@ fn push(out: &mut Vec<ParsedNode>, seen: &mut BTreeSet<String>, node: Option<Par
     }
 }
 
-fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &TestDef, column: Option<(&String, bool)>, diags: &mut Diagnostics) -> Option<ParsedNode> {
+fn build_one(
+    project: &Project,
+    compiler: &Compiler,
+    parent: &Parent,
+    def: &TestDef,
+    column: Option<(&String, bool)>,
+    diags: &mut Diagnostics,
+) -> Option<ParsedNode> {
     let package = parent.package;
     let (namespace, short) = match def.test_name.split_once('.') {
         Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
@@ -114,7 +162,17 @@ fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &Test
         let known: Vec<String> = world
             .macros
             .iter()
-            .flat_map(|(pkg, ms)| ms.keys().filter_map(move |k| k.strip_prefix("test_").map(|t| if pkg == INTERNAL_PACKAGE || *pkg == world.root_package { t.to_string() } else { format!("{pkg}.{t}") })))
+            .flat_map(|(pkg, ms)| {
+                ms.keys().filter_map(move |k| {
+                    k.strip_prefix("test_").map(|t| {
+                        if pkg == INTERNAL_PACKAGE || *pkg == world.root_package {
+                            t.to_string()
+                        } else {
+                            format!("{pkg}.{t}")
+                        }
+                    })
+                })
+            })
             .collect();
         diags.push(
             def.origin
@@ -132,14 +190,31 @@ fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &Test
     if let Some((col, _)) = column {
         kwargs.insert("column_name".into(), Value::String(col.clone()));
     }
-    let name = def.custom_name.clone().unwrap_or_else(|| synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref()));
-    let hash = blake3::hash(format!("{name}|{}|{}", parent.unique_id, Value::Object(kwargs.clone())).as_bytes()).to_hex();
+    let name = def.custom_name.clone().unwrap_or_else(|| {
+        synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref())
+    });
+    let hash = blake3::hash(
+        format!(
+            "{name}|{}|{}",
+            parent.unique_id,
+            Value::Object(kwargs.clone())
+        )
+        .as_bytes(),
+    )
+    .to_hex();
     let unique_id = format!("test.{}.{name}.{}", package.name, &hash[..10]);
 
     let mut call_args = vec![format!("model=get_where_subquery({})", parent.expression)];
     if let Some((col, quote)) = column {
-        let col = if quote { world.dialect.quote_identifier(col) } else { col.clone() };
-        call_args.push(format!("column_name={}", jinja_literal(&Value::String(col))));
+        let col = if quote {
+            world.dialect.quote_identifier(col)
+        } else {
+            col.clone()
+        };
+        call_args.push(format!(
+            "column_name={}",
+            jinja_literal(&Value::String(col))
+        ));
     }
     for (k, v) in &def.args {
         call_args.push(format!("{k}={}", jinja_literal(v)));
@@ -150,7 +225,14 @@ fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &Test
     };
     let raw_code = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
 
-    let yaml_rel = def.origin.file.path.strip_prefix(&package.root).unwrap_or(&def.origin.file.path).to_string_lossy().replace('\\', "/");
+    let yaml_rel = def
+        .origin
+        .file
+        .path
+        .strip_prefix(&package.root)
+        .unwrap_or(&def.origin.file.path)
+        .to_string_lossy()
+        .replace('\\', "/");
     let mut fqn = vec![package.name.clone()];
     let dirs: Vec<&str> = yaml_rel.split('/').collect();
     if dirs.len() > 2 {
@@ -158,9 +240,18 @@ fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &Test
     }
     fqn.push(name.clone());
 
-    let mut node = blank_node(unique_id, ResourceType::Test, &package.name, &name, fqn.clone());
+    let mut node = blank_node(
+        unique_id,
+        ResourceType::Test,
+        &package.name,
+        &name,
+        fqn.clone(),
+    );
     let mut config = default_config(ResourceType::Test);
-    merge_into(&mut config, &super::parse::folder_config(project, package, ResourceType::Test, &fqn));
+    merge_into(
+        &mut config,
+        &super::parse::folder_config(project, package, ResourceType::Test, &fqn),
+    );
     merge_into(&mut config, &def.config);
     node.unrendered_config = def.config.clone();
     node.config = config;
@@ -173,22 +264,39 @@ fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &Test
     node.attached_node = Some(parent.unique_id.clone());
     node.column_name = column.map(|(c, _)| c.clone());
     node.macros.insert(found.unique_id.clone());
-    node.macros.insert(format!("macro.{INTERNAL_PACKAGE}.get_where_subquery"));
-    node.test_metadata = Some(TestMetadata { name: short, kwargs: with_model(&kwargs, &parent.expression), namespace });
-    let offset = offset_of(&def.origin.file.text, def.origin.mark.line, def.origin.mark.column);
+    node.macros
+        .insert(format!("macro.{INTERNAL_PACKAGE}.get_where_subquery"));
+    node.test_metadata = Some(TestMetadata {
+        name: short,
+        kwargs: with_model(&kwargs, &parent.expression),
+        namespace,
+    });
+    let offset = offset_of(
+        &def.origin.file.text,
+        def.origin.mark.line,
+        def.origin.mark.column,
+    );
     for expr in std::iter::once(parent.expression.clone()).chain(arg_strings(&def.args)) {
         for c in ARG_REF.captures_iter(&expr) {
             let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
             let b = c.get(3).map(|m| m.as_str().to_string());
-            node.call_sites.push((c[0].to_string(), offset, def.test_name.len().max(1)));
+            node.call_sites
+                .push((c[0].to_string(), offset, def.test_name.len().max(1)));
             if &c[1] == "ref" {
                 let (package, name) = match b {
                     Some(b) => (Some(a), b),
                     None => (None, a),
                 };
-                node.refs.push(RefCall { package, name, version: None });
+                node.refs.push(RefCall {
+                    package,
+                    name,
+                    version: None,
+                });
             } else if let Some(table_name) = b {
-                node.sources.push(SourceCall { source_name: a, table_name });
+                node.sources.push(SourceCall {
+                    source_name: a,
+                    table_name,
+                });
             }
         }
     }
@@ -201,9 +309,15 @@ fn build_one(project: &Project, compiler: &Compiler, parent: &Parent, def: &Test
     Some(node)
 }
 
-fn with_model(kwargs: &serde_json::Map<String, Value>, parent_expression: &str) -> serde_json::Map<String, Value> {
+fn with_model(
+    kwargs: &serde_json::Map<String, Value>,
+    parent_expression: &str,
+) -> serde_json::Map<String, Value> {
     let mut k = kwargs.clone();
-    k.insert("model".into(), Value::String(format!("{{{{ get_where_subquery({parent_expression}) }}}}")));
+    k.insert(
+        "model".into(),
+        Value::String(format!("{{{{ get_where_subquery({parent_expression}) }}}}")),
+    );
     k
 }
 
@@ -224,7 +338,12 @@ fn arg_strings(args: &serde_json::Map<String, Value>) -> Vec<String> {
 /// dbt's test names: `not_null_orders_order_id`,
 /// `accepted_values_orders_status__placed__shipped`, and a hashed short form
 /// past 63 characters.
-pub fn synthesize_name(test: &str, target: &str, kwargs: &serde_json::Map<String, Value>, namespace: Option<&str>) -> String {
+pub fn synthesize_name(
+    test: &str,
+    target: &str,
+    kwargs: &serde_json::Map<String, Value>,
+    namespace: Option<&str>,
+) -> String {
     let mut flat: Vec<String> = Vec::new();
     let mut keys: Vec<&String> = kwargs.keys().collect();
     keys.sort();
@@ -235,13 +354,20 @@ pub fn synthesize_name(test: &str, target: &str, kwargs: &serde_json::Map<String
             other => flat.push(value_text(other)),
         }
     }
-    let clean: Vec<String> = flat.iter().map(|a| NON_WORD.replace_all(a, "_").into_owned()).collect();
+    let clean: Vec<String> = flat
+        .iter()
+        .map(|a| NON_WORD.replace_all(a, "_").into_owned())
+        .collect();
     let prefix = match namespace {
         Some(ns) => format!("{ns}_{test}"),
         None => test.to_string(),
     };
     let identifier = format!("{prefix}_{target}");
-    let full = if clean.is_empty() { identifier.clone() } else { format!("{identifier}_{}", clean.join("__")) };
+    let full = if clean.is_empty() {
+        identifier.clone()
+    } else {
+        format!("{identifier}_{}", clean.join("__"))
+    };
     if full.len() >= 64 {
         let digest = blake3::hash(full.as_bytes()).to_hex();
         let trunc: String = identifier.chars().take(30).collect();
@@ -267,16 +393,40 @@ pub fn jinja_literal(v: &Value) -> String {
         Value::Number(n) => n.to_string(),
         Value::String(s) => {
             let t = s.trim();
-            if (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')') && ARG_REF.is_match(t) {
+            if (t.starts_with("ref(") || t.starts_with("source("))
+                && t.ends_with(')')
+                && ARG_REF.is_match(t)
+            {
                 t.to_string()
+            } else if let Some(expr) = t
+                .strip_prefix("{{")
+                .and_then(|r| r.strip_suffix("}}"))
+                .filter(|e| !e.contains("{{") && !e.contains("}}"))
+            {
+                // dbt renders Jinja in test arguments; a whole `{{ expr }}` keeps its type.
+                format!("({})", expr.trim())
             } else {
                 serde_json::to_string(s).unwrap_or_else(|_| "''".into())
             }
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(jinja_literal).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(jinja_literal)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Value::Object(map) => format!(
             "{{{}}}",
-            map.iter().map(|(k, v)| format!("{}: {}", serde_json::to_string(k).unwrap_or_default(), jinja_literal(v))).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    jinja_literal(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -292,27 +442,56 @@ mod tests {
 
     #[test]
     fn names_follow_dbt() {
-        assert_eq!(synthesize_name("not_null", "orders", &kw(json!({"column_name": "order_id"})), None), "not_null_orders_order_id");
         assert_eq!(
-            synthesize_name("accepted_values", "orders", &kw(json!({"column_name": "status", "values": ["placed", "shipped"]})), None),
+            synthesize_name(
+                "not_null",
+                "orders",
+                &kw(json!({"column_name": "order_id"})),
+                None
+            ),
+            "not_null_orders_order_id"
+        );
+        assert_eq!(
+            synthesize_name(
+                "accepted_values",
+                "orders",
+                &kw(json!({"column_name": "status", "values": ["placed", "shipped"]})),
+                None
+            ),
             "accepted_values_orders_status__placed__shipped"
         );
         assert_eq!(
-            synthesize_name("relationships", "orders", &kw(json!({"column_name": "customer_id", "to": "ref('customers')", "field": "customer_id"})), None),
+            synthesize_name(
+                "relationships",
+                "orders",
+                &kw(
+                    json!({"column_name": "customer_id", "to": "ref('customers')", "field": "customer_id"})
+                ),
+                None
+            ),
             "relationships_orders_customer_id__customer_id__ref_customers_"
         );
     }
 
     #[test]
     fn long_names_are_hashed() {
-        let name = synthesize_name("accepted_values", "a_really_long_model_name_for_testing", &kw(json!({"column_name": "status", "values": ["one", "two", "three", "four"]})), None);
+        let name = synthesize_name(
+            "accepted_values",
+            "a_really_long_model_name_for_testing",
+            &kw(json!({"column_name": "status", "values": ["one", "two", "three", "four"]})),
+            None,
+        );
         assert!(name.len() < 64, "{name}");
         assert!(name.starts_with("accepted_values_a_really_long_"));
     }
 
     #[test]
     fn refs_in_args_stay_expressions() {
-        assert_eq!(jinja_literal(&json!("ref('customers')")), "ref('customers')");
+        assert_eq!(
+            jinja_literal(&json!("ref('customers')")),
+            "ref('customers')"
+        );
         assert_eq!(jinja_literal(&json!(["a", null, 1])), "[\"a\", none, 1]");
+        assert_eq!(jinja_literal(&json!("{{ var('xs') }}")), "(var('xs'))");
     }
 }

@@ -37,7 +37,12 @@ pub fn current_scope(state: &State) -> Result<Arc<NodeScope>, Error> {
     state
         .lookup("__scope")
         .and_then(|v| v.downcast_object::<NodeScope>())
-        .ok_or_else(|| Error::new(minijinja::ErrorKind::InvalidOperation, "this function is only available while rendering a node"))
+        .ok_or_else(|| {
+            Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "this function is only available while rendering a node",
+            )
+        })
 }
 
 impl Object for MacroFn {
@@ -50,15 +55,28 @@ impl Object for MacroFn {
         });
         let _guard = DepthGuard;
         if depth > MAX_MACRO_DEPTH {
-            return Err(tagged_error(codes::JINJA_RUNTIME, &format!("macro `{}` recursed more than {MAX_MACRO_DEPTH} levels deep", self.info.name), "check the macro for unbounded recursion"));
+            return Err(tagged_error(
+                codes::JINJA_RUNTIME,
+                &format!(
+                    "macro `{}` recursed more than {MAX_MACRO_DEPTH} levels deep",
+                    self.info.name
+                ),
+                "check the macro for unbounded recursion",
+            ));
         }
         let template = state.env().get_template(&self.info.template_name)?;
-        let ctx = Value::from_object(RenderContext { scope, package: self.info.package.clone() });
+        let ctx = Value::from_object(RenderContext {
+            scope,
+            package: self.info.package.clone(),
+        });
         let mut captured = template.render_captured(ctx)?;
         RETURN_SLOTS.with(|s| s.borrow_mut().push(None));
         let result = captured.with_state_mut(|st| match st.lookup(&self.info.name) {
             Some(m) => m.call(st, args),
-            None => Err(Error::new(minijinja::ErrorKind::UnknownFunction, format!("macro `{}` is not defined in its file", self.info.name))),
+            None => Err(Error::new(
+                minijinja::ErrorKind::UnknownFunction,
+                format!("macro `{}` is not defined in its file", self.info.name),
+            )),
         });
         let returned = RETURN_SLOTS.with(|s| s.borrow_mut().pop().flatten());
         match returned {
@@ -67,7 +85,12 @@ impl Object for MacroFn {
         }
     }
 
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "__call__" => self.call(state, args),
             _ => Err(Error::from(minijinja::ErrorKind::UnknownMethod)),
@@ -112,8 +135,15 @@ pub fn return_fn(value: Option<Value>) -> Result<Value, Error> {
         }
     });
     if stored {
-        Err(Error::new(minijinja::ErrorKind::InvalidOperation, RETURN_MARKER))
+        Err(Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            RETURN_MARKER,
+        ))
     } else {
-        Err(tagged_error(codes::JINJA_RUNTIME, "return() was called outside a macro", "use return() only inside {% macro %} blocks"))
+        Err(tagged_error(
+            codes::JINJA_RUNTIME,
+            "return() was called outside a macro",
+            "use return() only inside {% macro %} blocks",
+        ))
     }
 }

@@ -15,9 +15,9 @@ mod scope;
 mod world;
 
 pub use cache::ParseCache;
-pub use environment::{render_env_string, Compiler};
+pub use environment::{Compiler, render_env_string};
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject};
-pub use parse::{parse_project, ParseOutput};
+pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
@@ -45,30 +45,46 @@ impl RefIndex {
         for n in parsed.nodes.values() {
             match n.resource_type {
                 ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
-                    by_name.entry((n.package_name.clone(), n.name.clone())).or_default().push(n.unique_id.clone());
+                    by_name
+                        .entry((n.package_name.clone(), n.name.clone()))
+                        .or_default()
+                        .push(n.unique_id.clone());
                 }
                 ResourceType::Source => {
                     if let Some(s) = &n.source {
-                        by_source.insert((s.source_name.clone(), n.name.clone()), n.unique_id.clone());
+                        by_source
+                            .insert((s.source_name.clone(), n.name.clone()), n.unique_id.clone());
                     }
                 }
                 _ => {}
             }
         }
-        RefIndex { by_name, by_source, root_package: parsed.project_name.clone() }
+        RefIndex {
+            by_name,
+            by_source,
+            root_package: parsed.project_name.clone(),
+        }
     }
 
     /// dbt's lookup: an explicit package; else the calling package, then the
     /// root project, then any package with a unique match.
     pub fn resolve_ref(&self, from_package: &str, call: &RefCall) -> Option<&str> {
-        let pick = |pkg: &str| self.by_name.get(&(pkg.to_string(), call.name.clone())).and_then(|ids| ids.first()).map(String::as_str);
+        let pick = |pkg: &str| {
+            self.by_name
+                .get(&(pkg.to_string(), call.name.clone()))
+                .and_then(|ids| ids.first())
+                .map(String::as_str)
+        };
         if let Some(pkg) = &call.package {
             return pick(pkg);
         }
         if let Some(id) = pick(from_package).or_else(|| pick(&self.root_package)) {
             return Some(id);
         }
-        let mut matches = self.by_name.iter().filter(|((_, name), _)| *name == call.name);
+        let mut matches = self
+            .by_name
+            .iter()
+            .filter(|((_, name), _)| *name == call.name);
         match (matches.next(), matches.next()) {
             (Some((_, ids)), None) => ids.first().map(String::as_str),
             _ => None,
@@ -76,7 +92,9 @@ impl RefIndex {
     }
 
     pub fn resolve_source(&self, call: &SourceCall) -> Option<&str> {
-        self.by_source.get(&(call.source_name.clone(), call.table_name.clone())).map(String::as_str)
+        self.by_source
+            .get(&(call.source_name.clone(), call.table_name.clone()))
+            .map(String::as_str)
     }
 
     /// Names that a ref could have meant, for hints.
@@ -88,7 +106,11 @@ impl RefIndex {
     }
 
     pub fn source_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_source.keys().map(|(s, t)| format!("{s}.{t}")).collect();
+        let mut v: Vec<String> = self
+            .by_source
+            .keys()
+            .map(|(s, t)| format!("{s}.{t}"))
+            .collect();
         v.sort();
         v
     }
@@ -101,34 +123,56 @@ struct Resolver {
 
 impl RelationResolver for Resolver {
     fn resolve_ref(&self, from_package: &str, call: &RefCall) -> Option<Relation> {
-        self.index.resolve_ref(from_package, call).and_then(|id| self.relations.get(id)).cloned()
+        self.index
+            .resolve_ref(from_package, call)
+            .and_then(|id| self.relations.get(id))
+            .cloned()
     }
 
     fn resolve_source(&self, call: &SourceCall) -> Option<Relation> {
-        self.index.resolve_source(call).and_then(|id| self.relations.get(id)).cloned()
+        self.index
+            .resolve_source(call)
+            .and_then(|id| self.relations.get(id))
+            .cloned()
     }
 }
 
 /// The compile pass: renders `ids` with real relation names and stores the
 /// SQL in `compiled_code`. Ephemeral models render as `__dbt__cte__<name>`.
-pub fn compile_nodes(compiler: &Compiler, parsed: &mut ParsedProject, ids: &[String]) -> Result<(), Diagnostics> {
+pub fn compile_nodes(
+    compiler: &Compiler,
+    parsed: &mut ParsedProject,
+    ids: &[String],
+) -> Result<(), Diagnostics> {
     let dialect = compiler.world.dialect;
     let relations: HashMap<String, Relation> = parsed
         .nodes
         .values()
         .map(|n| {
-            let ephemeral = n.materialized() == "ephemeral" && n.resource_type == ResourceType::Model;
+            let ephemeral =
+                n.materialized() == "ephemeral" && n.resource_type == ResourceType::Model;
             let rel = Relation {
                 database: Some(n.database.clone()),
                 schema: Some(n.schema.clone()),
-                identifier: if ephemeral { format!("__dbt__cte__{}", n.name) } else { n.alias.clone() },
-                relation_type: if ephemeral { "cte".into() } else { relation_type(n) },
+                identifier: if ephemeral {
+                    format!("__dbt__cte__{}", n.name)
+                } else {
+                    n.alias.clone()
+                },
+                relation_type: if ephemeral {
+                    "cte".into()
+                } else {
+                    relation_type(n)
+                },
                 dialect,
             };
             (n.unique_id.clone(), rel)
         })
         .collect();
-    let resolver: Arc<dyn RelationResolver> = Arc::new(Resolver { index: RefIndex::new(parsed), relations: relations.clone() });
+    let resolver: Arc<dyn RelationResolver> = Arc::new(Resolver {
+        index: RefIndex::new(parsed),
+        relations: relations.clone(),
+    });
     let results: Vec<(String, Result<String, Diagnostic>)> = ids
         .par_iter()
         .filter_map(|id| parsed.nodes.get(id))
@@ -136,7 +180,9 @@ pub fn compile_nodes(compiler: &Compiler, parsed: &mut ParsedProject, ids: &[Str
         .map(|node| {
             let scope = Arc::new(NodeScope {
                 world: compiler.world.clone(),
-                node: parse::scope_for(compiler, node, node.config.clone()).node.clone(),
+                node: parse::scope_for(compiler, node, node.config.clone())
+                    .node
+                    .clone(),
                 base_config: node.config.clone(),
                 recorded: Mutex::new(Recorded::default()),
                 resolver: Some(resolver.clone()),
@@ -146,11 +192,24 @@ pub fn compile_nodes(compiler: &Compiler, parsed: &mut ParsedProject, ids: &[Str
             });
             let origin = if node.test_metadata.is_some() {
                 let offset = node.call_sites.first().map_or(0, |c| c.1);
-                TemplateOrigin::new(node.abs_path.clone(), node.file_text.clone(), node.raw_code.clone(), offset.min(node.file_text.len()))
+                TemplateOrigin::new(
+                    node.abs_path.clone(),
+                    node.file_text.clone(),
+                    node.raw_code.clone(),
+                    offset.min(node.file_text.len()),
+                )
             } else {
-                TemplateOrigin::new(node.abs_path.clone(), node.file_text.clone(), node.raw_code.clone(), node.body_offset)
+                TemplateOrigin::new(
+                    node.abs_path.clone(),
+                    node.file_text.clone(),
+                    node.raw_code.clone(),
+                    node.body_offset,
+                )
             };
-            (node.unique_id.clone(), compiler.render(scope, &node.unique_id, &node.raw_code, &origin))
+            (
+                node.unique_id.clone(),
+                compiler.render(scope, &node.unique_id, &node.raw_code, &origin),
+            )
         })
         .collect();
     let mut diags = Diagnostics::default();
@@ -183,8 +242,18 @@ fn relation_type(n: &ParsedNode) -> String {
 
 /// `rdbt compile --inline "<sql>"`: renders free SQL as if it were a model of
 /// the root project.
-pub fn compile_inline(compiler: &Compiler, parsed: &ParsedProject, sql: &str) -> Result<String, Diagnostics> {
-    let mut node = parse::blank_node("sql_operation.inline".into(), ResourceType::Operation, &parsed.project_name, "inline_query", vec![parsed.project_name.clone(), "inline_query".into()]);
+pub fn compile_inline(
+    compiler: &Compiler,
+    parsed: &ParsedProject,
+    sql: &str,
+) -> Result<String, Diagnostics> {
+    let mut node = parse::blank_node(
+        "sql_operation.inline".into(),
+        ResourceType::Operation,
+        &parsed.project_name,
+        "inline_query",
+        vec![parsed.project_name.clone(), "inline_query".into()],
+    );
     node.raw_code = Arc::from(sql);
     node.file_text = node.raw_code.clone();
     node.abs_path = "<inline>".into();
@@ -193,11 +262,21 @@ pub fn compile_inline(compiler: &Compiler, parsed: &ParsedProject, sql: &str) ->
     let index = RefIndex::new(&tmp);
     let mut diags = Diagnostics::default();
     let scope = parse::scope_for(compiler, &node, node.config.clone());
-    let origin = TemplateOrigin::new(node.abs_path.clone(), node.file_text.clone(), node.raw_code.clone(), 0);
-    compiler.render(scope.clone(), "<inline>", sql, &origin).map_err(Diagnostics::from)?;
+    let origin = TemplateOrigin::new(
+        node.abs_path.clone(),
+        node.file_text.clone(),
+        node.raw_code.clone(),
+        0,
+    );
+    compiler
+        .render(scope.clone(), "<inline>", sql, &origin)
+        .map_err(Diagnostics::from)?;
     for r in scope.recorded().refs.iter() {
         if index.resolve_ref(&parsed.project_name, r).is_none() {
-            diags.push(Diagnostic::error(crate::diagnostics::codes::UNKNOWN_REF, format!("ref('{}') names no model, seed or snapshot", r.name)));
+            diags.push(Diagnostic::error(
+                crate::diagnostics::codes::UNKNOWN_REF,
+                format!("ref('{}') names no model, seed or snapshot", r.name),
+            ));
         }
     }
     if diags.has_errors() {
@@ -205,10 +284,18 @@ pub fn compile_inline(compiler: &Compiler, parsed: &ParsedProject, sql: &str) ->
     }
     let id = node.unique_id.clone();
     compile_nodes_including(compiler, &mut tmp, &[id.clone()])?;
-    Ok(tmp.nodes.get(&id).and_then(|n| n.compiled_code.clone()).unwrap_or_default())
+    Ok(tmp
+        .nodes
+        .get(&id)
+        .and_then(|n| n.compiled_code.clone())
+        .unwrap_or_default())
 }
 
-fn compile_nodes_including(compiler: &Compiler, parsed: &mut ParsedProject, ids: &[String]) -> Result<(), Diagnostics> {
+fn compile_nodes_including(
+    compiler: &Compiler,
+    parsed: &mut ParsedProject,
+    ids: &[String],
+) -> Result<(), Diagnostics> {
     // Inline operations are not "executable" nodes; compile them the same way.
     if let Some(n) = parsed.nodes.get_mut(&ids[0]) {
         n.resource_type = ResourceType::Analysis;

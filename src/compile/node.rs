@@ -3,8 +3,8 @@
 //! selection uniform; kind-specific facts sit in optional fields.
 
 use super::scope::{RefCall, SourceCall};
-use crate::project::config::{Config, ConfigExt};
 use crate::project::ResourceType;
+use crate::project::config::{Config, ConfigExt};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -117,14 +117,24 @@ impl ParsedNode {
     }
 
     pub fn is_executable(&self) -> bool {
-        matches!(self.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot | ResourceType::Test | ResourceType::Analysis)
+        matches!(
+            self.resource_type,
+            ResourceType::Model
+                | ResourceType::Seed
+                | ResourceType::Snapshot
+                | ResourceType::Test
+                | ResourceType::Analysis
+        )
     }
 
     /// Finds where a `ref`/`source` call naming `needle` was written.
     pub fn call_site(&self, kind: &str, needle: &str) -> Option<(usize, usize)> {
         self.call_sites
             .iter()
-            .find(|(text, _, _)| text.starts_with(kind) && text.contains(&format!("'{needle}'")) || text.starts_with(kind) && text.contains(&format!("\"{needle}\"")))
+            .find(|(text, _, _)| {
+                text.starts_with(kind) && text.contains(&format!("'{needle}'"))
+                    || text.starts_with(kind) && text.contains(&format!("\"{needle}\""))
+            })
             .map(|(_, off, len)| (*off, *len))
     }
 }
@@ -166,4 +176,7 @@ pub struct ParsedProject {
     pub generated_at: String,
     /// A digest of everything the parse read, for artifacts' metadata.
     pub project_hash: String,
+    /// (package, name) of nodes whose render failed: refs to them are not
+    /// reported again as unknown.
+    pub failed: BTreeSet<(String, String)>,
 }

@@ -7,11 +7,13 @@ use super::cache::ParseCache;
 use super::environment::Compiler;
 use super::errors::TemplateOrigin;
 use super::generic_tests::build_generic_tests;
-use super::node::{ColumnInfo, ExposureInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, SourceInfo};
-use super::scope::{NodeIdentity, NodeScope, RefCall, Recorded, SourceCall};
+use super::node::{
+    ColumnInfo, ExposureInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, SourceInfo,
+};
+use super::scope::{NodeIdentity, NodeScope, Recorded, RefCall, SourceCall};
 use super::world::INTERNAL_PACKAGE;
-use crate::diagnostics::{codes, Diagnostic, Diagnostics, Location};
-use crate::project::config::{merge_into, Config, ConfigExt};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
+use crate::project::config::{Config, ConfigExt, merge_into};
 use crate::project::properties::{ColumnDef, NodePatch};
 use crate::project::{Package, Project, ResourceType, SqlFile};
 use crate::settings::Settings;
@@ -21,7 +23,10 @@ use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 
-static CALL_SITE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"\b(ref|source)\s*\(\s*(?:'[^']*'|"[^"]*")(?:\s*,\s*(?:'[^']*'|"[^"]*"))?"#).expect("static regex"));
+static CALL_SITE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b(ref|source)\s*\(\s*(?:'[^']*'|"[^"]*")(?:\s*,\s*(?:'[^']*'|"[^"]*"))?"#)
+        .expect("static regex")
+});
 static LITERAL_REF: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*(?:,\s*(?:v|version)\s*=\s*['"]?([^'")\s]+)['"]?\s*)?\)"#).expect("static regex")
 });
@@ -34,6 +39,9 @@ pub struct ParseOutput {
     pub warnings: Diagnostics,
     /// How many nodes were rendered (the rest came from the partial-parse cache).
     pub rendered: usize,
+    /// Errors; the parse still returns what it could, so the graph can add
+    /// its own problems and everything is reported together.
+    pub errors: Diagnostics,
 }
 
 /// A SQL node waiting for its parse render.
@@ -46,7 +54,13 @@ struct Job<'a> {
     patch: Option<&'a NodePatch>,
 }
 
-pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCache) -> Result<ParseOutput, Diagnostics> {
+/// Parses every node. `Err` only when the environment itself cannot be set
+/// up (broken macros); node errors come back in [`ParseOutput::errors`].
+pub fn parse_project(
+    project: &Project,
+    settings: &Settings,
+    cache: &mut ParseCache,
+) -> Result<ParseOutput, Diagnostics> {
     let compiler = Compiler::new(project, settings)?;
     let mut diags = Diagnostics::default();
     let fingerprint = cache.world_fingerprint(&compiler, settings);
@@ -59,27 +73,50 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
             let fqn = fqn_for(&package.name, &file.path, &file.name);
             let unique_id = format!("{}.{}.{}", file.resource_type, package.name, file.name);
             let kind = file.resource_type.config_key();
-            let patch = patches.get(&(package.name.clone(), kind.to_string(), file.name.clone())).copied();
+            let patch = patches
+                .get(&(package.name.clone(), kind.to_string(), file.name.clone()))
+                .copied();
             if patch.is_some() {
-                lock(&used_patches).insert((package.name.clone(), kind.to_string(), file.name.clone()));
+                lock(&used_patches).insert((
+                    package.name.clone(),
+                    kind.to_string(),
+                    file.name.clone(),
+                ));
             }
             let mut base_config = default_config(file.resource_type);
-            merge_into(&mut base_config, &folder_config(project, package, file.resource_type, &fqn));
+            merge_into(
+                &mut base_config,
+                &folder_config(project, package, file.resource_type, &fqn),
+            );
             if let Some(p) = patch {
                 merge_into(&mut base_config, &p.config);
             }
-            jobs.push(Job { file, package, fqn, unique_id, base_config, patch });
+            jobs.push(Job {
+                file,
+                package,
+                fqn,
+                unique_id,
+                base_config,
+                patch,
+            });
         }
     }
 
-    let results: Vec<Result<(ParsedNode, Vec<Diagnostic>, bool), Diagnostic>> = jobs
-        .par_iter()
-        .map(|job| parse_sql_node(&compiler, job, cache, &fingerprint))
-        .collect();
+    let results: Vec<Result<(ParsedNode, Vec<Diagnostic>, bool), (Diagnostic, String, String)>> =
+        jobs.par_iter()
+            .map(|job| {
+                parse_sql_node(&compiler, job, cache, &fingerprint)
+                    .map_err(|d| (d, job.package.name.clone(), job.file.name.clone()))
+            })
+            .collect();
     let mut parsed = ParsedProject {
         project_name: project.name().to_string(),
         invocation_id: compiler.world.invocation_id.clone(),
-        generated_at: compiler.world.run_started_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        generated_at: compiler
+            .world
+            .run_started_at
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string(),
         project_hash: fingerprint.clone(),
         ..Default::default()
     };
@@ -93,25 +130,43 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
                 new_cache_entries.push(node.unique_id.clone());
                 insert_node(&mut parsed, node, &mut diags);
             }
-            Err(d) => diags.push(d),
+            Err((d, package, name)) => {
+                diags.push(d);
+                parsed.failed.insert((package, name));
+            }
         }
     }
 
     for package in &project.packages {
         for seed in &package.seeds {
             let fqn = fqn_for(&package.name, &seed.path, &seed.name);
-            let patch = patches.get(&(package.name.clone(), "seeds".into(), seed.name.clone())).copied();
+            let patch = patches
+                .get(&(package.name.clone(), "seeds".into(), seed.name.clone()))
+                .copied();
             if patch.is_some() {
-                lock(&used_patches).insert((package.name.clone(), "seeds".into(), seed.name.clone()));
+                lock(&used_patches).insert((
+                    package.name.clone(),
+                    "seeds".into(),
+                    seed.name.clone(),
+                ));
             }
             let mut config = default_config(ResourceType::Seed);
-            merge_into(&mut config, &folder_config(project, package, ResourceType::Seed, &fqn));
+            merge_into(
+                &mut config,
+                &folder_config(project, package, ResourceType::Seed, &fqn),
+            );
             if let Some(p) = patch {
                 merge_into(&mut config, &p.config);
             }
             let unique_id = format!("seed.{}.{}", package.name, seed.name);
             let file_text: Arc<str> = Arc::from("");
-            let mut node = blank_node(unique_id, ResourceType::Seed, &package.name, &seed.name, fqn);
+            let mut node = blank_node(
+                unique_id,
+                ResourceType::Seed,
+                &package.name,
+                &seed.name,
+                fqn,
+            );
             node.path = seed.path.clone();
             node.original_file_path = seed.original_file_path.clone();
             node.abs_path = seed.abs_path.clone();
@@ -127,13 +182,29 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
 
     for package in &project.packages {
         for source in &package.properties.sources {
-            let fqn = vec![package.name.clone(), source.source_name.clone(), source.name.clone()];
+            let fqn = vec![
+                package.name.clone(),
+                source.source_name.clone(),
+                source.name.clone(),
+            ];
             let mut config = Config::new();
             config.insert("enabled".into(), true.into());
-            merge_into(&mut config, &folder_config(project, package, ResourceType::Source, &fqn));
+            merge_into(
+                &mut config,
+                &folder_config(project, package, ResourceType::Source, &fqn),
+            );
             merge_into(&mut config, &source.config);
-            let unique_id = format!("source.{}.{}.{}", package.name, source.source_name, source.name);
-            let mut node = blank_node(unique_id, ResourceType::Source, &package.name, &source.name, fqn);
+            let unique_id = format!(
+                "source.{}.{}.{}",
+                package.name, source.source_name, source.name
+            );
+            let mut node = blank_node(
+                unique_id,
+                ResourceType::Source,
+                &package.name,
+                &source.name,
+                fqn,
+            );
             node.original_file_path = relative_to(&package.root, &source.origin.file.path);
             node.path = node.original_file_path.clone();
             node.abs_path = source.origin.file.path.clone();
@@ -141,22 +212,39 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
             node.description = source.description.clone();
             node.columns = columns(&source.columns);
             node.patch_path = Some(format!("{}://{}", package.name, node.original_file_path));
-            let identifier = source.identifier.clone().unwrap_or_else(|| source.name.clone());
+            let identifier = source
+                .identifier
+                .clone()
+                .unwrap_or_else(|| source.name.clone());
             let render = |s: &str| render_yaml_value(&compiler, package, s);
             node.database = match &source.database {
-                Some(db) => render(db).map_err(|e| e.at(Location::new(&source.origin.file.path, source.origin.mark.line, source.origin.mark.column), Some(&source.origin.file.text))),
+                Some(db) => render(db).map_err(|e| {
+                    e.at(
+                        Location::new(
+                            &source.origin.file.path,
+                            source.origin.mark.line,
+                            source.origin.mark.column,
+                        ),
+                        Some(&source.origin.file.text),
+                    )
+                }),
                 None => Ok(compiler.world.target_database.clone()),
             }
             .unwrap_or_else(|d| {
                 diags.push(d);
                 String::new()
             });
-            node.schema = render(source.schema.as_deref().unwrap_or(&source.source_name)).unwrap_or_else(|d| {
-                diags.push(d);
-                String::new()
-            });
+            node.schema = render(source.schema.as_deref().unwrap_or(&source.source_name))
+                .unwrap_or_else(|d| {
+                    diags.push(d);
+                    String::new()
+                });
             node.alias = identifier.clone();
-            node.relation_name = Some(compiler.world.dialect.relation_name(&node.database, &node.schema, &identifier));
+            node.relation_name = Some(compiler.world.dialect.relation_name(
+                &node.database,
+                &node.schema,
+                &identifier,
+            ));
             node.source = Some(SourceInfo {
                 source_name: source.source_name.clone(),
                 source_description: source.source_description.clone(),
@@ -191,7 +279,13 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
         for e in &package.properties.exposures {
             let unique_id = format!("exposure.{}.{}", package.name, e.name);
             let fqn = vec![package.name.clone(), e.name.clone()];
-            let mut node = blank_node(unique_id, ResourceType::Exposure, &package.name, &e.name, fqn);
+            let mut node = blank_node(
+                unique_id,
+                ResourceType::Exposure,
+                &package.name,
+                &e.name,
+                fqn,
+            );
             node.original_file_path = relative_to(&package.root, &e.origin.file.path);
             node.path = node.original_file_path.clone();
             node.abs_path = e.origin.file.path.clone();
@@ -238,13 +332,22 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
             insert_node(&mut parsed, node, &mut diags);
         }
         for u in &package.properties.unit_tests {
-            parsed.unit_tests.insert(format!("unit_test.{}.{}.{}", package.name, u.model, u.name), u.raw.clone());
+            parsed.unit_tests.insert(
+                format!("unit_test.{}.{}.{}", package.name, u.model, u.name),
+                u.raw.clone(),
+            );
         }
         for d in &package.doc_blocks {
             let unique_id = format!("doc.{}.{}", package.name, d.name);
             parsed.docs.insert(
                 unique_id.clone(),
-                ParsedDoc { unique_id, name: d.name.clone(), package_name: package.name.clone(), original_file_path: d.original_file_path.clone(), block_contents: d.contents.clone() },
+                ParsedDoc {
+                    unique_id,
+                    name: d.name.clone(),
+                    package_name: package.name.clone(),
+                    original_file_path: d.original_file_path.clone(),
+                    block_contents: d.contents.clone(),
+                },
             );
         }
     }
@@ -254,10 +357,15 @@ pub fn parse_project(project: &Project, settings: &Settings, cache: &mut ParseCa
     report_unused_config_paths(project, &parsed, &mut diags);
     validate_configs(&parsed, &mut diags);
     cache.retain(&new_cache_entries);
-    if diags.has_errors() {
-        return Err(diags);
-    }
-    Ok(ParseOutput { parsed, compiler, warnings: diags, rendered })
+    let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        diags.into_iter().partition(Diagnostic::is_error);
+    Ok(ParseOutput {
+        parsed,
+        compiler,
+        warnings: Diagnostics::from_iter(warnings),
+        rendered,
+        errors: Diagnostics::from_iter(errors),
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -270,7 +378,10 @@ fn index_patches(project: &Project) -> PatchIndex<'_> {
     let mut index = HashMap::new();
     for p in &project.packages {
         for patch in &p.properties.patches {
-            index.insert((p.name.clone(), patch.kind.clone(), patch.name.clone()), patch);
+            index.insert(
+                (p.name.clone(), patch.kind.clone(), patch.name.clone()),
+                patch,
+            );
         }
     }
     index
@@ -281,14 +392,24 @@ pub fn fqn_for(package: &str, rel_path: &str, name: &str) -> Vec<String> {
     let mut fqn = vec![package.to_string()];
     let mut parts: Vec<&str> = rel_path.split('/').collect();
     parts.pop();
-    fqn.extend(parts.into_iter().filter(|p| !p.is_empty()).map(str::to_string));
+    fqn.extend(
+        parts
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+    );
     fqn.push(name.to_string());
     fqn
 }
 
 /// The package's own folder config, then the root project's for the same
 /// path (the root project can configure its packages).
-pub fn folder_config(project: &Project, package: &Package, kind: ResourceType, fqn: &[String]) -> Config {
+pub fn folder_config(
+    project: &Project,
+    package: &Package,
+    kind: ResourceType,
+    fqn: &[String],
+) -> Config {
     let key = kind.config_key();
     let mut config = package.file.folder_config(key, fqn);
     if !package.is_root {
@@ -296,7 +417,12 @@ pub fn folder_config(project: &Project, package: &Package, kind: ResourceType, f
         let mut from_root = root.file.folder_config(key, fqn);
         // Top-level keys of the root tree apply to the root project only
         // unless nested under the package's name.
-        if root.file.config_tree(key).and_then(|t| t.get(&package.name)).is_none() {
+        if root
+            .file
+            .config_tree(key)
+            .and_then(|t| t.get(&package.name))
+            .is_none()
+        {
             from_root = Config::new();
         }
         merge_into(&mut config, &from_root);
@@ -324,7 +450,13 @@ pub fn default_config(kind: ResourceType) -> Config {
     c
 }
 
-pub fn blank_node(unique_id: String, resource_type: ResourceType, package: &str, name: &str, fqn: Vec<String>) -> ParsedNode {
+pub fn blank_node(
+    unique_id: String,
+    resource_type: ResourceType,
+    package: &str,
+    name: &str,
+    fqn: Vec<String>,
+) -> ParsedNode {
     ParsedNode {
         unique_id,
         resource_type,
@@ -383,9 +515,20 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
     })
 }
 
-fn parse_sql_node(compiler: &Compiler, job: &Job, cache: &ParseCache, fingerprint: &str) -> Result<(ParsedNode, Vec<Diagnostic>, bool), Diagnostic> {
+fn parse_sql_node(
+    compiler: &Compiler,
+    job: &Job,
+    cache: &ParseCache,
+    fingerprint: &str,
+) -> Result<(ParsedNode, Vec<Diagnostic>, bool), Diagnostic> {
     let file = job.file;
-    let mut node = blank_node(job.unique_id.clone(), file.resource_type, &job.package.name, &file.name, job.fqn.clone());
+    let mut node = blank_node(
+        job.unique_id.clone(),
+        file.resource_type,
+        &job.package.name,
+        &file.name,
+        job.fqn.clone(),
+    );
     node.path = file.path.clone();
     node.original_file_path = file.original_file_path.clone();
     node.abs_path = file.abs_path.clone();
@@ -396,7 +539,13 @@ fn parse_sql_node(compiler: &Compiler, job: &Job, cache: &ParseCache, fingerprin
     node.unrendered_config = job.base_config.clone();
     node.call_sites = CALL_SITE
         .find_iter(&file.raw_code)
-        .map(|m| (m.as_str().to_string(), file.body_offset + m.start(), m.len()))
+        .map(|m| {
+            (
+                m.as_str().to_string(),
+                file.body_offset + m.start(),
+                m.len(),
+            )
+        })
         .collect();
     let cache_key = ParseCache::node_key(fingerprint, &file.raw_code, &job.base_config);
     let mut warnings = Vec::new();
@@ -404,7 +553,12 @@ fn parse_sql_node(compiler: &Compiler, job: &Job, cache: &ParseCache, fingerprin
         Some((recorded, sql)) => (recorded, sql, false),
         None => {
             let scope = scope_for(compiler, &node, job.base_config.clone());
-            let origin = TemplateOrigin::new(file.abs_path.clone(), file.file_text.clone(), file.raw_code.clone(), file.body_offset);
+            let origin = TemplateOrigin::new(
+                file.abs_path.clone(),
+                file.file_text.clone(),
+                file.raw_code.clone(),
+                file.body_offset,
+            );
             let sql = compiler.render(scope.clone(), &node.unique_id, &file.raw_code, &origin)?;
             let recorded = scope.recorded().clone();
             cache.store(&node.unique_id, cache_key, recorded.clone(), sql.clone());
@@ -412,7 +566,10 @@ fn parse_sql_node(compiler: &Compiler, job: &Job, cache: &ParseCache, fingerprin
         }
     };
     for w in &recorded.warnings {
-        warnings.push(Diagnostic::warning(codes::JINJA_WARNING, w.clone()).at(Location::new(&file.abs_path, 1, 1), None));
+        warnings.push(
+            Diagnostic::warning(codes::JINJA_WARNING, w.clone())
+                .at(Location::new(&file.abs_path, 1, 1), None),
+        );
     }
     let mut config = job.base_config.clone();
     merge_into(&mut config, &recorded.config);
@@ -434,7 +591,15 @@ fn apply_patch(node: &mut ParsedNode, patch: Option<&NodePatch>) {
     let Some(p) = patch else { return };
     node.description = p.description.clone();
     node.columns = columns(&p.columns);
-    node.patch_path = Some(format!("{}://{}", p.package, relative_to_any(&p.origin.file.path, &node.abs_path, &node.original_file_path)));
+    node.patch_path = Some(format!(
+        "{}://{}",
+        p.package,
+        relative_to_any(
+            &p.origin.file.path,
+            &node.abs_path,
+            &node.original_file_path
+        )
+    ));
     if !p.docs.is_null() {
         node.docs = p.docs.clone();
     }
@@ -464,12 +629,19 @@ fn columns(defs: &[ColumnDef]) -> BTreeMap<String, ColumnInfo> {
 pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Diagnostics) {
     let world = &compiler.world;
     let custom_schema = node.config.str_value("schema").map(str::to_string);
-    let custom_db = node.config.str_value("database").or(node.config.str_value("project")).map(str::to_string);
+    let custom_db = node
+        .config
+        .str_value("database")
+        .or(node.config.str_value("project"))
+        .map(str::to_string);
     let custom_alias = node.config.str_value("alias").map(str::to_string);
     if node.resource_type == ResourceType::Snapshot {
         if let Some(target_schema) = node.config.str_value("target_schema") {
             node.schema = target_schema.to_string();
-            node.database = node.config.str_value("target_database").map_or(world.target_database.clone(), str::to_string);
+            node.database = node
+                .config
+                .str_value("target_database")
+                .map_or(world.target_database.clone(), str::to_string);
             node.alias = custom_alias.unwrap_or_else(|| node.name.clone());
             set_relation_name(compiler, node);
             return;
@@ -479,7 +651,11 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
         let scope = scope_for(compiler, node, node.config.clone());
         let none_or = |v: &Option<String>| v.clone().map_or(Value::from(()), Value::from);
         let scope = Arc::new(NodeScope {
-            extra: vec![("__schema".into(), none_or(&custom_schema)), ("__db".into(), none_or(&custom_db)), ("__alias".into(), none_or(&custom_alias))],
+            extra: vec![
+                ("__schema".into(), none_or(&custom_schema)),
+                ("__db".into(), none_or(&custom_db)),
+                ("__alias".into(), none_or(&custom_alias)),
+            ],
             world: scope.world.clone(),
             node: scope.node.clone(),
             base_config: scope.base_config.clone(),
@@ -489,7 +665,12 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
             execute: false,
         });
         let text = "{{ generate_database_name(__db, model) | trim }}\u{1}{{ generate_schema_name(__schema, model) | trim }}\u{1}{{ generate_alias_name(__alias, model) | trim }}";
-        let origin = TemplateOrigin::new(node.abs_path.clone(), node.file_text.clone(), Arc::from(text), 0);
+        let origin = TemplateOrigin::new(
+            node.abs_path.clone(),
+            node.file_text.clone(),
+            Arc::from(text),
+            0,
+        );
         match compiler.render(scope, "<naming>", text, &origin) {
             Ok(out) => {
                 let parts: Vec<&str> = out.split('\u{1}').collect();
@@ -499,7 +680,9 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
                     node.alias = alias.to_string();
                 }
             }
-            Err(d) => diags.push(d.with_help("the error is in a generate_*_name macro of the project")),
+            Err(d) => {
+                diags.push(d.with_help("the error is in a generate_*_name macro of the project"))
+            }
         }
     } else {
         node.database = custom_db.unwrap_or_else(|| world.target_database.clone());
@@ -513,8 +696,16 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
 }
 
 fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
-    let executable_relation = matches!(node.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot) && node.materialized() != "ephemeral";
-    node.relation_name = executable_relation.then(|| compiler.world.dialect.relation_name(&node.database, &node.schema, &node.alias));
+    let executable_relation = matches!(
+        node.resource_type,
+        ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+    ) && node.materialized() != "ephemeral";
+    node.relation_name = executable_relation.then(|| {
+        compiler
+            .world
+            .dialect
+            .relation_name(&node.database, &node.schema, &node.alias)
+    });
 }
 
 fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnostics) {
@@ -525,22 +716,49 @@ fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnos
     }
     if let Some(existing) = parsed.nodes.get(&node.unique_id) {
         diags.push(
-            Diagnostic::error(codes::DUPLICATE_NAME, format!("two {}s are named `{}` in package `{}`", node.resource_type, node.name, node.package_name))
-                .at(Location::new(&node.abs_path, 1, 1), None)
-                .with_help(format!("the other is {}; rename one of them (names must be unique across folders)", existing.original_file_path)),
+            Diagnostic::error(
+                codes::DUPLICATE_NAME,
+                format!(
+                    "two {}s are named `{}` in package `{}`",
+                    node.resource_type, node.name, node.package_name
+                ),
+            )
+            .at(Location::new(&node.abs_path, 1, 1), None)
+            .with_help(format!(
+                "the other is {}; rename one of them (names must be unique across folders)",
+                existing.original_file_path
+            )),
         );
         return;
     }
     // Models, seeds and snapshots share one namespace: ref() must be unambiguous.
-    if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot) {
+    if matches!(
+        node.resource_type,
+        ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+    ) {
         let clash = parsed.nodes.values().find(|n| {
-            n.name == node.name && n.package_name == node.package_name && n.resource_type != node.resource_type && matches!(n.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot)
+            n.name == node.name
+                && n.package_name == node.package_name
+                && n.resource_type != node.resource_type
+                && matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+                )
         });
         if let Some(other) = clash {
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_NAME, format!("{} `{}` has the same name as {} {}", node.resource_type, node.name, other.resource_type, other.original_file_path))
-                    .at(Location::new(&node.abs_path, 1, 1), None)
-                    .with_help("ref() could not tell them apart; rename one"),
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    format!(
+                        "{} `{}` has the same name as {} {}",
+                        node.resource_type,
+                        node.name,
+                        other.resource_type,
+                        other.original_file_path
+                    ),
+                )
+                .at(Location::new(&node.abs_path, 1, 1), None)
+                .with_help("ref() could not tell them apart; rename one"),
             );
             return;
         }
@@ -548,23 +766,43 @@ fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnos
     parsed.nodes.insert(node.unique_id.clone(), node);
 }
 
-fn render_yaml_value(compiler: &Compiler, package: &Package, text: &str) -> Result<String, Diagnostic> {
+fn render_yaml_value(
+    compiler: &Compiler,
+    package: &Package,
+    text: &str,
+) -> Result<String, Diagnostic> {
     if !text.contains("{{") && !text.contains("{%") {
         return Ok(text.to_string());
     }
-    let node = blank_node(format!("yaml.{}", package.name), ResourceType::Source, &package.name, "yaml", vec![]);
+    let node = blank_node(
+        format!("yaml.{}", package.name),
+        ResourceType::Source,
+        &package.name,
+        "yaml",
+        vec![],
+    );
     let scope = scope_for(compiler, &node, Config::new());
-    compiler
-        .render_string(scope, text)
-        .map_err(|e| Diagnostic::error(codes::JINJA_RUNTIME, format!("cannot render `{text}`: {}", e.detail().unwrap_or("template error"))).with_help("check the Jinja in this YAML value"))
+    compiler.render_string(scope, text).map_err(|e| {
+        Diagnostic::error(
+            codes::JINJA_RUNTIME,
+            format!(
+                "cannot render `{text}`: {}",
+                e.detail().unwrap_or("template error")
+            ),
+        )
+        .with_help("check the Jinja in this YAML value")
+    })
 }
 
 /// Descriptions may call `{{ doc('name') }}`; dbt renders them at parse.
 fn render_descriptions(compiler: &Compiler, parsed: &mut ParsedProject, diags: &mut Diagnostics) {
     let ids: Vec<String> = parsed.nodes.keys().cloned().collect();
     for id in ids {
-        let Some(node) = parsed.nodes.get(&id) else { continue };
-        let needs = node.description.contains("{{") || node.columns.values().any(|c| c.description.contains("{{"));
+        let Some(node) = parsed.nodes.get(&id) else {
+            continue;
+        };
+        let needs = node.description.contains("{{")
+            || node.columns.values().any(|c| c.description.contains("{{"));
         if !needs {
             continue;
         }
@@ -576,12 +814,22 @@ fn render_descriptions(compiler: &Compiler, parsed: &mut ParsedProject, diags: &
             compiler.render_string(scope.clone(), text).map_err(|e| {
                 let detail = e.detail().unwrap_or("template error");
                 let message = detail.split('\u{1}').nth(1).unwrap_or(detail).to_string();
-                Diagnostic::error(codes::JINJA_RUNTIME, format!("in the description of `{}`: {message}", node.name)).at(Location::new(&node.abs_path, 1, 1), None)
+                Diagnostic::error(
+                    codes::JINJA_RUNTIME,
+                    format!("in the description of `{}`: {message}", node.name),
+                )
+                .at(Location::new(&node.abs_path, 1, 1), None)
             })
         };
         let description = render(&node.description);
-        let columns: Vec<(String, Result<String, Diagnostic>)> = node.columns.iter().map(|(k, c)| (k.clone(), render(&c.description))).collect();
-        let Some(node) = parsed.nodes.get_mut(&id) else { continue };
+        let columns: Vec<(String, Result<String, Diagnostic>)> = node
+            .columns
+            .iter()
+            .map(|(k, c)| (k.clone(), render(&c.description)))
+            .collect();
+        let Some(node) = parsed.nodes.get_mut(&id) else {
+            continue;
+        };
         match description {
             Ok(d) => node.description = d,
             Err(d) => diags.push(d),
@@ -600,7 +848,10 @@ fn collect_macros(project: &Project, compiler: &Compiler, parsed: &mut ParsedPro
     let mut patches: HashMap<(String, String), (&str, &serde_json::Value)> = HashMap::new();
     for p in &project.packages {
         for m in &p.properties.macros {
-            patches.insert((p.name.clone(), m.name.clone()), (&m.description, &m.arguments));
+            patches.insert(
+                (p.name.clone(), m.name.clone()),
+                (&m.description, &m.arguments),
+            );
         }
     }
     for (package, file) in &compiler.macro_files {
@@ -629,7 +880,11 @@ fn collect_macros(project: &Project, compiler: &Compiler, parsed: &mut ParsedPro
     let _ = INTERNAL_PACKAGE;
 }
 
-fn report_unused_patches(project: &Project, used: &BTreeSet<(String, String, String)>, diags: &mut Diagnostics) {
+fn report_unused_patches(
+    project: &Project,
+    used: &BTreeSet<(String, String, String)>,
+    diags: &mut Diagnostics,
+) {
     for p in project.packages.iter().filter(|p| p.is_root) {
         for patch in &p.properties.patches {
             let key = (p.name.clone(), patch.kind.clone(), patch.name.clone());
@@ -640,7 +895,16 @@ fn report_unused_patches(project: &Project, used: &BTreeSet<(String, String, Str
                     patch
                         .origin
                         .file
-                        .diagnostic_at(patch.origin.mark, Diagnostic::warning(codes::PATCH_WITHOUT_NODE, format!("`{}` is described under `{}` but no such {kind} file exists", patch.name, patch.kind)))
+                        .diagnostic_at(
+                            patch.origin.mark,
+                            Diagnostic::warning(
+                                codes::PATCH_WITHOUT_NODE,
+                                format!(
+                                    "`{}` is described under `{}` but no such {kind} file exists",
+                                    patch.name, patch.kind
+                                ),
+                            ),
+                        )
                         .with_help("rename the entry to match a file, or remove it"),
                 );
             }
@@ -659,12 +923,23 @@ fn report_unused_config_paths(project: &Project, parsed: &ParsedProject, diags: 
             .map(|n| &n.fqn)
             .collect();
         for (path, mark) in crate::project::project_file::config_paths(tree) {
-            let matches = fqns.iter().any(|fqn| fqn.len() >= path.len() && fqn[..path.len()] == path[..]);
+            let matches = fqns
+                .iter()
+                .any(|fqn| fqn.len() >= path.len() && fqn[..path.len()] == path[..]);
             if !matches {
                 diags.push(
                     root.file
                         .source
-                        .diagnostic_at(mark, Diagnostic::warning(codes::UNUSED_CONFIG_PATH, format!("config path `{key}.{}` matches no resource", path.join("."))))
+                        .diagnostic_at(
+                            mark,
+                            Diagnostic::warning(
+                                codes::UNUSED_CONFIG_PATH,
+                                format!(
+                                    "config path `{key}.{}` matches no resource",
+                                    path.join(".")
+                                ),
+                            ),
+                        )
                         .with_help("check the folder names; a path starts with the project name"),
                 );
             }
@@ -672,36 +947,84 @@ fn report_unused_config_paths(project: &Project, parsed: &ParsedProject, diags: 
     }
 }
 
-const MATERIALIZATIONS: &[&str] = &["view", "table", "incremental", "ephemeral", "materialized_view", "snapshot", "seed", "test"];
+const MATERIALIZATIONS: &[&str] = &[
+    "view",
+    "table",
+    "incremental",
+    "ephemeral",
+    "materialized_view",
+    "snapshot",
+    "seed",
+    "test",
+];
 
 fn validate_configs(parsed: &ParsedProject, diags: &mut Diagnostics) {
     for node in parsed.nodes.values() {
         let checks: [(&str, &[&str]); 5] = [
             ("materialized", MATERIALIZATIONS),
-            ("on_schema_change", &["ignore", "fail", "append_new_columns", "sync_all_columns"]),
-            ("incremental_strategy", &["append", "merge", "delete+insert", "insert_overwrite", "microbatch"]),
+            (
+                "on_schema_change",
+                &["ignore", "fail", "append_new_columns", "sync_all_columns"],
+            ),
+            (
+                "incremental_strategy",
+                &[
+                    "append",
+                    "merge",
+                    "delete+insert",
+                    "insert_overwrite",
+                    "microbatch",
+                ],
+            ),
             ("access", &["private", "protected", "public"]),
-            ("sql_dialect", &["bigquery", "duckdb", "postgres", "datafusion"]),
+            (
+                "sql_dialect",
+                &["bigquery", "duckdb", "postgres", "datafusion"],
+            ),
         ];
         for (key, allowed) in checks {
-            let Some(value) = node.config.get(key) else { continue };
+            let Some(value) = node.config.get(key) else {
+                continue;
+            };
             let Some(text) = value.as_str() else {
-                diags.push(config_error(node, key, format!("config `{key}` must be a string, found `{value}`"), allowed));
+                diags.push(config_error(
+                    node,
+                    key,
+                    format!("config `{key}` must be a string, found `{value}`"),
+                    allowed,
+                ));
                 continue;
             };
             if !allowed.contains(&text) {
-                diags.push(config_error(node, key, format!("`{text}` is not a valid `{key}`"), allowed));
+                diags.push(config_error(
+                    node,
+                    key,
+                    format!("`{text}` is not a valid `{key}`"),
+                    allowed,
+                ));
             }
         }
         if let Some(severity) = node.config.get("severity") {
-            let ok = severity.as_str().is_some_and(|s| s.eq_ignore_ascii_case("warn") || s.eq_ignore_ascii_case("error"));
+            let ok = severity
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("warn") || s.eq_ignore_ascii_case("error"));
             if !ok {
-                diags.push(config_error(node, "severity", format!("`{severity}` is not a valid `severity`"), &["warn", "error"]));
+                diags.push(config_error(
+                    node,
+                    "severity",
+                    format!("`{severity}` is not a valid `severity`"),
+                    &["warn", "error"],
+                ));
             }
         }
         if let Some(enabled) = node.config.get("enabled") {
             if !enabled.is_boolean() {
-                diags.push(config_error(node, "enabled", format!("config `enabled` must be true or false, found `{enabled}`"), &["true", "false"]));
+                diags.push(config_error(
+                    node,
+                    "enabled",
+                    format!("config `enabled` must be true or false, found `{enabled}`"),
+                    &["true", "false"],
+                ));
             }
         }
     }
@@ -709,9 +1032,16 @@ fn validate_configs(parsed: &ParsedProject, diags: &mut Diagnostics) {
 
 /// Points at the `config(... key=` in SQL when it is there, else the file.
 fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str]) -> Diagnostic {
-    let d = Diagnostic::error(codes::INVALID_CONFIG, format!("{message} (in {} `{}`)", node.resource_type, node.name)).with_help(format!("use one of: {}", allowed.join(", ")));
+    let d = Diagnostic::error(
+        codes::INVALID_CONFIG,
+        format!("{message} (in {} `{}`)", node.resource_type, node.name),
+    )
+    .with_help(format!("use one of: {}", allowed.join(", ")));
     let needle = Regex::new(&format!(r"\b{}\s*=", regex::escape(key))).ok();
-    let in_sql = needle.and_then(|re| re.find(&node.raw_code).map(|m| (node.body_offset + m.start(), m.len())));
+    let in_sql = needle.and_then(|re| {
+        re.find(&node.raw_code)
+            .map(|m| (node.body_offset + m.start(), m.len()))
+    });
     match in_sql {
         Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),
         None => {
@@ -723,10 +1053,17 @@ fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str])
 }
 
 fn relative_to(root: &std::path::Path, path: &std::path::Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
-fn relative_to_any(yaml_path: &std::path::Path, node_abs: &std::path::Path, node_rel: &str) -> String {
+fn relative_to_any(
+    yaml_path: &std::path::Path,
+    node_abs: &std::path::Path,
+    node_rel: &str,
+) -> String {
     // The package root is the node's absolute path minus its relative path.
     let depth = node_rel.split('/').count();
     let mut root = node_abs.to_path_buf();
@@ -741,7 +1078,10 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            return offset + l.char_indices().nth(column.saturating_sub(1)).map_or(0, |(b, _)| b);
+            return offset
+                + l.char_indices()
+                    .nth(column.saturating_sub(1))
+                    .map_or(0, |(b, _)| b);
         }
         offset += l.len();
     }

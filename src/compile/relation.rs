@@ -2,7 +2,7 @@
 //! prints as the quoted relation name, and answers dbt's attribute and method
 //! calls (`.schema`, `.identifier`, `.include()`, `.incorporate()`).
 
-use super::functions::as_kwargs;
+use super::functions::{as_kwargs, map_value};
 use crate::adapters::Dialect;
 use minijinja::value::{Enumerator, Kwargs, Object, Value};
 use minijinja::{Error, State};
@@ -33,7 +33,11 @@ impl Relation {
         }
         match (&self.database, &self.schema) {
             (Some(db), Some(schema)) => self.dialect.relation_name(db, schema, &self.identifier),
-            (None, Some(schema)) => format!("{}.{}", self.dialect.quote_identifier(schema), self.dialect.quote_identifier(&self.identifier)),
+            (None, Some(schema)) => format!(
+                "{}.{}",
+                self.dialect.quote_identifier(schema),
+                self.dialect.quote_identifier(&self.identifier)
+            ),
             _ => self.dialect.quote_identifier(&self.identifier),
         }
     }
@@ -56,7 +60,7 @@ impl Object for Relation {
             "is_table" => Value::from(self.relation_type == "table"),
             "is_view" => Value::from(self.relation_type == "view"),
             "is_cte" => Value::from(self.relation_type == "cte"),
-            "path" => Value::from_iter([
+            "path" => map_value([
                 ("database", opt(&self.database)),
                 ("schema", opt(&self.schema)),
                 ("identifier", Value::from(self.identifier.clone())),
@@ -69,16 +73,32 @@ impl Object for Relation {
         Enumerator::Str(&["database", "schema", "identifier", "name", "type"])
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "render" => Ok(Value::from(Relation::render(self))),
             "include" | "incorporate" | "replace_path" => {
-                let kwargs = args.last().and_then(as_kwargs).unwrap_or_else(|| Kwargs::from_iter(Vec::<(String, Value)>::new()));
+                let kwargs = args
+                    .last()
+                    .and_then(as_kwargs)
+                    .unwrap_or_else(|| Kwargs::from_iter(Vec::<(String, Value)>::new()));
                 let mut new = (**self).clone();
                 // include(database=False) drops a part; incorporate(path={...}) replaces parts.
                 let path = kwargs.get::<Option<Value>>("path").ok().flatten();
                 for part in ["database", "schema", "identifier"] {
-                    let v: Option<Value> = kwargs.get::<Option<Value>>(part).ok().flatten().or_else(|| path.as_ref().and_then(|p| p.get_attr(part).ok()).filter(|v| !v.is_undefined()));
+                    let v: Option<Value> = kwargs
+                        .get::<Option<Value>>(part)
+                        .ok()
+                        .flatten()
+                        .or_else(|| {
+                            path.as_ref()
+                                .and_then(|p| p.get_attr(part).ok())
+                                .filter(|v| !v.is_undefined())
+                        });
                     let Some(v) = v else { continue };
                     let text = v.as_str().map(str::to_string);
                     match (part, v.is_true(), text) {

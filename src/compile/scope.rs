@@ -114,7 +114,11 @@ impl Object for RenderContext {
             "this" => return scope.this.clone().map(Value::from_object),
             "execute" => return Some(Value::from(scope.execute)),
             "model" => return Some(super::functions::model_value(scope)),
-            "config" => return Some(Value::from_object(super::functions::ConfigFn { scope: scope.clone() })),
+            "config" => {
+                return Some(Value::from_object(super::functions::ConfigFn {
+                    scope: scope.clone(),
+                }));
+            }
             _ => {}
         }
         if let Some((_, v)) = scope.extra.iter().find(|(k, _)| k == key) {

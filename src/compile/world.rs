@@ -51,7 +51,11 @@ impl std::fmt::Debug for World {
 }
 
 impl World {
-    pub fn new(project: &Project, settings: &Settings, macros: BTreeMap<String, BTreeMap<String, MacroInfo>>) -> World {
+    pub fn new(
+        project: &Project,
+        settings: &Settings,
+        macros: BTreeMap<String, BTreeMap<String, MacroInfo>>,
+    ) -> World {
         let dialect = crate::adapters::dialect_for(settings.target.kind);
         let t = &settings.target;
         let mut target = t.redacted_options();
@@ -74,11 +78,25 @@ impl World {
         }
         let macro_values: HashMap<String, HashMap<String, Value>> = macros
             .iter()
-            .map(|(pkg, ms)| (pkg.clone(), ms.iter().map(|(n, info)| (n.clone(), Value::from_object(MacroFn::new(info.clone())))).collect()))
+            .map(|(pkg, ms)| {
+                (
+                    pkg.clone(),
+                    ms.iter()
+                        .map(|(n, info)| {
+                            (n.clone(), Value::from_object(MacroFn::new(info.clone())))
+                        })
+                        .collect(),
+                )
+            })
             .collect();
         let package_namespaces = macro_values
             .iter()
-            .map(|(pkg, ms)| (pkg.clone(), Value::from_iter(ms.iter().map(|(k, v)| (k.clone(), v.clone())))))
+            .map(|(pkg, ms)| {
+                (
+                    pkg.clone(),
+                    super::functions::map_value(ms.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                )
+            })
             .collect();
         World {
             root_package: project.name().to_string(),
@@ -95,7 +113,10 @@ impl World {
             docs,
             invocation_id: uuid::Uuid::new_v4().to_string(),
             run_started_at: chrono::Utc::now(),
-            flags: Value::from_iter([("FULL_REFRESH", Value::from(false)), ("WHICH", Value::from("parse"))]),
+            flags: super::functions::map_value([
+                ("FULL_REFRESH", Value::from(false)),
+                ("WHICH", Value::from("parse")),
+            ]),
         }
     }
 
@@ -121,7 +142,12 @@ impl World {
     /// `adapter.dispatch(name, namespace)`: the first of
     /// `<adapter>__name`, `default__name` (and `name` itself for a namespace
     /// that defines it plainly) along the search order.
-    pub fn dispatch(&self, name: &str, namespace: Option<&str>, calling_package: &str) -> Option<&MacroInfo> {
+    pub fn dispatch(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        calling_package: &str,
+    ) -> Option<&MacroInfo> {
         let namespace = namespace.unwrap_or(calling_package);
         let order: Vec<String> = self
             .dispatch
@@ -148,7 +174,10 @@ impl World {
         if let Some(v) = self.cli_vars.get(name) {
             return Some(v.clone());
         }
-        self.package_vars.get(package).and_then(|vars| vars.get(name)).cloned()
+        self.package_vars
+            .get(package)
+            .and_then(|vars| vars.get(name))
+            .cloned()
     }
 
     /// Names of every var defined for `package`, for "did you mean" hints.
@@ -170,7 +199,8 @@ fn package_vars(project: &Project) -> HashMap<String, serde_json::Map<String, se
     let package_names: Vec<String> = project.packages.iter().map(|p| p.name.clone()).collect();
     let split = |vars: &Option<crate::yaml::Node>| {
         let mut global = serde_json::Map::new();
-        let mut scoped: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+        let mut scoped: HashMap<String, serde_json::Map<String, serde_json::Value>> =
+            HashMap::new();
         if let Some(serde_json::Value::Object(map)) = vars.as_ref().map(|n| n.to_json()) {
             for (k, v) in map {
                 match v {
@@ -190,7 +220,11 @@ fn package_vars(project: &Project) -> HashMap<String, serde_json::Map<String, se
         .packages
         .iter()
         .map(|p| {
-            let mut vars = if p.is_root { serde_json::Map::new() } else { split(&p.file.vars).0 };
+            let mut vars = if p.is_root {
+                serde_json::Map::new()
+            } else {
+                split(&p.file.vars).0
+            };
             vars.extend(root_global.clone());
             if let Some(s) = root_scoped.get(&p.name) {
                 vars.extend(s.clone());

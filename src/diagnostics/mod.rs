@@ -238,7 +238,11 @@ impl Diagnostics {
     /// Sorted by file, line and code so output does not depend on thread timing.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
-            (a.location.as_ref(), a.code, &a.message).cmp(&(b.location.as_ref(), b.code, &b.message))
+            (a.location.as_ref(), a.code, &a.message).cmp(&(
+                b.location.as_ref(),
+                b.code,
+                &b.message,
+            ))
         });
         self.items.dedup();
         self.items
@@ -269,7 +273,10 @@ impl FromIterator<Diagnostic> for Diagnostics {
 
 /// Names within `max_distance` edits of `wanted`, closest first; for "did you
 /// mean" hints.
-pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn closest_names<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(wanted, c), c))
@@ -277,7 +284,11 @@ pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a 
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 /// "did you mean `a` or `b`?" or a fallback text when nothing is close.

@@ -23,7 +23,13 @@ pub fn render_diagnostic(d: &Diagnostic, base: &Path, color: bool) -> String {
         let shown = loc.path.strip_prefix(base).unwrap_or(&loc.path);
         let gutter = loc.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let _ = writeln!(out, "{pad}{blue}-->{off} {}:{}:{}", shown.display(), loc.line, loc.column);
+        let _ = writeln!(
+            out,
+            "{pad}{blue}-->{off} {}:{}:{}",
+            shown.display(),
+            loc.line,
+            loc.column
+        );
         if let Some(line) = &d.source_line {
             let _ = writeln!(out, "{pad} {blue}|{off}");
             let _ = writeln!(out, "{blue}{}{off} {blue}|{off} {line}", loc.line);
@@ -32,7 +38,11 @@ pub fn render_diagnostic(d: &Diagnostic, base: &Path, color: bool) -> String {
                 .take(loc.column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let _ = writeln!(out, "{pad} {blue}|{off} {indent}{on}{}{off}", "^".repeat(d.span_len.max(1)));
+            let _ = writeln!(
+                out,
+                "{pad} {blue}|{off} {indent}{on}{}{off}",
+                "^".repeat(d.span_len.max(1))
+            );
         }
     }
     if let Some(help) = &d.help {
@@ -44,13 +54,17 @@ pub fn render_diagnostic(d: &Diagnostic, base: &Path, color: bool) -> String {
 /// `2 errors, 1 warning` style tail line.
 pub fn render_summary(errors: usize, warnings: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostics::{codes, Diagnostic};
+    use crate::diagnostics::{Diagnostic, codes};
 
     #[test]
     fn caret_points_at_the_column() {
@@ -61,7 +75,7 @@ mod tests {
         let text = render_diagnostic(&d, Path::new("/p"), false);
         assert_eq!(
             text,
-            "error[R301]: unknown ref\n  --> models/a.sql:2:9\n  |\n2 | from {{ ref('nope') }}\n  |         ^^^^^^\n  = help: did you mean `nope2`?\n"
+            "error[R301]: unknown ref\n --> models/a.sql:2:9\n  |\n2 | from {{ ref('nope') }}\n  |         ^^^^^^\n  = help: did you mean `nope2`?\n"
         );
     }
 }

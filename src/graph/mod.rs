@@ -6,14 +6,14 @@ mod selector;
 mod selectors_file;
 mod state;
 
-pub use selector::{select, Selection, SelectionInput, IndirectSelection};
+pub use selector::{IndirectSelection, Selection, SelectionInput, select};
 pub use state::PreviousState;
 
 use crate::compile::{ParsedNode, ParsedProject, RefIndex};
-use crate::diagnostics::{closest_names, codes, did_you_mean, Diagnostic, Diagnostics, Location};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location, closest_names, codes, did_you_mean};
 use crate::project::ResourceType;
-use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The project's graph. Edges point from parent to child.
@@ -36,8 +36,14 @@ impl Dag {
     }
 
     fn neighbors(&self, id: &str, dir: Direction) -> Vec<&str> {
-        let Some(ix) = self.node_index(id) else { return Vec::new() };
-        let mut v: Vec<&str> = self.graph.neighbors_directed(ix, dir).map(|n| self.graph[n].as_str()).collect();
+        let Some(ix) = self.node_index(id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&str> = self
+            .graph
+            .neighbors_directed(ix, dir)
+            .map(|n| self.graph[n].as_str())
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -46,7 +52,9 @@ impl Dag {
     /// Ancestors (`Incoming`) or descendants (`Outgoing`) up to `depth` hops.
     pub fn reachable(&self, id: &str, dir: Direction, depth: Option<usize>) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        let Some(start) = self.node_index(id) else { return out };
+        let Some(start) = self.node_index(id) else {
+            return out;
+        };
         let mut frontier = vec![start];
         let mut seen = std::collections::HashSet::from([start]);
         let mut level = 0;
@@ -68,7 +76,9 @@ impl Dag {
 
     /// Every node id in an order where parents come before children.
     pub fn topological_order(&self) -> Vec<String> {
-        petgraph::algo::toposort(&self.graph, None).map(|v| v.into_iter().map(|ix| self.graph[ix].clone()).collect()).unwrap_or_default()
+        petgraph::algo::toposort(&self.graph, None)
+            .map(|v| v.into_iter().map(|ix| self.graph[ix].clone()).collect())
+            .unwrap_or_default()
     }
 
     /// dbt's `parent_map` and `child_map`.
@@ -76,8 +86,14 @@ impl Dag {
         let mut parents = BTreeMap::new();
         let mut children = BTreeMap::new();
         for id in self.index.keys() {
-            parents.insert(id.clone(), self.parents(id).into_iter().map(str::to_string).collect());
-            children.insert(id.clone(), self.children(id).into_iter().map(str::to_string).collect());
+            parents.insert(
+                id.clone(),
+                self.parents(id).into_iter().map(str::to_string).collect(),
+            );
+            children.insert(
+                id.clone(),
+                self.children(id).into_iter().map(str::to_string).collect(),
+            );
         }
         (parents, children)
     }
@@ -86,7 +102,11 @@ impl Dag {
 /// Resolves every recorded call into `depends_on` and builds the DAG.
 pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
     let index = RefIndex::new(parsed);
-    let disabled: HashMap<(String, String), &ParsedNode> = parsed.disabled.values().map(|n| ((n.package_name.clone(), n.name.clone()), n)).collect();
+    let disabled: HashMap<(String, String), &ParsedNode> = parsed
+        .disabled
+        .values()
+        .map(|n| ((n.package_name.clone(), n.name.clone()), n))
+        .collect();
     let mut diags = Diagnostics::default();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for node in parsed.nodes.values() {
@@ -97,6 +117,7 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
         for call in &node.refs {
             match index.resolve_ref(&node.package_name, call) {
                 Some(id) => d.push(id.to_string()),
+                None if parsed.failed.iter().any(|(_, n)| *n == call.name) => {}
                 None => diags.push(unknown_ref(node, &call.name, &index, &disabled)),
             }
         }
@@ -106,8 +127,23 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
                 None => {
                     let wanted = format!("{}.{}", call.source_name, call.table_name);
                     let names = index.source_names();
-                    let help = did_you_mean(&closest_names(&wanted, names.iter().map(String::as_str)), "declare it under `sources:` in a property file (e.g. project/sources.yml)");
-                    diags.push(at_call(node, "source", &call.table_name, Diagnostic::error(codes::UNKNOWN_SOURCE, format!("{} `{}` uses source('{}', '{}'), which is not declared", node.resource_type, node.name, call.source_name, call.table_name)).with_help(help)));
+                    let help = did_you_mean(
+                        &closest_names(&wanted, names.iter().map(String::as_str)),
+                        "declare it under `sources:` in a property file (e.g. project/sources.yml)",
+                    );
+                    diags.push(at_call(
+                        node,
+                        "source",
+                        &call.table_name,
+                        Diagnostic::error(
+                            codes::UNKNOWN_SOURCE,
+                            format!(
+                                "{} `{}` uses source('{}', '{}'), which is not declared",
+                                node.resource_type, node.name, call.source_name, call.table_name
+                            ),
+                        )
+                        .with_help(help),
+                    ));
                 }
             }
         }
@@ -142,17 +178,44 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
     Ok(dag)
 }
 
-fn unknown_ref(node: &ParsedNode, name: &str, index: &RefIndex, disabled: &HashMap<(String, String), &ParsedNode>) -> Diagnostic {
+fn unknown_ref(
+    node: &ParsedNode,
+    name: &str,
+    index: &RefIndex,
+    disabled: &HashMap<(String, String), &ParsedNode>,
+) -> Diagnostic {
     if disabled.keys().any(|(_, n)| n == name) {
         return at_call(
             node,
             "ref",
             name,
-            Diagnostic::error(codes::UNKNOWN_REF, format!("{} `{}` depends on `{name}`, which is disabled", node.resource_type, node.name)).with_help(format!("enable `{name}` or disable `{}` too", node.name)),
+            Diagnostic::error(
+                codes::UNKNOWN_REF,
+                format!(
+                    "{} `{}` depends on `{name}`, which is disabled",
+                    node.resource_type, node.name
+                ),
+            )
+            .with_help(format!("enable `{name}` or disable `{}` too", node.name)),
         );
     }
-    let help = did_you_mean(&closest_names(name, index.ref_names()), "check the name: ref() takes a model, seed or snapshot name (the file name without .sql)");
-    at_call(node, "ref", name, Diagnostic::error(codes::UNKNOWN_REF, format!("{} `{}` refers to `{name}`, which is not a model, seed or snapshot", node.resource_type, node.name)).with_help(help))
+    let help = did_you_mean(
+        &closest_names(name, index.ref_names()),
+        "check the name: ref() takes a model, seed or snapshot name (the file name without .sql)",
+    );
+    at_call(
+        node,
+        "ref",
+        name,
+        Diagnostic::error(
+            codes::UNKNOWN_REF,
+            format!(
+                "{} `{}` refers to `{name}`, which is not a model, seed or snapshot",
+                node.resource_type, node.name
+            ),
+        )
+        .with_help(help),
+    )
 }
 
 fn at_call(node: &ParsedNode, kind: &str, name: &str, d: Diagnostic) -> Diagnostic {
@@ -165,7 +228,9 @@ fn at_call(node: &ParsedNode, kind: &str, name: &str, d: Diagnostic) -> Diagnost
 /// A cycle as a list of ids, first repeated at the end.
 fn find_cycle(dag: &Dag) -> Option<Vec<String>> {
     let sccs = petgraph::algo::tarjan_scc(&dag.graph);
-    let scc = sccs.into_iter().find(|c| c.len() > 1 || dag.graph.contains_edge(c[0], c[0]))?;
+    let scc = sccs
+        .into_iter()
+        .find(|c| c.len() > 1 || dag.graph.contains_edge(c[0], c[0]))?;
     let members: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
     let start = *scc.iter().min_by_key(|ix| dag.graph[**ix].clone())?;
     // Walk inside the component until a node repeats.
@@ -173,11 +238,18 @@ fn find_cycle(dag: &Dag) -> Option<Vec<String>> {
     let mut seen = HashMap::from([(start, 0usize)]);
     let mut cur = start;
     loop {
-        let mut next: Vec<NodeIndex> = dag.graph.neighbors_directed(cur, Direction::Outgoing).filter(|n| members.contains(n)).collect();
+        let mut next: Vec<NodeIndex> = dag
+            .graph
+            .neighbors_directed(cur, Direction::Outgoing)
+            .filter(|n| members.contains(n))
+            .collect();
         next.sort_by_key(|n| dag.graph[*n].clone());
         let n = *next.first()?;
         if let Some(&pos) = seen.get(&n) {
-            let mut cycle: Vec<String> = path[pos..].iter().map(|ix| dag.graph[*ix].clone()).collect();
+            let mut cycle: Vec<String> = path[pos..]
+                .iter()
+                .map(|ix| dag.graph[*ix].clone())
+                .collect();
             cycle.push(dag.graph[n].clone());
             return Some(cycle);
         }
@@ -188,11 +260,22 @@ fn find_cycle(dag: &Dag) -> Option<Vec<String>> {
 }
 
 fn cycle_diagnostic(parsed: &ParsedProject, cycle: &[String]) -> Diagnostic {
-    let names: Vec<&str> = cycle.iter().map(|id| parsed.nodes.get(id).map_or(id.as_str(), |n| n.name.as_str())).collect();
+    let names: Vec<&str> = cycle
+        .iter()
+        .map(|id| {
+            parsed
+                .nodes
+                .get(id)
+                .map_or(id.as_str(), |n| n.name.as_str())
+        })
+        .collect();
     let d = Diagnostic::error(codes::CYCLE, format!("the graph has a cycle: {}", names.join(" -> ")))
         .with_help("a model cannot depend on itself, directly or through others; remove one of these ref() calls");
     // Point at the ref in the first node that names the second.
-    match (cycle.first().and_then(|id| parsed.nodes.get(id)), cycle.get(1).and_then(|id| parsed.nodes.get(id))) {
+    match (
+        cycle.first().and_then(|id| parsed.nodes.get(id)),
+        cycle.get(1).and_then(|id| parsed.nodes.get(id)),
+    ) {
         (Some(child_of), Some(next)) => {
             // Edges go parent → child, so `next` refs `child_of`.
             let _ = child_of;
@@ -203,7 +286,10 @@ fn cycle_diagnostic(parsed: &ParsedProject, cycle: &[String]) -> Diagnostic {
 }
 
 fn cycle_name(parsed: &ParsedProject, id: &str) -> String {
-    parsed.nodes.get(id).map_or_else(|| id.to_string(), |n| n.name.clone())
+    parsed
+        .nodes
+        .get(id)
+        .map_or_else(|| id.to_string(), |n| n.name.clone())
 }
 
 /// Whether `ResourceType` nodes of this kind are listed by default.

@@ -3,10 +3,10 @@
 //! resource_type, exposure, test_type, test_name, package, state, …), union
 //! by spaces, intersection by commas, `--exclude`, and YAML selectors.
 
-use super::state::PreviousState;
 use super::Dag;
+use super::state::PreviousState;
 use crate::compile::{ParsedNode, ParsedProject};
-use crate::diagnostics::{codes, Diagnostic};
+use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
 use globset::{Glob, GlobMatcher};
 use petgraph::Direction;
@@ -38,7 +38,24 @@ pub struct SelectionInput<'a> {
 pub type Selection = BTreeSet<String>;
 
 const METHODS: &[&str] = &[
-    "tag", "path", "file", "fqn", "source", "resource_type", "exposure", "test_type", "test_name", "package", "state", "config", "selector", "access", "group", "version", "source_status", "result",
+    "tag",
+    "path",
+    "file",
+    "fqn",
+    "source",
+    "resource_type",
+    "exposure",
+    "test_type",
+    "test_name",
+    "package",
+    "state",
+    "config",
+    "selector",
+    "access",
+    "group",
+    "version",
+    "source_status",
+    "result",
 ];
 
 /// Parsed criteria of one term.
@@ -56,7 +73,11 @@ struct Criteria {
 }
 
 /// Resolves a full selection to node ids, sorted.
-pub fn select(parsed: &ParsedProject, dag: &Dag, input: &SelectionInput) -> Result<Selection, Diagnostic> {
+pub fn select(
+    parsed: &ParsedProject,
+    dag: &Dag,
+    input: &SelectionInput,
+) -> Result<Selection, Diagnostic> {
     let all: Selection = parsed.nodes.keys().cloned().collect();
     let mut selected = if let Some(name) = input.selector {
         super::selectors_file::evaluate_named(name, parsed, dag, input)?
@@ -70,14 +91,20 @@ pub fn select(parsed: &ParsedProject, dag: &Dag, input: &SelectionInput) -> Resu
     };
     let explicitly = selected.clone();
     if input.indirect != IndirectSelection::Empty {
-        for node in parsed.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
+        for node in parsed
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Test)
+        {
             if selected.contains(&node.unique_id) {
                 continue;
             }
             let parents: Vec<&String> = node.depends_on.iter().collect();
             let hit = match input.indirect {
                 IndirectSelection::Eager => parents.iter().any(|p| explicitly.contains(*p)),
-                IndirectSelection::Cautious => !parents.is_empty() && parents.iter().all(|p| explicitly.contains(*p)),
+                IndirectSelection::Cautious => {
+                    !parents.is_empty() && parents.iter().all(|p| explicitly.contains(*p))
+                }
                 IndirectSelection::Empty => false,
             };
             if hit {
@@ -90,14 +117,24 @@ pub fn select(parsed: &ParsedProject, dag: &Dag, input: &SelectionInput) -> Resu
         selected.retain(|id| !excluded.contains(id));
     }
     if !input.resource_types.is_empty() {
-        selected.retain(|id| parsed.nodes.get(id).is_some_and(|n| input.resource_types.contains(&n.resource_type)));
+        selected.retain(|id| {
+            parsed
+                .nodes
+                .get(id)
+                .is_some_and(|n| input.resource_types.contains(&n.resource_type))
+        });
     }
     Ok(selected)
 }
 
 /// `a b,c d`: union of space-separated terms, each an intersection of its
 /// comma-separated parts. Several `-s` values are a union too.
-pub(super) fn union_of(specs: &[String], parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+pub(super) fn union_of(
+    specs: &[String],
+    parsed: &ParsedProject,
+    dag: &Dag,
+    state: Option<&PreviousState>,
+) -> Result<Selection, Diagnostic> {
     let mut out = Selection::new();
     for spec in specs {
         for term in spec.split_whitespace() {
@@ -115,12 +152,22 @@ pub(super) fn union_of(specs: &[String], parsed: &ParsedProject, dag: &Dag, stat
     Ok(out)
 }
 
-fn select_term(raw: &str, parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+fn select_term(
+    raw: &str,
+    parsed: &ParsedProject,
+    dag: &Dag,
+    state: Option<&PreviousState>,
+) -> Result<Selection, Diagnostic> {
     let criteria = parse_term(raw)?;
     apply_criteria(&criteria, parsed, dag, state)
 }
 
-fn apply_criteria(c: &Criteria, parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+fn apply_criteria(
+    c: &Criteria,
+    parsed: &ParsedProject,
+    dag: &Dag,
+    state: Option<&PreviousState>,
+) -> Result<Selection, Diagnostic> {
     let base = match_method(c, parsed, state)?;
     let mut out = base.clone();
     for id in &base {
@@ -146,18 +193,33 @@ fn parse_term(raw: &str) -> Result<Criteria, Diagnostic> {
             .with_help("examples: `orders`, `+orders`, `orders+2`, `@orders`, `tag:nightly`, `path:models/gold`, `config.materialized:table`")
     };
     let mut s = raw;
-    let mut c = Criteria { method: String::new(), method_arg: None, value: String::new(), parents: false, parents_depth: None, children: false, children_depth: None, childrens_parents: false };
+    let mut c = Criteria {
+        method: String::new(),
+        method_arg: None,
+        value: String::new(),
+        parents: false,
+        parents_depth: None,
+        children: false,
+        children_depth: None,
+        childrens_parents: false,
+    };
     if let Some(rest) = s.strip_prefix('@') {
         c.childrens_parents = true;
         s = rest;
-    } else if let Some(pos) = s.find('+').filter(|p| s[..*p].chars().all(|ch| ch.is_ascii_digit())) {
+    } else if let Some(pos) = s
+        .find('+')
+        .filter(|p| s[..*p].chars().all(|ch| ch.is_ascii_digit()))
+    {
         c.parents = true;
         if pos > 0 {
             c.parents_depth = Some(s[..pos].parse().map_err(|_| bad("bad depth"))?);
         }
         s = &s[pos + 1..];
     }
-    if let Some(pos) = s.rfind('+').filter(|p| s[p + 1..].chars().all(|ch| ch.is_ascii_digit())) {
+    if let Some(pos) = s
+        .rfind('+')
+        .filter(|p| s[p + 1..].chars().all(|ch| ch.is_ascii_digit()))
+    {
         c.children = true;
         if pos + 1 < s.len() {
             c.children_depth = Some(s[pos + 1..].parse().map_err(|_| bad("bad depth"))?);
@@ -175,15 +237,29 @@ fn parse_term(raw: &str) -> Result<Criteria, Diagnostic> {
             };
             if !METHODS.contains(&m) {
                 let suggestions = crate::diagnostics::closest_names(m, METHODS.iter().copied());
-                return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{m}` is not a selection method (in `{raw}`)"))
-                    .with_help(crate::diagnostics::did_you_mean(&suggestions, &format!("methods: {}", METHODS.join(", ")))));
+                return Err(Diagnostic::error(
+                    codes::BAD_SELECTOR,
+                    format!("`{m}` is not a selection method (in `{raw}`)"),
+                )
+                .with_help(crate::diagnostics::did_you_mean(
+                    &suggestions,
+                    &format!("methods: {}", METHODS.join(", ")),
+                )));
             }
             c.method = m.to_string();
             c.method_arg = arg;
             c.value = value.to_string();
         }
         None => {
-            c.method = if s.contains('/') || s.contains('\\') || s.ends_with(".sql") || s.ends_with(".csv") { "path".into() } else { "fqn".into() };
+            c.method = if s.contains('/')
+                || s.contains('\\')
+                || s.ends_with(".sql")
+                || s.ends_with(".csv")
+            {
+                "path".into()
+            } else {
+                "fqn".into()
+            };
             c.value = s.to_string();
         }
     }
@@ -191,17 +267,32 @@ fn parse_term(raw: &str) -> Result<Criteria, Diagnostic> {
 }
 
 fn glob(pattern: &str) -> Result<GlobMatcher, Diagnostic> {
-    Glob::new(pattern).map(|g| g.compile_matcher()).map_err(|e| Diagnostic::error(codes::BAD_SELECTOR, format!("bad pattern `{pattern}`: {e}")))
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| {
+            Diagnostic::error(codes::BAD_SELECTOR, format!("bad pattern `{pattern}`: {e}"))
+        })
 }
 
-fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+fn match_method(
+    c: &Criteria,
+    parsed: &ParsedProject,
+    state: Option<&PreviousState>,
+) -> Result<Selection, Diagnostic> {
     let nodes = parsed.nodes.values();
     let v = c.value.as_str();
     let hit: Box<dyn Fn(&ParsedNode) -> bool> = match c.method.as_str() {
         "fqn" => {
             let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
             let name = glob(v)?;
-            Box::new(move |n: &ParsedNode| name.is_match(&n.name) || fqn_matches(&n.fqn, &parts))
+            // As in dbt, names and fqns select project nodes, not sources or
+            // exposures (those have `source:` and `exposure:`).
+            Box::new(move |n: &ParsedNode| {
+                !matches!(
+                    n.resource_type,
+                    ResourceType::Source | ResourceType::Exposure
+                ) && (name.is_match(&n.name) || fqn_matches(&n.fqn, &parts))
+            })
         }
         "tag" => {
             let g = glob(v)?;
@@ -215,7 +306,8 @@ fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousSta
                 let p = &n.original_file_path;
                 if by_file {
                     let file = p.rsplit('/').next().unwrap_or(p);
-                    return g.is_match(file) || file.strip_suffix(".sql").is_some_and(|f| g.is_match(f));
+                    return g.is_match(file)
+                        || file.strip_suffix(".sql").is_some_and(|f| g.is_match(f));
                 }
                 p == &wanted || p.starts_with(&format!("{wanted}/")) || g.is_match(p)
             })
@@ -226,7 +318,10 @@ fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousSta
         }
         "resource_type" => {
             let t = ResourceType::parse(v).ok_or_else(|| {
-                Diagnostic::error(codes::BAD_SELECTOR, format!("`{v}` is not a resource type")).with_help("use model, seed, snapshot, test, source, exposure, analysis or unit_test")
+                Diagnostic::error(codes::BAD_SELECTOR, format!("`{v}` is not a resource type"))
+                    .with_help(
+                        "use model, seed, snapshot, test, source, exposure, analysis or unit_test",
+                    )
             })?;
             Box::new(move |n: &ParsedNode| n.resource_type == t)
         }
@@ -234,25 +329,40 @@ fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousSta
             let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
             Box::new(move |n: &ParsedNode| {
                 let Some(s) = &n.source else { return false };
-                let full = [n.package_name.as_str(), s.source_name.as_str(), n.name.as_str()];
+                let full = [
+                    n.package_name.as_str(),
+                    s.source_name.as_str(),
+                    n.name.as_str(),
+                ];
                 match parts.len() {
                     1 => parts[0].is_match(&s.source_name),
-                    2 => parts[0].is_match(&s.source_name) && parts[1].is_match(&n.name) || parts[0].is_match(full[0]) && parts[1].is_match(full[1]),
+                    2 => {
+                        parts[0].is_match(&s.source_name) && parts[1].is_match(&n.name)
+                            || parts[0].is_match(full[0]) && parts[1].is_match(full[1])
+                    }
                     _ => parts.iter().zip(full.iter()).all(|(p, f)| p.is_match(f)),
                 }
             })
         }
         "exposure" => {
             let g = glob(v)?;
-            Box::new(move |n: &ParsedNode| n.resource_type == ResourceType::Exposure && g.is_match(&n.name))
+            Box::new(move |n: &ParsedNode| {
+                n.resource_type == ResourceType::Exposure && g.is_match(&n.name)
+            })
         }
         "test_type" => {
             let kind = v.to_string();
             if !["generic", "singular", "data", "unit", "schema"].contains(&kind.as_str()) {
-                return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{v}` is not a test type")).with_help("use generic, singular, data or unit"));
+                return Err(Diagnostic::error(
+                    codes::BAD_SELECTOR,
+                    format!("`{v}` is not a test type"),
+                )
+                .with_help("use generic, singular, data or unit"));
             }
             Box::new(move |n: &ParsedNode| match kind.as_str() {
-                "generic" | "schema" => n.resource_type == ResourceType::Test && n.test_metadata.is_some(),
+                "generic" | "schema" => {
+                    n.resource_type == ResourceType::Test && n.test_metadata.is_some()
+                }
                 "singular" => n.resource_type == ResourceType::Test && n.test_metadata.is_none(),
                 "data" => n.resource_type == ResourceType::Test,
                 _ => n.resource_type == ResourceType::UnitTest,
@@ -261,12 +371,22 @@ fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousSta
         "test_name" => {
             let g = glob(v)?;
             Box::new(move |n: &ParsedNode| match &n.test_metadata {
-                Some(m) => g.is_match(&m.name) || m.namespace.as_ref().is_some_and(|ns| g.is_match(&format!("{ns}.{}", m.name))),
+                Some(m) => {
+                    g.is_match(&m.name)
+                        || m.namespace
+                            .as_ref()
+                            .is_some_and(|ns| g.is_match(&format!("{ns}.{}", m.name)))
+                }
                 None => n.resource_type == ResourceType::Test && g.is_match(&n.name),
             })
         }
         "config" => {
-            let key = c.method_arg.clone().ok_or_else(|| Diagnostic::error(codes::BAD_SELECTOR, "`config:` needs a key, as in `config.materialized:table`"))?;
+            let key = c.method_arg.clone().ok_or_else(|| {
+                Diagnostic::error(
+                    codes::BAD_SELECTOR,
+                    "`config:` needs a key, as in `config.materialized:table`",
+                )
+            })?;
             let g = glob(v)?;
             Box::new(move |n: &ParsedNode| {
                 let mut cur = n.config.get(key.split('.').next().unwrap_or_default());
@@ -275,7 +395,9 @@ fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousSta
                 }
                 match cur {
                     Some(serde_json::Value::String(s)) => g.is_match(s),
-                    Some(serde_json::Value::Array(items)) => items.iter().any(|i| i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(&i.to_string())),
+                    Some(serde_json::Value::Array(items)) => items.iter().any(|i| {
+                        i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(&i.to_string())
+                    }),
                     Some(serde_json::Value::Null) | None => false,
                     Some(other) => g.is_match(&other.to_string()),
                 }
@@ -284,28 +406,73 @@ fn match_method(c: &Criteria, parsed: &ParsedProject, state: Option<&PreviousSta
         "access" | "group" | "version" => {
             let key = c.method.clone();
             let wanted = v.to_string();
-            Box::new(move |n: &ParsedNode| n.config.get(&key).and_then(|x| x.as_str()) == Some(wanted.as_str()))
+            Box::new(move |n: &ParsedNode| {
+                n.config.get(&key).and_then(|x| x.as_str()) == Some(wanted.as_str())
+            })
         }
         "state" => {
             let state = state.ok_or_else(|| {
-                Diagnostic::error(codes::STATE, format!("`state:{v}` needs an earlier manifest")).with_help("pass --state DIR, the folder holding the manifest.json of an earlier run")
+                Diagnostic::error(
+                    codes::STATE,
+                    format!("`state:{v}` needs an earlier manifest"),
+                )
+                .with_help(
+                    "pass --state DIR, the folder holding the manifest.json of an earlier run",
+                )
             })?;
             let wanted = v.to_string();
-            if !["new", "modified", "modified.body", "modified.configs", "modified.relation", "modified.macros", "modified.contract", "unmodified", "old"].contains(&wanted.as_str()) {
-                return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`state:{v}` is not a state selector")).with_help("use state:new, state:modified, state:modified.body or state:modified.configs"));
+            if ![
+                "new",
+                "modified",
+                "modified.body",
+                "modified.configs",
+                "modified.relation",
+                "modified.macros",
+                "modified.contract",
+                "unmodified",
+                "old",
+            ]
+            .contains(&wanted.as_str())
+            {
+                return Err(Diagnostic::error(
+                    codes::BAD_SELECTOR,
+                    format!("`state:{v}` is not a state selector"),
+                )
+                .with_help(
+                    "use state:new, state:modified, state:modified.body or state:modified.configs",
+                ));
             }
             let ids = state.select(&wanted, parsed);
             Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id))
         }
         "selector" => {
-            return Err(Diagnostic::error(codes::BAD_SELECTOR, "`selector:` is only valid inside selectors.yml").with_help("on the command line use --selector NAME"));
+            return Err(Diagnostic::error(
+                codes::BAD_SELECTOR,
+                "`selector:` is only valid inside selectors.yml",
+            )
+            .with_help("on the command line use --selector NAME"));
         }
         "source_status" | "result" => {
-            return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{}:` needs the results of an earlier run, which this command does not read", c.method)).with_help("run it with `rdbt build` or `rdbt retry`"));
+            return Err(Diagnostic::error(
+                codes::BAD_SELECTOR,
+                format!(
+                    "`{}:` needs the results of an earlier run, which this command does not read",
+                    c.method
+                ),
+            )
+            .with_help("run it with `rdbt build` or `rdbt retry`"));
         }
-        other => return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("unknown selection method `{other}`"))),
+        other => {
+            return Err(Diagnostic::error(
+                codes::BAD_SELECTOR,
+                format!("unknown selection method `{other}`"),
+            ));
+        }
     };
-    Ok(nodes.filter(|n| hit(n)).map(|n| n.unique_id.clone()).collect())
+    Ok(nodes
+        .filter(|n| hit(n))
+        .map(|n| n.unique_id.clone())
+        .collect())
 }
 
 /// dbt's fqn matching: the selector's dotted parts match a prefix of the fqn,
@@ -318,15 +485,35 @@ fn fqn_matches(fqn: &[String], parts: &[GlobMatcher]) -> bool {
 }
 
 /// One `{method, value, parents, …}` definition of selectors.yml.
-pub(super) fn select_with(method: &str, value: &str, graph: (bool, Option<usize>, bool, Option<usize>, bool), parsed: &ParsedProject, dag: &Dag, state: Option<&PreviousState>) -> Result<Selection, Diagnostic> {
+pub(super) fn select_with(
+    method: &str,
+    value: &str,
+    graph: (bool, Option<usize>, bool, Option<usize>, bool),
+    parsed: &ParsedProject,
+    dag: &Dag,
+    state: Option<&PreviousState>,
+) -> Result<Selection, Diagnostic> {
     let (m, arg) = match method.split_once('.') {
         Some((m, a)) => (m.to_string(), Some(a.to_string())),
         None => (method.to_string(), None),
     };
     if !METHODS.contains(&m.as_str()) {
-        return Err(Diagnostic::error(codes::BAD_SELECTOR, format!("`{m}` is not a selection method")).with_help(format!("methods: {}", METHODS.join(", "))));
+        return Err(Diagnostic::error(
+            codes::BAD_SELECTOR,
+            format!("`{m}` is not a selection method"),
+        )
+        .with_help(format!("methods: {}", METHODS.join(", "))));
     }
-    let c = Criteria { method: m, method_arg: arg, value: value.to_string(), parents: graph.0, parents_depth: graph.1, children: graph.2, children_depth: graph.3, childrens_parents: graph.4 };
+    let c = Criteria {
+        method: m,
+        method_arg: arg,
+        value: value.to_string(),
+        parents: graph.0,
+        parents_depth: graph.1,
+        children: graph.2,
+        children_depth: graph.3,
+        childrens_parents: graph.4,
+    };
     apply_criteria(&c, parsed, dag, state)
 }
 

@@ -2,7 +2,7 @@
 //! run (`--state DIR`) and selects only what really changed.
 
 use crate::compile::{ParsedNode, ParsedProject};
-use crate::diagnostics::{codes, Diagnostic};
+use crate::diagnostics::{Diagnostic, codes};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -26,20 +26,50 @@ impl PreviousState {
         let bytes = std::fs::read(&path).map_err(|e| {
             Diagnostic::error(codes::STATE, format!("cannot read {}: {e}", path.display())).with_help("--state must name a folder holding manifest.json from an earlier `rdbt parse`, `compile` or `build`")
         })?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Diagnostic::error(codes::STATE, format!("{} is not a valid manifest: {e}", path.display())))?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Diagnostic::error(
+                codes::STATE,
+                format!("{} is not a valid manifest: {e}", path.display()),
+            )
+        })?;
         let mut nodes = BTreeMap::new();
         for section in ["nodes", "sources", "exposures"] {
             if let Some(map) = json.get(section).and_then(|v| v.as_object()) {
                 for (id, n) in map {
-                    let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    let s = |k: &str| {
+                        n.get(k)
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
                     nodes.insert(
                         id.clone(),
                         OldNode {
-                            checksum: n.pointer("/checksum/checksum").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+                            checksum: n
+                                .pointer("/checksum/checksum")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or_default()
+                                .to_string(),
                             config: n.get("config").cloned().unwrap_or_default(),
-                            relation: (s("database"), s("schema"), if section == "sources" { s("identifier") } else { s("alias") }),
+                            relation: (
+                                s("database"),
+                                s("schema"),
+                                if section == "sources" {
+                                    s("identifier")
+                                } else {
+                                    s("alias")
+                                },
+                            ),
                             contract: n.pointer("/config/contract").cloned().unwrap_or_default(),
-                            macros: n.pointer("/depends_on/macros").and_then(|m| m.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                            macros: n
+                                .pointer("/depends_on/macros")
+                                .and_then(|m| m.as_array())
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|x| x.as_str().map(str::to_string))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
                         },
                     );
                 }
@@ -48,7 +78,19 @@ impl PreviousState {
         let macros = json
             .get("macros")
             .and_then(|m| m.as_object())
-            .map(|m| m.iter().map(|(id, v)| (id.clone(), v.get("macro_sql").and_then(|s| s.as_str()).unwrap_or_default().to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(id, v)| {
+                        (
+                            id.clone(),
+                            v.get("macro_sql")
+                                .and_then(|s| s.as_str())
+                                .unwrap_or_default()
+                                .to_string(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(PreviousState { nodes, macros })
     }
@@ -58,7 +100,11 @@ impl PreviousState {
         let changed_macros: BTreeSet<&String> = parsed
             .macros
             .values()
-            .filter(|m| self.macros.get(&m.unique_id).is_none_or(|old| old.as_str() != &*m.macro_sql))
+            .filter(|m| {
+                self.macros
+                    .get(&m.unique_id)
+                    .is_none_or(|old| old.as_str() != &*m.macro_sql)
+            })
             .map(|m| &m.unique_id)
             .collect();
         parsed
@@ -72,13 +118,27 @@ impl PreviousState {
                     "modified.body" => old.is_some_and(|o| o.checksum != n.checksum),
                     "modified.configs" => old.is_some_and(|o| configs_differ(o, n)),
                     "modified.relation" => old.is_some_and(|o| o.relation != relation_of(n)),
-                    "modified.contract" => old.is_some_and(|o| o.contract != n.config.get("contract").cloned().unwrap_or_default()),
-                    "modified.macros" => old.is_some_and(|o| n.macros.iter().any(|m| changed_macros.contains(m)) || o.macros.len() != n.macros.len()),
+                    "modified.contract" => old.is_some_and(|o| {
+                        o.contract != n.config.get("contract").cloned().unwrap_or_default()
+                    }),
+                    "modified.macros" => old.is_some_and(|o| {
+                        n.macros.iter().any(|m| changed_macros.contains(m))
+                            || o.macros.len() != n.macros.len()
+                    }),
                     "modified" => match old {
                         None => true,
-                        Some(o) => o.checksum != n.checksum || configs_differ(o, n) || o.relation != relation_of(n) || n.macros.iter().any(|m| changed_macros.contains(m)),
+                        Some(o) => {
+                            o.checksum != n.checksum
+                                || configs_differ(o, n)
+                                || o.relation != relation_of(n)
+                                || n.macros.iter().any(|m| changed_macros.contains(m))
+                        }
                     },
-                    "unmodified" => old.is_some_and(|o| o.checksum == n.checksum && !configs_differ(o, n) && o.relation == relation_of(n)),
+                    "unmodified" => old.is_some_and(|o| {
+                        o.checksum == n.checksum
+                            && !configs_differ(o, n)
+                            && o.relation == relation_of(n)
+                    }),
                     _ => false,
                 }
             })
@@ -94,8 +154,12 @@ fn relation_of(n: &ParsedNode) -> (String, String, String) {
 fn configs_differ(old: &OldNode, n: &ParsedNode) -> bool {
     // Compare only keys a user sets; dbt adds defaults we may not write.
     let new = serde_json::Value::Object(n.config.clone());
-    let Some(old_map) = old.config.as_object() else { return true };
-    let Some(new_map) = new.as_object() else { return true };
+    let Some(old_map) = old.config.as_object() else {
+        return true;
+    };
+    let Some(new_map) = new.as_object() else {
+        return true;
+    };
     let keys: BTreeSet<&String> = old_map.keys().chain(new_map.keys()).collect();
     keys.into_iter().any(|k| {
         let a = old_map.get(k).filter(|v| !is_empty(v));

@@ -12,25 +12,85 @@ pub type Config = Map<String, Value>;
 /// Config keys dbt knows without a `+` prefix in the project file; any other
 /// bare key holding a mapping is a folder or package name.
 pub const KNOWN_CONFIG_KEYS: &[&str] = &[
-    "enabled", "materialized", "schema", "database", "alias", "tags", "meta", "docs",
-    "persist_docs", "pre-hook", "post-hook", "pre_hook", "post_hook", "full_refresh",
-    "unique_key", "incremental_strategy", "on_schema_change", "partition_by", "cluster_by",
-    "labels", "grants", "contract", "access", "group", "sql_dialect", "quoting", "column_types",
-    "delimiter", "quote_columns", "strategy", "updated_at", "check_cols", "target_schema",
-    "target_database", "invalidate_hard_deletes", "severity", "error_if", "warn_if", "where",
-    "limit", "fail_calc", "store_failures", "store_failures_as", "static_analysis", "batch_size",
-    "lookback", "begin", "event_time", "concurrent_batches", "hard_deletes", "snapshot_meta_column_names",
-    "dbt_valid_to_current", "project", "dataset", "require_partition_filter", "partition_expiration_days",
-    "kms_key_name", "hours_to_expiration", "copy_partitions", "on_configuration_change", "file_format",
-    "location", "predicates", "incremental_predicates", "merge_update_columns", "merge_exclude_columns",
-    "packages", "freshness", "loaded_at_field", "description",
+    "enabled",
+    "materialized",
+    "schema",
+    "database",
+    "alias",
+    "tags",
+    "meta",
+    "docs",
+    "persist_docs",
+    "pre-hook",
+    "post-hook",
+    "pre_hook",
+    "post_hook",
+    "full_refresh",
+    "unique_key",
+    "incremental_strategy",
+    "on_schema_change",
+    "partition_by",
+    "cluster_by",
+    "labels",
+    "grants",
+    "contract",
+    "access",
+    "group",
+    "sql_dialect",
+    "quoting",
+    "column_types",
+    "delimiter",
+    "quote_columns",
+    "strategy",
+    "updated_at",
+    "check_cols",
+    "target_schema",
+    "target_database",
+    "invalidate_hard_deletes",
+    "severity",
+    "error_if",
+    "warn_if",
+    "where",
+    "limit",
+    "fail_calc",
+    "store_failures",
+    "store_failures_as",
+    "static_analysis",
+    "batch_size",
+    "lookback",
+    "begin",
+    "event_time",
+    "concurrent_batches",
+    "hard_deletes",
+    "snapshot_meta_column_names",
+    "dbt_valid_to_current",
+    "project",
+    "dataset",
+    "require_partition_filter",
+    "partition_expiration_days",
+    "kms_key_name",
+    "hours_to_expiration",
+    "copy_partitions",
+    "on_configuration_change",
+    "file_format",
+    "location",
+    "predicates",
+    "incremental_predicates",
+    "merge_update_columns",
+    "merge_exclude_columns",
+    "packages",
+    "freshness",
+    "loaded_at_field",
+    "description",
 ];
 
 /// Keys whose values add up instead of replacing the less specific value.
 fn merge_behavior(key: &str) -> MergeBehavior {
     match key {
         "tags" | "pre-hook" | "post-hook" => MergeBehavior::Append,
-        "meta" | "grants" | "labels" | "docs" | "persist_docs" | "column_types" => MergeBehavior::Update,
+        "meta" | "grants" | "labels" | "docs" | "persist_docs" | "column_types" => {
+            MergeBehavior::Update
+        }
         _ => MergeBehavior::Replace,
     }
 }
@@ -135,8 +195,14 @@ mod tests {
 
     #[test]
     fn tags_append_meta_updates_rest_replaces() {
-        let mut base = cfg(json!({"tags": ["a"], "meta": {"x": 1, "y": 1}, "materialized": "view"}));
-        merge_into(&mut base, &cfg(json!({"+tags": "b", "meta": {"y": 2}, "materialized": "table", "pre_hook": "select 1"})));
+        let mut base =
+            cfg(json!({"tags": ["a"], "meta": {"x": 1, "y": 1}, "materialized": "view"}));
+        merge_into(
+            &mut base,
+            &cfg(
+                json!({"+tags": "b", "meta": {"y": 2}, "materialized": "table", "pre_hook": "select 1"}),
+            ),
+        );
         assert_eq!(
             Value::Object(base),
             json!({"tags": ["a", "b"], "meta": {"x": 1, "y": 2}, "materialized": "table", "pre-hook": ["select 1"]})

@@ -1,9 +1,9 @@
 //! Discovers and reads a package's files: SQL nodes, seeds, macros, docs
 //! blocks and property YAML. Files are read in parallel; nothing is rendered.
 
-use super::properties::{read_property_file, Properties};
+use super::properties::{Properties, read_property_file};
 use super::{Package, ProjectFile, ResourceType};
-use crate::diagnostics::{codes, Diagnostic, Diagnostics, Location};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
 use crate::yaml::SourceFile;
 use rayon::prelude::*;
 use regex::Regex;
@@ -69,24 +69,34 @@ pub struct DocBlock {
 }
 
 static SNAPSHOT_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}").expect("static regex")
+    Regex::new(
+        r"(?s)\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}",
+    )
+    .expect("static regex")
 });
 static DOCS_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}").expect("static regex")
+    Regex::new(r"(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}")
+        .expect("static regex")
 });
 static MACRO_DECL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(").expect("static regex")
 });
-static ENDMACRO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{%-?\s*endmacro\s*-?%\}").expect("static regex"));
-static TEST_TAGS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\{%(-?)\s*(test|endtest)(\s)").expect("static regex")
-});
+static ENDMACRO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{%-?\s*endmacro\s*-?%\}").expect("static regex"));
+static TEST_TAGS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{%(-?)\s*(test|endtest)(\s)").expect("static regex"));
 static MATERIALIZATION_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)\{%-?\s*materialization\s.*?\{%-?\s*endmaterialization\s*-?%\}").expect("static regex")
+    Regex::new(r"(?s)\{%-?\s*materialization\s.*?\{%-?\s*endmaterialization\s*-?%\}")
+        .expect("static regex")
 });
 
 /// Reads everything of one package.
-pub fn load_package(root: &Path, file: ProjectFile, is_root: bool, diags: &mut Diagnostics) -> Package {
+pub fn load_package(
+    root: &Path,
+    file: ProjectFile,
+    is_root: bool,
+    diags: &mut Diagnostics,
+) -> Package {
     let errors = Mutex::new(Diagnostics::default());
     let mut sql_files = Vec::new();
     let kinds = [
@@ -116,7 +126,13 @@ pub fn load_package(root: &Path, file: ProjectFile, is_root: bool, diags: &mut D
             sql_files.extend(read.into_iter().flatten());
             for (abs, _) in list_files(root, dir, &["py"]) {
                 if kind == ResourceType::Model {
-                    diags.push(Diagnostic::warning(codes::FILE_UNREADABLE, "Python models are not supported by rdbt; this file is ignored").at(Location::new(&abs, 1, 1), None));
+                    diags.push(
+                        Diagnostic::warning(
+                            codes::FILE_UNREADABLE,
+                            "Python models are not supported by rdbt; this file is ignored",
+                        )
+                        .at(Location::new(&abs, 1, 1), None),
+                    );
                 }
             }
         }
@@ -132,7 +148,10 @@ pub fn load_package(root: &Path, file: ProjectFile, is_root: bool, diags: &mut D
                     checksum: blake3::hash(&bytes).to_hex().to_string(),
                     abs_path: abs,
                 }),
-                Err(e) => diags.push(Diagnostic::error(codes::FILE_UNREADABLE, format!("cannot read {}: {e}", abs.display()))),
+                Err(e) => diags.push(Diagnostic::error(
+                    codes::FILE_UNREADABLE,
+                    format!("cannot read {}: {e}", abs.display()),
+                )),
             }
         }
     }
@@ -161,7 +180,13 @@ pub fn load_package(root: &Path, file: ProjectFile, is_root: bool, diags: &mut D
     }
     let mut doc_blocks = Vec::new();
     let mut property_dirs: Vec<String> = file.model_paths.clone();
-    for extra in [&file.seed_paths, &file.snapshot_paths, &file.analysis_paths, &file.macro_paths, &file.test_paths] {
+    for extra in [
+        &file.seed_paths,
+        &file.snapshot_paths,
+        &file.analysis_paths,
+        &file.macro_paths,
+        &file.test_paths,
+    ] {
         property_dirs.extend(extra.iter().cloned());
     }
     if is_root {
@@ -184,18 +209,34 @@ pub fn load_package(root: &Path, file: ProjectFile, is_root: bool, diags: &mut D
     let project_file_path = file.source.path.clone();
     for dir in &property_dirs {
         for (abs, _) in list_files(root, dir, &["yml", "yaml"]) {
-            let skip = ["selectors.yml", "packages.yml", "dependencies.yml", "profiles.yml", "rdbt_project.yml", "dbt_project.yml"];
-            if abs == project_file_path || skip.contains(&file_name(&abs).as_str()) || !seen.insert(abs.clone()) {
+            let skip = [
+                "selectors.yml",
+                "packages.yml",
+                "dependencies.yml",
+                "profiles.yml",
+                "rdbt_project.yml",
+                "dbt_project.yml",
+            ];
+            if abs == project_file_path
+                || skip.contains(&file_name(&abs).as_str())
+                || !seen.insert(abs.clone())
+            {
                 continue;
             }
             match SourceFile::read(&abs) {
-                Ok(source) => read_property_file(Arc::new(source), &file.name, &mut properties, diags),
+                Ok(source) => {
+                    read_property_file(Arc::new(source), &file.name, &mut properties, diags)
+                }
                 Err(d) => diags.push(d),
             }
         }
     }
     diags.extend(errors.into_inner().unwrap_or_else(|e| e.into_inner()));
-    sql_files.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path).then(a.name.cmp(&b.name)));
+    sql_files.sort_by(|a, b| {
+        a.original_file_path
+            .cmp(&b.original_file_path)
+            .then(a.name.cmp(&b.name))
+    });
     Package {
         name: file.name.clone(),
         root: root.to_path_buf(),
@@ -215,8 +256,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn read_text(path: &Path) -> Result<Arc<str>, Diagnostic> {
     std::fs::read_to_string(path).map(Arc::from).map_err(|e| {
-        Diagnostic::error(codes::FILE_UNREADABLE, format!("cannot read {}: {e}", path.display()))
-            .with_help("check the file's permissions and that it is UTF-8 text")
+        Diagnostic::error(
+            codes::FILE_UNREADABLE,
+            format!("cannot read {}: {e}", path.display()),
+        )
+        .with_help("check the file's permissions and that it is UTF-8 text")
     })
 }
 
@@ -259,14 +303,24 @@ fn relative(base: &Path, path: &Path) -> String {
 }
 
 fn file_stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
-fn sql_nodes(kind: ResourceType, root: &Path, abs: &Path, rel: &str, text: Arc<str>) -> Vec<SqlFile> {
+fn sql_nodes(
+    kind: ResourceType,
+    root: &Path,
+    abs: &Path,
+    rel: &str,
+    text: Arc<str>,
+) -> Vec<SqlFile> {
     let original_file_path = relative(root, abs);
     if kind == ResourceType::Snapshot {
         return SNAPSHOT_BLOCK
@@ -303,10 +357,11 @@ fn sql_nodes(kind: ResourceType, root: &Path, abs: &Path, rel: &str, text: Arc<s
 /// Reads a macro file's text into its macros (also used for rdbt's own
 /// built-in macro files).
 pub fn macro_file(root: &Path, abs: &Path, text: Arc<str>) -> MacroFile {
-    let without_materializations = MATERIALIZATION_BLOCK.replace_all(&text, |c: &regex::Captures| {
-        let newlines = c[0].matches('\n').count();
-        format!("{{# materialization #}}{}", "\n".repeat(newlines))
-    });
+    let without_materializations =
+        MATERIALIZATION_BLOCK.replace_all(&text, |c: &regex::Captures| {
+            let newlines = c[0].matches('\n').count();
+            format!("{{# materialization #}}{}", "\n".repeat(newlines))
+        });
     let template_text = TEST_TAGS
         .replace_all(&without_materializations, |c: &regex::Captures| {
             let dash = &c[1];
@@ -334,12 +389,21 @@ fn macro_decls(text: &str) -> Vec<MacroDecl> {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(c) = MACRO_DECL.captures_at(text, pos) {
-        let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else { break };
-        let end = ENDMACRO.find_at(text, whole.end()).map_or(text.len(), |m| m.end());
+        let (Some(whole), Some(name)) = (c.get(0), c.get(1)) else {
+            break;
+        };
+        let end = ENDMACRO
+            .find_at(text, whole.end())
+            .map_or(text.len(), |m| m.end());
         let before = &text[..whole.start()];
         let first_line = before.matches('\n').count();
         let first_column = before.len() - before.rfind('\n').map_or(0, |i| i + 1);
-        out.push(MacroDecl { name: name.as_str().to_string(), first_line, first_column, body: Arc::from(&text[whole.start()..end]) });
+        out.push(MacroDecl {
+            name: name.as_str().to_string(),
+            first_line,
+            first_column,
+            body: Arc::from(&text[whole.start()..end]),
+        });
         pos = end.max(whole.end());
     }
     out
@@ -366,10 +430,20 @@ mod tests {
 
     #[test]
     fn test_blocks_become_macros_and_keep_lines() {
-        let text: Arc<str> = Arc::from("{% test is_even(model, column_name) %}\nselect 1\n{% endtest %}\n{% macro m() %}x{% endmacro %}");
+        let text: Arc<str> = Arc::from(
+            "{% test is_even(model, column_name) %}\nselect 1\n{% endtest %}\n{% macro m() %}x{% endmacro %}",
+        );
         let f = macro_file(Path::new("/p"), Path::new("/p/macros/t.sql"), text);
-        assert!(f.template_text.starts_with("{% macro test_is_even(model, column_name) %}\nselect 1\n{% endmacro %}"));
-        let names: Vec<_> = f.macros.iter().map(|m| (m.name.as_str(), m.first_line)).collect();
+        assert!(
+            f.template_text.starts_with(
+                "{% macro test_is_even(model, column_name) %}\nselect 1\n{% endmacro %}"
+            )
+        );
+        let names: Vec<_> = f
+            .macros
+            .iter()
+            .map(|m| (m.name.as_str(), m.first_line))
+            .collect();
         assert_eq!(names, vec![("test_is_even", 0), ("m", 3)]);
         assert_eq!(&*f.macros[1].body, "{% macro m() %}x{% endmacro %}");
     }
@@ -377,7 +451,13 @@ mod tests {
     #[test]
     fn snapshot_blocks_are_nodes() {
         let text: Arc<str> = Arc::from("{% snapshot orders_snap %}\nselect 1\n{% endsnapshot %}\n");
-        let nodes = sql_nodes(ResourceType::Snapshot, Path::new("/p"), Path::new("/p/snapshots/s.sql"), "s.sql", text);
+        let nodes = sql_nodes(
+            ResourceType::Snapshot,
+            Path::new("/p"),
+            Path::new("/p/snapshots/s.sql"),
+            "s.sql",
+            text,
+        );
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].name, "orders_snap");
         assert_eq!(&*nodes[0].raw_code, "\nselect 1\n");

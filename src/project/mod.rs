@@ -8,11 +8,13 @@ pub mod packages;
 pub mod project_file;
 pub mod properties;
 
-pub use files::{macro_file as macro_file_from_text, DocBlock, MacroDecl, MacroFile, SeedFile, SqlFile};
+pub use files::{
+    DocBlock, MacroDecl, MacroFile, SeedFile, SqlFile, macro_file as macro_file_from_text,
+};
 pub use project_file::ProjectFile;
 pub use properties::Properties;
 
-use crate::diagnostics::{codes, Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::yaml::{self, Node, SourceFile};
 use serde::Serialize;
 use std::fmt;
@@ -128,8 +130,9 @@ impl Project {
     }
 }
 
-/// Loads the project at `dir`. Errors of every file are collected; warnings
-/// are returned beside the project.
+/// Loads the project at `dir`. Only a missing or invalid project file is
+/// fatal; problems in other files come back beside the project (errors
+/// included) so the parse can go on and report everything together.
 pub fn load_project(dir: &Path) -> Result<(Project, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     let dir = &std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -159,18 +162,25 @@ pub fn load_project(dir: &Path) -> Result<(Project, Diagnostics), Diagnostics> {
     }
     check_duplicate_packages(&packages, &mut diags);
     let selectors = load_selectors(&root, &mut diags);
-    if diags.has_errors() {
-        return Err(diags);
-    }
-    Ok((Project { root, packages, selectors }, diags))
+    Ok((
+        Project {
+            root,
+            packages,
+            selectors,
+        },
+        diags,
+    ))
 }
 
 fn check_duplicate_packages(packages: &[Package], diags: &mut Diagnostics) {
     for (i, p) in packages.iter().enumerate() {
         if packages[..i].iter().any(|q| q.name == p.name) {
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_NAME, format!("two packages are both named `{}`", p.name))
-                    .with_help(format!("remove one of them from {}", p.root.display())),
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    format!("two packages are both named `{}`", p.name),
+                )
+                .with_help(format!("remove one of them from {}", p.root.display())),
             );
         }
     }

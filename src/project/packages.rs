@@ -1,7 +1,7 @@
 //! Packages: reading `packages.yml` / `dependencies.yml`, installing them
 //! into `dbt_packages/` (`rdbt deps`), and finding what is installed.
 
-use crate::diagnostics::{codes, Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::yaml::{self, MapReader, SourceFile};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,9 +9,18 @@ use std::process::Command;
 /// One entry of packages.yml.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PackageSpec {
-    Local { path: String },
-    Git { url: String, revision: Option<String>, subdirectory: Option<String> },
-    Hub { package: String, version: String },
+    Local {
+        path: String,
+    },
+    Git {
+        url: String,
+        revision: Option<String>,
+        subdirectory: Option<String>,
+    },
+    Hub {
+        package: String,
+        version: String,
+    },
 }
 
 /// Installed packages: every folder of `install_dir` holding a project file.
@@ -23,19 +32,29 @@ pub fn installed_packages(install_dir: &Path, _diags: &mut Diagnostics) -> Vec<(
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_dir())
-        .filter_map(|dir| super::project_file::find_project_file(&dir).map(|(file, root)| (root, file)))
+        .filter_map(|dir| {
+            super::project_file::find_project_file(&dir).map(|(file, root)| (root, file))
+        })
         .collect();
     found.sort();
     found
 }
 
 /// Reads `packages.yml` or `dependencies.yml` at the project root.
-pub fn read_package_specs(root: &Path) -> Result<Vec<(PackageSpec, SourceFile, yaml::Mark)>, Diagnostic> {
-    let Some(path) = ["packages.yml", "dependencies.yml"].iter().map(|n| root.join(n)).find(|p| p.is_file()) else {
+pub fn read_package_specs(
+    root: &Path,
+) -> Result<Vec<(PackageSpec, SourceFile, yaml::Mark)>, Diagnostic> {
+    let Some(path) = ["packages.yml", "dependencies.yml"]
+        .iter()
+        .map(|n| root.join(n))
+        .find(|p| p.is_file())
+    else {
         return Ok(Vec::new());
     };
     let file = SourceFile::read(&path)?;
-    let Some(node) = yaml::parse(&file)? else { return Ok(Vec::new()) };
+    let Some(node) = yaml::parse(&file)? else {
+        return Ok(Vec::new());
+    };
     let mut r = MapReader::new(&file, &node, "the packages file")?;
     let mut specs = Vec::new();
     for item in r.seq("packages")? {
@@ -43,12 +62,26 @@ pub fn read_package_specs(root: &Path) -> Result<Vec<(PackageSpec, SourceFile, y
         let spec = if let Some(path) = e.string("local")? {
             PackageSpec::Local { path }
         } else if let Some(url) = e.string("git")? {
-            PackageSpec::Git { url, revision: e.string("revision")?, subdirectory: e.string("subdirectory")? }
+            PackageSpec::Git {
+                url,
+                revision: e.string("revision")?,
+                subdirectory: e.string("subdirectory")?,
+            }
         } else if let Some(package) = e.string("package")? {
-            PackageSpec::Hub { package, version: e.get("version").map(|v| v.to_json().to_string()).unwrap_or_default() }
+            PackageSpec::Hub {
+                package,
+                version: e
+                    .get("version")
+                    .map(|v| v.to_json().to_string())
+                    .unwrap_or_default(),
+            }
         } else {
             return Err(file
-                .error_at(item.mark, codes::PACKAGE, "a package entry needs `local:`, `git:` or `package:`")
+                .error_at(
+                    item.mark,
+                    codes::PACKAGE,
+                    "a package entry needs `local:`, `git:` or `package:`",
+                )
                 .with_help("e.g. `- local: ../shared_macros`"));
         };
         e.allow(&["version", "install-prerelease", "warn-unpinned", "name"]);
@@ -63,12 +96,19 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
     let mut diags = Diagnostics::default();
     let mut installed = Vec::new();
     if let Err(e) = std::fs::create_dir_all(install_dir) {
-        return Err(Diagnostic::error(codes::PACKAGE, format!("cannot create {}: {e}", install_dir.display())).into());
+        return Err(Diagnostic::error(
+            codes::PACKAGE,
+            format!("cannot create {}: {e}", install_dir.display()),
+        )
+        .into());
     }
     for (spec, file, mark) in specs {
         match install_one(root, install_dir, &spec) {
             Ok(name) => installed.push(name),
-            Err(message) => diags.push(file.error_at(mark, codes::PACKAGE, message.0).with_help(message.1)),
+            Err(message) => diags.push(
+                file.error_at(mark, codes::PACKAGE, message.0)
+                    .with_help(message.1),
+            ),
         }
     }
     if diags.has_errors() {
@@ -79,19 +119,38 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
 
 struct InstallError(String, String);
 
-fn install_one(root: &Path, install_dir: &Path, spec: &PackageSpec) -> Result<String, InstallError> {
+fn install_one(
+    root: &Path,
+    install_dir: &Path,
+    spec: &PackageSpec,
+) -> Result<String, InstallError> {
     match spec {
         PackageSpec::Local { path } => {
             let source = root.join(path);
-            let (_, pkg_root) = super::project_file::find_project_file(&source).ok_or_else(|| {
-                InstallError(format!("local package `{path}` has no dbt_project.yml or rdbt_project.yml"), format!("check the path; it is read relative to {}", root.display()))
-            })?;
+            let (_, pkg_root) =
+                super::project_file::find_project_file(&source).ok_or_else(|| {
+                    InstallError(
+                        format!(
+                            "local package `{path}` has no dbt_project.yml or rdbt_project.yml"
+                        ),
+                        format!("check the path; it is read relative to {}", root.display()),
+                    )
+                })?;
             let name = package_name(&pkg_root)?;
             let dest = install_dir.join(&name);
-            replace_dir(&pkg_root, &dest).map_err(|e| InstallError(format!("cannot copy `{path}` into {}: {e}", dest.display()), "check permissions of the install folder".into()))?;
+            replace_dir(&pkg_root, &dest).map_err(|e| {
+                InstallError(
+                    format!("cannot copy `{path}` into {}: {e}", dest.display()),
+                    "check permissions of the install folder".into(),
+                )
+            })?;
             Ok(name)
         }
-        PackageSpec::Git { url, revision, subdirectory } => {
+        PackageSpec::Git {
+            url,
+            revision,
+            subdirectory,
+        } => {
             let tmp = install_dir.join(format!(".clone-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&tmp);
             let mut cmd = Command::new("git");
@@ -100,7 +159,12 @@ fn install_one(root: &Path, install_dir: &Path, spec: &PackageSpec) -> Result<St
                 cmd.args(["--branch", rev]);
             }
             cmd.arg(url).arg(&tmp);
-            let output = cmd.output().map_err(|e| InstallError(format!("cannot run git to fetch `{url}`: {e}"), "install git, or vendor the package and use `local:`".into()))?;
+            let output = cmd.output().map_err(|e| {
+                InstallError(
+                    format!("cannot run git to fetch `{url}`: {e}"),
+                    "install git, or vendor the package and use `local:`".into(),
+                )
+            })?;
             if !output.status.success() {
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(InstallError(
@@ -112,7 +176,12 @@ fn install_one(root: &Path, install_dir: &Path, spec: &PackageSpec) -> Result<St
             let name = package_name(&src)?;
             let result = replace_dir(&src, &install_dir.join(&name));
             let _ = std::fs::remove_dir_all(&tmp);
-            result.map_err(|e| InstallError(format!("cannot install `{url}`: {e}"), "check permissions of the install folder".into()))?;
+            result.map_err(|e| {
+                InstallError(
+                    format!("cannot install `{url}`: {e}"),
+                    "check permissions of the install folder".into(),
+                )
+            })?;
             Ok(name)
         }
         PackageSpec::Hub { package, .. } => Err(InstallError(
@@ -123,12 +192,21 @@ fn install_one(root: &Path, install_dir: &Path, spec: &PackageSpec) -> Result<St
 }
 
 fn package_name(root: &Path) -> Result<String, InstallError> {
-    let (file, _) = super::project_file::find_project_file(root)
-        .ok_or_else(|| InstallError(format!("{} holds no project file", root.display()), "a package needs a dbt_project.yml".into()))?;
+    let (file, _) = super::project_file::find_project_file(root).ok_or_else(|| {
+        InstallError(
+            format!("{} holds no project file", root.display()),
+            "a package needs a dbt_project.yml".into(),
+        )
+    })?;
     let mut diags = Diagnostics::default();
     super::ProjectFile::load(&file, &mut diags)
         .map(|f| f.name)
-        .map_err(|d| InstallError(format!("the package's project file is invalid: {}", d.message), "fix or update the package".into()))
+        .map_err(|d| {
+            InstallError(
+                format!("the package's project file is invalid: {}", d.message),
+                "fix or update the package".into(),
+            )
+        })
 }
 
 /// Copies `src` to `dest` through a temporary folder so a failed copy never

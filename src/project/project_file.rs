@@ -1,8 +1,8 @@
 //! The project file: `rdbt_project.yml` (at the root or in `project/`) or a
 //! dbt project's `dbt_project.yml`, read as it is.
 
-use super::config::{normalize_key, Config, KNOWN_CONFIG_KEYS};
-use crate::diagnostics::{codes, Diagnostic, Diagnostics};
+use super::config::{Config, KNOWN_CONFIG_KEYS, normalize_key};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::yaml::{self, MapReader, Node, SourceFile};
 use std::path::{Path, PathBuf};
 
@@ -65,10 +65,20 @@ impl ProjectFile {
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             let mark = root.get("name").map(|n| n.mark).unwrap_or_default();
             return Err(source
-                .error_at(mark, codes::YAML_INVALID, format!("project name `{name}` must contain only letters, digits and underscores"))
+                .error_at(
+                    mark,
+                    codes::YAML_INVALID,
+                    format!(
+                        "project name `{name}` must contain only letters, digits and underscores"
+                    ),
+                )
                 .with_help("rename the project, e.g. `my_project`"));
         }
-        let paths = |r: &mut MapReader, key: &'static str, legacy: &'static str, default: &str| -> Result<Vec<String>, Diagnostic> {
+        let paths = |r: &mut MapReader,
+                     key: &'static str,
+                     legacy: &'static str,
+                     default: &str|
+         -> Result<Vec<String>, Diagnostic> {
             let mut v = r.string_list(key)?;
             if v.is_empty() {
                 v = r.string_list(legacy)?;
@@ -84,22 +94,40 @@ impl ProjectFile {
         let test_paths = paths(&mut r, "test-paths", "test-paths", "tests")?;
         let snapshot_paths = paths(&mut r, "snapshot-paths", "snapshot-paths", "snapshots")?;
         let analysis_paths = paths(&mut r, "analysis-paths", "analysis-paths", "analyses")?;
-        let docs_paths = r.get("docs-paths").map(|n| yaml::string_list(&source, "docs-paths", n)).transpose()?;
+        let docs_paths = r
+            .get("docs-paths")
+            .map(|n| yaml::string_list(&source, "docs-paths", n))
+            .transpose()?;
         let target_path = r.string("target-path")?.unwrap_or_else(|| "target".into());
-        let packages_install_path = r.string("packages-install-path")?.unwrap_or_else(|| "dbt_packages".into());
+        let packages_install_path = r
+            .string("packages-install-path")?
+            .unwrap_or_else(|| "dbt_packages".into());
         let mut clean_targets = r.string_list("clean-targets")?;
         if clean_targets.is_empty() {
             clean_targets = vec![target_path.clone(), packages_install_path.clone()];
         }
         let mut config_trees = Vec::new();
-        for key in ["models", "seeds", "snapshots", "tests", "data_tests", "sources", "exposures", "analyses", "unit_tests"] {
+        for key in [
+            "models",
+            "seeds",
+            "snapshots",
+            "tests",
+            "data_tests",
+            "sources",
+            "exposures",
+            "analyses",
+            "unit_tests",
+        ] {
             if let Some(tree) = r.map(key)? {
                 let normalized = if key == "data_tests" { "tests" } else { key };
                 check_config_tree(&source, tree, diags);
                 config_trees.push((normalized.to_string(), tree.clone()));
             }
         }
-        let hooks = |r: &mut MapReader, a: &'static str, b: &'static str| -> Result<Vec<String>, Diagnostic> {
+        let hooks = |r: &mut MapReader,
+                     a: &'static str,
+                     b: &'static str|
+         -> Result<Vec<String>, Diagnostic> {
             let mut v = r.string_list(a)?;
             v.extend(r.string_list(b)?);
             Ok(v)
@@ -137,9 +165,27 @@ impl ProjectFile {
             source: source.clone(),
         };
         r.allow(&[
-            "config-version", "require-dbt-version", "quoting", "query-comment", "flags", "restrict-access",
-            "semantic-models", "metrics", "saved-queries", "asset-paths", "log-path", "packages-install-path",
-            "dbt-cloud", "seeds", "snapshots", "sources", "exposures", "analyses", "unit_tests", "data_tests", "tests",
+            "config-version",
+            "require-dbt-version",
+            "quoting",
+            "query-comment",
+            "flags",
+            "restrict-access",
+            "semantic-models",
+            "metrics",
+            "saved-queries",
+            "asset-paths",
+            "log-path",
+            "packages-install-path",
+            "dbt-cloud",
+            "seeds",
+            "snapshots",
+            "sources",
+            "exposures",
+            "analyses",
+            "unit_tests",
+            "data_tests",
+            "tests",
         ]);
         diags.extend(r.unknown_keys("the project file"));
         Ok(project)
@@ -147,7 +193,10 @@ impl ProjectFile {
 
     /// The config tree for a resource type (`models`, `seeds`, ...).
     pub fn config_tree(&self, resource_key: &str) -> Option<&Node> {
-        self.config_trees.iter().find(|(k, _)| k == resource_key).map(|(_, n)| n)
+        self.config_trees
+            .iter()
+            .find(|(k, _)| k == resource_key)
+            .map(|(_, n)| n)
     }
 
     /// The merged folder config for a node with this fqn (`[project, dir…, name]`):
@@ -175,13 +224,25 @@ impl ProjectFile {
 
 /// Whether a key of a config tree is a config rather than a folder name.
 pub fn is_config_key(key: &str, value: &Node) -> bool {
-    key.starts_with('+') || (KNOWN_CONFIG_KEYS.contains(&key) && !(matches!(value.value, yaml::Value::Map(_)) && !takes_mapping(key)))
+    key.starts_with('+')
+        || (KNOWN_CONFIG_KEYS.contains(&key)
+            && !(matches!(value.value, yaml::Value::Map(_)) && !takes_mapping(key)))
 }
 
 fn takes_mapping(key: &str) -> bool {
     matches!(
         key,
-        "meta" | "docs" | "persist_docs" | "grants" | "contract" | "labels" | "partition_by" | "column_types" | "quoting" | "freshness" | "snapshot_meta_column_names"
+        "meta"
+            | "docs"
+            | "persist_docs"
+            | "grants"
+            | "contract"
+            | "labels"
+            | "partition_by"
+            | "column_types"
+            | "quoting"
+            | "freshness"
+            | "snapshot_meta_column_names"
     )
 }
 
@@ -200,7 +261,9 @@ fn configs_at(level: &Node) -> Config {
 
 /// Warns about bare keys that are neither known configs nor folders.
 fn check_config_tree(source: &SourceFile, tree: &Node, diags: &mut Diagnostics) {
-    let Some(entries) = tree.entries() else { return };
+    let Some(entries) = tree.entries() else {
+        return;
+    };
     for (key, key_node, value) in entries {
         if is_config_key(&key, value) {
             continue;
@@ -212,9 +275,14 @@ fn check_config_tree(source: &SourceFile, tree: &Node, diags: &mut Diagnostics) 
                 source
                     .diagnostic_at(
                         key_node.mark,
-                        Diagnostic::warning(codes::YAML_UNKNOWN_KEY, format!("`{key}` is not a known config; it is ignored")),
+                        Diagnostic::warning(
+                            codes::YAML_UNKNOWN_KEY,
+                            format!("`{key}` is not a known config; it is ignored"),
+                        ),
                     )
-                    .with_help(format!("prefix custom configs with `+` (`+{key}:`) or check the spelling")),
+                    .with_help(format!(
+                        "prefix custom configs with `+` (`+{key}:`) or check the spelling"
+                    )),
             );
         }
     }
@@ -223,7 +291,9 @@ fn check_config_tree(source: &SourceFile, tree: &Node, diags: &mut Diagnostics) 
 /// Folder paths of a config tree (for "this config path matches nothing").
 pub fn config_paths(tree: &Node) -> Vec<(Vec<String>, yaml::Mark)> {
     fn walk(node: &Node, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, yaml::Mark)>) {
-        let Some(entries) = node.entries() else { return };
+        let Some(entries) = node.entries() else {
+            return;
+        };
         for (key, key_node, value) in entries {
             if is_config_key(&key, value) || !matches!(value.value, yaml::Value::Map(_)) {
                 continue;

@@ -2,9 +2,9 @@
 //! analyses, exposures, macros, unit tests and their columns and data tests.
 //! Reading only; attaching patches to nodes happens in `compile/`.
 
-use super::config::{normalize_key, Config};
-use crate::diagnostics::{codes, Diagnostic, Diagnostics};
-use crate::yaml::{self, Mark, MapReader, Node, SourceFile};
+use super::config::{Config, normalize_key};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::yaml::{self, MapReader, Mark, Node, SourceFile};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -130,7 +130,12 @@ pub struct Properties {
 
 /// Reads one property file; problems go to `diags`, and whatever is valid is
 /// kept so all problems of a parse are reported together.
-pub fn read_property_file(file: Arc<SourceFile>, package: &str, props: &mut Properties, diags: &mut Diagnostics) {
+pub fn read_property_file(
+    file: Arc<SourceFile>,
+    package: &str,
+    props: &mut Properties,
+    diags: &mut Diagnostics,
+) {
     let root = match yaml::parse(&file) {
         Ok(Some(root)) => root,
         Ok(None) => return,
@@ -146,7 +151,11 @@ pub fn read_property_file(file: Arc<SourceFile>, package: &str, props: &mut Prop
             return;
         }
     };
-    let reader = PropertyReader { file: &file, package, diags };
+    let reader = PropertyReader {
+        file: &file,
+        package,
+        diags,
+    };
     reader.read_all(&mut r, props);
 }
 
@@ -158,11 +167,20 @@ struct PropertyReader<'a> {
 
 impl PropertyReader<'_> {
     fn origin(&self, mark: Mark) -> Origin {
-        Origin { file: self.file.clone(), mark }
+        Origin {
+            file: self.file.clone(),
+            mark,
+        }
     }
 
     fn read_all(mut self, r: &mut MapReader, props: &mut Properties) {
-        r.allow(&["version", "semantic_models", "metrics", "saved_queries", "groups"]);
+        r.allow(&[
+            "version",
+            "semantic_models",
+            "metrics",
+            "saved_queries",
+            "groups",
+        ]);
         for kind in ["models", "seeds", "snapshots", "analyses"] {
             let items = match r.seq(kind) {
                 Ok(items) => items,
@@ -178,15 +196,28 @@ impl PropertyReader<'_> {
                 }
             }
         }
-        self.each(r, "sources", |s, item| s.source(item).map(|tables| props.sources.extend(tables)));
-        self.each(r, "exposures", |s, item| s.exposure(item).map(|e| props.exposures.push(e)));
-        self.each(r, "macros", |s, item| s.macro_patch(item).map(|m| props.macros.push(m)));
-        self.each(r, "unit_tests", |s, item| s.unit_test(item).map(|u| props.unit_tests.push(u)));
+        self.each(r, "sources", |s, item| {
+            s.source(item).map(|tables| props.sources.extend(tables))
+        });
+        self.each(r, "exposures", |s, item| {
+            s.exposure(item).map(|e| props.exposures.push(e))
+        });
+        self.each(r, "macros", |s, item| {
+            s.macro_patch(item).map(|m| props.macros.push(m))
+        });
+        self.each(r, "unit_tests", |s, item| {
+            s.unit_test(item).map(|u| props.unit_tests.push(u))
+        });
         let unknown = r.unknown_keys("a property file");
         self.diags.extend(unknown);
     }
 
-    fn each(&mut self, r: &mut MapReader, key: &'static str, mut f: impl FnMut(&mut Self, &Node) -> Result<(), Diagnostic>) {
+    fn each(
+        &mut self,
+        r: &mut MapReader,
+        key: &'static str,
+        mut f: impl FnMut(&mut Self, &Node) -> Result<(), Diagnostic>,
+    ) {
         match r.seq(key) {
             Ok(items) => {
                 for item in items {
@@ -224,11 +255,21 @@ impl PropertyReader<'_> {
         let columns = self.columns(&mut r)?;
         let tests = self.tests(&mut r)?;
         let docs = r.get("docs").map(Node::to_json).unwrap_or(Value::Null);
-        r.allow(&["versions", "latest_version", "constraints", "deprecation_date", "time_spine", "contract"]);
+        r.allow(&[
+            "versions",
+            "latest_version",
+            "constraints",
+            "deprecation_date",
+            "time_spine",
+            "contract",
+        ]);
         if let Some(c) = r.get("constraints") {
-            config.entry("constraints".to_string()).or_insert_with(|| c.to_json());
+            config
+                .entry("constraints".to_string())
+                .or_insert_with(|| c.to_json());
         }
-        self.diags.extend(r.unknown_keys(&format!("model `{name}`")));
+        self.diags
+            .extend(r.unknown_keys(&format!("model `{name}`")));
         Ok(NodePatch {
             kind: kind.to_string(),
             name,
@@ -249,14 +290,35 @@ impl PropertyReader<'_> {
             let name = c.required_string("name", "a column entry")?;
             let description = c.string("description")?.unwrap_or_default();
             let data_type = c.string("data_type")?;
-            let meta = c.get("meta").map(Node::to_json).unwrap_or(Value::Object(Default::default()));
+            let meta = c
+                .get("meta")
+                .map(Node::to_json)
+                .unwrap_or(Value::Object(Default::default()));
             let tags = c.string_list("tags")?;
             let quote = c.bool("quote")?;
             let constraints = c.seq("constraints")?.iter().map(Node::to_json).collect();
             let tests = self.tests(&mut c)?;
-            c.allow(&["config", "granularity", "policy_tags", "docs", "dimension", "entity"]);
-            self.diags.extend(c.unknown_keys(&format!("column `{name}`")));
-            out.push(ColumnDef { name, description, data_type, meta, tags, quote, constraints, tests, origin: self.origin(item.mark) });
+            c.allow(&[
+                "config",
+                "granularity",
+                "policy_tags",
+                "docs",
+                "dimension",
+                "entity",
+            ]);
+            self.diags
+                .extend(c.unknown_keys(&format!("column `{name}`")));
+            out.push(ColumnDef {
+                name,
+                description,
+                data_type,
+                meta,
+                tags,
+                quote,
+                constraints,
+                tests,
+                origin: self.origin(item.mark),
+            });
         }
         Ok(out)
     }
@@ -275,7 +337,13 @@ impl PropertyReader<'_> {
     fn test(&mut self, item: &Node) -> Result<TestDef, Diagnostic> {
         let origin = self.origin(item.mark);
         if let Some(name) = item.as_str() {
-            return Ok(TestDef { test_name: name.to_string(), custom_name: None, args: Default::default(), config: Config::new(), origin });
+            return Ok(TestDef {
+                test_name: name.to_string(),
+                custom_name: None,
+                args: Default::default(),
+                config: Config::new(),
+                origin,
+            });
         }
         let entries: Vec<_> = item.entries().into_iter().flatten().collect();
         let bad = || {
@@ -284,7 +352,12 @@ impl PropertyReader<'_> {
         };
         // `{name: custom, test_name: accepted_values, ...}` form.
         let (test_name, body) = if item.get("test_name").is_some() {
-            (item.get("test_name").and_then(Node::as_scalar_string).ok_or_else(bad)?, item)
+            (
+                item.get("test_name")
+                    .and_then(Node::as_scalar_string)
+                    .ok_or_else(bad)?,
+                item,
+            )
         } else if entries.len() == 1 {
             let (name, _, body) = &entries[0];
             (name.clone(), *body)
@@ -309,7 +382,8 @@ impl PropertyReader<'_> {
                             args.insert(k, v.to_json());
                         }
                     }
-                    "severity" | "error_if" | "warn_if" | "where" | "limit" | "store_failures" | "store_failures_as" | "tags" | "enabled" | "meta" | "fail_calc" => {
+                    "severity" | "error_if" | "warn_if" | "where" | "limit" | "store_failures"
+                    | "store_failures_as" | "tags" | "enabled" | "meta" | "fail_calc" => {
                         config.insert(key.clone(), value.to_json());
                     }
                     _ => {
@@ -320,7 +394,13 @@ impl PropertyReader<'_> {
         } else if !body.is_null() {
             return Err(bad());
         }
-        Ok(TestDef { test_name, custom_name, args, config, origin })
+        Ok(TestDef {
+            test_name,
+            custom_name,
+            args,
+            config,
+            origin,
+        })
     }
 
     fn source(&mut self, item: &Node) -> Result<Vec<SourceTableDef>, Diagnostic> {
@@ -351,11 +431,21 @@ impl PropertyReader<'_> {
                 description: tr.string("description")?.unwrap_or_default(),
                 source_description: source_description.clone(),
                 loader: loader.clone(),
-                loaded_at_field: tr.string("loaded_at_field")?.or_else(|| source_loaded_at.clone()),
-                freshness: tr.get("freshness").map(Node::to_json).or_else(|| source_freshness.clone()).unwrap_or(Value::Null),
+                loaded_at_field: tr
+                    .string("loaded_at_field")?
+                    .or_else(|| source_loaded_at.clone()),
+                freshness: tr
+                    .get("freshness")
+                    .map(Node::to_json)
+                    .or_else(|| source_freshness.clone())
+                    .unwrap_or(Value::Null),
                 columns: self.columns(&mut tr)?,
                 tests: self.tests(&mut tr)?,
-                meta: tr.get("meta").map(Node::to_json).or_else(|| source_meta.clone()).unwrap_or(Value::Object(Default::default())),
+                meta: tr
+                    .get("meta")
+                    .map(Node::to_json)
+                    .or_else(|| source_meta.clone())
+                    .unwrap_or(Value::Object(Default::default())),
                 tags,
                 config,
                 ingest: tr.get("ingest").map(Node::to_json),
@@ -365,11 +455,13 @@ impl PropertyReader<'_> {
                 package: self.package.to_string(),
             };
             tr.allow(&["quoting", "loader", "docs"]);
-            self.diags.extend(tr.unknown_keys(&format!("source table `{}.{}`", source_name, table.name)));
+            self.diags
+                .extend(tr.unknown_keys(&format!("source table `{}.{}`", source_name, table.name)));
             tables.push(table);
         }
         r.allow(&["quoting", "overrides", "docs"]);
-        self.diags.extend(r.unknown_keys(&format!("source `{source_name}`")));
+        self.diags
+            .extend(r.unknown_keys(&format!("source `{source_name}`")));
         Ok(tables)
     }
 
@@ -380,14 +472,27 @@ impl PropertyReader<'_> {
         const TYPES: &[&str] = &["dashboard", "notebook", "analysis", "ml", "application"];
         if !TYPES.contains(&exposure_type.as_str()) {
             let mark = item.get("type").map(|n| n.mark).unwrap_or(item.mark);
-            return Err(self
-                .file
-                .error_at(mark, codes::YAML_INVALID, format!("exposure type `{exposure_type}` is not one of {}", TYPES.join(", "))));
+            return Err(self.file.error_at(
+                mark,
+                codes::YAML_INVALID,
+                format!(
+                    "exposure type `{exposure_type}` is not one of {}",
+                    TYPES.join(", ")
+                ),
+            ));
         }
         let depends_on = r
             .seq("depends_on")?
             .iter()
-            .map(|n| n.as_scalar_string().map(|s| (s, n.mark)).ok_or_else(|| self.file.error_at(n.mark, codes::YAML_INVALID, "`depends_on` entries must be strings like \"ref('model')\"")))
+            .map(|n| {
+                n.as_scalar_string().map(|s| (s, n.mark)).ok_or_else(|| {
+                    self.file.error_at(
+                        n.mark,
+                        codes::YAML_INVALID,
+                        "`depends_on` entries must be strings like \"ref('model')\"",
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let config = self.config(&mut r)?;
         let def = ExposureDef {
@@ -396,7 +501,10 @@ impl PropertyReader<'_> {
             url: r.string("url")?,
             description: r.string("description")?.unwrap_or_default(),
             owner: r.get("owner").map(Node::to_json).unwrap_or(Value::Null),
-            meta: r.get("meta").map(Node::to_json).unwrap_or(Value::Object(Default::default())),
+            meta: r
+                .get("meta")
+                .map(Node::to_json)
+                .unwrap_or(Value::Object(Default::default())),
             tags: r.string_list("tags")?,
             depends_on,
             config,
@@ -404,7 +512,22 @@ impl PropertyReader<'_> {
                 .entries()
                 .into_iter()
                 .flatten()
-                .filter(|(k, _, _)| !["name", "label", "type", "maturity", "url", "description", "owner", "meta", "tags", "depends_on", "config"].contains(&k.as_str()))
+                .filter(|(k, _, _)| {
+                    ![
+                        "name",
+                        "label",
+                        "type",
+                        "maturity",
+                        "url",
+                        "description",
+                        "owner",
+                        "meta",
+                        "tags",
+                        "depends_on",
+                        "config",
+                    ]
+                    .contains(&k.as_str())
+                })
                 .map(|(k, _, v)| (k, v.to_json()))
                 .collect(),
             origin: self.origin(item.mark),
@@ -419,16 +542,31 @@ impl PropertyReader<'_> {
         let mut r = MapReader::new(self.file, item, "a macro entry")?;
         let name = r.required_string("name", "a macro entry")?;
         let description = r.string("description")?.unwrap_or_default();
-        let arguments = r.get("arguments").map(Node::to_json).unwrap_or(Value::Array(vec![]));
+        let arguments = r
+            .get("arguments")
+            .map(Node::to_json)
+            .unwrap_or(Value::Array(vec![]));
         r.allow(&["docs", "meta"]);
-        self.diags.extend(r.unknown_keys(&format!("macro `{name}`")));
-        Ok(MacroPatch { name, description, arguments, origin: self.origin(item.mark) })
+        self.diags
+            .extend(r.unknown_keys(&format!("macro `{name}`")));
+        Ok(MacroPatch {
+            name,
+            description,
+            arguments,
+            origin: self.origin(item.mark),
+        })
     }
 
     fn unit_test(&mut self, item: &Node) -> Result<UnitTestDef, Diagnostic> {
         let mut r = MapReader::new(self.file, item, "a unit test entry")?;
         let name = r.required_string("name", "a unit test entry")?;
         let model = r.required_string("model", &format!("unit test `{name}`"))?;
-        Ok(UnitTestDef { name, model, raw: item.to_json(), origin: self.origin(item.mark), package: self.package.to_string() })
+        Ok(UnitTestDef {
+            name,
+            model,
+            raw: item.to_json(),
+            origin: self.origin(item.mark),
+            package: self.package.to_string(),
+        })
     }
 }

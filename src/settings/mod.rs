@@ -8,9 +8,9 @@
 
 mod profiles;
 
-pub use profiles::{find_profiles_file, Target, TargetKind};
+pub use profiles::{Target, TargetKind, find_profiles_file};
 
-use crate::diagnostics::{codes, Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::yaml::{self, SourceFile};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -62,21 +62,42 @@ pub struct Settings {
 
 /// Resolves the settings for a project at `flags.project_dir` (or the current
 /// directory). `project_profile` is the project file's `profile:` or name.
-pub fn resolve(flags: &Flags, project_profile: &str, render: StringRenderer) -> Result<(Settings, Diagnostics), Diagnostic> {
+pub fn resolve(
+    flags: &Flags,
+    project_profile: &str,
+    render: StringRenderer,
+) -> Result<(Settings, Diagnostics), Diagnostic> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let mut sources = Vec::new();
     let mut warnings = Diagnostics::default();
     let project_dir = match &flags.project_dir {
         Some(p) => p.clone(),
-        None => env("RDBT_PROJECT_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")),
+        None => env("RDBT_PROJECT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
     };
     let project_dir = std::path::absolute(&project_dir).unwrap_or(project_dir);
-    let profiles_dir = flags.profiles_dir.clone().or_else(|| env("RDBT_PROFILES_DIR").map(PathBuf::from)).or_else(|| env("DBT_PROFILES_DIR").map(PathBuf::from));
+    let profiles_dir = flags
+        .profiles_dir
+        .clone()
+        .or_else(|| env("RDBT_PROFILES_DIR").map(PathBuf::from))
+        .or_else(|| env("DBT_PROFILES_DIR").map(PathBuf::from));
     let profiles_file = find_profiles_file(profiles_dir.as_deref(), &project_dir);
-    let profile_name = flags.profile.clone().or_else(|| env("RDBT_PROFILE")).unwrap_or_else(|| project_profile.to_string());
+    let profile_name = flags
+        .profile
+        .clone()
+        .or_else(|| env("RDBT_PROFILE"))
+        .unwrap_or_else(|| project_profile.to_string());
     let target_flag = flags.target.clone().or_else(|| env("RDBT_TARGET"));
     let target = match &profiles_file {
-        Some(path) => profiles::load_target(path, &profile_name, target_flag.as_deref(), &project_dir, render, &mut warnings)?,
+        Some(path) => profiles::load_target(
+            path,
+            &profile_name,
+            target_flag.as_deref(),
+            &project_dir,
+            render,
+            &mut warnings,
+        )?,
         None => {
             if let Some(dir) = &profiles_dir {
                 return Err(Diagnostic::error(codes::PROFILE, format!("no profiles.yml in {}", dir.display()))
@@ -91,10 +112,13 @@ pub fn resolve(flags: &Flags, project_profile: &str, render: StringRenderer) -> 
             Target::default_local(&project_dir)
         }
     };
-    sources.push(("target".into(), match &profiles_file {
-        Some(p) => format!("{} ({})", target.name, p.display()),
-        None => "local (built-in default: embedded DataFusion)".into(),
-    }));
+    sources.push((
+        "target".into(),
+        match &profiles_file {
+            Some(p) => format!("{} ({})", target.name, p.display()),
+            None => "local (built-in default: embedded DataFusion)".into(),
+        },
+    ));
     let threads = if let Some(t) = flags.threads {
         sources.push(("threads".into(), "--threads".into()));
         t
@@ -109,11 +133,13 @@ pub fn resolve(flags: &Flags, project_profile: &str, render: StringRenderer) -> 
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
     let cli_vars = parse_vars(flags.vars.as_deref().or(env("RDBT_VARS").as_deref()))?;
-    let log_format = flags.log_format.or_else(|| match env("RDBT_LOG_FORMAT").as_deref() {
-        Some("json") => Some(LogFormat::Json),
-        Some("text") => Some(LogFormat::Text),
-        _ => None,
-    });
+    let log_format = flags
+        .log_format
+        .or_else(|| match env("RDBT_LOG_FORMAT").as_deref() {
+            Some("json") => Some(LogFormat::Json),
+            Some("text") => Some(LogFormat::Text),
+            _ => None,
+        });
     let no_color = flags.no_color || env("NO_COLOR").is_some() || env("RDBT_NO_COLOR").is_some();
     let settings = Settings {
         project_dir,
@@ -132,18 +158,28 @@ pub fn resolve(flags: &Flags, project_profile: &str, render: StringRenderer) -> 
 }
 
 /// Parses `--vars '<yaml>'` (YAML or JSON) into a mapping.
-pub fn parse_vars(text: Option<&str>) -> Result<serde_json::Map<String, serde_json::Value>, Diagnostic> {
+pub fn parse_vars(
+    text: Option<&str>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Diagnostic> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
         return Ok(Default::default());
     };
     let file = SourceFile::new("--vars", text);
     let node = yaml::parse(&file).map_err(|d| {
-        Diagnostic::error(codes::USAGE, format!("--vars is not valid YAML: {}", d.message)).with_help("pass a mapping, e.g. --vars '{as_of_date: 2024-06-30}'")
+        Diagnostic::error(
+            codes::USAGE,
+            format!("--vars is not valid YAML: {}", d.message),
+        )
+        .with_help("pass a mapping, e.g. --vars '{as_of_date: 2024-06-30}'")
     })?;
     match node.map(|n| n.to_json()) {
         None => Ok(Default::default()),
         Some(serde_json::Value::Object(map)) => Ok(map),
-        Some(other) => Err(Diagnostic::error(codes::USAGE, format!("--vars must be a mapping, got `{other}`")).with_help("pass a mapping, e.g. --vars '{as_of_date: 2024-06-30}'")),
+        Some(other) => Err(Diagnostic::error(
+            codes::USAGE,
+            format!("--vars must be a mapping, got `{other}`"),
+        )
+        .with_help("pass a mapping, e.g. --vars '{as_of_date: 2024-06-30}'")),
     }
 }
 

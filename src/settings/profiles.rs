@@ -1,7 +1,7 @@
 //! profiles.yml: where it is looked for, and the target it resolves to.
 
 use super::StringRenderer;
-use crate::diagnostics::{codes, did_you_mean, closest_names, Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics, closest_names, codes, did_you_mean};
 use crate::yaml::{self, Node, SourceFile};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,16 @@ pub struct Target {
     pub options: serde_json::Map<String, serde_json::Value>,
 }
 
-const SECRET_KEYS: &[&str] = &["password", "pass", "token", "keyfile_json", "private_key", "refresh_token", "client_secret", "url"];
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "pass",
+    "token",
+    "keyfile_json",
+    "private_key",
+    "refresh_token",
+    "client_secret",
+    "url",
+];
 
 impl Target {
     /// The zero-configuration target: the embedded DataFusion warehouse.
@@ -55,7 +64,10 @@ impl Target {
             database: "warehouse".into(),
             threads: None,
             path: Some(project_dir.join("target/warehouse")),
-            land: project_dir.join("target/land").to_string_lossy().into_owned(),
+            land: project_dir
+                .join("target/land")
+                .to_string_lossy()
+                .into_owned(),
             options: Default::default(),
         }
     }
@@ -66,7 +78,14 @@ impl Target {
             .iter()
             .map(|(k, v)| {
                 let secret = SECRET_KEYS.contains(&k.as_str());
-                (k.clone(), if secret { serde_json::Value::String("****".into()) } else { v.clone() })
+                (
+                    k.clone(),
+                    if secret {
+                        serde_json::Value::String("****".into())
+                    } else {
+                        v.clone()
+                    },
+                )
             })
             .collect()
     }
@@ -100,12 +119,22 @@ pub(super) fn load_target(
     let Some(profile) = root.as_ref().and_then(|r| r.get(profile_name)) else {
         let names: Vec<String> = root
             .as_ref()
-            .and_then(|r| r.entries().map(|e| e.map(|(k, _, _)| k).filter(|k| k != "config").collect()))
+            .and_then(|r| {
+                r.entries()
+                    .map(|e| e.map(|(k, _, _)| k).filter(|k| k != "config").collect())
+            })
             .unwrap_or_default();
         if target_flag.is_some() {
-            return Err(Diagnostic::error(codes::PROFILE, format!("profile `{profile_name}` is not in {}", path.display())).with_help(did_you_mean(
+            return Err(Diagnostic::error(
+                codes::PROFILE,
+                format!("profile `{profile_name}` is not in {}", path.display()),
+            )
+            .with_help(did_you_mean(
                 &closest_names(profile_name, names.iter().map(String::as_str)),
-                &format!("add it, or set `profile:` in the project file (profiles there: {})", names.join(", ")),
+                &format!(
+                    "add it, or set `profile:` in the project file (profiles there: {})",
+                    names.join(", ")
+                ),
             )));
         }
         warnings.push(
@@ -115,49 +144,118 @@ pub(super) fn load_target(
         return Ok(Target::default_local(project_dir));
     };
     let default_target = profile.get("target").and_then(Node::as_scalar_string);
-    let target_name = target_flag.map(str::to_string).or(default_target).unwrap_or_else(|| "default".into());
-    let outputs = profile.get("outputs").ok_or_else(|| file.error_at(profile.mark, codes::PROFILE, format!("profile `{profile_name}` has no `outputs:`")))?;
+    let target_name = target_flag
+        .map(str::to_string)
+        .or(default_target)
+        .unwrap_or_else(|| "default".into());
+    let outputs = profile.get("outputs").ok_or_else(|| {
+        file.error_at(
+            profile.mark,
+            codes::PROFILE,
+            format!("profile `{profile_name}` has no `outputs:`"),
+        )
+    })?;
     let Some(output) = outputs.get(&target_name) else {
-        let names: Vec<String> = outputs.entries().map(|e| e.map(|(k, _, _)| k).collect()).unwrap_or_default();
+        let names: Vec<String> = outputs
+            .entries()
+            .map(|e| e.map(|(k, _, _)| k).collect())
+            .unwrap_or_default();
         return Err(file
-            .error_at(outputs.mark, codes::PROFILE, format!("target `{target_name}` is not an output of profile `{profile_name}`"))
-            .with_help(did_you_mean(&closest_names(&target_name, names.iter().map(String::as_str)), &format!("targets there: {}", names.join(", ")))));
+            .error_at(
+                outputs.mark,
+                codes::PROFILE,
+                format!("target `{target_name}` is not an output of profile `{profile_name}`"),
+            )
+            .with_help(did_you_mean(
+                &closest_names(&target_name, names.iter().map(String::as_str)),
+                &format!("targets there: {}", names.join(", ")),
+            )));
     };
     let mut output = output.clone();
     output.try_map_strings(&mut |s, mark| {
         if !s.contains("{{") && !s.contains("{%") {
             return Ok(None);
         }
-        render(s).map(Some).map_err(|e| file.error_at(mark, codes::PROFILE, format!("cannot render this value: {e}")).with_help("set the environment variable, or give env_var() a default"))
+        render(s).map(Some).map_err(|e| {
+            file.error_at(
+                mark,
+                codes::PROFILE,
+                format!("cannot render this value: {e}"),
+            )
+            .with_help("set the environment variable, or give env_var() a default")
+        })
     })?;
     let options = match output.to_json() {
         serde_json::Value::Object(m) => m,
-        _ => return Err(file.error_at(output.mark, codes::PROFILE, format!("target `{target_name}` must be a mapping"))),
+        _ => {
+            return Err(file.error_at(
+                output.mark,
+                codes::PROFILE,
+                format!("target `{target_name}` must be a mapping"),
+            ));
+        }
     };
-    let kind_text = options.get("type").and_then(|v| v.as_str()).unwrap_or("datafusion");
+    let kind_text = options
+        .get("type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("datafusion");
     let kind = match kind_text {
         "datafusion" => TargetKind::DataFusion,
         "bigquery" => TargetKind::BigQuery,
         other => {
             let mark = output.get("type").map(|n| n.mark).unwrap_or(output.mark);
             return Err(file
-                .error_at(mark, codes::PROFILE, format!("target type `{other}` is not supported"))
+                .error_at(
+                    mark,
+                    codes::PROFILE,
+                    format!("target type `{other}` is not supported"),
+                )
                 .with_help("use `datafusion` (embedded, local) or `bigquery`"));
         }
     };
-    let str_opt = |k: &str| options.get(k).and_then(|v| v.as_str().map(str::to_string).or_else(|| (!v.is_null()).then(|| v.to_string())));
-    let schema = str_opt("schema").or_else(|| str_opt("dataset")).unwrap_or_else(|| "main".into());
-    let database = str_opt("database").or_else(|| str_opt("project")).unwrap_or_else(|| "warehouse".into());
-    let threads = options.get("threads").and_then(|v| v.as_u64()).map(|t| t as usize);
+    let str_opt = |k: &str| {
+        options.get(k).and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| (!v.is_null()).then(|| v.to_string()))
+        })
+    };
+    let schema = str_opt("schema")
+        .or_else(|| str_opt("dataset"))
+        .unwrap_or_else(|| "main".into());
+    let database = str_opt("database")
+        .or_else(|| str_opt("project"))
+        .unwrap_or_else(|| "warehouse".into());
+    let threads = options
+        .get("threads")
+        .and_then(|v| v.as_u64())
+        .map(|t| t as usize);
     let resolve_path = |p: String| {
         let p = PathBuf::from(p);
-        if p.is_absolute() { p } else { project_dir.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            project_dir.join(p)
+        }
     };
-    let path = (kind == TargetKind::DataFusion).then(|| resolve_path(str_opt("path").unwrap_or_else(|| "target/warehouse".into())));
+    let path = (kind == TargetKind::DataFusion)
+        .then(|| resolve_path(str_opt("path").unwrap_or_else(|| "target/warehouse".into())));
     let land = match str_opt("land") {
         Some(l) if l.contains("://") => l,
         Some(l) => resolve_path(l).to_string_lossy().into_owned(),
-        None => project_dir.join("target/land").to_string_lossy().into_owned(),
+        None => project_dir
+            .join("target/land")
+            .to_string_lossy()
+            .into_owned(),
     };
-    Ok(Target { name: target_name, kind, schema, database, threads, path, land, options })
+    Ok(Target {
+        name: target_name,
+        kind,
+        schema,
+        database,
+        threads,
+        path,
+        land,
+        options,
+    })
 }

@@ -1,40 +1,71 @@
 //! `rdbt compile`: render the selected nodes with real relation names and
 //! write them under target/compiled/.
 
+use crate::cli::EXIT_OK;
 use crate::cli::args::{CompileArgs, GlobalArgs};
 use crate::cli::session::{Failure, Session};
-use crate::cli::EXIT_OK;
 use crate::project::ResourceType;
 
 pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
     if let Some(sql) = &args.inline {
-        let compiled = crate::compile::compile_inline(&p.compiler, &p.parsed, sql).map_err(|d| session.report(d))?;
-        session.printer.output(&compiled).map_err(|_| Failure::BrokenPipe)?;
+        let compiled = crate::compile::compile_inline(&p.compiler, &p.parsed, sql)
+            .map_err(|d| session.report(d))?;
+        session
+            .printer
+            .output(&compiled)
+            .map_err(|_| Failure::BrokenPipe)?;
         return Ok(EXIT_OK);
     }
     let selected = session.select(g, &p, &[])?;
     let ids: Vec<String> = selected.into_iter().collect();
-    crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &ids).map_err(|d| session.report(d))?;
+    crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &ids)
+        .map_err(|d| session.report(d))?;
     let target = session.project.target_dir();
     let mut written = 0;
     for id in &ids {
-        let Some(node) = p.parsed.nodes.get(id) else { continue };
-        let Some(code) = &node.compiled_code else { continue };
+        let Some(node) = p.parsed.nodes.get(id) else {
+            continue;
+        };
+        let Some(code) = &node.compiled_code else {
+            continue;
+        };
         let path = crate::artifacts::compiled_path(&target, node);
         crate::artifacts::write_artifact(&path, code.as_bytes()).map_err(|d| session.fail(d))?;
         written += 1;
     }
     session.write_manifest(&p)?;
     // dbt prints the SQL when one model was asked for by name.
-    let models: Vec<&String> = ids.iter().filter(|id| p.parsed.nodes.get(*id).is_some_and(|n| n.resource_type == ResourceType::Model)).collect();
+    let models: Vec<&String> = ids
+        .iter()
+        .filter(|id| {
+            p.parsed
+                .nodes
+                .get(*id)
+                .is_some_and(|n| n.resource_type == ResourceType::Model)
+        })
+        .collect();
     if !g.select.is_empty() && models.len() == 1 {
-        if let Some(code) = p.parsed.nodes.get(models[0]).and_then(|n| n.compiled_code.as_ref()) {
-            session.printer.info(&format!("Compiled node '{}' is:", p.parsed.nodes[models[0]].name));
-            session.printer.output(code.trim_end()).map_err(|_| Failure::BrokenPipe)?;
+        if let Some(code) = p
+            .parsed
+            .nodes
+            .get(models[0])
+            .and_then(|n| n.compiled_code.as_ref())
+        {
+            session.printer.info(&format!(
+                "Compiled node '{}' is:",
+                p.parsed.nodes[models[0]].name
+            ));
+            session
+                .printer
+                .output(code.trim_end())
+                .map_err(|_| Failure::BrokenPipe)?;
         }
     }
-    session.printer.info(&format!("Compiled {written} nodes into {}", target.join("compiled").display()));
+    session.printer.info(&format!(
+        "Compiled {written} nodes into {}",
+        target.join("compiled").display()
+    ));
     Ok(EXIT_OK)
 }

@@ -12,10 +12,25 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     let p = &session.printer;
     let out = |line: String| p.output(&line).map_err(|_| Failure::BrokenPipe);
     out(format!("rdbt version: {}", env!("CARGO_PKG_VERSION")))?;
-    out(format!("project: {} ({})", session.project.name(), session.project.root_package().file.source.path.display()))?;
-    out(format!("profiles.yml: {}", s.profiles_file.as_ref().map_or("none (built-in local target)".to_string(), |f| f.display().to_string())))?;
+    out(format!(
+        "project: {} ({})",
+        session.project.name(),
+        session.project.root_package().file.source.path.display()
+    ))?;
+    out(format!(
+        "profiles.yml: {}",
+        s.profiles_file
+            .as_ref()
+            .map_or("none (built-in local target)".to_string(), |f| f
+                .display()
+                .to_string())
+    ))?;
     out(format!("profile: {}", s.profile_name))?;
-    out(format!("target: {} (type: {})", s.target.name, s.target.kind.as_str()))?;
+    out(format!(
+        "target: {} (type: {})",
+        s.target.name,
+        s.target.kind.as_str()
+    ))?;
     out(format!("  schema: {}", s.target.schema))?;
     out(format!("  database: {}", s.target.database))?;
     if let Some(path) = &s.target.path {
@@ -28,7 +43,10 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
         }
     }
     out(format!("threads: {}", s.threads))?;
-    out(format!("vars from --vars: {}", serde_json::Value::Object(s.cli_vars.clone())))?;
+    out(format!(
+        "vars from --vars: {}",
+        serde_json::Value::Object(s.cli_vars.clone())
+    ))?;
     out("settings came from:".to_string())?;
     for (k, v) in &s.sources {
         out(format!("  {k}: {v}"))?;
@@ -55,7 +73,11 @@ fn check_local(path: Option<&std::path::Path>) -> Result<String, String> {
     let path = path.ok_or("the target has no warehouse path")?;
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let probe = path.join(".rdbt-debug-probe");
-    std::fs::write(&probe, b"ok").map_err(|e| format!("{} is not writable: {e}", path.display()))?;
+    std::fs::write(&probe, b"ok")
+        .map_err(|e| format!("{} is not writable: {e}", path.display()))?;
     let _ = std::fs::remove_file(&probe);
-    Ok(format!("embedded warehouse at {} is writable", path.display()))
+    Ok(format!(
+        "embedded warehouse at {} is writable",
+        path.display()
+    ))
 }

@@ -1,10 +1,10 @@
 //! `rdbt ls`: list the selected resources.
 
+use crate::cli::EXIT_OK;
 use crate::cli::args::{GlobalArgs, LsArgs, LsOutput};
 use crate::cli::session::{Failure, Session};
-use crate::cli::EXIT_OK;
 use crate::compile::ParsedNode;
-use crate::diagnostics::{codes, Diagnostic};
+use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
 use serde_json::json;
 
@@ -17,25 +17,30 @@ pub fn run(g: &GlobalArgs, args: &LsArgs) -> Result<u8, Failure> {
         }
         match ResourceType::parse(t) {
             Some(rt) => types.push(rt),
-            None => {
-                return Err(session.fail(
-                    Diagnostic::error(codes::USAGE, format!("`{t}` is not a resource type")).with_help("use model, seed, snapshot, test, source, exposure, analysis or unit_test"),
-                ))
-            }
+            None => return Err(session.fail(
+                Diagnostic::error(codes::USAGE, format!("`{t}` is not a resource type")).with_help(
+                    "use model, seed, snapshot, test, source, exposure, analysis or unit_test",
+                ),
+            )),
         }
     }
     let p = session.parse()?;
     session.write_manifest(&p)?;
     let selected = session.select(g, &p, &types)?;
     for id in &selected {
-        let Some(node) = p.parsed.nodes.get(id) else { continue };
+        let Some(node) = p.parsed.nodes.get(id) else {
+            continue;
+        };
         let line = match args.output {
             LsOutput::Selector => selector_name(node),
             LsOutput::Name => node.name.clone(),
             LsOutput::Path => node.original_file_path.clone(),
             LsOutput::Json => json_line(node, &args.output_keys),
         };
-        session.printer.output(&line).map_err(|_| Failure::BrokenPipe)?;
+        session
+            .printer
+            .output(&line)
+            .map_err(|_| Failure::BrokenPipe)?;
     }
     if selected.is_empty() {
         session.printer.info("No nodes selected!");
@@ -73,7 +78,10 @@ fn json_line(n: &ParsedNode, keys: &[String]) -> String {
     }
     if !keys.is_empty() {
         if let Some(obj) = v.as_object() {
-            let filtered: serde_json::Map<String, serde_json::Value> = keys.iter().filter_map(|k| obj.get(k).map(|x| (k.clone(), x.clone()))).collect();
+            let filtered: serde_json::Map<String, serde_json::Value> = keys
+                .iter()
+                .filter_map(|k| obj.get(k).map(|x| (k.clone(), x.clone())))
+                .collect();
             v = serde_json::Value::Object(filtered);
         }
     }

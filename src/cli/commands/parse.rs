@@ -1,8 +1,8 @@
 //! `rdbt parse`: read and render the whole project, write the manifest.
 
+use crate::cli::EXIT_OK;
 use crate::cli::args::GlobalArgs;
 use crate::cli::session::{Failure, Session};
-use crate::cli::EXIT_OK;
 use std::time::Instant;
 
 pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
@@ -10,7 +10,14 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let parsed = session.parse()?;
     session.write_manifest(&parsed)?;
-    let count = |t: crate::project::ResourceType| parsed.parsed.nodes.values().filter(|n| n.resource_type == t).count();
+    let count = |t: crate::project::ResourceType| {
+        parsed
+            .parsed
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == t)
+            .count()
+    };
     use crate::project::ResourceType as R;
     session.printer.info(&format!(
         "Found {} models, {} seeds, {} snapshots, {} data tests, {} sources, {} exposures, {} macros in {:.2}s",
@@ -23,6 +30,9 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
         parsed.parsed.macros.len(),
         started.elapsed().as_secs_f64()
     ));
-    session.printer.info(&format!("Wrote {}", session.project.target_dir().join("manifest.json").display()));
+    session.printer.info(&format!(
+        "Wrote {}",
+        session.project.target_dir().join("manifest.json").display()
+    ));
     Ok(EXIT_OK)
 }

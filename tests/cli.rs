@@ -1,0 +1,203 @@
+//! The commands around parsing: init, deps, debug, clean, help, version.
+
+mod common;
+
+use common::{fixture, rdbt, rdbt_env};
+
+#[test]
+fn init_scaffolds_a_project_that_compiles() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = rdbt(dir.path(), &["init", "shop"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let project = dir.path().join("shop");
+    let compile = rdbt(&project, &["compile"]);
+    assert_eq!(compile.code, 0, "{}", compile.transcript());
+    let sql = std::fs::read_to_string(
+        project.join("target/compiled/shop/models/marts/customer_summary.sql"),
+    )
+    .expect("compiled");
+    assert!(sql.contains("date_trunc('month', signup_date)"), "{sql}");
+    assert!(sql.contains("from \"main\".\"stg_customers\""), "{sql}");
+    let again = rdbt(dir.path(), &["init", "shop"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    let bad = rdbt(dir.path(), &["init", "my-shop"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("not a valid project name"));
+}
+
+#[test]
+fn deps_installs_local_packages_and_explains_what_it_cannot_fetch() {
+    let p = fixture("jaffle_nested");
+    let run = rdbt(p.path(), &["deps"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        p.path()
+            .join("dbt_packages/shared_utils/dbt_project.yml")
+            .is_file()
+    );
+    std::fs::write(
+        p.path().join("packages.yml"),
+        "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n",
+    )
+    .expect("write");
+    let run = rdbt(p.path(), &["deps"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("packages.yml:2:5"), "{}", run.stderr);
+    assert!(run.stderr.contains("dbt_utils"), "{}", run.stderr);
+    std::fs::write(
+        p.path().join("packages.yml"),
+        "packages:\n  - local: ../nowhere\n",
+    )
+    .expect("write");
+    let run = rdbt(p.path(), &["deps"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("has no dbt_project.yml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_package_macro_names_deps() {
+    let p = fixture("jaffle_nested");
+    // Without `rdbt deps`, shared_utils.greet() is unknown.
+    let run = rdbt(p.path(), &["parse"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("models/marts/orders.sql:27"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn debug_shows_settings_and_masks_secrets() {
+    let p = fixture("jaffle_nested");
+    std::fs::write(
+        p.path().join("profiles.yml"),
+        "jaffle_nested:\n  target: local\n  outputs:\n    local:\n      type: datafusion\n      schema: \"{{ env_var('RDBT_TEST_SCHEMA', 'fallback') }}\"\n      password: \"{{ env_var('RDBT_TEST_SECRET') }}\"\n",
+    )
+    .expect("write");
+    let run = rdbt_env(
+        p.path(),
+        &["debug", "--threads", "3"],
+        &[
+            ("RDBT_TEST_SECRET", "hunter2"),
+            ("RDBT_TEST_SCHEMA", "from_env"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("schema: from_env"), "{}", run.stdout);
+    assert!(run.stdout.contains("threads: 3"));
+    assert!(run.stdout.contains("threads: --threads"));
+    assert!(run.stdout.contains("password: \"****\""), "{}", run.stdout);
+    assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"));
+    assert!(run.stdout.contains("connection: OK"));
+    let missing = rdbt(p.path(), &["debug"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("RDBT_TEST_SECRET"),
+        "{}",
+        missing.stderr
+    );
+    let wrong_target = rdbt(p.path(), &["debug", "--target", "prod"]);
+    assert_eq!(wrong_target.code, 2);
+    assert!(
+        wrong_target
+            .stderr
+            .contains("target `prod` is not an output"),
+        "{}",
+        wrong_target.stderr
+    );
+}
+
+#[test]
+fn no_profiles_means_the_local_warehouse() {
+    let p = fixture("jaffle_nested");
+    std::fs::remove_file(p.path().join("profiles.yml")).expect("rm");
+    let run = rdbt(p.path(), &["debug"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("target: local (type: datafusion)"));
+    assert!(run.stdout.contains("built-in local target"));
+}
+
+#[test]
+fn clean_removes_clean_targets_only_inside_the_project() {
+    // The project sits beside a canary folder that a wrong `..` must never reach.
+    let outer = tempfile::tempdir().expect("dir");
+    let project = outer.path().join("project");
+    common::copy_dir(&common::fixtures_dir().join("jaffle_nested"), &project);
+    let canary = outer.path().join("canary");
+    std::fs::create_dir_all(&canary).expect("canary");
+    assert_eq!(rdbt(&project, &["deps"]).code, 0);
+    assert_eq!(rdbt(&project, &["parse"]).code, 0);
+    assert!(project.join("target").is_dir());
+    let run = rdbt(&project, &["clean"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(!project.join("target").exists() && !project.join("dbt_packages").exists());
+    let pf = project.join("dbt_project.yml");
+    let original = std::fs::read_to_string(&pf).expect("read");
+    for escape in ["../canary", "target/../../canary", ".", "target/.."] {
+        let text = original.replace(
+            "clean-targets: [\"target\", \"dbt_packages\"]",
+            &format!("clean-targets: [\"{escape}\"]"),
+        );
+        std::fs::write(&pf, text).expect("write");
+        let run = rdbt(&project, &["clean"]);
+        assert_eq!(run.code, 2, "{escape}: {}", run.transcript());
+        assert!(
+            run.stderr.contains("outside the project"),
+            "{escape}: {}",
+            run.stderr
+        );
+        assert!(
+            canary.is_dir() && project.join("models").is_dir(),
+            "{escape} deleted something"
+        );
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = rdbt(dir.path(), &["--version"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("rdbt "));
+    let run = rdbt(dir.path(), &["ls", "--help"]);
+    assert_eq!(run.code, 0);
+    for flag in [
+        "--resource-type",
+        "--output",
+        "--output-keys",
+        "--select",
+        "--exclude",
+        "--selector",
+        "--project-dir",
+        "--profiles-dir",
+        "--target",
+        "--vars",
+        "--threads",
+        "--log-format",
+        "--quiet",
+        "--no-color",
+        "--state",
+    ] {
+        assert!(run.stdout.contains(flag), "ls --help lacks {flag}");
+    }
+    let run = rdbt(dir.path(), &["nonsense"]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn quiet_hides_info_but_not_output() {
+    let p = fixture("jaffle_nested");
+    assert_eq!(rdbt(p.path(), &["deps"]).code, 0);
+    let run = rdbt(
+        p.path(),
+        &["ls", "-q", "-s", "orders", "--resource-type", "model"],
+    );
+    assert_eq!(run.stdout, "jaffle_nested.marts.orders\n");
+    assert_eq!(run.stderr, "");
+}

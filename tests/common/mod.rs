@@ -1,0 +1,103 @@
+//! Helpers for the integration tests: copy a fixture project to a temporary
+//! folder, run the real `rdbt` binary in it, and normalize its output
+//! (temporary paths, colors) so snapshots are the same on every machine.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Exit code, stdout and stderr in one text, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fresh copy of `tests/fixtures/<name>` in a temporary folder.
+pub fn fixture(name: &str) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("rdbt-test-")
+        .tempdir()
+        .expect("temp dir");
+    copy_dir(&fixtures_dir().join(name), tmp.path());
+    tmp
+}
+
+pub fn copy_dir(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).expect("create dir");
+    for entry in std::fs::read_dir(src).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        let target = dest.join(entry.file_name());
+        if path.is_dir() {
+            if entry.file_name() == "target" || entry.file_name() == "dbt_packages" {
+                continue;
+            }
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy file");
+        }
+    }
+}
+
+/// Runs `rdbt args…` in `dir` with a clean environment: no colors, and a
+/// HOME without profiles so only the project's own files count.
+pub fn rdbt(dir: &Path, args: &[&str]) -> Run {
+    rdbt_env(dir, args, &[])
+}
+
+pub fn rdbt_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbt"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path());
+    for k in [
+        "RDBT_TARGET",
+        "RDBT_PROFILES_DIR",
+        "DBT_PROFILES_DIR",
+        "RDBT_VARS",
+        "RDBT_PROJECT_DIR",
+        "RDBT_STATE",
+        "RDBT_LOG_FORMAT",
+        "RDBT_THREADS",
+    ] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run rdbt");
+    let norm = |b: &[u8]| normalize(&String::from_utf8_lossy(b), dir);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: norm(&out.stdout),
+        stderr: norm(&out.stderr),
+    }
+}
+
+/// Replaces machine-specific paths and timings.
+pub fn normalize(text: &str, dir: &Path) -> String {
+    let mut t = text.replace(&dir.display().to_string(), "[PROJECT]");
+    if let Ok(canonical) = dir.canonicalize() {
+        t = t.replace(&canonical.display().to_string(), "[PROJECT]");
+    }
+    t = t.replace(&fixtures_dir().display().to_string(), "[FIXTURES]");
+    let timing = regex::Regex::new(r"in \d+\.\d+s").expect("regex");
+    timing.replace_all(&t, "in [TIME]s").into_owned()
+}

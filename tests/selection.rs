@@ -1,0 +1,297 @@
+//! Every selector form dbt documents, on the jaffle_nested fixture. Each
+//! case lists node names so a wrong selection shows as a readable diff.
+
+mod common;
+
+use common::{fixture, rdbt};
+
+fn names(dir: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let mut full = vec!["ls", "--output", "name"];
+    full.extend_from_slice(args);
+    let run = rdbt(dir, &full);
+    assert_eq!(run.code, 0, "{args:?}: {}", run.transcript());
+    let mut v: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn prepared() -> tempfile::TempDir {
+    let p = fixture("jaffle_nested");
+    assert_eq!(rdbt(p.path(), &["deps"]).code, 0);
+    p
+}
+
+#[test]
+fn every_selector_form() {
+    let p = prepared();
+    let dir = p.path();
+    let models = ["--resource-type", "model"];
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("-s orders", vec!["orders"]),
+        (
+            "-s stg_*",
+            vec![
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+                "stg_shop_orders",
+            ],
+        ),
+        ("-s +orders", vec!["orders", "stg_orders", "stg_payments"]),
+        ("-s orders+", vec!["customers", "orders", "revenue"]),
+        (
+            "-s 1+customers",
+            vec!["customers", "orders", "stg_customers"],
+        ),
+        ("-s stg_orders+1", vec!["orders", "stg_orders"]),
+        (
+            "-s @stg_orders",
+            vec![
+                "customers",
+                "orders",
+                "revenue",
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+            ],
+        ),
+        ("-s tag:finance", vec!["revenue"]),
+        (
+            "-s tag:nightly,tag:staging",
+            vec![
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+                "stg_shop_orders",
+            ],
+        ),
+        (
+            "-s path:models/marts",
+            vec!["customers", "orders", "revenue"],
+        ),
+        ("-s models/marts/finance", vec!["revenue"]),
+        (
+            "-s fqn:jaffle_nested.staging.*",
+            vec![
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+                "stg_shop_orders",
+            ],
+        ),
+        (
+            "-s jaffle_nested.marts",
+            vec!["customers", "orders", "revenue"],
+        ),
+        (
+            "-s config.materialized:table",
+            vec!["customers", "orders", "revenue"],
+        ),
+        (
+            "-s config.schema:staging",
+            vec![
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+                "stg_shop_orders",
+            ],
+        ),
+        ("-s source:shop+", vec!["stg_shop_orders"]),
+        ("-s package:shared_utils", vec!["package_model"]),
+        (
+            "-s +exposure:weekly_revenue",
+            vec![
+                "customers",
+                "orders",
+                "revenue",
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+            ],
+        ),
+        (
+            "-s tag:staging --exclude stg_orders stg_payments",
+            vec!["stg_customers", "stg_shop_orders"],
+        ),
+        ("-s orders customers", vec!["customers", "orders"]),
+        (
+            "--selector finance_only",
+            vec![
+                "customers",
+                "orders",
+                "revenue",
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+            ],
+        ),
+        (
+            "--selector staging_models",
+            vec![
+                "stg_customers",
+                "stg_orders",
+                "stg_payments",
+                "stg_shop_orders",
+            ],
+        ),
+    ];
+    for (spec, expected) in cases {
+        let args: Vec<&str> = spec.split(' ').collect();
+        let mut full = args.clone();
+        full.extend_from_slice(&models);
+        assert_eq!(names(dir, &full), expected, "selector `{spec}`");
+    }
+}
+
+#[test]
+fn non_model_selectors() {
+    let p = prepared();
+    let dir = p.path();
+    assert_eq!(
+        names(dir, &["-s", "resource_type:seed"]),
+        vec!["raw_customers", "raw_orders", "raw_payments"]
+    );
+    assert_eq!(
+        names(dir, &["-s", "source:shop.orders"]),
+        vec![
+            "not_null_source_shop_orders_id",
+            "orders",
+            "unique_source_shop_orders_id"
+        ]
+    );
+    assert_eq!(
+        names(dir, &["-s", "exposure:weekly_revenue"]),
+        vec!["weekly_revenue"]
+    );
+    assert_eq!(
+        names(dir, &["-s", "test_type:singular"]),
+        vec!["assert_total_payment_amount_is_positive"]
+    );
+    assert_eq!(
+        names(dir, &["-s", "test_name:is_positive"]),
+        vec!["is_positive_stg_payments_amount"]
+    );
+    assert_eq!(
+        names(dir, &["-s", "test_type:generic,test_name:relationships"]),
+        vec!["relationships_orders_customer_id__customer_id__ref_customers_"]
+    );
+    assert_eq!(
+        names(dir, &["-s", "orders", "--resource-type", "test"]),
+        vec![
+            "assert_total_payment_amount_is_positive",
+            "not_null_orders_order_id",
+            "relationships_orders_customer_id__customer_id__ref_customers_",
+            "unique_orders_order_id"
+        ],
+        "tests of a selected model come along (eager)"
+    );
+    assert_eq!(
+        names(
+            dir,
+            &[
+                "-s",
+                "orders",
+                "--indirect-selection",
+                "cautious",
+                "--resource-type",
+                "test"
+            ]
+        ),
+        vec![
+            "assert_total_payment_amount_is_positive",
+            "not_null_orders_order_id",
+            "unique_orders_order_id"
+        ],
+        "cautious: only tests whose parents are all selected"
+    );
+    assert!(
+        names(
+            dir,
+            &[
+                "-s",
+                "orders",
+                "--indirect-selection",
+                "empty",
+                "--resource-type",
+                "test"
+            ]
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        names(dir, &["-s", "resource_type:snapshot"]),
+        vec!["orders_snapshot"]
+    );
+    assert_eq!(
+        names(dir, &["-s", "resource_type:analysis"]),
+        vec!["order_counts"]
+    );
+}
+
+#[test]
+fn ls_output_formats() {
+    let p = prepared();
+    let run = rdbt(
+        p.path(),
+        &[
+            "ls",
+            "-s",
+            "orders",
+            "--resource-type",
+            "model",
+            "--output",
+            "path",
+        ],
+    );
+    assert_eq!(run.stdout, "models/marts/orders.sql\n");
+    let run = rdbt(
+        p.path(),
+        &[
+            "ls",
+            "-s",
+            "stg_orders",
+            "--resource-type",
+            "model",
+            "--output",
+            "json",
+            "--output-keys",
+            "name,alias,resource_type",
+        ],
+    );
+    assert_eq!(
+        run.stdout.trim(),
+        r#"{"alias":"orders_staged","name":"stg_orders","resource_type":"model"}"#
+    );
+    let run = rdbt(
+        p.path(),
+        &["ls", "-s", "source:shop", "--resource-type", "source"],
+    );
+    assert_eq!(
+        run.stdout,
+        "source:jaffle_nested.shop.customers\nsource:jaffle_nested.shop.orders\n"
+    );
+}
+
+#[test]
+fn bad_selectors_are_clear_errors() {
+    let p = prepared();
+    let run = rdbt(p.path(), &["ls", "-s", "tags:finance"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("`tags` is not a selection method"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("did you mean `tag`?"), "{}", run.stderr);
+    let run = rdbt(p.path(), &["ls", "--selector", "finance"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no selector named `finance`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("finance_only"), "{}", run.stderr);
+    let run = rdbt(p.path(), &["ls", "-s", "state:modified"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--state"), "{}", run.stderr);
+}

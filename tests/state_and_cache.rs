@@ -1,0 +1,127 @@
+//! `state:modified` against an earlier manifest, and partial parsing: an
+//! edit re-renders only what changed.
+
+mod common;
+
+use common::{fixture, rdbt};
+use rdbt::compile::{ParseCache, parse_project};
+use rdbt::settings::{Flags, resolve};
+
+#[test]
+fn state_modified_selects_only_what_changed() {
+    let p = fixture("jaffle_nested");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["deps"]).code, 0);
+    assert_eq!(rdbt(dir, &["parse"]).code, 0);
+    let state = tempfile::tempdir().expect("state");
+    std::fs::copy(
+        dir.join("target/manifest.json"),
+        state.path().join("manifest.json"),
+    )
+    .expect("copy");
+    let state_arg = state.path().to_string_lossy().to_string();
+
+    let ls = |sel: &str| {
+        let run = rdbt(
+            dir,
+            &[
+                "ls",
+                "--output",
+                "name",
+                "--resource-type",
+                "model",
+                "-s",
+                sel,
+                "--state",
+                &state_arg,
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        run.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert!(ls("state:modified").is_empty(), "nothing changed yet");
+
+    // A one-line edit of one model.
+    let path = dir.join("models/staging/stg_customers.sql");
+    let text = std::fs::read_to_string(&path)
+        .expect("read")
+        .replace("last_name", "last_name as surname");
+    std::fs::write(&path, text).expect("write");
+    assert_eq!(ls("state:modified"), vec!["stg_customers"]);
+    assert_eq!(ls("state:modified.body"), vec!["stg_customers"]);
+    assert!(ls("state:modified.configs").is_empty());
+    assert_eq!(
+        ls("state:modified+"),
+        vec!["customers", "revenue", "stg_customers"]
+    );
+
+    // A config change shows up as modified.configs only.
+    let cfg = dir.join("models/marts/finance/revenue.sql");
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    std::fs::write(
+        &cfg,
+        format!("{{{{ config(materialized='view') }}}}\n{text}"),
+    )
+    .expect("write");
+    assert_eq!(ls("state:modified.configs"), vec!["revenue"]);
+
+    std::fs::write(dir.join("models/marts/brand_new.sql"), "select 1 as x").expect("write");
+    assert_eq!(ls("state:new"), vec!["brand_new"]);
+}
+
+#[test]
+fn partial_parse_rerenders_only_the_edited_model() {
+    let p = fixture("jaffle_nested");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["deps"]).code, 0);
+    let parse = || {
+        let flags = Flags {
+            project_dir: Some(dir.to_path_buf()),
+            ..Default::default()
+        };
+        let (project, _) = rdbt::project::load_project(dir).expect("load");
+        let (settings, _) =
+            resolve(&flags, "jaffle_nested", &rdbt::compile::render_env_string).expect("settings");
+        let mut cache = ParseCache::load(&project.target_dir());
+        let out = parse_project(&project, &settings, &mut cache).expect("parse");
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        cache.save();
+        (out.rendered, out.parsed)
+    };
+    let (first, parsed) = parse();
+    let sql_nodes = parsed
+        .nodes
+        .values()
+        .filter(|n| n.parse_sql.is_some())
+        .count();
+    assert_eq!(first, sql_nodes, "a cold parse renders every SQL node");
+    let (second, _) = parse();
+    assert_eq!(second, 0, "nothing changed: nothing re-renders");
+    let path = dir.join("models/marts/orders.sql");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, format!("{text}\n-- edited\n")).expect("write");
+    let (third, parsed) = parse();
+    assert_eq!(third, 1, "only the edited model re-renders");
+    assert!(
+        parsed.nodes["model.jaffle_nested.orders"]
+            .parse_sql
+            .as_deref()
+            .unwrap_or_default()
+            .contains("-- edited")
+    );
+    // A var change invalidates every node that could read it.
+    let pf = dir.join("dbt_project.yml");
+    let text = std::fs::read_to_string(&pf)
+        .expect("read")
+        .replace("start_date: '2018-01-01'", "start_date: '2019-01-01'");
+    std::fs::write(&pf, text).expect("write");
+    let (fourth, parsed) = parse();
+    assert_eq!(fourth, sql_nodes);
+    assert!(
+        parsed.nodes["model.jaffle_nested.stg_orders"]
+            .parse_sql
+            .as_deref()
+            .unwrap_or_default()
+            .contains("2019-01-01")
+    );
+}
