@@ -6,6 +6,8 @@
 //! `cli` → `settings` → `project` → `compile` → `graph` → (`run`) → `adapters`;
 //! leaves: `diagnostics`, `yaml`, `artifacts`.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod adapters;
 pub mod artifacts;
 pub mod cli;
@@ -13,5 +15,7 @@ pub mod compile;
 pub mod diagnostics;
 pub mod graph;
 pub mod project;
+mod regexes;
 pub mod settings;
+pub mod synthetic;
 pub mod yaml;

@@ -212,10 +212,10 @@ impl MarkedEventReceiver for TreeBuilder {
                 if let Some((mut node, anchor, _)) = self.stack.pop() {
                     // The parser marks a block mapping after its first key;
                     // the first key is where a reader looks.
-                    if let Value::Map(entries) = &node.value {
-                        if let Some((k, _)) = entries.first() {
-                            node.mark = k.mark;
-                        }
+                    if let Value::Map(entries) = &node.value
+                        && let Some((k, _)) = entries.first()
+                    {
+                        node.mark = k.mark;
                     }
                     self.insert(node, anchor.unwrap_or(0));
                 }

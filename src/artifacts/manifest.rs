@@ -208,13 +208,12 @@ fn node_json(n: &ParsedNode) -> Value {
             json!(n.attached_node.as_ref().map(|a| {
                 a.split('.').next().unwrap_or("models").to_string()
                     + "s."
-                    + &n.attached_node
+                    + n.attached_node
                         .as_deref()
                         .unwrap_or_default()
                         .rsplit('.')
                         .next()
                         .unwrap_or_default()
-                        .to_string()
             })),
         );
         m.insert("attached_node".into(), json!(n.attached_node));

@@ -73,14 +73,14 @@ impl Printer {
                             serde_json::json!(if d.is_error() { "error" } else { "warn" }),
                         );
                         obj.insert("ts".into(), serde_json::json!(now()));
-                        if let Some(loc) = obj.get_mut("location") {
-                            if let Some(path) = loc.get("path").and_then(|p| p.as_str()) {
-                                let shown = std::path::Path::new(path)
-                                    .strip_prefix(&self.base)
-                                    .map(|p| p.display().to_string())
-                                    .unwrap_or_else(|_| path.to_string());
-                                loc["path"] = serde_json::json!(shown);
-                            }
+                        if let Some(loc) = obj.get_mut("location")
+                            && let Some(path) = loc.get("path").and_then(|p| p.as_str())
+                        {
+                            let shown = std::path::Path::new(path)
+                                .strip_prefix(&self.base)
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_else(|_| path.to_string());
+                            loc["path"] = serde_json::json!(shown);
                         }
                     }
                     eprintln!("{v}");

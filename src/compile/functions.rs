@@ -194,10 +194,10 @@ fn env_var_fn(state: &State, name: String, default: Option<Value>) -> Result<Val
 }
 
 fn log_fn(state: &State, msg: Value, info: Option<bool>) -> Result<Value, Error> {
-    if info.unwrap_or(false) {
-        if let Ok(scope) = current_scope(state) {
-            scope.recorded().logs.push(msg.to_string());
-        }
+    if info.unwrap_or(false)
+        && let Ok(scope) = current_scope(state)
+    {
+        scope.recorded().logs.push(msg.to_string());
     }
     Ok(Value::from(""))
 }

@@ -7,7 +7,7 @@ use super::node::{ParsedNode, ParsedProject, TestMetadata};
 use super::parse::{blank_node, default_config, offset_of};
 use super::scope::{RefCall, SourceCall};
 use super::world::INTERNAL_PACKAGE;
-use crate::diagnostics::{Diagnostic, Diagnostics, closest_names, codes, did_you_mean};
+use crate::diagnostics::{Diagnostics, closest_names, codes, did_you_mean};
 use crate::project::config::merge_into;
 use crate::project::properties::{NodePatch, TestDef};
 use crate::project::{Package, Project, ResourceType};
@@ -17,11 +17,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 static ARG_REF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*\)"#)
-        .expect("static regex")
+    crate::regexes::static_regex(
+        r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*\)"#,
+    )
 });
 static NON_WORD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[^0-9a-zA-Z_]+").expect("static regex"));
+    LazyLock::new(|| crate::regexes::static_regex(r"[^0-9a-zA-Z_]+"));
 
 /// What a test is attached to.
 struct Parent<'a> {
@@ -129,10 +130,10 @@ pub fn build_generic_tests(
 }
 
 fn push(out: &mut Vec<ParsedNode>, seen: &mut BTreeSet<String>, node: Option<ParsedNode>) {
-    if let Some(n) = node {
-        if seen.insert(n.unique_id.clone()) {
-            out.push(n);
-        }
+    if let Some(n) = node
+        && seen.insert(n.unique_id.clone())
+    {
+        out.push(n);
     }
 }
 

@@ -283,7 +283,7 @@ pub fn compile_inline(
         return Err(diags);
     }
     let id = node.unique_id.clone();
-    compile_nodes_including(compiler, &mut tmp, &[id.clone()])?;
+    compile_nodes_including(compiler, &mut tmp, std::slice::from_ref(&id))?;
     Ok(tmp
         .nodes
         .get(&id)

@@ -24,11 +24,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 
 static CALL_SITE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\b(ref|source)\s*\(\s*(?:'[^']*'|"[^"]*")(?:\s*,\s*(?:'[^']*'|"[^"]*"))?"#)
-        .expect("static regex")
+    crate::regexes::static_regex(
+        r#"\b(ref|source)\s*\(\s*(?:'[^']*'|"[^"]*")(?:\s*,\s*(?:'[^']*'|"[^"]*"))?"#,
+    )
 });
 static LITERAL_REF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*(?:,\s*(?:v|version)\s*=\s*['"]?([^'")\s]+)['"]?\s*)?\)"#).expect("static regex")
+    crate::regexes::static_regex(
+        r#"\b(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*(?:,\s*(?:v|version)\s*=\s*['"]?([^'")\s]+)['"]?\s*)?\)"#,
+    )
 });
 
 /// The result of a parse: the parsed project, the compiler (reused by the
@@ -43,6 +46,11 @@ pub struct ParseOutput {
     /// its own problems and everything is reported together.
     pub errors: Diagnostics,
 }
+
+/// A parsed node, its warnings, and whether it was rendered (not cached).
+type NodeParse = (ParsedNode, Vec<Diagnostic>, bool);
+/// A node whose render failed: the error, its package and its name.
+type FailedNode = (Diagnostic, String, String);
 
 /// A SQL node waiting for its parse render.
 struct Job<'a> {
@@ -102,13 +110,13 @@ pub fn parse_project(
         }
     }
 
-    let results: Vec<Result<(ParsedNode, Vec<Diagnostic>, bool), (Diagnostic, String, String)>> =
-        jobs.par_iter()
-            .map(|job| {
-                parse_sql_node(&compiler, job, cache, &fingerprint)
-                    .map_err(|d| (d, job.package.name.clone(), job.file.name.clone()))
-            })
-            .collect();
+    let results: Vec<Result<NodeParse, FailedNode>> = jobs
+        .par_iter()
+        .map(|job| {
+            parse_sql_node(&compiler, job, cache, &fingerprint)
+                .map_err(|d| (d, job.package.name.clone(), job.file.name.clone()))
+        })
+        .collect();
     let mut parsed = ParsedProject {
         project_name: project.name().to_string(),
         invocation_id: compiler.world.invocation_id.clone(),
@@ -496,6 +504,22 @@ pub fn blank_node(
 }
 
 pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) -> Arc<NodeScope> {
+    // While parsing, `this` is the node's provisional relation: its final
+    // schema may still change through config() calls.
+    let world = &compiler.world;
+    let this = super::relation::Relation {
+        database: Some(world.target_database.clone()),
+        schema: Some(match base_config.str_value("schema") {
+            Some(custom) => format!("{}_{}", world.target_schema, custom.trim()),
+            None => world.target_schema.clone(),
+        }),
+        identifier: base_config
+            .str_value("alias")
+            .unwrap_or(&node.name)
+            .to_string(),
+        relation_type: String::new(),
+        dialect: world.dialect,
+    };
     Arc::new(NodeScope {
         world: compiler.world.clone(),
         node: NodeIdentity {
@@ -509,7 +533,7 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
         base_config,
         recorded: Mutex::new(Recorded::default()),
         resolver: None,
-        this: None,
+        this: Some(this),
         execute: false,
         extra: Vec::new(),
     })
@@ -635,17 +659,17 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
         .or(node.config.str_value("project"))
         .map(str::to_string);
     let custom_alias = node.config.str_value("alias").map(str::to_string);
-    if node.resource_type == ResourceType::Snapshot {
-        if let Some(target_schema) = node.config.str_value("target_schema") {
-            node.schema = target_schema.to_string();
-            node.database = node
-                .config
-                .str_value("target_database")
-                .map_or(world.target_database.clone(), str::to_string);
-            node.alias = custom_alias.unwrap_or_else(|| node.name.clone());
-            set_relation_name(compiler, node);
-            return;
-        }
+    if node.resource_type == ResourceType::Snapshot
+        && let Some(target_schema) = node.config.str_value("target_schema")
+    {
+        node.schema = target_schema.to_string();
+        node.database = node
+            .config
+            .str_value("target_database")
+            .map_or(world.target_database.clone(), str::to_string);
+        node.alias = custom_alias.unwrap_or_else(|| node.name.clone());
+        set_relation_name(compiler, node);
+        return;
     }
     if compiler.custom_naming {
         let scope = scope_for(compiler, node, node.config.clone());
@@ -1017,15 +1041,15 @@ fn validate_configs(parsed: &ParsedProject, diags: &mut Diagnostics) {
                 ));
             }
         }
-        if let Some(enabled) = node.config.get("enabled") {
-            if !enabled.is_boolean() {
-                diags.push(config_error(
-                    node,
-                    "enabled",
-                    format!("config `enabled` must be true or false, found `{enabled}`"),
-                    &["true", "false"],
-                ));
-            }
+        if let Some(enabled) = node.config.get("enabled")
+            && !enabled.is_boolean()
+        {
+            diags.push(config_error(
+                node,
+                "enabled",
+                format!("config `enabled` must be true or false, found `{enabled}`"),
+                &["true", "false"],
+            ));
         }
     }
 }

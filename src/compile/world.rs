@@ -8,7 +8,6 @@ use crate::project::Project;
 use crate::settings::Settings;
 use minijinja::value::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// The package name of rdbt's built-in macros, as dbt's internal package.
 pub const INTERNAL_PACKAGE: &str = "dbt";
@@ -244,6 +243,3 @@ impl FromSerializeMap for Value {
         Value::from(minijinja::value::Serde(serde_json::Value::Object(m)))
     }
 }
-
-/// Shared handle used by renders.
-pub type SharedWorld = Arc<World>;

@@ -375,7 +375,7 @@ fn match_method(
                     g.is_match(&m.name)
                         || m.namespace
                             .as_ref()
-                            .is_some_and(|ns| g.is_match(&format!("{ns}.{}", m.name)))
+                            .is_some_and(|ns| g.is_match(format!("{ns}.{}", m.name)))
                 }
                 None => n.resource_type == ResourceType::Test && g.is_match(&n.name),
             })
@@ -396,10 +396,10 @@ fn match_method(
                 match cur {
                     Some(serde_json::Value::String(s)) => g.is_match(s),
                     Some(serde_json::Value::Array(items)) => items.iter().any(|i| {
-                        i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(&i.to_string())
+                        i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(i.to_string())
                     }),
                     Some(serde_json::Value::Null) | None => false,
-                    Some(other) => g.is_match(&other.to_string()),
+                    Some(other) => g.is_match(other.to_string()),
                 }
             })
         }

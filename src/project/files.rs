@@ -69,25 +69,26 @@ pub struct DocBlock {
 }
 
 static SNAPSHOT_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::regexes::static_regex(
         r"(?s)\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}",
     )
-    .expect("static regex")
 });
 static DOCS_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}")
-        .expect("static regex")
+    crate::regexes::static_regex(
+        r"(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}",
+    )
 });
 static MACRO_DECL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(").expect("static regex")
+    crate::regexes::static_regex(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 });
 static ENDMACRO: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\{%-?\s*endmacro\s*-?%\}").expect("static regex"));
+    LazyLock::new(|| crate::regexes::static_regex(r"\{%-?\s*endmacro\s*-?%\}"));
 static TEST_TAGS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\{%(-?)\s*(test|endtest)(\s)").expect("static regex"));
+    LazyLock::new(|| crate::regexes::static_regex(r"\{%(-?)\s*(test|endtest)(\s)"));
 static MATERIALIZATION_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)\{%-?\s*materialization\s.*?\{%-?\s*endmaterialization\s*-?%\}")
-        .expect("static regex")
+    crate::regexes::static_regex(
+        r"(?s)\{%-?\s*materialization\s.*?\{%-?\s*endmaterialization\s*-?%\}",
+    )
 });
 
 /// Reads everything of one package.

@@ -224,9 +224,8 @@ impl ProjectFile {
 
 /// Whether a key of a config tree is a config rather than a folder name.
 pub fn is_config_key(key: &str, value: &Node) -> bool {
-    key.starts_with('+')
-        || (KNOWN_CONFIG_KEYS.contains(&key)
-            && !(matches!(value.value, yaml::Value::Map(_)) && !takes_mapping(key)))
+    let is_map = matches!(value.value, yaml::Value::Map(_));
+    key.starts_with('+') || (KNOWN_CONFIG_KEYS.contains(&key) && (!is_map || takes_mapping(key)))
 }
 
 fn takes_mapping(key: &str) -> bool {

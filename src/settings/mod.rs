@@ -103,11 +103,12 @@ pub fn resolve(
                 return Err(Diagnostic::error(codes::PROFILE, format!("no profiles.yml in {}", dir.display()))
                     .with_help("check --profiles-dir, or remove it to use the built-in local DataFusion target"));
             }
-            if let Some(t) = &target_flag {
-                if t != "local" && t != "default" {
-                    return Err(Diagnostic::error(codes::PROFILE, format!("target `{t}` was asked for, but no profiles.yml was found"))
+            if let Some(t) = &target_flag
+                && t != "local"
+                && t != "default"
+            {
+                return Err(Diagnostic::error(codes::PROFILE, format!("target `{t}` was asked for, but no profiles.yml was found"))
                         .with_help("create profiles.yml in the project folder or ~/.rdbt/, or drop --target to build on the embedded warehouse"));
-                }
             }
             Target::default_local(&project_dir)
         }

@@ -46,22 +46,22 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
                 .is_some_and(|n| n.resource_type == ResourceType::Model)
         })
         .collect();
-    if !g.select.is_empty() && models.len() == 1 {
-        if let Some(code) = p
+    if !g.select.is_empty()
+        && models.len() == 1
+        && let Some(code) = p
             .parsed
             .nodes
             .get(models[0])
             .and_then(|n| n.compiled_code.as_ref())
-        {
-            session.printer.info(&format!(
-                "Compiled node '{}' is:",
-                p.parsed.nodes[models[0]].name
-            ));
-            session
-                .printer
-                .output(code.trim_end())
-                .map_err(|_| Failure::BrokenPipe)?;
-        }
+    {
+        session.printer.info(&format!(
+            "Compiled node '{}' is:",
+            p.parsed.nodes[models[0]].name
+        ));
+        session
+            .printer
+            .output(code.trim_end())
+            .map_err(|_| Failure::BrokenPipe)?;
     }
     session.printer.info(&format!(
         "Compiled {written} nodes into {}",

@@ -76,14 +76,14 @@ fn json_line(n: &ParsedNode, keys: &[String]) -> String {
     if let Some(s) = &n.source {
         v["source_name"] = json!(s.source_name);
     }
-    if !keys.is_empty() {
-        if let Some(obj) = v.as_object() {
-            let filtered: serde_json::Map<String, serde_json::Value> = keys
-                .iter()
-                .filter_map(|k| obj.get(k).map(|x| (k.clone(), x.clone())))
-                .collect();
-            v = serde_json::Value::Object(filtered);
-        }
+    if !keys.is_empty()
+        && let Some(obj) = v.as_object()
+    {
+        let filtered: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .filter_map(|k| obj.get(k).map(|x| (k.clone(), x.clone())))
+            .collect();
+        v = serde_json::Value::Object(filtered);
     }
     v.to_string()
 }

@@ -1,0 +1,89 @@
+//! Parse benchmark (issue 2): generates synthetic projects and times the real
+//! `rdbt` binary on them, reporting wall time and peak RSS.
+//!
+//! Run: `cargo bench --bench parse` (optionally `-- 1000 10000 100000`).
+//! Measures, per size: a cold `rdbt parse` (no cache), a no-change re-parse
+//! (partial parsing), and `rdbt --version`; each the median of 5 runs.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000, 100_000]
+    } else {
+        sizes
+    };
+    let exe = env!("CARGO_BIN_EXE_rdbt");
+    let (wall, rss) = median_run(exe, Path::new("."), &["--version"], 11);
+    println!(
+        "rdbt --version: {:.2} ms wall, {:.1} MB peak RSS",
+        ms(wall),
+        mb(rss)
+    );
+    for n in sizes {
+        let dir = tempfile::tempdir().expect("temp dir");
+        rdbt::synthetic::write_project(dir.path(), rdbt::synthetic::SyntheticSpec::new(n))
+            .expect("generate");
+        let runs = if n >= 100_000 { 3 } else { 5 };
+        let (cold, cold_rss) = median_run(
+            exe,
+            dir.path(),
+            &["parse", "--no-partial-parse", "--quiet"],
+            runs,
+        );
+        // Prime the cache, then measure re-parses with nothing changed.
+        run_once(exe, dir.path(), &["parse", "--quiet"]);
+        let (warm, warm_rss) = median_run(exe, dir.path(), &["parse", "--quiet"], runs);
+        println!(
+            "{n:>7} models: cold parse {:>8.1} ms, {:>6.1} MB peak RSS | no-change re-parse {:>8.1} ms, {:>6.1} MB",
+            ms(cold),
+            mb(cold_rss),
+            ms(warm),
+            mb(warm_rss)
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mb(kb: i64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn median_run(exe: &str, dir: &Path, args: &[&str], runs: usize) -> (Duration, i64) {
+    let mut samples: Vec<(Duration, i64)> = (0..runs).map(|_| run_once(exe, dir, args)).collect();
+    samples.sort_by_key(|s| s.0);
+    samples[samples.len() / 2]
+}
+
+/// Wall time and peak RSS (KiB) of one child process.
+fn run_once(exe: &str, dir: &Path, args: &[&str]) -> (Duration, i64) {
+    let start = Instant::now();
+    let mut child = Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .spawn()
+        .expect("spawn rdbt");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    assert_eq!(r, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "rdbt {args:?} failed in {}",
+        dir.display()
+    );
+    let _ = child.try_wait();
+    (elapsed, usage.ru_maxrss)
+}

@@ -1,0 +1,6 @@
+select
+    restaurant_id,
+    restaurant_name,
+    city,
+    cuisine
+from {{ ref('restaurants') }}
