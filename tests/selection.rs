@@ -38,7 +38,10 @@ fn every_selector_form() {
             ],
         ),
         ("-s +orders", vec!["orders", "stg_orders", "stg_payments"]),
-        ("-s orders+", vec!["customers", "orders", "revenue"]),
+        (
+            "-s orders+",
+            vec!["customers", "orders", "revenue", "utils_showcase"],
+        ),
         (
             "-s 1+customers",
             vec!["customers", "orders", "stg_customers"],
@@ -53,6 +56,7 @@ fn every_selector_form() {
                 "stg_customers",
                 "stg_orders",
                 "stg_payments",
+                "utils_showcase",
             ],
         ),
         ("-s tag:finance", vec!["revenue"]),
@@ -67,7 +71,7 @@ fn every_selector_form() {
         ),
         (
             "-s path:models/marts",
-            vec!["customers", "orders", "revenue"],
+            vec!["customers", "orders", "revenue", "utils_showcase"],
         ),
         ("-s models/marts/finance", vec!["revenue"]),
         (
@@ -81,11 +85,11 @@ fn every_selector_form() {
         ),
         (
             "-s jaffle_nested.marts",
-            vec!["customers", "orders", "revenue"],
+            vec!["customers", "orders", "revenue", "utils_showcase"],
         ),
         (
             "-s config.materialized:table",
-            vec!["customers", "orders", "revenue"],
+            vec!["customers", "orders", "revenue", "utils_showcase"],
         ),
         (
             "-s config.schema:staging",

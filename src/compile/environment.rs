@@ -91,14 +91,18 @@ impl Compiler {
                     continue;
                 }
                 first_seen.insert(key, (file.abs_path.clone(), decl.first_line + 1));
+                // Errors are located in the text the engine saw; lines are the same.
+                let engine_text: Arc<str> =
+                    Arc::from(super::mutable::rewrite_literals(&decl.body).as_ref());
                 let origin = TemplateOrigin::at_position(
                     file.abs_path.clone(),
                     file.original_text.clone(),
-                    decl.body.clone(),
+                    engine_text.clone(),
                     decl.first_line,
                     decl.first_column,
                 );
-                if let Err(e) = env.add_template_owned(template_name.clone(), decl.body.to_string())
+                if let Err(e) =
+                    env.add_template_owned(template_name.clone(), engine_text.to_string())
                 {
                     let mut single = TemplateOrigins::new();
                     single.insert(template_name.clone(), origin);
@@ -149,8 +153,20 @@ impl Compiler {
     ) -> Result<String, Diagnostic> {
         let package = scope.node.package.clone();
         let ctx = Value::from_object(RenderContext { scope, package });
+        let engine_text = super::mutable::rewrite_literals(source);
+        let rewritten_origin;
+        let origin = match &engine_text {
+            std::borrow::Cow::Borrowed(_) => origin,
+            std::borrow::Cow::Owned(text) => {
+                rewritten_origin = TemplateOrigin {
+                    template_text: Arc::from(text.as_str()),
+                    ..origin.clone()
+                };
+                &rewritten_origin
+            }
+        };
         self.env
-            .render_named_str(template_name, source, ctx)
+            .render_named_str(template_name, &engine_text, ctx)
             .map_err(|e| to_diagnostic(&e, &self.origins, Some((template_name, origin))))
     }
 

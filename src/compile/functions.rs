@@ -15,13 +15,15 @@ use std::sync::Arc;
 /// Registers every global function and object on `env`.
 pub fn register(env: &mut Environment<'static>) {
     env.add_function("ref", ref_fn);
+    env.add_function("__rdbt_list", super::mutable::list_fn);
+    env.add_function("__rdbt_dict", super::mutable::dict_fn);
     env.add_function("source", source_fn);
     env.add_function("env_var", env_var_fn);
     env.add_function("return", return_fn);
     env.add_function("log", log_fn);
     env.add_function("print", print_fn);
-    env.add_function("is_incremental", |_: Rest<Value>| false);
-    env.add_function("should_full_refresh", |_: Rest<Value>| false);
+    env.add_function("is_incremental", |_: Rest<Value>, _: Kwargs| false);
+    env.add_function("should_full_refresh", |_: Rest<Value>, _: Kwargs| false);
     env.add_function("fromjson", fromjson);
     env.add_function("tojson", tojson);
     env.add_function("fromyaml", fromyaml);
@@ -31,13 +33,17 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("zip", zip_fn);
     env.add_function("set", set_fn);
     env.add_function("set_strict", set_fn);
-    env.add_function("run_query", |_: Rest<Value>| Value::from(()));
-    env.add_function("load_result", |_: Rest<Value>| Value::from(()));
-    env.add_function("store_result", |_: Rest<Value>| Value::from(""));
-    env.add_function("store_raw_result", |_: Rest<Value>| Value::from(""));
-    env.add_function("write", |_: Rest<Value>| Value::from(""));
+    env.add_function("run_query", |_: Rest<Value>, _: Kwargs| Value::from(()));
+    env.add_function("load_result", |_: Rest<Value>, _: Kwargs| Value::from(()));
+    env.add_function("store_result", |_: Rest<Value>, _: Kwargs| Value::from(""));
+    env.add_function("store_raw_result", |_: Rest<Value>, _: Kwargs| {
+        Value::from("")
+    });
+    env.add_function("write", |_: Rest<Value>, _: Kwargs| Value::from(""));
     env.add_function("render", |s: String| s);
-    env.add_function("try_or_compiler_error", |_: Rest<Value>| Value::from(()));
+    env.add_function("try_or_compiler_error", |_: Rest<Value>, _: Kwargs| {
+        Value::from(())
+    });
     env.add_filter("tojson", tojson);
     env.add_filter("as_bool", |v: Value| v.is_true());
     env.add_filter("as_number", |v: Value| v);
@@ -506,13 +512,26 @@ impl Object for Adapter {
                     .map(str::to_string)
                     .or_else(|| {
                         kwargs
+                            .as_ref()
                             .and_then(|k| k.get::<Option<String>>("macro_namespace").ok().flatten())
                     });
+                // dbt's older form: dispatch(name, packages=[...]).
+                let packages: Option<Vec<String>> = kwargs
+                    .as_ref()
+                    .and_then(|k| k.get::<Option<Value>>("packages").ok().flatten())
+                    .and_then(|v| {
+                        v.try_iter()
+                            .ok()
+                            .map(|it| it.filter_map(|p| p.as_str().map(str::to_string)).collect())
+                    });
                 let calling_package = scope.node.package.clone();
-                match scope
-                    .world
-                    .dispatch(name, namespace.as_deref(), &calling_package)
-                {
+                let found = match packages {
+                    Some(order) => scope.world.dispatch_in(name, &order),
+                    None => scope
+                        .world
+                        .dispatch(name, namespace.as_deref(), &calling_package),
+                };
+                match found {
                     Some(info) => Ok(Value::from_object(MacroFn::new(info.clone()))),
                     None => Err(tagged_error(
                         codes::MISSING_MACRO,

@@ -64,6 +64,8 @@ impl Object for MacroFn {
                 "check the macro for unbounded recursion",
             ));
         }
+        let args = bridge_caller(state, args)?;
+        let args = args.as_slice();
         let template = state.env().get_template(&self.info.template_name)?;
         let ctx = Value::from_object(RenderContext {
             scope,
@@ -146,4 +148,59 @@ pub fn return_fn(value: Option<Value>) -> Result<Value, Error> {
             "use return() only inside {% macro %} blocks",
         ))
     }
+}
+
+/// A `{% call %}` body, rendered in the caller's own state before the macro
+/// runs: minijinja macros only run in the state that defined them, and the
+/// macro runs in a state of its own.
+#[derive(Debug)]
+struct RenderedCaller(Value);
+
+impl Object for RenderedCaller {
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        if !args.is_empty() {
+            return Err(tagged_error(
+                codes::JINJA_RUNTIME,
+                "caller() with arguments is not supported across macro files",
+                "pass the values as macro arguments instead of through caller(...)",
+            ));
+        }
+        Ok(self.0.clone())
+    }
+}
+
+fn bridge_caller(state: &mut State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut args = args.to_vec();
+    let Some(kwargs) = args.last().and_then(super::functions::as_kwargs) else {
+        return Ok(args);
+    };
+    if !kwargs.has("caller") {
+        return Ok(args);
+    }
+    let mut pairs: Vec<(String, Value)> = Vec::new();
+    for key in kwargs.args() {
+        let v: Value = kwargs.peek(key)?;
+        if key == "caller" {
+            let takes_args = v
+                .get_attr("arguments")
+                .ok()
+                .and_then(|a| a.len())
+                .unwrap_or(0)
+                > 0;
+            let rendered = if takes_args {
+                Value::from(())
+            } else {
+                v.call(state, &[])?
+            };
+            pairs.push((
+                key.to_string(),
+                Value::from_object(RenderedCaller(rendered)),
+            ));
+        } else {
+            pairs.push((key.to_string(), v));
+        }
+    }
+    let last = args.len() - 1;
+    args[last] = Value::from(minijinja::value::Kwargs::from_iter(pairs));
+    Ok(args)
 }

@@ -8,6 +8,7 @@ mod errors;
 mod functions;
 mod generic_tests;
 mod macros;
+mod mutable;
 pub mod node;
 mod parse;
 mod relation;

@@ -168,6 +168,17 @@ impl World {
         None
     }
 
+    /// `adapter.dispatch(name, packages=[...])`: an explicit search order.
+    pub fn dispatch_in(&self, name: &str, order: &[String]) -> Option<&MacroInfo> {
+        let adapter = self.dialect.adapter_type();
+        let candidates = [format!("{adapter}__{name}"), format!("default__{name}")];
+        order
+            .iter()
+            .map(String::as_str)
+            .chain([INTERNAL_PACKAGE])
+            .find_map(|pkg| candidates.iter().find_map(|c| self.find_macro(pkg, c)))
+    }
+
     /// `var(name)` as seen from `package`: `--vars`, then project vars.
     pub fn lookup_var(&self, package: &str, name: &str) -> Option<serde_json::Value> {
         if let Some(v) = self.cli_vars.get(name) {
