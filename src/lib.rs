@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod graph;
 pub mod project;
 mod regexes;
+pub mod run;
 pub mod settings;
 pub mod synthetic;
 pub mod yaml;

@@ -100,6 +100,51 @@ pub enum Command {
     Deps,
     /// Delete the folders listed in the project's clean-targets (target/ and dbt_packages/ by default).
     Clean,
+    /// Build the selected models in the warehouse, in graph order.
+    Run(RunArgs),
+    /// Load the selected seeds (CSV files) into the warehouse.
+    Seed(RunArgs),
+    /// Run the selected data tests.
+    Test(RunArgs),
+    /// Seeds, models and their tests in graph order; a failing test skips what depends on its model.
+    Build(RunArgs),
+    /// Run the selected model's SQL (or --inline SQL) and print its first rows.
+    Show(ShowArgs),
+    /// Run again the nodes that failed or were skipped in the last run (target/run_results.json).
+    Retry(RunArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Rebuild incremental models from scratch and replace seeds.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Stop at the first failure.
+    #[arg(short = 'x', long)]
+    pub fail_fast: bool,
+    /// Build every model with zero rows: a cheap check of the whole graph.
+    #[arg(long)]
+    pub empty: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowOutput {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// SQL to run instead of a selected model (Jinja and ref() work).
+    #[arg(long, value_name = "SQL")]
+    pub inline: Option<String>,
+    /// How many rows to print; 0 prints all.
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ShowOutput::Table)]
+    pub output: ShowOutput,
 }
 
 #[derive(Debug, Args)]

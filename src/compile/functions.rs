@@ -22,7 +22,12 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("return", return_fn);
     env.add_function("log", log_fn);
     env.add_function("print", print_fn);
-    env.add_function("is_incremental", |_: Rest<Value>, _: Kwargs| false);
+    env.add_function(
+        "is_incremental",
+        |state: &State, _: Rest<Value>, _: Kwargs| {
+            current_scope(state).map(|s| s.incremental).unwrap_or(false)
+        },
+    );
     env.add_function("should_full_refresh", |_: Rest<Value>, _: Kwargs| false);
     env.add_function("fromjson", fromjson);
     env.add_function("tojson", tojson);

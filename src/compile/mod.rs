@@ -138,78 +138,246 @@ impl RelationResolver for Resolver {
     }
 }
 
-/// The compile pass: renders `ids` with real relation names and stores the
-/// SQL in `compiled_code`. Ephemeral models render as `__dbt__cte__<name>`.
+/// The compile pass: renders nodes with real relation names, injects
+/// ephemeral models as CTEs, and knows whether an incremental model runs
+/// incrementally. Built once per command; `compile` is safe to call from
+/// many threads.
+pub struct Linker {
+    resolver: Arc<Resolver>,
+    ephemeral_sql: Mutex<HashMap<String, String>>,
+}
+
+impl Linker {
+    pub fn new(compiler: &Compiler, parsed: &ParsedProject) -> Linker {
+        let dialect = compiler.world.dialect;
+        let relations: HashMap<String, Relation> = parsed
+            .nodes
+            .values()
+            .map(|n| {
+                let ephemeral =
+                    n.materialized() == "ephemeral" && n.resource_type == ResourceType::Model;
+                let rel = Relation {
+                    database: Some(n.database.clone()),
+                    schema: Some(n.schema.clone()),
+                    identifier: if ephemeral {
+                        format!("__dbt__cte__{}", n.name)
+                    } else {
+                        n.alias.clone()
+                    },
+                    relation_type: if ephemeral {
+                        "cte".into()
+                    } else {
+                        relation_type(n)
+                    },
+                    dialect,
+                };
+                (n.unique_id.clone(), rel)
+            })
+            .collect();
+        Linker {
+            resolver: Arc::new(Resolver {
+                index: RefIndex::new(parsed),
+                relations,
+            }),
+            ephemeral_sql: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The relation a node materializes into (its `this`).
+    pub fn relation_name(&self, id: &str) -> Option<String> {
+        self.resolver.relations.get(id).map(Relation::render)
+    }
+
+    /// Compiles one node; `incremental` is what `is_incremental()` answers.
+    pub fn compile(
+        &self,
+        compiler: &Compiler,
+        parsed: &ParsedProject,
+        id: &str,
+        incremental: bool,
+    ) -> Result<String, Diagnostic> {
+        let node = parsed
+            .nodes
+            .get(id)
+            .ok_or_else(|| Diagnostic::internal(format!("compile of unknown node {id}")))?;
+        let sql = self.render(compiler, node, incremental)?;
+        let mut ctes: Vec<(String, String)> = Vec::new();
+        self.collect_ephemerals(compiler, parsed, node, &mut ctes, &mut Vec::new())?;
+        Ok(inject_ctes(&sql, &ctes))
+    }
+
+    /// Renders a hook or other snippet in `id`'s scope (`this`, `config`).
+    pub fn render_snippet(
+        &self,
+        compiler: &Compiler,
+        parsed: &ParsedProject,
+        id: &str,
+        text: &str,
+    ) -> Result<String, Diagnostic> {
+        let node = parsed
+            .nodes
+            .get(id)
+            .ok_or_else(|| Diagnostic::internal(format!("render of unknown node {id}")))?;
+        let mut snippet = node.clone();
+        snippet.raw_code = Arc::from(text);
+        snippet.file_text = snippet.raw_code.clone();
+        snippet.body_offset = 0;
+        snippet.test_metadata = None;
+        self.render(compiler, &snippet, false)
+    }
+
+    fn render(
+        &self,
+        compiler: &Compiler,
+        node: &ParsedNode,
+        incremental: bool,
+    ) -> Result<String, Diagnostic> {
+        let resolver: Arc<dyn RelationResolver> = self.resolver.clone();
+        let scope = Arc::new(NodeScope {
+            world: compiler.world.clone(),
+            node: parse::scope_for(compiler, node, node.config.clone())
+                .node
+                .clone(),
+            base_config: node.config.clone(),
+            recorded: Mutex::new(Recorded::default()),
+            resolver: Some(resolver),
+            this: self.resolver.relations.get(&node.unique_id).cloned(),
+            execute: true,
+            extra: Vec::new(),
+            incremental,
+        });
+        let offset = if node.test_metadata.is_some() {
+            node.call_sites
+                .first()
+                .map_or(0, |c| c.1)
+                .min(node.file_text.len())
+        } else {
+            node.body_offset
+        };
+        let origin = TemplateOrigin::new(
+            node.abs_path.clone(),
+            node.file_text.clone(),
+            node.raw_code.clone(),
+            offset,
+        );
+        compiler.render(scope, &node.unique_id, &node.raw_code, &origin)
+    }
+
+    /// Ephemeral parents (and theirs), parents first, each once.
+    fn collect_ephemerals(
+        &self,
+        compiler: &Compiler,
+        parsed: &ParsedProject,
+        node: &ParsedNode,
+        out: &mut Vec<(String, String)>,
+        stack: &mut Vec<String>,
+    ) -> Result<(), Diagnostic> {
+        for dep in &node.depends_on {
+            let Some(parent) = parsed.nodes.get(dep) else {
+                continue;
+            };
+            if parent.resource_type != ResourceType::Model || parent.materialized() != "ephemeral" {
+                continue;
+            }
+            let name = format!("__dbt__cte__{}", parent.name);
+            if out.iter().any(|(n, _)| *n == name) || stack.contains(dep) {
+                continue;
+            }
+            stack.push(dep.clone());
+            self.collect_ephemerals(compiler, parsed, parent, out, stack)?;
+            stack.pop();
+            let cached = self
+                .ephemeral_sql
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(dep)
+                .cloned();
+            let sql = match cached {
+                Some(s) => s,
+                None => {
+                    let s = self.render(compiler, parent, false)?;
+                    self.ephemeral_sql
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(dep.clone(), s.clone());
+                    s
+                }
+            };
+            out.push((name, sql));
+        }
+        Ok(())
+    }
+}
+
+/// Puts `ctes` in front of `sql`, merging with a leading `WITH` if it has one.
+pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let defs = ctes
+        .iter()
+        .map(|(n, body)| format!("{n} as (\n{}\n)", body.trim().trim_end_matches(';')))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let start = leading_trivia_len(sql);
+    let rest = &sql[start..];
+    if rest.len() >= 4
+        && rest[..4].eq_ignore_ascii_case("with")
+        && rest[4..].starts_with(|c: char| c.is_whitespace())
+    {
+        let after = &rest[4..];
+        let recursive = after
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("recursive ");
+        if recursive {
+            let skip = after.len() - after.trim_start().len() + "recursive ".len();
+            return format!(
+                "{}with recursive {defs},\n{}",
+                &sql[..start],
+                &after[skip..]
+            );
+        }
+        format!("{}with {defs},\n{}", &sql[..start], after.trim_start())
+    } else {
+        format!("{}with {defs}\n{}", &sql[..start], rest)
+    }
+}
+
+/// Whitespace and SQL comments before the first token.
+fn leading_trivia_len(sql: &str) -> usize {
+    let mut i = 0;
+    let b = sql.as_bytes();
+    loop {
+        while i < b.len() && (b[i] as char).is_whitespace() {
+            i += 1;
+        }
+        if sql[i..].starts_with("--") {
+            i = sql[i..].find('\n').map_or(sql.len(), |e| i + e + 1);
+        } else if sql[i..].starts_with("/*") {
+            i = sql[i..].find("*/").map_or(sql.len(), |e| i + e + 2);
+        } else {
+            return i;
+        }
+    }
+}
+
+/// `rdbt compile`: renders `ids` in parallel and stores `compiled_code`.
 pub fn compile_nodes(
     compiler: &Compiler,
     parsed: &mut ParsedProject,
     ids: &[String],
 ) -> Result<(), Diagnostics> {
-    let dialect = compiler.world.dialect;
-    let relations: HashMap<String, Relation> = parsed
-        .nodes
-        .values()
-        .map(|n| {
-            let ephemeral =
-                n.materialized() == "ephemeral" && n.resource_type == ResourceType::Model;
-            let rel = Relation {
-                database: Some(n.database.clone()),
-                schema: Some(n.schema.clone()),
-                identifier: if ephemeral {
-                    format!("__dbt__cte__{}", n.name)
-                } else {
-                    n.alias.clone()
-                },
-                relation_type: if ephemeral {
-                    "cte".into()
-                } else {
-                    relation_type(n)
-                },
-                dialect,
-            };
-            (n.unique_id.clone(), rel)
-        })
-        .collect();
-    let resolver: Arc<dyn RelationResolver> = Arc::new(Resolver {
-        index: RefIndex::new(parsed),
-        relations: relations.clone(),
-    });
+    let linker = Linker::new(compiler, parsed);
+    let snapshot: &ParsedProject = parsed;
     let results: Vec<(String, Result<String, Diagnostic>)> = ids
         .par_iter()
-        .filter_map(|id| parsed.nodes.get(id))
+        .filter_map(|id| snapshot.nodes.get(id))
         .filter(|n| n.is_executable() && n.resource_type != ResourceType::Seed)
         .map(|node| {
-            let scope = Arc::new(NodeScope {
-                world: compiler.world.clone(),
-                node: parse::scope_for(compiler, node, node.config.clone())
-                    .node
-                    .clone(),
-                base_config: node.config.clone(),
-                recorded: Mutex::new(Recorded::default()),
-                resolver: Some(resolver.clone()),
-                this: relations.get(&node.unique_id).cloned(),
-                execute: true,
-                extra: Vec::new(),
-            });
-            let origin = if node.test_metadata.is_some() {
-                let offset = node.call_sites.first().map_or(0, |c| c.1);
-                TemplateOrigin::new(
-                    node.abs_path.clone(),
-                    node.file_text.clone(),
-                    node.raw_code.clone(),
-                    offset.min(node.file_text.len()),
-                )
-            } else {
-                TemplateOrigin::new(
-                    node.abs_path.clone(),
-                    node.file_text.clone(),
-                    node.raw_code.clone(),
-                    node.body_offset,
-                )
-            };
             (
                 node.unique_id.clone(),
-                compiler.render(scope, &node.unique_id, &node.raw_code, &origin),
+                linker.compile(compiler, snapshot, &node.unique_id, false),
             )
         })
         .collect();
@@ -302,4 +470,25 @@ fn compile_nodes_including(
         n.resource_type = ResourceType::Analysis;
     }
     compile_nodes(compiler, parsed, ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inject_ctes;
+
+    #[test]
+    fn ctes_merge_with_a_leading_with() {
+        let ctes = vec![("__dbt__cte__e".to_string(), "select 1 as x".to_string())];
+        assert_eq!(
+            inject_ctes("select * from __dbt__cte__e", &ctes),
+            "with __dbt__cte__e as (\nselect 1 as x\n)\nselect * from __dbt__cte__e"
+        );
+        assert_eq!(
+            inject_ctes(
+                "-- note\nWITH a as (select 2) select * from a, __dbt__cte__e",
+                &ctes
+            ),
+            "-- note\nwith __dbt__cte__e as (\nselect 1 as x\n),\na as (select 2) select * from a, __dbt__cte__e"
+        );
+    }
 }

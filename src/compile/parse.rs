@@ -536,6 +536,7 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
         this: Some(this),
         execute: false,
         extra: Vec::new(),
+        incremental: false,
     })
 }
 
@@ -687,6 +688,7 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
             resolver: None,
             this: None,
             execute: false,
+            incremental: false,
         });
         let text = "{{ generate_database_name(__db, model) | trim }}\u{1}{{ generate_schema_name(__schema, model) | trim }}\u{1}{{ generate_alias_name(__alias, model) | trim }}";
         let origin = TemplateOrigin::new(

@@ -73,6 +73,9 @@ pub struct NodeScope {
     pub execute: bool,
     /// Extra variables (test kwargs, unit-test overrides).
     pub extra: Vec<(String, Value)>,
+    /// dbt's `is_incremental()`: the model is incremental, its table exists
+    /// and this is not a full refresh.
+    pub incremental: bool,
 }
 
 impl std::fmt::Debug for NodeScope {

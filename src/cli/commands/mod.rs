@@ -4,9 +4,11 @@ mod clean;
 mod compile;
 mod debug;
 mod deps;
+mod execute;
 mod init;
 mod ls;
 mod parse;
+mod show;
 
 use super::args::{Cli, Command};
 use super::session::Failure;
@@ -21,5 +23,11 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Init(a) => init::run(g, a),
         Command::Deps => deps::run(g),
         Command::Clean => clean::run(g),
+        Command::Run(a) => execute::run(g, a, execute::Kind::Run),
+        Command::Seed(a) => execute::run(g, a, execute::Kind::Seed),
+        Command::Test(a) => execute::run(g, a, execute::Kind::Test),
+        Command::Build(a) => execute::run(g, a, execute::Kind::Build),
+        Command::Retry(a) => execute::retry(g, a),
+        Command::Show(a) => show::run(g, a),
     }
 }

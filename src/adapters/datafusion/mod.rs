@@ -1,0 +1,593 @@
+//! The embedded DataFusion warehouse (ARCHITECTURE.md decision 4): schemas
+//! are folders, tables are versioned Parquet folders swapped in by an atomic
+//! rename, views are stored SQL, and everything is registered again when the
+//! warehouse opens. One writer at a time (a lock file); readers never lock.
+//! The only place `datafusion::` is used for execution.
+
+mod lock;
+mod storage;
+
+pub use lock::WriterLock;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::TableReference;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{
+    CsvReadOptions, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
+};
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What can go wrong in the warehouse, kept apart from how it is shown.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    #[error("the warehouse at {path} is being written by another rdbt process (pid {holder})")]
+    Locked { path: PathBuf, holder: String },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl WarehouseError {
+    fn engine(e: impl std::fmt::Display) -> Self {
+        WarehouseError::Engine(clean_message(&e.to_string()))
+    }
+
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        WarehouseError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// DataFusion prefixes messages with its internal error kinds; users want the
+/// sentence.
+fn clean_message(m: &str) -> String {
+    let mut s = m.trim();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "Execution error: ",
+        "Arrow error: ",
+        "External error: ",
+        "Parser error: ",
+        "This feature is not implemented: ",
+    ] {
+        while let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    s.to_string()
+}
+
+/// A relation that exists in the warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+}
+
+/// One column of a relation, with its Arrow type spelled as SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+}
+
+/// How a new table version is produced from a query.
+#[derive(Debug, Clone)]
+pub enum WriteMode {
+    /// Replace the table with the query's rows.
+    Replace,
+    /// Keep the old rows and add the new ones.
+    Append,
+    /// Old rows whose key appears in the new rows are replaced (merge and
+    /// delete+insert have this result).
+    Merge { unique_key: Vec<String> },
+    /// Old rows in partitions the new rows touch are replaced.
+    InsertOverwrite { partition_by: Vec<String> },
+}
+
+pub struct Warehouse {
+    root: PathBuf,
+    ctx: SessionContext,
+    _lock: Option<WriterLock>,
+}
+
+impl Warehouse {
+    /// Opens (creating if needed) the warehouse at `root`. A writer takes the
+    /// lock, waiting up to `lock_wait` for another writer to finish.
+    pub async fn open(
+        root: &Path,
+        memory_limit: Option<usize>,
+        writer: bool,
+        lock_wait: std::time::Duration,
+    ) -> Result<Warehouse, WarehouseError> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| WarehouseError::io("cannot create the warehouse folder", root, e))?;
+        let lock = if writer {
+            Some(WriterLock::acquire(root, lock_wait)?)
+        } else {
+            None
+        };
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let spill = root.join(".spill");
+        let runtime = runtime
+            .with_temp_file_path(&spill)
+            .build_arc()
+            .map_err(WarehouseError::engine)?;
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("warehouse", "main");
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let wh = Warehouse {
+            root: root.to_path_buf(),
+            ctx,
+            _lock: lock,
+        };
+        wh.register_all().await?;
+        Ok(wh)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    async fn ensure_schema(&self, schema: &str) -> Result<(), WarehouseError> {
+        self.ctx
+            .sql(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)))
+            .await
+            .map_err(WarehouseError::engine)?
+            .collect()
+            .await
+            .map_err(WarehouseError::engine)?;
+        Ok(())
+    }
+
+    /// Registers every stored table, then the views (in as many rounds as
+    /// views on views need).
+    async fn register_all(&self) -> Result<(), WarehouseError> {
+        let mut pending_views = Vec::new();
+        for (schema, tables, views) in storage::list(&self.root) {
+            self.ensure_schema(&schema).await?;
+            for t in tables {
+                self.register_table(&schema, &t).await?;
+            }
+            for v in views {
+                pending_views.push((schema.clone(), v));
+            }
+        }
+        while !pending_views.is_empty() {
+            let before = pending_views.len();
+            let mut still = Vec::new();
+            for (schema, view) in pending_views {
+                let sql = std::fs::read_to_string(storage::view_file(&self.root, &schema, &view))
+                    .unwrap_or_default();
+                if self.define_view(&schema, &view, &sql).await.is_err() {
+                    still.push((schema, view));
+                }
+            }
+            if still.len() == before {
+                // Views whose inputs are gone stay unregistered until rebuilt.
+                break;
+            }
+            pending_views = still;
+        }
+        Ok(())
+    }
+
+    async fn register_table(&self, schema: &str, table: &str) -> Result<(), WarehouseError> {
+        let dir = storage::table_dir(&self.root, schema, table);
+        let Some(version) = storage::current_version(&dir) else {
+            return Ok(());
+        };
+        let reference = TableReference::partial(schema, table);
+        let _ = self.ctx.deregister_table(reference.clone());
+        let path = format!("{}/", version.display());
+        self.ctx
+            .register_parquet(reference, &path, ParquetReadOptions::default())
+            .await
+            .map_err(WarehouseError::engine)
+    }
+
+    async fn define_view(&self, schema: &str, view: &str, sql: &str) -> Result<(), WarehouseError> {
+        self.ensure_schema(schema).await?;
+        let reference = TableReference::partial(schema, view);
+        let _ = self.ctx.deregister_table(reference);
+        self.ctx
+            .sql(&format!(
+                "CREATE OR REPLACE VIEW {}.{} AS {sql}",
+                quote(schema),
+                quote(view)
+            ))
+            .await
+            .map_err(WarehouseError::engine)?
+            .collect()
+            .await
+            .map_err(WarehouseError::engine)?;
+        Ok(())
+    }
+
+    /// Whether `schema.name` exists, and as what.
+    pub fn relation_kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
+        if storage::current_version(&storage::table_dir(&self.root, schema, name)).is_some() {
+            Some(RelationKind::Table)
+        } else if storage::view_file(&self.root, schema, name).is_file() {
+            Some(RelationKind::View)
+        } else {
+            None
+        }
+    }
+
+    /// Plans `sql` without running it and returns its output schema.
+    pub async fn plan_schema(&self, sql: &str) -> Result<SchemaRef, WarehouseError> {
+        let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
+    }
+
+    /// Runs a query and returns its rows.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+        self.ctx
+            .sql(sql)
+            .await
+            .map_err(WarehouseError::engine)?
+            .collect()
+            .await
+            .map_err(WarehouseError::engine)
+    }
+
+    /// The columns of a relation, if it exists.
+    pub async fn columns(&self, schema: &str, name: &str) -> Option<Vec<ColumnInfo>> {
+        let df = self
+            .ctx
+            .table(TableReference::partial(schema, name))
+            .await
+            .ok()?;
+        Some(
+            df.schema()
+                .fields()
+                .iter()
+                .map(|f| ColumnInfo {
+                    name: f.name().clone(),
+                    data_type: sql_type(f.data_type()),
+                })
+                .collect(),
+        )
+    }
+
+    /// Creates or replaces a view; the SQL is stored so it survives restarts.
+    pub async fn create_view(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+    ) -> Result<(), WarehouseError> {
+        // Plan first: a broken view must not replace a working one.
+        self.plan_schema(sql).await?;
+        self.drop_table_files(schema, name)?;
+        self.define_view(schema, name, sql).await?;
+        let file = storage::view_file(&self.root, schema, name);
+        storage::write_file_atomic(&file, sql.as_bytes())
+            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))
+    }
+
+    /// Materializes `sql` into `schema.name` as `mode` says; returns the rows
+    /// written. On any error the previous version stays live.
+    pub async fn write_table(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        mode: &WriteMode,
+    ) -> Result<u64, WarehouseError> {
+        self.ensure_schema(schema).await?;
+        let dir = storage::table_dir(&self.root, schema, name);
+        let previous = storage::current_version(&dir);
+        let version = storage::new_version(&dir)
+            .map_err(|e| WarehouseError::io("cannot create a table version in", &dir, e))?;
+        let result = self
+            .fill_version(schema, name, sql, mode, previous.as_deref(), &version)
+            .await;
+        match result {
+            Ok(rows) => {
+                storage::publish(&dir, &version).map_err(|e| {
+                    WarehouseError::io("cannot publish the new version of", &dir, e)
+                })?;
+                let view = storage::view_file(&self.root, schema, name);
+                if view.is_file() {
+                    let _ = std::fs::remove_file(&view);
+                }
+                self.register_table(schema, name).await?;
+                storage::collect_garbage(&dir, previous.as_deref());
+                Ok(rows)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&version);
+                Err(e)
+            }
+        }
+    }
+
+    async fn fill_version(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        mode: &WriteMode,
+        previous: Option<&Path>,
+        version: &Path,
+    ) -> Result<u64, WarehouseError> {
+        let existing = previous.is_some()
+            && self
+                .ctx
+                .table_exist(TableReference::partial(schema, name))
+                .unwrap_or(false);
+        match mode {
+            WriteMode::Replace => {
+                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                write_parquet(df, &version.join("part-00000.parquet")).await
+            }
+            _ if !existing => {
+                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                write_parquet(df, &version.join("part-00000.parquet")).await
+            }
+            WriteMode::Append => {
+                let old_rows = link_files(previous, version)?;
+                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                let file = version.join(format!("part-{}.parquet", uuid::Uuid::new_v4().simple()));
+                let new_rows = write_parquet(df, &file).await?;
+                Ok(old_rows + new_rows)
+            }
+            WriteMode::Merge { unique_key }
+            | WriteMode::InsertOverwrite {
+                partition_by: unique_key,
+            } => {
+                // Stage the new rows, then write old-minus-matching plus new.
+                let staged = version.join("staged");
+                std::fs::create_dir_all(&staged)
+                    .map_err(|e| WarehouseError::io("cannot stage rows in", &staged, e))?;
+                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                write_parquet(df, &staged.join("new.parquet")).await?;
+                let staged_name = format!("__rdbt_staged_{}", uuid::Uuid::new_v4().simple());
+                let staged_ref = TableReference::bare(staged_name.clone());
+                self.ctx
+                    .register_parquet(
+                        staged_ref.clone(),
+                        &format!("{}/", staged.display()),
+                        ParquetReadOptions::default(),
+                    )
+                    .await
+                    .map_err(WarehouseError::engine)?;
+                let old = format!("{}.{}", quote(schema), quote(name));
+                let cols = self.columns(schema, name).await.unwrap_or_default();
+                let select_list = cols
+                    .iter()
+                    .map(|c| quote(&c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let keys = unique_key
+                    .iter()
+                    .map(|k| format!("n.{q} IS NOT DISTINCT FROM o.{q}", q = quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let merged = format!(
+                    "SELECT {select_list} FROM {old} o WHERE NOT EXISTS (SELECT 1 FROM {staged} n WHERE {keys}) UNION ALL SELECT {select_list} FROM {staged}",
+                    staged = quote(&staged_name)
+                );
+                let result = async {
+                    let df = self
+                        .ctx
+                        .sql(&merged)
+                        .await
+                        .map_err(WarehouseError::engine)?;
+                    write_parquet(df, &version.join("part-00000.parquet")).await
+                }
+                .await;
+                let _ = self.ctx.deregister_table(staged_ref);
+                let _ = std::fs::remove_dir_all(&staged);
+                result
+            }
+        }
+    }
+
+    /// Loads a CSV file into `schema.name` with inferred types, `column_types`
+    /// casts applied through `select_sql` (which reads the `__rdbt_seed` table).
+    pub async fn load_csv(
+        &self,
+        schema: &str,
+        name: &str,
+        csv: &Path,
+        delimiter: u8,
+        select_sql: impl Fn(&[ColumnInfo]) -> String,
+    ) -> Result<u64, WarehouseError> {
+        let path = csv.to_string_lossy().into_owned();
+        let options = CsvReadOptions::new()
+            .has_header(true)
+            .delimiter(delimiter)
+            .schema_infer_max_records(100_000)
+            .file_extension(".csv");
+        let staging = format!("__rdbt_seed_{}", uuid::Uuid::new_v4().simple());
+        self.ctx
+            .register_csv(TableReference::bare(staging.clone()), &path, options)
+            .await
+            .map_err(WarehouseError::engine)?;
+        let columns = self.columns_of_bare(&staging).await;
+        let sql = select_sql(&columns).replace("__rdbt_seed", &quote(&staging));
+        let result = self
+            .write_table(schema, name, &sql, &WriteMode::Replace)
+            .await;
+        let _ = self.ctx.deregister_table(TableReference::bare(staging));
+        result
+    }
+
+    async fn columns_of_bare(&self, name: &str) -> Vec<ColumnInfo> {
+        match self.ctx.table(TableReference::bare(name)).await {
+            Ok(df) => df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| ColumnInfo {
+                    name: f.name().clone(),
+                    data_type: sql_type(f.data_type()),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Drops a table or view; a missing one is not an error.
+    pub async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), WarehouseError> {
+        let _ = self
+            .ctx
+            .deregister_table(TableReference::partial(schema, name));
+        self.drop_table_files(schema, name)?;
+        let view = storage::view_file(&self.root, schema, name);
+        if view.is_file() {
+            std::fs::remove_file(&view)
+                .map_err(|e| WarehouseError::io("cannot drop the view", &view, e))?;
+        }
+        Ok(())
+    }
+
+    fn drop_table_files(&self, schema: &str, name: &str) -> Result<(), WarehouseError> {
+        let dir = storage::table_dir(&self.root, schema, name);
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| WarehouseError::io("cannot drop the table", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Runs a statement for its effect (hooks, `run_query`).
+    pub async fn execute(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+        self.query(sql).await
+    }
+}
+
+/// Hard-links (or copies) the previous version's files into the new one.
+fn link_files(previous: Option<&Path>, version: &Path) -> Result<u64, WarehouseError> {
+    let Some(prev) = previous else { return Ok(0) };
+    let mut rows = 0u64;
+    let entries =
+        std::fs::read_dir(prev).map_err(|e| WarehouseError::io("cannot read", prev, e))?;
+    for e in entries.filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            let dest = version.join(e.file_name());
+            if std::fs::hard_link(&p, &dest).is_err() {
+                std::fs::copy(&p, &dest)
+                    .map_err(|err| WarehouseError::io("cannot copy", &p, err))?;
+            }
+            rows += parquet_rows(&dest);
+        }
+    }
+    Ok(rows)
+}
+
+fn parquet_rows(path: &Path) -> u64 {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|f| SerializedFileReader::new(f).ok())
+        .map(|r| r.metadata().file_metadata().num_rows().max(0) as u64)
+        .unwrap_or(0)
+}
+
+/// Streams a query's result into one Parquet file; memory stays bounded by
+/// the batch size and DataFusion's pool, not the table size.
+async fn write_parquet(df: DataFrame, path: &Path) -> Result<u64, WarehouseError> {
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await.map_err(WarehouseError::engine)?;
+    let file =
+        std::fs::File::create(path).map_err(|e| WarehouseError::io("cannot create", path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, schema, Some(props)).map_err(WarehouseError::engine)?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(WarehouseError::engine)?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(WarehouseError::engine)?;
+    }
+    let file = writer.into_inner().map_err(WarehouseError::engine)?;
+    file.sync_all()
+        .map_err(|e| WarehouseError::io("cannot sync", path, e))?;
+    Ok(rows)
+}
+
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// An Arrow type as the SQL type name users write.
+pub fn sql_type(t: &datafusion::arrow::datatypes::DataType) -> String {
+    use datafusion::arrow::datatypes::DataType as D;
+    match t {
+        D::Int8 | D::Int16 | D::Int32 => "integer".into(),
+        D::Int64 => "bigint".into(),
+        D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => "bigint unsigned".into(),
+        D::Float16 | D::Float32 => "real".into(),
+        D::Float64 => "double".into(),
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => "varchar".into(),
+        D::Boolean => "boolean".into(),
+        D::Date32 | D::Date64 => "date".into(),
+        D::Timestamp(_, None) => "timestamp".into(),
+        D::Timestamp(_, Some(tz)) => format!("timestamp with time zone ({tz})"),
+        D::Decimal128(p, s) | D::Decimal256(p, s) => format!("decimal({p},{s})"),
+        D::Binary | D::LargeBinary | D::BinaryView => "bytea".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// Formats rows for people: an aligned text table.
+pub fn pretty(batches: &[RecordBatch]) -> String {
+    datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Rows as CSV with a header.
+pub fn to_csv(batches: &[RecordBatch]) -> Result<String, WarehouseError> {
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
+        for b in batches {
+            w.write(b).map_err(WarehouseError::engine)?;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Rows as a JSON array of objects.
+pub fn to_json(batches: &[RecordBatch]) -> Result<String, WarehouseError> {
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        w.write_batches(&refs).map_err(WarehouseError::engine)?;
+        w.finish().map_err(WarehouseError::engine)?;
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    Ok(if text.is_empty() { "[]".into() } else { text })
+}

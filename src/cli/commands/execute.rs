@@ -1,0 +1,470 @@
+//! `rdbt run`, `seed`, `test`, `build` and `retry`: select, open the
+//! warehouse as its one writer, execute, print dbt-style progress, and write
+//! `run_results.json`, `target/run/` and the manifest.
+
+use crate::adapters::datafusion::{Warehouse, WarehouseError};
+use crate::cli::args::{GlobalArgs, RunArgs};
+use crate::cli::session::{Failure, Session};
+use crate::cli::{EXIT_FAILURE, EXIT_OK};
+use crate::diagnostics::{Diagnostic, codes};
+use crate::project::ResourceType;
+use crate::run::results::{NodeResult, NodeStatus, run_results_json, summarize};
+use crate::run::{RunEvent, RunOptions};
+use crate::settings::{LogFormat, Settings, TargetKind};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Run,
+    Seed,
+    Test,
+    Build,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Run => "run",
+            Kind::Seed => "seed",
+            Kind::Test => "test",
+            Kind::Build => "build",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        [Kind::Run, Kind::Seed, Kind::Test, Kind::Build]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+
+    fn types(self) -> &'static [ResourceType] {
+        match self {
+            Kind::Run => &[ResourceType::Model],
+            Kind::Seed => &[ResourceType::Seed],
+            Kind::Test => &[ResourceType::Test],
+            Kind::Build => &[ResourceType::Seed, ResourceType::Model, ResourceType::Test],
+        }
+    }
+}
+
+pub fn run(g: &GlobalArgs, args: &RunArgs, kind: Kind) -> Result<u8, Failure> {
+    let session = Session::open(g)?;
+    let parsed = session.parse()?;
+    let selected = session.select(g, &parsed, kind.types())?;
+    execute(&session, parsed, selected, args, kind)
+}
+
+/// Re-runs the failed and skipped nodes of the last run, with its command.
+pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
+    let session = Session::open(g)?;
+    let path = session.project.target_dir().join("run_results.json");
+    let previous: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            session.fail(
+                Diagnostic::error(
+                    codes::USAGE,
+                    format!(
+                        "no previous run to retry: {} is missing or unreadable",
+                        path.display()
+                    ),
+                )
+                .with_help("run `rdbt build` (or run, seed, test) first"),
+            )
+        })?;
+    let kind = previous
+        .pointer("/args/which")
+        .and_then(|v| v.as_str())
+        .and_then(Kind::parse)
+        .unwrap_or(Kind::Build);
+    let ids: BTreeSet<String> = previous["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| matches!(r["status"].as_str(), Some("error" | "fail" | "skipped")))
+        .filter_map(|r| r["unique_id"].as_str().map(str::to_string))
+        .collect();
+    let parsed = session.parse()?;
+    let ids: BTreeSet<String> = ids
+        .into_iter()
+        .filter(|id| parsed.parsed.nodes.contains_key(id))
+        .collect();
+    if ids.is_empty() {
+        session
+            .printer
+            .info("Nothing to retry: the last run had no failed or skipped nodes.");
+        return Ok(EXIT_OK);
+    }
+    execute(&session, parsed, ids, args, kind)
+}
+
+fn execute(
+    session: &Session,
+    p: crate::cli::session::Parsed,
+    selected: BTreeSet<String>,
+    args: &RunArgs,
+    kind: Kind,
+) -> Result<u8, Failure> {
+    let settings = &session.settings;
+    if settings.target.kind != TargetKind::DataFusion {
+        return Err(session.fail(
+            Diagnostic::error(
+                codes::USAGE,
+                format!(
+                    "target `{}` is BigQuery, which cannot run yet",
+                    settings.target.name
+                ),
+            )
+            .with_help("build locally with --target local (the embedded DataFusion warehouse)"),
+        ));
+    }
+    // Ephemeral models are inlined where used; they never run on their own.
+    let ids: BTreeSet<String> = selected
+        .into_iter()
+        .filter(|id| {
+            p.parsed.nodes.get(id).is_some_and(|n| {
+                !(n.resource_type == ResourceType::Model && n.materialized() == "ephemeral")
+            })
+        })
+        .collect();
+    session.write_manifest(&p)?;
+    let started = Instant::now();
+    let printer = session.printer.clone();
+    let count = |t: ResourceType| {
+        ids.iter()
+            .filter(|id| {
+                p.parsed
+                    .nodes
+                    .get(*id)
+                    .is_some_and(|n| n.resource_type == t)
+            })
+            .count()
+    };
+    let found = format!(
+        "{} models, {} seeds, {} data tests",
+        count(ResourceType::Model),
+        count(ResourceType::Seed),
+        count(ResourceType::Test)
+    );
+    printer.info(&format!(
+        "{}  Running with rdbt={}",
+        clock(),
+        env!("CARGO_PKG_VERSION")
+    ));
+    printer.info(&format!("{}  Found {found}", clock()));
+    if ids.is_empty() {
+        printer.info(&format!("{}  Nothing to do: no nodes selected.", clock()));
+        return Ok(EXIT_OK);
+    }
+    printer.info(&format!(
+        "{}  Concurrency: {} threads (target='{}')",
+        clock(),
+        settings.threads,
+        settings.target.name
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.threads.max(2))
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            session.fail(Diagnostic::internal(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        })?;
+    let warehouse = runtime
+        .block_on(open_warehouse(settings, true))
+        .map_err(|d| session.fail(d))?;
+    let invocation_id = p.compiler.world.invocation_id.clone();
+    let options = RunOptions {
+        threads: settings.threads,
+        full_refresh: args.full_refresh,
+        fail_fast: args.fail_fast,
+        empty: args.empty,
+        tests_gate_children: kind == Kind::Build,
+        target_name: settings.target.name.clone(),
+    };
+    let event_printer = printer.clone();
+    let on_event: Arc<dyn Fn(RunEvent) + Send + Sync> =
+        Arc::new(move |e| print_event(&event_printer, &e));
+    let nodes = p.parsed.nodes.clone();
+    let target_dir = session.project.target_dir();
+    let input = crate::run::RunInput {
+        compiler: p.compiler,
+        parsed: p.parsed,
+        warehouse,
+        options,
+    };
+    let results = runtime.block_on(crate::run::execute(
+        input,
+        &p.dag,
+        &ids,
+        on_event,
+        interrupted(),
+    ));
+    let elapsed = started.elapsed();
+    write_run_artifacts(
+        session,
+        &target_dir,
+        &nodes,
+        &results,
+        &invocation_id,
+        elapsed,
+        kind,
+    )?;
+    print_summary(&printer, &nodes, &results, elapsed);
+    let failed = results.iter().any(|r| r.status.is_failure())
+        || results
+            .iter()
+            .any(|r| r.message.as_deref() == Some("not run: the run was interrupted"));
+    Ok(if failed { EXIT_FAILURE } else { EXIT_OK })
+}
+
+/// Opens the warehouse of a DataFusion target.
+pub async fn open_warehouse(settings: &Settings, writer: bool) -> Result<Warehouse, Diagnostic> {
+    let path = settings
+        .target
+        .path
+        .clone()
+        .unwrap_or_else(|| settings.project_dir.join("target/warehouse"));
+    let memory_limit = settings
+        .target
+        .options
+        .get("memory_limit")
+        .and_then(parse_bytes);
+    let wait = std::env::var("RDBT_LOCK_WAIT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(5);
+    Warehouse::open(&path, memory_limit, writer, Duration::from_secs(wait)).await.map_err(|e| match e {
+        WarehouseError::Locked { .. } => Diagnostic::error(codes::USAGE, e.to_string())
+            .with_help("wait for the other run to finish (RDBT_LOCK_WAIT=<seconds> waits longer); reading commands such as `rdbt show` are not blocked"),
+        other => Diagnostic::error(codes::USAGE, format!("cannot open the warehouse: {other}")).with_help("check the target's `path` in profiles.yml and that the folder is writable"),
+    })
+}
+
+/// `4GB`, `512MB`, `1073741824`.
+fn parse_bytes(v: &serde_json::Value) -> Option<usize> {
+    if let Some(n) = v.as_u64() {
+        return Some(n as usize);
+    }
+    let s = v.as_str()?.trim().to_ascii_uppercase();
+    let (num, mult) = [
+        ("TB", 1u64 << 40),
+        ("GB", 1 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| s.strip_suffix(suffix).map(|n| (n.trim().to_string(), *m)))
+    .unwrap_or((s.clone(), 1));
+    num.parse::<f64>().ok().map(|n| (n * mult as f64) as usize)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn clock() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+/// `left ........ [RIGHT]`, padded as dbt pads it.
+fn dotted(left: &str, right: &str) -> String {
+    let width: usize = 80;
+    let dots = width.saturating_sub(left.chars().count() + 1).max(3);
+    format!("{left} {} [{right}]", ".".repeat(dots))
+}
+
+fn print_event(printer: &crate::cli::printer::Printer, e: &RunEvent) {
+    if printer.format == LogFormat::Json {
+        let v = match e {
+            RunEvent::Start {
+                index,
+                total,
+                description,
+            } => {
+                serde_json::json!({"level": "info", "event": "node_start", "index": index, "total": total, "node": description})
+            }
+            RunEvent::Finish {
+                index,
+                total,
+                description,
+                result,
+            } => serde_json::json!({
+                "level": if result.status.is_failure() { "error" } else { "info" },
+                "event": "node_finished", "index": index, "total": total, "node": description,
+                "unique_id": result.unique_id, "status": result.status.as_str(),
+                "execution_time": result.execution_time.as_secs_f64(), "rows_affected": result.rows_affected,
+                "failures": result.failures, "message": result.message,
+            }),
+        };
+        if !printer.quiet {
+            eprintln!("{v}");
+        }
+        return;
+    }
+    let line = match e {
+        RunEvent::Start {
+            index,
+            total,
+            description,
+        } => dotted(&format!("{index} of {total} START {description}"), "RUN"),
+        RunEvent::Finish {
+            index,
+            total,
+            description,
+            result,
+        } => {
+            let secs = result.execution_time.as_secs_f64();
+            let (verb, right) = match result.status {
+                NodeStatus::Success => ("OK", format!("{} in {secs:.2}s", result.adapter_message)),
+                NodeStatus::Pass => ("PASS", format!("PASS in {secs:.2}s")),
+                NodeStatus::Warn => (
+                    "WARN",
+                    format!("WARN {} in {secs:.2}s", result.failures.unwrap_or(0)),
+                ),
+                NodeStatus::Fail => (
+                    "FAIL",
+                    format!("FAIL {} in {secs:.2}s", result.failures.unwrap_or(0)),
+                ),
+                NodeStatus::Error => ("ERROR", format!("ERROR in {secs:.2}s")),
+                NodeStatus::Skipped => ("SKIP", "SKIP".to_string()),
+            };
+            let text = match result.status {
+                NodeStatus::Success => format!("{index} of {total} OK {}", created(description)),
+                NodeStatus::Error => format!("{index} of {total} ERROR creating {description}"),
+                NodeStatus::Skipped => format!("{index} of {total} SKIP relation {description}"),
+                _ => format!("{index} of {total} {verb} {description}"),
+            };
+            dotted(&text, &right)
+        }
+    };
+    printer.info(&format!("{}  {line}", clock()));
+}
+
+fn created(description: &str) -> String {
+    if let Some(rest) = description.strip_prefix("seed file ") {
+        format!("loaded seed file {rest}")
+    } else {
+        format!("created {description}")
+    }
+}
+
+fn print_summary(
+    printer: &crate::cli::printer::Printer,
+    nodes: &std::collections::BTreeMap<String, crate::compile::ParsedNode>,
+    results: &[NodeResult],
+    elapsed: Duration,
+) {
+    let s = summarize(results);
+    printer.info("");
+    printer.info(&format!(
+        "{}  Finished running {} nodes in {:.2}s.",
+        clock(),
+        s.total,
+        elapsed.as_secs_f64()
+    ));
+    let problems: Vec<&NodeResult> = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                NodeStatus::Error | NodeStatus::Fail | NodeStatus::Warn
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        printer.info(&format!("{}  Completed successfully", clock()));
+    } else {
+        printer.info(&format!(
+            "{}  Completed with {} error(s) and {} warning(s):",
+            clock(),
+            s.error,
+            s.warn
+        ));
+        for r in problems {
+            let n = nodes.get(&r.unique_id);
+            let what = n.map_or_else(
+                || r.unique_id.clone(),
+                |n| format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
+            );
+            let label = match r.status {
+                NodeStatus::Warn => "Warning in",
+                NodeStatus::Fail => "Failure in",
+                _ => "Error in",
+            };
+            printer.info("");
+            printer.info(&format!("{}  {label} {what}", clock()));
+            if let Some(m) = &r.message {
+                for line in m.lines() {
+                    printer.info(&format!("{}    {line}", clock()));
+                }
+            }
+        }
+    }
+    printer.info("");
+    printer.info(&format!(
+        "{}  Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+        clock(),
+        s.pass,
+        s.warn,
+        s.error,
+        s.skip,
+        s.total
+    ));
+}
+
+fn write_run_artifacts(
+    session: &Session,
+    target_dir: &std::path::Path,
+    nodes: &std::collections::BTreeMap<String, crate::compile::ParsedNode>,
+    results: &[NodeResult],
+    invocation_id: &str,
+    elapsed: Duration,
+    kind: Kind,
+) -> Result<(), Failure> {
+    for r in results {
+        let (Some(code), Some(node)) = (&r.compiled_code, nodes.get(&r.unique_id)) else {
+            continue;
+        };
+        let path = crate::artifacts::compiled_path(&target_dir.join("run_tmp"), node);
+        let rel = path
+            .strip_prefix(target_dir.join("run_tmp").join("compiled"))
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let dest = target_dir.join("run").join(rel);
+        crate::artifacts::write_artifact(&dest, code.as_bytes()).map_err(|d| session.fail(d))?;
+    }
+    let args = serde_json::json!({"which": kind.name(), "threads": session.settings.threads, "target": session.settings.target.name});
+    let json = run_results_json(results, invocation_id, elapsed, args);
+    let bytes = serde_json::to_vec_pretty(&json).map_err(|e| {
+        session.fail(Diagnostic::internal(format!(
+            "run_results serialization: {e}"
+        )))
+    })?;
+    crate::artifacts::write_artifact(&target_dir.join("run_results.json"), &bytes)
+        .map_err(|d| session.fail(d))
+}

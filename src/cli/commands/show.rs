@@ -1,0 +1,105 @@
+//! `rdbt show`: run a model's SQL (or `--inline` SQL) and print its first
+//! rows as a table, CSV or JSON. Reads only: never takes the writer lock.
+
+use super::execute::open_warehouse;
+use crate::cli::EXIT_OK;
+use crate::cli::args::{GlobalArgs, ShowArgs, ShowOutput};
+use crate::cli::session::{Failure, Session};
+use crate::diagnostics::{Diagnostic, codes};
+use crate::project::ResourceType;
+
+pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
+    let session = Session::open(g)?;
+    let mut p = session.parse()?;
+    let sql = match &args.inline {
+        Some(inline) => crate::compile::compile_inline(&p.compiler, &p.parsed, inline)
+            .map_err(|d| session.report(d))?,
+        None => {
+            let selected = session.select(
+                g,
+                &p,
+                &[
+                    ResourceType::Model,
+                    ResourceType::Seed,
+                    ResourceType::Snapshot,
+                ],
+            )?;
+            let node =
+                match selected.len() {
+                    1 => selected.into_iter().next().unwrap_or_default(),
+                    0 => return Err(session.fail(
+                        Diagnostic::error(
+                            codes::USAGE,
+                            "`rdbt show` needs one model: --select <model> or --inline \"<sql>\"",
+                        )
+                        .with_help("e.g. rdbt show --select orders --limit 10"),
+                    )),
+                    n => {
+                        return Err(session.fail(
+                            Diagnostic::error(
+                                codes::USAGE,
+                                format!("--select matched {n} nodes; `rdbt show` shows one"),
+                            )
+                            .with_help("narrow the selector to a single model"),
+                        ));
+                    }
+                };
+            let n = &p.parsed.nodes[&node];
+            if n.resource_type == ResourceType::Seed {
+                format!(
+                    "select * from {}",
+                    n.relation_name.clone().unwrap_or_default()
+                )
+            } else {
+                crate::compile::compile_nodes(
+                    &p.compiler,
+                    &mut p.parsed,
+                    std::slice::from_ref(&node),
+                )
+                .map_err(|d| session.report(d))?;
+                p.parsed.nodes[&node]
+                    .compiled_code
+                    .clone()
+                    .unwrap_or_default()
+            }
+        }
+    };
+    let limited = if args.limit == 0 {
+        sql
+    } else {
+        format!(
+            "SELECT * FROM (\n{sql}\n) AS __rdbt_show LIMIT {}",
+            args.limit
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            session.fail(Diagnostic::internal(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        })?;
+    let batches = runtime
+        .block_on(async {
+            let wh = open_warehouse(&session.settings, false).await?;
+            wh.query(&limited).await.map_err(|e| {
+                Diagnostic::error(codes::USAGE, format!("the query failed: {e}")).with_help(
+                    "check that the models it reads were built (`rdbt build`) and the SQL is valid",
+                )
+            })
+        })
+        .map_err(|d| session.fail(d))?;
+    let text = match args.output {
+        ShowOutput::Table => crate::adapters::datafusion::pretty(&batches),
+        ShowOutput::Csv => crate::adapters::datafusion::to_csv(&batches)
+            .map_err(|e| session.fail(Diagnostic::internal(e.to_string())))?,
+        ShowOutput::Json => crate::adapters::datafusion::to_json(&batches)
+            .map_err(|e| session.fail(Diagnostic::internal(e.to_string())))?,
+    };
+    session
+        .printer
+        .output(text.trim_end())
+        .map_err(|_| Failure::BrokenPipe)?;
+    Ok(EXIT_OK)
+}

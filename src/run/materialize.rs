@@ -1,0 +1,556 @@
+//! Running one node: seeds load CSV, models materialize as views, tables,
+//! incremental tables (append, merge, delete+insert, insert_overwrite with
+//! on_schema_change), and data tests count their failing rows.
+
+use super::Shared;
+use super::results::{NodeResult, NodeStatus};
+use crate::adapters::datafusion::{ColumnInfo, RelationKind, WriteMode, quote};
+use crate::compile::ParsedNode;
+use crate::project::ResourceType;
+use crate::project::config::ConfigExt;
+use std::sync::Arc;
+
+pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
+    let id = node.unique_id.as_str();
+    let outcome = match node.resource_type {
+        ResourceType::Seed => seed(shared, node).await,
+        ResourceType::Model => model(shared, node).await,
+        ResourceType::Test => test(shared, node).await,
+        other => Err(format!("{other} nodes are not run by this command")),
+    };
+    match outcome {
+        Ok(r) => r,
+        Err(message) => {
+            let mut r = NodeResult::error(id, &message);
+            r.relation_name = node.relation_name.clone();
+            r
+        }
+    }
+}
+
+async fn compile(
+    shared: &Arc<Shared>,
+    node: &ParsedNode,
+    incremental: bool,
+) -> Result<String, String> {
+    let task = shared.clone();
+    let id = node.unique_id.clone();
+    // Rendering may call back into the warehouse; keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        task.linker
+            .compile(&task.compiler, &task.parsed, &id, incremental)
+    })
+    .await
+    .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
+    .map_err(|d| render_diagnostic(&d))
+}
+
+fn render_diagnostic(d: &crate::diagnostics::Diagnostic) -> String {
+    match &d.location {
+        Some(loc) => format!(
+            "{} ({}:{}:{})",
+            d.message,
+            loc.path.display(),
+            loc.line,
+            loc.column
+        ),
+        None => d.message.clone(),
+    }
+}
+
+async fn hooks(shared: &Arc<Shared>, node: &ParsedNode, key: &str) -> Result<(), String> {
+    let list: Vec<String> = match node.config.get(key) {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.get("sql").and_then(|s| s.as_str()).map(str::to_string))
+            })
+            .collect(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    for hook in list {
+        let task = shared.clone();
+        let id = node.unique_id.clone();
+        let sql = tokio::task::spawn_blocking(move || {
+            task.linker
+                .render_snippet(&task.compiler, &task.parsed, &id, &hook)
+        })
+        .await
+        .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
+        .map_err(|d| format!("in a {key}: {}", render_diagnostic(&d)))?;
+        if sql.trim().is_empty() {
+            continue;
+        }
+        shared
+            .warehouse
+            .execute(&sql)
+            .await
+            .map_err(|e| format!("{key} failed: {e}\n  hook SQL: {}", sql.trim()))?;
+    }
+    Ok(())
+}
+
+/// The message of a failed model: the engine's words, where the model is,
+/// and where the executed SQL was written.
+fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
+    format!(
+        "{e}\n  in {} (compiled SQL: target/run/{}/{})",
+        node.original_file_path, node.package_name, node.original_file_path
+    )
+}
+
+async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, String> {
+    let wh = &shared.warehouse;
+    let materialized = node.materialized().to_string();
+    let existing = wh.relation_kind(&node.schema, &node.alias);
+    let incremental = materialized == "incremental"
+        && existing == Some(RelationKind::Table)
+        && !shared.options.full_refresh
+        && !full_refresh_disabled(node);
+    let sql = compile(shared, node, incremental).await?;
+    let exec_sql = if shared.options.empty {
+        format!("SELECT * FROM (\n{sql}\n) AS __rdbt_empty LIMIT 0")
+    } else {
+        sql.clone()
+    };
+    hooks(shared, node, "pre-hook").await?;
+    let mut result = match materialized.as_str() {
+        "view" => {
+            wh.create_view(&node.schema, &node.alias, &exec_sql)
+                .await
+                .map_err(|e| engine_error(node, e))?;
+            NodeResult::new(&node.unique_id, NodeStatus::Success, "CREATE VIEW")
+        }
+        "table" | "materialized_view" => {
+            let rows = wh
+                .write_table(&node.schema, &node.alias, &exec_sql, &WriteMode::Replace)
+                .await
+                .map_err(|e| engine_error(node, e))?;
+            let mut r = NodeResult::new(
+                &node.unique_id,
+                NodeStatus::Success,
+                format!("SELECT {rows}"),
+            );
+            r.rows_affected = Some(rows);
+            r
+        }
+        "incremental" => incremental_model(shared, node, &exec_sql, incremental).await?,
+        "ephemeral" => NodeResult::new(&node.unique_id, NodeStatus::Success, "EPHEMERAL"),
+        other => {
+            return Err(format!(
+                "materialization `{other}` is not available on the DataFusion warehouse; use view, table, incremental or ephemeral"
+            ));
+        }
+    };
+    hooks(shared, node, "post-hook").await?;
+    result.compiled_code = Some(sql);
+    result.relation_name = node.relation_name.clone();
+    Ok(result)
+}
+
+/// `full_refresh: false` in config protects a model from --full-refresh.
+fn full_refresh_disabled(node: &ParsedNode) -> bool {
+    matches!(
+        node.config.get("full_refresh"),
+        Some(serde_json::Value::Bool(false))
+    )
+}
+
+fn key_list(node: &ParsedNode, key: &str) -> Vec<String> {
+    match node.config.get(key) {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(serde_json::Value::Object(o)) => o
+            .get("field")
+            .and_then(|f| f.as_str())
+            .map(|f| vec![f.to_string()])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+async fn incremental_model(
+    shared: &Arc<Shared>,
+    node: &ParsedNode,
+    sql: &str,
+    incremental: bool,
+) -> Result<NodeResult, String> {
+    let wh = &shared.warehouse;
+    if !incremental {
+        let rows = wh
+            .write_table(&node.schema, &node.alias, sql, &WriteMode::Replace)
+            .await
+            .map_err(|e| engine_error(node, e))?;
+        let mut r = NodeResult::new(
+            &node.unique_id,
+            NodeStatus::Success,
+            format!("SELECT {rows}"),
+        );
+        r.rows_affected = Some(rows);
+        return Ok(r);
+    }
+    let unique_key = key_list(node, "unique_key");
+    let strategy = node
+        .config
+        .str_value("incremental_strategy")
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            if unique_key.is_empty() {
+                "append".into()
+            } else {
+                "merge".into()
+            }
+        });
+    let mode = match strategy.as_str() {
+        "append" => WriteMode::Append,
+        "merge" | "delete+insert" => {
+            if unique_key.is_empty() {
+                return Err(format!(
+                    "incremental_strategy `{strategy}` needs a `unique_key` (a column or a list of columns) in {}",
+                    node.original_file_path
+                ));
+            }
+            WriteMode::Merge { unique_key }
+        }
+        "insert_overwrite" => {
+            let partition_by = key_list(node, "partition_by");
+            if partition_by.is_empty() {
+                return Err(format!(
+                    "incremental_strategy `insert_overwrite` needs `partition_by` in {}",
+                    node.original_file_path
+                ));
+            }
+            WriteMode::InsertOverwrite { partition_by }
+        }
+        other => {
+            return Err(format!(
+                "incremental_strategy `{other}` is not one of append, merge, delete+insert, insert_overwrite"
+            ));
+        }
+    };
+    let sql = align_schema(shared, node, sql).await?;
+    let rows = wh
+        .write_table(&node.schema, &node.alias, &sql, &mode)
+        .await
+        .map_err(|e| engine_error(node, e))?;
+    let mut r = NodeResult::new(
+        &node.unique_id,
+        NodeStatus::Success,
+        format!("{} {rows}", strategy.to_uppercase()),
+    );
+    r.rows_affected = Some(rows);
+    Ok(r)
+}
+
+/// Applies `on_schema_change` when the new rows' columns differ from the
+/// table's: ignore (new rows shaped like the table), fail, or change the
+/// table (append_new_columns, sync_all_columns) before writing.
+async fn align_schema(
+    shared: &Arc<Shared>,
+    node: &ParsedNode,
+    sql: &str,
+) -> Result<String, String> {
+    let wh = &shared.warehouse;
+    let old = wh
+        .columns(&node.schema, &node.alias)
+        .await
+        .unwrap_or_default();
+    let new_schema = wh
+        .plan_schema(sql)
+        .await
+        .map_err(|e| engine_error(node, e))?;
+    let new: Vec<ColumnInfo> = new_schema
+        .fields()
+        .iter()
+        .map(|f| ColumnInfo {
+            name: f.name().clone(),
+            data_type: crate::adapters::datafusion::sql_type(f.data_type()),
+        })
+        .collect();
+    let same = old.len() == new.len() && old.iter().all(|c| new.iter().any(|n| n.name == c.name));
+    if same {
+        return Ok(format!(
+            "SELECT {} FROM (\n{sql}\n) AS __rdbt_new",
+            old.iter()
+                .map(|c| quote(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let policy = node
+        .config
+        .str_value("on_schema_change")
+        .unwrap_or("ignore");
+    let added: Vec<&ColumnInfo> = new
+        .iter()
+        .filter(|n| !old.iter().any(|o| o.name == n.name))
+        .collect();
+    let removed: Vec<&ColumnInfo> = old
+        .iter()
+        .filter(|o| !new.iter().any(|n| n.name == o.name))
+        .collect();
+    let names = |cols: &[&ColumnInfo]| {
+        cols.iter()
+            .map(|c| format!("{} {}", c.name, c.data_type))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let target: Vec<ColumnInfo> = match policy {
+        "ignore" => old.clone(),
+        "fail" => {
+            return Err(format!(
+                "the columns of incremental model `{}` changed and on_schema_change is `fail`: added [{}], removed [{}]; run with --full-refresh or set on_schema_change",
+                node.name,
+                names(&added),
+                names(&removed)
+            ));
+        }
+        "append_new_columns" => old
+            .iter()
+            .cloned()
+            .chain(added.iter().map(|c| (*c).clone()))
+            .collect(),
+        "sync_all_columns" => new.clone(),
+        other => {
+            return Err(format!(
+                "on_schema_change `{other}` is not one of ignore, fail, append_new_columns, sync_all_columns"
+            ));
+        }
+    };
+    if policy != "ignore" {
+        // Rewrite the table in the new shape first: old rows get NULL for new columns.
+        let old_select = target
+            .iter()
+            .map(|c| {
+                if old.iter().any(|o| o.name == c.name) {
+                    quote(&c.name)
+                } else {
+                    format!("CAST(NULL AS {}) AS {}", c.data_type, quote(&c.name))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rewrite = format!(
+            "SELECT {old_select} FROM {}.{}",
+            quote(&node.schema),
+            quote(&node.alias)
+        );
+        wh.write_table(&node.schema, &node.alias, &rewrite, &WriteMode::Replace)
+            .await
+            .map_err(|e| engine_error(node, e))?;
+    }
+    let new_select = target
+        .iter()
+        .map(|c| {
+            if new.iter().any(|n| n.name == c.name) {
+                quote(&c.name)
+            } else {
+                format!("CAST(NULL AS {}) AS {}", c.data_type, quote(&c.name))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "SELECT {new_select} FROM (\n{sql}\n) AS __rdbt_new"
+    ))
+}
+
+async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, String> {
+    let delimiter = node
+        .config
+        .str_value("delimiter")
+        .and_then(|d| d.bytes().next())
+        .unwrap_or(b',');
+    let column_types: Vec<(String, String)> = node
+        .config
+        .get("column_types")
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|t| (k.clone(), warehouse_type(t))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let empty = shared.options.empty;
+    let rows = shared
+        .warehouse
+        .load_csv(
+            &node.schema,
+            &node.alias,
+            &node.abs_path,
+            delimiter,
+            |cols| {
+                let list = cols
+                    .iter()
+                    .map(|c| {
+                        match column_types
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
+                        {
+                            Some((_, t)) => {
+                                format!("CAST({} AS {t}) AS {}", quote(&c.name), quote(&c.name))
+                            }
+                            None => quote(&c.name),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "SELECT {list} FROM __rdbt_seed{}",
+                    if empty { " LIMIT 0" } else { "" }
+                )
+            },
+        )
+        .await
+        .map_err(|e| seed_error(node, &e.to_string()))?;
+    let mut r = NodeResult::new(
+        &node.unique_id,
+        NodeStatus::Success,
+        format!("INSERT {rows}"),
+    );
+    r.rows_affected = Some(rows);
+    r.relation_name = node.relation_name.clone();
+    Ok(r)
+}
+
+/// CSV errors name a line; say it as `file:line`.
+fn seed_error(node: &ParsedNode, message: &str) -> String {
+    let line = regex::Regex::new(r"line (\d+)")
+        .ok()
+        .and_then(|re| re.captures(message))
+        .and_then(|c| c[1].parse::<usize>().ok());
+    match line {
+        Some(l) => format!(
+            "{}:{}: {message}\n  fix that row of the seed file, or set column_types for it",
+            node.original_file_path, l
+        ),
+        None => format!("{}: {message}", node.original_file_path),
+    }
+}
+
+/// BigQuery-style type names in `column_types` mean the same on DataFusion.
+fn warehouse_type(t: &str) -> String {
+    match t.trim().to_ascii_uppercase().as_str() {
+        "INT64" | "INTEGER" | "INT" | "BIGINT" => "BIGINT".into(),
+        "FLOAT64" | "FLOAT" | "DOUBLE" => "DOUBLE".into(),
+        "STRING" | "TEXT" => "VARCHAR".into(),
+        "BOOL" => "BOOLEAN".into(),
+        "NUMERIC" => "DECIMAL(38, 9)".into(),
+        "BIGNUMERIC" => "DECIMAL(76, 38)".into(),
+        "DATETIME" => "TIMESTAMP".into(),
+        "BYTES" => "BYTEA".into(),
+        _ => t.to_string(),
+    }
+}
+
+async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, String> {
+    let sql = compile(shared, node, false).await?;
+    let limit = node.config.get("limit").and_then(|v| v.as_u64());
+    let fail_calc = node.config.str_value("fail_calc").unwrap_or("count(*)");
+    let inner = match limit {
+        Some(l) => format!("SELECT * FROM (\n{sql}\n) AS dbt_internal_limit LIMIT {l}"),
+        None => sql.clone(),
+    };
+    let count_sql =
+        format!("SELECT {fail_calc} AS failures FROM (\n{inner}\n) AS dbt_internal_test");
+    let batches = shared
+        .warehouse
+        .query(&count_sql)
+        .await
+        .map_err(|e| engine_error(node, e))?;
+    let failures = first_u64(&batches).unwrap_or(0);
+    let severity = node
+        .config
+        .str_value("severity")
+        .unwrap_or("error")
+        .to_ascii_lowercase();
+    let error_if = node.config.str_value("error_if").unwrap_or("!= 0");
+    let warn_if = node.config.str_value("warn_if").unwrap_or("!= 0");
+    let status = if severity == "error" && condition_holds(error_if, failures) {
+        NodeStatus::Fail
+    } else if condition_holds(warn_if, failures) {
+        NodeStatus::Warn
+    } else {
+        NodeStatus::Pass
+    };
+    let mut r = NodeResult::new(
+        &node.unique_id,
+        status,
+        match status {
+            NodeStatus::Pass => "PASS".to_string(),
+            NodeStatus::Warn => format!("WARN {failures}"),
+            _ => format!("FAIL {failures}"),
+        },
+    );
+    r.failures = Some(failures);
+    if status != NodeStatus::Pass {
+        r.message = Some(format!(
+            "Got {failures} result{}, configured to {} if {}",
+            if failures == 1 { "" } else { "s" },
+            if status == NodeStatus::Fail {
+                "fail"
+            } else {
+                "warn"
+            },
+            if status == NodeStatus::Fail {
+                error_if
+            } else {
+                warn_if
+            }
+        ));
+    }
+    r.compiled_code = Some(sql);
+    Ok(r)
+}
+
+fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    let b = batches.iter().find(|b| b.num_rows() > 0)?;
+    let col = cast(b.column(0), &DataType::Int64).ok()?;
+    let ints = col
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()?;
+    (!ints.is_null(0)).then(|| ints.value(0).max(0) as u64)
+}
+
+/// dbt's `error_if`/`warn_if`: `!= 0`, `>10`, `>= 5`, `= 3`, `< 2`.
+pub(crate) fn condition_holds(condition: &str, n: u64) -> bool {
+    let c = condition.trim();
+    let (op, rest) = ["!=", ">=", "<=", "<>", "==", ">", "<", "="]
+        .iter()
+        .find_map(|op| c.strip_prefix(op).map(|r| (*op, r)))
+        .unwrap_or(("!=", c));
+    let Ok(v) = rest.trim().parse::<u64>() else {
+        return n != 0;
+    };
+    match op {
+        "!=" | "<>" => n != v,
+        ">=" => n >= v,
+        "<=" => n <= v,
+        ">" => n > v,
+        "<" => n < v,
+        _ => n == v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::condition_holds;
+
+    #[test]
+    fn thresholds() {
+        assert!(condition_holds("!= 0", 1));
+        assert!(!condition_holds("!= 0", 0));
+        assert!(condition_holds(">10", 11));
+        assert!(!condition_holds(">10", 10));
+        assert!(condition_holds(">= 5", 5));
+    }
+}

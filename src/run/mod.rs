@@ -1,0 +1,331 @@
+//! Execution: runs the selected nodes in DAG order on the warehouse,
+//! independent nodes concurrently up to `threads`. A failure skips its
+//! descendants only; everything else still runs. Progress is reported as
+//! [`RunEvent`]s; this module never prints.
+
+mod materialize;
+pub mod results;
+
+use crate::adapters::datafusion::Warehouse;
+use crate::compile::{Compiler, Linker, ParsedNode, ParsedProject};
+use crate::graph::Dag;
+use crate::project::ResourceType;
+use petgraph::Direction;
+use results::NodeResult;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What a run does, resolved from flags.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub threads: usize,
+    pub full_refresh: bool,
+    pub fail_fast: bool,
+    pub empty: bool,
+    /// `build`: a failing test skips what depends on the tested node.
+    pub tests_gate_children: bool,
+    /// `rdbt show` and friends stop at compile; unused by `execute`.
+    pub target_name: String,
+}
+
+/// Progress, for the CLI to show.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    Start {
+        index: usize,
+        total: usize,
+        description: String,
+    },
+    Finish {
+        index: usize,
+        total: usize,
+        description: String,
+        result: NodeResult,
+    },
+}
+
+/// Everything a node task needs, shared.
+struct Shared {
+    compiler: Compiler,
+    parsed: ParsedProject,
+    linker: Linker,
+    warehouse: Warehouse,
+    options: RunOptions,
+    cancelled: AtomicBool,
+}
+
+/// What a run works on: the compiled project, the warehouse, the options.
+pub struct RunInput {
+    pub compiler: Compiler,
+    pub parsed: ParsedProject,
+    pub warehouse: Warehouse,
+    pub options: RunOptions,
+}
+
+/// Runs `ids` (already selected and filtered by kind) and returns one result
+/// per node, in completion order.
+pub async fn execute(
+    input: RunInput,
+    dag: &Dag,
+    ids: &BTreeSet<String>,
+    on_event: Arc<dyn Fn(RunEvent) + Send + Sync>,
+    interrupt: impl std::future::Future<Output = ()> + Send,
+) -> Vec<NodeResult> {
+    let RunInput {
+        compiler,
+        parsed,
+        warehouse,
+        options,
+    } = input;
+    let linker = Linker::new(&compiler, &parsed);
+    let edges = plan_edges(&parsed, dag, ids, options.tests_gate_children);
+    let shared = Arc::new(Shared {
+        compiler,
+        parsed,
+        linker,
+        warehouse,
+        options,
+        cancelled: AtomicBool::new(false),
+    });
+    let total = ids.len();
+    let mut waiting: HashMap<String, usize> = ids
+        .iter()
+        .map(|id| (id.clone(), edges.parents.get(id).map_or(0, Vec::len)))
+        .collect();
+    let order = dag.topological_order();
+    let rank: HashMap<&String, usize> = order.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    let mut ready: Vec<String> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut results: Vec<NodeResult> = Vec::new();
+    let mut skipped: BTreeSet<String> = BTreeSet::new();
+    let mut next_index = 0usize;
+    let mut running = tokio::task::JoinSet::new();
+    let threads = shared.options.threads.max(1);
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    loop {
+        // Start what is ready, in graph order so output is stable.
+        ready.sort_by_key(|id| std::cmp::Reverse(rank.get(id).copied().unwrap_or(usize::MAX)));
+        while running.len() < threads && !interrupted {
+            let Some(id) = ready.pop() else { break };
+            waiting.remove(&id);
+            next_index += 1;
+            let index = next_index;
+            if skipped.contains(&id) {
+                let result = NodeResult::skipped(&id, "skipped because an upstream node failed");
+                on_event(RunEvent::Finish {
+                    index,
+                    total,
+                    description: describe(&shared.parsed.nodes[&id], &shared.linker),
+                    result: result.clone(),
+                });
+                results.push(result);
+                release(&id, &edges, &mut waiting, &mut ready);
+                continue;
+            }
+            let description = describe(&shared.parsed.nodes[&id], &shared.linker);
+            on_event(RunEvent::Start {
+                index,
+                total,
+                description: description.clone(),
+            });
+            let task_shared = shared.clone();
+            let events = on_event.clone();
+            running.spawn(async move {
+                let result = run_node(&task_shared, &id).await;
+                events(RunEvent::Finish {
+                    index,
+                    total,
+                    description,
+                    result: result.clone(),
+                });
+                (id, result)
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            j = running.join_next() => j,
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                shared.cancelled.store(true, Ordering::SeqCst);
+                // Tasks are dropped mid-write; unpublished versions are never live.
+                running.abort_all();
+                None
+            }
+        };
+        let Some(joined) = joined else {
+            if interrupted {
+                while running.join_next().await.is_some() {}
+                break;
+            }
+            continue;
+        };
+        let (id, result) = match joined {
+            Ok(pair) => pair,
+            Err(e) => {
+                // A panic in a node task is a bug; the run goes on.
+                let r =
+                    NodeResult::error("unknown", &format!("internal error (a bug in rdbt): {e}"));
+                results.push(r);
+                continue;
+            }
+        };
+        if result.status.is_failure() {
+            for d in failure_descendants(&id, &edges) {
+                skipped.insert(d);
+            }
+            if shared.options.fail_fast {
+                shared.cancelled.store(true, Ordering::SeqCst);
+                interrupted = true;
+            }
+        }
+        release(&id, &edges, &mut waiting, &mut ready);
+        results.push(result);
+    }
+    // Whatever never started is reported, so run_results.json is complete.
+    let done: BTreeSet<String> = results.iter().map(|r| r.unique_id.clone()).collect();
+    for id in ids.iter().filter(|id| !done.contains(*id)) {
+        let why = if shared.cancelled.load(Ordering::SeqCst) {
+            "not run: the run was interrupted"
+        } else {
+            "skipped because an upstream node failed"
+        };
+        results.push(NodeResult::skipped(id, why));
+    }
+    results
+}
+
+/// The dependencies among the nodes being run: graph edges between selected
+/// nodes, plus (for `build`) test → children of the tested node.
+struct Edges {
+    parents: HashMap<String, Vec<String>>,
+    children: HashMap<String, Vec<String>>,
+}
+
+fn plan_edges(
+    parsed: &ParsedProject,
+    dag: &Dag,
+    ids: &BTreeSet<String>,
+    tests_gate: bool,
+) -> Edges {
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut add = |p: &str, c: &str| {
+        if p != c && ids.contains(p) && ids.contains(c) {
+            let list = parents.entry(c.to_string()).or_default();
+            if !list.iter().any(|x| x == p) {
+                list.push(p.to_string());
+                children
+                    .entry(p.to_string())
+                    .or_default()
+                    .push(c.to_string());
+            }
+        }
+    };
+    for id in ids {
+        // Ancestors outside the selection still order the selected ones.
+        for p in selected_ancestors(dag, id, ids) {
+            add(&p, id);
+        }
+        if tests_gate
+            && let Some(n) = parsed
+                .nodes
+                .get(id)
+                .filter(|n| n.resource_type == ResourceType::Test)
+        {
+            for tested in &n.depends_on {
+                for child in dag.children(tested) {
+                    let is_test = parsed
+                        .nodes
+                        .get(child)
+                        .is_some_and(|c| c.resource_type == ResourceType::Test);
+                    if !is_test {
+                        add(id, child);
+                    }
+                }
+            }
+        }
+    }
+    Edges { parents, children }
+}
+
+/// The nearest selected ancestors of `id` (walking through unselected ones).
+fn selected_ancestors(dag: &Dag, id: &str, ids: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack: Vec<String> = dag.parents(id).into_iter().map(str::to_string).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(p) = stack.pop() {
+        if !seen.insert(p.clone()) {
+            continue;
+        }
+        if ids.contains(&p) {
+            out.push(p);
+        } else {
+            stack.extend(dag.parents(&p).into_iter().map(str::to_string));
+        }
+    }
+    let _ = Direction::Incoming;
+    out
+}
+
+fn failure_descendants(id: &str, edges: &Edges) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![id.to_string()];
+    while let Some(n) = stack.pop() {
+        for c in edges.children.get(&n).into_iter().flatten() {
+            if out.insert(c.clone()) {
+                stack.push(c.clone());
+            }
+        }
+    }
+    out
+}
+
+fn release(id: &str, edges: &Edges, waiting: &mut HashMap<String, usize>, ready: &mut Vec<String>) {
+    for c in edges.children.get(id).into_iter().flatten() {
+        if let Some(n) = waiting.get_mut(c) {
+            *n = n.saturating_sub(1);
+            if *n == 0 && !ready.contains(c) {
+                ready.push(c.clone());
+            }
+        }
+    }
+}
+
+/// `sql table model analytics.orders` as dbt describes a node.
+pub fn describe(n: &ParsedNode, linker: &Linker) -> String {
+    let relation = || format!("{}.{}", n.schema, n.alias);
+    match n.resource_type {
+        ResourceType::Seed => format!("seed file {}", relation()),
+        ResourceType::Test => format!("test {}", n.name),
+        ResourceType::Snapshot => format!("snapshot {}", relation()),
+        ResourceType::Model => format!("sql {} model {}", n.materialized(), relation()),
+        other => format!(
+            "{other} {}",
+            linker
+                .relation_name(&n.unique_id)
+                .unwrap_or_else(|| n.name.clone())
+        ),
+    }
+}
+
+async fn run_node(shared: &Arc<Shared>, id: &str) -> NodeResult {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let Some(node) = shared.parsed.nodes.get(id) else {
+        return NodeResult::error(
+            id,
+            "internal error (a bug in rdbt): node vanished from the plan",
+        );
+    };
+    let mut result = materialize::run(shared, node).await;
+    result.timing(started_at, started.elapsed());
+    result
+}
