@@ -10,21 +10,51 @@ use crate::project::ResourceType;
 use crate::project::config::ConfigExt;
 use std::sync::Arc;
 
+/// Why a node failed, with the SQL it ran when it got that far (written to
+/// target/run/ so the user can look at it).
+pub(super) struct Failed {
+    message: String,
+    sql: Option<String>,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Failed { message, sql: None }
+    }
+}
+
+type Outcome = Result<NodeResult, Failed>;
+
 pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
     let id = node.unique_id.as_str();
     let outcome = match node.resource_type {
         ResourceType::Seed => seed(shared, node).await,
         ResourceType::Model => model(shared, node).await,
         ResourceType::Test => test(shared, node).await,
-        other => Err(format!("{other} nodes are not run by this command")),
+        other => Err(Failed::from(format!(
+            "{other} nodes are not run by this command"
+        ))),
     };
     match outcome {
         Ok(r) => r,
-        Err(message) => {
-            let mut r = NodeResult::error(id, &message);
+        Err(f) => {
+            let mut r = NodeResult::error(id, &f.message);
             r.relation_name = node.relation_name.clone();
+            r.compiled_code = f.sql;
             r
         }
+    }
+}
+
+/// A warehouse error for a node whose SQL is known.
+fn with_sql<'a>(
+    node: &'a ParsedNode,
+    sql: &str,
+) -> impl Fn(crate::adapters::datafusion::WarehouseError) -> Failed + 'a {
+    let sql = sql.to_string();
+    move |e| Failed {
+        message: engine_error(node, e),
+        sql: Some(sql.clone()),
     }
 }
 
@@ -102,7 +132,7 @@ fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
     )
 }
 
-async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, String> {
+async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let wh = &shared.warehouse;
     let materialized = node.materialized().to_string();
     let existing = wh.relation_kind(&node.schema, &node.alias);
@@ -116,19 +146,20 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, St
     } else {
         sql.clone()
     };
+    let sql_for_errors = exec_sql.as_str();
     hooks(shared, node, "pre-hook").await?;
     let mut result = match materialized.as_str() {
         "view" => {
             wh.create_view(&node.schema, &node.alias, &exec_sql)
                 .await
-                .map_err(|e| engine_error(node, e))?;
+                .map_err(with_sql(node, sql_for_errors))?;
             NodeResult::new(&node.unique_id, NodeStatus::Success, "CREATE VIEW")
         }
         "table" | "materialized_view" => {
             let rows = wh
                 .write_table(&node.schema, &node.alias, &exec_sql, &WriteMode::Replace)
                 .await
-                .map_err(|e| engine_error(node, e))?;
+                .map_err(with_sql(node, sql_for_errors))?;
             let mut r = NodeResult::new(
                 &node.unique_id,
                 NodeStatus::Success,
@@ -140,9 +171,9 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, St
         "incremental" => incremental_model(shared, node, &exec_sql, incremental).await?,
         "ephemeral" => NodeResult::new(&node.unique_id, NodeStatus::Success, "EPHEMERAL"),
         other => {
-            return Err(format!(
+            return Err(Failed::from(format!(
                 "materialization `{other}` is not available on the DataFusion warehouse; use view, table, incremental or ephemeral"
-            ));
+            )));
         }
     };
     hooks(shared, node, "post-hook").await?;
@@ -180,13 +211,14 @@ async fn incremental_model(
     node: &ParsedNode,
     sql: &str,
     incremental: bool,
-) -> Result<NodeResult, String> {
+) -> Outcome {
     let wh = &shared.warehouse;
+    let sql_for_errors = sql;
     if !incremental {
         let rows = wh
             .write_table(&node.schema, &node.alias, sql, &WriteMode::Replace)
             .await
-            .map_err(|e| engine_error(node, e))?;
+            .map_err(with_sql(node, sql_for_errors))?;
         let mut r = NodeResult::new(
             &node.unique_id,
             NodeStatus::Success,
@@ -211,34 +243,34 @@ async fn incremental_model(
         "append" => WriteMode::Append,
         "merge" | "delete+insert" => {
             if unique_key.is_empty() {
-                return Err(format!(
+                return Err(Failed::from(format!(
                     "incremental_strategy `{strategy}` needs a `unique_key` (a column or a list of columns) in {}",
                     node.original_file_path
-                ));
+                )));
             }
             WriteMode::Merge { unique_key }
         }
         "insert_overwrite" => {
             let partition_by = key_list(node, "partition_by");
             if partition_by.is_empty() {
-                return Err(format!(
+                return Err(Failed::from(format!(
                     "incremental_strategy `insert_overwrite` needs `partition_by` in {}",
                     node.original_file_path
-                ));
+                )));
             }
             WriteMode::InsertOverwrite { partition_by }
         }
         other => {
-            return Err(format!(
+            return Err(Failed::from(format!(
                 "incremental_strategy `{other}` is not one of append, merge, delete+insert, insert_overwrite"
-            ));
+            )));
         }
     };
     let sql = align_schema(shared, node, sql).await?;
     let rows = wh
         .write_table(&node.schema, &node.alias, &sql, &mode)
         .await
-        .map_err(|e| engine_error(node, e))?;
+        .map_err(with_sql(node, sql_for_errors))?;
     let mut r = NodeResult::new(
         &node.unique_id,
         NodeStatus::Success,
@@ -255,8 +287,9 @@ async fn align_schema(
     shared: &Arc<Shared>,
     node: &ParsedNode,
     sql: &str,
-) -> Result<String, String> {
+) -> Result<String, Failed> {
     let wh = &shared.warehouse;
+    let sql_for_errors = sql;
     let old = wh
         .columns(&node.schema, &node.alias)
         .await
@@ -264,7 +297,7 @@ async fn align_schema(
     let new_schema = wh
         .plan_schema(sql)
         .await
-        .map_err(|e| engine_error(node, e))?;
+        .map_err(with_sql(node, sql_for_errors))?;
     let new: Vec<ColumnInfo> = new_schema
         .fields()
         .iter()
@@ -304,12 +337,12 @@ async fn align_schema(
     let target: Vec<ColumnInfo> = match policy {
         "ignore" => old.clone(),
         "fail" => {
-            return Err(format!(
+            return Err(Failed::from(format!(
                 "the columns of incremental model `{}` changed and on_schema_change is `fail`: added [{}], removed [{}]; run with --full-refresh or set on_schema_change",
                 node.name,
                 names(&added),
                 names(&removed)
-            ));
+            )));
         }
         "append_new_columns" => old
             .iter()
@@ -318,9 +351,9 @@ async fn align_schema(
             .collect(),
         "sync_all_columns" => new.clone(),
         other => {
-            return Err(format!(
+            return Err(Failed::from(format!(
                 "on_schema_change `{other}` is not one of ignore, fail, append_new_columns, sync_all_columns"
-            ));
+            )));
         }
     };
     if policy != "ignore" {
@@ -343,7 +376,7 @@ async fn align_schema(
         );
         wh.write_table(&node.schema, &node.alias, &rewrite, &WriteMode::Replace)
             .await
-            .map_err(|e| engine_error(node, e))?;
+            .map_err(with_sql(node, sql_for_errors))?;
     }
     let new_select = target
         .iter()
@@ -361,7 +394,7 @@ async fn align_schema(
     ))
 }
 
-async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, String> {
+async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let delimiter = node
         .config
         .str_value("delimiter")
@@ -449,7 +482,7 @@ fn warehouse_type(t: &str) -> String {
     }
 }
 
-async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, String> {
+async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let sql = compile(shared, node, false).await?;
     let limit = node.config.get("limit").and_then(|v| v.as_u64());
     let fail_calc = node.config.str_value("fail_calc").unwrap_or("count(*)");
@@ -463,7 +496,7 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Result<NodeResult, Str
         .warehouse
         .query(&count_sql)
         .await
-        .map_err(|e| engine_error(node, e))?;
+        .map_err(with_sql(node, &sql))?;
     let failures = first_u64(&batches).unwrap_or(0);
     let severity = node
         .config

@@ -15,15 +15,19 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
         Some(inline) => crate::compile::compile_inline(&p.compiler, &p.parsed, inline)
             .map_err(|d| session.report(d))?,
         None => {
-            let selected = session.select(
-                g,
-                &p,
-                &[
-                    ResourceType::Model,
-                    ResourceType::Seed,
-                    ResourceType::Snapshot,
-                ],
-            )?;
+            let selected = if g.select.is_empty() {
+                Default::default()
+            } else {
+                session.select(
+                    g,
+                    &p,
+                    &[
+                        ResourceType::Model,
+                        ResourceType::Seed,
+                        ResourceType::Snapshot,
+                    ],
+                )?
+            };
             let node =
                 match selected.len() {
                     1 => selected.into_iter().next().unwrap_or_default(),

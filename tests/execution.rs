@@ -1,0 +1,584 @@
+//! Building projects on the embedded DataFusion warehouse: every
+//! materialization (incremental ones run twice, rows checked), failures that
+//! skip only descendants, parallel threads, a writer killed mid-write, the
+//! lock, --empty, retry, show and run_results.json.
+
+mod common;
+
+use common::{fixture, rdbt, rdbt_env};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Rows of a query as JSON objects, through `rdbt show`.
+fn rows(dir: &Path, sql: &str) -> Vec<Value> {
+    let run = rdbt(
+        dir,
+        &[
+            "show", "-q", "--inline", sql, "--output", "json", "--limit", "0",
+        ],
+    );
+    assert_eq!(run.code, 0, "{sql}: {}", run.transcript());
+    serde_json::from_str::<Value>(&run.stdout)
+        .expect("json rows")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn results(dir: &Path) -> Vec<(String, String)> {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/run_results.json")).expect("run_results"),
+    )
+    .expect("json");
+    // model.pkg.name, test.pkg.name.hash: the name is the third part.
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split('.')
+                    .nth(2)
+                    .unwrap_or_default()
+                    .to_string(),
+                r["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_materialization_twice() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    let first = rdbt(dir, &["build", "--exclude", "inc_schema_fail"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(
+        first.stderr.contains("OK loaded seed file main.events"),
+        "{}",
+        first.stderr
+    );
+    assert!(first.stderr.contains("Done. PASS="), "{}", first.stderr);
+    assert_eq!(
+        rows(dir, "select * from {{ ref('uses_ephemeral') }} order by id"),
+        vec![
+            json!({"id": 1, "doubled": 20.0}),
+            json!({"id": 2, "doubled": 40.0}),
+            json!({"id": 3, "doubled": 60.0})
+        ],
+        "nested ephemerals inline as CTEs"
+    );
+    let compiled =
+        std::fs::read_to_string(dir.join("target/run/materializations/models/uses_ephemeral.sql"))
+            .expect("executed SQL is kept");
+    assert!(
+        compiled.starts_with("with __dbt__cte__eph_base as ("),
+        "{compiled}"
+    );
+    assert!(
+        compiled.contains("__dbt__cte__eph_nested as ("),
+        "{compiled}"
+    );
+    assert_eq!(
+        rows(dir, "select count(*) as n from {{ ref('a_view') }}"),
+        vec![json!({"n": 6})]
+    );
+    assert!(
+        dir.join("target/warehouse/main/a_view.view.sql").is_file(),
+        "views are stored SQL"
+    );
+    assert_eq!(
+        rows(dir, "select sum(n) as n from {{ ref('a_table') }}"),
+        vec![json!({"n": 6})]
+    );
+    assert_eq!(
+        rows(dir, "select count(*) as n from {{ ref('inc_append') }}"),
+        vec![json!({"n": 3})]
+    );
+
+    let second = rdbt(
+        dir,
+        &[
+            "run",
+            "--vars",
+            "{batch: 2}",
+            "--exclude",
+            "inc_schema_fail",
+        ],
+    );
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    assert!(second.stderr.contains("[APPEND 6 in"), "{}", second.stderr);
+    let ids = |m: &str| {
+        rows(
+            dir,
+            &format!("select id from {{{{ ref('{m}') }}}} order by id"),
+        )
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap_or(-1))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids("inc_append"),
+        vec![1, 2, 2, 3, 4, 5],
+        "append keeps old rows"
+    );
+    assert_eq!(
+        rows(
+            dir,
+            "select id, label, batch from {{ ref('inc_merge') }} order by id"
+        ),
+        vec![
+            json!({"id": 1, "label": "a", "batch": 1}),
+            json!({"id": 2, "label": "b2", "batch": 2}),
+            json!({"id": 3, "label": "c", "batch": 1}),
+            json!({"id": 4, "label": "d", "batch": 2}),
+            json!({"id": 5, "label": "e", "batch": 2})
+        ],
+        "merge replaces by unique_key and is_incremental() filtered the new batch"
+    );
+    assert_eq!(ids("inc_delete_insert"), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        rows(
+            dir,
+            "select cast(day as varchar) as day, total from {{ ref('inc_overwrite') }} order by day"
+        ),
+        vec![
+            json!({"day": "2024-01-01", "total": 30.0}),
+            json!({"day": "2024-01-02", "total": 25.0}),
+            json!({"day": "2024-01-03", "total": 90.0})
+        ],
+        "insert_overwrite replaces whole partitions"
+    );
+    assert_eq!(
+        rows(
+            dir,
+            "select count(*) as n, count(label) as labelled from {{ ref('inc_schema_change') }}"
+        ),
+        vec![json!({"n": 6, "labelled": 3})],
+        "append_new_columns adds the column, old rows NULL"
+    );
+
+    // on_schema_change: fail stops the model and leaves the table as it was.
+    assert_eq!(rdbt(dir, &["run", "-s", "inc_schema_fail"]).code, 0);
+    let fail = rdbt(
+        dir,
+        &["run", "-s", "inc_schema_fail", "--vars", "{batch: 2}"],
+    );
+    assert_eq!(fail.code, 1, "{}", fail.transcript());
+    assert!(
+        fail.stderr
+            .contains("on_schema_change is `fail`: added [label varchar]"),
+        "{}",
+        fail.stderr
+    );
+    assert_eq!(
+        rows(
+            dir,
+            "select count(*) as n from {{ ref('inc_schema_fail') }}"
+        ),
+        vec![json!({"n": 3})]
+    );
+
+    // --full-refresh rebuilds incremental models from scratch.
+    let refresh = rdbt(dir, &["run", "-s", "inc_append", "--full-refresh"]);
+    assert_eq!(refresh.code, 0, "{}", refresh.transcript());
+    assert_eq!(ids("inc_append"), vec![1, 2, 3]);
+}
+
+#[test]
+fn seeds_infer_types_and_take_column_types() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["seed"]).code, 0);
+    assert_eq!(
+        rows(
+            dir,
+            "select arrow_typeof(customer_id) as i, arrow_typeof(signup_date) as d, arrow_typeof(active) as b, arrow_typeof(name) as s from {{ ref('customers') }} limit 1"
+        ),
+        vec![json!({"i": "Int64", "d": "Date32", "b": "Boolean", "s": "Utf8View"})]
+    );
+    assert_eq!(
+        rows(
+            dir,
+            "select arrow_typeof(value) as v from {{ ref('events') }} limit 1"
+        ),
+        vec![json!({"v": "Float64"})],
+        "column_types wins over inference"
+    );
+    // A re-seed replaces.
+    std::fs::write(
+        dir.join("seeds/customers.csv"),
+        "customer_id,name,signup_date,active\n7,Edsger,2024-03-01,true\n",
+    )
+    .expect("write");
+    assert_eq!(rdbt(dir, &["seed", "-s", "customers"]).code, 0);
+    assert_eq!(
+        rows(dir, "select customer_id from {{ ref('customers') }}"),
+        vec![json!({"customer_id": 7})]
+    );
+    // A malformed row: file and line, and the previous seed stays.
+    std::fs::write(
+        dir.join("seeds/customers.csv"),
+        "customer_id,name,signup_date,active\n8,Barbara,2024-03-01,true\n9,Niklaus\n",
+    )
+    .expect("write");
+    let bad = rdbt(dir, &["seed", "-s", "customers"]);
+    assert_eq!(bad.code, 1, "{}", bad.transcript());
+    assert!(
+        bad.stderr.contains("seeds/customers.csv:3"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(
+        rows(dir, "select customer_id from {{ ref('customers') }}"),
+        vec![json!({"customer_id": 7})]
+    );
+}
+
+#[test]
+fn a_failure_skips_descendants_only_and_retry_reruns_them() {
+    let p = fixture("run_failures");
+    let dir = p.path();
+    let run = rdbt(dir, &["run"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("No field named missing_column"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=2 TOTAL=5"),
+        "{}",
+        run.stderr
+    );
+    let mut got = results(dir);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("after_broken".into(), "skipped".into()),
+            ("broken".into(), "error".into()),
+            ("root".into(), "success".into()),
+            ("sibling".into(), "success".into()),
+            ("two_after_broken".into(), "skipped".into())
+        ]
+    );
+    assert!(
+        dir.join("target/run/run_failures/models/broken.sql")
+            .is_file(),
+        "the SQL that failed is kept"
+    );
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/run_results.json")).expect("rr"),
+    )
+    .expect("json");
+    let root = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["unique_id"] == "model.run_failures.root")
+        .expect("root")
+        .clone();
+    assert_eq!(root["adapter_response"]["rows_affected"], 1);
+    assert!(
+        root["execution_time"].as_f64().is_some() && root["timing"][0]["started_at"].is_string()
+    );
+
+    std::fs::write(
+        dir.join("models/broken.sql"),
+        "select id from {{ ref('root') }}",
+    )
+    .expect("fix");
+    let retry = rdbt(dir, &["retry"]);
+    assert_eq!(retry.code, 0, "{}", retry.transcript());
+    let mut got = results(dir);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("after_broken".into(), "success".into()),
+            ("broken".into(), "success".into()),
+            ("two_after_broken".into(), "success".into())
+        ],
+        "only failed and skipped nodes ran again"
+    );
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_failure() {
+    let p = fixture("run_failures");
+    let run = rdbt(p.path(), &["run", "--threads", "1", "--fail-fast"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(results(p.path()).iter().any(|(_, s)| s == "skipped"));
+}
+
+/// Models heavy enough to overlap when run in parallel.
+fn slow_project(dir: &Path, models: usize) {
+    std::fs::create_dir_all(dir.join("models")).expect("mkdir");
+    std::fs::write(
+        dir.join("rdbt_project.yml"),
+        "name: slow\nmodels:\n  slow:\n    +materialized: table\n",
+    )
+    .expect("write");
+    for i in 0..models {
+        std::fs::write(
+            dir.join(format!("models/heavy_{i}.sql")),
+            "select sum(value % 7) as s from generate_series(1, 3000000) as t(value)",
+        )
+        .expect("write");
+    }
+}
+
+fn intervals(dir: &Path) -> Vec<(f64, f64)> {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/run_results.json")).expect("rr"),
+    )
+    .expect("json");
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let t = |k: &str| {
+                chrono::DateTime::parse_from_rfc3339(r["timing"][0][k].as_str().unwrap_or_default())
+                    .map(|d| d.timestamp_micros() as f64 / 1e6)
+                    .unwrap_or(0.0)
+            };
+            (t("started_at"), t("completed_at"))
+        })
+        .collect()
+}
+
+fn overlapping(iv: &[(f64, f64)]) -> bool {
+    iv.iter()
+        .enumerate()
+        .any(|(i, a)| iv.iter().skip(i + 1).any(|b| a.0 < b.1 && b.0 < a.1))
+}
+
+#[test]
+fn independent_nodes_run_in_parallel_up_to_threads() {
+    let dir = tempfile::tempdir().expect("dir");
+    slow_project(dir.path(), 4);
+    let serial = rdbt(dir.path(), &["run", "--threads", "1"]);
+    assert_eq!(serial.code, 0, "{}", serial.transcript());
+    assert!(
+        !overlapping(&intervals(dir.path())),
+        "--threads 1 runs one node at a time"
+    );
+    let parallel = rdbt(dir.path(), &["run", "--threads", "4"]);
+    assert_eq!(parallel.code, 0, "{}", parallel.transcript());
+    assert!(
+        overlapping(&intervals(dir.path())),
+        "--threads 4 overlaps independent nodes"
+    );
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_the_previous_table_readable() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("models")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("rdbt_project.yml"),
+        "name: crash\nmodels:\n  crash:\n    +materialized: table\n",
+    )
+    .expect("write");
+    let model = dir.path().join("models/big.sql");
+    std::fs::write(
+        &model,
+        "select value as v from generate_series(1, 1000) as t(value)",
+    )
+    .expect("write");
+    assert_eq!(rdbt(dir.path(), &["run"]).code, 0);
+    std::fs::write(
+        &model,
+        "select value as v, repeat('x', 50) as pad from generate_series(1, 40000000) as t(value)",
+    )
+    .expect("write");
+    let home = tempfile::tempdir().expect("home");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rdbt"))
+        .args(["run", "-q"])
+        .current_dir(dir.path())
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill once the new version folder holds data: the write is under way.
+    let table_dir = dir.path().join("target/warehouse/main/big");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let writing = std::fs::read_dir(&table_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("v-"))
+            .any(|e| {
+                let live = std::fs::read_to_string(table_dir.join("CURRENT")).unwrap_or_default();
+                e.file_name().to_string_lossy() != live.trim()
+                    && std::fs::read_dir(e.path())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Result::ok)
+                        .any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))
+            });
+        if writing || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the write finished before it could be killed; make the model bigger"
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(
+        rows(dir.path(), "select count(*) as n from {{ ref('big') }}"),
+        vec![json!({"n": 1000})],
+        "the previous version is still the live one"
+    );
+    // The lock died with the process: the next run takes it and finishes.
+    std::fs::write(
+        &model,
+        "select value as v from generate_series(1, 10) as t(value)",
+    )
+    .expect("write");
+    let again = rdbt(dir.path(), &["run"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(
+        rows(dir.path(), "select count(*) as n from {{ ref('big') }}"),
+        vec![json!({"n": 10})]
+    );
+}
+
+#[test]
+fn a_second_writer_stops_with_a_clear_message_and_readers_are_not_blocked() {
+    use fs2::FileExt;
+    let p = fixture("run_failures");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["run", "-s", "root"]).code, 0);
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("target/warehouse/.lock"))
+        .expect("lock file");
+    lock.lock_exclusive().expect("take the lock");
+    let blocked = rdbt_env(dir, &["run", "-s", "root"], &[("RDBT_LOCK_WAIT", "0")]);
+    assert_eq!(blocked.code, 2, "{}", blocked.transcript());
+    assert!(
+        blocked
+            .stderr
+            .contains("is being written by another rdbt process"),
+        "{}",
+        blocked.stderr
+    );
+    assert_eq!(
+        rows(dir, "select id from {{ ref('root') }}"),
+        vec![json!({"id": 1})],
+        "show reads while a writer holds the lock"
+    );
+    FileExt::unlock(&lock).expect("unlock");
+    assert_eq!(
+        rdbt_env(dir, &["run", "-s", "root"], &[("RDBT_LOCK_WAIT", "0")]).code,
+        0
+    );
+}
+
+#[test]
+fn empty_builds_every_model_with_zero_rows() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    let run = rdbt(dir, &["build", "--empty", "--exclude", "inc_schema_fail"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        rows(dir, "select count(*) as n from {{ ref('a_table') }}"),
+        vec![json!({"n": 0})]
+    );
+    assert_eq!(
+        rows(dir, "select count(*) as n from {{ ref('events') }}"),
+        vec![json!({"n": 0})]
+    );
+}
+
+#[test]
+fn show_prints_table_csv_and_json() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["build", "-s", "events", "a_view"]).code, 0);
+    let table = rdbt(dir, &["show", "-q", "-s", "a_view", "--limit", "2"]);
+    assert_eq!(table.code, 0, "{}", table.transcript());
+    assert_eq!(
+        table.stdout.lines().filter(|l| l.starts_with("| ")).count(),
+        3,
+        "header and two rows: {}",
+        table.stdout
+    );
+    let csv = rdbt(
+        dir,
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select id, label from {{ ref('a_view') }} order by id limit 2",
+            "--output",
+            "csv",
+        ],
+    );
+    assert_eq!(csv.stdout, "id,label\n1,a\n2,b\n");
+    let none = rdbt(dir, &["show", "-q"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("needs one model"), "{}", none.stderr);
+}
+
+#[test]
+fn build_runs_tests_and_a_failing_test_skips_downstream() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::write(d.join("rdbt_project.yml"), "name: gate\n").expect("write");
+    std::fs::write(
+        d.join("models/base.sql"),
+        "select 1 as id union all select 1 as id",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("models/downstream.sql"),
+        "select * from {{ ref('base') }}",
+    )
+    .expect("write");
+    std::fs::write(d.join("models/other.sql"), "select 2 as id").expect("write");
+    std::fs::write(
+        d.join("models/schema.yml"),
+        "version: 2\nmodels:\n  - name: base\n    columns:\n      - name: id\n        data_tests: [unique, not_null]\n  - name: other\n    columns:\n      - name: id\n        data_tests:\n          - unique:\n              config: {severity: warn}\n",
+    )
+    .expect("write");
+    let run = rdbt(d, &["build"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let mut got = results(d);
+    got.sort();
+    let status = |name: &str| {
+        got.iter()
+            .find(|(n, _)| n.starts_with(name))
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("unique_base_id"), "fail");
+    assert_eq!(status("not_null_base_id"), "pass");
+    assert_eq!(
+        status("downstream"),
+        "skipped",
+        "a failing test skips what depends on its model"
+    );
+    assert_eq!(status("other"), "success");
+    assert!(run.stderr.contains("FAIL 1"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Got 1 result, configured to fail if != 0"),
+        "{}",
+        run.stderr
+    );
+}
