@@ -582,3 +582,18 @@ fn build_runs_tests_and_a_failing_test_skips_downstream() {
         run.stderr
     );
 }
+
+#[test]
+fn macros_query_the_warehouse_while_compiling() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    let run = rdbt(dir, &["build", "-s", "+introspective"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        rows(dir, "select * from {{ ref('introspective') }}"),
+        vec![
+            json!({"label_1": "a", "label_2": "b", "label_3": "c", "max_value": 50.0, "event_columns": "id,batch,day,value,label"})
+        ],
+        "run_query, statement/load_result and get_columns_in_relation saw the built seed"
+    );
+}

@@ -38,9 +38,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("zip", zip_fn);
     env.add_function("set", set_fn);
     env.add_function("set_strict", set_fn);
-    env.add_function("run_query", |_: Rest<Value>, _: Kwargs| Value::from(()));
-    env.add_function("load_result", |_: Rest<Value>, _: Kwargs| Value::from(()));
-    env.add_function("store_result", |_: Rest<Value>, _: Kwargs| Value::from(""));
+    env.add_function("run_query", run_query_fn);
+    env.add_function("load_result", load_result_fn);
+    env.add_function("store_result", store_result_fn);
     env.add_function("store_raw_result", |_: Rest<Value>, _: Kwargs| {
         Value::from("")
     });
@@ -552,12 +552,12 @@ impl Object for Adapter {
                 &args.first().map(Value::to_string).unwrap_or_default(),
             ))),
             "type" => Ok(Value::from(dialect.adapter_type())),
-            "get_relation"
-            | "load_relation"
-            | "load_cached_relation"
-            | "get_relation_last_modified" => Ok(Value::from(())),
-            "get_columns_in_relation"
-            | "get_missing_columns"
+            "get_relation" | "load_relation" | "load_cached_relation" => {
+                Ok(lookup_relation(&scope, method, args))
+            }
+            "get_columns_in_relation" => Ok(columns_of(&scope, args.first())),
+            "get_relation_last_modified" => Ok(Value::from(())),
+            "get_missing_columns"
             | "list_relations_without_caching"
             | "list_schemas"
             | "get_columns_in_query" => Ok(Value::from(Vec::<Value>::new())),
@@ -830,5 +830,137 @@ pub fn map_value<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -
             .into_iter()
             .map(|(k, v)| (k.into(), v))
             .collect::<std::collections::BTreeMap<String, Value>>(),
+    )
+}
+
+/// `run_query(sql)`: an agate-like table when a warehouse is attached and
+/// `execute` is true; none otherwise (dbt's behaviour while parsing).
+fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
+    let scope = current_scope(state)?;
+    if !scope.execute {
+        return Ok(Value::from(()));
+    }
+    let Some(wh) = scope.world.warehouse.get() else {
+        return Ok(Value::from(()));
+    };
+    wh.query(&sql)
+        .map(|t| Value::from_object(super::warehouse_access::AgateTable(t)))
+        .map_err(|e| {
+            tagged_error(
+                codes::JINJA_RUNTIME,
+                &format!("run_query failed: {e}"),
+                "check the SQL the macro builds; it runs against the target warehouse",
+            )
+        })
+}
+
+/// Called by the `statement` macro with the block's result.
+fn store_result_fn(state: &State, name: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let scope = current_scope(state)?;
+    let table: Option<Value> = kwargs.get::<Option<Value>>("agate_table")?;
+    let _ = kwargs.get::<Option<Value>>("response");
+    let table = table.unwrap_or(Value::from(()));
+    let data: Vec<Value> = if table.is_none() || table.is_undefined() {
+        Vec::new()
+    } else {
+        table
+            .try_iter()
+            .map(|it| {
+                it.map(|row| {
+                    Value::from(
+                        row.try_iter()
+                            .map(|c| c.collect::<Vec<_>>())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+            })
+            .unwrap_or_default()
+    };
+    let result = map_value([
+        ("data", Value::from(data)),
+        ("table", table),
+        ("response", map_value([("_message", Value::from("OK"))])),
+    ]);
+    scope
+        .statements
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string(), result);
+    Ok(Value::from(""))
+}
+
+fn load_result_fn(state: &State, name: Value) -> Result<Value, Error> {
+    let scope = current_scope(state)?;
+    Ok(scope
+        .statements
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&name.to_string())
+        .cloned()
+        .unwrap_or(Value::from(())))
+}
+
+/// The schema and identifier of a relation argument (a Relation or kwargs).
+fn relation_parts(v: &Value) -> Option<(String, String)> {
+    let schema = v
+        .get_attr("schema")
+        .ok()
+        .filter(|s| !s.is_undefined() && !s.is_none())?
+        .to_string();
+    let ident = v
+        .get_attr("identifier")
+        .ok()
+        .filter(|s| !s.is_undefined() && !s.is_none())?
+        .to_string();
+    Some((schema, ident))
+}
+
+fn lookup_relation(scope: &NodeScope, method: &str, args: &[Value]) -> Value {
+    let Some(wh) = scope.world.warehouse.get() else {
+        return Value::from(());
+    };
+    let (positional, kwargs) = split_kwargs(args);
+    let parts = if method == "get_relation" {
+        let get = |i: usize, k: &str| {
+            positional.get(i).map(|v| v.to_string()).or_else(|| {
+                kwargs
+                    .as_ref()
+                    .and_then(|kw| kw.get::<Option<String>>(k).ok().flatten())
+            })
+        };
+        get(1, "schema").zip(get(2, "identifier"))
+    } else {
+        positional.first().and_then(relation_parts)
+    };
+    let Some((schema, identifier)) = parts else {
+        return Value::from(());
+    };
+    match wh.relation_type(&schema, &identifier) {
+        Some(kind) => Value::from_object(Relation {
+            database: Some(scope.world.target_database.clone()),
+            schema: Some(schema),
+            identifier,
+            relation_type: kind.to_string(),
+            dialect: scope.world.dialect,
+        }),
+        None => Value::from(()),
+    }
+}
+
+fn columns_of(scope: &NodeScope, relation: Option<&Value>) -> Value {
+    let (Some(wh), Some((schema, ident))) = (
+        scope.world.warehouse.get(),
+        relation.and_then(relation_parts),
+    ) else {
+        return Value::from(Vec::<Value>::new());
+    };
+    let cols = wh.columns(&schema, &ident).unwrap_or_default();
+    Value::from(
+        cols.into_iter()
+            .map(|(name, data_type)| {
+                Value::from_object(super::warehouse_access::ColumnValue { name, data_type })
+            })
+            .collect::<Vec<_>>(),
     )
 }

@@ -13,6 +13,7 @@ pub mod node;
 mod parse;
 mod relation;
 mod scope;
+mod warehouse_access;
 mod world;
 
 pub use cache::ParseCache;
@@ -20,6 +21,7 @@ pub use environment::{Compiler, render_env_string};
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject};
 pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};
+pub use warehouse_access::{QueryTable, WarehouseAccess};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::project::ResourceType;
@@ -245,6 +247,7 @@ impl Linker {
             execute: true,
             extra: Vec::new(),
             incremental,
+            statements: Default::default(),
         });
         let offset = if node.test_metadata.is_some() {
             node.call_sites

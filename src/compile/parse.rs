@@ -537,6 +537,7 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
         execute: false,
         extra: Vec::new(),
         incremental: false,
+        statements: Default::default(),
     })
 }
 
@@ -689,6 +690,7 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
             this: None,
             execute: false,
             incremental: false,
+            statements: Default::default(),
         });
         let text = "{{ generate_database_name(__db, model) | trim }}\u{1}{{ generate_schema_name(__schema, model) | trim }}\u{1}{{ generate_alias_name(__alias, model) | trim }}";
         let origin = TemplateOrigin::new(

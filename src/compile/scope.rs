@@ -76,6 +76,8 @@ pub struct NodeScope {
     /// dbt's `is_incremental()`: the model is incremental, its table exists
     /// and this is not a full refresh.
     pub incremental: bool,
+    /// `store_result` / `load_result` of `{% call statement %}` blocks.
+    pub statements: Mutex<std::collections::HashMap<String, Value>>,
 }
 
 impl std::fmt::Debug for NodeScope {

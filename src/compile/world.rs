@@ -41,6 +41,10 @@ pub struct World {
     pub invocation_id: String,
     pub run_started_at: chrono::DateTime<chrono::Utc>,
     pub flags: Value,
+    /// The warehouse, for `run_query` and adapter look-ups, once a command
+    /// attaches one.
+    pub warehouse:
+        std::sync::OnceLock<std::sync::Arc<dyn super::warehouse_access::WarehouseAccess>>,
 }
 
 impl std::fmt::Debug for World {
@@ -116,6 +120,7 @@ impl World {
                 ("FULL_REFRESH", Value::from(false)),
                 ("WHICH", Value::from("parse")),
             ]),
+            warehouse: std::sync::OnceLock::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! descendants only; everything else still runs. Progress is reported as
 //! [`RunEvent`]s; this module never prints.
 
+pub mod bridge;
 mod materialize;
 pub mod results;
 
@@ -51,7 +52,7 @@ struct Shared {
     compiler: Compiler,
     parsed: ParsedProject,
     linker: Linker,
-    warehouse: Warehouse,
+    warehouse: Arc<Warehouse>,
     options: RunOptions,
     cancelled: AtomicBool,
 }
@@ -79,6 +80,12 @@ pub async fn execute(
         warehouse,
         options,
     } = input;
+    let warehouse = Arc::new(warehouse);
+    // Templates reach the warehouse (run_query, adapter look-ups) through this.
+    let _ = compiler
+        .world
+        .warehouse
+        .set(Arc::new(bridge::Bridge::new(warehouse.clone())));
     let linker = Linker::new(&compiler, &parsed);
     let edges = plan_edges(&parsed, dag, ids, options.tests_gate_children);
     let shared = Arc::new(Shared {

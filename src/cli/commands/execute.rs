@@ -468,3 +468,37 @@ fn write_run_artifacts(
     crate::artifacts::write_artifact(&target_dir.join("run_results.json"), &bytes)
         .map_err(|d| session.fail(d))
 }
+
+/// A runtime with the warehouse opened for reading and attached to the
+/// compiler, so `run_query` and adapter look-ups work in `compile` and
+/// `show`. Without a local warehouse (a BigQuery target, or nothing built
+/// yet) templates simply see no warehouse.
+pub fn attach_reader(
+    session: &Session,
+    compiler: &crate::compile::Compiler,
+) -> Result<(tokio::runtime::Runtime, Option<Arc<Warehouse>>), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            session.fail(Diagnostic::internal(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        })?;
+    if session.settings.target.kind != TargetKind::DataFusion {
+        return Ok((runtime, None));
+    }
+    let wh = Arc::new(
+        runtime
+            .block_on(open_warehouse(&session.settings, false))
+            .map_err(|d| session.fail(d))?,
+    );
+    let _ = compiler
+        .world
+        .warehouse
+        .set(Arc::new(crate::run::bridge::Bridge::with_handle(
+            wh.clone(),
+            runtime.handle().clone(),
+        )));
+    Ok((runtime, Some(wh)))
+}

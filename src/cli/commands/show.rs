@@ -1,7 +1,6 @@
 //! `rdbt show`: run a model's SQL (or `--inline` SQL) and print its first
 //! rows as a table, CSV or JSON. Reads only: never takes the writer lock.
 
-use super::execute::open_warehouse;
 use crate::cli::EXIT_OK;
 use crate::cli::args::{GlobalArgs, ShowArgs, ShowOutput};
 use crate::cli::session::{Failure, Session};
@@ -11,6 +10,7 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
+    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler)?;
     let sql = match &args.inline {
         Some(inline) => crate::compile::compile_inline(&p.compiler, &p.parsed, inline)
             .map_err(|d| session.report(d))?,
@@ -76,17 +76,18 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
             args.limit
         )
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            session.fail(Diagnostic::internal(format!(
-                "cannot start the async runtime: {e}"
-            )))
-        })?;
     let batches = runtime
         .block_on(async {
-            let wh = open_warehouse(&session.settings, false).await?;
+            let wh = match warehouse {
+                Some(wh) => wh,
+                None => {
+                    return Err(Diagnostic::error(
+                        codes::USAGE,
+                        "`rdbt show` runs on the embedded warehouse; this target has none",
+                    )
+                    .with_help("use --target local"));
+                }
+            };
             wh.query(&limited).await.map_err(|e| {
                 Diagnostic::error(codes::USAGE, format!("the query failed: {e}")).with_help(
                     "check that the models it reads were built (`rdbt build`) and the SQL is valid",

@@ -97,3 +97,20 @@
 {% macro array_construct(inputs=[], data_type=api_type_string()) %}{{ return(adapter.dispatch('array_construct', 'dbt')(inputs, data_type)) }}{% endmacro %}
 {% macro default__array_construct(inputs, data_type) %}array[{{ inputs | join(', ') }}]{% endmacro %}
 {% macro bigquery__array_construct(inputs, data_type) %}[{{ inputs | join(', ') }}]{% endmacro %}
+
+{#- DataFusion has no date_diff; count boundaries crossed, as dbt's datediff does. -#}
+{% macro datafusion__datediff(first_date, second_date, datepart) -%}
+    {%- set p = datepart | lower | trim -%}
+    {%- set a = "cast(" ~ first_date ~ " as timestamp)" -%}
+    {%- set b = "cast(" ~ second_date ~ " as timestamp)" -%}
+    {%- if p == 'year' -%}
+        cast(date_part('year', {{ b }}) - date_part('year', {{ a }}) as bigint)
+    {%- elif p == 'quarter' -%}
+        cast((date_part('year', {{ b }}) * 4 + date_part('quarter', {{ b }})) - (date_part('year', {{ a }}) * 4 + date_part('quarter', {{ a }})) as bigint)
+    {%- elif p == 'month' -%}
+        cast((date_part('year', {{ b }}) * 12 + date_part('month', {{ b }})) - (date_part('year', {{ a }}) * 12 + date_part('month', {{ a }})) as bigint)
+    {%- else -%}
+        {%- set seconds = {'week': 604800, 'day': 86400, 'hour': 3600, 'minute': 60, 'second': 1}[p] -%}
+        cast((extract(epoch from date_trunc('{{ p }}', {{ b }})) - extract(epoch from date_trunc('{{ p }}', {{ a }}))) / {{ seconds }} as bigint)
+    {%- endif -%}
+{%- endmacro %}

@@ -58,7 +58,10 @@
 {% macro statement(name=none, fetch_result=false, auto_begin=true, language='sql') -%}
     {%- if execute -%}
         {%- set compiled_code = caller() -%}
-        {{ store_result(name, response=none, agate_table=none) }}
+        {%- set result = run_query(compiled_code) -%}
+        {%- if name is not none -%}
+            {{ store_result(name, response=none, agate_table=result if fetch_result else none) }}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
