@@ -597,3 +597,76 @@ fn macros_query_the_warehouse_while_compiling() {
         "run_query, statement/load_result and get_columns_in_relation saw the built seed"
     );
 }
+
+#[test]
+fn snapshots_keep_history_with_both_strategies() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    let first = rdbt(
+        dir,
+        &["build", "-s", "+people_by_timestamp", "+people_by_check"],
+    );
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(
+        first
+            .stderr
+            .contains("snapshot snapshots.people_by_timestamp"),
+        "{}",
+        first.stderr
+    );
+    let changed = rdbt(dir, &["build", "-s", "people_src+", "--vars", "{batch: 2}"]);
+    assert_eq!(changed.code, 0, "{}", changed.transcript());
+    assert_eq!(
+        rows(
+            dir,
+            "select id, name, dbt_valid_to is null as current, cast(dbt_valid_from as varchar) as valid_from from {{ ref('people_by_timestamp') }} order by id, dbt_valid_from"
+        ),
+        vec![
+            json!({"id": 1, "name": "Ada", "current": true, "valid_from": "2024-01-01T00:00:00"}),
+            json!({"id": 2, "name": "Grace", "current": false, "valid_from": "2024-01-01T00:00:00"}),
+            json!({"id": 2, "name": "Grace Hopper", "current": true, "valid_from": "2024-02-01T00:00:00"}),
+            json!({"id": 3, "name": "Linus", "current": false, "valid_from": "2024-01-01T00:00:00"}),
+        ],
+        "timestamp strategy: a new version per change; hard deletes invalidated"
+    );
+    let closed = rows(
+        dir,
+        "select cast(dbt_valid_to as varchar) as valid_to from {{ ref('people_by_timestamp') }} where id = 2 and name = 'Grace'",
+    );
+    assert_eq!(
+        closed,
+        vec![json!({"valid_to": "2024-02-01T00:00:00"})],
+        "the old version ends where the new one starts"
+    );
+    assert_eq!(
+        rows(
+            dir,
+            "select id, name, dbt_valid_to is null as current from {{ ref('people_by_check') }} order by id, dbt_valid_from"
+        ),
+        vec![
+            json!({"id": 1, "name": "Ada", "current": true}),
+            json!({"id": 2, "name": "Grace", "current": false}),
+            json!({"id": 2, "name": "Grace Hopper", "current": true}),
+            json!({"id": 3, "name": "Linus", "current": true})
+        ],
+        "check strategy: a change of a checked column makes a version; without invalidate_hard_deletes a deleted row stays current"
+    );
+    // Nothing changed: nothing new.
+    assert_eq!(rdbt(dir, &["snapshot", "--vars", "{batch: 2}"]).code, 0);
+    assert_eq!(
+        rows(
+            dir,
+            "select count(*) as n from {{ ref('people_by_timestamp') }}"
+        ),
+        vec![json!({"n": 4})]
+    );
+    let ids = rows(
+        dir,
+        "select count(distinct dbt_scd_id) as n from {{ ref('people_by_timestamp') }}",
+    );
+    assert_eq!(
+        ids,
+        vec![json!({"n": 4})],
+        "dbt_scd_id is unique per version"
+    );
+}

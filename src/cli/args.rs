@@ -106,6 +106,8 @@ pub enum Command {
     Seed(RunArgs),
     /// Run the selected data tests.
     Test(RunArgs),
+    /// Record changes of the selected snapshots (SCD type 2 history tables).
+    Snapshot(RunArgs),
     /// Seeds, models and their tests in graph order; a failing test skips what depends on its model.
     Build(RunArgs),
     /// Run the selected model's SQL (or --inline SQL) and print its first rows.

@@ -31,6 +31,7 @@ pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
         ResourceType::Seed => seed(shared, node).await,
         ResourceType::Model => model(shared, node).await,
         ResourceType::Test => test(shared, node).await,
+        ResourceType::Snapshot => snapshot(shared, node).await,
         other => Err(Failed::from(format!(
             "{other} nodes are not run by this command"
         ))),
@@ -586,4 +587,152 @@ mod tests {
         assert!(!condition_holds(">10", 10));
         assert!(condition_holds(">= 5", 5));
     }
+}
+
+/// A snapshot (SCD type 2): every version of each row, with dbt's
+/// `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and `dbt_valid_to`. The
+/// whole table is rewritten as a new version, so a failure changes nothing.
+async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
+    let wh = &shared.warehouse;
+    let sql = compile(shared, node, false).await?;
+    let keys = key_list(node, "unique_key");
+    if keys.is_empty() {
+        return Err(Failed::from(format!(
+            "snapshot `{}` needs `unique_key` (a column or a list of columns) in its config",
+            node.name
+        )));
+    }
+    let strategy = node.config.str_value("strategy").unwrap_or("").to_string();
+    let now = format!(
+        "CAST('{}' AS TIMESTAMP)",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f")
+    );
+    let (updated, changed) = match strategy.as_str() {
+        "timestamp" => {
+            let col = node.config.str_value("updated_at").ok_or_else(|| {
+                Failed::from(format!(
+                    "snapshot `{}` uses the timestamp strategy and needs `updated_at`",
+                    node.name
+                ))
+            })?;
+            (
+                format!("CAST(src.{} AS TIMESTAMP)", quote(col)),
+                format!("CAST(src.{} AS TIMESTAMP) > cur.dbt_updated_at", quote(col)),
+            )
+        }
+        "check" => {
+            let src_cols = wh.plan_schema(&sql).await.map_err(with_sql(node, &sql))?;
+            let cols: Vec<String> = match node.config.get("check_cols") {
+                Some(serde_json::Value::String(s)) if s == "all" => src_cols
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .filter(|c| !keys.contains(c))
+                    .collect(),
+                _ => key_list(node, "check_cols"),
+            };
+            if cols.is_empty() {
+                return Err(Failed::from(format!(
+                    "snapshot `{}` uses the check strategy and needs `check_cols` (a list or 'all')",
+                    node.name
+                )));
+            }
+            (
+                now.clone(),
+                cols.iter()
+                    .map(|c| format!("src.{q} IS DISTINCT FROM cur.{q}", q = quote(c)))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            )
+        }
+        other => {
+            return Err(Failed::from(format!(
+                "snapshot strategy `{other}` is not timestamp or check (snapshot `{}`)",
+                node.name
+            )));
+        }
+    };
+    let key_concat = keys
+        .iter()
+        .map(|k| format!("CAST(src.{} AS VARCHAR)", quote(k)))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let scd_id =
+        |valid_from: &str| format!("md5({key_concat} || '|' || CAST({valid_from} AS VARCHAR))");
+    let existing = wh.relation_kind(&node.schema, &node.alias) == Some(RelationKind::Table);
+    let full_sql = if !existing {
+        format!(
+            "SELECT src.*, {id} AS dbt_scd_id, {updated} AS dbt_updated_at, {updated} AS dbt_valid_from, CAST(NULL AS TIMESTAMP) AS dbt_valid_to FROM (\n{sql}\n) AS src",
+            id = scd_id(&updated)
+        )
+    } else {
+        let target = format!("{}.{}", quote(&node.schema), quote(&node.alias));
+        let snap_cols: Vec<String> = wh
+            .columns(&node.schema, &node.alias)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.name)
+            .filter(|c| !c.starts_with("dbt_"))
+            .collect();
+        let join = |l: &str, r: &str| {
+            keys.iter()
+                .map(|k| format!("{l}.{q} = {r}.{q}", q = quote(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        let invalidate = node
+            .config
+            .get("invalidate_hard_deletes")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+            || node.config.str_value("hard_deletes") == Some("invalidate");
+        let src_list = snap_cols
+            .iter()
+            .map(|c| format!("src.{}", quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let snap_list = snap_cols
+            .iter()
+            .map(|c| format!("s.{}", quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let key_list_sql = keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
+        let deleted_case = if invalidate {
+            format!("WHEN s.dbt_valid_to IS NULL AND k.__present IS NULL THEN {now} ")
+        } else {
+            String::new()
+        };
+        format!(
+            "WITH src AS (\n{sql}\n),\n\
+             cur AS (SELECT * FROM {target} WHERE dbt_valid_to IS NULL),\n\
+             changed AS (SELECT src.*, {updated} AS __new_from FROM src JOIN cur ON {on_cur} WHERE {changed}),\n\
+             fresh AS (SELECT src.* FROM src WHERE NOT EXISTS (SELECT 1 FROM cur WHERE {on_cur}))\n\
+             SELECT {snap_list}, s.dbt_scd_id, s.dbt_updated_at, s.dbt_valid_from,\n\
+               CASE WHEN s.dbt_valid_to IS NULL AND c.__new_from IS NOT NULL THEN c.__new_from {deleted_case}ELSE s.dbt_valid_to END AS dbt_valid_to\n\
+             FROM {target} s\n\
+             LEFT JOIN (SELECT {key_list_sql}, __new_from FROM changed) c ON {on_c}\n\
+             LEFT JOIN (SELECT DISTINCT {key_list_sql}, 1 AS __present FROM src) k ON {on_k}\n\
+             UNION ALL SELECT {src_list}, {id_changed} AS dbt_scd_id, src.__new_from AS dbt_updated_at, src.__new_from AS dbt_valid_from, CAST(NULL AS TIMESTAMP) AS dbt_valid_to FROM changed src\n\
+             UNION ALL SELECT {src_list}, {id_fresh} AS dbt_scd_id, {updated} AS dbt_updated_at, {updated} AS dbt_valid_from, CAST(NULL AS TIMESTAMP) AS dbt_valid_to FROM fresh src",
+            on_cur = join("src", "cur"),
+            on_c = join("c", "s"),
+            on_k = join("k", "s"),
+            id_changed = scd_id("src.__new_from"),
+            id_fresh = scd_id(&updated),
+        )
+    };
+    let rows = wh
+        .write_table(&node.schema, &node.alias, &full_sql, &WriteMode::Replace)
+        .await
+        .map_err(with_sql(node, &full_sql))?;
+    let mut r = NodeResult::new(
+        &node.unique_id,
+        NodeStatus::Success,
+        format!("SNAPSHOT {rows}"),
+    );
+    r.rows_affected = Some(rows);
+    r.compiled_code = Some(full_sql);
+    r.relation_name = node.relation_name.clone();
+    Ok(r)
 }

@@ -253,6 +253,21 @@ impl Warehouse {
             .map_err(WarehouseError::engine)
     }
 
+    /// Runs a query and returns at most `limit` rows, keeping its ORDER BY
+    /// (wrapping it in `SELECT … LIMIT` would let the planner drop the sort).
+    pub async fn query_limited(
+        &self,
+        sql: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<RecordBatch>, WarehouseError> {
+        let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+        let df = match limit {
+            Some(n) => df.limit(0, Some(n)).map_err(WarehouseError::engine)?,
+            None => df,
+        };
+        df.collect().await.map_err(WarehouseError::engine)
+    }
+
     /// The columns of a relation, if it exists.
     pub async fn columns(&self, schema: &str, name: &str) -> Option<Vec<ColumnInfo>> {
         let df = self

@@ -20,6 +20,7 @@ pub enum Kind {
     Run,
     Seed,
     Test,
+    Snapshot,
     Build,
 }
 
@@ -29,14 +30,21 @@ impl Kind {
             Kind::Run => "run",
             Kind::Seed => "seed",
             Kind::Test => "test",
+            Kind::Snapshot => "snapshot",
             Kind::Build => "build",
         }
     }
 
     fn parse(s: &str) -> Option<Kind> {
-        [Kind::Run, Kind::Seed, Kind::Test, Kind::Build]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            Kind::Run,
+            Kind::Seed,
+            Kind::Test,
+            Kind::Snapshot,
+            Kind::Build,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 
     fn types(self) -> &'static [ResourceType] {
@@ -44,7 +52,13 @@ impl Kind {
             Kind::Run => &[ResourceType::Model],
             Kind::Seed => &[ResourceType::Seed],
             Kind::Test => &[ResourceType::Test],
-            Kind::Build => &[ResourceType::Seed, ResourceType::Model, ResourceType::Test],
+            Kind::Snapshot => &[ResourceType::Snapshot],
+            Kind::Build => &[
+                ResourceType::Seed,
+                ResourceType::Snapshot,
+                ResourceType::Model,
+                ResourceType::Test,
+            ],
         }
     }
 }

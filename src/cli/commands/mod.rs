@@ -26,6 +26,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Run(a) => execute::run(g, a, execute::Kind::Run),
         Command::Seed(a) => execute::run(g, a, execute::Kind::Seed),
         Command::Test(a) => execute::run(g, a, execute::Kind::Test),
+        Command::Snapshot(a) => execute::run(g, a, execute::Kind::Snapshot),
         Command::Build(a) => execute::run(g, a, execute::Kind::Build),
         Command::Retry(a) => execute::retry(g, a),
         Command::Show(a) => show::run(g, a),

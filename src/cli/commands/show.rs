@@ -68,14 +68,7 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
             }
         }
     };
-    let limited = if args.limit == 0 {
-        sql
-    } else {
-        format!(
-            "SELECT * FROM (\n{sql}\n) AS __rdbt_show LIMIT {}",
-            args.limit
-        )
-    };
+    let limit = (args.limit > 0).then_some(args.limit);
     let batches = runtime
         .block_on(async {
             let wh = match warehouse {
@@ -88,7 +81,7 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
                     .with_help("use --target local"));
                 }
             };
-            wh.query(&limited).await.map_err(|e| {
+            wh.query_limited(&sql, limit).await.map_err(|e| {
                 Diagnostic::error(codes::USAGE, format!("the query failed: {e}")).with_help(
                     "check that the models it reads were built (`rdbt build`) and the SQL is valid",
                 )
