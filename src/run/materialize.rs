@@ -575,19 +575,7 @@ pub(crate) fn condition_holds(condition: &str, n: u64) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::condition_holds;
 
-    #[test]
-    fn thresholds() {
-        assert!(condition_holds("!= 0", 1));
-        assert!(!condition_holds("!= 0", 0));
-        assert!(condition_holds(">10", 11));
-        assert!(!condition_holds(">10", 10));
-        assert!(condition_holds(">= 5", 5));
-    }
-}
 
 /// A snapshot (SCD type 2): every version of each row, with dbt's
 /// `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and `dbt_valid_to`. The
@@ -735,4 +723,18 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     r.compiled_code = Some(full_sql);
     r.relation_name = node.relation_name.clone();
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::condition_holds;
+
+    #[test]
+    fn thresholds() {
+        assert!(condition_holds("!= 0", 1));
+        assert!(!condition_holds("!= 0", 0));
+        assert!(condition_holds(">10", 11));
+        assert!(!condition_holds(">10", 10));
+        assert!(condition_holds(">= 5", 5));
+    }
 }
