@@ -670,3 +670,50 @@ fn snapshots_keep_history_with_both_strategies() {
         "dbt_scd_id is unique per version"
     );
 }
+
+#[test]
+fn run_operation_calls_a_macro_against_the_warehouse() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["seed", "-s", "events"]).code, 0);
+    let run = rdbt(
+        dir,
+        &[
+            "run-operation",
+            "count_rows",
+            "--args",
+            "{model_name: events}",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stdout.trim(), "6");
+    let missing = rdbt(dir, &["run-operation", "count_row"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("did you mean `count_rows`?"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_failing_project_hook_fails_the_run() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    let pf = dir.join("rdbt_project.yml");
+    let text = std::fs::read_to_string(&pf)
+        .expect("read")
+        .replace("select 1 as started", "select * from no_such_table");
+    std::fs::write(&pf, text).expect("write");
+    let run = rdbt(dir, &["run", "-s", "a_view"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("on-run-start hook failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        results(dir).iter().all(|(_, s)| s == "skipped"),
+        "nothing runs after a failed on-run-start hook"
+    );
+}

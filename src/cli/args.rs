@@ -114,6 +114,17 @@ pub enum Command {
     Show(ShowArgs),
     /// Run again the nodes that failed or were skipped in the last run (target/run_results.json).
     Retry(RunArgs),
+    /// Call a macro (with run_query and the warehouse available) and print what it returns.
+    RunOperation(OperationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OperationArgs {
+    /// The macro to call: `name` or `package.name`.
+    pub macro_name: String,
+    /// Keyword arguments as YAML: --args '{table: orders, days: 7}'.
+    #[arg(long, value_name = "YAML")]
+    pub args: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

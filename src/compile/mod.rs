@@ -18,6 +18,7 @@ mod world;
 
 pub use cache::ParseCache;
 pub use environment::{Compiler, render_env_string};
+pub use generic_tests::jinja_literal;
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject};
 pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};

@@ -139,6 +139,27 @@ impl World {
         None
     }
 
+    /// Every callable macro name (`name` for the root project and built-ins,
+    /// `package.name` for the others), for hints.
+    pub fn macro_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .macros
+            .iter()
+            .flat_map(|(pkg, ms)| {
+                ms.keys().map(move |n| {
+                    if *pkg == self.root_package || pkg == INTERNAL_PACKAGE {
+                        n.clone()
+                    } else {
+                        format!("{pkg}.{n}")
+                    }
+                })
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     pub fn find_macro(&self, package: &str, name: &str) -> Option<&MacroInfo> {
         self.macros.get(package).and_then(|m| m.get(name))
     }

@@ -575,8 +575,6 @@ pub(crate) fn condition_holds(condition: &str, n: u64) -> bool {
     }
 }
 
-
-
 /// A snapshot (SCD type 2): every version of each row, with dbt's
 /// `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and `dbt_valid_to`. The
 /// whole table is rewritten as a new version, so a failure changes nothing.

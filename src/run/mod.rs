@@ -61,8 +61,17 @@ struct Shared {
 pub struct RunInput {
     pub compiler: Compiler,
     pub parsed: ParsedProject,
-    pub warehouse: Warehouse,
+    pub warehouse: Arc<Warehouse>,
     pub options: RunOptions,
+    /// The project's on-run-start and on-run-end hooks.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
+}
+
+/// The results of a run, and a failed project hook if one failed.
+pub struct RunOutput {
+    pub results: Vec<NodeResult>,
+    pub hook_error: Option<String>,
 }
 
 /// Runs `ids` (already selected and filtered by kind) and returns one result
@@ -73,14 +82,15 @@ pub async fn execute(
     ids: &BTreeSet<String>,
     on_event: Arc<dyn Fn(RunEvent) + Send + Sync>,
     interrupt: impl std::future::Future<Output = ()> + Send,
-) -> Vec<NodeResult> {
+) -> RunOutput {
     let RunInput {
         compiler,
         parsed,
         warehouse,
         options,
+        on_run_start,
+        on_run_end,
     } = input;
-    let warehouse = Arc::new(warehouse);
     // Templates reach the warehouse (run_query, adapter look-ups) through this.
     let _ = compiler
         .world
@@ -96,6 +106,16 @@ pub async fn execute(
         options,
         cancelled: AtomicBool::new(false),
     });
+    if let Err(e) = run_project_hooks(&shared, "on-run-start", &on_run_start).await {
+        let results = ids
+            .iter()
+            .map(|id| NodeResult::skipped(id, "not run: an on-run-start hook failed"))
+            .collect();
+        return RunOutput {
+            results,
+            hook_error: Some(e),
+        };
+    }
     let total = ids.len();
     let mut waiting: HashMap<String, usize> = ids
         .iter()
@@ -196,6 +216,9 @@ pub async fn execute(
         release(&id, &edges, &mut waiting, &mut ready);
         results.push(result);
     }
+    let hook_error = run_project_hooks(&shared, "on-run-end", &on_run_end)
+        .await
+        .err();
     // Whatever never started is reported, so run_results.json is complete.
     let done: BTreeSet<String> = results.iter().map(|r| r.unique_id.clone()).collect();
     for id in ids.iter().filter(|id| !done.contains(*id)) {
@@ -206,7 +229,45 @@ pub async fn execute(
         };
         results.push(NodeResult::skipped(id, why));
     }
-    results
+    RunOutput {
+        results,
+        hook_error,
+    }
+}
+
+/// Renders each project hook (Jinja, ref() and run_query work) and runs it.
+async fn run_project_hooks(
+    shared: &Arc<Shared>,
+    which: &str,
+    hooks: &[String],
+) -> Result<(), String> {
+    for hook in hooks {
+        let task = shared.clone();
+        let text = hook.clone();
+        let sql = tokio::task::spawn_blocking(move || {
+            crate::compile::compile_inline(&task.compiler, &task.parsed, &text)
+        })
+        .await
+        .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
+        .map_err(|d| {
+            format!(
+                "{which} hook `{hook}`: {}",
+                d.into_iter()
+                    .map(|x| x.message)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        if sql.trim().is_empty() {
+            continue;
+        }
+        shared
+            .warehouse
+            .execute(&sql)
+            .await
+            .map_err(|e| format!("{which} hook failed: {e}\n  hook SQL: {}", sql.trim()))?;
+    }
+    Ok(())
 }
 
 /// The dependencies among the nodes being run: graph edges between selected

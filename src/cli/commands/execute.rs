@@ -188,9 +188,11 @@ fn execute(
                 "cannot start the async runtime: {e}"
             )))
         })?;
-    let warehouse = runtime
-        .block_on(open_warehouse(settings, true))
-        .map_err(|d| session.fail(d))?;
+    let warehouse = Arc::new(
+        runtime
+            .block_on(open_warehouse(settings, true))
+            .map_err(|d| session.fail(d))?,
+    );
     let invocation_id = p.compiler.world.invocation_id.clone();
     let options = RunOptions {
         threads: settings.threads,
@@ -205,13 +207,16 @@ fn execute(
         Arc::new(move |e| print_event(&event_printer, &e));
     let nodes = p.parsed.nodes.clone();
     let target_dir = session.project.target_dir();
+    let hooks = &session.project.root_package().file;
     let input = crate::run::RunInput {
         compiler: p.compiler,
         parsed: p.parsed,
         warehouse,
         options,
+        on_run_start: hooks.on_run_start.clone(),
+        on_run_end: hooks.on_run_end.clone(),
     };
-    let results = runtime.block_on(crate::run::execute(
+    let output = runtime.block_on(crate::run::execute(
         input,
         &p.dag,
         &ids,
@@ -219,6 +224,7 @@ fn execute(
         interrupted(),
     ));
     let elapsed = started.elapsed();
+    let results = output.results;
     write_run_artifacts(
         session,
         &target_dir,
@@ -229,6 +235,11 @@ fn execute(
         kind,
     )?;
     print_summary(&printer, &nodes, &results, elapsed);
+    if let Some(e) = &output.hook_error {
+        printer.diagnostics(&[Diagnostic::error(codes::USAGE, e.clone())
+            .with_help("fix the hook under on-run-start / on-run-end in the project file")]);
+        return Ok(EXIT_FAILURE);
+    }
     let failed = results.iter().any(|r| r.status.is_failure())
         || results
             .iter()

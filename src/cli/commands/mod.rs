@@ -7,6 +7,7 @@ mod deps;
 mod execute;
 mod init;
 mod ls;
+mod operation;
 mod parse;
 mod show;
 
@@ -30,5 +31,6 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Build(a) => execute::run(g, a, execute::Kind::Build),
         Command::Retry(a) => execute::retry(g, a),
         Command::Show(a) => show::run(g, a),
+        Command::RunOperation(a) => operation::run(g, a),
     }
 }
