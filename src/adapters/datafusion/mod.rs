@@ -4,6 +4,7 @@
 //! warehouse opens. One writer at a time (a lock file); readers never lock.
 //! The only place `datafusion::` is used for execution.
 
+mod catalog;
 mod lock;
 mod storage;
 
@@ -104,7 +105,13 @@ pub enum WriteMode {
 
 pub struct Warehouse {
     root: PathBuf,
-    ctx: SessionContext,
+    ctx: Arc<SessionContext>,
+    /// Planned relations, shared by every schema; cleared by every write.
+    cache: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, Arc<dyn datafusion::catalog::TableProvider>>,
+        >,
+    >,
     _lock: Option<WriterLock>,
 }
 
@@ -136,13 +143,17 @@ impl Warehouse {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("warehouse", "main");
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = Arc::new(SessionContext::new_with_config_rt(config, runtime));
         let wh = Warehouse {
             root: root.to_path_buf(),
             ctx,
+            cache: Default::default(),
             _lock: lock,
         };
-        wh.register_all().await?;
+        wh.ensure_schema("main").await?;
+        for (schema, _, _) in storage::list(&wh.root) {
+            wh.ensure_schema(&schema).await?;
+        }
         Ok(wh)
     }
 
@@ -150,79 +161,39 @@ impl Warehouse {
         &self.root
     }
 
+    /// Makes `schema` known to the engine (a lazy schema over its folder).
     async fn ensure_schema(&self, schema: &str) -> Result<(), WarehouseError> {
-        self.ctx
-            .sql(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)))
-            .await
-            .map_err(WarehouseError::engine)?
-            .collect()
-            .await
-            .map_err(WarehouseError::engine)?;
-        Ok(())
-    }
-
-    /// Registers every stored table, then the views (in as many rounds as
-    /// views on views need).
-    async fn register_all(&self) -> Result<(), WarehouseError> {
-        let mut pending_views = Vec::new();
-        for (schema, tables, views) in storage::list(&self.root) {
-            self.ensure_schema(&schema).await?;
-            for t in tables {
-                self.register_table(&schema, &t).await?;
-            }
-            for v in views {
-                pending_views.push((schema.clone(), v));
-            }
-        }
-        while !pending_views.is_empty() {
-            let before = pending_views.len();
-            let mut still = Vec::new();
-            for (schema, view) in pending_views {
-                let sql = std::fs::read_to_string(storage::view_file(&self.root, &schema, &view))
-                    .unwrap_or_default();
-                if self.define_view(&schema, &view, &sql).await.is_err() {
-                    still.push((schema, view));
-                }
-            }
-            if still.len() == before {
-                // Views whose inputs are gone stay unregistered until rebuilt.
-                break;
-            }
-            pending_views = still;
+        let catalog = self
+            .ctx
+            .catalog("warehouse")
+            .ok_or_else(|| WarehouseError::Engine("the warehouse catalog is missing".into()))?;
+        // The engine creates an empty in-memory `main`; ours replaces it.
+        let ours = catalog
+            .schema(schema)
+            .is_some_and(|existing| existing.is::<catalog::LazySchema>());
+        if !ours {
+            let provider = catalog::LazySchema::new(
+                self.root.clone(),
+                schema.to_string(),
+                Arc::downgrade(&self.ctx),
+                self.cache.clone(),
+            );
+            catalog
+                .register_schema(schema, Arc::new(provider))
+                .map_err(WarehouseError::engine)?;
         }
         Ok(())
     }
 
-    async fn register_table(&self, schema: &str, table: &str) -> Result<(), WarehouseError> {
-        let dir = storage::table_dir(&self.root, schema, table);
-        let Some(version) = storage::current_version(&dir) else {
-            return Ok(());
-        };
-        let reference = TableReference::partial(schema, table);
-        let _ = self.ctx.deregister_table(reference.clone());
-        let path = format!("{}/", version.display());
-        self.ctx
-            .register_parquet(reference, &path, ParquetReadOptions::default())
-            .await
-            .map_err(WarehouseError::engine)
-    }
-
-    async fn define_view(&self, schema: &str, view: &str, sql: &str) -> Result<(), WarehouseError> {
-        self.ensure_schema(schema).await?;
-        let reference = TableReference::partial(schema, view);
-        let _ = self.ctx.deregister_table(reference);
-        self.ctx
-            .sql(&format!(
-                "CREATE OR REPLACE VIEW {}.{} AS {sql}",
-                quote(schema),
-                quote(view)
-            ))
-            .await
-            .map_err(WarehouseError::engine)?
-            .collect()
-            .await
-            .map_err(WarehouseError::engine)?;
-        Ok(())
+    /// Forgets the planned form of `schema.name` after it was rewritten.
+    /// Cached relations that read it were planned earlier in this process;
+    /// runs go in graph order, so those are never its descendants, and a
+    /// new process starts with an empty cache.
+    fn invalidate(&self, schema: &str, name: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&format!("{schema}.{name}"));
     }
 
     /// Whether `schema.name` exists, and as what.
@@ -294,13 +265,15 @@ impl Warehouse {
         name: &str,
         sql: &str,
     ) -> Result<(), WarehouseError> {
+        self.ensure_schema(schema).await?;
         // Plan first: a broken view must not replace a working one.
         self.plan_schema(sql).await?;
         self.drop_table_files(schema, name)?;
-        self.define_view(schema, name, sql).await?;
         let file = storage::view_file(&self.root, schema, name);
         storage::write_file_atomic(&file, sql.as_bytes())
-            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))
+            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))?;
+        self.invalidate(schema, name);
+        Ok(())
     }
 
     /// Materializes `sql` into `schema.name` as `mode` says; returns the rows
@@ -329,7 +302,7 @@ impl Warehouse {
                 if view.is_file() {
                     let _ = std::fs::remove_file(&view);
                 }
-                self.register_table(schema, name).await?;
+                self.invalidate(schema, name);
                 storage::collect_garbage(&dir, previous.as_deref());
                 Ok(rows)
             }

@@ -1,0 +1,133 @@
+//! Lazy schemas: a relation is planned only when a query uses it. Views are
+//! stored SQL and planned on first use (their own inputs resolved the same
+//! way); tables are opened at their live version. Opening a warehouse with
+//! thousands of relations therefore costs nothing up front, and a write
+//! drops the cached plans that could see old data.
+
+use super::storage;
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+
+pub struct LazySchema {
+    root: PathBuf,
+    schema: String,
+    /// Weak: the context owns the catalog that owns this schema.
+    ctx: Mutex<Weak<SessionContext>>,
+    cache: Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>,
+    /// Session-only tables (staged rows, seed files being loaded).
+    temps: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+impl std::fmt::Debug for LazySchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LazySchema({})", self.schema)
+    }
+}
+
+impl LazySchema {
+    pub fn new(
+        root: PathBuf,
+        schema: String,
+        ctx: Weak<SessionContext>,
+        cache: Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>,
+    ) -> Self {
+        LazySchema {
+            root,
+            schema,
+            ctx: Mutex::new(ctx),
+            cache,
+            temps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}.{name}", self.schema)
+    }
+
+    fn context(&self) -> Result<Arc<SessionContext>, DataFusionError> {
+        self.ctx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .upgrade()
+            .ok_or_else(|| DataFusionError::Internal("the warehouse was closed".into()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[async_trait]
+impl SchemaProvider for LazySchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = storage::list(&self.root)
+            .into_iter()
+            .filter(|(s, _, _)| *s == self.schema)
+            .flat_map(|(_, tables, views)| tables.into_iter().chain(views))
+            .collect();
+        names.extend(lock(&self.temps).keys().cloned());
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        if let Some(t) = lock(&self.temps).get(name) {
+            return Ok(Some(t.clone()));
+        }
+        if let Some(t) = lock(&self.cache).get(&self.key(name)) {
+            return Ok(Some(t.clone()));
+        }
+        let ctx = self.context()?;
+        let dir = storage::table_dir(&self.root, &self.schema, name);
+        let provider = if let Some(version) = storage::current_version(&dir) {
+            let path = format!("{}/", version.display());
+            ctx.read_parquet(path, ParquetReadOptions::default())
+                .await?
+                .into_view()
+        } else {
+            let file = storage::view_file(&self.root, &self.schema, name);
+            match std::fs::read_to_string(&file) {
+                Ok(sql) => ctx
+                    .sql(&sql)
+                    .await
+                    .map_err(|e| {
+                        DataFusionError::Plan(format!(
+                            "view {}.{name} no longer plans: {e}",
+                            self.schema
+                        ))
+                    })?
+                    .into_view(),
+                Err(_) => return Ok(None),
+            }
+        };
+        lock(&self.cache).insert(self.key(name), provider.clone());
+        Ok(Some(provider))
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(lock(&self.temps).insert(name, table))
+    }
+
+    fn deregister_table(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(lock(&self.temps).remove(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        lock(&self.temps).contains_key(name)
+            || storage::current_version(&storage::table_dir(&self.root, &self.schema, name))
+                .is_some()
+            || storage::view_file(&self.root, &self.schema, name).is_file()
+    }
+}
