@@ -717,3 +717,37 @@ fn a_failing_project_hook_fails_the_run() {
         "nothing runs after a failed on-run-start hook"
     );
 }
+
+#[test]
+fn a_missing_upstream_table_names_the_command_that_builds_it() {
+    let p = fixture("run_failures");
+    let run = rdbt(p.path(), &["run", "-s", "sibling"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("upstream model `root` has not been built here: run `rdbt run -s root` (or `rdbt build -s +sibling`)"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unwritable_warehouse_is_a_clear_error_and_keeps_previous_tables() {
+    let p = fixture("run_failures");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["run", "-s", "root"]).code, 0);
+    // The table folder of `sibling` is taken by a file: nothing can be written there.
+    std::fs::write(dir.join("target/warehouse/main/sibling"), "not a folder").expect("block");
+    let run = rdbt(dir, &["run", "-s", "root", "sibling"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("cannot create a table version in"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("target/warehouse/main/sibling"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        rows(dir, "select id from {{ ref('root') }}"),
+        vec![json!({"id": 1})],
+        "the other table is intact"
+    );
+}

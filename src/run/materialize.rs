@@ -49,12 +49,17 @@ pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
 
 /// A warehouse error for a node whose SQL is known.
 fn with_sql<'a>(
+    shared: &'a Shared,
     node: &'a ParsedNode,
     sql: &str,
 ) -> impl Fn(crate::adapters::datafusion::WarehouseError) -> Failed + 'a {
     let sql = sql.to_string();
     move |e| Failed {
-        message: engine_error(node, e),
+        message: format!(
+            "{}{}",
+            engine_error(node, &e),
+            missing_upstream_hint(shared, node, &e.to_string())
+        ),
         sql: Some(sql.clone()),
     }
 }
@@ -133,6 +138,48 @@ fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
     )
 }
 
+/// "table 'warehouse.main.orders' not found": say which upstream node that
+/// is and the command that builds it.
+fn missing_upstream_hint(shared: &Shared, node: &ParsedNode, message: &str) -> String {
+    let Some(caps) = regex::Regex::new(r"table '(?:[^'.]+\.)?([^'.]+)\.([^'.]+)' not found")
+        .ok()
+        .and_then(|re| re.captures(message))
+    else {
+        return String::new();
+    };
+    let (schema, name) = (&caps[1], &caps[2]);
+    let parent = node
+        .depends_on
+        .iter()
+        .filter_map(|id| shared.parsed.nodes.get(id))
+        .find(|p| p.schema == schema && p.alias == name);
+    match parent {
+        Some(p) if p.resource_type == ResourceType::Source => {
+            let src = p
+                .source
+                .as_ref()
+                .map(|s| s.source_name.as_str())
+                .unwrap_or_default();
+            format!(
+                "\n  source `{src}.{}` has no data in the warehouse yet; land it with `rdbt ingest --select source:{src}.{}`",
+                p.name, p.name
+            )
+        }
+        Some(p) => {
+            let command = match p.resource_type {
+                ResourceType::Seed => "seed",
+                ResourceType::Snapshot => "snapshot",
+                _ => "run",
+            };
+            format!(
+                "\n  upstream {} `{}` has not been built here: run `rdbt {command} -s {}` (or `rdbt build -s +{}`)",
+                p.resource_type, p.name, p.name, node.name
+            )
+        }
+        None => String::new(),
+    }
+}
+
 async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let wh = &shared.warehouse;
     let materialized = node.materialized().to_string();
@@ -153,14 +200,14 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         "view" => {
             wh.create_view(&node.schema, &node.alias, &exec_sql)
                 .await
-                .map_err(with_sql(node, sql_for_errors))?;
+                .map_err(with_sql(shared, node, sql_for_errors))?;
             NodeResult::new(&node.unique_id, NodeStatus::Success, "CREATE VIEW")
         }
         "table" | "materialized_view" => {
             let rows = wh
                 .write_table(&node.schema, &node.alias, &exec_sql, &WriteMode::Replace)
                 .await
-                .map_err(with_sql(node, sql_for_errors))?;
+                .map_err(with_sql(shared, node, sql_for_errors))?;
             let mut r = NodeResult::new(
                 &node.unique_id,
                 NodeStatus::Success,
@@ -219,7 +266,7 @@ async fn incremental_model(
         let rows = wh
             .write_table(&node.schema, &node.alias, sql, &WriteMode::Replace)
             .await
-            .map_err(with_sql(node, sql_for_errors))?;
+            .map_err(with_sql(shared, node, sql_for_errors))?;
         let mut r = NodeResult::new(
             &node.unique_id,
             NodeStatus::Success,
@@ -271,7 +318,7 @@ async fn incremental_model(
     let rows = wh
         .write_table(&node.schema, &node.alias, &sql, &mode)
         .await
-        .map_err(with_sql(node, sql_for_errors))?;
+        .map_err(with_sql(shared, node, sql_for_errors))?;
     let mut r = NodeResult::new(
         &node.unique_id,
         NodeStatus::Success,
@@ -298,7 +345,7 @@ async fn align_schema(
     let new_schema = wh
         .plan_schema(sql)
         .await
-        .map_err(with_sql(node, sql_for_errors))?;
+        .map_err(with_sql(shared, node, sql_for_errors))?;
     let new: Vec<ColumnInfo> = new_schema
         .fields()
         .iter()
@@ -377,7 +424,7 @@ async fn align_schema(
         );
         wh.write_table(&node.schema, &node.alias, &rewrite, &WriteMode::Replace)
             .await
-            .map_err(with_sql(node, sql_for_errors))?;
+            .map_err(with_sql(shared, node, sql_for_errors))?;
     }
     let new_select = target
         .iter()
@@ -497,7 +544,7 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .warehouse
         .query(&count_sql)
         .await
-        .map_err(with_sql(node, &sql))?;
+        .map_err(with_sql(shared, node, &sql))?;
     let failures = first_u64(&batches).unwrap_or(0);
     let severity = node
         .config
@@ -607,7 +654,10 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
             )
         }
         "check" => {
-            let src_cols = wh.plan_schema(&sql).await.map_err(with_sql(node, &sql))?;
+            let src_cols = wh
+                .plan_schema(&sql)
+                .await
+                .map_err(with_sql(shared, node, &sql))?;
             let cols: Vec<String> = match node.config.get("check_cols") {
                 Some(serde_json::Value::String(s)) if s == "all" => src_cols
                     .fields()
@@ -711,7 +761,7 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let rows = wh
         .write_table(&node.schema, &node.alias, &full_sql, &WriteMode::Replace)
         .await
-        .map_err(with_sql(node, &full_sql))?;
+        .map_err(with_sql(shared, node, &full_sql))?;
     let mut r = NodeResult::new(
         &node.unique_id,
         NodeStatus::Success,
