@@ -3,43 +3,96 @@
 //! invocation id and timestamps.
 
 use crate::compile::{ParsedNode, ParsedProject};
+use crate::diagnostics::{Diagnostic, codes};
 use crate::graph::Dag;
 use crate::project::ResourceType;
 use serde_json::{Map, Value, json};
+use std::io::Write;
 use std::path::Path;
 
+/// Writes `manifest.json` under `target_dir`, one node at a time: building
+/// the whole document in memory first cost gigabytes on large projects.
+/// Top-level keys and every map are written in sorted order.
+pub fn write_manifest(
+    target_dir: &Path,
+    parsed: &ParsedProject,
+    dag: &Dag,
+    adapter_type: &str,
+) -> Result<(), Diagnostic> {
+    let path = target_dir.join("manifest.json");
+    let tmp = target_dir.join(format!("manifest.json.tmp{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(target_dir)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        stream(&mut w, parsed, dag, adapter_type)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Diagnostic::error(
+            codes::ARTIFACT_WRITE,
+            format!("cannot write {}: {e}", path.display()),
+        )
+        .with_help("check that the target folder is writable and the disk is not full")
+    })
+}
+
+/// The manifest as one JSON value (small projects, tests).
 pub fn manifest_json(parsed: &ParsedProject, dag: &Dag, adapter_type: &str) -> Value {
-    let mut nodes = Map::new();
-    let mut sources = Map::new();
-    let mut exposures = Map::new();
-    for n in parsed.nodes.values() {
-        match n.resource_type {
-            ResourceType::Source => {
-                sources.insert(n.unique_id.clone(), source_json(n));
-            }
-            ResourceType::Exposure => {
-                exposures.insert(n.unique_id.clone(), exposure_json(n));
-            }
-            _ => {
-                nodes.insert(n.unique_id.clone(), node_json(n));
-            }
-        }
-    }
-    let mut disabled = Map::new();
-    for n in parsed.disabled.values() {
-        let v = match n.resource_type {
-            ResourceType::Source => source_json(n),
-            ResourceType::Exposure => exposure_json(n),
-            _ => node_json(n),
-        };
-        disabled.insert(n.unique_id.clone(), Value::Array(vec![v]));
-    }
-    let macros: Map<String, Value> = parsed
-        .macros
-        .values()
-        .map(|m| {
+    let mut buf = Vec::new();
+    let _ = stream(&mut buf, parsed, dag, adapter_type);
+    serde_json::from_slice(&buf).unwrap_or(Value::Null)
+}
+
+fn stream(
+    w: &mut impl Write,
+    parsed: &ParsedProject,
+    dag: &Dag,
+    adapter_type: &str,
+) -> std::io::Result<()> {
+    let (parent_map, child_map) = dag.maps();
+    w.write_all(b"{")?;
+    key(w, "child_map", true)?;
+    value(w, &child_map)?;
+    key(w, "disabled", false)?;
+    map(
+        w,
+        parsed
+            .disabled
+            .values()
+            .map(|n| (n.unique_id.as_str(), Value::Array(vec![any_json(n)]))),
+    )?;
+    key(w, "docs", false)?;
+    map(
+        w,
+        parsed.docs.values().map(|d| {
             (
-                m.unique_id.clone(),
+                d.unique_id.as_str(),
+                json!({"name": d.name, "resource_type": "doc", "package_name": d.package_name, "path": d.original_file_path, "original_file_path": d.original_file_path, "unique_id": d.unique_id, "block_contents": d.block_contents}),
+            )
+        }),
+    )?;
+    key(w, "exposures", false)?;
+    map(
+        w,
+        parsed
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Exposure)
+            .map(|n| (n.unique_id.as_str(), exposure_json(n))),
+    )?;
+    for k in ["group_map", "groups"] {
+        key(w, k, false)?;
+        w.write_all(b"{}")?;
+    }
+    key(w, "macros", false)?;
+    map(
+        w,
+        parsed.macros.values().map(|m| {
+            (
+                m.unique_id.as_str(),
                 json!({
                     "name": m.name,
                     "resource_type": "macro",
@@ -58,21 +111,12 @@ pub fn manifest_json(parsed: &ParsedProject, dag: &Dag, adapter_type: &str) -> V
                     "supported_languages": null,
                 }),
             )
-        })
-        .collect();
-    let docs: Map<String, Value> = parsed
-        .docs
-        .values()
-        .map(|d| {
-            (
-                d.unique_id.clone(),
-                json!({"name": d.name, "resource_type": "doc", "package_name": d.package_name, "path": d.original_file_path, "original_file_path": d.original_file_path, "unique_id": d.unique_id, "block_contents": d.block_contents}),
-            )
-        })
-        .collect();
-    let (parent_map, child_map) = dag.maps();
-    json!({
-        "metadata": {
+        }),
+    )?;
+    key(w, "metadata", false)?;
+    value(
+        w,
+        &json!({
             "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
             "dbt_version": env!("CARGO_PKG_VERSION"),
             "generated_at": parsed.generated_at,
@@ -84,23 +128,79 @@ pub fn manifest_json(parsed: &ParsedProject, dag: &Dag, adapter_type: &str) -> V
             "send_anonymous_usage_stats": false,
             "adapter_type": adapter_type,
             "generator": "rdbt",
-        },
-        "nodes": nodes,
-        "sources": sources,
-        "macros": macros,
-        "docs": docs,
-        "exposures": exposures,
-        "metrics": {},
-        "groups": {},
-        "selectors": {},
-        "disabled": disabled,
-        "parent_map": parent_map,
-        "child_map": child_map,
-        "group_map": {},
-        "saved_queries": {},
-        "semantic_models": {},
-        "unit_tests": parsed.unit_tests,
-    })
+        }),
+    )?;
+    key(w, "metrics", false)?;
+    w.write_all(b"{}")?;
+    key(w, "nodes", false)?;
+    map(
+        w,
+        parsed
+            .nodes
+            .values()
+            .filter(|n| {
+                !matches!(
+                    n.resource_type,
+                    ResourceType::Source | ResourceType::Exposure
+                )
+            })
+            .map(|n| (n.unique_id.as_str(), node_json(n))),
+    )?;
+    key(w, "parent_map", false)?;
+    value(w, &parent_map)?;
+    for k in ["saved_queries", "selectors", "semantic_models"] {
+        key(w, k, false)?;
+        w.write_all(b"{}")?;
+    }
+    key(w, "sources", false)?;
+    map(
+        w,
+        parsed
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Source)
+            .map(|n| (n.unique_id.as_str(), source_json(n))),
+    )?;
+    key(w, "unit_tests", false)?;
+    value(w, &parsed.unit_tests)?;
+    w.write_all(b"}")
+}
+
+fn key(w: &mut impl Write, k: &str, first: bool) -> std::io::Result<()> {
+    if !first {
+        w.write_all(b",")?;
+    }
+    value(w, &k)?;
+    w.write_all(b":")
+}
+
+fn value(w: &mut impl Write, v: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, v).map_err(std::io::Error::other)
+}
+
+/// A JSON object from already-sorted entries, written as they come.
+fn map<'a>(
+    w: &mut impl Write,
+    entries: impl Iterator<Item = (&'a str, Value)>,
+) -> std::io::Result<()> {
+    w.write_all(b"{")?;
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        value(w, &k)?;
+        w.write_all(b":")?;
+        value(w, &v)?;
+    }
+    w.write_all(b"}")
+}
+
+fn any_json(n: &ParsedNode) -> Value {
+    match n.resource_type {
+        ResourceType::Source => source_json(n),
+        ResourceType::Exposure => exposure_json(n),
+        _ => node_json(n),
+    }
 }
 
 fn common(n: &ParsedNode) -> Map<String, Value> {
@@ -336,15 +436,4 @@ fn exposure_json(n: &ParsedNode) -> Value {
         }
     }
     Value::Object(m)
-}
-
-/// Writes `manifest.json` under `target_dir`.
-pub fn write_manifest(
-    target_dir: &Path,
-    manifest: &Value,
-) -> Result<(), crate::diagnostics::Diagnostic> {
-    let bytes = serde_json::to_vec(manifest).map_err(|e| {
-        crate::diagnostics::Diagnostic::internal(format!("manifest serialization failed: {e}"))
-    })?;
-    super::write_artifact(&target_dir.join("manifest.json"), &bytes)
 }

@@ -163,12 +163,8 @@ impl Session {
     }
 
     pub fn write_manifest(&self, p: &Parsed) -> Result<(), Failure> {
-        let manifest = crate::artifacts::manifest_json(
-            &p.parsed,
-            &p.dag,
-            p.compiler.world.dialect.adapter_type(),
-        );
-        crate::artifacts::write_manifest(&self.project.target_dir(), &manifest)
+        let adapter = p.compiler.world.dialect.adapter_type();
+        crate::artifacts::write_manifest(&self.project.target_dir(), &p.parsed, &p.dag, adapter)
             .map_err(|d| self.fail(d))
     }
 

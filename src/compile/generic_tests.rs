@@ -4,7 +4,7 @@
 
 use super::environment::Compiler;
 use super::node::{ParsedNode, ParsedProject, TestMetadata};
-use super::parse::{blank_node, default_config, offset_of};
+use super::parse::{LineIndex, blank_node, default_config};
 use super::scope::{RefCall, SourceCall};
 use super::world::INTERNAL_PACKAGE;
 use crate::diagnostics::{Diagnostics, closest_names, codes, did_you_mean};
@@ -43,6 +43,7 @@ pub fn build_generic_tests(
 ) -> Vec<ParsedNode> {
     let mut out = Vec::new();
     let mut seen_ids = BTreeSet::new();
+    let mut lines = LineIndex::default();
     let mut ordered: Vec<&&NodePatch> = patches.values().collect();
     ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
     for patch in ordered {
@@ -69,7 +70,7 @@ pub fn build_generic_tests(
             push(
                 &mut out,
                 &mut seen_ids,
-                build_one(project, compiler, &parent, t, None, diags),
+                build_one(project, compiler, &parent, t, None, &mut lines, diags),
             );
         }
         for c in &patch.columns {
@@ -83,6 +84,7 @@ pub fn build_generic_tests(
                         &parent,
                         t,
                         Some((&c.name, c.quote.unwrap_or(false))),
+                        &mut lines,
                         diags,
                     ),
                 );
@@ -105,7 +107,7 @@ pub fn build_generic_tests(
                 push(
                     &mut out,
                     &mut seen_ids,
-                    build_one(project, compiler, &parent, t, None, diags),
+                    build_one(project, compiler, &parent, t, None, &mut lines, diags),
                 );
             }
             for c in &s.columns {
@@ -119,6 +121,7 @@ pub fn build_generic_tests(
                             &parent,
                             t,
                             Some((&c.name, c.quote.unwrap_or(false))),
+                            &mut lines,
                             diags,
                         ),
                     );
@@ -143,6 +146,7 @@ fn build_one(
     parent: &Parent,
     def: &TestDef,
     column: Option<(&String, bool)>,
+    lines: &mut LineIndex,
     diags: &mut Diagnostics,
 ) -> Option<ParsedNode> {
     let package = parent.package;
@@ -272,7 +276,7 @@ fn build_one(
         kwargs: with_model(&kwargs, &parent.expression),
         namespace,
     });
-    let offset = offset_of(
+    let offset = lines.offset(
         &def.origin.file.text,
         def.origin.mark.line,
         def.origin.mark.column,

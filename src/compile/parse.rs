@@ -764,14 +764,19 @@ fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnos
         node.resource_type,
         ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
     ) {
-        let clash = parsed.nodes.values().find(|n| {
-            n.name == node.name
-                && n.package_name == node.package_name
-                && n.resource_type != node.resource_type
-                && matches!(
-                    n.resource_type,
-                    ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
-                )
+        // Look the other kinds up by id: a scan of all nodes per insert made
+        // parsing quadratic.
+        let clash = [
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Snapshot,
+        ]
+        .into_iter()
+        .filter(|t| *t != node.resource_type)
+        .find_map(|t| {
+            parsed
+                .nodes
+                .get(&format!("{t}.{}.{}", node.package_name, node.name))
         });
         if let Some(other) = clash {
             diags.push(
@@ -1099,6 +1104,34 @@ fn relative_to_any(
         root.pop();
     }
     relative_to(&root, yaml_path)
+}
+
+/// Byte offsets of a file's line starts, computed once per file so that
+/// locating thousands of YAML entries stays linear.
+#[derive(Default)]
+pub struct LineIndex {
+    files: std::collections::HashMap<usize, Vec<usize>>,
+}
+
+impl LineIndex {
+    /// Byte offset of a 1-based line and column of `text`.
+    pub fn offset(&mut self, text: &Arc<str>, line: usize, column: usize) -> usize {
+        let key = Arc::as_ptr(text) as *const u8 as usize;
+        let starts = self.files.entry(key).or_insert_with(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let Some(&start) = starts.get(line.saturating_sub(1)) else {
+            return text.len();
+        };
+        let rest = &text[start..];
+        start
+            + rest
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map_or(0, |(b, _)| b)
+    }
 }
 
 /// Byte offset of a 1-based line and column.
