@@ -751,3 +751,76 @@ fn an_unwritable_warehouse_is_a_clear_error_and_keeps_previous_tables() {
         "the other table is intact"
     );
 }
+
+#[test]
+fn sigterm_stops_cleanly_and_still_writes_run_results() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::write(
+        d.join("rdbt_project.yml"),
+        "name: interrupted\nmodels:\n  interrupted:\n    +materialized: table\n",
+    )
+    .expect("write");
+    let model = d.join("models/slow.sql");
+    std::fs::write(&model, "select 1 as v").expect("write");
+    assert_eq!(rdbt(d, &["run"]).code, 0);
+    std::fs::write(
+        &model,
+        "select value as v, repeat('x', 50) as pad from generate_series(1, 40000000) as t(value)",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("models/after.sql"),
+        "select * from {{ ref('slow') }}",
+    )
+    .expect("write");
+    let home = tempfile::tempdir().expect("home");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rdbt"))
+        .args(["run"])
+        .current_dir(d)
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the slow model is writing, then ask the run to stop.
+    let table_dir = d.join("target/warehouse/main/slow");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let versions = std::fs::read_dir(&table_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("v-"))
+            .count();
+        if versions >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = results(d);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("after".into(), "skipped".into()),
+            ("slow".into(), "skipped".into())
+        ],
+        "run_results.json lists every node even when interrupted"
+    );
+    assert_eq!(
+        rows(d, "select count(*) as n from {{ ref('slow') }}"),
+        vec![json!({"n": 1})],
+        "the interrupted table keeps its previous version"
+    );
+}

@@ -557,10 +557,52 @@ impl Object for Adapter {
             }
             "get_columns_in_relation" => Ok(columns_of(&scope, args.first())),
             "get_relation_last_modified" => Ok(Value::from(())),
-            "get_missing_columns"
-            | "list_relations_without_caching"
-            | "list_schemas"
-            | "get_columns_in_query" => Ok(Value::from(Vec::<Value>::new())),
+            "drop_relation" if scope.execute => {
+                if let (Some(wh), Some((schema, name))) = (
+                    scope.world.warehouse.get(),
+                    args.first().and_then(relation_parts),
+                ) {
+                    wh.drop_relation(&schema, &name).map_err(|e| {
+                        tagged_error(
+                            codes::JINJA_RUNTIME,
+                            &format!("adapter.drop_relation failed: {e}"),
+                            "check the relation",
+                        )
+                    })?;
+                }
+                Ok(Value::from(""))
+            }
+            "get_missing_columns" => {
+                // Columns of the first relation that the second lacks.
+                let from = columns_of(&scope, args.first());
+                let to = columns_of(&scope, args.get(1));
+                let to_names: Vec<String> = to
+                    .try_iter()
+                    .map(|it| {
+                        it.filter_map(|c| {
+                            c.get_attr("name")
+                                .ok()
+                                .map(|n| n.to_string().to_lowercase())
+                        })
+                        .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(Value::from(
+                    from.try_iter()
+                        .map(|it| {
+                            it.filter(|c| {
+                                c.get_attr("name").ok().is_some_and(|n| {
+                                    !to_names.contains(&n.to_string().to_lowercase())
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default(),
+                ))
+            }
+            "list_relations_without_caching" | "list_schemas" | "get_columns_in_query" => {
+                Ok(Value::from(Vec::<Value>::new()))
+            }
             "check_schema_exists" | "already_exists" => Ok(Value::from(false)),
             "drop_relation"
             | "truncate_relation"

@@ -21,6 +21,8 @@ pub trait WarehouseAccess: Send + Sync {
     fn columns(&self, schema: &str, name: &str) -> Option<Vec<(String, String)>>;
     /// `table` or `view` when the relation exists.
     fn relation_type(&self, schema: &str, name: &str) -> Option<&'static str>;
+    /// `adapter.drop_relation`: drops a table or view; missing is fine.
+    fn drop_relation(&self, schema: &str, name: &str) -> Result<(), String>;
 }
 
 /// An agate-like table: iterates rows, and has `.rows`, `.columns` (each with

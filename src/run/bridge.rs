@@ -61,6 +61,12 @@ impl WarehouseAccess for Bridge {
             .map(|cols| cols.into_iter().map(|c| (c.name, c.data_type)).collect())
     }
 
+    fn drop_relation(&self, schema: &str, name: &str) -> Result<(), String> {
+        self.handle
+            .block_on(self.warehouse.drop_relation(schema, name))
+            .map_err(|e| e.to_string())
+    }
+
     fn relation_type(&self, schema: &str, name: &str) -> Option<&'static str> {
         self.warehouse.relation_kind(schema, name).map(|k| match k {
             RelationKind::Table => "table",
