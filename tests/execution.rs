@@ -824,3 +824,37 @@ fn sigterm_stops_cleanly_and_still_writes_run_results() {
         "the interrupted table keeps its previous version"
     );
 }
+
+#[test]
+fn stored_failures_land_in_the_audit_schema() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::write(d.join("rdbt_project.yml"), "name: audit\n").expect("write");
+    std::fs::write(
+        d.join("models/dupes.sql"),
+        "select 1 as id union all select 1 union all select 2",
+    )
+    .expect("write");
+    std::fs::write(d.join("models/schema.yml"), "version: 2\nmodels:\n  - name: dupes\n    columns:\n      - name: id\n        data_tests:\n          - unique:\n              config: {store_failures: true, severity: warn}\n").expect("write");
+    let run = rdbt(d, &["build"]);
+    assert_eq!(
+        run.code,
+        0,
+        "warn severity does not fail the run: {}",
+        run.transcript()
+    );
+    assert!(
+        run.stderr
+            .contains("failing rows stored in main_dbt_test__audit.unique_dupes_id"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        rows(
+            d,
+            "select unique_field, n_records from main_dbt_test__audit.unique_dupes_id"
+        ),
+        vec![json!({"unique_field": 1, "n_records": 2})]
+    );
+}

@@ -538,8 +538,29 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         Some(l) => format!("SELECT * FROM (\n{sql}\n) AS dbt_internal_limit LIMIT {l}"),
         None => sql.clone(),
     };
-    let count_sql =
-        format!("SELECT {fail_calc} AS failures FROM (\n{inner}\n) AS dbt_internal_test");
+    // store_failures: the failing rows become a table in the audit schema,
+    // and the count is taken from it.
+    let store = node
+        .config
+        .get("store_failures")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+        || node
+            .config
+            .str_value("store_failures_as")
+            .is_some_and(|a| a == "table" || a == "view");
+    let audit = format!("{}_dbt_test__audit", shared.compiler.world.target_schema);
+    let source = if store {
+        shared
+            .warehouse
+            .write_table(&audit, &node.name, &inner, &WriteMode::Replace)
+            .await
+            .map_err(with_sql(shared, node, &sql))?;
+        format!("{}.{}", quote(&audit), quote(&node.name))
+    } else {
+        format!("(\n{inner}\n)")
+    };
+    let count_sql = format!("SELECT {fail_calc} AS failures FROM {source} AS dbt_internal_test");
     let batches = shared
         .warehouse
         .query(&count_sql)
@@ -570,6 +591,9 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         },
     );
     r.failures = Some(failures);
+    if store {
+        r.relation_name = Some(format!("{audit}.{}", node.name));
+    }
     if status != NodeStatus::Pass {
         r.message = Some(format!(
             "Got {failures} result{}, configured to {} if {}",
@@ -585,6 +609,11 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
                 warn_if
             }
         ));
+        if store {
+            r.message = r
+                .message
+                .map(|m| format!("{m}\n  failing rows stored in {audit}.{}", node.name));
+        }
     }
     r.compiled_code = Some(sql);
     Ok(r)
