@@ -6,8 +6,12 @@
 
 use super::storage;
 use async_trait::async_trait;
-use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -92,16 +96,20 @@ impl SchemaProvider for LazySchema {
         } else {
             let file = storage::view_file(&self.root, &self.schema, name);
             match std::fs::read_to_string(&file) {
-                Ok(sql) => ctx
-                    .sql(&sql)
-                    .await
-                    .map_err(|e| {
+                Ok(sql) => {
+                    let planned = ctx.sql(&sql).await.map_err(|e| {
                         DataFusionError::Plan(format!(
                             "view {}.{name} no longer plans: {e}",
                             self.schema
                         ))
-                    })?
-                    .into_view(),
+                    })?;
+                    let schema: SchemaRef = Arc::new(planned.schema().as_arrow().clone());
+                    Arc::new(SqlView {
+                        sql,
+                        schema,
+                        ctx: Arc::downgrade(&ctx),
+                    }) as Arc<dyn TableProvider>
+                }
                 Err(_) => return Ok(None),
             }
         };
@@ -129,5 +137,62 @@ impl SchemaProvider for LazySchema {
             || storage::current_version(&storage::table_dir(&self.root, &self.schema, name))
                 .is_some()
             || storage::view_file(&self.root, &self.schema, name).is_file()
+    }
+}
+
+/// A view that stays opaque while other queries are planned: its SQL is
+/// planned only when a query actually scans it. Inlining each view's plan
+/// into its children (DataFusion's default for views) made a chain of views
+/// grow with its whole ancestry, in time and memory, at every step.
+pub struct SqlView {
+    sql: String,
+    schema: SchemaRef,
+    ctx: Weak<SessionContext>,
+}
+
+impl std::fmt::Debug for SqlView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlView({} columns)", self.schema.fields().len())
+    }
+}
+
+#[async_trait]
+impl TableProvider for SqlView {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.sql)
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let ctx = self
+            .ctx
+            .upgrade()
+            .ok_or_else(|| DataFusionError::Internal("the warehouse was closed".into()))?;
+        let df = ctx.sql(&self.sql).await?;
+        let df = match projection {
+            Some(cols) => {
+                let names: Vec<String> = cols
+                    .iter()
+                    .map(|i| self.schema.field(*i).name().clone())
+                    .collect();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                df.select_columns(&refs)?
+            }
+            None => df,
+        };
+        df.create_physical_plan().await
     }
 }

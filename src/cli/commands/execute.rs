@@ -188,6 +188,11 @@ fn execute(
                 "cannot start the async runtime: {e}"
             )))
         })?;
+    // Signal handlers first: a Ctrl-C during setup must not kill the process.
+    let stop = {
+        let _inside = runtime.enter();
+        interrupted()
+    };
     let warehouse = Arc::new(
         runtime
             .block_on(open_warehouse(settings, true))
@@ -216,13 +221,7 @@ fn execute(
         on_run_start: hooks.on_run_start.clone(),
         on_run_end: hooks.on_run_end.clone(),
     };
-    let output = runtime.block_on(crate::run::execute(
-        input,
-        &p.dag,
-        &ids,
-        on_event,
-        interrupted(),
-    ));
+    let output = runtime.block_on(crate::run::execute(input, &p.dag, &ids, on_event, stop));
     let elapsed = started.elapsed();
     let results = output.results;
     write_run_artifacts(
@@ -289,26 +288,38 @@ fn parse_bytes(v: &serde_json::Value) -> Option<usize> {
     num.parse::<f64>().ok().map(|n| (n * mult as f64) as usize)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
+/// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed
+/// now, before any work starts, so an early signal is not fatal; must be
+/// called inside the runtime.
+fn interrupted() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut t), Some(mut i)) => {
+                    tokio::select! {
+                        _ = t.recv() => {},
+                        _ = i.recv() => {},
+                    }
                 }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
+                (Some(mut t), None) => {
+                    t.recv().await;
+                }
+                (None, Some(mut i)) => {
+                    i.recv().await;
+                }
+                (None, None) => std::future::pending::<()>().await,
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
