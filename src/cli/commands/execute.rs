@@ -208,8 +208,15 @@ fn execute(
         target_name: settings.target.name.clone(),
     };
     let event_printer = printer.clone();
-    let on_event: Arc<dyn Fn(RunEvent) + Send + Sync> =
-        Arc::new(move |e| print_event(&event_printer, &e));
+    let progress = progress_bar(&printer, ids.len());
+    let bar = progress.clone();
+    let on_event: Arc<dyn Fn(RunEvent) + Send + Sync> = Arc::new(move |e| {
+        if let (Some(bar), RunEvent::Finish { description, .. }) = (&bar, &e) {
+            bar.inc(1);
+            bar.set_message(description.clone());
+        }
+        print_event(&event_printer, &e, bar.as_ref());
+    });
     let nodes = p.parsed.nodes.clone();
     let target_dir = session.project.target_dir();
     let hooks = &session.project.root_package().file;
@@ -222,6 +229,9 @@ fn execute(
         on_run_end: hooks.on_run_end.clone(),
     };
     let output = runtime.block_on(crate::run::execute(input, &p.dag, &ids, on_event, stop));
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
     let elapsed = started.elapsed();
     let results = output.results;
     write_run_artifacts(
@@ -334,7 +344,32 @@ fn dotted(left: &str, right: &str) -> String {
     format!("{left} {} [{right}]", ".".repeat(dots))
 }
 
-fn print_event(printer: &crate::cli::printer::Printer, e: &RunEvent) {
+/// A progress bar under the log lines, only for a person at a terminal.
+fn progress_bar(
+    printer: &crate::cli::printer::Printer,
+    total: usize,
+) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if printer.quiet || printer.format != LogFormat::Text || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40.cyan/blue} {pos}/{len} {elapsed_precise} {wide_msg}",
+    ) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn print_event(
+    printer: &crate::cli::printer::Printer,
+    e: &RunEvent,
+    bar: Option<&indicatif::ProgressBar>,
+) {
     if printer.format == LogFormat::Json {
         let v = match e {
             RunEvent::Start {
@@ -398,7 +433,12 @@ fn print_event(printer: &crate::cli::printer::Printer, e: &RunEvent) {
             dotted(&text, &right)
         }
     };
-    printer.info(&format!("{}  {line}", clock()));
+    let text = format!("{}  {line}", clock());
+    match bar {
+        // Lines go above the bar so it stays at the bottom.
+        Some(bar) => bar.println(text),
+        None => printer.info(&text),
+    }
 }
 
 fn created(description: &str) -> String {
