@@ -75,7 +75,10 @@ impl Session {
             .project_dir
             .clone()
             .unwrap_or_else(|| std::path::PathBuf::from("."));
-        let (project, warnings) = match load_project(&dir) {
+        let load_started = std::time::Instant::now();
+        let loaded = load_project(&dir);
+        phase("load", load_started);
+        let (project, warnings) = match loaded {
             Ok(p) => p,
             Err(diags) => {
                 early.diagnostics(&diags.into_sorted());
@@ -129,12 +132,15 @@ impl Session {
 
     /// Parses the project and builds the graph; writes the manifest.
     pub fn parse(&self) -> Result<Parsed, Failure> {
+        let started = std::time::Instant::now();
         let target_dir = self.project.target_dir();
         let mut cache = if self.settings.partial_parse {
             ParseCache::load(&target_dir)
         } else {
             ParseCache::disabled()
         };
+        phase("cache load", started);
+        let started = std::time::Instant::now();
         let out = parse_project(&self.project, &self.settings, &mut cache).map_err(|d| {
             let mut all = self.load_errors.clone();
             all.extend(d);
@@ -142,8 +148,11 @@ impl Session {
         })?;
         let mut errors = self.load_errors.clone();
         errors.extend(out.errors);
+        phase("render and build nodes", started);
+        let started = std::time::Instant::now();
         let mut parsed = out.parsed;
         let graph = crate::graph::build(&mut parsed);
+        phase("graph", started);
         if let Err(graph_errors) = &graph {
             errors.extend(graph_errors.clone());
         }
@@ -154,7 +163,9 @@ impl Session {
         }
         self.printer.diagnostics(&out.warnings.into_sorted());
         let dag = graph.map_err(|d| self.report(d))?;
+        let started = std::time::Instant::now();
         cache.save();
+        phase("cache save", started);
         Ok(Parsed {
             parsed,
             dag,
@@ -164,8 +175,16 @@ impl Session {
 
     pub fn write_manifest(&self, p: &Parsed) -> Result<(), Failure> {
         let adapter = p.compiler.world.dialect.adapter_type();
-        crate::artifacts::write_manifest(&self.project.target_dir(), &p.parsed, &p.dag, adapter)
-            .map_err(|d| self.fail(d))
+        let started = std::time::Instant::now();
+        let written = crate::artifacts::write_manifest(
+            &self.project.target_dir(),
+            &p.parsed,
+            &p.dag,
+            adapter,
+        )
+        .map_err(|d| self.fail(d));
+        phase("manifest", started);
+        written
     }
 
     /// The selection of the global flags, limited to `types` when not empty.
@@ -193,5 +212,15 @@ impl Session {
             selectors_file: self.project.selectors.as_ref(),
         };
         crate::graph::select(&p.parsed, &p.dag, &input).map_err(|d| self.fail(d))
+    }
+}
+
+/// `RDBT_TIMINGS=1` prints how long each phase took, for profiling.
+fn phase(name: &str, started: std::time::Instant) {
+    if std::env::var_os("RDBT_TIMINGS").is_some() {
+        eprintln!(
+            "timing: {name}: {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
