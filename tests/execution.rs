@@ -858,3 +858,31 @@ fn stored_failures_land_in_the_audit_schema() {
         vec![json!({"unique_field": 1, "n_records": 2})]
     );
 }
+
+#[test]
+fn log_format_json_prints_one_event_per_line() {
+    let p = fixture("run_failures");
+    let run = rdbt(
+        p.path(),
+        &["run", "--log-format", "json", "-s", "root", "sibling"],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let events: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let finished: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "node_finished")
+        .collect();
+    assert_eq!(finished.len(), 2);
+    assert!(finished.iter().all(|e| e["status"] == "success"
+        && e["execution_time"].is_number()
+        && e["rows_affected"] == 1));
+    assert!(events.iter().any(|e| {
+        e["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("Done. PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2"))
+    }));
+}
