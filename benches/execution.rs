@@ -7,10 +7,10 @@
 //!
 //! Run: `cargo bench --bench execution` (optionally `-- 2000`).
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 fn main() {
     let models: usize = std::env::args()
@@ -47,7 +47,7 @@ fn seeds(exe: &str) {
         .expect("write");
     }
     drop(f);
-    let (wall, rss) = run(exe, dir.path(), &["seed", "-q"]);
+    let (wall, rss) = common::run_once(exe, dir.path(), &["seed", "-q"]);
     println!(
         "seed: {rows} rows in {:.2} s = {:.0} rows/s, peak RSS {:.0} MB",
         wall.as_secs_f64(),
@@ -67,8 +67,8 @@ fn views(exe: &str, models: usize) {
             .replace("materialized='table'", "materialized='view'");
         std::fs::write(&entry, sql).expect("write");
     }
-    run(exe, dir.path(), &["seed", "-q"]);
-    let (wall, rss) = run(exe, dir.path(), &["run", "-q", "--threads", "2"]);
+    common::run_once(exe, dir.path(), &["seed", "-q"]);
+    let (wall, rss) = common::run_once(exe, dir.path(), &["run", "-q", "--threads", "2"]);
     println!(
         "run: {models} view models in {:.2} s = {:.2} ms per model, peak RSS {:.0} MB",
         wall.as_secs_f64(),
@@ -92,7 +92,7 @@ fn memory(exe: &str) {
     .expect("write");
     // ~20 M rows x 2 columns sorted: well over 256 MB in memory.
     std::fs::write(dir.path().join("models/sorted.sql"), "{{ config(materialized='table') }}\nselect value, value * 7 % 1000003 as k from generate_series(1, 20000000) as t(value) order by k").expect("write");
-    let (wall, rss) = run(exe, dir.path(), &["run", "-q"]);
+    let (wall, rss) = common::run_once(exe, dir.path(), &["run", "-q"]);
     println!(
         "memory: sorting 20,000,000 rows with memory_limit 256MB took {:.2} s, peak RSS {:.0} MB",
         wall.as_secs_f64(),
@@ -111,28 +111,4 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-fn run(exe: &str, dir: &Path, args: &[&str]) -> (Duration, i64) {
-    let start = Instant::now();
-    let mut child = Command::new(exe)
-        .args(args)
-        .current_dir(dir)
-        .spawn()
-        .expect("spawn rdbt");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = start.elapsed();
-    assert_eq!(r, pid, "wait4 failed");
-    // Reaped by wait4 above; this only updates the handle.
-    let _ = child.try_wait();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "rdbt {args:?} failed in {}",
-        dir.display()
-    );
-    (elapsed, usage.ru_maxrss)
 }

@@ -5,9 +5,10 @@
 //! Measures, per size: a cold `rdbt parse` (no cache), a no-change re-parse
 //! (partial parsing), and `rdbt --version`; each the median of 5 runs.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -38,7 +39,7 @@ fn main() {
             runs,
         );
         // Prime the cache, then measure re-parses with nothing changed.
-        run_once(exe, dir.path(), &["parse", "--quiet"]);
+        common::run_once(exe, dir.path(), &["parse", "--quiet"]);
         let (warm, warm_rss) = median_run(exe, dir.path(), &["parse", "--quiet"], runs);
         println!(
             "{n:>7} models: cold parse {:>8.1} ms, {:>6.1} MB peak RSS | no-change re-parse {:>8.1} ms, {:>6.1} MB",
@@ -59,31 +60,9 @@ fn mb(kb: i64) -> f64 {
 }
 
 fn median_run(exe: &str, dir: &Path, args: &[&str], runs: usize) -> (Duration, i64) {
-    let mut samples: Vec<(Duration, i64)> = (0..runs).map(|_| run_once(exe, dir, args)).collect();
+    let mut samples: Vec<(Duration, i64)> = (0..runs)
+        .map(|_| common::run_once(exe, dir, args))
+        .collect();
     samples.sort_by_key(|s| s.0);
     samples[samples.len() / 2]
-}
-
-/// Wall time and peak RSS (KiB) of one child process.
-fn run_once(exe: &str, dir: &Path, args: &[&str]) -> (Duration, i64) {
-    let start = Instant::now();
-    let mut child = Command::new(exe)
-        .args(args)
-        .current_dir(dir)
-        .spawn()
-        .expect("spawn rdbt");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = start.elapsed();
-    assert_eq!(r, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "rdbt {args:?} failed in {}",
-        dir.display()
-    );
-    let _ = child.try_wait();
-    (elapsed, usage.ru_maxrss)
 }

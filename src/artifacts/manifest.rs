@@ -250,24 +250,7 @@ fn node_json(n: &ParsedNode) -> Value {
     m.insert("relation_name".into(), json!(n.relation_name));
     m.insert("raw_code".into(), json!(&*n.raw_code));
     m.insert("language".into(), json!(n.language()));
-    m.insert(
-        "refs".into(),
-        Value::Array(
-            n.refs
-                .iter()
-                .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
-                .collect(),
-        ),
-    );
-    m.insert(
-        "sources".into(),
-        Value::Array(
-            n.sources
-                .iter()
-                .map(|s| json!([s.source_name, s.table_name]))
-                .collect(),
-        ),
-    );
+    insert_calls(&mut m, n);
     m.insert("metrics".into(), json!([]));
     m.insert(
         "depends_on".into(),
@@ -410,6 +393,19 @@ fn exposure_json(n: &ParsedNode) -> Value {
         "depends_on".into(),
         json!({"macros": [], "nodes": n.depends_on}),
     );
+    insert_calls(&mut m, n);
+    m.insert("metrics".into(), json!([]));
+    m.insert("created_at".into(), json!(0.0));
+    if let Some(e) = e {
+        for (k, v) in &e.extra {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+/// dbt's `refs` and `sources` lists of a node.
+fn insert_calls(m: &mut Map<String, Value>, n: &ParsedNode) {
     m.insert(
         "refs".into(),
         Value::Array(
@@ -428,12 +424,4 @@ fn exposure_json(n: &ParsedNode) -> Value {
                 .collect(),
         ),
     );
-    m.insert("metrics".into(), json!([]));
-    m.insert("created_at".into(), json!(0.0));
-    if let Some(e) = e {
-        for (k, v) in &e.extra {
-            m.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(m)
 }

@@ -406,17 +406,7 @@ async fn align_schema(
     };
     if policy != "ignore" {
         // Rewrite the table in the new shape first: old rows get NULL for new columns.
-        let old_select = target
-            .iter()
-            .map(|c| {
-                if old.iter().any(|o| o.name == c.name) {
-                    quote(&c.name)
-                } else {
-                    format!("CAST(NULL AS {}) AS {}", c.data_type, quote(&c.name))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let old_select = shaped_select(&target, &old);
         let rewrite = format!(
             "SELECT {old_select} FROM {}.{}",
             quote(&node.schema),
@@ -426,20 +416,26 @@ async fn align_schema(
             .await
             .map_err(with_sql(shared, node, sql_for_errors))?;
     }
-    let new_select = target
+    let new_select = shaped_select(&target, &new);
+    Ok(format!(
+        "SELECT {new_select} FROM (\n{sql}\n) AS __rdbt_new"
+    ))
+}
+
+/// A select list giving rows the `target` columns: the ones `present` has,
+/// and NULL of the right type for the others.
+fn shaped_select(target: &[ColumnInfo], present: &[ColumnInfo]) -> String {
+    target
         .iter()
         .map(|c| {
-            if new.iter().any(|n| n.name == c.name) {
+            if present.iter().any(|p| p.name == c.name) {
                 quote(&c.name)
             } else {
                 format!("CAST(NULL AS {}) AS {}", c.data_type, quote(&c.name))
             }
         })
         .collect::<Vec<_>>()
-        .join(", ");
-    Ok(format!(
-        "SELECT {new_select} FROM (\n{sql}\n) AS __rdbt_new"
-    ))
+        .join(", ")
 }
 
 async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
