@@ -133,19 +133,22 @@ fn stream(
     key(w, "metrics", false)?;
     w.write_all(b"{}")?;
     key(w, "nodes", false)?;
-    map(
-        w,
-        parsed
-            .nodes
-            .values()
-            .filter(|n| {
-                !matches!(
-                    n.resource_type,
-                    ResourceType::Source | ResourceType::Exposure
-                )
-            })
-            .map(|n| (n.unique_id.as_str(), node_json(n))),
-    )?;
+    w.write_all(b"{")?;
+    let project_nodes = parsed.nodes.values().filter(|n| {
+        !matches!(
+            n.resource_type,
+            ResourceType::Source | ResourceType::Exposure
+        )
+    });
+    for (i, n) in project_nodes.enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        value(w, &n.unique_id)?;
+        w.write_all(b":")?;
+        value(w, &NodeOut::new(n))?;
+    }
+    w.write_all(b"}")?;
     key(w, "parent_map", false)?;
     value(w, &parent_map)?;
     for k in ["saved_queries", "selectors", "semantic_models"] {
@@ -424,4 +427,147 @@ fn insert_calls(m: &mut Map<String, Value>, n: &ParsedNode) {
                 .collect(),
         ),
     );
+}
+
+/// A project node as the manifest writes it, borrowing from the parse: the
+/// bulk of a manifest, so it is serialized without building JSON values.
+/// Same fields as [`node_json`], which serves disabled nodes.
+#[derive(serde::Serialize)]
+struct NodeOut<'a> {
+    database: &'a str,
+    schema: &'a str,
+    name: &'a str,
+    resource_type: &'a str,
+    package_name: &'a str,
+    path: &'a str,
+    original_file_path: &'a str,
+    unique_id: &'a str,
+    fqn: &'a [String],
+    description: &'a str,
+    columns: &'a std::collections::BTreeMap<String, crate::compile::ColumnInfo>,
+    meta: Value,
+    tags: Vec<String>,
+    config: &'a Map<String, Value>,
+    unrendered_config: &'a Map<String, Value>,
+    created_at: f64,
+    alias: &'a str,
+    checksum: Value,
+    group: Value,
+    docs: &'a Value,
+    patch_path: &'a Option<String>,
+    build_path: Option<()>,
+    relation_name: &'a Option<String>,
+    raw_code: &'a str,
+    language: &'a str,
+    refs: Vec<Value>,
+    sources: Vec<[&'a str; 2]>,
+    metrics: [(); 0],
+    depends_on: Value,
+    compiled_path: Option<()>,
+    contract: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    constraints: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<Option<()>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_version: Option<Option<()>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deprecation_date: Option<Option<()>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_ctes_injected: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_ctes: Option<[(); 0]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_name: Option<&'a Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_key_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_node: Option<&'a Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_path: Option<Option<()>>,
+}
+
+impl<'a> NodeOut<'a> {
+    fn new(n: &'a ParsedNode) -> Self {
+        let is_model = n.resource_type == ResourceType::Model;
+        let test = n.test_metadata.as_ref();
+        NodeOut {
+            database: &n.database,
+            schema: &n.schema,
+            name: &n.name,
+            resource_type: n.resource_type.as_str(),
+            package_name: &n.package_name,
+            path: &n.path,
+            original_file_path: &n.original_file_path,
+            unique_id: &n.unique_id,
+            fqn: &n.fqn,
+            description: &n.description,
+            columns: &n.columns,
+            meta: n.config.get("meta").cloned().unwrap_or_else(|| json!({})),
+            tags: n.tags(),
+            config: &n.config,
+            unrendered_config: &n.unrendered_config,
+            created_at: 0.0,
+            alias: &n.alias,
+            checksum: json!({"name": "blake3", "checksum": n.checksum}),
+            group: n.config.get("group").cloned().unwrap_or(Value::Null),
+            docs: &n.docs,
+            patch_path: &n.patch_path,
+            build_path: None,
+            relation_name: &n.relation_name,
+            raw_code: &n.raw_code,
+            language: n.language(),
+            refs: n
+                .refs
+                .iter()
+                .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
+                .collect(),
+            sources: n
+                .sources
+                .iter()
+                .map(|s| [s.source_name.as_str(), s.table_name.as_str()])
+                .collect(),
+            metrics: [],
+            depends_on: json!({"macros": n.macros, "nodes": n.depends_on}),
+            compiled_path: None,
+            contract: json!({"enforced": n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Value::as_bool).unwrap_or(false), "alias_types": true, "checksum": null}),
+            access: is_model.then(|| {
+                n.config
+                    .get("access")
+                    .cloned()
+                    .unwrap_or(json!("protected"))
+            }),
+            constraints: is_model
+                .then(|| n.config.get("constraints").cloned().unwrap_or(json!([]))),
+            version: is_model.then_some(None),
+            latest_version: is_model.then_some(None),
+            deprecation_date: is_model.then_some(None),
+            compiled: n.compiled_code.as_ref().map(|_| true),
+            compiled_code: n.compiled_code.as_deref(),
+            extra_ctes_injected: n.compiled_code.as_ref().map(|_| true),
+            extra_ctes: n.compiled_code.as_ref().map(|_| []),
+            test_metadata: test
+                .map(|t| json!({"name": t.name, "kwargs": t.kwargs, "namespace": t.namespace})),
+            column_name: test.map(|_| &n.column_name),
+            file_key_name: test.map(|_| {
+                n.attached_node.as_ref().map(|a| {
+                    format!(
+                        "{}s.{}",
+                        a.split('.').next().unwrap_or("model"),
+                        a.rsplit('.').next().unwrap_or_default()
+                    )
+                })
+            }),
+            attached_node: test.map(|_| &n.attached_node),
+            root_path: (n.resource_type == ResourceType::Seed).then_some(None),
+        }
+    }
 }
