@@ -41,9 +41,14 @@ pub fn build_generic_tests(
     patches: &HashMap<(String, String, String), &NodePatch>,
     diags: &mut Diagnostics,
 ) -> Vec<ParsedNode> {
-    let mut out = Vec::new();
-    let mut seen_ids = BTreeSet::new();
-    let mut lines = LineIndex::default();
+    let mut builder = TestBuilder {
+        project,
+        compiler,
+        lines: LineIndex::default(),
+        diags,
+        out: Vec::new(),
+        seen_ids: BTreeSet::new(),
+    };
     let mut ordered: Vec<&&NodePatch> = patches.values().collect();
     ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
     for patch in ordered {
@@ -66,30 +71,7 @@ pub fn build_generic_tests(
             expression: format!("ref('{}')", patch.name),
             package,
         };
-        for t in &patch.tests {
-            push(
-                &mut out,
-                &mut seen_ids,
-                build_one(project, compiler, &parent, t, None, &mut lines, diags),
-            );
-        }
-        for c in &patch.columns {
-            for t in &c.tests {
-                push(
-                    &mut out,
-                    &mut seen_ids,
-                    build_one(
-                        project,
-                        compiler,
-                        &parent,
-                        t,
-                        Some((&c.name, c.quote.unwrap_or(false))),
-                        &mut lines,
-                        diags,
-                    ),
-                );
-            }
-        }
+        builder.attach(&parent, &patch.tests, &patch.columns);
     }
     for package in &project.packages {
         for s in &package.properties.sources {
@@ -103,40 +85,49 @@ pub fn build_generic_tests(
                 expression: format!("source('{}', '{}')", s.source_name, s.name),
                 package,
             };
-            for t in &s.tests {
-                push(
-                    &mut out,
-                    &mut seen_ids,
-                    build_one(project, compiler, &parent, t, None, &mut lines, diags),
-                );
-            }
-            for c in &s.columns {
-                for t in &c.tests {
-                    push(
-                        &mut out,
-                        &mut seen_ids,
-                        build_one(
-                            project,
-                            compiler,
-                            &parent,
-                            t,
-                            Some((&c.name, c.quote.unwrap_or(false))),
-                            &mut lines,
-                            diags,
-                        ),
-                    );
-                }
-            }
+            builder.attach(&parent, &s.tests, &s.columns);
         }
     }
-    out
+    builder.out
 }
 
-fn push(out: &mut Vec<ParsedNode>, seen: &mut BTreeSet<String>, node: Option<ParsedNode>) {
-    if let Some(n) = node
-        && seen.insert(n.unique_id.clone())
-    {
-        out.push(n);
+/// Collects the test nodes of one parse, each once.
+struct TestBuilder<'a> {
+    project: &'a Project,
+    compiler: &'a Compiler,
+    lines: LineIndex,
+    diags: &'a mut Diagnostics,
+    out: Vec<ParsedNode>,
+    seen_ids: BTreeSet<String>,
+}
+
+impl TestBuilder<'_> {
+    /// The tests of a node and of its columns.
+    fn attach(
+        &mut self,
+        parent: &Parent,
+        tests: &[TestDef],
+        columns: &[crate::project::properties::ColumnDef],
+    ) {
+        let column_tests = columns.iter().flat_map(|c| {
+            c.tests
+                .iter()
+                .map(move |t| (t, Some((&c.name, c.quote.unwrap_or(false)))))
+        });
+        for (t, column) in tests.iter().map(|t| (t, None)).chain(column_tests) {
+            if let Some(n) = build_one(
+                self.project,
+                self.compiler,
+                parent,
+                t,
+                column,
+                &mut self.lines,
+                self.diags,
+            ) && self.seen_ids.insert(n.unique_id.clone())
+            {
+                self.out.push(n);
+            }
+        }
     }
 }
 
