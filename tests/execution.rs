@@ -886,3 +886,72 @@ fn log_format_json_prints_one_event_per_line() {
             .is_some_and(|m| m.contains("Done. PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2"))
     }));
 }
+
+#[test]
+fn enforced_contracts_are_checked_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::write(
+        d.join("rdbt_project.yml"),
+        "name: contracts\nmodels:\n  contracts:\n    +materialized: table\n",
+    )
+    .expect("write");
+    let model = d.join("models/customers.sql");
+    std::fs::write(&model, "select 1 as id, 'Ada' as name").expect("write");
+    std::fs::write(
+        d.join("models/schema.yml"),
+        "version: 2\nmodels:\n  - name: customers\n    config:\n      contract: {enforced: true}\n    columns:\n      - name: id\n        data_type: int\n        constraints:\n          - type: not_null\n          - type: primary_key\n      - name: name\n        data_type: varchar\n",
+    )
+    .expect("write");
+    let ok = rdbt(d, &["run"]);
+    assert_eq!(ok.code, 0, "{}", ok.transcript());
+
+    std::fs::write(&model, "select 'one' as id, 'Ada' as name, 3 as extra").expect("write");
+    let mismatch = rdbt(d, &["run"]);
+    assert_eq!(mismatch.code, 1, "{}", mismatch.transcript());
+    assert!(
+        mismatch
+            .stderr
+            .contains("the contract of model `customers` is not met"),
+        "{}",
+        mismatch.stderr
+    );
+    assert!(
+        mismatch
+            .stderr
+            .contains("id: declared int, the model produces varchar"),
+        "{}",
+        mismatch.stderr
+    );
+    assert!(
+        mismatch
+            .stderr
+            .contains("extra: produced as integer, not declared")
+            || mismatch
+                .stderr
+                .contains("extra: produced as bigint, not declared"),
+        "{}",
+        mismatch.stderr
+    );
+
+    std::fs::write(
+        &model,
+        "select cast(null as int) as id, 'Ada' as name union all select 1, 'Grace'",
+    )
+    .expect("write");
+    let violated = rdbt(d, &["run"]);
+    assert_eq!(violated.code, 1, "{}", violated.transcript());
+    assert!(
+        violated
+            .stderr
+            .contains("constraint id not_null fails for 1 row; nothing was written"),
+        "{}",
+        violated.stderr
+    );
+    assert_eq!(
+        rows(d, "select id, name from {{ ref('customers') }}"),
+        vec![json!({"id": 1, "name": "Ada"})],
+        "the previous version stays"
+    );
+}

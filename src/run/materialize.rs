@@ -195,6 +195,7 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         sql.clone()
     };
     let sql_for_errors = exec_sql.as_str();
+    enforce_contract(shared, node, &exec_sql).await?;
     hooks(shared, node, "pre-hook").await?;
     let mut result = match materialized.as_str() {
         "view" => {
@@ -420,6 +421,127 @@ async fn align_schema(
     Ok(format!(
         "SELECT {new_select} FROM (\n{sql}\n) AS __rdbt_new"
     ))
+}
+
+/// `contract: {enforced: true}`: the model's columns and types must be the
+/// ones its YAML declares, and its constraints must hold, before anything is
+/// written. A mismatch lists what was expected and what the SQL produces.
+async fn enforce_contract(
+    shared: &Arc<Shared>,
+    node: &ParsedNode,
+    sql: &str,
+) -> Result<(), Failed> {
+    let enforced = node
+        .config
+        .get("contract")
+        .and_then(|c| c.get("enforced"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if !enforced {
+        return Ok(());
+    }
+    let planned = shared
+        .warehouse
+        .plan_schema(sql)
+        .await
+        .map_err(with_sql(shared, node, sql))?;
+    let actual: Vec<(String, String)> = planned
+        .fields()
+        .iter()
+        .map(|f| {
+            (
+                f.name().clone(),
+                crate::adapters::datafusion::sql_type(f.data_type()),
+            )
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (name, col) in &node.columns {
+        match actual.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)) {
+            None => problems.push(format!("  {name}: declared{}, missing from the model's output", col.data_type.as_deref().map(|t| format!(" as {t}")).unwrap_or_default())),
+            Some((_, actual_type)) => match &col.data_type {
+                None => problems.push(format!("  {name}: no data_type declared (an enforced contract needs one for every column)")),
+                Some(declared) if type_family(declared) != type_family(actual_type) => problems.push(format!("  {name}: declared {declared}, the model produces {actual_type}")),
+                Some(_) => {}
+            },
+        }
+    }
+    for (name, actual_type) in &actual {
+        if !node.columns.keys().any(|c| c.eq_ignore_ascii_case(name)) {
+            problems.push(format!("  {name}: produced as {actual_type}, not declared"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failed::from(format!(
+            "the contract of model `{}` is not met:\n{}\n  fix the SQL or the `columns:` of the model in YAML",
+            node.name,
+            problems.join("\n")
+        )));
+    }
+    // Column constraints, checked on the rows about to be written.
+    let mut checks: Vec<(String, String)> = Vec::new();
+    for (name, col) in &node.columns {
+        for c in &col.constraints {
+            let kind = c.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+            let q = quote(name);
+            match kind {
+                "not_null" => checks.push((format!("{name} not_null"), format!("{q} IS NULL"))),
+                "unique" | "primary_key" => {
+                    checks.push((format!("{name} {kind}"), format!("{q} IN (SELECT {q} FROM __rdbt_contract GROUP BY {q} HAVING count(*) > 1)")));
+                    if kind == "primary_key" {
+                        checks.push((
+                            format!("{name} primary_key (not null)"),
+                            format!("{q} IS NULL"),
+                        ));
+                    }
+                }
+                "check" => {
+                    if let Some(expr) = c.get("expression").and_then(|e| e.as_str()) {
+                        checks.push((format!("{name} check ({expr})"), format!("NOT ({expr})")));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (label, violation) in checks {
+        let count_sql = format!(
+            "WITH __rdbt_contract AS (\n{sql}\n) SELECT count(*) FROM __rdbt_contract WHERE {violation}"
+        );
+        let batches = shared
+            .warehouse
+            .query(&count_sql)
+            .await
+            .map_err(with_sql(shared, node, &count_sql))?;
+        let n = first_u64(&batches).unwrap_or(0);
+        if n > 0 {
+            return Err(Failed::from(format!(
+                "the contract of model `{}` is not met: constraint {label} fails for {n} row{}; nothing was written",
+                node.name,
+                if n == 1 { "" } else { "s" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Type names compared by family, so `int`/`integer`/`bigint`/`INT64` agree.
+fn type_family(t: &str) -> &'static str {
+    let t = t.trim().to_ascii_lowercase();
+    let base = t.split(['(', ' ']).next().unwrap_or_default();
+    match base {
+        "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int64" | "int32" | "long" => {
+            "integer"
+        }
+        "double" | "float" | "float64" | "real" | "float32" => "float",
+        "decimal" | "numeric" | "bignumeric" => "decimal",
+        "varchar" | "text" | "string" | "char" | "utf8" | "utf8view" => "string",
+        "bool" | "boolean" => "boolean",
+        "date" | "date32" => "date",
+        "timestamp" | "datetime" | "timestamptz" => "timestamp",
+        other if other.starts_with("timestamp") => "timestamp",
+        _ => "other",
+    }
 }
 
 /// A select list giving rows the `target` columns: the ones `present` has,
