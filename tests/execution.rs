@@ -955,3 +955,68 @@ fn enforced_contracts_are_checked_before_anything_is_written() {
         "the previous version stays"
     );
 }
+
+#[test]
+fn source_freshness_passes_warns_and_errors() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::create_dir_all(d.join("seeds")).expect("mkdir");
+    std::fs::write(
+        d.join("rdbt_project.yml"),
+        "name: fresh\nseeds:\n  fresh:\n    +schema: raw\n",
+    )
+    .expect("write");
+    let now = chrono::Utc::now();
+    let stamp = |hours: i64| {
+        (now - chrono::Duration::hours(hours))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    std::fs::write(
+        d.join("seeds/recent_events.csv"),
+        format!("id,loaded_at\n1,{}\n", stamp(1)),
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("seeds/day_old_events.csv"),
+        format!("id,loaded_at\n1,{}\n", stamp(30)),
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("seeds/week_old_events.csv"),
+        format!("id,loaded_at\n1,{}\n", stamp(24 * 7)),
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("models/sources.yml"),
+        "version: 2\nsources:\n  - name: app\n    schema: main_raw\n    loaded_at_field: loaded_at\n    freshness:\n      warn_after: {count: 12, period: hour}\n      error_after: {count: 3, period: day}\n    tables:\n      - name: recent\n        identifier: recent_events\n      - name: day_old\n        identifier: day_old_events\n      - name: week_old\n        identifier: week_old_events\n",
+    )
+    .expect("write");
+    assert_eq!(rdbt(d, &["seed"]).code, 0);
+    let run = rdbt(d, &["source", "freshness"]);
+    assert_eq!(
+        run.code,
+        1,
+        "an error-stale source fails the command: {}",
+        run.transcript()
+    );
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("target/sources.json")).expect("sources.json"),
+    )
+    .expect("json");
+    let status = |table: &str| {
+        doc["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["unique_id"] == format!("source.fresh.app.{table}"))
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("recent"), "pass");
+    assert_eq!(status("day_old"), "warn");
+    assert_eq!(status("week_old"), "error");
+    let only_recent = rdbt(d, &["source", "freshness", "-s", "source:app.recent"]);
+    assert_eq!(only_recent.code, 0, "{}", only_recent.transcript());
+}

@@ -116,6 +116,24 @@ pub enum Command {
     Retry(RunArgs),
     /// Call a macro (with run_query and the warehouse available) and print what it returns.
     RunOperation(OperationArgs),
+    /// Commands about sources: `rdbt source freshness`.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Check how recent each selected source's data is (loaded_at_field against warn_after / error_after) and write target/sources.json.
+    Freshness(FreshnessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FreshnessArgs {
+    /// Where to write the results; default target/sources.json.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

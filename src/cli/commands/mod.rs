@@ -5,6 +5,7 @@ mod compile;
 mod debug;
 mod deps;
 mod execute;
+mod freshness;
 mod init;
 mod ls;
 mod operation;
@@ -32,5 +33,8 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Retry(a) => execute::retry(g, a),
         Command::Show(a) => show::run(g, a),
         Command::RunOperation(a) => operation::run(g, a),
+        Command::Source {
+            command: super::args::SourceCommand::Freshness(a),
+        } => freshness::run(g, a),
     }
 }
