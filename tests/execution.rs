@@ -577,9 +577,20 @@ fn build_runs_tests_and_a_failing_test_skips_downstream() {
     assert!(run.stderr.contains("FAIL 1"), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("Got 1 result, configured to fail if != 0"),
+            .contains("Got 1 result, configured to fail if != 0 on base, column id"),
         "{}",
         run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("compiled test SQL: target/run/gate/models/schema.yml/unique_base_id.sql"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        d.join("target/run/gate/models/schema.yml/unique_base_id.sql")
+            .is_file(),
+        "the path printed exists"
     );
 }
 

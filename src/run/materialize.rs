@@ -732,6 +732,29 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
                 .message
                 .map(|m| format!("{m}\n  failing rows stored in {audit}.{}", node.name));
         }
+        // Where the SQL that found the rows is written, to run it by hand.
+        let run_path = if node.test_metadata.is_some() {
+            format!("{}/{}.sql", node.original_file_path, node.name)
+        } else {
+            node.original_file_path.clone()
+        };
+        let column = node
+            .column_name
+            .as_ref()
+            .map(|c| format!(", column {c}"))
+            .unwrap_or_default();
+        let parent = node
+            .attached_node
+            .as_ref()
+            .and_then(|a| a.rsplit('.').next())
+            .map(|m| format!(" on {m}{column}"))
+            .unwrap_or_default();
+        r.message = r.message.map(|m| {
+            format!(
+                "{m}{parent}\n  compiled test SQL: target/run/{}/{run_path}",
+                node.package_name
+            )
+        });
     }
     r.compiled_code = Some(sql);
     Ok(r)
