@@ -1031,3 +1031,69 @@ fn source_freshness_passes_warns_and_errors() {
     let only_recent = rdbt(d, &["source", "freshness", "-s", "source:app.recent"]);
     assert_eq!(only_recent.code, 0, "{}", only_recent.transcript());
 }
+
+#[test]
+fn unit_tests_run_on_given_rows_without_building_anything() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    let run = rdbt(dir, &["test", "-s", "test_type:unit"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("PASS unit test full_load_keeps_every_row"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("PASS unit test incremental_run_takes_only_new_batches"),
+        "the is_incremental override and a mocked `this`: {}",
+        run.stderr
+    );
+    assert!(
+        !dir.join("target/warehouse/main/events").exists(),
+        "no upstream model was built"
+    );
+
+    // A wrong expectation: the failure shows a row diff.
+    let yaml = dir.join("models/unit_tests.yml");
+    let text = std::fs::read_to_string(&yaml)
+        .expect("read")
+        .replace("        - {id: 4, label: d}", "        - {id: 4, label: x}");
+    std::fs::write(&yaml, text).expect("write");
+    let fail = rdbt(dir, &["test", "-s", "test_type:unit"]);
+    assert_eq!(fail.code, 1, "{}", fail.transcript());
+    assert!(
+        fail.stderr
+            .contains("actual differs from expected on [id, label]"),
+        "{}",
+        fail.stderr
+    );
+    assert!(
+        fail.stderr
+            .contains("- 4 | \"x\"   (expected, not produced)"),
+        "{}",
+        fail.stderr
+    );
+    assert!(
+        fail.stderr
+            .contains("+ 4 | \"d\"   (produced, not expected)"),
+        "{}",
+        fail.stderr
+    );
+
+    // A fixture naming nothing is a clear error naming the input.
+    let text = std::fs::read_to_string(&yaml).expect("read").replace(
+        "input: ref('events')\n        format: csv",
+        "input: ref('event')\n        format: csv",
+    );
+    std::fs::write(&yaml, text).expect("write");
+    let bad = rdbt(dir, &["test", "-s", "test_type:unit"]);
+    assert_eq!(bad.code, 1, "{}", bad.transcript());
+    assert!(
+        bad.stderr
+            .contains("given input `ref('event')` names no model, seed, snapshot or source"),
+        "{}",
+        bad.stderr
+    );
+}

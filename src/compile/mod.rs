@@ -186,6 +186,64 @@ impl Linker {
         }
     }
 
+    /// A linker whose `ref()`/`source()` of the given nodes render as the
+    /// given CTE names: how a unit test feeds a model its fixture rows.
+    pub fn with_inputs(&self, inputs: &HashMap<String, String>) -> Linker {
+        let mut relations = self.resolver.relations.clone();
+        for (id, cte) in inputs {
+            if let Some(rel) = relations.get_mut(id) {
+                rel.identifier = cte.clone();
+                rel.relation_type = "cte".into();
+            }
+        }
+        Linker {
+            resolver: Arc::new(Resolver {
+                index: RefIndex {
+                    by_name: self.resolver.index.by_name.clone(),
+                    by_source: self.resolver.index.by_source.clone(),
+                    root_package: self.resolver.index.root_package.clone(),
+                },
+                relations,
+            }),
+            ephemeral_sql: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The unique id a `ref('x')` / `source('a', 'b')` string names.
+    pub fn resolve_call(&self, from_package: &str, call: &str) -> Option<String> {
+        let re = crate::regexes::static_regex(
+            r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"](?:\s*,\s*['"]([^'"]+)['"])?\s*\)\s*$"#,
+        );
+        let c = re.captures(call)?;
+        let a = c.get(2)?.as_str().to_string();
+        let b = c.get(3).map(|m| m.as_str().to_string());
+        if &c[1] == "ref" {
+            let (package, name) = match b {
+                Some(b) => (Some(a), b),
+                None => (None, a),
+            };
+            self.resolver
+                .index
+                .resolve_ref(
+                    from_package,
+                    &RefCall {
+                        package,
+                        name,
+                        version: None,
+                    },
+                )
+                .map(str::to_string)
+        } else {
+            self.resolver
+                .index
+                .resolve_source(&SourceCall {
+                    source_name: a,
+                    table_name: b?,
+                })
+                .map(str::to_string)
+        }
+    }
+
     /// The relation a node materializes into (its `this`).
     pub fn relation_name(&self, id: &str) -> Option<String> {
         self.resolver.relations.get(id).map(Relation::render)

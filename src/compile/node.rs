@@ -93,6 +93,8 @@ pub struct ParsedNode {
     pub column_name: Option<String>,
     pub source: Option<SourceInfo>,
     pub exposure: Option<ExposureInfo>,
+    /// A unit test's definition (`given`, `expect`, `overrides`) as written.
+    pub unit_test: Option<serde_json::Value>,
     /// Output of the parse render (placeholders for refs).
     pub parse_sql: Option<String>,
     /// Output of the compile render (real relation names).

@@ -340,10 +340,37 @@ pub fn parse_project(
             insert_node(&mut parsed, node, &mut diags);
         }
         for u in &package.properties.unit_tests {
-            parsed.unit_tests.insert(
-                format!("unit_test.{}.{}.{}", package.name, u.model, u.name),
-                u.raw.clone(),
+            let unique_id = format!("unit_test.{}.{}.{}", package.name, u.model, u.name);
+            parsed.unit_tests.insert(unique_id.clone(), u.raw.clone());
+            // A node too, so selection (`test_type:unit`) and runs see it;
+            // it depends on its model only to name it, never to build it.
+            let fqn = vec![package.name.clone(), u.model.clone(), u.name.clone()];
+            let mut node = blank_node(
+                unique_id,
+                ResourceType::UnitTest,
+                &package.name,
+                &u.name,
+                fqn,
             );
+            node.original_file_path = relative_to(&package.root, &u.origin.file.path);
+            node.path = node.original_file_path.clone();
+            node.abs_path = u.origin.file.path.clone();
+            node.file_text = u.origin.file.text.clone();
+            let offset = offset_of(
+                &u.origin.file.text,
+                u.origin.mark.line,
+                u.origin.mark.column,
+            );
+            node.call_sites
+                .push((format!("ref('{}')", u.model), offset, u.name.len().max(1)));
+            node.refs.push(RefCall {
+                package: None,
+                name: u.model.clone(),
+                version: None,
+            });
+            node.config.insert("enabled".into(), true.into());
+            node.unit_test = Some(u.raw.clone());
+            insert_node(&mut parsed, node, &mut diags);
         }
         for d in &package.doc_blocks {
             let unique_id = format!("doc.{}.{}", package.name, d.name);
@@ -497,6 +524,7 @@ pub fn blank_node(
         column_name: None,
         source: None,
         exposure: None,
+        unit_test: None,
         parse_sql: None,
         compiled_code: None,
         call_sites: Vec::new(),

@@ -373,6 +373,7 @@ pub fn describe(n: &ParsedNode, linker: &Linker) -> String {
     match n.resource_type {
         ResourceType::Seed => format!("seed file {}", relation()),
         ResourceType::Test => format!("test {}", n.name),
+        ResourceType::UnitTest => format!("unit test {}", n.name),
         ResourceType::Snapshot => format!("snapshot {}", relation()),
         ResourceType::Model => format!("sql {} model {}", n.materialized(), relation()),
         other => format!(

@@ -51,13 +51,14 @@ impl Kind {
         match self {
             Kind::Run => &[ResourceType::Model],
             Kind::Seed => &[ResourceType::Seed],
-            Kind::Test => &[ResourceType::Test],
+            Kind::Test => &[ResourceType::Test, ResourceType::UnitTest],
             Kind::Snapshot => &[ResourceType::Snapshot],
             Kind::Build => &[
                 ResourceType::Seed,
                 ResourceType::Snapshot,
                 ResourceType::Model,
                 ResourceType::Test,
+                ResourceType::UnitTest,
             ],
         }
     }
