@@ -1051,6 +1051,12 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
         run.stderr
     );
     assert!(
+        run.stderr
+            .contains("PASS unit test vars_override_picks_the_batch"),
+        "overrides: vars: {}",
+        run.stderr
+    );
+    assert!(
         !dir.join("target/warehouse/main/events").exists(),
         "no upstream model was built"
     );

@@ -314,6 +314,15 @@ impl Object for VarFn {
             .first()
             .and_then(Value::as_str)
             .ok_or_else(|| Error::new(ErrorKind::MissingArgument, "var() needs a variable name"))?;
+        if let Some(v) = scope
+            .extra
+            .iter()
+            .find(|(k, _)| k == "__rdbt_var_overrides")
+            .and_then(|(_, m)| m.get_attr(name).ok())
+            .filter(|v| !v.is_undefined())
+        {
+            return Ok(v);
+        }
         if let Some(v) = scope.world.lookup_var(&scope.node.package, name) {
             return Ok(Value::from(minijinja::value::Serde(v)));
         }

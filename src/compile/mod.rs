@@ -148,6 +148,9 @@ impl RelationResolver for Resolver {
 pub struct Linker {
     resolver: Arc<Resolver>,
     ephemeral_sql: Mutex<HashMap<String, String>>,
+    /// Unit-test `overrides`: values templates see in place of vars and
+    /// macros.
+    overrides: Vec<(String, minijinja::value::Value)>,
 }
 
 impl Linker {
@@ -183,12 +186,17 @@ impl Linker {
                 relations,
             }),
             ephemeral_sql: Mutex::new(HashMap::new()),
+            overrides: Vec::new(),
         }
     }
 
     /// A linker whose `ref()`/`source()` of the given nodes render as the
     /// given CTE names: how a unit test feeds a model its fixture rows.
-    pub fn with_inputs(&self, inputs: &HashMap<String, String>) -> Linker {
+    pub fn with_inputs(
+        &self,
+        inputs: &HashMap<String, String>,
+        overrides: &serde_json::Value,
+    ) -> Linker {
         let mut relations = self.resolver.relations.clone();
         for (id, cte) in inputs {
             if let Some(rel) = relations.get_mut(id) {
@@ -206,6 +214,7 @@ impl Linker {
                 relations,
             }),
             ephemeral_sql: Mutex::new(HashMap::new()),
+            overrides: override_values(overrides),
         }
     }
 
@@ -304,7 +313,7 @@ impl Linker {
             resolver: Some(resolver),
             this: self.resolver.relations.get(&node.unique_id).cloned(),
             execute: true,
-            extra: Vec::new(),
+            extra: self.overrides.clone(),
             incremental,
             statements: Default::default(),
         });
@@ -369,6 +378,30 @@ impl Linker {
         }
         Ok(())
     }
+}
+
+/// `overrides: {vars: {...}, macros: {name: value}}` as template values: each
+/// macro becomes a function returning its value; vars go under a key that
+/// `var()` consults first.
+fn override_values(overrides: &serde_json::Value) -> Vec<(String, minijinja::value::Value)> {
+    use minijinja::value::{Serde, Value};
+    let mut out = Vec::new();
+    if let Some(macros) = overrides.get("macros").and_then(|m| m.as_object()) {
+        for (name, v) in macros {
+            let value = Value::from(Serde(v.clone()));
+            out.push((
+                name.clone(),
+                Value::from_function(move |_: minijinja::value::Rest<Value>| value.clone()),
+            ));
+        }
+    }
+    if let Some(vars) = overrides.get("vars").filter(|v| v.is_object()) {
+        out.push((
+            "__rdbt_var_overrides".to_string(),
+            Value::from(Serde(vars.clone())),
+        ));
+    }
+    out
 }
 
 /// Puts `ctes` in front of `sql`, merging with a leading `WITH` if it has one.

@@ -591,7 +591,8 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .pointer("/overrides/macros/is_incremental")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let linker = shared.linker.with_inputs(&inputs);
+    let overrides = def.get("overrides").cloned().unwrap_or_default();
+    let linker = shared.linker.with_inputs(&inputs, &overrides);
     let task = shared.clone();
     let id = model_id.clone();
     let model_sql = tokio::task::spawn_blocking(move || {
