@@ -1088,18 +1088,41 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
         fail.stderr
     );
 
-    // A fixture naming nothing is a clear error naming the input.
+    // A fixture naming nothing is reported before anything runs, at its file.
     let text = std::fs::read_to_string(&yaml).expect("read").replace(
         "input: ref('events')\n        format: csv",
         "input: ref('event')\n        format: csv",
     );
     std::fs::write(&yaml, text).expect("write");
     let bad = rdbt(dir, &["test", "-s", "test_type:unit"]);
-    assert_eq!(bad.code, 1, "{}", bad.transcript());
+    assert_eq!(bad.code, 2, "{}", bad.transcript());
     assert!(
-        bad.stderr
-            .contains("given input `ref('event')` names no model, seed, snapshot or source"),
+        bad.stderr.contains(
+            "error[R301]: unit_test `incremental_run_takes_only_new_batches` refers to `event`"
+        ),
         "{}",
         bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("models/unit_tests.yml:"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("did you mean `events`?"),
+        "{}",
+        bad.stderr
+    );
+
+    // A malformed fixture too.
+    let text = std::fs::read_to_string(&yaml).expect("read").replace("input: ref('event')", "input: ref('events')").replace("        rows:\n          - {id: 1, value: 10, label: a, batch: 1, day: '2024-01-01'}", "        rows: not-a-list\n        notes:\n          - {id: 1, value: 10, label: a, batch: 1, day: '2024-01-01'}");
+    std::fs::write(&yaml, text).expect("write");
+    let malformed = rdbt(dir, &["test", "-s", "test_type:unit"]);
+    assert_eq!(malformed.code, 2, "{}", malformed.transcript());
+    assert!(malformed.stderr.contains("unit test `full_load_keeps_every_row`: given input `ref('events')`: `rows` must be a list of mappings"), "{}", malformed.stderr);
+    assert!(
+        malformed.stderr.contains("models/unit_tests.yml:4:"),
+        "{}",
+        malformed.stderr
     );
 }

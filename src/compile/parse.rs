@@ -370,6 +370,33 @@ pub fn parse_project(
             });
             node.config.insert("enabled".into(), true.into());
             node.unit_test = Some(u.raw.clone());
+            // Inputs are refs too, so a wrong name is reported now, at its line.
+            match unit_test_inputs(&u.raw) {
+                Ok(inputs) => {
+                    for text in inputs {
+                        if let Some(c) = LITERAL_REF.captures(&text) {
+                            let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
+                            let b = c.get(3).map(|m| m.as_str().to_string());
+                            node.call_sites.push((text.clone(), offset, u.name.len().max(1)));
+                            if &c[1] == "ref" {
+                                let (package, name) = match b {
+                                    Some(b) => (Some(a), b),
+                                    None => (None, a),
+                                };
+                                node.refs.push(RefCall { package, name, version: None });
+                            } else if let Some(table_name) = b {
+                                node.sources.push(SourceCall { source_name: a, table_name });
+                            }
+                        }
+                    }
+                }
+                Err(message) => diags.push(
+                    u.origin
+                        .file
+                        .error_at(u.origin.mark, codes::YAML_INVALID, format!("unit test `{}`: {message}", u.name))
+                        .with_help("see dbt's unit test format: given: [{input: ref('x'), rows: [...]}], expect: {rows: [...]}"),
+                ),
+            }
             insert_node(&mut parsed, node, &mut diags);
         }
         for d in &package.doc_blocks {
@@ -1132,6 +1159,52 @@ fn relative_to_any(
         root.pop();
     }
     relative_to(&root, yaml_path)
+}
+
+/// The `input:` of every `given` of a unit test, checked for shape: inputs
+/// are `ref(...)`, `source(...)` or `this`; rows suit their format; there is
+/// an `expect`.
+fn unit_test_inputs(raw: &serde_json::Value) -> Result<Vec<String>, String> {
+    let given = raw
+        .get("given")
+        .and_then(|g| g.as_array())
+        .ok_or("`given` must be a list of inputs")?;
+    let mut inputs = Vec::new();
+    for (i, g) in given.iter().enumerate() {
+        let input = g
+            .get("input")
+            .and_then(|v| v.as_str())
+            .ok_or(format!("given #{} has no `input:`", i + 1))?;
+        if input.trim() != "this" && !LITERAL_REF.is_match(input) {
+            return Err(format!(
+                "given input `{input}` must be ref('model'), source('source', 'table') or this"
+            ));
+        }
+        check_rows(g).map_err(|e| format!("given input `{input}`: {e}"))?;
+        if input.trim() != "this" {
+            inputs.push(input.trim().to_string());
+        }
+    }
+    let expect = raw.get("expect").ok_or("`expect` is missing")?;
+    check_rows(expect).map_err(|e| format!("expect: {e}"))?;
+    Ok(inputs)
+}
+
+fn check_rows(block: &serde_json::Value) -> Result<(), String> {
+    let format = block
+        .get("format")
+        .and_then(|f| f.as_str())
+        .unwrap_or("dict");
+    let rows = block.get("rows");
+    match (format, rows) {
+        ("dict", Some(serde_json::Value::Array(items))) if items.iter().all(|r| r.is_object()) => {
+            Ok(())
+        }
+        ("dict", _) => Err("`rows` must be a list of mappings (column: value)".into()),
+        ("csv" | "sql", Some(serde_json::Value::String(_))) => Ok(()),
+        ("csv" | "sql", _) => Err(format!("`rows` must be text with format: {format}")),
+        (other, _) => Err(format!("format `{other}` is not dict, csv or sql")),
+    }
 }
 
 /// Byte offsets of a file's line starts, computed once per file so that

@@ -556,11 +556,14 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
             node.name, node.original_file_path
         ))
     };
-    let model_id = node
-        .depends_on
-        .first()
-        .cloned()
-        .ok_or_else(|| fail("its model does not exist".into()))?;
+    let model_name = def
+        .get("model")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    let model_id = shared
+        .linker
+        .resolve_call(&node.package_name, &format!("ref('{model_name}')"))
+        .ok_or_else(|| fail(format!("model `{model_name}` does not exist")))?;
     let mut inputs = std::collections::HashMap::new();
     let mut ctes = Vec::new();
     for (i, given) in def
