@@ -1126,3 +1126,20 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
         malformed.stderr
     );
 }
+
+#[test]
+fn a_test_on_a_missing_column_names_the_yaml_line_and_the_real_columns() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::write(d.join("rdbt_project.yml"), "name: cols\n").expect("write");
+    std::fs::write(
+        d.join("models/orders.sql"),
+        "select 1 as order_id, 2.5 as amount",
+    )
+    .expect("write");
+    std::fs::write(d.join("models/schema.yml"), "version: 2\nmodels:\n  - name: orders\n    columns:\n      - name: order_id\n        data_tests: [unique]\n      - name: amont\n        data_tests: [not_null]\n").expect("write");
+    let run = rdbt(d, &["build"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("models/schema.yml:8: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have (its columns: order_id, amount)"), "{}", run.stderr);
+}

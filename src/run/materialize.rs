@@ -424,6 +424,47 @@ async fn align_schema(
     ))
 }
 
+/// A column test on a column the model does not produce is the YAML's
+/// mistake: say so at the test's line, with the columns there are, rather
+/// than pass on the engine's "No field named".
+async fn check_tested_column(shared: &Arc<Shared>, node: &ParsedNode) -> Result<(), Failed> {
+    let (Some(column), Some(parent)) = (
+        &node.column_name,
+        node.attached_node
+            .as_ref()
+            .and_then(|a| shared.parsed.nodes.get(a)),
+    ) else {
+        return Ok(());
+    };
+    let Some(columns) = shared
+        .warehouse
+        .columns(&parent.schema, &parent.alias)
+        .await
+    else {
+        return Ok(());
+    };
+    let bare = column.trim_matches('"').trim_matches('`');
+    if columns.iter().any(|c| c.name.eq_ignore_ascii_case(bare)) {
+        return Ok(());
+    }
+    let line = node
+        .call_sites
+        .first()
+        .map(|(_, offset, _)| {
+            crate::diagnostics::Location::from_offset(&node.abs_path, &node.file_text, *offset).line
+        })
+        .unwrap_or(1);
+    let names = columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Failed::from(format!(
+        "{}:{line}: test `{}` checks column `{bare}`, which {} `{}` does not have (its columns: {names})\n  fix the column name in the YAML, or add the column to the {}",
+        node.original_file_path, node.name, parent.resource_type, parent.name, parent.resource_type
+    )))
+}
+
 /// `contract: {enforced: true}`: the model's columns and types must be the
 /// ones its YAML declares, and its constraints must hold, before anything is
 /// written. A mismatch lists what was expected and what the SQL produces.
@@ -916,6 +957,7 @@ fn warehouse_type(t: &str) -> String {
 }
 
 async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
+    check_tested_column(shared, node).await?;
     let sql = compile(shared, node, false).await?;
     let limit = node.config.get("limit").and_then(|v| v.as_u64());
     let fail_calc = node.config.str_value("fail_calc").unwrap_or("count(*)");
