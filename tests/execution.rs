@@ -1143,3 +1143,40 @@ fn a_test_on_a_missing_column_names_the_yaml_line_and_the_real_columns() {
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(run.stderr.contains("models/schema.yml:8: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have (its columns: order_id, amount)"), "{}", run.stderr);
 }
+
+#[test]
+fn seed_delimiter_and_relation_api() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("seeds")).expect("mkdir");
+    std::fs::write(
+        d.join("rdbt_project.yml"),
+        "name: semi\nseeds:\n  semi:\n    prices:\n      +delimiter: ';'\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("seeds/prices.csv"),
+        "item;price\napple;1.5\npear;2\n",
+    )
+    .expect("write");
+    let run = rdbt(d, &["seed"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        rows(
+            d,
+            "select item, price from {{ ref('prices') }} order by item"
+        ),
+        vec![
+            json!({"item": "apple", "price": 1.5}),
+            json!({"item": "pear", "price": 2.0})
+        ]
+    );
+    let rel = rows(
+        d,
+        "select '{{ api.Relation.create(database=\"warehouse\", schema=\"main\", identifier=\"prices\") }}' as r, '{{ api.Relation.create(schema=\"main\", identifier=\"prices\").include(schema=false) }}' as bare",
+    );
+    assert_eq!(
+        rel,
+        vec![json!({"r": "\"main\".\"prices\"", "bare": "\"prices\""})]
+    );
+}
