@@ -130,6 +130,19 @@ impl Session {
         Failure::Reported
     }
 
+    /// The async runtime that drives the warehouse, one worker per thread.
+    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, Failure> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.settings.threads.max(2))
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                self.fail(Diagnostic::internal(format!(
+                    "cannot start the async runtime: {e}"
+                )))
+            })
+    }
+
     /// Parses the project and builds the graph; writes the manifest.
     pub fn parse(&self) -> Result<Parsed, Failure> {
         let started = std::time::Instant::now();

@@ -180,15 +180,7 @@ fn execute(
         settings.threads,
         settings.target.name
     ));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.threads.max(2))
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            session.fail(Diagnostic::internal(format!(
-                "cannot start the async runtime: {e}"
-            )))
-        })?;
+    let runtime = session.runtime()?;
     // Signal handlers first: a Ctrl-C during setup must not kill the process.
     let stop = {
         let _inside = runtime.enter();
@@ -554,14 +546,7 @@ pub fn attach_reader(
     session: &Session,
     compiler: &crate::compile::Compiler,
 ) -> Result<(tokio::runtime::Runtime, Option<Arc<Warehouse>>), Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            session.fail(Diagnostic::internal(format!(
-                "cannot start the async runtime: {e}"
-            )))
-        })?;
+    let runtime = session.runtime()?;
     if session.settings.target.kind != TargetKind::DataFusion {
         return Ok((runtime, None));
     }

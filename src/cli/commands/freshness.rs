@@ -44,14 +44,7 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
             .info("No selected source has both a loaded_at_field and a freshness policy.");
         return Ok(EXIT_OK);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            session.fail(Diagnostic::internal(format!(
-                "cannot start the async runtime: {e}"
-            )))
-        })?;
+    let runtime = session.runtime()?;
     let wh = runtime
         .block_on(open_warehouse(&session.settings, false))
         .map_err(|d| session.fail(d))?;

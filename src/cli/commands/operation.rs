@@ -45,14 +45,7 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
         .collect::<Vec<_>>()
         .join(", ");
     let call = format!("{{{{ {name}({call_args}) }}}}");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            session.fail(Diagnostic::internal(format!(
-                "cannot start the async runtime: {e}"
-            )))
-        })?;
+    let runtime = session.runtime()?;
     if session.settings.target.kind == TargetKind::DataFusion {
         let wh = Arc::new(
             runtime
