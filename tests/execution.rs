@@ -1180,3 +1180,30 @@ fn seed_delimiter_and_relation_api() {
         vec![json!({"r": "\"main\".\"prices\"", "bare": "\"prices\""})]
     );
 }
+
+#[test]
+fn freshness_of_a_source_not_in_the_warehouse_points_at_its_yaml() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).expect("mkdir");
+    std::fs::write(d.join("rdbt_project.yml"), "name: nofresh\n").expect("write");
+    std::fs::write(d.join("models/sources.yml"), "version: 2\nsources:\n  - name: app\n    loaded_at_field: loaded_at\n    freshness:\n      warn_after: {count: 1, period: day}\n    tables:\n      - name: events\n").expect("write");
+    let run = rdbt(d, &["source", "freshness"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("freshness of app.events could not be checked"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("models/sources.yml:8:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("land the source first"),
+        "{}",
+        run.stderr
+    );
+}

@@ -116,6 +116,15 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
                 codes::USAGE,
                 format!("freshness of {name} could not be checked: {e}"),
             )
+            .at(
+                // The table's entry in its property file.
+                crate::diagnostics::Location::from_offset(
+                    &n.abs_path,
+                    &n.file_text,
+                    n.file_text.find(&format!("name: {}", n.name)).unwrap_or(0),
+                ),
+                Some(&n.file_text),
+            )
             .with_help(
                 "land the source first (`rdbt ingest`), or check loaded_at_field and filter",
             )]);
