@@ -1207,3 +1207,29 @@ fn freshness_of_a_source_not_in_the_warehouse_points_at_its_yaml() {
         run.stderr
     );
 }
+
+#[test]
+fn adapter_methods_the_warehouse_lacks_fail_instead_of_doing_nothing() {
+    let p = fixture("materializations");
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["seed", "-s", "events"]).code, 0);
+    std::fs::write(dir.join("macros/truncate.sql"), "{% macro truncate_events() %}{% do adapter.truncate_relation(ref('events')) %}{% endmacro %}\n{% macro drop_events() %}{% do adapter.drop_relation(ref('events')) %}{% endmacro %}\n").expect("write");
+    let run = rdbt(dir, &["run-operation", "truncate_events"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("adapter.truncate_relation is not available on the datafusion warehouse yet"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        rows(dir, "select count(*) as n from {{ ref('events') }}"),
+        vec![json!({"n": 6})],
+        "nothing was touched"
+    );
+    assert_eq!(rdbt(dir, &["run-operation", "drop_events"]).code, 0);
+    assert!(
+        !dir.join("target/warehouse/main/events").exists(),
+        "drop_relation really drops"
+    );
+}

@@ -613,13 +613,24 @@ impl Object for Adapter {
                 Ok(Value::from(Vec::<Value>::new()))
             }
             "check_schema_exists" | "already_exists" => Ok(Value::from(false)),
-            "drop_relation"
-            | "truncate_relation"
-            | "rename_relation"
-            | "create_schema"
-            | "drop_schema"
-            | "expand_target_column_types"
-            | "commit" => Ok(Value::from("")),
+            // Schemas appear when written to and there are no transactions:
+            // these are true no-ops on the embedded warehouse.
+            "create_schema" | "commit" | "expand_target_column_types" => Ok(Value::from("")),
+            // While parsing nothing runs; when executing, saying nothing
+            // happened would be a silently different result.
+            "drop_relation" | "truncate_relation" | "rename_relation" | "drop_schema"
+                if !scope.execute =>
+            {
+                Ok(Value::from(""))
+            }
+            "truncate_relation" | "rename_relation" | "drop_schema" => Err(tagged_error(
+                codes::JINJA_RUNTIME,
+                &format!(
+                    "adapter.{method} is not available on the {} warehouse yet",
+                    dialect.adapter_type()
+                ),
+                "drop and rebuild the relation instead (adapter.drop_relation, or --full-refresh)",
+            )),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
