@@ -536,10 +536,8 @@ fn show_prints_table_csv_and_json() {
 
 #[test]
 fn build_runs_tests_and_a_failing_test_skips_downstream() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = common::project(&[("rdbt_project.yml", "name: gate\n")]);
     let d = dir.path();
-    std::fs::create_dir_all(d.join("models")).expect("mkdir");
-    std::fs::write(d.join("rdbt_project.yml"), "name: gate\n").expect("write");
     std::fs::write(
         d.join("models/base.sql"),
         "select 1 as id union all select 1 as id",
@@ -765,14 +763,11 @@ fn an_unwritable_warehouse_is_a_clear_error_and_keeps_previous_tables() {
 
 #[test]
 fn sigterm_stops_cleanly_and_still_writes_run_results() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("models")).expect("mkdir");
-    std::fs::write(
-        d.join("rdbt_project.yml"),
+    let dir = common::project(&[(
+        "rdbt_project.yml",
         "name: interrupted\nmodels:\n  interrupted:\n    +materialized: table\n",
-    )
-    .expect("write");
+    )]);
+    let d = dir.path();
     let model = d.join("models/slow.sql");
     std::fs::write(&model, "select 1 as v").expect("write");
     assert_eq!(rdbt(d, &["run"]).code, 0);
@@ -838,10 +833,8 @@ fn sigterm_stops_cleanly_and_still_writes_run_results() {
 
 #[test]
 fn stored_failures_land_in_the_audit_schema() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = common::project(&[("rdbt_project.yml", "name: audit\n")]);
     let d = dir.path();
-    std::fs::create_dir_all(d.join("models")).expect("mkdir");
-    std::fs::write(d.join("rdbt_project.yml"), "name: audit\n").expect("write");
     std::fs::write(
         d.join("models/dupes.sql"),
         "select 1 as id union all select 1 union all select 2",
@@ -900,14 +893,11 @@ fn log_format_json_prints_one_event_per_line() {
 
 #[test]
 fn enforced_contracts_are_checked_before_anything_is_written() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("models")).expect("mkdir");
-    std::fs::write(
-        d.join("rdbt_project.yml"),
+    let dir = common::project(&[(
+        "rdbt_project.yml",
         "name: contracts\nmodels:\n  contracts:\n    +materialized: table\n",
-    )
-    .expect("write");
+    )]);
+    let d = dir.path();
     let model = d.join("models/customers.sql");
     std::fs::write(&model, "select 1 as id, 'Ada' as name").expect("write");
     std::fs::write(
@@ -1129,10 +1119,8 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
 
 #[test]
 fn a_test_on_a_missing_column_names_the_yaml_line_and_the_real_columns() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = common::project(&[("rdbt_project.yml", "name: cols\n")]);
     let d = dir.path();
-    std::fs::create_dir_all(d.join("models")).expect("mkdir");
-    std::fs::write(d.join("rdbt_project.yml"), "name: cols\n").expect("write");
     std::fs::write(
         d.join("models/orders.sql"),
         "select 1 as order_id, 2.5 as amount",
@@ -1183,10 +1171,8 @@ fn seed_delimiter_and_relation_api() {
 
 #[test]
 fn freshness_of_a_source_not_in_the_warehouse_points_at_its_yaml() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = common::project(&[("rdbt_project.yml", "name: nofresh\n")]);
     let d = dir.path();
-    std::fs::create_dir_all(d.join("models")).expect("mkdir");
-    std::fs::write(d.join("rdbt_project.yml"), "name: nofresh\n").expect("write");
     std::fs::write(d.join("models/sources.yml"), "version: 2\nsources:\n  - name: app\n    loaded_at_field: loaded_at\n    freshness:\n      warn_after: {count: 1, period: day}\n    tables:\n      - name: events\n").expect("write");
     let run = rdbt(d, &["source", "freshness"]);
     assert_eq!(run.code, 1, "{}", run.transcript());

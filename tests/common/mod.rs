@@ -101,3 +101,20 @@ pub fn normalize(text: &str, dir: &Path) -> String {
     let timing = regex::Regex::new(r"in \d+\.\d+s").expect("regex");
     timing.replace_all(&t, "in [TIME]s").into_owned()
 }
+
+/// A throwaway project: `models/` and the given files (parents created).
+pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("rdbt-test-")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("models")).expect("models dir");
+    for (path, text) in files {
+        let target = dir.path().join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
+        std::fs::write(&target, text).expect("write file");
+    }
+    dir
+}
