@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture, rdbt};
+use common::{fixture, rdbt, rdbt_env};
 use rdbt::compile::{ParseCache, parse_project};
 use rdbt::settings::{Flags, resolve};
 
@@ -124,4 +124,108 @@ fn partial_parse_rerenders_only_the_edited_model() {
             .unwrap_or_default()
             .contains("2019-01-01")
     );
+}
+
+/// Makes every file of the project look old, as after a checkout: files
+/// changed within the last second are never trusted by the no-change check.
+fn age_files(dir: &std::path::Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .expect("open");
+            f.set_modified(old).expect("set mtime");
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_project_skips_the_parse_and_any_change_does_not() {
+    let p = common::project(&[
+        ("rdbt_project.yml", "name: stamp\n"),
+        (
+            "models/a.sql",
+            "{{ config(tags=[env_var('STAMP_TEST_VALUE', 'one')]) }} select 1 as x",
+        ),
+        ("models/b.sql", "select x from {{ ref('a') }}"),
+    ]);
+    let dir = p.path();
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path().to_string_lossy().to_string();
+    let parse = |env: &[(&str, &str)], args: &[&str]| {
+        let mut all_env = vec![("HOME", home.as_str())];
+        all_env.extend_from_slice(env);
+        let mut all_args = vec!["parse"];
+        all_args.extend_from_slice(args);
+        let run = rdbt_env(dir, &all_args, &all_env);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("target/manifest.json")).expect("manifest"),
+        )
+        .expect("json");
+        (run.transcript().contains("nothing changed"), manifest)
+    };
+    let without_metadata = |mut m: serde_json::Value| {
+        m.as_object_mut().expect("object").remove("metadata");
+        m
+    };
+    age_files(dir);
+    let (skipped, full) = parse(&[], &[]);
+    assert!(!skipped, "the first parse is a full one");
+    let (skipped, again) = parse(&[], &[]);
+    assert!(skipped, "nothing changed");
+    assert_ne!(
+        full["metadata"]["invocation_id"], again["metadata"]["invocation_id"],
+        "every parse has its own invocation id"
+    );
+    assert_ne!(
+        full["metadata"]["generated_at"],
+        again["metadata"]["generated_at"]
+    );
+    assert_eq!(without_metadata(full.clone()), without_metadata(again));
+
+    // An environment variable the project reads.
+    let (skipped, with_env) = parse(&[("STAMP_TEST_VALUE", "two")], &[]);
+    assert!(!skipped);
+    assert_eq!(
+        with_env["nodes"]["model.stamp.a"]["tags"],
+        serde_json::json!(["two"])
+    );
+
+    // A flag.
+    let (skipped, _) = parse(&[], &["--vars", "{x: 1}"]);
+    assert!(!skipped);
+    let (skipped, _) = parse(&[], &["--vars", "{x: 1}"]);
+    assert!(skipped);
+
+    // An edit keeping the size, an added file, and --no-partial-parse.
+    std::fs::write(dir.join("models/b.sql"), "select x from {{ ref('a') }}").expect("write");
+    std::fs::write(dir.join("models/b.sql"), "SELECT x FROM {{ ref('a') }}").expect("write");
+    let (skipped, edited) = parse(&[], &[]);
+    assert!(!skipped);
+    assert!(
+        edited["nodes"]["model.stamp.b"]["raw_code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("SELECT")),
+        "{}",
+        edited["nodes"]["model.stamp.b"]
+    );
+    std::fs::write(dir.join("models/c.sql"), "select 1 as y").expect("write");
+    age_files(dir);
+    let (skipped, added) = parse(&[], &[]);
+    assert!(!skipped);
+    assert!(added["nodes"]["model.stamp.c"].is_object());
+    let (skipped, _) = parse(&[], &["--no-partial-parse"]);
+    assert!(!skipped);
+
+    // Another command writing the manifest voids the stamp.
+    assert!(parse(&[], &[]).0);
+    let compile = rdbt_env(dir, &["compile"], &[("HOME", home.as_str())]);
+    assert_eq!(compile.code, 0, "{}", compile.transcript());
+    assert!(!parse(&[], &[]).0);
 }

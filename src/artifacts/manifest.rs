@@ -18,16 +18,21 @@ pub fn write_manifest(
     parsed: &ParsedProject,
     dag: &Dag,
     adapter_type: &str,
-) -> Result<(), Diagnostic> {
+) -> Result<InvocationFields, Diagnostic> {
     let path = target_dir.join("manifest.json");
     let tmp = target_dir.join(format!("manifest.json.tmp{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
+    let result = (|| -> std::io::Result<InvocationFields> {
         std::fs::create_dir_all(target_dir)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-        stream(&mut w, parsed, dag, adapter_type)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = Counting {
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            written: 0,
+        };
+        let fields = stream(&mut w, parsed, dag, adapter_type)?;
+        let file = w.inner.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, &path)?;
+        Ok(fields)
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -41,17 +46,97 @@ pub fn write_manifest(
 
 /// The manifest as one JSON value (small projects, tests).
 pub fn manifest_json(parsed: &ParsedProject, dag: &Dag, adapter_type: &str) -> Value {
-    let mut buf = Vec::new();
+    let mut buf = Counting {
+        inner: Vec::new(),
+        written: 0,
+    };
     let _ = stream(&mut buf, parsed, dag, adapter_type);
+    let buf = buf.inner;
     serde_json::from_slice(&buf).unwrap_or(Value::Null)
 }
 
-fn stream(
-    w: &mut impl Write,
+/// Where the per-invocation values (`invocation_id`, `generated_at`) sit in
+/// a written manifest, so an unchanged project's manifest can be refreshed
+/// in place instead of rewritten.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InvocationFields {
+    pub invocation_id: String,
+    pub invocation_id_offset: u64,
+    pub generated_at: String,
+    pub generated_at_offset: u64,
+}
+
+/// Counts bytes so the writer knows the offsets it wrote at.
+struct Counting<W: Write> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Overwrites the invocation id and timestamp of the manifest written with
+/// `previous`, byte for byte (both have fixed widths). Returns false, having
+/// changed nothing, when the file does not hold `previous`'s values where
+/// expected (edited, or written by another command).
+pub fn refresh_invocation_fields(
+    target_dir: &Path,
+    previous: &InvocationFields,
+    invocation_id: &str,
+    generated_at: &str,
+) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if invocation_id.len() != previous.invocation_id.len()
+        || generated_at.len() != previous.generated_at.len()
+    {
+        return Ok(false);
+    }
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(target_dir.join("manifest.json"))?;
+    let fields = [
+        (
+            previous.invocation_id_offset,
+            &previous.invocation_id,
+            invocation_id,
+        ),
+        (
+            previous.generated_at_offset,
+            &previous.generated_at,
+            generated_at,
+        ),
+    ];
+    for (offset, old, _) in fields {
+        let mut found = vec![0u8; old.len()];
+        file.seek(SeekFrom::Start(offset))?;
+        if file.read_exact(&mut found).is_err() || found != old.as_bytes() {
+            return Ok(false);
+        }
+    }
+    for (offset, _, new) in fields {
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(new.as_bytes())?;
+    }
+    file.sync_all()?;
+    Ok(true)
+}
+
+fn stream<W: Write>(
+    w: &mut Counting<W>,
     parsed: &ParsedProject,
     dag: &Dag,
     adapter_type: &str,
-) -> std::io::Result<()> {
+) -> std::io::Result<InvocationFields> {
     let (parent_map, child_map) = dag.maps();
     w.write_all(b"{")?;
     key(w, "child_map", true)?;
@@ -114,22 +199,33 @@ fn stream(
         }),
     )?;
     key(w, "metadata", false)?;
-    value(
-        w,
-        &json!({
-            "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
-            "dbt_version": env!("CARGO_PKG_VERSION"),
-            "generated_at": parsed.generated_at,
-            "invocation_id": parsed.invocation_id,
-            "env": {},
-            "project_name": parsed.project_name,
-            "project_id": blake3::hash(parsed.project_name.as_bytes()).to_hex()[..32].to_string(),
-            "user_id": null,
-            "send_anonymous_usage_stats": false,
-            "adapter_type": adapter_type,
-            "generator": "rdbt",
-        }),
-    )?;
+    let metadata_offset = w.written;
+    let metadata = serde_json::to_vec(&json!({
+        "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+        "dbt_version": env!("CARGO_PKG_VERSION"),
+        "generated_at": parsed.generated_at,
+        "invocation_id": parsed.invocation_id,
+        "env": {},
+        "project_name": parsed.project_name,
+        "project_id": blake3::hash(parsed.project_name.as_bytes()).to_hex()[..32].to_string(),
+        "user_id": null,
+        "send_anonymous_usage_stats": false,
+        "adapter_type": adapter_type,
+        "generator": "rdbt",
+    }))
+    .map_err(std::io::Error::other)?;
+    w.write_all(&metadata)?;
+    let offset_of = |field: &str, v: &str| -> u64 {
+        let needle = format!("\"{field}\":{}", serde_json::Value::from(v));
+        let at = find(&metadata, needle.as_bytes()).unwrap_or(0);
+        metadata_offset + (at + field.len() + 4) as u64
+    };
+    let fields = InvocationFields {
+        invocation_id: parsed.invocation_id.clone(),
+        invocation_id_offset: offset_of("invocation_id", &parsed.invocation_id),
+        generated_at: parsed.generated_at.clone(),
+        generated_at_offset: offset_of("generated_at", &parsed.generated_at),
+    };
     key(w, "metrics", false)?;
     w.write_all(b"{}")?;
     key(w, "nodes", false)?;
@@ -166,7 +262,12 @@ fn stream(
     )?;
     key(w, "unit_tests", false)?;
     value(w, &parsed.unit_tests)?;
-    w.write_all(b"}")
+    w.write_all(b"}")?;
+    Ok(fields)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn key(w: &mut impl Write, k: &str, first: bool) -> std::io::Result<()> {

@@ -4,7 +4,7 @@
 
 mod manifest;
 
-pub use manifest::{manifest_json, write_manifest};
+pub use manifest::{InvocationFields, manifest_json, refresh_invocation_fields, write_manifest};
 
 use crate::diagnostics::{Diagnostic, codes};
 use std::io::Write;

@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod printer;
 mod session;
+mod unchanged;
 
 use clap::Parser;
 use session::Failure;

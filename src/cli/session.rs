@@ -24,12 +24,16 @@ pub struct Session {
     pub printer: Printer,
     /// Errors found while loading files, reported with the parse's own.
     load_errors: Diagnostics,
+    load_warnings: usize,
 }
 
 pub struct Parsed {
     pub parsed: ParsedProject,
     pub dag: Dag,
     pub compiler: Compiler,
+    /// True when the parse printed no warning: its output is only the
+    /// manifest, so an unchanged project may skip it next time.
+    pub quiet_parse: bool,
 }
 
 pub fn flags_from(g: &GlobalArgs) -> Flags {
@@ -50,6 +54,13 @@ pub fn flags_from(g: &GlobalArgs) -> Flags {
     }
 }
 
+/// The folder the user pointed at (`--project-dir`, else the current one).
+pub fn project_dir_arg(g: &GlobalArgs) -> std::path::PathBuf {
+    g.project_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
+
 /// A printer usable before settings exist (for errors while resolving them).
 pub fn early_printer(g: &GlobalArgs) -> Printer {
     let format = match g.log_format {
@@ -67,14 +78,39 @@ pub fn early_printer(g: &GlobalArgs) -> Printer {
     Printer::new(format, g.quiet, color, base)
 }
 
+/// Settings and the printer they configure, for the project at `root`.
+pub fn resolve_settings(
+    g: &GlobalArgs,
+    root: &std::path::Path,
+    project_file: &crate::project::ProjectFile,
+) -> Result<(Settings, Printer, Vec<Diagnostic>), Failure> {
+    let profile = project_file
+        .profile
+        .clone()
+        .unwrap_or_else(|| project_file.name.clone());
+    let mut flags = flags_from(g);
+    flags.project_dir = Some(root.to_path_buf());
+    let (settings, warnings) =
+        match crate::settings::resolve(&flags, &profile, &crate::compile::render_env_string) {
+            Ok(s) => s,
+            Err(d) => {
+                early_printer(g).diagnostics(&[d]);
+                return Err(Failure::Reported);
+            }
+        };
+    let printer = Printer::new(
+        settings.log_format,
+        settings.quiet,
+        settings.color,
+        root.to_path_buf(),
+    );
+    Ok((settings, printer, warnings.into_iter().collect()))
+}
+
 impl Session {
     pub fn open(g: &GlobalArgs) -> Result<Session, Failure> {
         let early = early_printer(g);
-        let flags = flags_from(g);
-        let dir = flags
-            .project_dir
-            .clone()
-            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let dir = project_dir_arg(g);
         let load_started = std::time::Instant::now();
         let loaded = load_project(&dir);
         phase("load", load_started);
@@ -85,38 +121,20 @@ impl Session {
                 return Err(Failure::Reported);
             }
         };
-        let profile = project
-            .root_package()
-            .file
-            .profile
-            .clone()
-            .unwrap_or_else(|| project.name().to_string());
-        let mut flags = flags;
-        flags.project_dir = Some(project.root.clone());
-        let (settings, setting_warnings) =
-            match crate::settings::resolve(&flags, &profile, &crate::compile::render_env_string) {
-                Ok(s) => s,
-                Err(d) => {
-                    early.diagnostics(&[d]);
-                    return Err(Failure::Reported);
-                }
-            };
-        let printer = Printer::new(
-            settings.log_format,
-            settings.quiet,
-            settings.color,
-            project.root.clone(),
-        );
+        let (settings, printer, setting_warnings) =
+            resolve_settings(g, &project.root, &project.root_package().file)?;
         let mut all = warnings;
         all.extend(setting_warnings);
         let (load_errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
             all.into_iter().partition(Diagnostic::is_error);
+        let load_warnings = warnings.len();
         printer.diagnostics(&Diagnostics::from_iter(warnings).into_sorted());
         Ok(Session {
             settings,
             project,
             printer,
             load_errors: Diagnostics::from_iter(load_errors),
+            load_warnings,
         })
     }
 
@@ -174,6 +192,7 @@ impl Session {
             all.extend(out.warnings);
             return Err(self.report(all));
         }
+        let quiet_parse = out.warnings.is_empty() && self.load_warnings == 0;
         self.printer.diagnostics(&out.warnings.into_sorted());
         let dag = graph.map_err(|d| self.report(d))?;
         let started = std::time::Instant::now();
@@ -183,12 +202,19 @@ impl Session {
             parsed,
             dag,
             compiler: out.compiler,
+            quiet_parse,
         })
     }
 
-    pub fn write_manifest(&self, p: &Parsed) -> Result<(), Failure> {
+    pub fn write_manifest(
+        &self,
+        p: &Parsed,
+    ) -> Result<crate::artifacts::InvocationFields, Failure> {
         let adapter = p.compiler.world.dialect.adapter_type();
         let started = std::time::Instant::now();
+        // Whatever wrote the manifest last, only `rdbt parse` vouches for
+        // it matching an unchanged project.
+        super::unchanged::forget(&self.project.target_dir());
         let written = crate::artifacts::write_manifest(
             &self.project.target_dir(),
             &p.parsed,
@@ -229,7 +255,7 @@ impl Session {
 }
 
 /// `RDBT_TIMINGS=1` prints how long each phase took, for profiling.
-fn phase(name: &str, started: std::time::Instant) {
+pub fn phase(name: &str, started: std::time::Instant) {
     if std::env::var_os("RDBT_TIMINGS").is_some() {
         eprintln!(
             "timing: {name}: {:.1} ms",

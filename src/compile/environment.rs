@@ -198,7 +198,7 @@ pub fn render_env_string(text: &str) -> Result<String, String> {
     env.add_function(
         "env_var",
         |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
-            std::env::var(&name).ok().or(default).ok_or_else(|| {
+            crate::settings::read_env(&name).or(default).ok_or_else(|| {
                 minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
                     format!("environment variable `{name}` is not set"),

@@ -184,7 +184,7 @@ fn placeholder(scope: &NodeScope, identifier: &str) -> Relation {
 }
 
 fn env_var_fn(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
-    let value = std::env::var(&name).ok();
+    let value = crate::settings::read_env(&name);
     if let Ok(scope) = current_scope(state) {
         scope
             .recorded()

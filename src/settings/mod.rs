@@ -6,7 +6,10 @@
 //!
 //! No clap type enters this module; `cli/` converts flags into [`Flags`].
 
+mod environment;
 mod profiles;
+
+pub use environment::{env_names_read, read_env};
 
 pub use profiles::{Target, TargetKind, find_profiles_file};
 
@@ -67,7 +70,7 @@ pub fn resolve(
     project_profile: &str,
     render: StringRenderer,
 ) -> Result<(Settings, Diagnostics), Diagnostic> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let env = |name: &str| read_env(name).filter(|v| !v.is_empty());
     let mut sources = Vec::new();
     let mut warnings = Diagnostics::default();
     let project_dir = match &flags.project_dir {

@@ -1,0 +1,184 @@
+//! The no-change parse. After a clean `rdbt parse`, a stamp records a
+//! fingerprint of every input: the project's files (by size and time), the
+//! profiles files, the flags, and the environment variables the parse read.
+//! When the next `rdbt parse` finds the same stamp, the manifest on disk is
+//! already what a parse would write, apart from the invocation id and time,
+//! which are refreshed in place.
+
+use super::args::GlobalArgs;
+use crate::artifacts::InvocationFields;
+use crate::project::inputs::{InputFingerprint, input_fingerprint, stamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const STAMP_FILE: &str = "parse_stamp.json";
+
+#[derive(Serialize, Deserialize)]
+struct Stamp {
+    version: String,
+    inputs: String,
+    flags: String,
+    /// Every variable the parse read, with the value it saw.
+    env: BTreeMap<String, Option<String>>,
+    manifest: InvocationFields,
+    /// The "Found N models, ..." line, without its timing.
+    summary: String,
+}
+
+/// What the parse command needs to remember between its start and its end.
+pub struct Check {
+    target_dir: PathBuf,
+    inputs: Option<InputFingerprint>,
+    flags: String,
+}
+
+/// Starts a parse: returns the previous summary if nothing changed (the
+/// manifest has been refreshed), else what [`record`] needs afterwards.
+pub fn check(g: &GlobalArgs) -> Result<String, Check> {
+    let dir = super::session::project_dir_arg(g);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let inputs = input_fingerprint(&dir);
+    let flags = flags_fingerprint(g, &dir);
+    let target_dir = target_dir(&dir);
+    let check = Check {
+        target_dir,
+        inputs,
+        flags,
+    };
+    if g.no_partial_parse {
+        return Err(check);
+    }
+    let Some(inputs) = &check.inputs else {
+        return Err(check);
+    };
+    let Some(previous) = load(&check.target_dir) else {
+        return Err(check);
+    };
+    let unchanged = previous.version == env!("CARGO_PKG_VERSION")
+        && previous.inputs == inputs.hash
+        && previous.flags == check.flags
+        && previous
+            .env
+            .iter()
+            .all(|(name, seen)| crate::settings::read_env(name) == *seen);
+    if !unchanged {
+        return Err(check);
+    }
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let generated_at = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    match crate::artifacts::refresh_invocation_fields(
+        &check.target_dir,
+        &previous.manifest,
+        &invocation_id,
+        &generated_at,
+    ) {
+        Ok(true) => {
+            let stamp = Stamp {
+                manifest: InvocationFields {
+                    invocation_id,
+                    generated_at,
+                    ..previous.manifest
+                },
+                ..previous
+            };
+            save(&check.target_dir, &stamp);
+            Ok(stamp.summary)
+        }
+        _ => Err(check),
+    }
+}
+
+/// Records a finished clean parse so the next one can be skipped.
+pub fn record(check: Check, manifest: InvocationFields, summary: String) {
+    let Some(inputs) = check.inputs else { return };
+    // Inputs edited within the timestamp granularity could change again
+    // unseen; the next parse runs in full and stamps then.
+    if inputs.racy {
+        return;
+    }
+    let env = crate::settings::env_names_read()
+        .into_iter()
+        .map(|name| {
+            let value = std::env::var(&name).ok();
+            (name, value)
+        })
+        .collect();
+    save(
+        &check.target_dir,
+        &Stamp {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            inputs: inputs.hash,
+            flags: check.flags,
+            env,
+            manifest,
+            summary,
+        },
+    );
+}
+
+/// Drops the stamp: the manifest is about to be written by something else.
+pub fn forget(target_dir: &Path) {
+    let _ = std::fs::remove_file(target_dir.join(STAMP_FILE));
+}
+
+fn load(target_dir: &Path) -> Option<Stamp> {
+    let bytes = std::fs::read(target_dir.join(STAMP_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn save(target_dir: &Path, stamp: &Stamp) {
+    if let Ok(bytes) = serde_json::to_vec(stamp) {
+        // A lost stamp only costs the next parse its shortcut.
+        let _ = crate::artifacts::write_atomic(&target_dir.join(STAMP_FILE), &bytes);
+    }
+}
+
+/// The target folder as the project file names it; a wrong guess only
+/// means no stamp is found.
+fn target_dir(dir: &Path) -> PathBuf {
+    let mut diags = crate::diagnostics::Diagnostics::default();
+    crate::project::project_file::find_project_file(dir)
+        .and_then(|(file, root)| {
+            crate::project::ProjectFile::load(&file, &mut diags)
+                .ok()
+                .map(|f| root.join(f.target_path))
+        })
+        .unwrap_or_else(|| dir.join("target"))
+}
+
+/// Everything outside the project's files that a parse depends on: flags,
+/// rdbt's own and dbt's environment variables, and every profiles.yml that
+/// could be picked.
+fn flags_fingerprint(g: &GlobalArgs, dir: &Path) -> String {
+    let mut h = blake3::Hasher::new();
+    let flags = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        g.vars, g.target, g.profile, g.profiles_dir, g.threads, dir
+    );
+    h.update(flags.as_bytes());
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| (k.starts_with("DBT_") || k.starts_with("RDBT_")) && k != "RDBT_TIMINGS")
+        .collect();
+    env.sort();
+    for (k, v) in env {
+        h.update(k.as_bytes());
+        h.update(v.as_bytes());
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut profiles: Vec<PathBuf> = vec![dir.join("profiles.yml")];
+    if let Some(d) = &g.profiles_dir {
+        profiles.push(d.join("profiles.yml"));
+    }
+    if let Some(home) = home {
+        profiles.push(home.join(".rdbt/profiles.yml"));
+        profiles.push(home.join(".dbt/profiles.yml"));
+    }
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for p in profiles {
+        stamp(&mut h, &mut newest, &p);
+    }
+    h.finalize().to_hex().to_string()
+}
