@@ -4,7 +4,8 @@
 //!
 //! Module map (arrows point down only):
 //! `cli` → `settings` → `project` → `compile` → `graph` → (`run`) → `adapters`;
-//! leaves: `diagnostics`, `yaml`, `artifacts`.
+//! leaves: `diagnostics`, `yaml`, `artifacts`, `sql` (dialects and their
+//! translation to DataFusion SQL).
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,5 +19,6 @@ pub mod project;
 mod regexes;
 pub mod run;
 pub mod settings;
+pub mod sql;
 pub mod synthetic;
 pub mod yaml;

@@ -144,6 +144,7 @@ impl Warehouse {
             .with_information_schema(true)
             .with_default_catalog_and_schema("warehouse", "main");
         let ctx = Arc::new(SessionContext::new_with_config_rt(config, runtime));
+        crate::sql::functions::register_functions(&ctx);
         let wh = Warehouse {
             root: root.to_path_buf(),
             ctx,
@@ -578,4 +579,36 @@ pub fn to_json(batches: &[RecordBatch]) -> Result<String, WarehouseError> {
     }
     let text = String::from_utf8_lossy(&buf).into_owned();
     Ok(if text.is_empty() { "[]".into() } else { text })
+}
+
+/// Rows as text cells, the way sqllogictest files write them: `NULL`,
+/// dates `YYYY-MM-DD`, timestamps `YYYY-MM-DD HH:MM:SS[.ffffff]`, floats in
+/// their shortest exact form.
+pub fn rows_as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, WarehouseError> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default()
+        .with_null("NULL")
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(WarehouseError::engine)?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| {
+                        let cell = f.value(row).to_string();
+                        if cell.is_empty() { "(empty)".to_string() } else { cell }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
 }

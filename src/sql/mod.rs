@@ -1,0 +1,198 @@
+//! SQL dialects: which SQL a model is written in, and its translation to
+//! the SQL the embedded DataFusion warehouse runs, with the source dialect's
+//! semantics (sqlparser AST rewrites plus the functions in [`functions`]).
+//!
+//! A construct a dialect cannot run faithfully is an error naming it and its
+//! position, never a silently different result.
+
+pub mod functions;
+mod rewrite;
+
+use datafusion::sql::sqlparser;
+use sqlparser::dialect::{BigQueryDialect, DuckDbDialect, GenericDialect, PostgreSqlDialect};
+use sqlparser::parser::Parser;
+use std::fmt;
+
+/// The SQL a model is written in (`sql_dialect` config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlDialect {
+    BigQuery,
+    DuckDb,
+    Postgres,
+    /// DataFusion's own SQL: no translation.
+    DataFusion,
+}
+
+impl SqlDialect {
+    pub const NAMES: &[&str] = &["bigquery", "duckdb", "postgres", "datafusion"];
+
+    /// Most local dbt projects are written for DuckDB.
+    pub const DEFAULT: SqlDialect = SqlDialect::DuckDb;
+
+    pub fn from_name(name: &str) -> Option<SqlDialect> {
+        match name.to_ascii_lowercase().as_str() {
+            "bigquery" => Some(SqlDialect::BigQuery),
+            "duckdb" => Some(SqlDialect::DuckDb),
+            "postgres" | "postgresql" => Some(SqlDialect::Postgres),
+            "datafusion" => Some(SqlDialect::DataFusion),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SqlDialect::BigQuery => "bigquery",
+            SqlDialect::DuckDb => "duckdb",
+            SqlDialect::Postgres => "postgres",
+            SqlDialect::DataFusion => "datafusion",
+        }
+    }
+
+    /// How generated SQL quotes an identifier in this dialect.
+    pub fn quote_identifier(self, ident: &str) -> String {
+        match self {
+            SqlDialect::BigQuery => format!("`{}`", ident.replace('`', "\\`")),
+            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+
+    fn parser_dialect(self) -> Box<dyn sqlparser::dialect::Dialect> {
+        match self {
+            SqlDialect::BigQuery => Box::new(BigQueryDialect {}),
+            SqlDialect::DuckDb => Box::new(DuckDbDialect {}),
+            SqlDialect::Postgres => Box::new(PostgreSqlDialect {}),
+            SqlDialect::DataFusion => Box::new(GenericDialect {}),
+        }
+    }
+}
+
+impl fmt::Display for SqlDialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why SQL could not be translated, at a 1-based line and column of the
+/// SQL that was given (0 when the parser did not say).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TranslateError {
+    pub message: String,
+    pub line: u64,
+    pub column: u64,
+    pub help: Option<String>,
+}
+
+impl TranslateError {
+    fn at(message: impl Into<String>, span: sqlparser::tokenizer::Span) -> Self {
+        TranslateError {
+            message: message.into(),
+            line: span.start.line,
+            column: span.start.column,
+            help: None,
+        }
+    }
+
+    fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Translates `sql` written in `dialect` into DataFusion SQL with the same
+/// meaning. DataFusion SQL passes through unchanged.
+pub fn translate(sql: &str, dialect: SqlDialect) -> Result<String, TranslateError> {
+    if dialect == SqlDialect::DataFusion {
+        return Ok(sql.to_string());
+    }
+    let parser_dialect = dialect.parser_dialect();
+    let mut statements = Parser::parse_sql(parser_dialect.as_ref(), sql)
+        .map_err(|e| parse_error(&e.to_string(), dialect))?;
+    let mut out = Vec::with_capacity(statements.len());
+    for statement in &mut statements {
+        rewrite::rewrite_statement(statement, dialect)?;
+        out.push(statement.to_string());
+    }
+    Ok(out.join(";\n"))
+}
+
+/// sqlparser reports "... at Line: 3, Column: 7"; keep the position apart.
+fn parse_error(message: &str, dialect: SqlDialect) -> TranslateError {
+    let position = regex_position(message);
+    let text = message
+        .split(" at Line: ")
+        .next()
+        .unwrap_or(message)
+        .trim_start_matches("sql parser error: ")
+        .to_string();
+    TranslateError {
+        message: format!("cannot parse the SQL as {dialect} SQL: {text}"),
+        line: position.0,
+        column: position.1,
+        help: Some(format!(
+            "fix the SQL, or set `sql_dialect` to the dialect it is written in (one of {})",
+            SqlDialect::NAMES.join(", ")
+        )),
+    }
+}
+
+fn regex_position(message: &str) -> (u64, u64) {
+    let number_after = |label: &str| -> u64 {
+        message
+            .split(label)
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (number_after("Line: "), number_after("Column: "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bq(sql: &str) -> String {
+        translate(sql, SqlDialect::BigQuery).expect("translates")
+    }
+
+    #[test]
+    fn datafusion_sql_is_untouched() {
+        let sql = "select \"a\" from t -- comment";
+        assert_eq!(translate(sql, SqlDialect::DataFusion), Ok(sql.to_string()));
+    }
+
+    #[test]
+    fn bigquery_names_and_casts() {
+        assert_eq!(
+            bq("SELECT SAFE_CAST(x AS INT64) FROM `proj.ds.t`"),
+            "SELECT TRY_CAST(x AS BIGINT) AS f0_ FROM \"ds\".\"t\""
+        );
+        assert_eq!(
+            bq("SELECT IF(a > 1, 'y', 'n') AS f FROM `ds`.`t`"),
+            "SELECT CASE WHEN a > 1 THEN 'y' ELSE 'n' END AS f FROM \"ds\".\"t\""
+        );
+    }
+
+    #[test]
+    fn unsupported_constructs_name_themselves_and_their_position() {
+        let err = translate(
+            "SELECT\n  x\nFROM t, UNNEST(arr) AS a WITH OFFSET AS o",
+            SqlDialect::BigQuery,
+        )
+        .expect_err("unsupported");
+        assert!(err.message.contains("WITH OFFSET"), "{}", err.message);
+        assert_eq!(err.line, 3);
+    }
+
+    #[test]
+    fn parse_errors_keep_their_position() {
+        let err = translate("SELECT\n  x\nFROM t WHERE ) z", SqlDialect::BigQuery).expect_err("bad");
+        assert_eq!(err.line, 3, "{err:?}");
+        assert!(err.message.starts_with("cannot parse the SQL as bigquery SQL"));
+    }
+}

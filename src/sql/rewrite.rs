@@ -1,0 +1,765 @@
+//! AST rewrites from BigQuery, DuckDB and Postgres SQL to DataFusion SQL.
+//! Each rewrite keeps the source dialect's semantics; where DataFusion has
+//! no equivalent, the call goes to one of rdbt's functions (`bq_*`, see
+//! `functions.rs`). What cannot be kept faithful is an error.
+
+use super::{SqlDialect, TranslateError};
+use datafusion::sql::sqlparser;
+use sqlparser::ast::{
+    BinaryOperator, CaseWhen, CastKind, DataType, DateTimeField, ExactNumberInfo, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments,
+    Ident, NullTreatment, ObjectName, ObjectNamePart, Select, SelectItem, Spanned, Statement, TableAliasColumnDef,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut, helpers::attached_token::AttachedToken,
+};
+use std::ops::ControlFlow;
+
+pub(super) fn rewrite_statement(
+    statement: &mut Statement,
+    dialect: SqlDialect,
+) -> Result<(), TranslateError> {
+    let mut rewriter = Rewriter { dialect };
+    match statement.visit(&mut rewriter) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(e) => Err(e),
+    }
+}
+
+struct Rewriter {
+    dialect: SqlDialect,
+}
+
+impl VisitorMut for Rewriter {
+    type Break = TranslateError;
+
+    fn post_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<TranslateError> {
+        if self.dialect == SqlDialect::BigQuery {
+            split_backticked_path(name);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// BigQuery names unaliased computed columns `f0_`, `f1_`, ...;
+    /// DataFusion would refuse two that print alike.
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<TranslateError> {
+        if self.dialect != SqlDialect::BigQuery {
+            return ControlFlow::Continue(());
+        }
+        let mut anonymous = 0;
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(e) = item
+                && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::new(format!("f{anonymous}_")),
+                };
+                anonymous += 1;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// BigQuery's `"..."`, `r'...'` and `'''...'''` are all plain strings.
+    fn post_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<TranslateError> {
+        if self.dialect == SqlDialect::BigQuery {
+            let text = match &value.value {
+                Value::DoubleQuotedString(s)
+                | Value::SingleQuotedRawStringLiteral(s)
+                | Value::DoubleQuotedRawStringLiteral(s)
+                | Value::TripleSingleQuotedString(s)
+                | Value::TripleDoubleQuotedString(s)
+                | Value::TripleSingleQuotedRawStringLiteral(s)
+                | Value::TripleDoubleQuotedRawStringLiteral(s) => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(text) = text {
+                value.value = Value::SingleQuotedString(text);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut TableFactor,
+    ) -> ControlFlow<TranslateError> {
+        // BigQuery's `UNNEST(arr) AS x` names the element column `x`.
+        if self.dialect == SqlDialect::BigQuery
+            && let TableFactor::UNNEST {
+                alias: Some(alias),
+                with_offset: false,
+                ..
+            } = factor
+            && alias.columns.is_empty()
+        {
+            alias.columns.push(TableAliasColumnDef {
+                name: alias.name.clone(),
+                data_type: None,
+            });
+        }
+        if let TableFactor::UNNEST {
+            with_offset: true,
+            array_exprs,
+            ..
+        } = factor
+        {
+            let span = array_exprs
+                .first()
+                .map_or(sqlparser::tokenizer::Span::empty(), Spanned::span);
+            return ControlFlow::Break(
+                TranslateError::at("UNNEST ... WITH OFFSET cannot run on DataFusion yet", span)
+                    .with_help("number the elements with ROW_NUMBER() OVER () instead"),
+            );
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<TranslateError> {
+        let result = match self.dialect {
+            SqlDialect::BigQuery => bigquery_expr(expr),
+            SqlDialect::DuckDb => duckdb_expr(expr),
+            SqlDialect::Postgres => postgres_expr(expr),
+            SqlDialect::DataFusion => Ok(()),
+        };
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+}
+
+/// `` `project.dataset.table` `` is one quoted identifier in BigQuery; the
+/// local warehouse has `schema.table`, so the project part is dropped.
+fn split_backticked_path(name: &mut ObjectName) {
+    let mut parts: Vec<Ident> = Vec::new();
+    for part in &name.0 {
+        if let ObjectNamePart::Identifier(ident) = part {
+            if ident.quote_style == Some('`') && ident.value.contains('.') {
+                parts.extend(ident.value.split('.').map(|p| Ident::with_quote('"', p)));
+            } else {
+                let mut ident = ident.clone();
+                if ident.quote_style == Some('`') {
+                    ident.quote_style = Some('"');
+                }
+                parts.push(ident);
+            }
+        } else {
+            return;
+        }
+    }
+    if parts.len() == 3 {
+        parts.remove(0);
+    }
+    name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();
+}
+
+// ---- helpers to build and read the AST ----
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn string(s: &str) -> Expr {
+    Expr::value(Value::SingleQuotedString(s.to_string()))
+}
+
+fn number(n: i64) -> Expr {
+    Expr::value(Value::Number(n.to_string(), false))
+}
+
+fn cast(expr: Expr, data_type: DataType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+fn double() -> DataType {
+    DataType::Double(ExactNumberInfo::None)
+}
+
+fn case_when(condition: Expr, then: Expr, otherwise: Option<Expr>) -> Expr {
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition,
+            result: then,
+        }],
+        else_result: otherwise.map(Box::new),
+    }
+}
+
+fn nested(e: Expr) -> Expr {
+    Expr::Nested(Box::new(e))
+}
+
+/// The function's name, upper-cased, with an optional `SAFE.` prefix split off.
+fn function_name(f: &Function) -> (bool, String) {
+    let parts: Vec<String> = f
+        .name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_uppercase()))
+        .collect();
+    match parts.as_slice() {
+        [safe, name] if safe == "SAFE" => (true, name.clone()),
+        _ => (false, parts.join(".")),
+    }
+}
+
+/// The plain positional arguments, or `None` when the call has clauses,
+/// named arguments or wildcards that a rewrite would lose.
+fn plain_args(f: &Function) -> Option<Vec<Expr>> {
+    match &f.args {
+        FunctionArguments::None => Some(Vec::new()),
+        FunctionArguments::List(list) if list.clauses.is_empty() => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// A date part written as a bare word (`MONTH`, `WEEK(MONDAY)`), as text.
+fn date_part(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::Function(f) => {
+            let (_, name) = function_name(f);
+            let args = plain_args(f)?;
+            match (name.as_str(), args.as_slice()) {
+                ("WEEK", [Expr::Identifier(day)]) => {
+                    Some(format!("week({})", day.value.to_ascii_lowercase()))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn datetime_field_name(field: &DateTimeField) -> Option<String> {
+    let name = match field {
+        DateTimeField::Year | DateTimeField::Years => "year",
+        DateTimeField::Month | DateTimeField::Months => "month",
+        DateTimeField::Week(None) | DateTimeField::Weeks => "week",
+        DateTimeField::Week(Some(day)) => {
+            return Some(format!("week({})", day.value.to_ascii_lowercase()));
+        }
+        DateTimeField::Day | DateTimeField::Days => "day",
+        DateTimeField::DayOfWeek | DateTimeField::Dow => "dayofweek",
+        DateTimeField::DayOfYear | DateTimeField::Doy => "dayofyear",
+        DateTimeField::Hour | DateTimeField::Hours => "hour",
+        DateTimeField::Minute | DateTimeField::Minutes => "minute",
+        DateTimeField::Second | DateTimeField::Seconds => "second",
+        DateTimeField::Millisecond | DateTimeField::Milliseconds => "millisecond",
+        DateTimeField::Microsecond | DateTimeField::Microseconds => "microsecond",
+        DateTimeField::Quarter => "quarter",
+        DateTimeField::Isoyear => "isoyear",
+        DateTimeField::IsoWeek => "isoweek",
+        DateTimeField::Date => "date",
+        DateTimeField::Custom(i) => return Some(i.value.to_ascii_lowercase()),
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+/// `INTERVAL n PART` as (n, part).
+fn interval_parts(e: &Expr) -> Option<(Expr, String)> {
+    match e {
+        Expr::Interval(i) if i.last_field.is_none() => {
+            let part = datetime_field_name(i.leading_field.as_ref()?)?;
+            Some(((*i.value).clone(), part))
+        }
+        _ => None,
+    }
+}
+
+fn unsupported(what: &str, e: &Expr, help: &str) -> TranslateError {
+    TranslateError::at(format!("{what} cannot run faithfully on DataFusion"), e.span())
+        .with_help(help.to_string())
+}
+
+/// BigQuery type names as DataFusion names them.
+fn bigquery_type(t: &DataType) -> Option<DataType> {
+    Some(match t {
+        DataType::Int64 => DataType::BigInt(None),
+        DataType::Float64 => double(),
+        DataType::String(_) => DataType::Varchar(None),
+        DataType::Bool => DataType::Boolean,
+        DataType::Bytes(_) => DataType::Bytea,
+        DataType::Numeric(ExactNumberInfo::None) => {
+            DataType::Decimal(ExactNumberInfo::PrecisionAndScale(38, 9))
+        }
+        DataType::Numeric(info) => DataType::Decimal(*info),
+        DataType::BigNumeric(ExactNumberInfo::None) => {
+            DataType::Decimal(ExactNumberInfo::PrecisionAndScale(76, 38))
+        }
+        DataType::BigNumeric(info) => DataType::Decimal(*info),
+        DataType::Datetime(_) => DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None),
+        _ => return None,
+    })
+}
+
+fn bigquery_expr(expr: &mut Expr) -> Result<(), TranslateError> {
+    if let Expr::Function(f) = expr {
+        let f = f.clone();
+        return bigquery_function(f, expr);
+    }
+    match expr {
+        Expr::Cast {
+            kind, data_type, ..
+        } => {
+            if *kind == CastKind::SafeCast {
+                *kind = CastKind::TryCast;
+            }
+            if let Some(t) = bigquery_type(data_type) {
+                *data_type = t;
+            }
+            Ok(())
+        }
+        // `/` always returns FLOAT64 in BigQuery.
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Divide,
+            ..
+        } => {
+            let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+            **left = cast(l, double());
+            Ok(())
+        }
+        Expr::Extract { field, expr: inner, .. } => {
+            let Some(part) = datetime_field_name(field) else {
+                return Err(unsupported(&format!("EXTRACT({field})"), expr, "extract one of YEAR, QUARTER, MONTH, WEEK, ISOWEEK, ISOYEAR, DAY, DAYOFWEEK, DAYOFYEAR, HOUR, MINUTE, SECOND"));
+            };
+            let inner = (**inner).clone();
+            *expr = if part == "date" {
+                cast(inner, DataType::Date)
+            } else {
+                call("bq_extract", vec![string(&part), inner])
+            };
+            Ok(())
+        }
+        Expr::TypedString(typed) => {
+            match &typed.data_type {
+                DataType::Timestamp(..) | DataType::Datetime(_) => {
+                    let literal = Expr::Value(typed.value.clone());
+                    *expr = call("bq_timestamp", vec![literal, Expr::value(Value::Boolean(false))]);
+                }
+                other => {
+                    if let Some(t) = bigquery_type(other) {
+                        typed.data_type = t;
+                    }
+                }
+            }
+            Ok(())
+        }
+        Expr::Struct { values, fields } => {
+            let mut args = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let (name, value) = match v {
+                    Expr::Named { expr, name } => (name.value.clone(), (**expr).clone()),
+                    other => (
+                        fields
+                            .get(i)
+                            .and_then(|f| f.field_name.as_ref())
+                            .map(|n| n.value.clone())
+                            .unwrap_or_else(|| format!("_field_{}", i + 1)),
+                        other.clone(),
+                    ),
+                };
+                args.push(string(&name));
+                args.push(value);
+            }
+            *expr = call("named_struct", args);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError> {
+    let (safe, name) = function_name(&f);
+    let args = plain_args(&f);
+    let need = |n: std::ops::RangeInclusive<usize>| -> Result<Vec<Expr>, TranslateError> {
+        match &args {
+            Some(a) if n.contains(&a.len()) => Ok(a.clone()),
+            _ => Err(unsupported(
+                &format!("this form of {name}()"),
+                expr,
+                &format!(
+                    "{name} takes {} plain argument(s) here",
+                    if n.start() == n.end() {
+                        n.start().to_string()
+                    } else {
+                        format!("{} to {}", n.start(), n.end())
+                    }
+                ),
+            )),
+        }
+    };
+    if safe && !SAFE_CAPABLE.contains(&name.as_str()) {
+        return Err(unsupported(
+            &format!("SAFE.{name}"),
+            expr,
+            &format!("SAFE. works here with {}", SAFE_CAPABLE.join(", ")),
+        ));
+    }
+    let safe_flag = Expr::value(Value::Boolean(safe));
+    let new = match name.as_str() {
+        "IFNULL" => call("coalesce", need(2..=2)?),
+        "IF" => {
+            let a = need(3..=3)?;
+            case_when(a[0].clone(), a[1].clone(), Some(a[2].clone()))
+        }
+        "COUNTIF" => {
+            let a = need(1..=1)?;
+            let mut counted = Function {
+                name: ObjectName::from(vec![Ident::new("count")]),
+                ..f.clone()
+            };
+            counted.args = FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(case_when(
+                    a[0].clone(),
+                    number(1),
+                    None,
+                )))],
+                clauses: Vec::new(),
+            });
+            Expr::Function(counted)
+        }
+        "LOGICAL_AND" => renamed(&f, "bool_and"),
+        "LOGICAL_OR" => renamed(&f, "bool_or"),
+        "APPROX_COUNT_DISTINCT" => renamed(&f, "approx_distinct"),
+        "ARRAY_AGG" => array_agg(&f, expr)?,
+        "SAFE_DIVIDE" => {
+            let a = need(2..=2)?;
+            case_when(
+                Expr::BinaryOp {
+                    left: Box::new(nested(a[1].clone())),
+                    op: BinaryOperator::Eq,
+                    right: Box::new(number(0)),
+                },
+                Expr::value(Value::Null),
+                Some(Expr::BinaryOp {
+                    left: Box::new(cast(a[0].clone(), double())),
+                    op: BinaryOperator::Divide,
+                    right: Box::new(nested(a[1].clone())),
+                }),
+            )
+        }
+        "DIV" => {
+            let a = need(2..=2)?;
+            nested(Expr::BinaryOp {
+                left: Box::new(cast(a[0].clone(), DataType::BigInt(None))),
+                op: BinaryOperator::Divide,
+                right: Box::new(cast(a[1].clone(), DataType::BigInt(None))),
+            })
+        }
+        "MOD" => {
+            let a = need(2..=2)?;
+            nested(Expr::BinaryOp {
+                left: Box::new(nested(a[0].clone())),
+                op: BinaryOperator::Modulo,
+                right: Box::new(nested(a[1].clone())),
+            })
+        }
+        "DATE" => {
+            let a = need(1..=3)?;
+            match a.len() {
+                1 => call("bq_date", vec![a[0].clone(), safe_flag]),
+                3 => call("make_date", a),
+                _ => return Err(unsupported("DATE(timestamp, time zone)", expr, "convert the time zone first, then DATE(ts)")),
+            }
+        }
+        "TIMESTAMP" | "DATETIME" => {
+            let a = need(1..=1)?;
+            call("bq_timestamp", vec![a[0].clone(), safe_flag])
+        }
+        "DATE_TRUNC" | "DATETIME_TRUNC" | "TIMESTAMP_TRUNC" => {
+            let a = need(2..=2)?;
+            let part = date_part(&a[1]).ok_or_else(|| {
+                unsupported(&format!("{name} with this date part"), expr, "write the part as a bare word: DATE_TRUNC(d, MONTH)")
+            })?;
+            let udf = if name == "DATE_TRUNC" { "bq_date_trunc" } else { "bq_timestamp_trunc" };
+            call(udf, vec![a[0].clone(), string(&part)])
+        }
+        "DATE_ADD" | "DATE_SUB" | "DATETIME_ADD" | "DATETIME_SUB" | "TIMESTAMP_ADD" | "TIMESTAMP_SUB" => {
+            let a = need(2..=2)?;
+            let (n, part) = interval_parts(&a[1]).ok_or_else(|| {
+                unsupported(&format!("{name} without INTERVAL n PART"), expr, "write the amount as INTERVAL n DAY (or MONTH, ...)")
+            })?;
+            let n = if name.ends_with("_SUB") {
+                Expr::UnaryOp {
+                    op: sqlparser::ast::UnaryOperator::Minus,
+                    expr: Box::new(nested(n)),
+                }
+            } else {
+                n
+            };
+            let udf = if name.starts_with("DATE_") { "bq_date_add" } else { "bq_timestamp_add" };
+            call(udf, vec![a[0].clone(), cast(n, DataType::BigInt(None)), string(&part)])
+        }
+        "DATE_DIFF" | "DATETIME_DIFF" | "TIMESTAMP_DIFF" => {
+            let a = need(3..=3)?;
+            let part = date_part(&a[2]).ok_or_else(|| {
+                unsupported(&format!("{name} with this date part"), expr, "write the part as a bare word: DATE_DIFF(a, b, DAY)")
+            })?;
+            let udf = match name.as_str() {
+                "DATE_DIFF" => "bq_date_diff",
+                "DATETIME_DIFF" => "bq_datetime_diff",
+                _ => "bq_timestamp_diff",
+            };
+            call(udf, vec![a[0].clone(), a[1].clone(), string(&part)])
+        }
+        "LAST_DAY" => {
+            let a = need(1..=2)?;
+            let part = match a.get(1) {
+                Some(p) => date_part(p).ok_or_else(|| unsupported("LAST_DAY with this date part", expr, "use MONTH, QUARTER, YEAR, WEEK or ISOWEEK"))?,
+                None => "month".into(),
+            };
+            call("bq_last_day", vec![a[0].clone(), string(&part)])
+        }
+        "FORMAT_DATE" | "FORMAT_DATETIME" | "FORMAT_TIMESTAMP" => {
+            let a = need(2..=3)?;
+            if let Some(zone) = a.get(2)
+                && !matches!(zone, Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(z) if z.eq_ignore_ascii_case("UTC")))
+            {
+                return Err(unsupported(&format!("{name} with a time zone other than 'UTC'"), expr, "the local warehouse keeps timestamps in UTC"));
+            }
+            call("bq_format_date", vec![a[0].clone(), a[1].clone()])
+        }
+        "PARSE_DATE" => {
+            let a = need(2..=2)?;
+            call("bq_parse_date", vec![a[0].clone(), a[1].clone(), safe_flag])
+        }
+        "PARSE_DATETIME" | "PARSE_TIMESTAMP" => {
+            let a = need(2..=2)?;
+            call("bq_parse_timestamp", vec![a[0].clone(), a[1].clone(), safe_flag])
+        }
+        "GENERATE_DATE_ARRAY" => {
+            let a = need(2..=3)?;
+            let (n, part) = match a.get(2) {
+                Some(i) => interval_parts(i).ok_or_else(|| unsupported("GENERATE_DATE_ARRAY step", expr, "write the step as INTERVAL n DAY (or WEEK, MONTH, ...)"))?,
+                None => (number(1), "day".into()),
+            };
+            call("bq_generate_date_array", vec![a[0].clone(), a[1].clone(), cast(n, DataType::BigInt(None)), string(&part)])
+        }
+        "JSON_VALUE" | "JSON_EXTRACT_SCALAR" => {
+            let a = need(1..=2)?;
+            let path = a.get(1).cloned().unwrap_or_else(|| string("$"));
+            call("bq_json_value", vec![a[0].clone(), path])
+        }
+        "JSON_QUERY" | "JSON_EXTRACT" => {
+            let a = need(1..=2)?;
+            let path = a.get(1).cloned().unwrap_or_else(|| string("$"));
+            call("bq_json_query", vec![a[0].clone(), path])
+        }
+        "REGEXP_CONTAINS" => call("regexp_like", need(2..=2)?),
+        "REGEXP_EXTRACT" => call("bq_regexp_extract", need(2..=2)?),
+        "REGEXP_REPLACE" => {
+            let mut a = need(3..=3)?;
+            a.push(string("g"));
+            call("regexp_replace", a)
+        }
+        "SPLIT" => {
+            let mut a = need(1..=2)?;
+            if a.len() == 1 {
+                a.push(string(","));
+            }
+            call("string_to_array", a)
+        }
+        "FORMAT" => call("bq_format", need(1..=16)?),
+        "STRING_AGG" => {
+            let mut f = f.clone();
+            f.name = ObjectName::from(vec![Ident::new("string_agg")]);
+            if let FunctionArguments::List(list) = &mut f.args
+                && list.args.len() == 1
+            {
+                list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(string(","))));
+            }
+            Expr::Function(f)
+        }
+        "UNNEST" | "STARTS_WITH" | "ENDS_WITH" | "COALESCE" | "NULLIF" => return Ok(()),
+        _ => return Ok(()),
+    };
+    *expr = new;
+    Ok(())
+}
+
+/// Functions whose `SAFE.` form rdbt can honour (they return NULL instead
+/// of failing).
+const SAFE_CAPABLE: &[&str] = &["PARSE_DATE", "PARSE_DATETIME", "PARSE_TIMESTAMP", "DATE", "TIMESTAMP", "DATETIME"];
+
+fn renamed(f: &Function, to: &str) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(to)]),
+        ..f.clone()
+    })
+}
+
+/// `ARRAY_AGG(x [IGNORE NULLS] [ORDER BY ...] [LIMIT n])`.
+fn array_agg(f: &Function, expr: &Expr) -> Result<Expr, TranslateError> {
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(unsupported("this form of ARRAY_AGG()", expr, "ARRAY_AGG takes one value"));
+    };
+    let mut out = f.clone();
+    out.name = ObjectName::from(vec![Ident::new("array_agg")]);
+    let mut clauses = Vec::new();
+    let mut ignore_nulls = f.null_treatment == Some(NullTreatment::IgnoreNulls);
+    let mut limit = None;
+    for clause in &list.clauses {
+        match clause {
+            FunctionArgumentClause::IgnoreOrRespectNulls(NullTreatment::IgnoreNulls) => ignore_nulls = true,
+            FunctionArgumentClause::IgnoreOrRespectNulls(_) => {}
+            FunctionArgumentClause::Limit(n) => limit = Some(n.clone()),
+            other => clauses.push(other.clone()),
+        }
+    }
+    out.null_treatment = None;
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(value))) = list.args.first() else {
+        return Err(unsupported("this form of ARRAY_AGG()", expr, "ARRAY_AGG takes one value"));
+    };
+    if ignore_nulls {
+        let not_null = Expr::IsNotNull(Box::new(value.clone()));
+        out.filter = Some(Box::new(match out.filter.take() {
+            Some(existing) => Expr::BinaryOp {
+                left: existing,
+                op: BinaryOperator::And,
+                right: Box::new(not_null),
+            },
+            None => not_null,
+        }));
+    }
+    out.args = FunctionArguments::List(FunctionArgumentList {
+        duplicate_treatment: list.duplicate_treatment,
+        args: list.args.clone(),
+        clauses,
+    });
+    let aggregated = Expr::Function(out);
+    Ok(match limit {
+        Some(n) => call("array_slice", vec![aggregated, number(1), n]),
+        None => aggregated,
+    })
+}
+
+/// DuckDB: `/` is floating-point division; a few names differ.
+fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
+    complete_timestamp_literal(expr);
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Divide,
+            ..
+        } => {
+            let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+            **left = cast(l, double());
+            Ok(())
+        }
+        Expr::BinaryOp {
+            op: op @ BinaryOperator::DuckIntegerDivide,
+            ..
+        } => {
+            *op = BinaryOperator::Divide;
+            Ok(())
+        }
+        Expr::Function(f) => {
+            let (_, name) = function_name(f);
+            let new = match name.as_str() {
+                "STRING_SPLIT" | "STR_SPLIT" => renamed(f, "string_to_array"),
+                // DuckDB keeps a DATE a DATE; DataFusion would widen it.
+                "DATE_TRUNC" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                        return Ok(());
+                    };
+                    call("duckdb_date_trunc", vec![a[0].clone(), a[1].clone()])
+                }
+                "STRFTIME" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                        return Ok(());
+                    };
+                    call("bq_format_date", vec![a[1].clone(), a[0].clone()])
+                }
+                "STRPTIME" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                        return Ok(());
+                    };
+                    call("bq_parse_timestamp", vec![a[1].clone(), a[0].clone(), Expr::value(Value::Boolean(false))])
+                }
+                "DAYNAME" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                        return Ok(());
+                    };
+                    call("bq_format_date", vec![string("%A"), a[0].clone()])
+                }
+                "MONTHNAME" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                        return Ok(());
+                    };
+                    call("bq_format_date", vec![string("%B"), a[0].clone()])
+                }
+                "EPOCH" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                        return Ok(());
+                    };
+                    call("date_part", vec![string("epoch"), a[0].clone()])
+                }
+                _ => return Ok(()),
+            };
+            *expr = new;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Postgres SQL is close to DataFusion's: integer division truncates in
+/// both, `::` and `interval '1 day'` parse alike.
+fn postgres_expr(expr: &mut Expr) -> Result<(), TranslateError> {
+    complete_timestamp_literal(expr);
+    Ok(())
+}
+
+/// `TIMESTAMP '2001-09-28 01:00'`: Postgres and DuckDB accept a time
+/// without seconds, DataFusion does not.
+fn complete_timestamp_literal(expr: &mut Expr) {
+    if let Expr::TypedString(typed) = expr
+        && matches!(typed.data_type, DataType::Timestamp(..))
+        && let Value::SingleQuotedString(text) = &mut typed.value.value
+    {
+        let bytes = text.as_bytes();
+        let short_time = bytes.len() == 16
+            && matches!(bytes[10], b' ' | b'T')
+            && bytes[13] == b':'
+            && bytes[4] == b'-';
+        if short_time {
+            text.push_str(":00");
+        }
+    }
+}
