@@ -56,7 +56,10 @@ fn main() {
 
 fn age_files(dir: &Path) {
     let old = std::time::SystemTime::now() - Duration::from_secs(60);
-    for entry in walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok) {
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         if entry.file_type().is_file()
             && let Ok(f) = std::fs::File::options().write(true).open(entry.path())
         {

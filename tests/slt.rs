@@ -21,7 +21,10 @@ struct Record {
 enum Kind {
     StatementOk,
     Error(regex::Regex),
-    Query { expected: Vec<String>, rowsort: bool },
+    Query {
+        expected: Vec<String>,
+        rowsort: bool,
+    },
 }
 
 fn parse(path: &Path) -> Vec<Record> {
@@ -43,9 +46,8 @@ fn parse(path: &Path) -> Vec<Record> {
             sql.push(lines[i]);
             i += 1;
         }
-        let error_regex = |from: usize| {
-            regex::Regex::new(&words[from..].join(" ")).expect("error regex")
-        };
+        let error_regex =
+            |from: usize| regex::Regex::new(&words[from..].join(" ")).expect("error regex");
         let kind = match words.as_slice() {
             ["statement", "ok"] => Kind::StatementOk,
             ["statement", "error", ..] => Kind::Error(error_regex(2)),
@@ -105,7 +107,10 @@ async fn run_file(dialect: SqlDialect, path: &Path) -> Vec<String> {
         .await
         .expect("open warehouse");
     let mut failures = Vec::new();
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     for record in parse(path) {
         let at = format!("{}/{name}:{}", dialect, record.line);
         let outcome = match translate(&record.sql, dialect) {
@@ -115,7 +120,10 @@ async fn run_file(dialect: SqlDialect, path: &Path) -> Vec<String> {
                 .map_err(|e| e.to_string())
                 .and_then(|b| rows_as_text(&b).map_err(|e| e.to_string()))
                 .map_err(|e| format!("{e}\n  translated: {sql}")),
-            Err(e) => Err(format!("translation: {} (line {}, column {})", e.message, e.line, e.column)),
+            Err(e) => Err(format!(
+                "translation: {} (line {}, column {})",
+                e.message, e.line, e.column
+            )),
         };
         match (&record.kind, outcome) {
             (Kind::StatementOk, Ok(_)) => {}
@@ -128,7 +136,8 @@ async fn run_file(dialect: SqlDialect, path: &Path) -> Vec<String> {
             )),
             (_, Err(message)) => failures.push(format!("{at}: {message}\n  sql: {}", record.sql)),
             (Kind::Query { expected, rowsort }, Ok(rows)) => {
-                let mut got: Vec<String> = rows.iter().map(|r| normalize_row(&r.join(" "))).collect();
+                let mut got: Vec<String> =
+                    rows.iter().map(|r| normalize_row(&r.join(" "))).collect();
                 let mut expected = expected.clone();
                 if *rowsort {
                     got.sort();

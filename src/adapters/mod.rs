@@ -5,6 +5,7 @@
 pub mod datafusion;
 
 use crate::settings::TargetKind;
+use crate::sql::SqlDialect;
 
 /// SQL generation facts of one warehouse.
 pub trait Dialect: Send + Sync {
@@ -96,10 +97,48 @@ impl Dialect for BigQueryDialect {
     }
 }
 
-/// The dialect of a target kind; the one place the kind is matched.
-pub fn dialect_for(kind: TargetKind) -> &'static dyn Dialect {
-    match kind {
-        TargetKind::DataFusion => &DataFusionDialect,
-        TargetKind::BigQuery => &BigQueryDialect,
+/// The embedded warehouse running SQL written in another dialect: macros
+/// dispatch and quote as that dialect (its SQL is translated before it
+/// runs), relations are the warehouse's `schema.table`.
+pub struct LocalDialect(SqlDialect);
+
+static LOCAL_BIGQUERY: LocalDialect = LocalDialect(SqlDialect::BigQuery);
+static LOCAL_DUCKDB: LocalDialect = LocalDialect(SqlDialect::DuckDb);
+static LOCAL_POSTGRES: LocalDialect = LocalDialect(SqlDialect::Postgres);
+
+impl Dialect for LocalDialect {
+    fn adapter_type(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn quote_identifier(&self, ident: &str) -> String {
+        self.0.quote_identifier(ident)
+    }
+
+    fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
+        format!(
+            "{}.{}",
+            self.quote_identifier(schema),
+            self.quote_identifier(identifier)
+        )
+    }
+
+    fn type_name(&self, generic: GenericType) -> &'static str {
+        match self.0 {
+            SqlDialect::BigQuery => BigQueryDialect.type_name(generic),
+            _ => DataFusionDialect.type_name(generic),
+        }
+    }
+}
+
+/// How SQL is generated for a target kind and the dialect models are
+/// written in; the one place the kind is matched.
+pub fn dialect_for(kind: TargetKind, sql: SqlDialect) -> &'static dyn Dialect {
+    match (kind, sql) {
+        (TargetKind::BigQuery, _) => &BigQueryDialect,
+        (TargetKind::DataFusion, SqlDialect::DataFusion) => &DataFusionDialect,
+        (TargetKind::DataFusion, SqlDialect::BigQuery) => &LOCAL_BIGQUERY,
+        (TargetKind::DataFusion, SqlDialect::DuckDb) => &LOCAL_DUCKDB,
+        (TargetKind::DataFusion, SqlDialect::Postgres) => &LOCAL_POSTGRES,
     }
 }

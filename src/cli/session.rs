@@ -210,7 +210,7 @@ impl Session {
         &self,
         p: &Parsed,
     ) -> Result<crate::artifacts::InvocationFields, Failure> {
-        let adapter = p.compiler.world.dialect.adapter_type();
+        let adapter = p.compiler.world.target_kind.as_str();
         let started = std::time::Instant::now();
         // Whatever wrote the manifest last, only `rdbt parse` vouches for
         // it matching an unchanged project.

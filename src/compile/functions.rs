@@ -138,7 +138,10 @@ fn ref_fn(state: &State, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Err
     scope.recorded().refs.push(call.clone());
     if let Some(resolver) = &scope.resolver {
         return match resolver.resolve_ref(&scope.node.package, &call) {
-            Some(rel) => Ok(Value::from_object(rel)),
+            Some(mut rel) => {
+                rel.dialect = scope.dialect();
+                Ok(Value::from_object(rel))
+            }
             None => Err(tagged_error(
                 codes::UNKNOWN_REF,
                 &format!("ref('{}') names no model, seed or snapshot", call.name),
@@ -158,7 +161,10 @@ fn source_fn(state: &State, source_name: String, table_name: String) -> Result<V
     scope.recorded().sources.push(call.clone());
     if let Some(resolver) = &scope.resolver {
         return match resolver.resolve_source(&call) {
-            Some(rel) => Ok(Value::from_object(rel)),
+            Some(mut rel) => {
+                rel.dialect = scope.dialect();
+                Ok(Value::from_object(rel))
+            }
             None => Err(tagged_error(
                 codes::UNKNOWN_SOURCE,
                 &format!(
@@ -179,7 +185,7 @@ fn placeholder(scope: &NodeScope, identifier: &str) -> Relation {
         schema: Some(scope.world.target_schema.clone()),
         identifier: identifier.to_string(),
         relation_type: String::new(),
-        dialect: scope.world.dialect,
+        dialect: scope.dialect(),
     }
 }
 
@@ -510,7 +516,7 @@ impl Object for Adapter {
         args: &[Value],
     ) -> Result<Value, Error> {
         let scope = current_scope(state)?;
-        let dialect = scope.world.dialect;
+        let dialect = scope.dialect();
         match method {
             "dispatch" => {
                 let (positional, kwargs) = split_kwargs(args);
@@ -627,7 +633,7 @@ impl Object for Adapter {
                 codes::JINJA_RUNTIME,
                 &format!(
                     "adapter.{method} is not available on the {} warehouse yet",
-                    dialect.adapter_type()
+                    scope.world.target_kind.as_str()
                 ),
                 "drop and rebuild the relation instead (adapter.drop_relation, or --full-refresh)",
             )),
@@ -673,7 +679,7 @@ impl Object for RelationApi {
             schema: get("schema"),
             identifier: get("identifier").unwrap_or_default(),
             relation_type: get("type").unwrap_or_default(),
-            dialect: scope.world.dialect,
+            dialect: scope.dialect(),
         }))
     }
 }
@@ -905,6 +911,20 @@ fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
     let Some(wh) = scope.world.warehouse.get() else {
         return Ok(Value::from(()));
     };
+    let sql = super::dialect::executable_sql(
+        &scope.world,
+        scope.sql_dialect(),
+        &sql,
+        std::path::Path::new(&scope.node.original_file_path),
+        "",
+    )
+    .map_err(|d| {
+        tagged_error(
+            codes::SQL_DIALECT,
+            &d.message,
+            d.help.as_deref().unwrap_or(""),
+        )
+    })?;
     wh.query(&sql)
         .map(|t| Value::from_object(super::warehouse_access::AgateTable(t)))
         .map_err(|e| {
@@ -1004,7 +1024,7 @@ fn lookup_relation(scope: &NodeScope, method: &str, args: &[Value]) -> Value {
             schema: Some(schema),
             identifier,
             relation_type: kind.to_string(),
-            dialect: scope.world.dialect,
+            dialect: scope.dialect(),
         }),
         None => Value::from(()),
     }

@@ -3,6 +3,7 @@
 //! real relation names. `minijinja` is used only inside this module.
 
 pub mod cache;
+mod dialect;
 mod environment;
 mod errors;
 mod functions;
@@ -17,6 +18,7 @@ mod warehouse_access;
 mod world;
 
 pub use cache::ParseCache;
+pub use dialect::{executable_sql, sql_dialect_of};
 pub use environment::{Compiler, render_env_string};
 pub use generic_tests::jinja_literal;
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject};
@@ -276,6 +278,28 @@ impl Linker {
         Ok(inject_ctes(&sql, &ctes))
     }
 
+    /// The SQL the warehouse runs for SQL compiled from node `id`: translated
+    /// from the node's dialect on the embedded warehouse.
+    pub fn executable(
+        &self,
+        compiler: &Compiler,
+        parsed: &ParsedProject,
+        id: &str,
+        sql: &str,
+    ) -> Result<String, Diagnostic> {
+        let Some(node) = parsed.nodes.get(id) else {
+            return Ok(sql.to_string());
+        };
+        let dialect = sql_dialect_of(&compiler.world, &node.config);
+        executable_sql(
+            &compiler.world,
+            dialect,
+            sql,
+            &node.abs_path,
+            &node.file_text,
+        )
+    }
+
     /// Renders a hook or other snippet in `id`'s scope (`this`, `config`).
     pub fn render_snippet(
         &self,
@@ -311,7 +335,18 @@ impl Linker {
             base_config: node.config.clone(),
             recorded: Mutex::new(Recorded::default()),
             resolver: Some(resolver),
-            this: self.resolver.relations.get(&node.unique_id).cloned(),
+            this: self
+                .resolver
+                .relations
+                .get(&node.unique_id)
+                .cloned()
+                .map(|mut r| {
+                    r.dialect = crate::adapters::dialect_for(
+                        compiler.world.target_kind,
+                        sql_dialect_of(&compiler.world, &node.config),
+                    );
+                    r
+                }),
             execute: true,
             extra: self.overrides.clone(),
             incremental,
@@ -470,10 +505,16 @@ pub fn compile_nodes(
         .filter_map(|id| snapshot.nodes.get(id))
         .filter(|n| n.is_executable() && n.resource_type != ResourceType::Seed)
         .map(|node| {
-            (
-                node.unique_id.clone(),
-                linker.compile(compiler, snapshot, &node.unique_id, false),
-            )
+            // A construct the node's dialect cannot run on the target
+            // fails here, before anything runs.
+            let compiled = linker
+                .compile(compiler, snapshot, &node.unique_id, false)
+                .and_then(|sql| {
+                    linker
+                        .executable(compiler, snapshot, &node.unique_id, &sql)
+                        .map(|_| sql)
+                });
+            (node.unique_id.clone(), compiled)
         })
         .collect();
     let mut diags = Diagnostics::default();

@@ -91,6 +91,22 @@ impl NodeScope {
         self.recorded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How this node's SQL quotes and dispatches: its own `sql_dialect`
+    /// (from `config()` or folder/YAML config), else the project's.
+    pub fn dialect(&self) -> &'static dyn crate::adapters::Dialect {
+        crate::adapters::dialect_for(self.world.target_kind, self.sql_dialect())
+    }
+
+    /// The dialect this node's SQL is written in.
+    pub fn sql_dialect(&self) -> crate::sql::SqlDialect {
+        let recorded = self.recorded();
+        let configured = recorded
+            .config
+            .get("sql_dialect")
+            .or_else(|| self.base_config.get("sql_dialect"));
+        super::dialect::sql_dialect_in(&self.world, configured)
+    }
+
     /// The config as it stands now: base config plus `config()` calls so far.
     pub fn current_config(&self) -> Config {
         let mut c = self.base_config.clone();

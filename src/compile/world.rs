@@ -6,6 +6,7 @@ use super::macros::MacroFn;
 use crate::adapters::Dialect;
 use crate::project::Project;
 use crate::settings::Settings;
+use crate::sql::SqlDialect;
 use minijinja::value::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,7 +24,11 @@ pub struct MacroInfo {
 
 pub struct World {
     pub root_package: String,
+    /// How the project's SQL is generated (quoting, dispatch prefix).
     pub dialect: &'static dyn Dialect,
+    /// The dialect models are written in unless their config says otherwise.
+    pub sql_dialect: SqlDialect,
+    pub target_kind: crate::settings::TargetKind,
     /// `target` as templates see it (secrets masked).
     pub target: Value,
     pub target_schema: String,
@@ -59,14 +64,15 @@ impl World {
         settings: &Settings,
         macros: BTreeMap<String, BTreeMap<String, MacroInfo>>,
     ) -> World {
-        let dialect = crate::adapters::dialect_for(settings.target.kind);
+        let sql_dialect = project_sql_dialect(project, settings);
+        let dialect = crate::adapters::dialect_for(settings.target.kind, sql_dialect);
         let t = &settings.target;
         let mut target = t.redacted_options();
         target.insert("name".into(), t.name.clone().into());
         target.insert("target_name".into(), t.name.clone().into());
         target.insert("schema".into(), t.schema.clone().into());
         target.insert("database".into(), t.database.clone().into());
-        target.insert("type".into(), dialect.adapter_type().into());
+        target.insert("type".into(), t.kind.as_str().into());
         target.insert("threads".into(), settings.threads.into());
         target.insert("profile_name".into(), settings.profile_name.clone().into());
         let package_vars = package_vars(project);
@@ -104,6 +110,8 @@ impl World {
         World {
             root_package: project.name().to_string(),
             dialect,
+            sql_dialect,
+            target_kind: settings.target.kind,
             target: Value::from_serialize_map(target),
             target_schema: t.schema.clone(),
             target_database: t.database.clone(),
@@ -180,8 +188,7 @@ impl World {
             .find(|(ns, _)| ns == namespace)
             .map(|(_, order)| order.clone())
             .unwrap_or_else(|| vec![self.root_package.clone(), namespace.to_string()]);
-        let adapter = self.dialect.adapter_type();
-        let candidates = [format!("{adapter}__{name}"), format!("default__{name}")];
+        let candidates = self.dispatch_candidates(name);
         let mut packages: Vec<&str> = order.iter().map(String::as_str).collect();
         packages.push(INTERNAL_PACKAGE);
         for pkg in packages {
@@ -194,10 +201,25 @@ impl World {
         None
     }
 
+    /// The SQL dialect's implementation first, then the warehouse's (a
+    /// DuckDB project on DataFusion may use `datafusion__` macros), then
+    /// `default__`.
+    fn dispatch_candidates(&self, name: &str) -> Vec<String> {
+        let mut prefixes = vec![
+            self.dialect.adapter_type(),
+            self.target_kind.as_str(),
+            "default",
+        ];
+        prefixes.dedup();
+        prefixes
+            .into_iter()
+            .map(|p| format!("{p}__{name}"))
+            .collect()
+    }
+
     /// `adapter.dispatch(name, packages=[...])`: an explicit search order.
     pub fn dispatch_in(&self, name: &str, order: &[String]) -> Option<&MacroInfo> {
-        let adapter = self.dialect.adapter_type();
-        let candidates = [format!("{adapter}__{name}"), format!("default__{name}")];
+        let candidates = self.dispatch_candidates(name);
         order
             .iter()
             .map(String::as_str)
@@ -279,4 +301,27 @@ impl FromSerializeMap for Value {
     fn from_serialize_map(m: serde_json::Map<String, serde_json::Value>) -> Value {
         Value::from(minijinja::value::Serde(serde_json::Value::Object(m)))
     }
+}
+
+/// The dialect models are written in: the project file's `sql_dialect`,
+/// else the target's, else DuckDB's (most local dbt projects are written
+/// for DuckDB). On BigQuery everything is BigQuery SQL.
+fn project_sql_dialect(project: &Project, settings: &Settings) -> SqlDialect {
+    if settings.target.kind == crate::settings::TargetKind::BigQuery {
+        return SqlDialect::BigQuery;
+    }
+    project
+        .root_package()
+        .file
+        .sql_dialect
+        .as_deref()
+        .or_else(|| {
+            settings
+                .target
+                .options
+                .get("sql_dialect")
+                .and_then(|v| v.as_str())
+        })
+        .and_then(SqlDialect::from_name)
+        .unwrap_or(SqlDialect::DEFAULT)
 }

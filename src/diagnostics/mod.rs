@@ -65,6 +65,8 @@ pub mod codes {
     /// A warning raised by `exceptions.warn`.
     pub const JINJA_WARNING: Code = Code("R207");
     /// `ref()` names no model, seed or snapshot.
+    /// SQL that its dialect cannot run faithfully on the target.
+    pub const SQL_DIALECT: Code = Code("R208");
     pub const UNKNOWN_REF: Code = Code("R301");
     /// `source()` names no declared source table.
     pub const UNKNOWN_SOURCE: Code = Code("R302");

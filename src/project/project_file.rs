@@ -164,6 +164,21 @@ impl ProjectFile {
             sql_dialect: r.string("sql_dialect")?,
             source: source.clone(),
         };
+        if let Some(dialect) = &project.sql_dialect
+            && crate::sql::SqlDialect::from_name(dialect).is_none()
+            && let Some(node) = root.get("sql_dialect")
+        {
+            return Err(source
+                .error_at(
+                    node.mark,
+                    codes::INVALID_CONFIG,
+                    format!("`{dialect}` is not a SQL dialect rdbt knows"),
+                )
+                .with_help(format!(
+                    "use one of {}",
+                    crate::sql::SqlDialect::NAMES.join(", ")
+                )));
+        }
         r.allow(&[
             "config-version",
             "require-dbt-version",

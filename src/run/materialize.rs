@@ -82,6 +82,17 @@ async fn compile(
     .map_err(|d| render_diagnostic(&d))
 }
 
+/// The SQL the warehouse runs for `sql` compiled from `node`.
+fn executable(shared: &Shared, node: &ParsedNode, sql: &str) -> Result<String, Failed> {
+    shared
+        .linker
+        .executable(&shared.compiler, &shared.parsed, &node.unique_id, sql)
+        .map_err(|d| Failed {
+            message: render_diagnostic(&d),
+            sql: Some(sql.to_string()),
+        })
+}
+
 fn render_diagnostic(d: &crate::diagnostics::Diagnostic) -> String {
     match &d.location {
         Some(loc) => format!(
@@ -121,6 +132,8 @@ async fn hooks(shared: &Arc<Shared>, node: &ParsedNode, key: &str) -> Result<(),
         if sql.trim().is_empty() {
             continue;
         }
+        let sql =
+            executable(shared, node, &sql).map_err(|f| format!("in a {key}: {}", f.message))?;
         shared
             .warehouse
             .execute(&sql)
@@ -190,10 +203,11 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         && !shared.options.full_refresh
         && !full_refresh_disabled(node);
     let sql = compile(shared, node, incremental).await?;
+    let runnable = executable(shared, node, &sql)?;
     let exec_sql = if shared.options.empty {
-        format!("SELECT * FROM (\n{sql}\n) AS __rdbt_empty LIMIT 0")
+        format!("SELECT * FROM (\n{runnable}\n) AS __rdbt_empty LIMIT 0")
     } else {
-        sql.clone()
+        runnable
     };
     let sql_for_errors = exec_sql.as_str();
     enforce_contract(shared, node, &exec_sql).await?;
@@ -645,6 +659,10 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     .await
     .map_err(|e| fail(format!("internal error (a bug in rdbt): {e}")))?
     .map_err(|d| fail(render_diagnostic(&d)))?;
+    // The model's SQL is in its dialect; the fixtures rdbt writes are
+    // already the warehouse's SQL.
+    let model_node = shared.parsed.nodes.get(&model_id).unwrap_or(node);
+    let model_sql = executable(shared, model_node, &model_sql).map_err(|f| fail(f.message))?;
     let sql = crate::compile::inject_ctes(&model_sql, &ctes);
     let expect = def.get("expect").cloned().unwrap_or_default();
     let expected_sql = fixture_sql(&expect).map_err(|e| fail(format!("expect: {e}")))?;
@@ -958,7 +976,8 @@ fn warehouse_type(t: &str) -> String {
 
 async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     check_tested_column(shared, node).await?;
-    let sql = compile(shared, node, false).await?;
+    let compiled = compile(shared, node, false).await?;
+    let sql = executable(shared, node, &compiled)?;
     let limit = node.config.get("limit").and_then(|v| v.as_u64());
     let fail_calc = node.config.str_value("fail_calc").unwrap_or("count(*)");
     let inner = match limit {
@@ -1106,7 +1125,8 @@ pub(crate) fn condition_holds(condition: &str, n: u64) -> bool {
 /// whole table is rewritten as a new version, so a failure changes nothing.
 async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let wh = &shared.warehouse;
-    let sql = compile(shared, node, false).await?;
+    let compiled = compile(shared, node, false).await?;
+    let sql = executable(shared, node, &compiled)?;
     let keys = key_list(node, "unique_key");
     if keys.is_empty() {
         return Err(Failed::from(format!(

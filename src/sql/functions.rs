@@ -83,9 +83,7 @@ impl ScalarUDFImpl for RowFunction {
             });
         }
         if all_scalar {
-            return Ok(ColumnarValue::Scalar(
-                out.pop().unwrap_or(typed_null),
-            ));
+            return Ok(ColumnarValue::Scalar(out.pop().unwrap_or(typed_null)));
         }
         if out.is_empty() {
             return Ok(ColumnarValue::Array(
@@ -127,7 +125,12 @@ fn all_functions() -> Vec<ScalarUDF> {
         function("bq_date", 2, |_| DataType::Date32, date),
         function("bq_timestamp", 2, |_| timestamp_type(), timestamp),
         function("bq_date_trunc", 2, |_| DataType::Date32, date_trunc),
-        function("bq_timestamp_trunc", 2, |_| timestamp_type(), timestamp_trunc),
+        function(
+            "bq_timestamp_trunc",
+            2,
+            |_| timestamp_type(),
+            timestamp_trunc,
+        ),
         function("bq_date_add", 3, |_| DataType::Date32, date_add),
         function("bq_timestamp_add", 3, |_| timestamp_type(), timestamp_add),
         function("bq_date_diff", 3, |_| DataType::Int64, date_diff),
@@ -136,7 +139,12 @@ fn all_functions() -> Vec<ScalarUDF> {
         function("bq_last_day", 2, |_| DataType::Date32, last_day),
         function("bq_format_date", 2, |_| DataType::Utf8, format_date),
         function("bq_parse_date", 3, |_| DataType::Date32, parse_date),
-        function("bq_parse_timestamp", 3, |_| timestamp_type(), parse_timestamp),
+        function(
+            "bq_parse_timestamp",
+            3,
+            |_| timestamp_type(),
+            parse_timestamp,
+        ),
         function(
             "bq_generate_date_array",
             4,
@@ -168,9 +176,9 @@ fn timestamp_type() -> DataType {
 
 fn text(v: &ScalarValue) -> Option<&str> {
     match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Some(s)
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s),
         _ => None,
     }
 }
@@ -206,19 +214,30 @@ fn datetime(v: &ScalarValue) -> Result<Option<NaiveDateTime>, String> {
         ScalarValue::Date32(Some(d)) => EPOCH
             .checked_add_signed(Duration::days(i64::from(*d)))
             .map(|d| d.and_time(NaiveTime::MIN)),
-        ScalarValue::Date64(Some(ms)) => chrono::DateTime::from_timestamp_millis(*ms).map(|t| t.naive_utc()),
-        ScalarValue::TimestampSecond(Some(s), _) => chrono::DateTime::from_timestamp(*s, 0).map(|t| t.naive_utc()),
+        ScalarValue::Date64(Some(ms)) => {
+            chrono::DateTime::from_timestamp_millis(*ms).map(|t| t.naive_utc())
+        }
+        ScalarValue::TimestampSecond(Some(s), _) => {
+            chrono::DateTime::from_timestamp(*s, 0).map(|t| t.naive_utc())
+        }
         ScalarValue::TimestampMillisecond(Some(n), _) => {
             chrono::DateTime::from_timestamp_millis(*n).map(|t| t.naive_utc())
         }
         ScalarValue::TimestampMicrosecond(Some(n), _) => from_micros(*n),
-        ScalarValue::TimestampNanosecond(Some(n), _) => Some(chrono::DateTime::from_timestamp_nanos(*n).naive_utc()),
+        ScalarValue::TimestampNanosecond(Some(n), _) => {
+            Some(chrono::DateTime::from_timestamp_nanos(*n).naive_utc())
+        }
         other => match text(other) {
             Some(s) => Some(parse_datetime_text(s).ok_or_else(|| {
                 format!("`{s}` is not a date or timestamp (expected YYYY-MM-DD[ HH:MM:SS])")
             })?),
             None if other.is_null() => None,
-            None => return Err(format!("expected a date or timestamp, got {}", other.data_type())),
+            None => {
+                return Err(format!(
+                    "expected a date or timestamp, got {}",
+                    other.data_type()
+                ));
+            }
         },
     };
     Ok(value)
@@ -226,8 +245,16 @@ fn datetime(v: &ScalarValue) -> Result<Option<NaiveDateTime>, String> {
 
 fn parse_datetime_text(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    let s = s.strip_suffix(" UTC").or_else(|| s.strip_suffix('Z')).unwrap_or(s);
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix('Z'))
+        .unwrap_or(s);
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
             return Some(t);
         }
@@ -323,14 +350,18 @@ fn add_months(d: NaiveDate, months: i64) -> Result<NaiveDate, String> {
 
 fn add_to_date(d: NaiveDate, n: i64, part: &str) -> Result<NaiveDate, String> {
     match part {
-        "day" => d.checked_add_signed(Duration::days(n)).ok_or_else(|| "date out of range".into()),
+        "day" => d
+            .checked_add_signed(Duration::days(n))
+            .ok_or_else(|| "date out of range".into()),
         "week" => d
             .checked_add_signed(Duration::days(n.saturating_mul(7)))
             .ok_or_else(|| "date out of range".into()),
         "month" => add_months(d, n),
         "quarter" => add_months(d, n.saturating_mul(3)),
         "year" => add_months(d, n.saturating_mul(12)),
-        other => Err(format!("cannot add `{other}` to a date (use DAY, WEEK, MONTH, QUARTER or YEAR)")),
+        other => Err(format!(
+            "cannot add `{other}` to a date (use DAY, WEEK, MONTH, QUARTER or YEAR)"
+        )),
     }
 }
 
@@ -510,9 +541,8 @@ fn timestamp_diff(args: &[ScalarValue]) -> Result<ScalarValue, String> {
         return Ok(ScalarValue::Null);
     };
     let part = part(&args[2])?;
-    let unit = time_unit_micros(&part).ok_or_else(|| {
-        format!("TIMESTAMP_DIFF takes MICROSECOND to DAY, not `{part}`")
-    })?;
+    let unit = time_unit_micros(&part)
+        .ok_or_else(|| format!("TIMESTAMP_DIFF takes MICROSECOND to DAY, not `{part}`"))?;
     let micros = (a - b).num_microseconds().ok_or("interval out of range")?;
     Ok(ScalarValue::Int64(Some(micros / unit)))
 }
@@ -533,7 +563,11 @@ fn last_day(args: &[ScalarValue]) -> Result<ScalarValue, String> {
             add_months(truncate_date(d, &part)?, months)? - Duration::days(1)
         }
         p if week_start(p).is_some() => truncate_date(d, p)? + Duration::days(6),
-        other => return Err(format!("LAST_DAY takes MONTH, QUARTER, YEAR, WEEK or ISOWEEK, not `{other}`")),
+        other => {
+            return Err(format!(
+                "LAST_DAY takes MONTH, QUARTER, YEAR, WEEK or ISOWEEK, not `{other}`"
+            ));
+        }
     };
     Ok(to_date_value(last))
 }
@@ -549,7 +583,10 @@ fn bigquery_format(format: &str, t: NaiveDateTime) -> Result<String, String> {
         .replace("%Z", "UTC")
         .replace("%z", "+0000");
     let items: Vec<chrono::format::Item> = chrono::format::StrftimeItems::new(&adapted).collect();
-    if items.iter().any(|i| matches!(i, chrono::format::Item::Error)) {
+    if items
+        .iter()
+        .any(|i| matches!(i, chrono::format::Item::Error))
+    {
         return Err(format!("invalid format string `{format}`"));
     }
     Ok(t.format_with_items(items.into_iter()).to_string())
@@ -600,7 +637,9 @@ fn parse_timestamp(args: &[ScalarValue]) -> Result<ScalarValue, String> {
 const MAX_DATE_ARRAY: usize = 1_000_000;
 
 fn generate_date_array(args: &[ScalarValue]) -> Result<ScalarValue, String> {
-    let (Some(start), Some(end), Some(step)) = (datetime(&args[0])?, datetime(&args[1])?, int(&args[2])) else {
+    let (Some(start), Some(end), Some(step)) =
+        (datetime(&args[0])?, datetime(&args[1])?, int(&args[2]))
+    else {
         return Ok(ScalarValue::Null);
     };
     if step == 0 {
@@ -617,15 +656,24 @@ fn generate_date_array(args: &[ScalarValue]) -> Result<ScalarValue, String> {
         }
         values.push(to_date_value(d));
         if values.len() > MAX_DATE_ARRAY {
-            return Err(format!("more than {MAX_DATE_ARRAY} dates; check the bounds and step"));
+            return Err(format!(
+                "more than {MAX_DATE_ARRAY} dates; check the bounds and step"
+            ));
         }
         k += 1;
     }
-    Ok(ScalarValue::List(ScalarValue::new_list(&values, &DataType::Date32, true)))
+    Ok(ScalarValue::List(ScalarValue::new_list(
+        &values,
+        &DataType::Date32,
+        true,
+    )))
 }
 
 /// `$.a.b[0]`, `$['a']`, `$."a"` → the value there.
-fn json_at<'a>(root: &'a serde_json::Value, path: &str) -> Result<Option<&'a serde_json::Value>, String> {
+fn json_at<'a>(
+    root: &'a serde_json::Value,
+    path: &str,
+) -> Result<Option<&'a serde_json::Value>, String> {
     let rest = path
         .trim()
         .strip_prefix('$')
@@ -768,12 +816,21 @@ fn format(args: &[ScalarValue]) -> Result<ScalarValue, String> {
             .strip_prefix('.')
             .and_then(|p| p[..p.len().saturating_sub(1)].parse::<usize>().ok());
         match kind {
-            'd' | 'i' => out.push_str(&int(value).map_or_else(|| value.to_string(), |n| n.to_string())),
+            'd' | 'i' => {
+                out.push_str(&int(value).map_or_else(|| value.to_string(), |n| n.to_string()))
+            }
             'f' => {
-                let n: f64 = value.to_string().parse().map_err(|_| format!("`{value}` is not a number"))?;
+                let n: f64 = value
+                    .to_string()
+                    .parse()
+                    .map_err(|_| format!("`{value}` is not a number"))?;
                 out.push_str(&format!("{n:.*}", precision.unwrap_or(6)));
             }
-            's' | 't' => out.push_str(text(value).map_or_else(|| value.to_string(), str::to_string).as_str()),
+            's' | 't' => out.push_str(
+                text(value)
+                    .map_or_else(|| value.to_string(), str::to_string)
+                    .as_str(),
+            ),
             other => return Err(format!("FORMAT does not support %{other} here")),
         }
     }
@@ -792,15 +849,33 @@ mod tests {
     fn week_parts_start_where_bigquery_says() {
         // 2008-12-25 is a Thursday.
         assert_eq!(truncate_date(d("2008-12-25"), "week"), Ok(d("2008-12-21")));
-        assert_eq!(truncate_date(d("2008-12-25"), "isoweek"), Ok(d("2008-12-22")));
-        assert_eq!(truncate_date(d("2008-12-25"), "week(friday)"), Ok(d("2008-12-19")));
-        assert_eq!(truncate_date(d("2015-06-15"), "isoyear"), Ok(d("2014-12-29")));
+        assert_eq!(
+            truncate_date(d("2008-12-25"), "isoweek"),
+            Ok(d("2008-12-22"))
+        );
+        assert_eq!(
+            truncate_date(d("2008-12-25"), "week(friday)"),
+            Ok(d("2008-12-19"))
+        );
+        assert_eq!(
+            truncate_date(d("2015-06-15"), "isoyear"),
+            Ok(d("2014-12-29"))
+        );
     }
 
     #[test]
     fn date_diff_counts_boundaries() {
-        assert_eq!(date_boundaries_between(d("2017-10-15"), d("2017-10-14"), "week"), Ok(1));
-        assert_eq!(date_boundaries_between(d("2017-12-30"), d("2014-12-30"), "year"), Ok(3));
-        assert_eq!(date_boundaries_between(d("2017-12-18"), d("2017-12-17"), "isoweek"), Ok(1));
+        assert_eq!(
+            date_boundaries_between(d("2017-10-15"), d("2017-10-14"), "week"),
+            Ok(1)
+        );
+        assert_eq!(
+            date_boundaries_between(d("2017-12-30"), d("2014-12-30"), "year"),
+            Ok(3)
+        );
+        assert_eq!(
+            date_boundaries_between(d("2017-12-18"), d("2017-12-17"), "isoweek"),
+            Ok(1)
+        );
     }
 }

@@ -191,8 +191,12 @@ mod tests {
 
     #[test]
     fn parse_errors_keep_their_position() {
-        let err = translate("SELECT\n  x\nFROM t WHERE ) z", SqlDialect::BigQuery).expect_err("bad");
+        let err =
+            translate("SELECT\n  x\nFROM t WHERE ) z", SqlDialect::BigQuery).expect_err("bad");
         assert_eq!(err.line, 3, "{err:?}");
-        assert!(err.message.starts_with("cannot parse the SQL as bigquery SQL"));
+        assert!(
+            err.message
+                .starts_with("cannot parse the SQL as bigquery SQL")
+        );
     }
 }

@@ -8,8 +8,9 @@ use datafusion::sql::sqlparser;
 use sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, DataType, DateTimeField, ExactNumberInfo, Expr, Function,
     FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments,
-    Ident, NullTreatment, ObjectName, ObjectNamePart, Select, SelectItem, Spanned, Statement, TableAliasColumnDef,
-    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut, helpers::attached_token::AttachedToken,
+    Ident, NullTreatment, ObjectName, ObjectNamePart, Select, SelectItem, Spanned, Statement,
+    TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    helpers::attached_token::AttachedToken,
 };
 use std::ops::ControlFlow;
 
@@ -79,10 +80,7 @@ impl VisitorMut for Rewriter {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_table_factor(
-        &mut self,
-        factor: &mut TableFactor,
-    ) -> ControlFlow<TranslateError> {
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<TranslateError> {
         // BigQuery's `UNNEST(arr) AS x` names the element column `x`.
         if self.dialect == SqlDialect::BigQuery
             && let TableFactor::UNNEST {
@@ -301,8 +299,11 @@ fn interval_parts(e: &Expr) -> Option<(Expr, String)> {
 }
 
 fn unsupported(what: &str, e: &Expr, help: &str) -> TranslateError {
-    TranslateError::at(format!("{what} cannot run faithfully on DataFusion"), e.span())
-        .with_help(help.to_string())
+    TranslateError::at(
+        format!("{what} cannot run faithfully on DataFusion"),
+        e.span(),
+    )
+    .with_help(help.to_string())
 }
 
 /// BigQuery type names as DataFusion names them.
@@ -353,9 +354,15 @@ fn bigquery_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             **left = cast(l, double());
             Ok(())
         }
-        Expr::Extract { field, expr: inner, .. } => {
+        Expr::Extract {
+            field, expr: inner, ..
+        } => {
             let Some(part) = datetime_field_name(field) else {
-                return Err(unsupported(&format!("EXTRACT({field})"), expr, "extract one of YEAR, QUARTER, MONTH, WEEK, ISOWEEK, ISOYEAR, DAY, DAYOFWEEK, DAYOFYEAR, HOUR, MINUTE, SECOND"));
+                return Err(unsupported(
+                    &format!("EXTRACT({field})"),
+                    expr,
+                    "extract one of YEAR, QUARTER, MONTH, WEEK, ISOWEEK, ISOYEAR, DAY, DAYOFWEEK, DAYOFYEAR, HOUR, MINUTE, SECOND",
+                ));
             };
             let inner = (**inner).clone();
             *expr = if part == "date" {
@@ -369,7 +376,10 @@ fn bigquery_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             match &typed.data_type {
                 DataType::Timestamp(..) | DataType::Datetime(_) => {
                     let literal = Expr::Value(typed.value.clone());
-                    *expr = call("bq_timestamp", vec![literal, Expr::value(Value::Boolean(false))]);
+                    *expr = call(
+                        "bq_timestamp",
+                        vec![literal, Expr::value(Value::Boolean(false))],
+                    );
                 }
                 other => {
                     if let Some(t) = bigquery_type(other) {
@@ -495,7 +505,13 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             match a.len() {
                 1 => call("bq_date", vec![a[0].clone(), safe_flag]),
                 3 => call("make_date", a),
-                _ => return Err(unsupported("DATE(timestamp, time zone)", expr, "convert the time zone first, then DATE(ts)")),
+                _ => {
+                    return Err(unsupported(
+                        "DATE(timestamp, time zone)",
+                        expr,
+                        "convert the time zone first, then DATE(ts)",
+                    ));
+                }
             }
         }
         "TIMESTAMP" | "DATETIME" => {
@@ -505,15 +521,28 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
         "DATE_TRUNC" | "DATETIME_TRUNC" | "TIMESTAMP_TRUNC" => {
             let a = need(2..=2)?;
             let part = date_part(&a[1]).ok_or_else(|| {
-                unsupported(&format!("{name} with this date part"), expr, "write the part as a bare word: DATE_TRUNC(d, MONTH)")
+                unsupported(
+                    &format!("{name} with this date part"),
+                    expr,
+                    "write the part as a bare word: DATE_TRUNC(d, MONTH)",
+                )
             })?;
-            let udf = if name == "DATE_TRUNC" { "bq_date_trunc" } else { "bq_timestamp_trunc" };
+            let udf = if name == "DATE_TRUNC" {
+                "bq_date_trunc"
+            } else {
+                "bq_timestamp_trunc"
+            };
             call(udf, vec![a[0].clone(), string(&part)])
         }
-        "DATE_ADD" | "DATE_SUB" | "DATETIME_ADD" | "DATETIME_SUB" | "TIMESTAMP_ADD" | "TIMESTAMP_SUB" => {
+        "DATE_ADD" | "DATE_SUB" | "DATETIME_ADD" | "DATETIME_SUB" | "TIMESTAMP_ADD"
+        | "TIMESTAMP_SUB" => {
             let a = need(2..=2)?;
             let (n, part) = interval_parts(&a[1]).ok_or_else(|| {
-                unsupported(&format!("{name} without INTERVAL n PART"), expr, "write the amount as INTERVAL n DAY (or MONTH, ...)")
+                unsupported(
+                    &format!("{name} without INTERVAL n PART"),
+                    expr,
+                    "write the amount as INTERVAL n DAY (or MONTH, ...)",
+                )
             })?;
             let n = if name.ends_with("_SUB") {
                 Expr::UnaryOp {
@@ -523,13 +552,24 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             } else {
                 n
             };
-            let udf = if name.starts_with("DATE_") { "bq_date_add" } else { "bq_timestamp_add" };
-            call(udf, vec![a[0].clone(), cast(n, DataType::BigInt(None)), string(&part)])
+            let udf = if name.starts_with("DATE_") {
+                "bq_date_add"
+            } else {
+                "bq_timestamp_add"
+            };
+            call(
+                udf,
+                vec![a[0].clone(), cast(n, DataType::BigInt(None)), string(&part)],
+            )
         }
         "DATE_DIFF" | "DATETIME_DIFF" | "TIMESTAMP_DIFF" => {
             let a = need(3..=3)?;
             let part = date_part(&a[2]).ok_or_else(|| {
-                unsupported(&format!("{name} with this date part"), expr, "write the part as a bare word: DATE_DIFF(a, b, DAY)")
+                unsupported(
+                    &format!("{name} with this date part"),
+                    expr,
+                    "write the part as a bare word: DATE_DIFF(a, b, DAY)",
+                )
             })?;
             let udf = match name.as_str() {
                 "DATE_DIFF" => "bq_date_diff",
@@ -541,7 +581,13 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
         "LAST_DAY" => {
             let a = need(1..=2)?;
             let part = match a.get(1) {
-                Some(p) => date_part(p).ok_or_else(|| unsupported("LAST_DAY with this date part", expr, "use MONTH, QUARTER, YEAR, WEEK or ISOWEEK"))?,
+                Some(p) => date_part(p).ok_or_else(|| {
+                    unsupported(
+                        "LAST_DAY with this date part",
+                        expr,
+                        "use MONTH, QUARTER, YEAR, WEEK or ISOWEEK",
+                    )
+                })?,
                 None => "month".into(),
             };
             call("bq_last_day", vec![a[0].clone(), string(&part)])
@@ -551,7 +597,11 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             if let Some(zone) = a.get(2)
                 && !matches!(zone, Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(z) if z.eq_ignore_ascii_case("UTC")))
             {
-                return Err(unsupported(&format!("{name} with a time zone other than 'UTC'"), expr, "the local warehouse keeps timestamps in UTC"));
+                return Err(unsupported(
+                    &format!("{name} with a time zone other than 'UTC'"),
+                    expr,
+                    "the local warehouse keeps timestamps in UTC",
+                ));
             }
             call("bq_format_date", vec![a[0].clone(), a[1].clone()])
         }
@@ -561,15 +611,32 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
         }
         "PARSE_DATETIME" | "PARSE_TIMESTAMP" => {
             let a = need(2..=2)?;
-            call("bq_parse_timestamp", vec![a[0].clone(), a[1].clone(), safe_flag])
+            call(
+                "bq_parse_timestamp",
+                vec![a[0].clone(), a[1].clone(), safe_flag],
+            )
         }
         "GENERATE_DATE_ARRAY" => {
             let a = need(2..=3)?;
             let (n, part) = match a.get(2) {
-                Some(i) => interval_parts(i).ok_or_else(|| unsupported("GENERATE_DATE_ARRAY step", expr, "write the step as INTERVAL n DAY (or WEEK, MONTH, ...)"))?,
+                Some(i) => interval_parts(i).ok_or_else(|| {
+                    unsupported(
+                        "GENERATE_DATE_ARRAY step",
+                        expr,
+                        "write the step as INTERVAL n DAY (or WEEK, MONTH, ...)",
+                    )
+                })?,
                 None => (number(1), "day".into()),
             };
-            call("bq_generate_date_array", vec![a[0].clone(), a[1].clone(), cast(n, DataType::BigInt(None)), string(&part)])
+            call(
+                "bq_generate_date_array",
+                vec![
+                    a[0].clone(),
+                    a[1].clone(),
+                    cast(n, DataType::BigInt(None)),
+                    string(&part),
+                ],
+            )
         }
         "JSON_VALUE" | "JSON_EXTRACT_SCALAR" => {
             let a = need(1..=2)?;
@@ -602,7 +669,8 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             if let FunctionArguments::List(list) = &mut f.args
                 && list.args.len() == 1
             {
-                list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(string(","))));
+                list.args
+                    .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(string(","))));
             }
             Expr::Function(f)
         }
@@ -615,7 +683,14 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
 
 /// Functions whose `SAFE.` form rdbt can honour (they return NULL instead
 /// of failing).
-const SAFE_CAPABLE: &[&str] = &["PARSE_DATE", "PARSE_DATETIME", "PARSE_TIMESTAMP", "DATE", "TIMESTAMP", "DATETIME"];
+const SAFE_CAPABLE: &[&str] = &[
+    "PARSE_DATE",
+    "PARSE_DATETIME",
+    "PARSE_TIMESTAMP",
+    "DATE",
+    "TIMESTAMP",
+    "DATETIME",
+];
 
 fn renamed(f: &Function, to: &str) -> Expr {
     Expr::Function(Function {
@@ -627,7 +702,11 @@ fn renamed(f: &Function, to: &str) -> Expr {
 /// `ARRAY_AGG(x [IGNORE NULLS] [ORDER BY ...] [LIMIT n])`.
 fn array_agg(f: &Function, expr: &Expr) -> Result<Expr, TranslateError> {
     let FunctionArguments::List(list) = &f.args else {
-        return Err(unsupported("this form of ARRAY_AGG()", expr, "ARRAY_AGG takes one value"));
+        return Err(unsupported(
+            "this form of ARRAY_AGG()",
+            expr,
+            "ARRAY_AGG takes one value",
+        ));
     };
     let mut out = f.clone();
     out.name = ObjectName::from(vec![Ident::new("array_agg")]);
@@ -636,7 +715,9 @@ fn array_agg(f: &Function, expr: &Expr) -> Result<Expr, TranslateError> {
     let mut limit = None;
     for clause in &list.clauses {
         match clause {
-            FunctionArgumentClause::IgnoreOrRespectNulls(NullTreatment::IgnoreNulls) => ignore_nulls = true,
+            FunctionArgumentClause::IgnoreOrRespectNulls(NullTreatment::IgnoreNulls) => {
+                ignore_nulls = true
+            }
             FunctionArgumentClause::IgnoreOrRespectNulls(_) => {}
             FunctionArgumentClause::Limit(n) => limit = Some(n.clone()),
             other => clauses.push(other.clone()),
@@ -644,7 +725,11 @@ fn array_agg(f: &Function, expr: &Expr) -> Result<Expr, TranslateError> {
     }
     out.null_treatment = None;
     let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(value))) = list.args.first() else {
-        return Err(unsupported("this form of ARRAY_AGG()", expr, "ARRAY_AGG takes one value"));
+        return Err(unsupported(
+            "this form of ARRAY_AGG()",
+            expr,
+            "ARRAY_AGG takes one value",
+        ));
     };
     if ignore_nulls {
         let not_null = Expr::IsNotNull(Box::new(value.clone()));
@@ -710,7 +795,14 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
                     let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
                         return Ok(());
                     };
-                    call("bq_parse_timestamp", vec![a[1].clone(), a[0].clone(), Expr::value(Value::Boolean(false))])
+                    call(
+                        "bq_parse_timestamp",
+                        vec![
+                            a[1].clone(),
+                            a[0].clone(),
+                            Expr::value(Value::Boolean(false)),
+                        ],
+                    )
                 }
                 "DAYNAME" => {
                     let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {

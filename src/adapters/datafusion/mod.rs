@@ -604,7 +604,11 @@ pub fn rows_as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, Warehou
                     .iter()
                     .map(|f| {
                         let cell = f.value(row).to_string();
-                        if cell.is_empty() { "(empty)".to_string() } else { cell }
+                        if cell.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            cell
+                        }
                     })
                     .collect(),
             );

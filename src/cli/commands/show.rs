@@ -11,9 +11,16 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
     let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler)?;
+    let world = p.compiler.world.clone();
+    let mut dialect = world.sql_dialect;
+    let mut origin: (std::path::PathBuf, std::sync::Arc<str>) =
+        ("<inline>".into(), std::sync::Arc::from(""));
     let sql = match &args.inline {
-        Some(inline) => crate::compile::compile_inline(&p.compiler, &p.parsed, inline)
-            .map_err(|d| session.report(d))?,
+        Some(inline) => {
+            origin.1 = std::sync::Arc::from(inline.as_str());
+            crate::compile::compile_inline(&p.compiler, &p.parsed, inline)
+                .map_err(|d| session.report(d))?
+        }
         None => {
             let selected = if g.select.is_empty() {
                 Default::default()
@@ -49,6 +56,8 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
                     }
                 };
             let n = &p.parsed.nodes[&node];
+            dialect = crate::compile::sql_dialect_of(&world, &n.config);
+            origin = (n.abs_path.clone(), n.file_text.clone());
             if n.resource_type == ResourceType::Seed {
                 format!(
                     "select * from {}",
@@ -68,6 +77,8 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
             }
         }
     };
+    let sql = crate::compile::executable_sql(&world, dialect, &sql, &origin.0, &origin.1)
+        .map_err(|d| session.fail(d))?;
     let limit = (args.limit > 0).then_some(args.limit);
     let batches = runtime
         .block_on(async {
