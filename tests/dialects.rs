@@ -108,12 +108,17 @@ fn a_construct_the_dialect_cannot_run_fails_at_compile_time_at_its_line() {
         compile.stderr
     );
 
+    // A run stops before anything runs, with the same error; without the
+    // check, the model itself fails with it.
     let run = rdbt(dir, &["run"]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("error[R208]"), "{}", run.transcript());
+    let unchecked = rdbt(dir, &["run", "--static-analysis", "off"]);
+    assert_eq!(unchecked.code, 1, "{}", unchecked.transcript());
     assert!(
-        run.transcript().contains("WITH OFFSET"),
+        unchecked.transcript().contains("WITH OFFSET"),
         "{}",
-        run.transcript()
+        unchecked.transcript()
     );
 }
 

@@ -242,6 +242,22 @@ fn seeds_infer_types_and_take_column_types() {
 fn a_failure_skips_descendants_only_and_retry_reruns_them() {
     let p = fixture("run_failures");
     let dir = p.path();
+    // Static analysis stops the run before anything runs...
+    let checked = rdbt(dir, &["run"]);
+    assert_eq!(checked.code, 2, "{}", checked.transcript());
+    assert!(
+        checked
+            .stderr
+            .contains("error[R209]: No field named missing_column")
+            && checked.stderr.contains("models/broken.sql:1:12"),
+        "{}",
+        checked.stderr
+    );
+    assert!(!dir.join("target/run_results.json").exists(), "nothing ran");
+    // ...and without it, the failure is the model's alone.
+    let rdbt = |dir: &std::path::Path, args: &[&str]| {
+        common::rdbt_env(dir, args, &[("RDBT_STATIC_ANALYSIS", "off")])
+    };
     let run = rdbt(dir, &["run"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
@@ -311,7 +327,17 @@ fn a_failure_skips_descendants_only_and_retry_reruns_them() {
 #[test]
 fn fail_fast_stops_at_the_first_failure() {
     let p = fixture("run_failures");
-    let run = rdbt(p.path(), &["run", "--threads", "1", "--fail-fast"]);
+    let run = rdbt(
+        p.path(),
+        &[
+            "run",
+            "--threads",
+            "1",
+            "--fail-fast",
+            "--static-analysis",
+            "off",
+        ],
+    );
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(results(p.path()).iter().any(|(_, s)| s == "skipped"));
 }
@@ -1127,7 +1153,23 @@ fn a_test_on_a_missing_column_names_the_yaml_line_and_the_real_columns() {
     )
     .expect("write");
     std::fs::write(d.join("models/schema.yml"), "version: 2\nmodels:\n  - name: orders\n    columns:\n      - name: order_id\n        data_tests: [unique]\n      - name: amont\n        data_tests: [not_null]\n").expect("write");
+    // Reported before anything runs, at the test's YAML entry.
     let run = rdbt(d, &["build"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("error[R209]: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("models/schema.yml:8:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("its columns are: order_id, amount"),
+        "{}",
+        run.stderr
+    );
+    assert!(!d.join("target/run_results.json").exists(), "nothing ran");
+    // Without static analysis, the test itself fails the same way.
+    let run = common::rdbt_env(d, &["build"], &[("RDBT_STATIC_ANALYSIS", "off")]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(run.stderr.contains("models/schema.yml:8: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have (its columns: order_id, amount)"), "{}", run.stderr);
 }

@@ -594,6 +594,14 @@ struct NodeOut<'a> {
     attached_node: Option<&'a Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     root_path: Option<Option<()>>,
+    /// rdbt's static analysis: output columns with their types, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inferred_columns: Option<Vec<Value>>,
+    /// rdbt's static analysis: per output column, the upstream columns it
+    /// derives from and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_lineage:
+        Option<&'a std::collections::BTreeMap<String, Vec<crate::sql::analysis::ColumnSource>>>,
 }
 
 impl<'a> NodeOut<'a> {
@@ -653,6 +661,13 @@ impl<'a> NodeOut<'a> {
             deprecation_date: is_model.then_some(None),
             compiled: n.compiled_code.as_ref().map(|_| true),
             compiled_code: n.compiled_code.as_deref(),
+            inferred_columns: n.inferred.as_ref().map(|m| {
+                m.columns
+                    .iter()
+                    .map(|(name, t)| json!({"name": name, "data_type": t}))
+                    .collect()
+            }),
+            column_lineage: n.inferred.as_ref().map(|m| &m.lineage),
             extra_ctes_injected: n.compiled_code.as_ref().map(|_| true),
             extra_ctes: n.compiled_code.as_ref().map(|_| []),
             test_metadata: test

@@ -67,6 +67,28 @@ pub struct GlobalArgs {
     /// Render every node again instead of reusing the partial-parse cache.
     #[arg(long, global = true)]
     pub no_partial_parse: bool,
+    /// Plan every model against its parents' columns before anything runs (compile, run, build, test): `on` reports unknown columns, type mismatches and unknown functions; `strict` also fails a model whose schema cannot be inferred; `off` skips the check.
+    #[arg(long, global = true, value_enum, default_value_t = StaticAnalysisArg::On, value_name = "MODE", env = "RDBT_STATIC_ANALYSIS")]
+    pub static_analysis: StaticAnalysisArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum StaticAnalysisArg {
+    Off,
+    #[default]
+    On,
+    Strict,
+}
+
+impl StaticAnalysisArg {
+    pub fn mode(self) -> crate::compile::static_analysis::StaticAnalysis {
+        use crate::compile::static_analysis::StaticAnalysis as S;
+        match self {
+            StaticAnalysisArg::Off => S::Off,
+            StaticAnalysisArg::On => S::On,
+            StaticAnalysisArg::Strict => S::Strict,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

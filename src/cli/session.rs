@@ -25,6 +25,7 @@ pub struct Session {
     /// Errors found while loading files, reported with the parse's own.
     load_errors: Diagnostics,
     load_warnings: usize,
+    pub static_analysis: crate::compile::static_analysis::StaticAnalysis,
 }
 
 pub struct Parsed {
@@ -135,6 +136,7 @@ impl Session {
             printer,
             load_errors: Diagnostics::from_iter(load_errors),
             load_warnings,
+            static_analysis: g.static_analysis.mode(),
         })
     }
 

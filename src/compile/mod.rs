@@ -14,6 +14,7 @@ pub mod node;
 mod parse;
 mod relation;
 mod scope;
+pub mod static_analysis;
 mod warehouse_access;
 mod world;
 
@@ -505,16 +506,10 @@ pub fn compile_nodes(
         .filter_map(|id| snapshot.nodes.get(id))
         .filter(|n| n.is_executable() && n.resource_type != ResourceType::Seed)
         .map(|node| {
-            // A construct the node's dialect cannot run on the target
-            // fails here, before anything runs.
-            let compiled = linker
-                .compile(compiler, snapshot, &node.unique_id, false)
-                .and_then(|sql| {
-                    linker
-                        .executable(compiler, snapshot, &node.unique_id, &sql)
-                        .map(|_| sql)
-                });
-            (node.unique_id.clone(), compiled)
+            (
+                node.unique_id.clone(),
+                linker.compile(compiler, snapshot, &node.unique_id, false),
+            )
         })
         .collect();
     let mut diags = Diagnostics::default();

@@ -102,6 +102,8 @@ pub struct ParsedNode {
     /// Where each `ref()`/`source()` was written: (call text, byte offset in
     /// `file_text`, length).
     pub call_sites: Vec<(String, usize, usize)>,
+    /// Output columns, types and column lineage found by static analysis.
+    pub inferred: Option<Arc<crate::sql::analysis::ModelSchema>>,
 }
 
 impl ParsedNode {

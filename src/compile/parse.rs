@@ -555,6 +555,7 @@ pub fn blank_node(
         parse_sql: None,
         compiled_code: None,
         call_sites: Vec::new(),
+        inferred: None,
     }
 }
 

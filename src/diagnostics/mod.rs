@@ -67,6 +67,8 @@ pub mod codes {
     /// `ref()` names no model, seed or snapshot.
     /// SQL that its dialect cannot run faithfully on the target.
     pub const SQL_DIALECT: Code = Code("R208");
+    /// A model or test that static analysis shows cannot run.
+    pub const STATIC_ANALYSIS: Code = Code("R209");
     pub const UNKNOWN_REF: Code = Code("R301");
     /// `source()` names no declared source table.
     pub const UNKNOWN_SOURCE: Code = Code("R302");

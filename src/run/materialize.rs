@@ -898,7 +898,10 @@ async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .and_then(|v| v.as_object())
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|t| (k.clone(), warehouse_type(t))))
+                .filter_map(|(k, v)| {
+                    v.as_str()
+                        .map(|t| (k.clone(), crate::sql::types::warehouse_type(t)))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -960,20 +963,6 @@ fn seed_error(node: &ParsedNode, message: &str) -> String {
 }
 
 /// BigQuery-style type names in `column_types` mean the same on DataFusion.
-fn warehouse_type(t: &str) -> String {
-    match t.trim().to_ascii_uppercase().as_str() {
-        "INT64" | "INTEGER" | "INT" | "BIGINT" => "BIGINT".into(),
-        "FLOAT64" | "FLOAT" | "DOUBLE" => "DOUBLE".into(),
-        "STRING" | "TEXT" => "VARCHAR".into(),
-        "BOOL" => "BOOLEAN".into(),
-        "NUMERIC" => "DECIMAL(38, 9)".into(),
-        "BIGNUMERIC" => "DECIMAL(76, 38)".into(),
-        "DATETIME" => "TIMESTAMP".into(),
-        "BYTES" => "BYTEA".into(),
-        _ => t.to_string(),
-    }
-}
-
 async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     check_tested_column(shared, node).await?;
     let compiled = compile(shared, node, false).await?;

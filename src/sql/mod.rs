@@ -5,8 +5,10 @@
 //! A construct a dialect cannot run faithfully is an error naming it and its
 //! position, never a silently different result.
 
+pub mod analysis;
 pub mod functions;
 mod rewrite;
+pub mod types;
 
 use datafusion::sql::sqlparser;
 use sqlparser::dialect::{BigQueryDialect, DuckDbDialect, GenericDialect, PostgreSqlDialect};

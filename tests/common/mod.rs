@@ -76,6 +76,7 @@ pub fn rdbt_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "RDBT_STATE",
         "RDBT_LOG_FORMAT",
         "RDBT_THREADS",
+        "RDBT_STATIC_ANALYSIS",
     ] {
         cmd.env_remove(k);
     }

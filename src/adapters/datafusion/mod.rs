@@ -527,25 +527,7 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// An Arrow type as the SQL type name users write.
-pub fn sql_type(t: &datafusion::arrow::datatypes::DataType) -> String {
-    use datafusion::arrow::datatypes::DataType as D;
-    match t {
-        D::Int8 | D::Int16 | D::Int32 => "integer".into(),
-        D::Int64 => "bigint".into(),
-        D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => "bigint unsigned".into(),
-        D::Float16 | D::Float32 => "real".into(),
-        D::Float64 => "double".into(),
-        D::Utf8 | D::LargeUtf8 | D::Utf8View => "varchar".into(),
-        D::Boolean => "boolean".into(),
-        D::Date32 | D::Date64 => "date".into(),
-        D::Timestamp(_, None) => "timestamp".into(),
-        D::Timestamp(_, Some(tz)) => format!("timestamp with time zone ({tz})"),
-        D::Decimal128(p, s) | D::Decimal256(p, s) => format!("decimal({p},{s})"),
-        D::Binary | D::LargeBinary | D::BinaryView => "bytea".into(),
-        other => other.to_string().to_lowercase(),
-    }
-}
+pub use crate::sql::types::sql_type;
 
 /// Formats rows for people: an aligned text table.
 pub fn pretty(batches: &[RecordBatch]) -> String {

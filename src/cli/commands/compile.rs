@@ -23,6 +23,13 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     let ids: Vec<String> = selected.into_iter().collect();
     crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &ids)
         .map_err(|d| session.report(d))?;
+    crate::compile::static_analysis::analyze(
+        &p.compiler,
+        &mut p.parsed,
+        &ids,
+        g.static_analysis.mode(),
+    )
+    .map_err(|d| session.report(d))?;
     let target = session.project.target_dir();
     let mut written = 0;
     for id in &ids {

@@ -118,7 +118,7 @@ pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
 
 fn execute(
     session: &Session,
-    p: crate::cli::session::Parsed,
+    mut p: crate::cli::session::Parsed,
     selected: BTreeSet<String>,
     args: &RunArgs,
     kind: Kind,
@@ -145,7 +145,6 @@ fn execute(
             })
         })
         .collect();
-    session.write_manifest(&p)?;
     let started = Instant::now();
     let printer = session.printer.clone();
     let count = |t: ResourceType| {
@@ -191,6 +190,35 @@ fn execute(
             .block_on(open_warehouse(settings, true))
             .map_err(|d| session.fail(d))?,
     );
+    // Templates compiled by the static analysis may query the warehouse.
+    let _ = p
+        .compiler
+        .world
+        .warehouse
+        .set(Arc::new(crate::run::bridge::Bridge::with_handle(
+            warehouse.clone(),
+            runtime.handle().clone(),
+        )));
+    let analyzed: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            p.parsed.nodes.get(*id).is_some_and(|n| {
+                matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Snapshot | ResourceType::Test
+                )
+            })
+        })
+        .cloned()
+        .collect();
+    crate::compile::static_analysis::analyze(
+        &p.compiler,
+        &mut p.parsed,
+        &analyzed,
+        session.static_analysis,
+    )
+    .map_err(|d| session.report(d))?;
+    session.write_manifest(&p)?;
     let invocation_id = p.compiler.world.invocation_id.clone();
     let options = RunOptions {
         threads: settings.threads,

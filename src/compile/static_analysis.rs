@@ -1,0 +1,421 @@
+//! Static analysis of compiled nodes, before anything runs: every model is
+//! planned against the schemas of its parents (seeds' inferred types,
+//! sources' declared columns, upstream models' inferred output), so an
+//! unknown column, a type mismatch or an unknown function is reported at
+//! the model's own file and line. What it infers (columns, types, column
+//! lineage) is kept on the node for the manifest.
+
+use super::environment::Compiler;
+use super::node::{ParsedNode, ParsedProject};
+use super::{Linker, sql_dialect_of};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
+use crate::project::ResourceType;
+use crate::project::config::ConfigExt;
+use crate::sql::analysis::{Analyzer, ModelSchema, TableSchema};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// `--static-analysis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StaticAnalysis {
+    Off,
+    #[default]
+    On,
+    /// A model whose schema cannot be inferred is an error.
+    Strict,
+}
+
+/// Analyzes the nodes in `ids` and everything upstream of them (compiled
+/// here when not compiled yet), in dependency order. The inferred schema of
+/// each model is stored on it.
+pub fn analyze(
+    compiler: &Compiler,
+    parsed: &mut ParsedProject,
+    ids: &[String],
+    mode: StaticAnalysis,
+) -> Result<(), Diagnostics> {
+    if mode == StaticAnalysis::Off {
+        return Ok(());
+    }
+    let order = upstream_order(parsed, ids);
+    let to_compile: Vec<String> = order
+        .iter()
+        .filter(|id| {
+            parsed.nodes.get(*id).is_some_and(|n| {
+                n.compiled_code.is_none()
+                    && matches!(
+                        n.resource_type,
+                        ResourceType::Model | ResourceType::Snapshot | ResourceType::Test
+                    )
+            })
+        })
+        .cloned()
+        .collect();
+    let linker = Linker::new(compiler, parsed);
+    // A node that does not compile yet (a macro querying a table the run
+    // has still to build) is left unknown; the run reports it if it stays so.
+    let compiled: Vec<(String, String)> = {
+        use rayon::prelude::*;
+        let snapshot: &ParsedProject = parsed;
+        to_compile
+            .par_iter()
+            .filter_map(|id| {
+                linker
+                    .compile(compiler, snapshot, id, false)
+                    .ok()
+                    .map(|sql| (id.clone(), sql))
+            })
+            .collect()
+    };
+    for (id, sql) in compiled {
+        if let Some(n) = parsed.nodes.get_mut(&id) {
+            n.compiled_code = Some(sql);
+        }
+    }
+    let analyzer = Analyzer::new().map_err(|e| {
+        Diagnostics::from(Diagnostic::internal(format!(
+            "static analysis could not start: {e}"
+        )))
+    })?;
+    let mut state = State {
+        analyzer,
+        known: HashMap::new(),
+        diags: Diagnostics::default(),
+        inferred: BTreeMap::new(),
+    };
+    let requested: BTreeSet<&String> = ids.iter().collect();
+    for id in &order {
+        let Some(node) = parsed.nodes.get(id) else {
+            continue;
+        };
+        let parents_known = node
+            .depends_on
+            .iter()
+            .filter(|p| parsed.nodes.get(*p).is_some_and(has_relation))
+            .all(|p| state.known.contains_key(p));
+        match node.resource_type {
+            ResourceType::Seed => state.seed(node),
+            ResourceType::Source => state.source(node),
+            ResourceType::Model | ResourceType::Snapshot if parents_known => {
+                state.model(compiler, &linker, parsed, node);
+            }
+            ResourceType::Model | ResourceType::Snapshot => {
+                // Its columns cannot be checked, its dialect still can.
+                if let Some(compiled) = &node.compiled_code
+                    && let Err(d) = linker.executable(compiler, parsed, id, compiled)
+                {
+                    state.diags.push(d);
+                }
+                if mode == StaticAnalysis::Strict && requested.contains(id) {
+                    state
+                        .diags
+                        .push(unknown_parent_error(parsed, node, &state.known));
+                }
+            }
+            ResourceType::Test if parents_known => state.test(compiler, &linker, parsed, node),
+            _ => {}
+        }
+    }
+    for (id, schema) in state.inferred {
+        if let Some(node) = parsed.nodes.get_mut(&id) {
+            node.inferred = Some(Arc::new(schema));
+        }
+    }
+    if state.diags.has_errors() {
+        return Err(state.diags);
+    }
+    Ok(())
+}
+
+struct State {
+    analyzer: Analyzer,
+    /// Nodes whose output schema is known, by unique id.
+    known: HashMap<String, TableSchema>,
+    diags: Diagnostics,
+    inferred: BTreeMap<String, ModelSchema>,
+}
+
+fn has_relation(n: &ParsedNode) -> bool {
+    matches!(
+        n.resource_type,
+        ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot | ResourceType::Source
+    ) && !(n.resource_type == ResourceType::Model && n.materialized() == "ephemeral")
+}
+
+impl State {
+    fn register(&mut self, node: &ParsedNode, schema: TableSchema) {
+        self.analyzer
+            .register(&node.unique_id, &node.schema, &node.alias, &schema);
+        self.known.insert(node.unique_id.clone(), schema);
+    }
+
+    fn seed(&mut self, node: &ParsedNode) {
+        let delimiter = node
+            .config
+            .str_value("delimiter")
+            .and_then(|d| d.bytes().next())
+            .unwrap_or(b',');
+        let column_types: Vec<(String, String)> = node
+            .config
+            .get("column_types")
+            .and_then(|v| v.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|t| (k.clone(), t.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // A seed that cannot be read is reported when it is loaded.
+        if let Ok(schema) = self
+            .analyzer
+            .seed_schema(&node.abs_path, delimiter, &column_types)
+        {
+            self.register(node, schema);
+        }
+    }
+
+    /// A source's schema is known when every declared column has a type.
+    fn source(&mut self, node: &ParsedNode) {
+        let declared = node
+            .columns
+            .values()
+            .map(|c| (c.name.as_str(), c.data_type.as_deref()));
+        if let Some(schema) = TableSchema::from_declared(declared) {
+            self.register(node, schema);
+        }
+    }
+
+    fn model(
+        &mut self,
+        compiler: &Compiler,
+        linker: &Linker,
+        parsed: &ParsedProject,
+        node: &ParsedNode,
+    ) {
+        let Some(compiled) = &node.compiled_code else {
+            return;
+        };
+        let sql = match linker.executable(compiler, parsed, &node.unique_id, compiled) {
+            Ok(sql) => sql,
+            Err(d) => {
+                self.diags.push(d);
+                return;
+            }
+        };
+        match self.analyzer.analyze(&sql) {
+            Ok((mut schema, model)) => {
+                if node.resource_type == ResourceType::Snapshot {
+                    schema = schema.with_snapshot_columns();
+                }
+                if !(node.resource_type == ResourceType::Model
+                    && node.materialized() == "ephemeral")
+                {
+                    self.register(node, schema);
+                }
+                self.inferred.insert(node.unique_id.clone(), model);
+            }
+            Err(e) if e.unknown_relation => {}
+            Err(e) => {
+                let dialect = sql_dialect_of(&compiler.world, &node.config);
+                self.diags.push(located(
+                    node,
+                    &e.message,
+                    e.subject.as_deref(),
+                    dialect.name(),
+                ));
+            }
+        }
+    }
+
+    /// A test on a column its model does not have is reported at the test's
+    /// YAML entry, naming the columns there are.
+    fn test(
+        &mut self,
+        compiler: &Compiler,
+        linker: &Linker,
+        parsed: &ParsedProject,
+        node: &ParsedNode,
+    ) {
+        if let (Some(column), Some(parent)) = (
+            &node.column_name,
+            node.attached_node
+                .as_ref()
+                .and_then(|a| parsed.nodes.get(a)),
+        ) && let Some(schema) = self.known.get(&parent.unique_id)
+        {
+            let bare = column.trim_matches('"').trim_matches('`');
+            if !schema.has_column(bare) {
+                let names = schema.column_names();
+                self.diags.push(
+                    yaml_located(
+                        node,
+                        format!(
+                            "test `{}` checks column `{bare}`, which {} `{}` does not have",
+                            node.name, parent.resource_type, parent.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "its columns are: {}; fix the column name in the YAML",
+                        names.join(", ")
+                    )),
+                );
+                return;
+            }
+        }
+        let Some(compiled) = &node.compiled_code else {
+            return;
+        };
+        let Ok(sql) = linker.executable(compiler, parsed, &node.unique_id, compiled) else {
+            return;
+        };
+        if let Err(e) = self.analyzer.analyze(&sql)
+            && !e.unknown_relation
+        {
+            self.diags.push(yaml_located(
+                node,
+                format!("test `{}` cannot run: {}", node.name, e.message),
+            ));
+        }
+    }
+}
+
+/// The error at the first whole-word occurrence of its subject in the
+/// model's own source, else at the top of the file.
+fn located(node: &ParsedNode, message: &str, subject: Option<&str>, dialect: &str) -> Diagnostic {
+    let d = Diagnostic::error(codes::STATIC_ANALYSIS, message.to_string());
+    let body_start = node.body_offset.min(node.file_text.len());
+    let found = subject.and_then(|s| {
+        find_word(&node.file_text[body_start..], s).map(|at| (at + body_start, s.len()))
+    });
+    let d = match found {
+        Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),
+        None => d.at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text)),
+    };
+    d.with_help(format!(
+        "rdbt planned this {dialect} SQL against the columns its parents produce, without running it; fix the SQL, or pass --static-analysis off to skip the check"
+    ))
+}
+
+fn yaml_located(node: &ParsedNode, message: String) -> Diagnostic {
+    let d = Diagnostic::error(codes::STATIC_ANALYSIS, message);
+    match node.call_sites.first() {
+        Some((_, offset, len)) if node.test_metadata.is_some() => {
+            d.at_offset(&node.abs_path, &node.file_text, *offset, *len)
+        }
+        _ => d.at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text)),
+    }
+}
+
+/// Byte offset of `word` as a whole identifier (case-insensitive).
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    if word.is_empty() {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let needle = word.to_ascii_lowercase();
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(&needle) {
+        let at = from + pos;
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + needle.len()..].chars().next();
+        if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
+            return Some(at);
+        }
+        from = at + needle.len();
+    }
+    None
+}
+
+fn unknown_parent_error(
+    parsed: &ParsedProject,
+    node: &ParsedNode,
+    known: &HashMap<String, TableSchema>,
+) -> Diagnostic {
+    let unknown: Vec<String> = node
+        .depends_on
+        .iter()
+        .filter(|p| !known.contains_key(*p))
+        .filter_map(|p| {
+            parsed
+                .nodes
+                .get(p)
+                .map(|n| format!("{} `{}`", n.resource_type, n.name))
+        })
+        .collect();
+    Diagnostic::error(
+        codes::STATIC_ANALYSIS,
+        format!(
+            "the schema of `{}` cannot be inferred: nothing says what {} produce",
+            node.name,
+            unknown.join(", ")
+        ),
+    )
+    .at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text))
+    .with_help(
+        "declare the source's columns with their data_type, or run with --static-analysis on",
+    )
+}
+
+/// `ids` and their ancestors, parents before children.
+fn upstream_order(parsed: &ParsedProject, ids: &[String]) -> Vec<String> {
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    let mut stack: Vec<String> = ids.to_vec();
+    while let Some(id) = stack.pop() {
+        if !needed.insert(id.clone()) {
+            continue;
+        }
+        if let Some(n) = parsed.nodes.get(&id) {
+            stack.extend(
+                n.depends_on
+                    .iter()
+                    .filter(|p| !needed.contains(*p))
+                    .cloned(),
+            );
+        }
+    }
+    // Kahn's algorithm over the needed nodes, in id order for determinism.
+    let mut indegree: BTreeMap<&String, usize> = needed.iter().map(|id| (id, 0)).collect();
+    let mut children: HashMap<&String, Vec<&String>> = HashMap::new();
+    for id in &needed {
+        if let Some(n) = parsed.nodes.get(id) {
+            for p in n.depends_on.iter().filter(|p| needed.contains(*p)) {
+                *indegree.entry(id).or_default() += 1;
+                children.entry(p).or_default().push(id);
+            }
+        }
+    }
+    let mut ready: BTreeSet<&String> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut order = Vec::with_capacity(needed.len());
+    while let Some(id) = ready.pop_first() {
+        order.push(id.clone());
+        for child in children.get(id).into_iter().flatten() {
+            if let Some(d) = indegree.get_mut(child) {
+                *d -= 1;
+                if *d == 0 {
+                    ready.insert(child);
+                }
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_word;
+
+    #[test]
+    fn words_are_found_whole() {
+        assert_eq!(
+            find_word("select customer_idx, customer_id", "customer_id"),
+            Some(21)
+        );
+        assert_eq!(find_word("select Amount", "amount"), Some(7));
+        assert_eq!(find_word("select amounts", "amount"), None);
+    }
+}
