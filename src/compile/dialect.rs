@@ -40,34 +40,17 @@ pub fn executable_sql(
         return Ok(sql.to_string());
     }
     crate::sql::translate(sql, dialect).map_err(|e| {
-        let compiled_line = sql
-            .lines()
-            .nth(usize::try_from(e.line).unwrap_or(0).saturating_sub(1))
-            .unwrap_or("")
-            .trim();
-        let source_line = (!compiled_line.is_empty())
-            .then(|| {
-                raw_code
-                    .lines()
-                    .position(|l| l.trim() == compiled_line)
-                    .map(|i| i + 1)
-            })
-            .flatten();
-        let (line, note) = match source_line {
-            Some(l) => (l, String::new()),
+        let (line, column, note) = match source_position(sql, e.line, e.column, raw_code) {
+            Some((l, c)) => (l, c, String::new()),
             None if e.line > 0 => (
+                1,
                 1,
                 format!(
                     " (line {}, column {} of the compiled SQL)",
                     e.line, e.column
                 ),
             ),
-            None => (1, String::new()),
-        };
-        let column = if source_line.is_some() {
-            usize::try_from(e.column).unwrap_or(1).max(1)
-        } else {
-            1
+            None => (1, 1, String::new()),
         };
         let mut d = Diagnostic::error(codes::SQL_DIALECT, format!("{}{note}", e.message))
             .at(Location::new(path, line, column), Some(raw_code));
@@ -76,4 +59,29 @@ pub fn executable_sql(
         }
         d
     })
+}
+
+/// A position in compiled SQL as a position in the source it was rendered
+/// from: the source line with the same text (Jinja rarely touches the line
+/// an error is on), the column shifted by the difference in indentation.
+pub fn source_position(
+    compiled: &str,
+    line: u64,
+    column: u64,
+    source: &str,
+) -> Option<(usize, usize)> {
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let compiled_line = compiled.lines().nth(index)?;
+    let text = compiled_line.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let found = source.lines().position(|l| l.trim() == text)?;
+    let source_line = source.lines().nth(found)?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let column = usize::try_from(column).ok()?;
+    let column = (column + indent(source_line))
+        .saturating_sub(indent(compiled_line))
+        .max(1);
+    Some((found + 1, column))
 }

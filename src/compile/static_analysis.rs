@@ -217,12 +217,23 @@ impl State {
             Err(e) if e.unknown_relation => {}
             Err(e) => {
                 let dialect = sql_dialect_of(&compiler.world, &node.config);
-                self.diags.push(located(
-                    node,
-                    &e.message,
-                    e.subject.as_deref(),
-                    dialect.name(),
-                ));
+                // A type mismatch names types, not columns: find its operator.
+                let at = e.operator.as_deref().and_then(|op| {
+                    let (line, column) = crate::sql::find_binary_operator(compiled, dialect, op)?;
+                    super::dialect::source_position(compiled, line, column, &node.file_text)
+                });
+                let d = match at {
+                    Some((line, column)) => {
+                        Diagnostic::error(codes::STATIC_ANALYSIS, e.message.clone())
+                            .at(
+                                Location::new(&node.abs_path, line, column),
+                                Some(&node.file_text),
+                            )
+                            .with_help(help(dialect.name()))
+                    }
+                    None => located(node, &e.message, e.subject.as_deref(), dialect.name()),
+                };
+                self.diags.push(d);
             }
         }
     }
@@ -291,9 +302,13 @@ fn located(node: &ParsedNode, message: &str, subject: Option<&str>, dialect: &st
         Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),
         None => d.at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text)),
     };
-    d.with_help(format!(
+    d.with_help(help(dialect))
+}
+
+fn help(dialect: &str) -> String {
+    format!(
         "rdbt planned this {dialect} SQL against the columns its parents produce, without running it; fix the SQL, or pass --static-analysis off to skip the check"
-    ))
+    )
 }
 
 fn yaml_located(node: &ParsedNode, message: String) -> Diagnostic {

@@ -2,6 +2,7 @@
 //! recorded while rendering. Unknown names and cycles are reported at the
 //! call site. Selection (`-s`, `--exclude`, selectors.yml) lives here too.
 
+pub mod columns;
 mod selector;
 mod selectors_file;
 mod state;

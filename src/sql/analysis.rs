@@ -56,6 +56,8 @@ pub struct AnalysisError {
     /// The SQL reads a relation the analysis knows nothing about (created
     /// outside the project): nothing can be said about it.
     pub unknown_relation: bool,
+    /// The operator of a type mismatch (`=`, `+`), to find it in the source.
+    pub operator: Option<String>,
     /// The column or function the error is about, to find it in the source.
     pub subject: Option<String>,
 }
@@ -123,6 +125,7 @@ impl Analyzer {
             .map_err(|e| AnalysisError {
                 message: format!("cannot start the planner: {e}"),
                 unknown_relation: false,
+                operator: None,
                 subject: None,
             })?;
         Ok(Analyzer {
@@ -275,11 +278,24 @@ fn engine_error(e: &datafusion::error::DataFusionError) -> AnalysisError {
         .to_string();
     let subject = subject_of(&message);
     let unknown_relation = message.contains("table '") && message.contains("' not found");
+    let operator = operator_of(&message);
     AnalysisError {
         message,
         unknown_relation,
         subject,
+        operator,
     }
+}
+
+/// The operator of "... comparison operation Int64 = Boolean" or
+/// "... arithmetic expression Int64 + Utf8 ...".
+fn operator_of(message: &str) -> Option<String> {
+    for marker in ["comparison operation ", "arithmetic expression "] {
+        if let Some(rest) = message.split(marker).nth(1) {
+            return rest.split_whitespace().nth(1).map(str::to_string);
+        }
+    }
+    None
 }
 
 /// The name an error is about: `No field named x`, `Invalid function 'f'`.

@@ -118,6 +118,39 @@ pub fn translate(sql: &str, dialect: SqlDialect) -> Result<String, TranslateErro
     Ok(out.join(";\n"))
 }
 
+/// Where the first binary operator `op` (`=`, `+`, ...) is in `sql`, as a
+/// 1-based line and column: locates errors the planner reports by types.
+pub fn find_binary_operator(sql: &str, dialect: SqlDialect, op: &str) -> Option<(u64, u64)> {
+    use sqlparser::ast::{Expr, Spanned, Visit, Visitor};
+    struct Finder<'a> {
+        op: &'a str,
+        found: Option<(u64, u64)>,
+    }
+    impl Visitor for Finder<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            if let Expr::BinaryOp { op, .. } = expr
+                && op.to_string() == self.op
+            {
+                let span = expr.span();
+                self.found = Some((span.start.line, span.start.column));
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let parser_dialect = dialect.parser_dialect();
+    let statements = Parser::parse_sql(parser_dialect.as_ref(), sql).ok()?;
+    let mut finder = Finder { op, found: None };
+    for statement in &statements {
+        let _ = statement.visit(&mut finder);
+        if finder.found.is_some() {
+            break;
+        }
+    }
+    finder.found
+}
+
 /// sqlparser reports "... at Line: 3, Column: 7"; keep the position apart.
 fn parse_error(message: &str, dialect: SqlDialect) -> TranslateError {
     let position = regex_position(message);

@@ -25,6 +25,12 @@ pub fn run(g: &GlobalArgs, args: &LsArgs) -> Result<u8, Failure> {
         }
     }
     let p = session.parse()?;
+    if g.select
+        .iter()
+        .any(|s| crate::graph::columns::is_column_selector(s))
+    {
+        return list_columns(g, &session, p, args);
+    }
     session.write_manifest(&p)?;
     let selected = session.select(g, &p, &types)?;
     for id in &selected {
@@ -90,4 +96,66 @@ fn json_line(n: &ParsedNode, keys: &[String]) -> String {
         v = serde_json::Value::Object(filtered);
     }
     v.to_string()
+}
+
+/// `rdbt ls -s column:model.col+`: the columns derived from one column (or,
+/// with a leading `+`, those it derives from), by static analysis.
+fn list_columns(
+    g: &GlobalArgs,
+    session: &Session,
+    mut p: crate::cli::session::Parsed,
+    args: &LsArgs,
+) -> Result<u8, Failure> {
+    use crate::graph::columns::{is_column_selector, parse_column_selector, select_columns};
+    if !g.select.iter().all(|s| is_column_selector(s)) || !g.exclude.is_empty() {
+        return Err(session.fail(
+            Diagnostic::error(
+                codes::BAD_SELECTOR,
+                "column: selectors cannot be mixed with node selectors or --exclude",
+            )
+            .with_help("list columns in a separate `rdbt ls -s column:<model>.<column>+`"),
+        ));
+    }
+    let (_runtime, _warehouse) = super::execute::attach_reader(session, &p.compiler)?;
+    let models: Vec<String> = p
+        .parsed
+        .nodes
+        .values()
+        .filter(|n| n.resource_type == ResourceType::Model)
+        .map(|n| n.unique_id.clone())
+        .collect();
+    let mode = match g.static_analysis.mode() {
+        crate::compile::static_analysis::StaticAnalysis::Off => {
+            crate::compile::static_analysis::StaticAnalysis::On
+        }
+        other => other,
+    };
+    crate::compile::static_analysis::analyze(&p.compiler, &mut p.parsed, &models, mode)
+        .map_err(|d| session.report(d))?;
+    session.write_manifest(&p)?;
+    for text in &g.select {
+        let selector = parse_column_selector(&p.parsed, text).map_err(|d| session.fail(d))?;
+        for c in select_columns(&p.parsed, &selector) {
+            let name = p
+                .parsed
+                .nodes
+                .get(&c.node)
+                .map_or(c.node.as_str(), |n| n.name.as_str());
+            let line = match args.output {
+                LsOutput::Json => json!({
+                    "unique_id": c.node,
+                    "name": name,
+                    "column": c.column,
+                    "derivation": c.derivation,
+                })
+                .to_string(),
+                _ => format!("{name}.{}", c.column),
+            };
+            session
+                .printer
+                .output(&line)
+                .map_err(|_| Failure::BrokenPipe)?;
+        }
+    }
+    Ok(EXIT_OK)
 }

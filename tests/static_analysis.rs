@@ -1,0 +1,170 @@
+//! Static analysis: every model is planned against its parents' columns
+//! before anything runs; what it infers (columns, types, column lineage)
+//! goes into the manifest and drives `ls -s column:...`.
+
+mod common;
+
+use common::{project, rdbt};
+use serde_json::{Value, json};
+
+const ORDERS: &str =
+    "order_id,customer_id,amount,status\n1,10,12.5,paid\n2,10,7.5,paid\n3,20,8,refunded\n";
+const CUSTOMERS: &str = "customer_id,name\n10,Ada\n20,Bo\n";
+
+fn manifest(dir: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("target/manifest.json")).expect("manifest"))
+        .expect("json")
+}
+
+#[test]
+fn compile_infers_columns_types_and_column_lineage() {
+    let p = project(&[
+        ("rdbt_project.yml", "name: shop\nsql_dialect: bigquery\n"),
+        ("seeds/orders.csv", ORDERS),
+        ("seeds/customers.csv", CUSTOMERS),
+        (
+            "models/customer_totals.sql",
+            "with paid as (\n  select customer_id, amount * 2 as doubled\n  from {{ ref('orders') }}\n  where status = 'paid'\n),\ntotals as (\n  select customer_id, SUM(doubled) as total\n  from paid\n  group by customer_id\n)\nselect\n  c.name,\n  t.total,\n  ROW_NUMBER() OVER (ORDER BY t.total DESC) as rank_by_total\nfrom totals t\njoin {{ ref('customers') }} c on c.customer_id = t.customer_id\n",
+        ),
+        (
+            "models/top_customer.sql",
+            "select name, total from {{ ref('customer_totals') }} where rank_by_total = 1\n",
+        ),
+    ]);
+    let dir = p.path();
+    let compile = rdbt(dir, &["compile"]);
+    assert_eq!(compile.code, 0, "{}", compile.transcript());
+    let m = manifest(dir);
+    let node = &m["nodes"]["model.shop.customer_totals"];
+    assert_eq!(
+        node["inferred_columns"],
+        json!([
+            {"name": "name", "data_type": "varchar"},
+            {"name": "total", "data_type": "double"},
+            {"name": "rank_by_total", "data_type": "bigint unsigned"},
+        ])
+    );
+    let lineage = &node["column_lineage"];
+    let sources = |column: &str| -> Vec<(String, String, String)> {
+        lineage[column]
+            .as_array()
+            .expect("lineage")
+            .iter()
+            .map(|s| {
+                (
+                    s["node"].as_str().unwrap_or("").to_string(),
+                    s["column"].as_str().unwrap_or("").to_string(),
+                    s["derivation"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let t = |n: &str, c: &str, d: &str| (n.to_string(), c.to_string(), d.to_string());
+    // Through two CTEs, a filter, an aggregate and a join.
+    assert_eq!(
+        sources("total"),
+        vec![
+            t("seed.shop.customers", "customer_id", "join_key"),
+            t("seed.shop.orders", "amount", "aggregate"),
+            t("seed.shop.orders", "customer_id", "join_key"),
+            t("seed.shop.orders", "status", "filter"),
+        ]
+    );
+    assert!(sources("name").contains(&t("seed.shop.customers", "name", "copy")));
+    // A window function over an aggregate.
+    assert!(sources("rank_by_total").contains(&t("seed.shop.orders", "amount", "aggregate")));
+    let top = &m["nodes"]["model.shop.top_customer"]["column_lineage"]["total"];
+    assert!(
+        top.as_array().expect("lineage").contains(
+            &json!({"node": "model.shop.customer_totals", "column": "total", "derivation": "copy"})
+        ),
+        "{top}"
+    );
+
+    // Downstream of one column, as `ls` lists it.
+    let ls = rdbt(dir, &["ls", "-s", "column:orders.amount+"]);
+    assert_eq!(ls.code, 0, "{}", ls.transcript());
+    let lines: Vec<&str> = ls.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "orders.amount",
+            "customer_totals.rank_by_total",
+            "customer_totals.total",
+            // Filtered on the rank, so derived from the amount too.
+            "top_customer.name",
+            "top_customer.total",
+        ]
+    );
+    let upstream = rdbt(dir, &["ls", "-s", "+column:top_customer.name"]);
+    assert_eq!(upstream.code, 0, "{}", upstream.transcript());
+    assert!(
+        upstream.stdout.lines().any(|l| l == "customers.name"),
+        "{}",
+        upstream.stdout
+    );
+}
+
+#[test]
+fn a_wrong_column_and_a_type_mismatch_fail_compile_at_their_line_and_column() {
+    let p = project(&[
+        ("rdbt_project.yml", "name: shop\n"),
+        ("seeds/orders.csv", ORDERS),
+        (
+            "models/wrong_column.sql",
+            "{{ config(materialized='table') }}\nselect\n  order_id,\n  amont\nfrom {{ ref('orders') }}\n",
+        ),
+        (
+            "models/type_mismatch.sql",
+            "select\n  order_id\nfrom {{ ref('orders') }}\nwhere order_id = true\n",
+        ),
+        (
+            "models/unknown_function.sql",
+            "select frobnicate(order_id) as x from {{ ref('orders') }}\n",
+        ),
+    ]);
+    let dir = p.path();
+    let compile = rdbt(dir, &["compile"]);
+    assert_eq!(compile.code, 2, "{}", compile.transcript());
+    let err = &compile.stderr;
+    assert!(err.contains("error[R209]: No field named amont"), "{err}");
+    assert!(err.contains("models/wrong_column.sql:4:3"), "{err}");
+    assert!(err.contains("Valid fields are"), "{err}");
+    assert!(err.contains("models/type_mismatch.sql:4:7"), "{err}");
+    assert!(err.contains("Int64 = Boolean"), "{err}");
+    assert!(err.contains("models/unknown_function.sql:1:8"), "{err}");
+    assert!(err.contains("3 errors"), "{err}");
+    // Nothing was built by the run that the same check stopped.
+    let run = rdbt(dir, &["build"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(!dir.join("target/run_results.json").exists());
+}
+
+#[test]
+fn strict_mode_fails_a_model_whose_schema_cannot_be_inferred() {
+    let p = project(&[
+        ("rdbt_project.yml", "name: shop\n"),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: app\n    schema: raw\n    tables:\n      - name: events\n        columns:\n          - name: id\n",
+        ),
+        (
+            "models/events.sql",
+            "select id from {{ source('app', 'events') }}\n",
+        ),
+    ]);
+    let dir = p.path();
+    let on = rdbt(dir, &["compile"]);
+    assert_eq!(on.code, 0, "{}", on.transcript());
+    let strict = rdbt(dir, &["compile", "--static-analysis", "strict"]);
+    assert_eq!(strict.code, 2, "{}", strict.transcript());
+    assert!(
+        strict
+            .stderr
+            .contains("the schema of `events` cannot be inferred")
+            && strict.stderr.contains("source `events`"),
+        "{}",
+        strict.stderr
+    );
+    assert!(strict.stderr.contains("data_type"), "{}", strict.stderr);
+}
