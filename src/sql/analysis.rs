@@ -108,6 +108,10 @@ impl TableSchema {
 /// The schemas known so far, as empty tables a planner can resolve.
 pub struct Analyzer {
     ctx: SessionContext,
+    /// One state for every plan: cloning it per plan (its function
+    /// registries) cost more than planning. Tables registered later are
+    /// visible through its shared catalog.
+    state: datafusion::execution::SessionState,
     /// `schema.table` (lower case) → unique id, to name lineage sources.
     relations: HashMap<String, String>,
     runtime: tokio::runtime::Runtime,
@@ -128,8 +132,10 @@ impl Analyzer {
                 operator: None,
                 subject: None,
             })?;
+        let state = ctx.state();
         Ok(Analyzer {
             ctx,
+            state,
             relations: HashMap::new(),
             runtime,
         })
@@ -203,10 +209,28 @@ impl Analyzer {
 
     /// Plans DataFusion SQL (already translated from its dialect).
     pub fn analyze(&self, sql: &str) -> Result<(TableSchema, ModelSchema), AnalysisError> {
-        let state = self.ctx.state();
+        let statement =
+            super::translate_statement(sql, super::SqlDialect::DataFusion).map_err(|e| {
+                AnalysisError {
+                    message: e.message,
+                    unknown_relation: false,
+                    operator: None,
+                    subject: None,
+                }
+            })?;
+        self.analyze_statement(statement)
+    }
+
+    /// Plans a statement already translated to DataFusion's SQL.
+    pub fn analyze_statement(
+        &self,
+        statement: datafusion::sql::sqlparser::ast::Statement,
+    ) -> Result<(TableSchema, ModelSchema), AnalysisError> {
+        let state = &self.state;
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
         let plan = self
             .runtime
-            .block_on(state.create_logical_plan(sql))
+            .block_on(state.statement_to_plan(statement))
             .map_err(|e| engine_error(&e))?;
         // Type coercion and its checks run in the analyzer rules.
         state

@@ -151,6 +151,30 @@ pub fn find_binary_operator(sql: &str, dialect: SqlDialect, op: &str) -> Option<
     finder.found
 }
 
+/// [`translate`], stopping at the AST: for planning without printing the
+/// SQL and parsing it again. One statement is expected.
+pub fn translate_statement(
+    sql: &str,
+    dialect: SqlDialect,
+) -> Result<sqlparser::ast::Statement, TranslateError> {
+    let parser_dialect = dialect.parser_dialect();
+    let mut statements = Parser::parse_sql(parser_dialect.as_ref(), sql)
+        .map_err(|e| parse_error(&e.to_string(), dialect))?;
+    if statements.len() != 1 {
+        return Err(TranslateError {
+            message: format!("expected one SQL statement, found {}", statements.len()),
+            line: 0,
+            column: 0,
+            help: None,
+        });
+    }
+    let mut statement = statements.remove(0);
+    if dialect != SqlDialect::DataFusion {
+        rewrite::rewrite_statement(&mut statement, dialect)?;
+    }
+    Ok(statement)
+}
+
 /// sqlparser reports "... at Line: 3, Column: 7"; keep the position apart.
 fn parse_error(message: &str, dialect: SqlDialect) -> TranslateError {
     let position = regex_position(message);

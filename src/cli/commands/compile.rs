@@ -21,15 +21,19 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     }
     let selected = session.select(g, &p, &[])?;
     let ids: Vec<String> = selected.into_iter().collect();
-    crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &ids)
-        .map_err(|d| session.report(d))?;
-    crate::compile::static_analysis::analyze(
+    let started = std::time::Instant::now();
+    let compiled = crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &ids);
+    crate::cli::session::phase("compile", started);
+    compiled.map_err(|d| session.report(d))?;
+    let started = std::time::Instant::now();
+    let analyzed = crate::compile::static_analysis::analyze(
         &p.compiler,
         &mut p.parsed,
         &ids,
         g.static_analysis.mode(),
-    )
-    .map_err(|d| session.report(d))?;
+    );
+    crate::cli::session::phase("static analysis", started);
+    analyzed.map_err(|d| session.report(d))?;
     let target = session.project.target_dir();
     let mut written = 0;
     for id in &ids {
