@@ -76,12 +76,28 @@ pub fn source_position(
     if text.is_empty() {
         return None;
     }
-    let found = source.lines().position(|l| l.trim() == text)?;
-    let source_line = source.lines().nth(found)?;
-    let indent = |l: &str| l.len() - l.trim_start().len();
     let column = usize::try_from(column).ok()?;
-    let column = (column + indent(source_line))
-        .saturating_sub(indent(compiled_line))
-        .max(1);
-    Some((found + 1, column))
+    if let Some(found) = source.lines().position(|l| l.trim() == text) {
+        let source_line = source.lines().nth(found)?;
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let column = (column + indent(source_line))
+            .saturating_sub(indent(compiled_line))
+            .max(1);
+        return Some((found + 1, column));
+    }
+    // Jinja changed the line (a ref() on it): find the text from the error
+    // onwards instead.
+    let rest: String = compiled_line
+        .get(column.saturating_sub(1)..)?
+        .chars()
+        .take(24)
+        .collect();
+    let rest = rest.trim_end();
+    if rest.len() < 4 {
+        return None;
+    }
+    source
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(rest).map(|at| (i + 1, at + 1)))
 }

@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn unsupported_constructs_name_themselves_and_their_position() {
         let err = translate(
-            "SELECT\n  x\nFROM t, UNNEST(arr) AS a WITH OFFSET AS o",
+            "SELECT\n  x\nFROM t, UNNEST(t.arr) AS a WITH OFFSET AS o",
             SqlDialect::BigQuery,
         )
         .expect_err("unsupported");

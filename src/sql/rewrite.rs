@@ -12,6 +12,9 @@ use sqlparser::ast::{
     TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
     helpers::attached_token::AttachedToken,
 };
+use sqlparser::ast::{SetExpr, Visit, Visitor};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
 use std::ops::ControlFlow;
 
 pub(super) fn rewrite_statement(
@@ -95,21 +98,69 @@ impl VisitorMut for Rewriter {
                 data_type: None,
             });
         }
-        if let TableFactor::UNNEST {
+        ControlFlow::Continue(())
+    }
+
+    /// `UNNEST(arr) AS x WITH OFFSET AS o` (after `arr` is translated): the
+    /// elements and their 0-based offsets, unnested side by side.
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<TranslateError> {
+        let TableFactor::UNNEST {
             with_offset: true,
             array_exprs,
+            alias,
+            with_offset_alias,
             ..
         } = factor
-        {
-            let span = array_exprs
-                .first()
-                .map_or(sqlparser::tokenizer::Span::empty(), Spanned::span);
+        else {
+            return ControlFlow::Continue(());
+        };
+        let span = array_exprs
+            .first()
+            .map_or(sqlparser::tokenizer::Span::empty(), Spanned::span);
+        let [array] = array_exprs.as_slice() else {
+            return ControlFlow::Break(TranslateError::at(
+                "UNNEST of several arrays WITH OFFSET cannot run on DataFusion",
+                span,
+            ));
+        };
+        if references_columns(array) {
             return ControlFlow::Break(
-                TranslateError::at("UNNEST ... WITH OFFSET cannot run on DataFusion yet", span)
-                    .with_help("number the elements with ROW_NUMBER() OVER () instead"),
+                TranslateError::at(
+                    "UNNEST ... WITH OFFSET over a column of another table cannot run on DataFusion yet",
+                    span,
+                )
+                .with_help("unnest without WITH OFFSET, or number the elements with ROW_NUMBER() OVER (PARTITION BY ...)"),
             );
         }
-        ControlFlow::Continue(())
+        let value = alias
+            .as_ref()
+            .map_or("value".to_string(), |a| a.name.value.clone());
+        let offset = with_offset_alias
+            .as_ref()
+            .map_or("offset".to_string(), |a| a.value.clone());
+        let sql = format!(
+            "SELECT * FROM (SELECT unnest(__rdbt_array) AS \"{value}\", unnest(range(0, cardinality(__rdbt_array))) AS \"{offset}\" FROM (SELECT {array} AS __rdbt_array) AS __rdbt_arrays) AS \"__rdbt_unnest_{value}\""
+        );
+        let parsed = Parser::parse_sql(&GenericDialect {}, &sql);
+        let derived = parsed
+            .ok()
+            .and_then(|mut statements| match statements.pop() {
+                Some(Statement::Query(q)) => match *q.body {
+                    SetExpr::Select(mut select) => select.from.pop().map(|t| t.relation),
+                    _ => None,
+                },
+                _ => None,
+            });
+        match derived {
+            Some(relation) => {
+                *factor = relation;
+                ControlFlow::Continue(())
+            }
+            None => ControlFlow::Break(TranslateError::at(
+                "this UNNEST ... WITH OFFSET could not be translated",
+                span,
+            )),
+        }
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<TranslateError> {
@@ -149,6 +200,25 @@ fn split_backticked_path(name: &mut ObjectName) {
         parts.remove(0);
     }
     name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();
+}
+
+/// Whether an expression reads a column (so it cannot move into a derived
+/// table of its own).
+fn references_columns(e: &Expr) -> bool {
+    struct Finder(bool);
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(false);
+    let _ = e.visit(&mut finder);
+    finder.0
 }
 
 // ---- helpers to build and read the AST ----
