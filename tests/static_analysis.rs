@@ -168,3 +168,75 @@ fn strict_mode_fails_a_model_whose_schema_cannot_be_inferred() {
     );
     assert!(strict.stderr.contains("data_type"), "{}", strict.stderr);
 }
+
+/// Writes one Parquet file with an `id` (bigint) and `email` (text) column.
+fn land_parquet(path: &std::path::Path) {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("email", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(StringArray::from(vec!["a@x", "b@x"])),
+        ],
+    )
+    .expect("batch");
+    let file = std::fs::File::create(path).expect("create");
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
+#[test]
+fn a_landed_source_is_checked_against_the_parquet_schema() {
+    let p = project(&[
+        ("rdbt_project.yml", "name: shop\n"),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: app\n    tables:\n      - name: users\n        ingest:\n          postgres: {url: \"postgres://localhost/db\", table: users}\n",
+        ),
+        (
+            "models/user_emails.sql",
+            "select id, email, dt from {{ source('app', 'users') }}\n",
+        ),
+        (
+            "models/bad_users.sql",
+            "select id, mail from {{ source('app', 'users') }}\n",
+        ),
+    ]);
+    let dir = p.path();
+    // Nothing landed: nothing to check against (strict would say so).
+    let before = rdbt(dir, &["compile", "-s", "user_emails"]);
+    assert_eq!(before.code, 0, "{}", before.transcript());
+    land_parquet(&dir.join("target/land/app/users/dt=2024-01-01/part-0-0-1.parquet"));
+    let after = rdbt(dir, &["compile"]);
+    assert_eq!(after.code, 2, "{}", after.transcript());
+    assert!(
+        after.stderr.contains("No field named mail"),
+        "{}",
+        after.stderr
+    );
+    assert!(
+        after.stderr.contains("models/bad_users.sql:1:12"),
+        "{}",
+        after.stderr
+    );
+    let ok = rdbt(dir, &["compile", "-s", "user_emails"]);
+    assert_eq!(ok.code, 0, "{}", ok.transcript());
+    assert_eq!(
+        manifest(dir)["nodes"]["model.shop.user_emails"]["inferred_columns"],
+        json!([
+            {"name": "id", "data_type": "bigint"},
+            {"name": "email", "data_type": "varchar"},
+            {"name": "dt", "data_type": "varchar"},
+        ])
+    );
+}

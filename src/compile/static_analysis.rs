@@ -95,7 +95,7 @@ pub fn analyze(
             .all(|p| state.known.contains_key(p));
         match node.resource_type {
             ResourceType::Seed => state.seed(node),
-            ResourceType::Source => state.source(node),
+            ResourceType::Source => state.source(&compiler.world.land_root, node),
             ResourceType::Model | ResourceType::Snapshot if parents_known => {
                 state.model(compiler, &linker, parsed, node);
             }
@@ -174,13 +174,32 @@ impl State {
         }
     }
 
-    /// A source's schema is known when every declared column has a type.
-    fn source(&mut self, node: &ParsedNode) {
-        let declared = node
-            .columns
-            .values()
-            .map(|c| (c.name.as_str(), c.data_type.as_deref()));
-        if let Some(schema) = TableSchema::from_declared(declared) {
+    /// A source's schema: what has landed for it (that is what models will
+    /// read), else its declared columns when every one has a type.
+    fn source(&mut self, land_root: &str, node: &ParsedNode) {
+        let landed = node.source.as_ref().and_then(|info| {
+            if info.ingest.is_none() && info.external.is_none() || land_root.contains("://") {
+                return None;
+            }
+            let table = if info.identifier.is_empty() {
+                &node.name
+            } else {
+                &info.identifier
+            };
+            TableSchema::from_land(
+                &std::path::Path::new(land_root)
+                    .join(&info.source_name)
+                    .join(table),
+            )
+        });
+        let declared = || {
+            TableSchema::from_declared(
+                node.columns
+                    .values()
+                    .map(|c| (c.name.as_str(), c.data_type.as_deref())),
+            )
+        };
+        if let Some(schema) = landed.or_else(declared) {
             self.register(node, schema);
         }
     }

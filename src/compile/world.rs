@@ -29,6 +29,8 @@ pub struct World {
     /// The dialect models are written in unless their config says otherwise.
     pub sql_dialect: SqlDialect,
     pub target_kind: crate::settings::TargetKind,
+    /// Where ingestion lands sources (a folder or `gs://bucket/prefix`).
+    pub land_root: String,
     /// `target` as templates see it (secrets masked).
     pub target: Value,
     pub target_schema: String,
@@ -112,6 +114,7 @@ impl World {
             dialect,
             sql_dialect,
             target_kind: settings.target.kind,
+            land_root: settings.target.land.clone(),
             target: Value::from_serialize_map(target),
             target_schema: t.schema.clone(),
             target_database: t.database.clone(),

@@ -82,6 +82,40 @@ impl TableSchema {
         Some(TableSchema(Arc::new(Schema::new(fields))))
     }
 
+    /// The schema of the Parquet files landed under `dir` (the first file's,
+    /// plus a text column per Hive partition folder such as `dt=...`), or
+    /// `None` when nothing has landed there.
+    pub fn from_land(dir: &Path) -> Option<TableSchema> {
+        let file = walkdir::WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "parquet")
+            })?;
+        let reader = std::fs::File::open(file.path()).ok()?;
+        let builder =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                reader,
+            )
+            .ok()?;
+        let mut fields: Vec<Field> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let relative = file.path().strip_prefix(dir).ok()?;
+        for part in relative.parent().into_iter().flat_map(|p| p.components()) {
+            if let Some((key, _)) = part.as_os_str().to_string_lossy().split_once('=')
+                && !fields.iter().any(|f| f.name() == key)
+            {
+                fields.push(Field::new(key, DataType::Utf8, true));
+            }
+        }
+        Some(TableSchema(Arc::new(Schema::new(fields))))
+    }
+
     pub fn column_names(&self) -> Vec<&str> {
         self.0.fields().iter().map(|f| f.name().as_str()).collect()
     }
