@@ -37,6 +37,7 @@ pub fn analyze(
     if mode == StaticAnalysis::Off {
         return Ok(());
     }
+    let timer = Timer::start();
     let order = upstream_order(parsed, ids);
     let to_compile: Vec<String> = order
         .iter()
@@ -51,6 +52,7 @@ pub fn analyze(
         })
         .cloned()
         .collect();
+    timer.lap("order");
     let linker = Linker::new(compiler, parsed);
     // A node that does not compile yet (a macro querying a table the run
     // has still to build) is left unknown; the run reports it if it stays so.
@@ -72,6 +74,7 @@ pub fn analyze(
             n.compiled_code = Some(sql);
         }
     }
+    timer.lap("compile upstream");
     let analyzer = Analyzer::new().map_err(|e| {
         Diagnostics::from(Diagnostic::internal(format!(
             "static analysis could not start: {e}"
@@ -84,38 +87,82 @@ pub fn analyze(
         inferred: BTreeMap::new(),
     };
     let requested: BTreeSet<&String> = ids.iter().collect();
-    for id in &order {
-        let Some(node) = parsed.nodes.get(id) else {
-            continue;
+    timer.lap("planner");
+    for level in levels(parsed, &order) {
+        // Seeds and sources first and one at a time: they only read files.
+        for id in &level {
+            let Some(node) = parsed.nodes.get(*id) else {
+                continue;
+            };
+            match node.resource_type {
+                ResourceType::Seed => state.seed(node),
+                ResourceType::Source => state.source(&compiler.world.land_root, node),
+                _ => {}
+            }
+        }
+        let outcomes: Vec<(&String, Outcome)> = {
+            use rayon::prelude::*;
+            let state = &state;
+            let linker = &linker;
+            let snapshot: &ParsedProject = parsed;
+            level
+                .par_iter()
+                .filter_map(|id| {
+                    let node = snapshot.nodes.get(*id)?;
+                    let parents_known = node
+                        .depends_on
+                        .iter()
+                        .filter(|p| snapshot.nodes.get(*p).is_some_and(has_relation))
+                        .all(|p| state.known.contains_key(p));
+                    let outcome = match node.resource_type {
+                        ResourceType::Model | ResourceType::Snapshot if parents_known => {
+                            state.model(compiler, linker, snapshot, node)
+                        }
+                        ResourceType::Model | ResourceType::Snapshot => {
+                            // Its columns cannot be checked, its dialect still can.
+                            match node
+                                .compiled_code
+                                .as_ref()
+                                .map(|c| linker.executable(compiler, snapshot, &node.unique_id, c))
+                            {
+                                Some(Err(d)) => Outcome::Diag(d),
+                                _ if mode == StaticAnalysis::Strict && requested.contains(*id) => {
+                                    Outcome::Diag(unknown_parent_error(
+                                        snapshot,
+                                        node,
+                                        &state.known,
+                                    ))
+                                }
+                                _ => Outcome::Nothing,
+                            }
+                        }
+                        ResourceType::Test if parents_known => {
+                            state.test(compiler, linker, snapshot, node)
+                        }
+                        _ => Outcome::Nothing,
+                    };
+                    Some((*id, outcome))
+                })
+                .collect()
         };
-        let parents_known = node
-            .depends_on
-            .iter()
-            .filter(|p| parsed.nodes.get(*p).is_some_and(has_relation))
-            .all(|p| state.known.contains_key(p));
-        match node.resource_type {
-            ResourceType::Seed => state.seed(node),
-            ResourceType::Source => state.source(&compiler.world.land_root, node),
-            ResourceType::Model | ResourceType::Snapshot if parents_known => {
-                state.model(compiler, &linker, parsed, node);
-            }
-            ResourceType::Model | ResourceType::Snapshot => {
-                // Its columns cannot be checked, its dialect still can.
-                if let Some(compiled) = &node.compiled_code
-                    && let Err(d) = linker.executable(compiler, parsed, id, compiled)
-                {
-                    state.diags.push(d);
-                }
-                if mode == StaticAnalysis::Strict && requested.contains(id) {
-                    state
-                        .diags
-                        .push(unknown_parent_error(parsed, node, &state.known));
+        for (id, outcome) in outcomes {
+            match outcome {
+                Outcome::Nothing => {}
+                Outcome::Diag(d) => state.diags.push(d),
+                Outcome::Model {
+                    schema,
+                    model,
+                    register,
+                } => {
+                    if register && let Some(node) = parsed.nodes.get(id) {
+                        state.register(node, schema);
+                    }
+                    state.inferred.insert(id.clone(), model);
                 }
             }
-            ResourceType::Test if parents_known => state.test(compiler, &linker, parsed, node),
-            _ => {}
         }
     }
+    timer.lap("plan every node");
     for (id, schema) in state.inferred {
         if let Some(node) = parsed.nodes.get_mut(&id) {
             node.inferred = Some(Arc::new(schema));
@@ -205,24 +252,24 @@ impl State {
     }
 
     fn model(
-        &mut self,
+        &self,
         compiler: &Compiler,
         linker: &Linker,
         parsed: &ParsedProject,
         node: &ParsedNode,
-    ) {
+    ) -> Outcome {
         let Some(compiled) = &node.compiled_code else {
-            return;
+            return Outcome::Nothing;
         };
         let dialect = sql_dialect_of(&compiler.world, &node.config);
         let statement = match crate::sql::translate_statement(compiled, dialect) {
             Ok(statement) => statement,
             Err(_) => {
                 // The same translation again, for a diagnostic at the line.
-                if let Err(d) = linker.executable(compiler, parsed, &node.unique_id, compiled) {
-                    self.diags.push(d);
-                }
-                return;
+                return match linker.executable(compiler, parsed, &node.unique_id, compiled) {
+                    Err(d) => Outcome::Diag(d),
+                    Ok(_) => Outcome::Nothing,
+                };
             }
         };
         match self.analyzer.analyze_statement(statement) {
@@ -230,14 +277,15 @@ impl State {
                 if node.resource_type == ResourceType::Snapshot {
                     schema = schema.with_snapshot_columns();
                 }
-                if !(node.resource_type == ResourceType::Model
-                    && node.materialized() == "ephemeral")
-                {
-                    self.register(node, schema);
+                let register = !(node.resource_type == ResourceType::Model
+                    && node.materialized() == "ephemeral");
+                Outcome::Model {
+                    schema,
+                    model,
+                    register,
                 }
-                self.inferred.insert(node.unique_id.clone(), model);
             }
-            Err(e) if e.unknown_relation => {}
+            Err(e) if e.unknown_relation => Outcome::Nothing,
             Err(e) => {
                 let dialect = sql_dialect_of(&compiler.world, &node.config);
                 // A type mismatch names types, not columns: find its operator.
@@ -256,7 +304,7 @@ impl State {
                     }
                     None => located(node, &e.message, e.subject.as_deref(), dialect.name()),
                 };
-                self.diags.push(d);
+                Outcome::Diag(d)
             }
         }
     }
@@ -264,12 +312,12 @@ impl State {
     /// A test on a column its model does not have is reported at the test's
     /// YAML entry, naming the columns there are.
     fn test(
-        &mut self,
+        &self,
         compiler: &Compiler,
         linker: &Linker,
         parsed: &ParsedProject,
         node: &ParsedNode,
-    ) {
+    ) -> Outcome {
         if let (Some(column), Some(parent)) = (
             &node.column_name,
             node.attached_node
@@ -280,7 +328,7 @@ impl State {
             let bare = column.trim_matches('"').trim_matches('`');
             if !schema.has_column(bare) {
                 let names = schema.column_names();
-                self.diags.push(
+                return Outcome::Diag(
                     yaml_located(
                         node,
                         format!(
@@ -293,7 +341,6 @@ impl State {
                         names.join(", ")
                     )),
                 );
-                return;
             }
         }
         // rdbt's own generic tests are right when their columns exist.
@@ -303,25 +350,58 @@ impl State {
             .is_some_and(|m| m.namespace.is_none() && BUILTIN_TESTS.contains(&m.name.as_str()))
             && self.builtin_test_columns_exist(node)
         {
-            return;
+            return Outcome::Nothing;
         }
         let Some(compiled) = &node.compiled_code else {
-            return;
+            return Outcome::Nothing;
         };
         let dialect = sql_dialect_of(&compiler.world, &node.config);
         let Ok(statement) = crate::sql::translate_statement(compiled, dialect) else {
-            if let Err(d) = linker.executable(compiler, parsed, &node.unique_id, compiled) {
-                self.diags.push(d);
-            }
-            return;
+            return match linker.executable(compiler, parsed, &node.unique_id, compiled) {
+                Err(d) => Outcome::Diag(d),
+                Ok(_) => Outcome::Nothing,
+            };
         };
-        if let Err(e) = self.analyzer.analyze_statement(statement)
-            && !e.unknown_relation
-        {
-            self.diags.push(yaml_located(
+        match self.analyzer.analyze_statement(statement) {
+            Err(e) if !e.unknown_relation => Outcome::Diag(yaml_located(
                 node,
                 format!("test `{}` cannot run: {}", node.name, e.message),
-            ));
+            )),
+            _ => Outcome::Nothing,
+        }
+    }
+}
+
+/// What checking one node found, applied to the state once its level is
+/// done (nodes of one level are checked in parallel).
+enum Outcome {
+    Nothing,
+    Diag(Diagnostic),
+    Model {
+        schema: TableSchema,
+        model: ModelSchema,
+        register: bool,
+    },
+}
+
+/// `RDBT_TIMINGS=1`: how long each step of the analysis took.
+struct Timer(Option<std::cell::Cell<std::time::Instant>>);
+
+impl Timer {
+    fn start() -> Timer {
+        Timer(
+            std::env::var_os("RDBT_TIMINGS")
+                .map(|_| std::cell::Cell::new(std::time::Instant::now())),
+        )
+    }
+
+    fn lap(&self, step: &str) {
+        if let Some(at) = &self.0 {
+            eprintln!(
+                "timing:   analysis {step}: {:.1} ms",
+                at.get().elapsed().as_secs_f64() * 1000.0
+            );
+            at.set(std::time::Instant::now());
         }
     }
 }
@@ -434,6 +514,28 @@ fn unknown_parent_error(
     .with_help(
         "declare the source's columns with their data_type, or run with --static-analysis on",
     )
+}
+
+/// `order` (parents before children) cut into levels: a node's level is one
+/// more than its deepest parent's, so a level only reads earlier levels.
+fn levels<'a>(parsed: &ParsedProject, order: &'a [String]) -> Vec<Vec<&'a String>> {
+    let mut depth: HashMap<&str, usize> = HashMap::with_capacity(order.len());
+    let mut levels: Vec<Vec<&String>> = Vec::new();
+    for id in order {
+        let level = parsed.nodes.get(id).map_or(0, |n| {
+            n.depends_on
+                .iter()
+                .filter_map(|p| depth.get(p.as_str()))
+                .max()
+                .map_or(0, |d| d + 1)
+        });
+        depth.insert(id, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push(id);
+    }
+    levels
 }
 
 /// `ids` and their ancestors, parents before children.

@@ -262,9 +262,9 @@ impl Analyzer {
     ) -> Result<(TableSchema, ModelSchema), AnalysisError> {
         let state = &self.state;
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
-        let plan = self
-            .runtime
-            .block_on(state.statement_to_plan(statement))
+        // Planning against in-memory tables never waits on I/O, so a plain
+        // executor does, and threads planning side by side share nothing.
+        let plan = futures::executor::block_on(state.statement_to_plan(statement))
             .map_err(|e| engine_error(&e))?;
         // Type coercion and its checks run in the analyzer rules.
         state
