@@ -13,7 +13,7 @@ use crate::project::properties::{NodePatch, TestDef};
 use crate::project::{Package, Project, ResourceType};
 use regex::Regex;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 static ARG_REF: LazyLock<Regex> = LazyLock::new(|| {
@@ -41,14 +41,12 @@ pub fn build_generic_tests(
     patches: &HashMap<(String, String, String), &NodePatch>,
     diags: &mut Diagnostics,
 ) -> Vec<ParsedNode> {
-    let mut builder = TestBuilder {
-        project,
-        compiler,
-        lines: LineIndex::default(),
-        diags,
-        out: Vec::new(),
-        seen_ids: BTreeSet::new(),
-    };
+    type Job<'a> = (
+        Parent<'a>,
+        &'a [TestDef],
+        &'a [crate::project::properties::ColumnDef],
+    );
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     let mut ordered: Vec<&&NodePatch> = patches.values().collect();
     ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
     for patch in ordered {
@@ -71,7 +69,7 @@ pub fn build_generic_tests(
             expression: format!("ref('{}')", patch.name),
             package,
         };
-        builder.attach(&parent, &patch.tests, &patch.columns);
+        jobs.push((parent, &patch.tests, &patch.columns));
     }
     for package in &project.packages {
         for s in &package.properties.sources {
@@ -85,20 +83,48 @@ pub fn build_generic_tests(
                 expression: format!("source('{}', '{}')", s.source_name, s.name),
                 package,
             };
-            builder.attach(&parent, &s.tests, &s.columns);
+            jobs.push((parent, &s.tests, &s.columns));
         }
     }
-    builder.out
+    // Each parent's tests build on their own (in parallel); duplicates are
+    // then dropped in a fixed order, so the output does not depend on timing.
+    use rayon::prelude::*;
+    let built: Vec<(Vec<ParsedNode>, Diagnostics)> = jobs
+        .par_iter()
+        .map_init(LineIndex::default, |lines, (parent, tests, columns)| {
+            let mut found = Diagnostics::default();
+            let mut builder = TestBuilder {
+                project,
+                compiler,
+                lines,
+                diags: &mut found,
+                out: Vec::new(),
+            };
+            builder.attach(parent, tests, columns);
+            let out = builder.out;
+            (out, found)
+        })
+        .collect();
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (nodes, found) in built {
+        diags.extend(found);
+        out.extend(
+            nodes
+                .into_iter()
+                .filter(|n| seen_ids.insert(n.unique_id.clone())),
+        );
+    }
+    out
 }
 
 /// Collects the test nodes of one parse, each once.
 struct TestBuilder<'a> {
     project: &'a Project,
     compiler: &'a Compiler,
-    lines: LineIndex,
+    lines: &'a mut LineIndex,
     diags: &'a mut Diagnostics,
     out: Vec<ParsedNode>,
-    seen_ids: BTreeSet<String>,
 }
 
 impl TestBuilder<'_> {
@@ -121,10 +147,9 @@ impl TestBuilder<'_> {
                 parent,
                 t,
                 column,
-                &mut self.lines,
+                self.lines,
                 self.diags,
-            ) && self.seen_ids.insert(n.unique_id.clone())
-            {
+            ) {
                 self.out.push(n);
             }
         }
