@@ -222,6 +222,10 @@ fn an_unchanged_project_skips_the_parse_and_any_change_does_not() {
     assert!(added["nodes"]["model.stamp.c"].is_object());
     let (skipped, _) = parse(&[], &["--no-partial-parse"]);
     assert!(!skipped);
+    let (skipped, _) = parse(&[("RDBT_NO_PARTIAL_PARSE", "1")], &[]);
+    assert!(!skipped);
+    // Dropping that variable is a change too; the parse after it stamps.
+    assert!(!parse(&[], &[]).0);
 
     // Another command writing the manifest voids the stamp.
     assert!(parse(&[], &[]).0);

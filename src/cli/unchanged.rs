@@ -46,7 +46,10 @@ pub fn check(g: &GlobalArgs) -> Result<String, Check> {
         inputs,
         flags,
     };
-    if g.no_partial_parse {
+    // Asked for a full parse, by flag or as settings read it from the environment.
+    let no_partial_parse =
+        crate::settings::read_env("RDBT_NO_PARTIAL_PARSE").is_some_and(|v| !v.is_empty());
+    if g.no_partial_parse || no_partial_parse {
         return Err(check);
     }
     let Some(inputs) = &check.inputs else {
