@@ -4,24 +4,8 @@
 
 mod common;
 
-use common::{fixture, project, rdbt};
-use serde_json::{Value, json};
-use std::path::Path;
-
-fn rows(dir: &Path, sql: &str) -> Vec<Value> {
-    let run = rdbt(
-        dir,
-        &[
-            "show", "-q", "--inline", sql, "--output", "json", "--limit", "0",
-        ],
-    );
-    assert_eq!(run.code, 0, "{sql}: {}", run.transcript());
-    serde_json::from_str::<Value>(&run.stdout)
-        .expect("json rows")
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
+use common::{fixture, project, rdbt, rows};
+use serde_json::json;
 
 #[test]
 fn each_model_runs_with_its_own_dialects_semantics() {

@@ -5,25 +5,9 @@
 
 mod common;
 
-use common::{fixture, rdbt, rdbt_env};
+use common::{fixture, rdbt, rdbt_env, rows};
 use serde_json::{Value, json};
 use std::path::Path;
-
-/// Rows of a query as JSON objects, through `rdbt show`.
-fn rows(dir: &Path, sql: &str) -> Vec<Value> {
-    let run = rdbt(
-        dir,
-        &[
-            "show", "-q", "--inline", sql, "--output", "json", "--limit", "0",
-        ],
-    );
-    assert_eq!(run.code, 0, "{sql}: {}", run.transcript());
-    serde_json::from_str::<Value>(&run.stdout)
-        .expect("json rows")
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
 
 fn results(dir: &Path) -> Vec<(String, String)> {
     let v: Value = serde_json::from_str(

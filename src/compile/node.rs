@@ -115,6 +115,28 @@ impl ParsedNode {
         self.config.materialized()
     }
 
+    /// A seed's CSV delimiter (`delimiter` config, default `,`).
+    pub fn seed_delimiter(&self) -> u8 {
+        use crate::project::config::ConfigExt;
+        self.config
+            .str_value("delimiter")
+            .and_then(|d| d.bytes().next())
+            .unwrap_or(b',')
+    }
+
+    /// A seed's `column_types` config: (column, type as written).
+    pub fn seed_column_types(&self) -> Vec<(String, String)> {
+        self.config
+            .get("column_types")
+            .and_then(|v| v.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|t| (k.clone(), t.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The language of `raw_code` as dbt reports it.
     pub fn language(&self) -> &'static str {
         "sql"

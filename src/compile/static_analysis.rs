@@ -10,7 +10,6 @@ use super::node::{ParsedNode, ParsedProject};
 use super::{Linker, sql_dialect_of};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
 use crate::project::ResourceType;
-use crate::project::config::ConfigExt;
 use crate::sql::analysis::{Analyzer, ModelSchema, TableSchema};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -197,21 +196,8 @@ impl State {
     }
 
     fn seed(&mut self, node: &ParsedNode) {
-        let delimiter = node
-            .config
-            .str_value("delimiter")
-            .and_then(|d| d.bytes().next())
-            .unwrap_or(b',');
-        let column_types: Vec<(String, String)> = node
-            .config
-            .get("column_types")
-            .and_then(|v| v.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|t| (k.clone(), t.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let delimiter = node.seed_delimiter();
+        let column_types = node.seed_column_types();
         // A seed that cannot be read is reported when it is loaded.
         if let Ok(schema) = self
             .analyzer

@@ -887,24 +887,12 @@ fn shaped_select(target: &[ColumnInfo], present: &[ColumnInfo]) -> String {
 }
 
 async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
-    let delimiter = node
-        .config
-        .str_value("delimiter")
-        .and_then(|d| d.bytes().next())
-        .unwrap_or(b',');
+    let delimiter = node.seed_delimiter();
     let column_types: Vec<(String, String)> = node
-        .config
-        .get("column_types")
-        .and_then(|v| v.as_object())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| {
-                    v.as_str()
-                        .map(|t| (k.clone(), crate::sql::types::warehouse_type(t)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .seed_column_types()
+        .into_iter()
+        .map(|(k, t)| (k, crate::sql::types::warehouse_type(&t)))
+        .collect();
     let empty = shared.options.empty;
     let rows = shared
         .warehouse

@@ -8,7 +8,7 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::catalog::empty::EmptyTable;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -207,11 +207,7 @@ impl Analyzer {
         column_types: &[(String, String)],
     ) -> Result<TableSchema, AnalysisError> {
         let path = csv.to_string_lossy().into_owned();
-        let options = CsvReadOptions::new()
-            .has_header(true)
-            .delimiter(delimiter)
-            .schema_infer_max_records(100_000)
-            .file_extension(".csv");
+        let options = super::types::seed_csv_options(delimiter);
         let staging = "__rdbt_seed_schema";
         let ctx = &self.ctx;
         self.runtime.block_on(async {

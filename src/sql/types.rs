@@ -36,3 +36,13 @@ pub fn warehouse_type(t: &str) -> String {
         _ => t.to_string(),
     }
 }
+
+/// How seeds are read: a header row, the seed's delimiter, types inferred
+/// from up to 100,000 rows. Loading and static analysis must agree.
+pub fn seed_csv_options(delimiter: u8) -> datafusion::prelude::CsvReadOptions<'static> {
+    datafusion::prelude::CsvReadOptions::new()
+        .has_header(true)
+        .delimiter(delimiter)
+        .schema_infer_max_records(100_000)
+        .file_extension(".csv")
+}

@@ -119,3 +119,19 @@ pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Rows of a query, through `rdbt show --inline ... --output json`.
+pub fn rows(dir: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let run = rdbt(
+        dir,
+        &[
+            "show", "-q", "--inline", sql, "--output", "json", "--limit", "0",
+        ],
+    );
+    assert_eq!(run.code, 0, "{sql}: {}", run.transcript());
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .expect("json rows")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

@@ -18,9 +18,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::{
-    CsvReadOptions, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
-};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -407,11 +405,7 @@ impl Warehouse {
         select_sql: impl Fn(&[ColumnInfo]) -> String,
     ) -> Result<u64, WarehouseError> {
         let path = csv.to_string_lossy().into_owned();
-        let options = CsvReadOptions::new()
-            .has_header(true)
-            .delimiter(delimiter)
-            .schema_infer_max_records(100_000)
-            .file_extension(".csv");
+        let options = crate::sql::types::seed_csv_options(delimiter);
         let staging = format!("__rdbt_seed_{}", uuid::Uuid::new_v4().simple());
         self.ctx
             .register_csv(TableReference::bare(staging.clone()), &path, options)
