@@ -261,6 +261,12 @@ fn cast(expr: Expr, data_type: DataType) -> Expr {
     }
 }
 
+/// `a / b` as floating-point division, whatever the operands' types.
+fn divide_as_double(left: &mut Box<Expr>) {
+    let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+    **left = cast(l, double());
+}
+
 fn double() -> DataType {
     DataType::Double(ExactNumberInfo::None)
 }
@@ -420,8 +426,7 @@ fn bigquery_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             op: BinaryOperator::Divide,
             ..
         } => {
-            let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
-            **left = cast(l, double());
+            divide_as_double(left);
             Ok(())
         }
         Expr::Extract {
@@ -833,8 +838,7 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             op: BinaryOperator::Divide,
             ..
         } => {
-            let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
-            **left = cast(l, double());
+            divide_as_double(left);
             Ok(())
         }
         Expr::BinaryOp {
