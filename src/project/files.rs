@@ -265,20 +265,27 @@ fn read_text(path: &Path) -> Result<Arc<str>, Diagnostic> {
     })
 }
 
-/// Files under `root/dir` with one of `exts`, sorted, with paths relative to
-/// `root/dir`. Hidden files and folders are skipped.
-fn list_files(root: &Path, dir: &str, exts: &[&str]) -> Vec<(PathBuf, String)> {
-    let base = root.join(dir);
-    if !base.is_dir() {
-        return Vec::new();
-    }
-    let mut out: Vec<(PathBuf, String)> = walkdir::WalkDir::new(&base)
+/// Every file a project can read under `base`, in file-name order: hidden
+/// files and folders are skipped. The no-change parse check walks the same
+/// files, so both must use this.
+pub(super) fn visible_files(base: &Path) -> impl Iterator<Item = walkdir::DirEntry> {
+    walkdir::WalkDir::new(base)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
+}
+
+/// Files under `root/dir` with one of `exts`, sorted, with paths relative to
+/// `root/dir`.
+fn list_files(root: &Path, dir: &str, exts: &[&str]) -> Vec<(PathBuf, String)> {
+    let base = root.join(dir);
+    if !base.is_dir() {
+        return Vec::new();
+    }
+    let mut out: Vec<(PathBuf, String)> = visible_files(&base)
         .filter(|e| {
             e.path()
                 .extension()

@@ -103,14 +103,7 @@ fn walk_package(
             h.update(b"\0missing");
             continue;
         }
-        for entry in walkdir::WalkDir::new(&base)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-        {
+        for entry in super::files::visible_files(&base) {
             h.update(entry.path().as_os_str().as_encoded_bytes());
             match entry.metadata() {
                 Ok(meta) => add_metadata(h, newest, &meta),
