@@ -138,11 +138,53 @@ pub enum Command {
     Retry(RunArgs),
     /// Call a macro (with run_query and the warehouse available) and print what it returns.
     RunOperation(OperationArgs),
+    /// Land the selected sources' `ingest:` blocks as Parquet in the target's land: Kafka topics (`--once` by default, or `--follow`), a newline-delimited JSON file (`--from-file`), or the quarantine again after a schema fix (`--replay-quarantine`).
+    Ingest(IngestArgs),
+    /// Write contract events for demos and tests: synthetic (`--customers`, `--seed`) or replayed from the real orders CSV (`--from-orders-csv`), to an NDJSON file (`--output`) or a Kafka topic (`--topic`, `--brokers`).
+    Produce(ProduceArgs),
     /// Commands about sources: `rdbt source freshness`.
     Source {
         #[command(subcommand)]
         command: SourceCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Drain every partition to the end offsets seen at start, commit and exit (the default; for CI and scheduled jobs).
+    #[arg(long, conflicts_with = "follow")]
+    pub once: bool,
+    /// Keep consuming until SIGINT or SIGTERM, flushing files by size and by the table's flush_interval; then commit and exit cleanly.
+    #[arg(long)]
+    pub follow: bool,
+    /// Land a newline-delimited JSON file (a path, or a gs:// / s3:// URL) instead of reading the topic; landing the same file again lands nothing twice. Select exactly one table.
+    #[arg(long, value_name = "PATH|URL", conflicts_with_all = ["follow", "replay_quarantine"])]
+    pub from_file: Option<String>,
+    /// Validate the selected tables' quarantined messages again (after a schema fix) and land those that now pass, exactly once.
+    #[arg(long, conflicts_with = "follow")]
+    pub replay_quarantine: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// How many synthetic customers (about 20 orders and 50 events each).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub customers: u64,
+    /// The generator's seed: the same seed gives the same events.
+    #[arg(long, default_value_t = 42, value_name = "S")]
+    pub seed: u64,
+    /// Replay this orders export (../shared/data/food_delivery_orders.csv) as contract events instead of generating them.
+    #[arg(long, value_name = "CSV")]
+    pub from_orders_csv: Option<PathBuf>,
+    /// Write the events as newline-delimited JSON to this file (`-` for stdout).
+    #[arg(short = 'o', long, value_name = "FILE", required_unless_present = "topic")]
+    pub output: Option<PathBuf>,
+    /// Produce the events to this Kafka topic (key: the customer id).
+    #[arg(long, value_name = "TOPIC", requires = "brokers", conflicts_with = "output")]
+    pub topic: Option<String>,
+    /// The Kafka bootstrap servers for --topic, e.g. 127.0.0.1:9092.
+    #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BROKERS")]
+    pub brokers: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

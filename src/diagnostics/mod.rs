@@ -82,6 +82,16 @@ pub mod codes {
     pub const USAGE: Code = Code("R401");
     /// Writing artifacts or compiled files failed.
     pub const ARTIFACT_WRITE: Code = Code("R402");
+    /// A source table's `ingest:` block or columns cannot be used.
+    pub const INGEST_CONFIG: Code = Code("R501");
+    /// The land cannot be opened, read or written.
+    pub const LAND: Code = Code("R502");
+    /// Kafka cannot be reached, or refused a request.
+    pub const KAFKA: Code = Code("R503");
+    /// The input of `--from-file` (or of `rdbt produce`) cannot be read.
+    pub const INGEST_INPUT: Code = Code("R504");
+    /// Messages went to the quarantine (a warning: the run goes on).
+    pub const QUARANTINED: Code = Code("R505");
     /// Something that can only be a bug in rdbt.
     pub const INTERNAL: Code = Code("R901");
 }

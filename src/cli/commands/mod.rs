@@ -6,10 +6,12 @@ mod debug;
 mod deps;
 mod execute;
 mod freshness;
+mod ingest;
 mod init;
 mod ls;
 mod operation;
 mod parse;
+mod produce;
 mod show;
 
 use super::args::{Cli, Command};
@@ -33,6 +35,8 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Retry(a) => execute::retry(g, a),
         Command::Show(a) => show::run(g, a),
         Command::RunOperation(a) => operation::run(g, a),
+        Command::Ingest(a) => ingest::run(g, a),
+        Command::Produce(a) => produce::run(g, a),
         Command::Source {
             command: super::args::SourceCommand::Freshness(a),
         } => freshness::run(g, a),

@@ -1,0 +1,444 @@
+//! `rdbt ingest`: lands the selected sources' `ingest:` blocks. Turns the
+//! project's source tables into ingest specs, opens the land, and runs one
+//! thread per table (so `--follow` serves every topic at once); progress is a
+//! bar on a terminal, lines otherwise, JSON lines with `--log-format json`.
+
+use crate::cli::args::{GlobalArgs, IngestArgs};
+use crate::cli::printer::Printer;
+use crate::cli::session::{Failure, Session};
+use crate::cli::{EXIT_ERROR, EXIT_OK};
+use crate::compile::ParsedNode;
+use crate::diagnostics::{Diagnostic, Location, codes};
+use crate::ingest::{
+    DeclaredColumn, IngestError, IngestTable, Progress, Stats, TableLand, TableSpec, table_spec,
+};
+use crate::project::ResourceType;
+use crate::settings::LogFormat;
+use crate::store::Land;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
+    let session = Session::open(g)?;
+    let p = session.parse()?;
+    let selected = session.select(g, &p, &[ResourceType::Source])?;
+    let nodes: Vec<&ParsedNode> = selected
+        .iter()
+        .filter_map(|id| p.parsed.nodes.get(id))
+        .filter(|n| n.source.as_ref().is_some_and(|s| s.ingest.is_some()))
+        .collect();
+    if nodes.is_empty() {
+        session.printer.info(
+            "No selected source table has an `ingest:` block; nothing to land. Select one with --select source:<source>.<table>.",
+        );
+        return Ok(EXIT_OK);
+    }
+    let mut specs = Vec::new();
+    let mut errors = Vec::new();
+    for node in &nodes {
+        match table_spec(&ingest_table(node), &crate::compile::render_env_string) {
+            Ok(spec) => specs.push(spec),
+            Err(e) => errors.push(diagnostic(&e, Some(node))),
+        }
+    }
+    if !errors.is_empty() {
+        session.printer.diagnostics(&errors);
+        return Err(Failure::Reported);
+    }
+    if args.from_file.is_some() && specs.len() != 1 {
+        return Err(session.fail(
+            Diagnostic::error(
+                codes::USAGE,
+                format!(
+                    "--from-file lands one table, but {} are selected: {}",
+                    specs.len(),
+                    specs.iter().map(TableSpec::display_name).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .with_help("add --select source:<source>.<table>"),
+        ));
+    }
+    // Tables without a Kafka block are landed only from files for now.
+    if args.from_file.is_none() && !args.replay_quarantine {
+        specs.retain(|s| {
+            if s.kafka.is_none() {
+                session.printer.info(&format!(
+                    "Skipping {}: it has no `kafka:` block (land it with --from-file)",
+                    s.display_name()
+                ));
+            }
+            s.kafka.is_some()
+        });
+    }
+
+    let runtime = session.runtime()?;
+    let land = open_land(&session, &runtime)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime.spawn(watch_signals(stop.clone()));
+    let reporter = Reporter::new(&session.printer);
+    let handle = runtime.handle().clone();
+    let mode = if args.follow {
+        crate::ingest::kafka::Mode::Follow
+    } else {
+        crate::ingest::kafka::Mode::Once
+    };
+    let results: Vec<(String, Result<Stats, IngestError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = specs
+            .iter()
+            .map(|spec| {
+                let table_land = TableLand::new(land.clone(), &spec.source_name, &spec.identifier);
+                let (handle, reporter, stop) = (&handle, &reporter, &*stop);
+                scope.spawn(move || {
+                    let result = if let Some(input) = &args.from_file {
+                        crate::ingest::file::land_file(spec, &table_land, input, handle, reporter)
+                    } else if args.replay_quarantine {
+                        crate::ingest::replay::replay_quarantine(spec, &table_land, handle, reporter)
+                    } else {
+                        crate::ingest::kafka::land_topic(
+                            spec, &table_land, mode, stop, handle, reporter,
+                        )
+                    };
+                    (spec.display_name(), result)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    (
+                        "ingest".to_string(),
+                        Err(IngestError::internal("an ingest thread panicked")),
+                    )
+                })
+            })
+            .collect()
+    });
+    let mut failed = false;
+    let mut diags = Vec::new();
+    for (table, result) in results {
+        match result {
+            Ok(stats) if stats.quarantined > 0 => diags.push(
+                Diagnostic::warning(
+                    codes::QUARANTINED,
+                    format!(
+                        "{table}: {} message(s) did not match the declared schema and are in {}",
+                        stats.quarantined,
+                        land.url(&format!("_quarantine/{}/", table.replace('.', "/")))
+                    ),
+                )
+                .with_help(
+                    "each row keeps the raw message and its reason; after fixing the schema, `rdbt ingest --replay-quarantine` lands those that now pass",
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                failed = true;
+                let node = nodes.iter().find(|n| {
+                    n.source
+                        .as_ref()
+                        .is_some_and(|s| format!("{}.{}", s.source_name, n.name) == table)
+                });
+                diags.push(diagnostic(&e, node.copied()));
+            }
+        }
+    }
+    session.printer.diagnostics(&diags);
+    Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+}
+
+fn ingest_table(node: &ParsedNode) -> IngestTable {
+    let info = node.source.as_ref();
+    // Columns are kept by name; they land in the order the YAML declares
+    // them, found after the table's own `name:` line.
+    let text = &node.file_text;
+    let table_at = table_offset(node).unwrap_or(0);
+    let mut columns: Vec<(usize, DeclaredColumn)> = node
+        .columns
+        .values()
+        .map(|c| {
+            let at = text[table_at..]
+                .find(&format!("name: {}\n", c.name))
+                .or_else(|| text[table_at..].find(&format!("name: {}", c.name)))
+                .unwrap_or(usize::MAX);
+            (
+                at,
+                DeclaredColumn {
+                    name: c.name.clone(),
+                    data_type: c.data_type.clone(),
+                },
+            )
+        })
+        .collect();
+    columns.sort_by_key(|(at, _)| *at);
+    IngestTable {
+        source_name: info.map(|s| s.source_name.clone()).unwrap_or_default(),
+        table_name: node.name.clone(),
+        identifier: info
+            .map(|s| s.identifier.clone())
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| node.name.clone()),
+        columns: columns.into_iter().map(|(_, c)| c).collect(),
+        ingest: info.and_then(|s| s.ingest.clone()).unwrap_or_default(),
+    }
+}
+
+/// Where the table's `- name: <table>` entry starts in its YAML file.
+fn table_offset(node: &ParsedNode) -> Option<usize> {
+    let text = &node.file_text;
+    text.find(&format!("name: {}\n", node.name))
+        .or_else(|| text.find(&format!("name: {}", node.name)))
+}
+
+/// The line of a setting (`ingest.kafka.brokers`) in the table's YAML: the
+/// last key of the path, searched after the table's `name:` line.
+fn setting_location(node: &ParsedNode, setting: &str) -> Option<Location> {
+    let text = &node.file_text;
+    let table_at = table_offset(node)?;
+    let key = setting.rsplit('.').next().unwrap_or(setting);
+    let key_at = text[table_at..]
+        .find(&format!("{key}:"))
+        .map(|i| table_at + i)
+        .unwrap_or(table_at);
+    Some(Location::from_offset(&node.abs_path, text, key_at))
+}
+
+fn diagnostic(e: &IngestError, node: Option<&ParsedNode>) -> Diagnostic {
+    let table = node
+        .and_then(|n| n.source.as_ref().map(|s| format!("{}.{}", s.source_name, n.name)))
+        .unwrap_or_default();
+    let (code, setting) = match e {
+        IngestError::Config { setting, .. } => (codes::INGEST_CONFIG, Some(setting.as_str())),
+        IngestError::Kafka { setting, .. } => (codes::KAFKA, Some(setting.as_str())),
+        IngestError::Land(_) => (codes::LAND, None),
+        IngestError::Input { .. } => (codes::INGEST_INPUT, None),
+        IngestError::Internal(_) => (codes::INTERNAL, None),
+    };
+    let message = if table.is_empty() {
+        e.to_string()
+    } else {
+        format!("source `{table}`: {e}")
+    };
+    let mut d = if code == codes::INTERNAL {
+        Diagnostic::internal(message)
+    } else {
+        Diagnostic::error(code, message)
+    };
+    if let Some(help) = e.help() {
+        d = d.with_help(help);
+    }
+    if let (Some(node), Some(setting)) = (node, setting)
+        && setting.starts_with("ingest")
+        && let Some(location) = setting_location(node, setting)
+    {
+        d = d.at(location, Some(&node.file_text));
+    }
+    d
+}
+
+/// The target's land, checked writable before anything is consumed.
+fn open_land(session: &Session, runtime: &tokio::runtime::Runtime) -> Result<Land, Failure> {
+    let target = &session.settings.target;
+    let mut options: BTreeMap<String, String> = target
+        .options
+        .get("land_options")
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A BigQuery target's key file also serves its gs:// land.
+    if target.land.starts_with("gs://")
+        && options.is_empty()
+        && let Some(keyfile) = target.options.get("keyfile").and_then(|v| v.as_str())
+        && !keyfile.is_empty()
+    {
+        options.insert("service_account_path".into(), keyfile.to_string());
+    }
+    let fail = |e: crate::store::StoreError| {
+        session.fail(
+            Diagnostic::error(codes::LAND, format!("target `{}`: {e}", target.name)).with_help(
+                IngestError::Land(e).help().unwrap_or_default(),
+            ),
+        )
+    };
+    let land = Land::open(&target.land, &options).map_err(fail)?;
+    runtime.block_on(land.check_writable("_ingest")).map_err(fail)?;
+    Ok(land)
+}
+
+/// Sets `stop` on SIGINT or SIGTERM: `--follow` then flushes, commits and
+/// exits cleanly.
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    stop.store(true, Ordering::Relaxed);
+}
+
+/// Progress as people and machines want it: a bar per table on a terminal,
+/// a line every few seconds otherwise, JSON lines with `--log-format json`.
+struct Reporter {
+    printer: Printer,
+    bars: Option<indicatif::MultiProgress>,
+    tables: Mutex<BTreeMap<String, TableProgress>>,
+}
+
+struct TableProgress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+}
+
+impl Reporter {
+    fn new(printer: &Printer) -> Reporter {
+        let terminal = printer.format == LogFormat::Text
+            && !printer.quiet
+            && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Reporter {
+            printer: printer.clone(),
+            bars: terminal.then(indicatif::MultiProgress::new),
+            tables: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn json(&self, event: &str, table: &str, stats: Option<&Stats>, message: Option<&str>) {
+        let mut line = serde_json::json!({
+            "level": "info",
+            "event": event,
+            "table": table,
+            "ts": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        });
+        if let Some(stats) = stats
+            && let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats)
+        {
+            line.as_object_mut().map(|o| o.extend(fields));
+        }
+        if let Some(m) = message {
+            line["msg"] = serde_json::json!(m);
+        }
+        eprintln!("{line}");
+    }
+}
+
+fn summary(stats: &Stats) -> String {
+    let lag = stats.lag.map(|l| format!(", lag {l}")).unwrap_or_default();
+    format!(
+        "{} messages: {} landed, {} quarantined, {} files ({:.1} MB), {:.0} msg/s{lag}",
+        stats.messages,
+        stats.landed,
+        stats.quarantined,
+        stats.files,
+        stats.bytes as f64 / 1e6,
+        stats.rate
+    )
+}
+
+impl Progress for Reporter {
+    fn started(&self, table: &str, what: &str, expected: Option<u64>) {
+        let bar = self.bars.as_ref().map(|bars| {
+            let bar = match expected {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {msg}",
+            ) && expected.is_some()
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(table.to_string());
+            let bar = bars.add(bar);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.insert(
+                table.to_string(),
+                TableProgress {
+                    bar,
+                    last_line: Instant::now(),
+                },
+            );
+        }
+        match self.printer.format {
+            LogFormat::Json if !self.printer.quiet => {
+                self.json("ingest_started", table, None, Some(what))
+            }
+            _ => self.printer.info(&format!("Landing {table} from {what}")),
+        }
+    }
+
+    fn batch(&self, table: &str, stats: &Stats) {
+        let Ok(mut tables) = self.tables.lock() else {
+            return;
+        };
+        let Some(progress) = tables.get_mut(table) else {
+            return;
+        };
+        if let Some(bar) = &progress.bar {
+            bar.set_position(stats.messages);
+            bar.set_message(summary(stats));
+            return;
+        }
+        let every = match self.printer.format {
+            LogFormat::Json => Duration::from_secs(1),
+            LogFormat::Text => Duration::from_secs(5),
+        };
+        if self.printer.quiet || progress.last_line.elapsed() < every {
+            return;
+        }
+        progress.last_line = Instant::now();
+        match self.printer.format {
+            LogFormat::Json => self.json("ingest_progress", table, Some(stats), None),
+            LogFormat::Text => self.printer.info(&format!("  {table}: {}", summary(stats))),
+        }
+    }
+
+    fn finished(&self, table: &str, stats: &Stats) {
+        if let Ok(mut tables) = self.tables.lock()
+            && let Some(progress) = tables.remove(table)
+            && let Some(bar) = progress.bar
+        {
+            bar.finish_and_clear();
+        }
+        match self.printer.format {
+            LogFormat::Json if !self.printer.quiet => {
+                self.json("ingest_finished", table, Some(stats), None)
+            }
+            _ => self.printer.info(&format!(
+                "Landed {table}: {} in {:.1} s",
+                summary(stats),
+                stats.elapsed_s
+            )),
+        }
+    }
+
+    fn note(&self, table: &str, message: &str) {
+        match self.printer.format {
+            LogFormat::Json if !self.printer.quiet => {
+                self.json("ingest_note", table, None, Some(message))
+            }
+            _ => self.printer.info(&format!("{table}: {message}")),
+        }
+    }
+}
