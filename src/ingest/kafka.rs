@@ -385,11 +385,11 @@ impl TopicRun<'_> {
         let Some(state) = self.partitions.get_mut(&p) else {
             return Ok(());
         };
-        let committed_before = state.range.first;
         let Some(pending) = state.range.take(self.land, "")? else {
             return Ok(());
         };
         self.runtime.block_on(self.land.write_range(&pending))?;
+        hold_before_commit();
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(&self.kafka.topic, p, Offset::Offset(pending.last + 1))
             .map_err(|e| IngestError::internal(e.to_string()))?;
@@ -419,7 +419,7 @@ impl TopicRun<'_> {
             Err(e) => {
                 // The files are durable but not committed: undo them and
                 // read the range again (or let the partition's next owner).
-                let from = committed_before.unwrap_or(pending.first);
+                let from = pending.first;
                 self.runtime.block_on(self.land.recover(&pending.stream, from))?;
                 self.progress.note(
                     &self.table,
@@ -457,6 +457,21 @@ impl TopicRun<'_> {
             lag += (high - state.next).max(0);
         }
         self.stats.lag = Some(lag);
+    }
+}
+
+/// Fault injection for the crash tests: `RDBT_FAULT_COMMIT_DELAY_MS` holds
+/// every range between its files becoming durable and its commit, so a test
+/// can kill the process exactly there.
+fn hold_before_commit() {
+    static DELAY: std::sync::LazyLock<Option<Duration>> = std::sync::LazyLock::new(|| {
+        std::env::var("RDBT_FAULT_COMMIT_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+    });
+    if let Some(delay) = *DELAY {
+        std::thread::sleep(delay);
     }
 }
 

@@ -159,10 +159,7 @@ fn ingest_table(node: &ParsedNode) -> IngestTable {
         .columns
         .values()
         .map(|c| {
-            let at = text[table_at..]
-                .find(&format!("name: {}\n", c.name))
-                .or_else(|| text[table_at..].find(&format!("name: {}", c.name)))
-                .unwrap_or(usize::MAX);
+            let at = find_name(&text[table_at..], &c.name).unwrap_or(usize::MAX);
             (
                 at,
                 DeclaredColumn {
@@ -187,9 +184,18 @@ fn ingest_table(node: &ParsedNode) -> IngestTable {
 
 /// Where the table's `- name: <table>` entry starts in its YAML file.
 fn table_offset(node: &ParsedNode) -> Option<usize> {
-    let text = &node.file_text;
-    text.find(&format!("name: {}\n", node.name))
-        .or_else(|| text.find(&format!("name: {}", node.name)))
+    find_name(&node.file_text, &node.name)
+}
+
+/// The first `name: <name>` in `text` not followed by more of a name.
+fn find_name(text: &str, name: &str) -> Option<usize> {
+    let needle = format!("name: {name}");
+    text.match_indices(&needle).map(|(i, _)| i).find(|i| {
+        !text[i + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// The line of a setting (`ingest.kafka.brokers`) in the table's YAML: the
