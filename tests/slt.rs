@@ -103,7 +103,7 @@ fn slt_files() -> Vec<(SqlDialect, PathBuf)> {
 
 async fn run_file(dialect: SqlDialect, path: &Path) -> Vec<String> {
     let dir = tempfile::tempdir().expect("warehouse dir");
-    let wh = Warehouse::open(dir.path(), None, true, std::time::Duration::ZERO)
+    let wh = Warehouse::open(dir.path(), None, true, std::time::Duration::ZERO, None)
         .await
         .expect("open warehouse");
     let mut failures = Vec::new();

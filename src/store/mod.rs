@@ -211,6 +211,45 @@ impl Land {
         Ok(objects)
     }
 
+    /// The folder names directly under `prefix` ("" for the root).
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let trimmed = prefix.trim_matches('/');
+        let location = if trimmed.is_empty() && self.prefix.is_empty() {
+            None
+        } else {
+            Some(self.location(trimmed))
+        };
+        match self.store.list_with_delimiter(location.as_ref()).await {
+            Ok(listed) => Ok(listed
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.io("listing", prefix, one_line(&e))),
+        }
+    }
+
+    /// The URL an engine reads `path` (a folder) at: a local absolute path,
+    /// or the root URL joined with the path; always ending in `/`.
+    pub fn folder_url(&self, path: &str) -> String {
+        match &self.local_root {
+            Some(dir) => format!("{}/", dir.join(path).display()),
+            None => format!("{}/{}/", self.root.trim_end_matches('/'), path.trim_matches('/')),
+        }
+    }
+
+    /// For a bucket land: the `scheme://bucket` URL and the store to
+    /// register with an engine so it can read the land.
+    pub fn bucket_store(&self) -> Option<(String, Arc<dyn ObjectStore>)> {
+        if self.local_root.is_some() {
+            return None;
+        }
+        let (scheme, rest) = self.root.split_once("://")?;
+        let bucket = rest.split('/').next()?;
+        Some((format!("{scheme}://{bucket}"), self.store.clone()))
+    }
+
     /// Checks that the land accepts writes (and that its credentials work)
     /// by writing and deleting a small object under `dir`.
     pub async fn check_writable(&self, dir: &str) -> Result<(), StoreError> {

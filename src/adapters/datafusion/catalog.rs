@@ -25,6 +25,8 @@ pub struct LazySchema {
     cache: Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>,
     /// Session-only tables (staged rows, seed files being loaded).
     temps: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// Where sources land; consulted for relations the warehouse lacks.
+    land: Option<crate::store::Land>,
 }
 
 impl std::fmt::Debug for LazySchema {
@@ -39,6 +41,7 @@ impl LazySchema {
         schema: String,
         ctx: Weak<SessionContext>,
         cache: Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>,
+        land: Option<crate::store::Land>,
     ) -> Self {
         LazySchema {
             root,
@@ -46,6 +49,7 @@ impl LazySchema {
             ctx: Mutex::new(ctx),
             cache,
             temps: Mutex::new(HashMap::new()),
+            land,
         }
     }
 
@@ -110,7 +114,15 @@ impl SchemaProvider for LazySchema {
                         ctx: Arc::downgrade(&ctx),
                     }) as Arc<dyn TableProvider>
                 }
-                Err(_) => return Ok(None),
+                Err(_) => {
+                    let Some(land) = &self.land else {
+                        return Ok(None);
+                    };
+                    match super::land::land_table(&ctx, land, &self.schema, name).await? {
+                        Some(table) => table,
+                        None => return Ok(None),
+                    }
+                }
             }
         };
         lock(&self.cache).insert(self.key(name), provider.clone());

@@ -5,6 +5,7 @@
 //! The only place `datafusion::` is used for execution.
 
 mod catalog;
+mod land;
 mod lock;
 mod storage;
 
@@ -111,6 +112,8 @@ pub struct Warehouse {
         >,
     >,
     _lock: Option<WriterLock>,
+    /// The land, read for sources the warehouse does not hold.
+    land: Option<crate::store::Land>,
 }
 
 impl Warehouse {
@@ -121,6 +124,7 @@ impl Warehouse {
         memory_limit: Option<usize>,
         writer: bool,
         lock_wait: std::time::Duration,
+        land: Option<crate::store::Land>,
     ) -> Result<Warehouse, WarehouseError> {
         std::fs::create_dir_all(root)
             .map_err(|e| WarehouseError::io("cannot create the warehouse folder", root, e))?;
@@ -143,15 +147,28 @@ impl Warehouse {
             .with_default_catalog_and_schema("warehouse", "main");
         let ctx = Arc::new(SessionContext::new_with_config_rt(config, runtime));
         crate::sql::functions::register_functions(&ctx);
+        if let Some(land) = &land {
+            land::register_land_store(&ctx, land);
+        }
         let wh = Warehouse {
             root: root.to_path_buf(),
             ctx,
             cache: Default::default(),
             _lock: lock,
+            land,
         };
         wh.ensure_schema("main").await?;
         for (schema, _, _) in storage::list(&wh.root) {
             wh.ensure_schema(&schema).await?;
+        }
+        // Each source folder of the land is a schema too (`_` folders hold
+        // ingestion's own state and the quarantine).
+        if let Some(land) = &wh.land
+            && let Ok(folders) = land.folders("").await
+        {
+            for schema in folders.iter().filter(|f| !f.starts_with('_')) {
+                wh.ensure_schema(schema).await?;
+            }
         }
         Ok(wh)
     }
@@ -176,6 +193,7 @@ impl Warehouse {
                 schema.to_string(),
                 Arc::downgrade(&self.ctx),
                 self.cache.clone(),
+                self.land.clone(),
             );
             catalog
                 .register_schema(schema, Arc::new(provider))

@@ -293,11 +293,39 @@ pub async fn open_warehouse(settings: &Settings, writer: bool) -> Result<Warehou
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(5);
-    Warehouse::open(&path, memory_limit, writer, Duration::from_secs(wait)).await.map_err(|e| match e {
+    // Sources are read from the land; a land that cannot be opened (say,
+    // a bucket without credentials here) leaves them unreadable, which a
+    // model reading one reports with the ingest command to run.
+    let land = crate::store::Land::open(&settings.target.land, &land_options(&settings.target)).ok();
+    Warehouse::open(&path, memory_limit, writer, Duration::from_secs(wait), land).await.map_err(|e| match e {
         WarehouseError::Locked { .. } => Diagnostic::error(codes::USAGE, e.to_string())
             .with_help("wait for the other run to finish (RDBT_LOCK_WAIT=<seconds> waits longer); reading commands such as `rdbt show` are not blocked"),
         other => Diagnostic::error(codes::USAGE, format!("cannot open the warehouse: {other}")).with_help("check the target's `path` in profiles.yml and that the folder is writable"),
     })
+}
+
+/// The target's `land_options` (object-store settings such as
+/// `service_account_path`); a BigQuery target's key file also serves its
+/// gs:// land.
+pub fn land_options(target: &crate::settings::Target) -> std::collections::BTreeMap<String, String> {
+    let mut options: std::collections::BTreeMap<String, String> = target
+        .options
+        .get("land_options")
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if target.land.starts_with("gs://")
+        && options.is_empty()
+        && let Some(keyfile) = target.options.get("keyfile").and_then(|v| v.as_str())
+        && !keyfile.is_empty()
+    {
+        options.insert("service_account_path".into(), keyfile.to_string());
+    }
+    options
 }
 
 /// `4GB`, `512MB`, `1073741824`.

@@ -247,24 +247,7 @@ fn diagnostic(e: &IngestError, node: Option<&ParsedNode>) -> Diagnostic {
 /// The target's land, checked writable before anything is consumed.
 fn open_land(session: &Session, runtime: &tokio::runtime::Runtime) -> Result<Land, Failure> {
     let target = &session.settings.target;
-    let mut options: BTreeMap<String, String> = target
-        .options
-        .get("land_options")
-        .and_then(|v| v.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-                .collect()
-        })
-        .unwrap_or_default();
-    // A BigQuery target's key file also serves its gs:// land.
-    if target.land.starts_with("gs://")
-        && options.is_empty()
-        && let Some(keyfile) = target.options.get("keyfile").and_then(|v| v.as_str())
-        && !keyfile.is_empty()
-    {
-        options.insert("service_account_path".into(), keyfile.to_string());
-    }
+    let options = super::execute::land_options(target);
     let fail = |e: crate::store::StoreError| {
         session.fail(
             Diagnostic::error(codes::LAND, format!("target `{}`: {e}", target.name)).with_help(
