@@ -48,6 +48,7 @@ pub struct TableSpec {
     pub identifier: String,
     pub schema: Arc<LandSchema>,
     pub kafka: Option<KafkaSpec>,
+    pub postgres: Option<super::postgres::PostgresSpec>,
     /// Messages per file (per partition); default 1000.
     pub batch_size: usize,
     /// Payload bytes per file before it is flushed early; default 64 MiB.
@@ -122,7 +123,20 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
             ));
         }
     };
-    let schema = LandSchema::new(&table.columns, &required, &accepted, partition_by.as_deref())?;
+    // A Postgres table lands the server's types; declared types are for
+    // documentation and tests, so only JSON-fed tables build a schema.
+    let postgres = match block.get("postgres") {
+        Some(p) => {
+            let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+            Some(super::postgres::spec(p, &names, render)?)
+        }
+        None => None,
+    };
+    let schema = if postgres.is_some() && block.get("kafka").is_none() {
+        LandSchema::empty()
+    } else {
+        LandSchema::new(&table.columns, &required, &accepted, partition_by.as_deref())?
+    };
 
     let mut spec = TableSpec {
         source_name: table.source_name.clone(),
@@ -130,6 +144,7 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
         identifier: table.identifier.clone(),
         schema: Arc::new(schema),
         kafka: None,
+        postgres,
         batch_size: 1000,
         max_batch_bytes: 64 << 20,
         flush_interval: Duration::from_secs(10),

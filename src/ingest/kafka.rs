@@ -206,6 +206,7 @@ pub fn land_topic(
     };
     let assignment_deadline = Instant::now() + Duration::from_secs(60);
     let mut ever_assigned = false;
+    let mut first_message: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -222,6 +223,12 @@ pub fn land_topic(
         }
         match polled {
             Some(Ok(message)) => {
+                // Throughput counts from the first message, not from the
+                // group join (seconds on a fresh group).
+                if run.stats.messages == 0 && first_message.is_none() {
+                    first_message = Some(Instant::now());
+                    run.started = Instant::now();
+                }
                 let p = message.partition();
                 let Some(state) = run.partitions.get_mut(&p) else {
                     continue;
@@ -300,7 +307,7 @@ pub fn land_topic(
         run.flush(p)?;
     }
     run.refresh_lag(true);
-    run.stats.tick(started);
+    run.stats.tick(run.started);
     progress.finished(&run.table, &run.stats);
     let stats = run.stats.clone();
     drop(run);

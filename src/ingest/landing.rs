@@ -119,15 +119,8 @@ impl TableLand {
     /// and returns once all are durable. The caller then moves the stream
     /// position and calls [`TableLand::finish_range`].
     pub async fn write_range(&self, range: &PendingRange) -> Result<(), IngestError> {
-        let journal = Journal {
-            first: range.first,
-            last: range.last,
-            files: range.files.iter().map(|(p, _)| p.clone()).collect(),
-        };
-        let text = serde_json::to_vec(&journal)
-            .map_err(|e| IngestError::internal(format!("journal: {e}")))?;
-        self.land
-            .put(&self.journal_path(&range.stream), Bytes::from(text))
+        let files: Vec<String> = range.files.iter().map(|(p, _)| p.clone()).collect();
+        self.begin_range(&range.stream, (range.first, range.last), &files)
             .await?;
         let writes = range
             .files
@@ -137,6 +130,28 @@ impl TableLand {
             result?;
         }
         Ok(())
+    }
+
+    /// Journals the files a range is about to write (see the module doc);
+    /// for writers that stream their files instead of using
+    /// [`TableLand::write_range`].
+    pub async fn begin_range(
+        &self,
+        stream: &str,
+        (first, last): (i64, i64),
+        files: &[String],
+    ) -> Result<(), IngestError> {
+        let journal = Journal {
+            first,
+            last,
+            files: files.to_vec(),
+        };
+        let text = serde_json::to_vec(&journal)
+            .map_err(|e| IngestError::internal(format!("journal: {e}")))?;
+        Ok(self
+            .land
+            .put(&self.journal_path(stream), Bytes::from(text))
+            .await?)
     }
 
     /// The range is committed: its journal is no longer needed.

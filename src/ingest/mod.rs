@@ -21,6 +21,7 @@ pub mod events;
 pub mod file;
 pub mod kafka;
 pub mod landing;
+pub mod postgres;
 pub mod quarantine;
 pub mod range;
 pub mod replay;

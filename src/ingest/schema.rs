@@ -258,6 +258,16 @@ impl LandSchema {
         })
     }
 
+    /// No columns: for tables whose rows are not JSON (a Postgres pull).
+    pub fn empty() -> LandSchema {
+        LandSchema {
+            columns: Vec::new(),
+            arrow: Arc::new(Schema::empty()),
+            by_field: HashMap::new(),
+            partition_by: None,
+        }
+    }
+
     /// The column a JSON field fills, if any.
     pub fn column_of(&self, field: &str) -> Option<usize> {
         self.by_field.get(field).copied()

@@ -173,11 +173,40 @@ impl Land {
         }
     }
 
-    /// Deletes `path`; a missing object is not an error.
+    /// Deletes `path`; a missing object is not an error. Locally, the
+    /// staging files of an upload that never completed (`<name>#<n>`) go
+    /// too: a process killed mid-upload leaves them behind.
     pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
         match self.store.delete(&self.location(path)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.io("deleting", path, one_line(&e))),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.io("deleting", path, one_line(&e))),
+        }
+        if let Some(dir) = &self.local_root {
+            let file = dir.join(path);
+            if let (Some(parent), Some(name)) = (file.parent(), file.file_name()) {
+                let staged = format!("{}#", name.to_string_lossy());
+                for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&staged) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A streaming upload to `path`: nothing is visible at `path` until
+    /// [`LandWriter::finish`] (multipart upload; locally a staged file
+    /// renamed into place), so a crash never leaves a partial object.
+    pub fn writer(&self, path: &str) -> LandWriter {
+        LandWriter {
+            inner: object_store::buffered::BufWriter::with_capacity(
+                self.store.clone(),
+                self.location(path),
+                16 << 20,
+            ),
+            path: path.to_string(),
+            land: self.clone(),
         }
     }
 
@@ -256,6 +285,47 @@ impl Land {
         let probe = format!("{dir}/.write-check-{}", uuid::Uuid::new_v4().simple());
         self.put(&probe, Bytes::from_static(b"rdbt")).await?;
         self.delete(&probe).await
+    }
+}
+
+/// A streaming upload; see [`Land::writer`].
+pub struct LandWriter {
+    inner: object_store::buffered::BufWriter,
+    path: String,
+    land: Land,
+}
+
+impl LandWriter {
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.inner
+            .put(bytes)
+            .await
+            .map_err(|e| self.land.io("writing", &path, one_line(&e)))
+    }
+
+    /// Completes the upload and returns once the object is durable.
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+        self.inner
+            .shutdown()
+            .await
+            .map_err(|e| self.land.io("writing", &self.path, e))?;
+        if let Some(dir) = &self.land.local_root {
+            let file = dir.join(&self.path);
+            let sync = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+            sync(&file).map_err(|e| self.land.io("syncing", &self.path, e))?;
+            if let Some(parent) = file.parent() {
+                sync(parent).map_err(|e| self.land.io("syncing", &self.path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives up the upload; nothing appears at the path.
+    pub async fn abort(mut self) {
+        let _ = self.inner.abort().await;
+        let _ = self.land.delete(&self.path).await;
     }
 }
 

@@ -60,17 +60,9 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
             .with_help("add --select source:<source>.<table>"),
         ));
     }
-    // Tables without a Kafka block are landed only from files for now.
-    if args.from_file.is_none() && !args.replay_quarantine {
-        specs.retain(|s| {
-            if s.kafka.is_none() {
-                session.printer.info(&format!(
-                    "Skipping {}: it has no `kafka:` block (land it with --from-file)",
-                    s.display_name()
-                ));
-            }
-            s.kafka.is_some()
-        });
+    if args.replay_quarantine {
+        // Only JSON-fed tables have a quarantine.
+        specs.retain(|s| s.kafka.is_some() || s.postgres.is_none());
     }
 
     let runtime = session.runtime()?;
@@ -95,6 +87,8 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
                         crate::ingest::file::land_file(spec, &table_land, input, handle, reporter)
                     } else if args.replay_quarantine {
                         crate::ingest::replay::replay_quarantine(spec, &table_land, handle, reporter)
+                    } else if let Some(pg) = &spec.postgres {
+                        crate::ingest::postgres::pull(&spec.display_name(), pg, &table_land, handle, reporter)
                     } else {
                         crate::ingest::kafka::land_topic(
                             spec, &table_land, mode, stop, handle, reporter,
