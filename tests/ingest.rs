@@ -155,11 +155,23 @@ fn replaying_the_quarantine_after_a_schema_fix_lands_the_fixed_messages_once() {
     let input = input.to_string_lossy().to_string();
     let run = rdbt_env(
         dir.path(),
-        &["ingest", "-s", "source:kafka.events", "--from-file", &input, "--log-format", "json"],
+        &[
+            "ingest",
+            "-s",
+            "source:kafka.events",
+            "--from-file",
+            &input,
+            "--log-format",
+            "json",
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stderr.contains("\"event\":\"ingest_finished\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\"event\":\"ingest_finished\""),
+        "{}",
+        run.stderr
+    );
     assert_eq!(landed_positions(dir.path()).len(), 300);
     assert_eq!(quarantined(dir.path()).len(), 6);
 
@@ -173,7 +185,10 @@ fn replaying_the_quarantine_after_a_schema_fix_lands_the_fixed_messages_once() {
     let text = std::fs::read_to_string(&sources).expect("read sources");
     std::fs::write(
         &sources,
-        text.replace("{name: rating, data_type: INT64}", "{name: rating, data_type: STRING}"),
+        text.replace(
+            "{name: rating, data_type: INT64}",
+            "{name: rating, data_type: STRING}",
+        ),
     )
     .expect("fix schema");
     for _ in 0..2 {
@@ -251,7 +266,11 @@ fn a_topic_of_100k_messages_lands_exactly_once_with_counts_per_partition() {
         assert_eq!(offsets, (0..n).collect::<Vec<_>>(), "partition {p}");
     }
     // Drained: a second run finds nothing new.
-    let again = rdbt_env(dir.path(), &["ingest", "--once"], &kafka_env(&brokers, "5000"));
+    let again = rdbt_env(
+        dir.path(),
+        &["ingest", "--once"],
+        &kafka_env(&brokers, "5000"),
+    );
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert_eq!(landed_positions(dir.path()).len(), 100_000);
 }
@@ -316,9 +335,11 @@ fn two_consumers_in_one_group_split_partitions_across_a_rebalance() {
     let dir = fixture("ingest");
     let env = kafka_env(&brokers, "300");
     let first = spawn_follow(dir.path(), &env);
-    wait_for("the first consumer to land", Duration::from_secs(60), || {
-        !parquet_files(&dir.path().join("target/land/kafka/events")).is_empty()
-    });
+    wait_for(
+        "the first consumer to land",
+        Duration::from_secs(60),
+        || !parquet_files(&dir.path().join("target/land/kafka/events")).is_empty(),
+    );
     // The second member joins: the group rebalances and revokes some of the
     // first one's partitions, open ranges and all.
     let second = spawn_follow(dir.path(), &env);
@@ -341,27 +362,45 @@ fn two_consumers_in_one_group_split_partitions_across_a_rebalance() {
         landed_by.push(landed);
     }
     assert_exactly_once(&landed_positions(dir.path()), 20_000);
-    assert!(landed_by.iter().all(|n| *n > 0), "both consumers landed: {landed_by:?}");
+    assert!(
+        landed_by.iter().all(|n| *n > 0),
+        "both consumers landed: {landed_by:?}"
+    );
 }
 
 #[test]
 fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
     let dir = fixture("ingest");
     // Nothing listens on port 1.
-    let run = rdbt_env(dir.path(), &["ingest", "--once"], &[("KAFKA_BROKERS", "127.0.0.1:1")]);
+    let run = rdbt_env(
+        dir.path(),
+        &["ingest", "--once"],
+        &[("KAFKA_BROKERS", "127.0.0.1:1")],
+    );
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(run.stderr.contains("error[R503]"), "{}", run.stderr);
-    assert!(run.stderr.contains("ingest.kafka.brokers"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ingest.kafka.brokers"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("models/sources.yml:"), "{}", run.stderr);
 
     let (_cluster, brokers) = mock_cluster(1);
     let run = rdbt_env(
         dir.path(),
         &["ingest", "--once"],
-        &[("KAFKA_BROKERS", &brokers), ("KAFKA_TOPIC", "no_such_topic")],
+        &[
+            ("KAFKA_BROKERS", &brokers),
+            ("KAFKA_TOPIC", "no_such_topic"),
+        ],
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("topic `no_such_topic` does not exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("topic `no_such_topic` does not exist"),
+        "{}",
+        run.stderr
+    );
 
     // A land that cannot be written: a file where the folder should be.
     let blocked = dir.path().join("blocked");
@@ -392,19 +431,38 @@ fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
     // A setting of the wrong kind names itself, at its line.
     let sources = dir.path().join("models/sources.yml");
     let text = std::fs::read_to_string(&sources).expect("read");
-    std::fs::write(&sources, text.replace("flush_interval: 1s", "flush_interval: soon")).expect("write");
-    let run = rdbt_env(dir.path(), &["ingest", "--once"], &[("KAFKA_BROKERS", &brokers)]);
+    std::fs::write(
+        &sources,
+        text.replace("flush_interval: 1s", "flush_interval: soon"),
+    )
+    .expect("write");
+    let run = rdbt_env(
+        dir.path(),
+        &["ingest", "--once"],
+        &[("KAFKA_BROKERS", &brokers)],
+    );
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(run.stderr.contains("error[R501]"), "{}", run.stderr);
-    assert!(run.stderr.contains("ingest.kafka.flush_interval"), "{}", run.stderr);
-    assert!(run.stderr.contains("models/sources.yml:13"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ingest.kafka.flush_interval"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("models/sources.yml:13"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     let gcs = FakeGcs::start();
     let dir = fixture("ingest");
-    let lines: Vec<String> = (0..1500).map(good_event).chain(["oops".to_string()]).collect();
+    let lines: Vec<String> = (0..1500)
+        .map(good_event)
+        .chain(["oops".to_string()])
+        .collect();
     let input = dir.path().join("events.jsonl");
     std::fs::write(&input, lines.join("\n")).expect("write input");
     let input = input.to_string_lossy().to_string();
@@ -418,7 +476,10 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     assert_eq!(run.code, 0, "{}", run.transcript());
     let data = gcs.names("lake/land/kafka/events/dt=");
     assert_eq!(data.len(), 2, "{data:?}");
-    assert!(data.iter().all(|n| n.contains("/hr=") && n.ends_with(".parquet")));
+    assert!(
+        data.iter()
+            .all(|n| n.contains("/hr=") && n.ends_with(".parquet"))
+    );
     let rows: usize = data
         .iter()
         .map(|n| {
@@ -431,7 +492,10 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
         .sum();
     assert_eq!(rows, 1500);
     assert_eq!(gcs.names("lake/land/_quarantine/kafka/events/").len(), 1);
-    assert!(gcs.names("lake/land/_ingest/kafka/events/inflight").is_empty());
+    assert!(
+        gcs.names("lake/land/_ingest/kafka/events/inflight")
+            .is_empty()
+    );
     // Again: nothing twice.
     let run = rdbt_env(dir.path(), &args, &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
@@ -442,7 +506,9 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
 /// when this checkout has no such folder; under CI that is a failure.
 fn shared_data() -> Option<std::path::PathBuf> {
     let candidates = [
-        std::env::var("RDBT_TEST_DATA_DIR").ok().map(std::path::PathBuf::from),
+        std::env::var("RDBT_TEST_DATA_DIR")
+            .ok()
+            .map(std::path::PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
         Some(std::path::PathBuf::from("/work/shared/data")),
     ];
@@ -482,14 +548,25 @@ fn the_real_orders_export_replays_into_contract_events() {
     assert_eq!(run.code, 0, "{}", run.transcript());
     let run = rdbt_env(
         dir.path(),
-        &["ingest", "-s", "source:kafka.events", "--from-file", &events.to_string_lossy()],
+        &[
+            "ingest",
+            "-s",
+            "source:kafka.events",
+            "--from-file",
+            &events.to_string_lossy(),
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     // Two events per order; the 444 orders whose time is `NaN` in the
     // export are quarantined as bad timestamps, nothing else.
     let quarantine = quarantined(dir.path());
-    assert_eq!(quarantine.len(), 444, "{:?}", &quarantine[..3.min(quarantine.len())]);
+    assert_eq!(
+        quarantine.len(),
+        444,
+        "{:?}",
+        &quarantine[..3.min(quarantine.len())]
+    );
     assert!(quarantine.iter().all(|(code, _)| code == "bad_timestamp"));
     assert_eq!(landed_positions(dir.path()).len(), 2 * 11_399 - 444);
 }

@@ -26,7 +26,9 @@ fn server() -> Option<String> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "RDBT_TEST_POSTGRES_URL is not set; .ci/run sets it"
             );
-            eprintln!("SKIPPED: set RDBT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the Postgres tests");
+            eprintln!(
+                "SKIPPED: set RDBT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the Postgres tests"
+            );
             None
         }
     }
@@ -60,7 +62,11 @@ fn pull_project(table: &str, extra: &str, columns: &str) -> tempfile::TempDir {
 }
 
 fn ingest(dir: &Path, url: &str) -> common::Run {
-    rdbt_env(dir, &["ingest", "--select", "source:pg"], &[("PG_URL", url)])
+    rdbt_env(
+        dir,
+        &["ingest", "--select", "source:pg"],
+        &[("PG_URL", url)],
+    )
 }
 
 fn landed(dir: &Path, table: &str) -> Vec<RecordBatch> {
@@ -74,12 +80,14 @@ fn landed(dir: &Path, table: &str) -> Vec<RecordBatch> {
     files
         .iter()
         .flat_map(|f| {
-            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(std::fs::read(f).expect("read")))
-                .expect("parquet")
-                .build()
-                .expect("reader")
-                .map(|b| b.expect("batch"))
-                .collect::<Vec<_>>()
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
+                std::fs::read(f).expect("read"),
+            ))
+            .expect("parquet")
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch"))
+            .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -113,7 +121,9 @@ fn every_mapped_type_round_trips() {
     assert_eq!(row_count(&batches), 2);
     let b = &batches[0];
     let text = |name: &str| -> String {
-        let col = b.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+        let col = b
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("column {name}"));
         datafusion::arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
             .expect("formatter")
             .value(0)
@@ -145,7 +155,12 @@ fn every_mapped_type_round_trips() {
     for (column, value) in expected {
         assert_eq!(text(column), value, "column {column}");
     }
-    let types: Vec<String> = b.schema().fields().iter().map(|f| f.data_type().to_string()).collect();
+    let types: Vec<String> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
     assert_eq!(types[3], "Decimal128(12, 2)");
     assert_eq!(types[13], "Timestamp(µs, \"UTC\")");
     // The second row: NULLs stay NULL, an empty array stays empty.
@@ -176,7 +191,13 @@ fn a_million_rows_pull_in_one_consistent_file() {
     assert_eq!(row_count(&batches), 1_000_000);
     let ids: i64 = batches
         .iter()
-        .map(|b| b.column(0).as_primitive::<Int64Type>().iter().flatten().sum::<i64>())
+        .map(|b| {
+            b.column(0)
+                .as_primitive::<Int64Type>()
+                .iter()
+                .flatten()
+                .sum::<i64>()
+        })
         .sum();
     assert_eq!(ids, 500_000_500_000, "every id exactly once");
 }
@@ -217,15 +238,29 @@ fn incremental_pulls_land_inserts_and_updates_since_the_watermark() {
     // tombstones.
     assert_eq!(row_count(&batches), 101 + 11);
     let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("target/land/_ingest/pg/rdbt_t_incr/pull.json")).expect("state"),
+        &std::fs::read(
+            dir.path()
+                .join("target/land/_ingest/pg/rdbt_t_incr/pull.json"),
+        )
+        .expect("state"),
     )
     .expect("json");
     assert_eq!(state["pulls"], 3);
-    assert!(state["watermark"].as_str().is_some_and(|w| w.contains("2025-02-01")), "{state}");
+    assert!(
+        state["watermark"]
+            .as_str()
+            .is_some_and(|w| w.contains("2025-02-01")),
+        "{state}"
+    );
     // _pulled_at is filled on every row.
     for b in &batches {
         let pulled = b.column_by_name("_pulled_at").expect("_pulled_at");
-        assert_eq!(pulled.as_primitive::<TimestampMicrosecondType>().null_count(), 0);
+        assert_eq!(
+            pulled
+                .as_primitive::<TimestampMicrosecondType>()
+                .null_count(),
+            0
+        );
     }
 }
 
@@ -252,7 +287,9 @@ fn a_pull_killed_midway_leaves_no_file_and_runs_again_cleanly() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let journal = dir.path().join("target/land/_ingest/pg/rdbt_t_killed/inflight/pull.json");
+    let journal = dir
+        .path()
+        .join("target/land/_ingest/pg/rdbt_t_killed/inflight/pull.json");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !journal.exists() {
         assert!(Instant::now() < deadline, "the pull never started");
@@ -261,8 +298,17 @@ fn a_pull_killed_midway_leaves_no_file_and_runs_again_cleanly() {
     std::thread::sleep(Duration::from_millis(300));
     child.kill().expect("SIGKILL");
     child.wait().expect("wait");
-    assert_eq!(row_count(&landed(dir.path(), "rdbt_t_killed")), 0, "no partial file");
-    assert!(!dir.path().join("target/land/_ingest/pg/rdbt_t_killed/pull.json").exists(), "no watermark moved");
+    assert_eq!(
+        row_count(&landed(dir.path(), "rdbt_t_killed")),
+        0,
+        "no partial file"
+    );
+    assert!(
+        !dir.path()
+            .join("target/land/_ingest/pg/rdbt_t_killed/pull.json")
+            .exists(),
+        "no watermark moved"
+    );
     let run = ingest(dir.path(), &url);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(row_count(&landed(dir.path(), "rdbt_t_killed")), 200_000);
@@ -277,7 +323,9 @@ fn a_pull_killed_midway_leaves_no_file_and_runs_again_cleanly() {
 /// `../shared/data`, or `None` (loudly; a failure under CI).
 fn shared_data() -> Option<std::path::PathBuf> {
     let found = [
-        std::env::var("RDBT_TEST_DATA_DIR").ok().map(std::path::PathBuf::from),
+        std::env::var("RDBT_TEST_DATA_DIR")
+            .ok()
+            .map(std::path::PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
         Some(std::path::PathBuf::from("/work/shared/data")),
     ]
@@ -285,7 +333,10 @@ fn shared_data() -> Option<std::path::PathBuf> {
     .flatten()
     .find(|d| d.join("online_delivery_customers.csv").is_file());
     if found.is_none() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "../shared/data is missing (set RDBT_TEST_DATA_DIR)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "../shared/data is missing (set RDBT_TEST_DATA_DIR)"
+        );
         eprintln!("SKIPPED: ../shared/data not found; set RDBT_TEST_DATA_DIR");
     }
     found
@@ -316,16 +367,31 @@ fn the_real_survey_loads_into_the_contract_table_and_pulls_dirty_values_and_all(
             continue;
         }
         let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let int = |s: &str| s.trim().parse::<i64>().map_or("NULL".to_string(), |n| n.to_string());
-        let float = |s: &str| s.trim().parse::<f64>().map_or("NULL".to_string(), |n| n.to_string());
+        let int = |s: &str| {
+            s.trim()
+                .parse::<i64>()
+                .map_or("NULL".to_string(), |n| n.to_string())
+        };
+        let float = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .map_or("NULL".to_string(), |n| n.to_string())
+        };
         values.push(format!(
             "({}, '2023-01-01'::timestamptz + {} * interval '1 day', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'Bangalore', now())",
             i + 1, i, int(f[0]), q(f[1]), q(f[2]), q(f[3]), q(f[4]), q(f[5]), int(f[6]), float(f[7]), float(f[8]), q(f[9])
         ));
     }
     assert_eq!(values.len(), 388);
-    sql(&url, &format!("INSERT INTO rdbt_t_survey VALUES {};", values.join(",\n")));
-    let dir = pull_project("rdbt_t_survey", "            primary_key: customer_id\n            incremental_column: updated_at\n", "");
+    sql(
+        &url,
+        &format!("INSERT INTO rdbt_t_survey VALUES {};", values.join(",\n")),
+    );
+    let dir = pull_project(
+        "rdbt_t_survey",
+        "            primary_key: customer_id\n            incremental_column: updated_at\n",
+        "",
+    );
     let run = ingest(dir.path(), &url);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let batches = landed(dir.path(), "rdbt_t_survey");
@@ -333,8 +399,14 @@ fn the_real_survey_loads_into_the_contract_table_and_pulls_dirty_values_and_all(
     let occupations: Vec<String> = batches
         .iter()
         .flat_map(|b| {
-            let c = b.column_by_name("occupation").expect("occupation").as_string::<i32>().clone();
-            (0..c.len()).map(move |i| c.value(i).to_string()).collect::<Vec<_>>()
+            let c = b
+                .column_by_name("occupation")
+                .expect("occupation")
+                .as_string::<i32>()
+                .clone();
+            (0..c.len())
+                .map(move |i| c.value(i).to_string())
+                .collect::<Vec<_>>()
         })
         .collect();
     assert!(occupations.iter().any(|o| o == "Student"));
@@ -343,7 +415,10 @@ fn the_real_survey_loads_into_the_contract_table_and_pulls_dirty_values_and_all(
 #[test]
 fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     let Some(url) = server() else { return };
-    sql(&url, "DROP TABLE IF EXISTS rdbt_t_errors; CREATE TABLE rdbt_t_errors (id int8, city text);");
+    sql(
+        &url,
+        "DROP TABLE IF EXISTS rdbt_t_errors; CREATE TABLE rdbt_t_errors (id int8, city text);",
+    );
     let dir = pull_project("rdbt_t_errors", "", "");
     // Nothing listens on port 1; the password must not be printed.
     let run = ingest(dir.path(), "postgres://someone:s3cret-pw@127.0.0.1:1/test");
@@ -351,12 +426,21 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     assert!(run.stderr.contains("ingest.postgres.url"), "{}", run.stderr);
     assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
     assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
-    let manifest = std::fs::read_to_string(dir.path().join("target/manifest.json")).unwrap_or_default();
+    let manifest =
+        std::fs::read_to_string(dir.path().join("target/manifest.json")).unwrap_or_default();
     assert!(!manifest.contains("s3cret-pw"));
 
     // A role that does not exist.
-    let base = url.split("://").nth(1).and_then(|r| r.split_once('@')).map(|(_, host)| host.to_string()).expect("url");
-    let run = ingest(dir.path(), &format!("postgres://no_such_role_rdbt:pw@{base}"));
+    let base = url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split_once('@'))
+        .map(|(_, host)| host.to_string())
+        .expect("url");
+    let run = ingest(
+        dir.path(),
+        &format!("postgres://no_such_role_rdbt:pw@{base}"),
+    );
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(run.stderr.contains("no_such_role_rdbt"), "{}", run.stderr);
 
@@ -364,7 +448,11 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     let missing = pull_project("rdbt_t_no_such_table", "", "");
     let run = ingest(missing.path(), &url);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("ingest.postgres.table"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ingest.postgres.table"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
     let bad_column = pull_project(
         "rdbt_t_errors",

@@ -177,10 +177,20 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "CSV")]
     pub from_orders_csv: Option<PathBuf>,
     /// Write the events as newline-delimited JSON to this file (`-` for stdout).
-    #[arg(short = 'o', long, value_name = "FILE", required_unless_present = "topic")]
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        required_unless_present = "topic"
+    )]
     pub output: Option<PathBuf>,
     /// Produce the events to this Kafka topic (key: the customer id).
-    #[arg(long, value_name = "TOPIC", requires = "brokers", conflicts_with = "output")]
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        requires = "brokers",
+        conflicts_with = "output"
+    )]
     pub topic: Option<String>,
     /// The Kafka bootstrap servers for --topic, e.g. 127.0.0.1:9092.
     #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BROKERS")]

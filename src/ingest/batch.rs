@@ -150,7 +150,9 @@ impl RowBatch {
         {
             match column.stream {
                 None => builder.append(value),
-                Some(StreamColumn::Partition) => builder.append(&Typed::Int(i64::from(at.partition))),
+                Some(StreamColumn::Partition) => {
+                    builder.append(&Typed::Int(i64::from(at.partition)))
+                }
                 Some(StreamColumn::Offset) => builder.append(&Typed::Int(at.offset)),
                 Some(StreamColumn::Key) => match at.key {
                     Some(k) => builder.append(&Typed::Str(String::from_utf8_lossy(k))),

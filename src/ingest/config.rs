@@ -69,7 +69,10 @@ type Render<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 /// Reads and checks a table's ingest block.
 pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, IngestError> {
     let block = table.ingest.as_object().ok_or_else(|| {
-        IngestError::config("ingest", "must be a mapping with a `kafka:` or `postgres:` block")
+        IngestError::config(
+            "ingest",
+            "must be a mapping with a `kafka:` or `postgres:` block",
+        )
     })?;
     let known = [
         "kafka",
@@ -135,7 +138,12 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
     let schema = if postgres.is_some() && block.get("kafka").is_none() {
         LandSchema::empty()
     } else {
-        LandSchema::new(&table.columns, &required, &accepted, partition_by.as_deref())?
+        LandSchema::new(
+            &table.columns,
+            &required,
+            &accepted,
+            partition_by.as_deref(),
+        )?
     };
 
     let mut spec = TableSpec {
@@ -151,7 +159,10 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
     };
     if let Some(kafka) = block.get("kafka") {
         let k = kafka.as_object().ok_or_else(|| {
-            IngestError::config("ingest.kafka", "must be a mapping (brokers, topic, group_id, ...)")
+            IngestError::config(
+                "ingest.kafka",
+                "must be a mapping (brokers, topic, group_id, ...)",
+            )
         })?;
         let known = [
             "brokers",
@@ -189,12 +200,17 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
         let count = |key: &str, default: usize| -> Result<usize, IngestError> {
             match text(key)? {
                 None => Ok(default),
-                Some(s) => s.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    IngestError::config(
-                        &format!("ingest.kafka.{key}"),
-                        &format!("`{s}` is not a positive whole number"),
-                    )
-                }),
+                Some(s) => s
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        IngestError::config(
+                            &format!("ingest.kafka.{key}"),
+                            &format!("`{s}` is not a positive whole number"),
+                        )
+                    }),
             }
         };
         spec.batch_size = count("batch_size", 1000)?;
@@ -271,7 +287,9 @@ fn string_list(v: Option<&Value>, setting: &str) -> Result<Vec<String>, IngestEr
 /// `250ms`, `10s`, `5m`, `1h`, or a number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let n: f64 = number.parse().ok()?;
     let seconds = match unit.trim() {
@@ -327,12 +345,17 @@ mod tests {
     #[test]
     fn errors_name_the_setting() {
         let err = |v: Value| table_spec(&table(v), &no_env).unwrap_err().to_string();
-        assert!(err(json!({"kafka": {"topic": "t", "group_id": "g"}})).contains("ingest.kafka.brokers"));
+        assert!(
+            err(json!({"kafka": {"topic": "t", "group_id": "g"}})).contains("ingest.kafka.brokers")
+        );
         assert!(
             err(json!({"kafka": {"brokers": "{{ env_var('KAFKA_BROKERS') }}", "topic": "t", "group_id": "g"}}))
                 .contains("KAFKA_BROKERS")
         );
-        assert!(err(json!({"kafka": {"brokers": "b", "topic": "t", "group_id": "g", "batch_size": 0}})).contains("batch_size"));
+        assert!(
+            err(json!({"kafka": {"brokers": "b", "topic": "t", "group_id": "g", "batch_size": 0}}))
+                .contains("batch_size")
+        );
         assert!(err(json!({"kafka": {"brokers": "b", "topic": "t", "group_id": "g", "sasl.mechanism": "x"}})).contains("properties"));
         assert!(err(json!({"kafak": {}})).contains("ingest.kafak"));
     }

@@ -226,7 +226,10 @@ fn decimal_from_text(text: &str, precision: u8, scale: i8) -> Result<i128, Rejec
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let scale = scale.max(0) as usize;
     let mut value: i128 = 0;
-    for c in whole.bytes().chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale)) {
+    for c in whole
+        .bytes()
+        .chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale))
+    {
         value = value
             .checked_mul(10)
             .and_then(|v| v.checked_add(i128::from(c.wrapping_sub(b'0'))))
@@ -469,8 +472,16 @@ mod tests {
                     data_type: Some(t.to_string()),
                 })
                 .collect::<Vec<_>>(),
-            &["event_id".into(), "event_type".into(), "event_ts".into(), "customer_id".into()],
-            &[("event_type".into(), vec!["order_placed".into(), "order_delivered".into()])],
+            &[
+                "event_id".into(),
+                "event_type".into(),
+                "event_ts".into(),
+                "customer_id".into(),
+            ],
+            &[(
+                "event_type".into(),
+                vec!["order_placed".into(), "order_delivered".into()],
+            )],
             Some("event_ts"),
         )
         .unwrap()
@@ -510,22 +521,57 @@ mod tests {
         assert_eq!(code("[1,2]"), NotAnObject);
         assert_eq!(code("\"text\""), NotAnObject);
         assert_eq!(code(&GOOD.replace(r#""customer_id":7,"#, "")), MissingField);
-        assert_eq!(code(&GOOD.replace(r#""customer_id":7"#, r#""customer_id":null"#)), NullField);
-        assert_eq!(code(&GOOD.replace(r#""customer_id":7"#, r#""customer_id":7.0"#)), WrongType);
-        assert_eq!(code(&GOOD.replace(r#""customer_id":7"#, r#""customer_id":"7""#)), WrongType);
-        assert_eq!(code(&GOOD.replace(r#""order_amount":12.34"#, r#""order_amount":"12.34""#)), WrongType);
-        assert_eq!(code(&GOOD.replace("order_placed", "Order_Placed")), UnknownValue);
+        assert_eq!(
+            code(&GOOD.replace(r#""customer_id":7"#, r#""customer_id":null"#)),
+            NullField
+        );
+        assert_eq!(
+            code(&GOOD.replace(r#""customer_id":7"#, r#""customer_id":7.0"#)),
+            WrongType
+        );
+        assert_eq!(
+            code(&GOOD.replace(r#""customer_id":7"#, r#""customer_id":"7""#)),
+            WrongType
+        );
+        assert_eq!(
+            code(&GOOD.replace(r#""order_amount":12.34"#, r#""order_amount":"12.34""#)),
+            WrongType
+        );
+        assert_eq!(
+            code(&GOOD.replace("order_placed", "Order_Placed")),
+            UnknownValue
+        );
         assert_eq!(code(&GOOD.replace(".123Z", "+02:00")), BadTimestamp);
-        assert_eq!(code(&GOOD.replace("2024-03-28T", "2024-02-30T")), BadTimestamp);
+        assert_eq!(
+            code(&GOOD.replace("2024-03-28T", "2024-02-30T")),
+            BadTimestamp
+        );
         assert_eq!(code(&GOOD.replace("T16", " 16")), BadTimestamp);
-        assert_eq!(code(&[0xff_u8, b'{', b'}'].iter().map(|b| *b as char).collect::<String>()), InvalidJson);
+        assert_eq!(
+            code(
+                &[0xff_u8, b'{', b'}']
+                    .iter()
+                    .map(|b| *b as char)
+                    .collect::<String>()
+            ),
+            InvalidJson
+        );
     }
 
     #[test]
     fn utc_offsets_and_fractions() {
-        assert_eq!(parse_utc_timestamp("1970-01-01T00:00:01+00:00").unwrap(), 1_000_000);
-        assert_eq!(parse_utc_timestamp("1970-01-01t00:00:00.5z").unwrap(), 500_000);
-        assert_eq!(parse_utc_timestamp("1970-01-01T00:00:00.1234567Z").unwrap(), 123_456);
+        assert_eq!(
+            parse_utc_timestamp("1970-01-01T00:00:01+00:00").unwrap(),
+            1_000_000
+        );
+        assert_eq!(
+            parse_utc_timestamp("1970-01-01t00:00:00.5z").unwrap(),
+            500_000
+        );
+        assert_eq!(
+            parse_utc_timestamp("1970-01-01T00:00:00.1234567Z").unwrap(),
+            123_456
+        );
         assert!(parse_utc_timestamp("1970-01-01T00:00:00.Z").is_err());
     }
 

@@ -61,8 +61,20 @@ const PAYMENTS: &[&str] = &["card", "cash", "wallet", "upi"];
 const WEATHER: &[&str] = &["Sunny", "Cloudy", "Fog", "Stormy", "Sandstorms", "Windy"];
 const TRAFFIC: &[&str] = &["Low", "Medium", "High", "Jam"];
 const VEHICLES: &[&str] = &["motorcycle", "scooter", "electric_scooter", "bicycle"];
-const CANCEL_REASONS: &[&str] = &["changed_mind", "too_slow", "restaurant_closed", "payment_failed"];
-const REVIEWS: &[&str] = &["", "Great food", "Cold on arrival", "Late again", "Loved it", "ok"];
+const CANCEL_REASONS: &[&str] = &[
+    "changed_mind",
+    "too_slow",
+    "restaurant_closed",
+    "payment_failed",
+];
+const REVIEWS: &[&str] = &[
+    "",
+    "Great food",
+    "Cold on arrival",
+    "Late again",
+    "Loved it",
+    "ok",
+];
 
 /// 2024-01-01T00:00:00Z in seconds.
 const START: i64 = 1_704_067_200;
@@ -116,8 +128,7 @@ pub fn synthetic(customers: u64, seed: u64) -> Vec<Event> {
             }
             order_seq += 1;
             let order_id = format!("ORD-{order_seq:09}");
-            let local: Vec<&(i64, &str)> =
-                RESTAURANTS.iter().filter(|(_, c)| *c == home).collect();
+            let local: Vec<&(i64, &str)> = RESTAURANTS.iter().filter(|(_, c)| *c == home).collect();
             let restaurant = if rng.chance(0.8) {
                 **rng.pick(&local)
             } else {
@@ -264,7 +275,10 @@ fn bad_message(kind: usize, good: &Value) -> Vec<u8> {
             v.to_string()
         }
         _ => {
-            let ts = v["event_ts"].as_str().unwrap_or_default().replace('Z', "+05:30");
+            let ts = v["event_ts"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('Z', "+05:30");
             v["event_ts"] = json!(ts);
             v.to_string()
         }
@@ -293,7 +307,19 @@ pub fn from_orders_csv(path: &std::path::Path) -> Result<Vec<Event>, String> {
             .position(|h| h == name)
             .ok_or_else(|| format!("{}: no `{name}` column", path.display()))
     };
-    let (id, person, date, ordered, picked, weather, traffic, order_type, vehicle, multiple, festival) = (
+    let (
+        id,
+        person,
+        date,
+        ordered,
+        picked,
+        weather,
+        traffic,
+        order_type,
+        vehicle,
+        multiple,
+        festival,
+    ) = (
         col("ID")?,
         col("Delivery_person_ID")?,
         col("Order_Date")?,
@@ -394,9 +420,15 @@ mod tests {
             }
         }
         let per_customer = orders.len() as f64 / 2000.0;
-        assert!((14.0..26.0).contains(&per_customer), "{per_customer} orders per customer");
+        assert!(
+            (14.0..26.0).contains(&per_customer),
+            "{per_customer} orders per customer"
+        );
         let duplicated = ids.values().filter(|n| **n > 1).count() as f64 / ids.len() as f64;
-        assert!((0.005..0.02).contains(&duplicated), "{duplicated} duplicated");
+        assert!(
+            (0.005..0.02).contains(&duplicated),
+            "{duplicated} duplicated"
+        );
         assert!(bad > 0);
     }
 }

@@ -112,8 +112,8 @@ pub fn land_file(
     let mut line = Vec::with_capacity(4096);
     let mut number: i64 = 0;
     let flush = |range: &mut RangeBuffer,
-                     state: &mut FileProgress,
-                     stats: &mut Stats|
+                 state: &mut FileProgress,
+                 stats: &mut Stats|
      -> Result<(), IngestError> {
         let last = range.last;
         if let Some(pending) = range.take(land, "")? {

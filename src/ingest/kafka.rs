@@ -72,7 +72,9 @@ impl ConsumerContext for Rebalances {
 }
 
 fn take_all(list: &Mutex<Vec<i32>>) -> Vec<i32> {
-    list.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+    list.lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default()
 }
 
 /// librdkafka settings rdbt relies on; user `properties` may add to them
@@ -89,7 +91,10 @@ fn consumer_config(kafka: &KafkaSpec, mode: Mode) -> ClientConfig {
                 StartOffset::Latest => "latest",
             },
         )
-        .set("enable.partition.eof", if mode == Mode::Once { "true" } else { "false" })
+        .set(
+            "enable.partition.eof",
+            if mode == Mode::Once { "true" } else { "false" },
+        )
         .set("client.id", "rdbt-ingest");
     for (k, v) in &kafka.properties {
         config.set(k, v);
@@ -427,7 +432,8 @@ impl TopicRun<'_> {
                 // The files are durable but not committed: undo them and
                 // read the range again (or let the partition's next owner).
                 let from = pending.first;
-                self.runtime.block_on(self.land.recover(&pending.stream, from))?;
+                self.runtime
+                    .block_on(self.land.recover(&pending.stream, from))?;
                 self.progress.note(
                     &self.table,
                     &format!("partition {p}: commit failed ({e}); the range from offset {from} will be read again"),
@@ -436,9 +442,9 @@ impl TopicRun<'_> {
                     state.next = from;
                     state.reached_end = false;
                 }
-                let _ = self
-                    .consumer
-                    .seek(&self.kafka.topic, p, Offset::Offset(from), BROKER_TIMEOUT);
+                let _ =
+                    self.consumer
+                        .seek(&self.kafka.topic, p, Offset::Offset(from), BROKER_TIMEOUT);
             }
         }
         self.refresh_lag(false);
@@ -530,9 +536,7 @@ pub fn produce(
     producer
         .client()
         .fetch_metadata(Some(topic), BROKER_TIMEOUT)
-        .map_err(|e| {
-            IngestError::kafka("--brokers", format!("cannot reach `{brokers}` ({e})"))
-        })?;
+        .map_err(|e| IngestError::kafka("--brokers", format!("cannot reach `{brokers}` ({e})")))?;
     let mut sent = 0u64;
     for (key, value) in messages {
         let mut record = BaseRecord::to(topic).payload(&value);
@@ -543,7 +547,10 @@ pub fn produce(
         while let Some(r) = record.take() {
             match producer.send(r) {
                 Ok(()) => {}
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    r,
+                )) => {
                     producer.poll(Duration::from_millis(50));
                     record = Some(r);
                 }

@@ -200,7 +200,11 @@ impl TableLand {
         }
     }
 
-    pub async fn write_state<T: Serialize>(&self, name: &str, value: &T) -> Result<(), IngestError> {
+    pub async fn write_state<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), IngestError> {
         let path = format!("{}/{name}", self.state_dir());
         let text =
             serde_json::to_vec_pretty(value).map_err(|e| IngestError::internal(e.to_string()))?;

@@ -49,7 +49,12 @@ pub fn replay_quarantine(
     let mut latest: BTreeMap<String, (u32, String)> = BTreeMap::new();
     let mut stale = Vec::new();
     for object in objects {
-        let name = object.path.rsplit('/').next().unwrap_or_default().to_string();
+        let name = object
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let Some((base, generation)) = generation(&name) else {
             continue;
         };
@@ -143,9 +148,18 @@ mod tests {
 
     #[test]
     fn generations_are_read_from_names() {
-        assert_eq!(generation("part-3-0-999.parquet"), Some(("part-3-0-999", 0)));
-        assert_eq!(generation("part-3-0-999.r2.parquet"), Some(("part-3-0-999", 2)));
-        assert_eq!(generation("part-fabc-1-10.parquet"), Some(("part-fabc-1-10", 0)));
+        assert_eq!(
+            generation("part-3-0-999.parquet"),
+            Some(("part-3-0-999", 0))
+        );
+        assert_eq!(
+            generation("part-3-0-999.r2.parquet"),
+            Some(("part-3-0-999", 2))
+        );
+        assert_eq!(
+            generation("part-fabc-1-10.parquet"),
+            Some(("part-fabc-1-10", 0))
+        );
         assert_eq!(generation(".write-check"), None);
         assert_eq!(stream_of("part-fabc-1-10"), Some("fabc"));
     }

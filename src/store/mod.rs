@@ -264,7 +264,11 @@ impl Land {
     pub fn folder_url(&self, path: &str) -> String {
         match &self.local_root {
             Some(dir) => format!("{}/", dir.join(path).display()),
-            None => format!("{}/{}/", self.root.trim_end_matches('/'), path.trim_matches('/')),
+            None => format!(
+                "{}/{}/",
+                self.root.trim_end_matches('/'),
+                path.trim_matches('/')
+            ),
         }
     }
 
@@ -339,7 +343,10 @@ fn split_bucket(rest: &str) -> (String, String) {
 
 /// object_store errors nest their causes over several lines; users get one.
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -350,9 +357,12 @@ mod tests {
     async fn local_land_puts_lists_gets_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
         let land = Land::open(dir.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
-        land.put("s/t/dt=2024-01-01/part-0-0-9.parquet", Bytes::from_static(b"x"))
-            .await
-            .unwrap();
+        land.put(
+            "s/t/dt=2024-01-01/part-0-0-9.parquet",
+            Bytes::from_static(b"x"),
+        )
+        .await
+        .unwrap();
         let listed = land.list("s/t").await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].path, "s/t/dt=2024-01-01/part-0-0-9.parquet");

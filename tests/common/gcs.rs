@@ -141,14 +141,18 @@ fn serve(stream: TcpStream, objects: &Objects) {
                 };
                 let tag = etag(&data);
                 objects.lock().expect("objects").insert(name, data);
-                respond(&mut stream, "200 OK", &[("ETag", tag), ("x-goog-generation", "1".into())], b"");
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    &[("ETag", tag), ("x-goog-generation", "1".into())],
+                    b"",
+                );
             }
             "GET" | "HEAD" if query.contains_key("list-type") => {
                 let bucket = name.trim_end_matches('/');
                 let prefix = query.get("prefix").cloned().unwrap_or_default();
-                let mut xml = String::from(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult>",
-                );
+                let mut xml =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult>");
                 for (key, data) in objects.lock().expect("objects").iter() {
                     let Some(object) = key.strip_prefix(&format!("{bucket}/")) else {
                         continue;
@@ -162,13 +166,22 @@ fn serve(stream: TcpStream, objects: &Objects) {
                     }
                 }
                 xml.push_str("</ListBucketResult>");
-                respond(&mut stream, "200 OK", &[("Content-Type", "application/xml".into())], xml.as_bytes());
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    &[("Content-Type", "application/xml".into())],
+                    xml.as_bytes(),
+                );
             }
             "GET" | "HEAD" => {
                 let found = objects.lock().expect("objects").get(&name).cloned();
                 match found {
                     Some(data) => {
-                        let headers = [("ETag", etag(&data)), modified.clone(), ("x-goog-generation", "1".into())];
+                        let headers = [
+                            ("ETag", etag(&data)),
+                            modified.clone(),
+                            ("x-goog-generation", "1".into()),
+                        ];
                         if method == "HEAD" {
                             let head = format!(
                                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {}\r\nLast-Modified: {}\r\n\r\n",
@@ -181,7 +194,12 @@ fn serve(stream: TcpStream, objects: &Objects) {
                             respond(&mut stream, "200 OK", &headers, &data);
                         }
                     }
-                    None => respond(&mut stream, "404 Not Found", &[], b"<Error><Code>NoSuchKey</Code></Error>"),
+                    None => respond(
+                        &mut stream,
+                        "404 Not Found",
+                        &[],
+                        b"<Error><Code>NoSuchKey</Code></Error>",
+                    ),
                 }
             }
             "DELETE" => {

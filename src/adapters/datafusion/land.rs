@@ -34,7 +34,10 @@ pub(crate) async fn land_table(
         .strip_prefix(&format!("{folder}/"))
         .unwrap_or(&first.path)
         .split('/')
-        .filter_map(|part| part.split_once('=').map(|(k, _)| (k.to_string(), DataType::Utf8)))
+        .filter_map(|part| {
+            part.split_once('=')
+                .map(|(k, _)| (k.to_string(), DataType::Utf8))
+        })
         .collect();
     let url = ListingTableUrl::parse(land.folder_url(&folder))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

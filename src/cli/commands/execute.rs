@@ -296,7 +296,8 @@ pub async fn open_warehouse(settings: &Settings, writer: bool) -> Result<Warehou
     // Sources are read from the land; a land that cannot be opened (say,
     // a bucket without credentials here) leaves them unreadable, which a
     // model reading one reports with the ingest command to run.
-    let land = crate::store::Land::open(&settings.target.land, &land_options(&settings.target)).ok();
+    let land =
+        crate::store::Land::open(&settings.target.land, &land_options(&settings.target)).ok();
     Warehouse::open(&path, memory_limit, writer, Duration::from_secs(wait), land).await.map_err(|e| match e {
         WarehouseError::Locked { .. } => Diagnostic::error(codes::USAGE, e.to_string())
             .with_help("wait for the other run to finish (RDBT_LOCK_WAIT=<seconds> waits longer); reading commands such as `rdbt show` are not blocked"),
@@ -307,14 +308,21 @@ pub async fn open_warehouse(settings: &Settings, writer: bool) -> Result<Warehou
 /// The target's `land_options` (object-store settings such as
 /// `service_account_path`); a BigQuery target's key file also serves its
 /// gs:// land.
-pub fn land_options(target: &crate::settings::Target) -> std::collections::BTreeMap<String, String> {
+pub fn land_options(
+    target: &crate::settings::Target,
+) -> std::collections::BTreeMap<String, String> {
     let mut options: std::collections::BTreeMap<String, String> = target
         .options
         .get("land_options")
         .and_then(|v| v.as_object())
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

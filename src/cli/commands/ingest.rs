@@ -16,8 +16,8 @@ use crate::project::ResourceType;
 use crate::settings::LogFormat;
 use crate::store::Land;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
@@ -54,7 +54,11 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
                 format!(
                     "--from-file lands one table, but {} are selected: {}",
                     specs.len(),
-                    specs.iter().map(TableSpec::display_name).collect::<Vec<_>>().join(", ")
+                    specs
+                        .iter()
+                        .map(TableSpec::display_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
             .with_help("add --select source:<source>.<table>"),
@@ -86,12 +90,28 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
                     let result = if let Some(input) = &args.from_file {
                         crate::ingest::file::land_file(spec, &table_land, input, handle, reporter)
                     } else if args.replay_quarantine {
-                        crate::ingest::replay::replay_quarantine(spec, &table_land, handle, reporter)
+                        crate::ingest::replay::replay_quarantine(
+                            spec,
+                            &table_land,
+                            handle,
+                            reporter,
+                        )
                     } else if let Some(pg) = &spec.postgres {
-                        crate::ingest::postgres::pull(&spec.display_name(), pg, &table_land, handle, reporter)
+                        crate::ingest::postgres::pull(
+                            &spec.display_name(),
+                            pg,
+                            &table_land,
+                            handle,
+                            reporter,
+                        )
                     } else {
                         crate::ingest::kafka::land_topic(
-                            spec, &table_land, mode, stop, handle, reporter,
+                            spec,
+                            &table_land,
+                            mode,
+                            stop,
+                            handle,
+                            reporter,
                         )
                     };
                     (spec.display_name(), result)
@@ -207,7 +227,11 @@ fn setting_location(node: &ParsedNode, setting: &str) -> Option<Location> {
 
 fn diagnostic(e: &IngestError, node: Option<&ParsedNode>) -> Diagnostic {
     let table = node
-        .and_then(|n| n.source.as_ref().map(|s| format!("{}.{}", s.source_name, n.name)))
+        .and_then(|n| {
+            n.source
+                .as_ref()
+                .map(|s| format!("{}.{}", s.source_name, n.name))
+        })
         .unwrap_or_default();
     let (code, setting) = match e {
         IngestError::Config { setting, .. } => (codes::INGEST_CONFIG, Some(setting.as_str())),
@@ -244,13 +268,14 @@ fn open_land(session: &Session, runtime: &tokio::runtime::Runtime) -> Result<Lan
     let options = super::execute::land_options(target);
     let fail = |e: crate::store::StoreError| {
         session.fail(
-            Diagnostic::error(codes::LAND, format!("target `{}`: {e}", target.name)).with_help(
-                IngestError::Land(e).help().unwrap_or_default(),
-            ),
+            Diagnostic::error(codes::LAND, format!("target `{}`: {e}", target.name))
+                .with_help(IngestError::Land(e).help().unwrap_or_default()),
         )
     };
     let land = Land::open(&target.land, &options).map_err(fail)?;
-    runtime.block_on(land.check_writable("_ingest")).map_err(fail)?;
+    runtime
+        .block_on(land.check_writable("_ingest"))
+        .map_err(fail)?;
     Ok(land)
 }
 
@@ -313,8 +338,9 @@ impl Reporter {
         });
         if let Some(stats) = stats
             && let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats)
+            && let Some(object) = line.as_object_mut()
         {
-            line.as_object_mut().map(|o| o.extend(fields));
+            object.extend(fields);
         }
         if let Some(m) = message {
             line["msg"] = serde_json::json!(m);
@@ -343,9 +369,9 @@ impl Progress for Reporter {
                 Some(n) => indicatif::ProgressBar::new(n),
                 None => indicatif::ProgressBar::new_spinner(),
             };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} {msg}",
-            ) && expected.is_some()
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                && expected.is_some()
             {
                 bar.set_style(style.progress_chars("=> "));
             }

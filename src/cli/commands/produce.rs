@@ -2,9 +2,9 @@
 //! replayed from the real orders export, to an NDJSON file or a topic. Needs
 //! no project.
 
+use crate::cli::EXIT_OK;
 use crate::cli::args::{GlobalArgs, ProduceArgs};
 use crate::cli::session::{Failure, early_printer};
-use crate::cli::EXIT_OK;
 use crate::diagnostics::{Diagnostic, codes};
 use std::io::Write;
 
@@ -14,19 +14,26 @@ pub fn run(g: &GlobalArgs, args: &ProduceArgs) -> Result<u8, Failure> {
         printer.diagnostics(&[d]);
         Failure::Reported
     };
-    let events = match &args.from_orders_csv {
-        Some(path) => crate::ingest::events::from_orders_csv(path).map_err(|e| {
-            fail(Diagnostic::error(codes::INGEST_INPUT, e)
-                .with_help("pass the orders export, e.g. ../shared/data/food_delivery_orders.csv"))
-        })?,
-        None => crate::ingest::events::synthetic(args.customers, args.seed),
-    };
+    let events =
+        match &args.from_orders_csv {
+            Some(path) => crate::ingest::events::from_orders_csv(path).map_err(|e| {
+                fail(Diagnostic::error(codes::INGEST_INPUT, e).with_help(
+                    "pass the orders export, e.g. ../shared/data/food_delivery_orders.csv",
+                ))
+            })?,
+            None => crate::ingest::events::synthetic(args.customers, args.seed),
+        };
     let count = events.len();
     if let Some(topic) = &args.topic {
         let brokers = args.brokers.clone().unwrap_or_default();
-        let sent = crate::ingest::kafka::produce(&brokers, topic, &Default::default(), events.into_iter())
-            .map_err(|e| fail(Diagnostic::error(codes::KAFKA, e.to_string())
-                .with_help("check --brokers and that the topic exists")))?;
+        let sent =
+            crate::ingest::kafka::produce(&brokers, topic, &Default::default(), events.into_iter())
+                .map_err(|e| {
+                    fail(
+                        Diagnostic::error(codes::KAFKA, e.to_string())
+                            .with_help("check --brokers and that the topic exists"),
+                    )
+                })?;
         printer.info(&format!("Produced {sent} messages to {topic} on {brokers}"));
         return Ok(EXIT_OK);
     }

@@ -31,15 +31,22 @@ pub enum PgKind {
     Float4,
     Float8,
     /// `numeric` landed at this precision and scale.
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     Text,
     Bool,
     Date,
     /// `timestamp` (no zone) or `timestamptz` (UTC).
-    Timestamp { utc: bool },
+    Timestamp {
+        utc: bool,
+    },
     Uuid,
     /// json is text; jsonb carries a version byte first.
-    Json { jsonb: bool },
+    Json {
+        jsonb: bool,
+    },
     Bytea,
     /// A one-dimensional array of the element kind.
     Array(Box<PgKind>),
@@ -112,10 +119,9 @@ impl PgKind {
             PgKind::Text | PgKind::Uuid | PgKind::Json { .. } => DataType::Utf8,
             PgKind::Bool => DataType::Boolean,
             PgKind::Date => DataType::Date32,
-            PgKind::Timestamp { utc } => DataType::Timestamp(
-                TimeUnit::Microsecond,
-                utc.then(|| Arc::from("UTC")),
-            ),
+            PgKind::Timestamp { utc } => {
+                DataType::Timestamp(TimeUnit::Microsecond, utc.then(|| Arc::from("UTC")))
+            }
             PgKind::Bytea => DataType::Binary,
             PgKind::Array(inner) => {
                 DataType::List(Arc::new(Field::new("item", inner.arrow_type(), true)))
@@ -146,8 +152,11 @@ impl PgKind {
             }
             PgKind::Bytea => Box::new(BinaryBuilder::with_capacity(capacity, capacity * 16)),
             PgKind::Array(inner) => Box::new(
-                ListBuilder::new(inner.builder(capacity))
-                    .with_field(Arc::new(Field::new("item", inner.arrow_type(), true))),
+                ListBuilder::new(inner.builder(capacity)).with_field(Arc::new(Field::new(
+                    "item",
+                    inner.arrow_type(),
+                    true,
+                ))),
             ),
         }
     }
@@ -194,7 +203,11 @@ pub fn numeric_to_i128(bytes: &[u8], scale: i8) -> Result<Option<i128>, &'static
         let exp10 = 4 * (weight - i as i32) + scale;
         if exp10 >= 0 {
             value = value
-                .checked_add(digit.checked_mul(10i128.checked_pow(exp10 as u32).ok_or("overflow")?).ok_or("overflow")?)
+                .checked_add(
+                    digit
+                        .checked_mul(10i128.checked_pow(exp10 as u32).ok_or("overflow")?)
+                        .ok_or("overflow")?,
+                )
                 .ok_or("overflow")?;
         } else if exp10 > -4 {
             let div = 10i128.pow((-exp10) as u32);
@@ -226,7 +239,12 @@ fn uuid_text(b: &[u8]) -> String {
 }
 
 /// Appends one non-NULL value of `kind` to `builder`.
-fn append(kind: &PgKind, builder: &mut dyn ArrayBuilder, value: &[u8], column: &str) -> Result<(), IngestError> {
+fn append(
+    kind: &PgKind,
+    builder: &mut dyn ArrayBuilder,
+    value: &[u8],
+    column: &str,
+) -> Result<(), IngestError> {
     macro_rules! cast {
         ($t:ty) => {
             builder
@@ -266,11 +284,15 @@ fn append(kind: &PgKind, builder: &mut dyn ArrayBuilder, value: &[u8], column: &
         PgKind::Numeric { precision, scale } => {
             let b = cast!(Decimal128Builder);
             match numeric_to_i128(value, *scale).map_err(|w| corrupt(column, w))? {
-                Some(v) if v.unsigned_abs() < 10u128.pow(u32::from(*precision)) => b.append_value(v),
+                Some(v) if v.unsigned_abs() < 10u128.pow(u32::from(*precision)) => {
+                    b.append_value(v)
+                }
                 Some(_) => {
                     return Err(IngestError::config(
                         &format!("columns.{column}"),
-                        &format!("a value does not fit NUMERIC({precision}, {scale}); give the column a precision and scale in Postgres"),
+                        &format!(
+                            "a value does not fit NUMERIC({precision}, {scale}); give the column a precision and scale in Postgres"
+                        ),
                     ));
                 }
                 // NaN and infinities have no decimal form.
@@ -282,7 +304,11 @@ fn append(kind: &PgKind, builder: &mut dyn ArrayBuilder, value: &[u8], column: &
             cast!(StringBuilder).append_value(s);
         }
         PgKind::Json { jsonb } => {
-            let body = if *jsonb { value.get(1..).unwrap_or_default() } else { value };
+            let body = if *jsonb {
+                value.get(1..).unwrap_or_default()
+            } else {
+                value
+            };
             let s = std::str::from_utf8(body).map_err(|_| corrupt(column, "invalid UTF-8"))?;
             cast!(StringBuilder).append_value(s);
         }
@@ -338,13 +364,19 @@ fn append(kind: &PgKind, builder: &mut dyn ArrayBuilder, value: &[u8], column: &
                 at = 20;
             }
             for _ in 0..count {
-                let len = be_i32(value.get(at..at + 4).ok_or_else(|| corrupt(column, "array element"))?);
+                let len = be_i32(
+                    value
+                        .get(at..at + 4)
+                        .ok_or_else(|| corrupt(column, "array element"))?,
+                );
                 at += 4;
                 if len < 0 {
                     append_null(inner, list.values().as_mut());
                 } else {
                     let end = at + len as usize;
-                    let element = value.get(at..end).ok_or_else(|| corrupt(column, "array element"))?;
+                    let element = value
+                        .get(at..end)
+                        .ok_or_else(|| corrupt(column, "array element"))?;
                     append(inner, list.values().as_mut(), element, column)?;
                     at = end;
                 }
@@ -397,7 +429,11 @@ pub struct CopyDecoder {
 }
 
 impl CopyDecoder {
-    pub fn new(columns: &[(String, PgKind)], capacity: usize, watermark_column: Option<usize>) -> Self {
+    pub fn new(
+        columns: &[(String, PgKind)],
+        capacity: usize,
+        watermark_column: Option<usize>,
+    ) -> Self {
         CopyDecoder {
             names: columns.iter().map(|(n, _)| n.clone()).collect(),
             kinds: columns.iter().map(|(_, k)| k.clone()).collect(),
@@ -483,9 +519,17 @@ impl CopyDecoder {
                     append_null(&self.kinds[c], self.builders[c].as_mut());
                 } else {
                     let value = &buf[field..field + len as usize];
-                    append(&self.kinds[c], self.builders[c].as_mut(), value, &self.names[c])?;
+                    append(
+                        &self.kinds[c],
+                        self.builders[c].as_mut(),
+                        value,
+                        &self.names[c],
+                    )?;
                     if self.watermark_column == Some(c)
-                        && self.max_watermark.as_deref().is_none_or(|m| signed_greater(value, m))
+                        && self
+                            .max_watermark
+                            .as_deref()
+                            .is_none_or(|m| signed_greater(value, m))
                     {
                         self.max_watermark = Some(value.to_vec());
                     }
@@ -523,9 +567,7 @@ impl CopyDecoder {
 /// date, timestamp): unsigned byte order once the sign bit is flipped.
 fn signed_greater(a: &[u8], b: &[u8]) -> bool {
     match (a.split_first(), b.split_first()) {
-        (Some((a0, a_rest)), Some((b0, b_rest))) => {
-            (a0 ^ 0x80, a_rest) > (b0 ^ 0x80, b_rest)
-        }
+        (Some((a0, a_rest)), Some((b0, b_rest))) => (a0 ^ 0x80, a_rest) > (b0 ^ 0x80, b_rest),
         (Some(_), None) => true,
         _ => false,
     }
@@ -550,9 +592,17 @@ mod tests {
     #[test]
     fn numerics_scale_exactly() {
         // 12345.6789 = [1, 2345, 6789] weight 1
-        assert_eq!(numeric_to_i128(&numeric(&[1, 2345, 6789], 1, false), 2), Ok(Some(1_234_568)));
-        assert_eq!(numeric_to_i128(&numeric(&[1, 2345, 6789], 1, false), 4), Ok(Some(123_456_789)));
-        assert_eq!(numeric_to_i128(&numeric(&[5], -1, true), 2), Ok(Some(-5)));
+        assert_eq!(
+            numeric_to_i128(&numeric(&[1, 2345, 6789], 1, false), 2),
+            Ok(Some(1_234_568))
+        );
+        assert_eq!(
+            numeric_to_i128(&numeric(&[1, 2345, 6789], 1, false), 4),
+            Ok(Some(123_456_789))
+        );
+        assert_eq!(numeric_to_i128(&numeric(&[500], -1, true), 2), Ok(Some(-5)));
+        assert_eq!(numeric_to_i128(&numeric(&[5], -1, false), 2), Ok(Some(0)));
+        assert_eq!(numeric_to_i128(&numeric(&[50], -1, false), 2), Ok(Some(1)));
         assert_eq!(numeric_to_i128(&numeric(&[], 0, false), 2), Ok(Some(0)));
     }
 
@@ -568,7 +618,10 @@ mod tests {
             stream.extend_from_slice(&(-1i32).to_be_bytes());
         }
         stream.extend_from_slice(&(-1i16).to_be_bytes());
-        let columns = vec![("id".to_string(), PgKind::Int4), ("t".to_string(), PgKind::Text)];
+        let columns = vec![
+            ("id".to_string(), PgKind::Int4),
+            ("t".to_string(), PgKind::Text),
+        ];
         let mut d = CopyDecoder::new(&columns, 8, Some(0));
         for chunk in stream.chunks(5) {
             d.feed(chunk).unwrap();

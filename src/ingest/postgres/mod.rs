@@ -63,12 +63,27 @@ pub enum Relation {
 type Render<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 
 /// Reads `ingest.postgres`; `declared` are the table's declared column names.
-pub fn spec(block: &Value, declared: &[String], render: Render) -> Result<PostgresSpec, IngestError> {
+pub fn spec(
+    block: &Value,
+    declared: &[String],
+    render: Render,
+) -> Result<PostgresSpec, IngestError> {
     let setting = |key: &str| format!("ingest.postgres.{key}");
     let map = block.as_object().ok_or_else(|| {
-        IngestError::config("ingest.postgres", "must be a mapping (url, table or query, ...)")
+        IngestError::config(
+            "ingest.postgres",
+            "must be a mapping (url, table or query, ...)",
+        )
     })?;
-    let known = ["url", "table", "query", "primary_key", "incremental_column", "chunk_rows", "detect_deletes"];
+    let known = [
+        "url",
+        "table",
+        "query",
+        "primary_key",
+        "incremental_column",
+        "chunk_rows",
+        "detect_deletes",
+    ];
     if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(IngestError::config(
             &setting(unknown),
@@ -78,9 +93,9 @@ pub fn spec(block: &Value, declared: &[String], render: Render) -> Result<Postgr
     let text = |key: &str| -> Result<Option<String>, IngestError> {
         match map.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.contains("{{") => {
-                render(s).map(Some).map_err(|e| IngestError::config(&setting(key), &e))
-            }
+            Some(Value::String(s)) if s.contains("{{") => render(s)
+                .map(Some)
+                .map_err(|e| IngestError::config(&setting(key), &e)),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(_) => Err(IngestError::config(&setting(key), "must be a string")),
@@ -88,15 +103,26 @@ pub fn spec(block: &Value, declared: &[String], render: Render) -> Result<Postgr
     };
     let url = text("url")?
         .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| IngestError::config(&setting("url"), "is required (usually \"{{ env_var('DATABASE_URL') }}\")"))?;
+        .ok_or_else(|| {
+            IngestError::config(
+                &setting("url"),
+                "is required (usually \"{{ env_var('DATABASE_URL') }}\")",
+            )
+        })?;
     let relation = match (text("table")?, text("query")?) {
         (Some(t), None) => Relation::Table(t),
         (None, Some(q)) => Relation::Query(q),
         (Some(_), Some(_)) => {
-            return Err(IngestError::config(&setting("query"), "give `table` or `query`, not both"));
+            return Err(IngestError::config(
+                &setting("query"),
+                "give `table` or `query`, not both",
+            ));
         }
         (None, None) => {
-            return Err(IngestError::config(&setting("table"), "is required (or `query`)"));
+            return Err(IngestError::config(
+                &setting("table"),
+                "is required (or `query`)",
+            ));
         }
     };
     let primary_key = match map.get("primary_key") {
@@ -106,21 +132,37 @@ pub fn spec(block: &Value, declared: &[String], render: Render) -> Result<Postgr
             .iter()
             .map(|i| i.as_str().map(str::to_string))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| IngestError::config(&setting("primary_key"), "must be a column or a list of columns"))?,
+            .ok_or_else(|| {
+                IngestError::config(
+                    &setting("primary_key"),
+                    "must be a column or a list of columns",
+                )
+            })?,
         Some(_) => {
-            return Err(IngestError::config(&setting("primary_key"), "must be a column or a list of columns"));
+            return Err(IngestError::config(
+                &setting("primary_key"),
+                "must be a column or a list of columns",
+            ));
         }
     };
     let chunk_rows = match text("chunk_rows")? {
         None => 100_000,
         Some(s) => s.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            IngestError::config(&setting("chunk_rows"), &format!("`{s}` is not a positive whole number"))
+            IngestError::config(
+                &setting("chunk_rows"),
+                &format!("`{s}` is not a positive whole number"),
+            )
         })?,
     };
     let detect_deletes = match map.get("detect_deletes") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(IngestError::config(&setting("detect_deletes"), "must be true or false")),
+        Some(_) => {
+            return Err(IngestError::config(
+                &setting("detect_deletes"),
+                "must be true or false",
+            ));
+        }
     };
     let has = |name: &str| declared.iter().any(|c| c == name);
     if detect_deletes && (primary_key.is_empty() || !has("_deleted")) {
@@ -136,7 +178,11 @@ pub fn spec(block: &Value, declared: &[String], render: Render) -> Result<Postgr
         incremental_column: text("incremental_column")?,
         chunk_rows,
         detect_deletes,
-        columns: declared.iter().filter(|c| !c.starts_with('_')).cloned().collect(),
+        columns: declared
+            .iter()
+            .filter(|c| !c.starts_with('_'))
+            .cloned()
+            .collect(),
         pulled_at: has("_pulled_at"),
         deleted: has("_deleted"),
     })
@@ -158,7 +204,10 @@ fn quote_ident(name: &str) -> String {
 }
 
 fn quote_relation(name: &str) -> String {
-    name.split('.').map(quote_ident).collect::<Vec<_>>().join(".")
+    name.split('.')
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The server and user of a URL, for messages (never the password).
@@ -242,7 +291,12 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -250,7 +304,12 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
@@ -298,20 +357,24 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, IngestError> {
         .map_err(|e| url_error(format!("not a usable connection URL ({e}); expected postgres://user:password@host:port/database")))?;
     let who = describe(&config);
     let tls = tls_connector(verify, root_cert.as_deref())?;
-    let (client, connection) = tokio::time::timeout(std::time::Duration::from_secs(15), config.connect(tls))
-        .await
-        .map_err(|_| url_error(format!("cannot reach {who}: no answer within 15 s")))?
-        .map_err(|e| {
-            let message = match e.as_db_error() {
-                Some(db) if matches!(db.code().code(), "28P01" | "28000") => {
-                    format!("the server at {who} refused the credentials: {}", db.message())
-                }
-                Some(db) if db.code().code() == "3D000" => format!("{} ({who})", db.message()),
-                Some(db) => format!("{who}: {}", db.message()),
-                None => format!("cannot connect to {who}: {e}"),
-            };
-            url_error(message)
-        })?;
+    let (client, connection) =
+        tokio::time::timeout(std::time::Duration::from_secs(15), config.connect(tls))
+            .await
+            .map_err(|_| url_error(format!("cannot reach {who}: no answer within 15 s")))?
+            .map_err(|e| {
+                let message = match e.as_db_error() {
+                    Some(db) if matches!(db.code().code(), "28P01" | "28000") => {
+                        format!(
+                            "the server at {who} refused the credentials: {}",
+                            db.message()
+                        )
+                    }
+                    Some(db) if db.code().code() == "3D000" => format!("{} ({who})", db.message()),
+                    Some(db) => format!("{who}: {}", db.message()),
+                    None => format!("cannot connect to {who}: {e}"),
+                };
+                url_error(message)
+            })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -369,11 +432,16 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<Stats, IngestError> {
     let started = Instant::now();
-    let mut state: PullState = runtime.block_on(land.read_state("pull.json"))?.unwrap_or_default();
+    let mut state: PullState = runtime
+        .block_on(land.read_state("pull.json"))?
+        .unwrap_or_default();
     let number = state.pulls + 1;
     let removed = runtime.block_on(land.recover("pull", number))?;
     if removed > 0 {
-        progress.note(table, &format!("removed {removed} file(s) of an interrupted pull; pulling again"));
+        progress.note(
+            table,
+            &format!("removed {removed} file(s) of an interrupted pull; pulling again"),
+        );
     }
     let client = runtime.block_on(connect(&pg.url))?;
     runtime
@@ -398,12 +466,20 @@ pub fn pull(
     let select_list = if pg.columns.is_empty() {
         "*".to_string()
     } else {
-        pg.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+        pg.columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let described = runtime
         .block_on(client.prepare(&format!("SELECT {select_list} FROM {source}")))
         .map_err(|e| {
-            let setting = if matches!(pg.relation, Relation::Query(_)) { "ingest.postgres.query" } else { "columns" };
+            let setting = if matches!(pg.relation, Relation::Query(_)) {
+                "ingest.postgres.query"
+            } else {
+                "columns"
+            };
             db_error(setting, &e)
         })?;
     let mut columns = Vec::new();
@@ -429,8 +505,18 @@ pub fn pull(
     }
     let watermark_column = match &pg.incremental_column {
         Some(name) => {
-            let i = columns.iter().position(|(n, _)| n == name).unwrap_or_default();
-            if !matches!(columns[i].1, PgKind::Int2 | PgKind::Int4 | PgKind::Int8 | PgKind::Date | PgKind::Timestamp { .. }) {
+            let i = columns
+                .iter()
+                .position(|(n, _)| n == name)
+                .unwrap_or_default();
+            if !matches!(
+                columns[i].1,
+                PgKind::Int2
+                    | PgKind::Int4
+                    | PgKind::Int8
+                    | PgKind::Date
+                    | PgKind::Timestamp { .. }
+            ) {
                 return Err(IngestError::config(
                     "ingest.postgres.incremental_column",
                     &format!("`{name}` must be an integer, date or timestamp column"),
@@ -452,8 +538,16 @@ pub fn pull(
         table,
         &format!(
             "postgres {source} ({}){}",
-            if filter.is_empty() { "full pull" } else { "rows since the watermark" },
-            if filter.is_empty() { String::new() } else { format!(" {}", state.watermark.clone().unwrap_or_default()) }
+            if filter.is_empty() {
+                "full pull"
+            } else {
+                "rows since the watermark"
+            },
+            if filter.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", state.watermark.clone().unwrap_or_default())
+            }
         ),
         None,
     );
@@ -464,7 +558,11 @@ pub fn pull(
         .map(|(n, k)| Field::new(n, k.arrow_type(), true))
         .collect();
     if pg.pulled_at {
-        fields.push(Field::new("_pulled_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true));
+        fields.push(Field::new(
+            "_pulled_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ));
     }
     if pg.deleted {
         fields.push(Field::new("_deleted", DataType::Boolean, true));
@@ -478,18 +576,22 @@ pub fn pull(
         TableLand::file_name("pull", number, number, "")
     );
     runtime.block_on(land.begin_range("pull", (number, number), std::slice::from_ref(&file)))?;
-    let mut writer = ParquetStream::start(land, &file, schema.clone(), pg.chunk_rows, runtime.clone());
+    let mut writer =
+        ParquetStream::start(land, &file, schema.clone(), pg.chunk_rows, runtime.clone());
     let extra = |rows: usize, deleted: bool| -> Vec<ArrayRef> {
         let mut out: Vec<ArrayRef> = Vec::new();
         if pg.pulled_at {
-            out.push(Arc::new(TimestampMicrosecondArray::from(vec![pulled_at; rows]).with_timezone("UTC")));
+            out.push(Arc::new(
+                TimestampMicrosecondArray::from(vec![pulled_at; rows]).with_timezone("UTC"),
+            ));
         }
         if pg.deleted {
             out.push(Arc::new(BooleanArray::from(vec![deleted; rows])));
         }
         out
     };
-    let copy = format!("COPY (SELECT {select_list} FROM {source}{filter}) TO STDOUT (FORMAT binary)");
+    let copy =
+        format!("COPY (SELECT {select_list} FROM {source}{filter}) TO STDOUT (FORMAT binary)");
     let mut decoder = CopyDecoder::new(&columns, pg.chunk_rows, watermark_column);
     let mut stats = Stats::default();
     let result: Result<(), IngestError> = runtime.block_on(async {
@@ -506,7 +608,10 @@ pub fn pull(
                 let rows = decoder.rows();
                 let mut arrays = decoder.finish_batch();
                 arrays.extend(extra(rows, false));
-                writer.send(RecordBatch::try_new(schema.clone(), arrays).map_err(|e| IngestError::internal(e.to_string()))?)?;
+                writer.send(
+                    RecordBatch::try_new(schema.clone(), arrays)
+                        .map_err(|e| IngestError::internal(e.to_string()))?,
+                )?;
                 stats.add_batch(rows, 0, 0, 0);
                 stats.tick(started);
                 progress.batch(table, &stats);
@@ -522,7 +627,10 @@ pub fn pull(
     if rows > 0 {
         let mut arrays = decoder.finish_batch();
         arrays.extend(extra(rows, false));
-        writer.send(RecordBatch::try_new(schema.clone(), arrays).map_err(|e| IngestError::internal(e.to_string()))?)?;
+        writer.send(
+            RecordBatch::try_new(schema.clone(), arrays)
+                .map_err(|e| IngestError::internal(e.to_string()))?,
+        )?;
         stats.add_batch(rows, 0, 0, 0);
     }
     if pg.detect_deletes {
@@ -533,13 +641,23 @@ pub fn pull(
             for field in schema.fields() {
                 match tombstones.column_by_name(field.name()) {
                     Some(a) => arrays.push(a.clone()),
-                    None if field.name() == "_pulled_at" => arrays.extend(extra(n, true).into_iter().take(1)),
-                    None if field.name() == "_deleted" => arrays.push(Arc::new(BooleanArray::from(vec![true; n]))),
-                    None => arrays.push(datafusion::arrow::array::new_null_array(field.data_type(), n)),
+                    None if field.name() == "_pulled_at" => {
+                        arrays.extend(extra(n, true).into_iter().take(1))
+                    }
+                    None if field.name() == "_deleted" => {
+                        arrays.push(Arc::new(BooleanArray::from(vec![true; n])))
+                    }
+                    None => arrays.push(datafusion::arrow::array::new_null_array(
+                        field.data_type(),
+                        n,
+                    )),
                 }
             }
             if n > 0 {
-                writer.send(RecordBatch::try_new(schema.clone(), arrays).map_err(|e| IngestError::internal(e.to_string()))?)?;
+                writer.send(
+                    RecordBatch::try_new(schema.clone(), arrays)
+                        .map_err(|e| IngestError::internal(e.to_string()))?,
+                )?;
                 progress.note(table, &format!("{n} row(s) deleted since the last pull; landed as tombstones (_deleted = true)"));
             }
         }
@@ -566,12 +684,13 @@ pub fn pull(
 /// Fault injection for the crash test: `RDBT_FAULT_PULL_DELAY_MS` slows
 /// each batch so a test can kill a pull in the middle.
 fn hold_between_batches() {
-    static DELAY: std::sync::LazyLock<Option<std::time::Duration>> = std::sync::LazyLock::new(|| {
-        std::env::var("RDBT_FAULT_PULL_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(std::time::Duration::from_millis)
-    });
+    static DELAY: std::sync::LazyLock<Option<std::time::Duration>> =
+        std::sync::LazyLock::new(|| {
+            std::env::var("RDBT_FAULT_PULL_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(std::time::Duration::from_millis)
+        });
     if let Some(delay) = *DELAY {
         std::thread::sleep(delay);
     }
@@ -593,13 +712,22 @@ async fn deleted_keys(
         .filter_map(|k| columns.iter().find(|(n, _)| n == k).cloned())
         .collect();
     let converter = RowConverter::new(
-        key_columns.iter().map(|(_, k)| SortField::new(k.arrow_type())).collect(),
+        key_columns
+            .iter()
+            .map(|(_, k)| SortField::new(k.arrow_type()))
+            .collect(),
     )
     .map_err(|e| IngestError::internal(e.to_string()))?;
     // The keys now, in this pull's snapshot.
-    let list = key_columns.iter().map(|(n, _)| quote_ident(n)).collect::<Vec<_>>().join(", ");
+    let list = key_columns
+        .iter()
+        .map(|(n, _)| quote_ident(n))
+        .collect::<Vec<_>>()
+        .join(", ");
     let stream = client
-        .copy_out(&format!("COPY (SELECT {list} FROM {source}) TO STDOUT (FORMAT binary)"))
+        .copy_out(&format!(
+            "COPY (SELECT {list} FROM {source}) TO STDOUT (FORMAT binary)"
+        ))
         .await
         .map_err(|e| db_error("ingest.postgres.primary_key", &e))?;
     let mut stream = std::pin::pin!(stream);
@@ -609,7 +737,9 @@ async fn deleted_keys(
         let chunk = chunk.map_err(|e| db_error("ingest.postgres.url", &e))?;
         decoder.feed(&chunk)?;
         if decoder.rows() >= 65_536 || decoder.is_finished() {
-            let rows = converter.convert_columns(&decoder.finish_batch()).map_err(|e| IngestError::internal(e.to_string()))?;
+            let rows = converter
+                .convert_columns(&decoder.finish_batch())
+                .map_err(|e| IngestError::internal(e.to_string()))?;
             now.extend(rows.iter().map(|r| r.as_ref().to_vec()));
         }
     }
@@ -622,14 +752,20 @@ async fn deleted_keys(
         .map(|o| o.path)
         .filter(|p| p.ends_with(".parquet"))
         .collect();
-    files.sort_by_key(|p| p.rsplit("part-pull-").next().and_then(|n| n.split('-').next()?.parse::<i64>().ok()));
+    files.sort_by_key(|p| {
+        p.rsplit("part-pull-")
+            .next()
+            .and_then(|n| n.split('-').next()?.parse::<i64>().ok())
+    });
     if files.is_empty() {
         return Ok(None);
     }
     let mut alive: BTreeMap<Vec<u8>, (usize, usize)> = BTreeMap::new();
     let mut batches = Vec::new();
     for path in files {
-        let Some(bytes) = land.land.get(&path).await? else { continue };
+        let Some(bytes) = land.land.get(&path).await? else {
+            continue;
+        };
         for batch in super::batch::decode_parquet(bytes)? {
             let keys: Vec<ArrayRef> = key_columns
                 .iter()
@@ -638,14 +774,19 @@ async fn deleted_keys(
             if keys.len() != key_columns.len() {
                 continue;
             }
-            let rows = converter.convert_columns(&keys).map_err(|e| IngestError::internal(e.to_string()))?;
+            let rows = converter
+                .convert_columns(&keys)
+                .map_err(|e| IngestError::internal(e.to_string()))?;
             let deleted = batch
                 .column_by_name("_deleted")
                 .and_then(|a| a.as_any().downcast_ref::<BooleanArray>().cloned());
             let b = batches.len();
             for (i, row) in rows.iter().enumerate() {
                 let key = row.as_ref().to_vec();
-                if deleted.as_ref().is_some_and(|d| d.is_valid(i) && d.value(i)) {
+                if deleted
+                    .as_ref()
+                    .is_some_and(|d| d.is_valid(i) && d.value(i))
+                {
                     alive.remove(&key);
                 } else {
                     alive.insert(key, (b, i));
@@ -669,14 +810,21 @@ async fn deleted_keys(
         let array = if refs.is_empty() {
             datafusion::arrow::array::new_empty_array(&kind.arrow_type())
         } else {
-            datafusion::arrow::compute::concat(&refs).map_err(|e| IngestError::internal(e.to_string()))?
+            datafusion::arrow::compute::concat(&refs)
+                .map_err(|e| IngestError::internal(e.to_string()))?
         };
         arrays.push((name.clone(), array));
     }
-    let fields: Vec<Field> = arrays.iter().map(|(n, a)| Field::new(n, a.data_type().clone(), true)).collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays.into_iter().map(|(_, a)| a).collect())
-        .map(Some)
-        .map_err(|e| IngestError::internal(e.to_string()))
+    let fields: Vec<Field> = arrays
+        .iter()
+        .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        arrays.into_iter().map(|(_, a)| a).collect(),
+    )
+    .map(Some)
+    .map_err(|e| IngestError::internal(e.to_string()))
 }
 
 /// A Parquet file encoded on its own thread and uploaded as it grows.
@@ -729,21 +877,34 @@ impl std::io::Write for UploadSink {
 }
 
 impl ParquetStream {
-    fn start(land: &TableLand, path: &str, schema: SchemaRef, row_group: usize, runtime: tokio::runtime::Handle) -> ParquetStream {
+    fn start(
+        land: &TableLand,
+        path: &str,
+        schema: SchemaRef,
+        row_group: usize,
+        runtime: tokio::runtime::Handle,
+    ) -> ParquetStream {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let writer = land.land.writer(path);
         let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = aborted.clone();
         let worker = std::thread::spawn(move || -> Result<u64, IngestError> {
-            let sink = UploadSink { writer: Some(writer), buffer: Vec::with_capacity(9 << 20), runtime, written: 0, error: None };
+            let sink = UploadSink {
+                writer: Some(writer),
+                buffer: Vec::with_capacity(9 << 20),
+                runtime,
+                written: 0,
+                error: None,
+            };
             let props = datafusion::parquet::file::properties::WriterProperties::builder()
                 .set_compression(datafusion::parquet::basic::Compression::ZSTD(
                     datafusion::parquet::basic::ZstdLevel::try_new(1).unwrap_or_default(),
                 ))
                 .set_max_row_group_row_count(Some(row_group.max(1024)))
                 .build();
-            let mut encoder = datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema, Some(props))
-                .map_err(|e| IngestError::internal(e.to_string()))?;
+            let mut encoder =
+                datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema, Some(props))
+                    .map_err(|e| IngestError::internal(e.to_string()))?;
             let mut failed = None;
             for batch in rx {
                 if let Err(e) = encoder.write(&batch) {
@@ -759,11 +920,15 @@ impl ParquetStream {
                 Ok(sink) => sink,
                 Err(e) => return Err(IngestError::internal(format!("writing Parquet: {e}"))),
             };
-            sink.upload().map_err(|e| IngestError::internal(e.to_string()))?;
+            sink.upload()
+                .map_err(|e| IngestError::internal(e.to_string()))?;
             if let Some(e) = sink.error.take() {
                 return Err(e.into());
             }
-            let writer = sink.writer.take().ok_or_else(|| IngestError::internal("the upload was closed"))?;
+            let writer = sink
+                .writer
+                .take()
+                .ok_or_else(|| IngestError::internal("the upload was closed"))?;
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 sink.runtime.block_on(writer.abort());
                 return Err(IngestError::internal("the pull was abandoned"));
@@ -771,7 +936,11 @@ impl ParquetStream {
             sink.runtime.block_on(writer.finish())?;
             Ok(sink.written)
         });
-        ParquetStream { batches: Some(tx), worker: Some(worker), aborted }
+        ParquetStream {
+            batches: Some(tx),
+            worker: Some(worker),
+            aborted,
+        }
     }
 
     fn send(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
@@ -790,14 +959,17 @@ impl ParquetStream {
     fn finish(&mut self) -> Result<u64, IngestError> {
         self.batches.take();
         match self.worker.take() {
-            Some(worker) => worker.join().map_err(|_| IngestError::internal("the Parquet encoder panicked"))?,
+            Some(worker) => worker
+                .join()
+                .map_err(|_| IngestError::internal("the Parquet encoder panicked"))?,
             None => Err(IngestError::internal("the Parquet file was already closed")),
         }
     }
 
     /// Stops without completing the upload: nothing appears in the land.
     fn abort(mut self) {
-        self.aborted.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.aborted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.batches.take();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
