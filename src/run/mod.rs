@@ -314,7 +314,14 @@ fn plan_edges(
                         .nodes
                         .get(child)
                         .is_some_and(|c| c.resource_type == ResourceType::Test);
-                    if !is_test {
+                    // A test that also reads the child (a relationships test
+                    // from a fact to a dimension built from that fact) runs
+                    // after it, so it cannot gate it: that would be a cycle.
+                    let reads_child = n.depends_on.len() > 1
+                        && n.depends_on
+                            .iter()
+                            .any(|other| other == child || is_descendant(dag, other, child));
+                    if !is_test && !reads_child {
                         add(id, child);
                     }
                 }
@@ -322,6 +329,21 @@ fn plan_edges(
         }
     }
     Edges { parents, children }
+}
+
+/// Whether `node` is downstream of `ancestor`.
+fn is_descendant(dag: &Dag, node: &str, ancestor: &str) -> bool {
+    let mut stack: Vec<&str> = dag.children(ancestor);
+    let mut seen = BTreeSet::new();
+    while let Some(c) = stack.pop() {
+        if c == node {
+            return true;
+        }
+        if seen.insert(c) {
+            stack.extend(dag.children(c));
+        }
+    }
+    false
 }
 
 /// The nearest selected ancestors of `id` (walking through unselected ones).

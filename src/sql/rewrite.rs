@@ -713,6 +713,16 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
                 ],
             )
         }
+        // Inclusive bounds, as DataFusion's generate_series.
+        "GENERATE_ARRAY" => {
+            let a = need(2..=3)?;
+            call(
+                "generate_series",
+                a.into_iter()
+                    .map(|x| cast(x, DataType::BigInt(None)))
+                    .collect(),
+            )
+        }
         "JSON_VALUE" | "JSON_EXTRACT_SCALAR" => {
             let a = need(1..=2)?;
             let path = a.get(1).cloned().unwrap_or_else(|| string("$"));
