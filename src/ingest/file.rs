@@ -78,7 +78,7 @@ pub fn land_file(
     let (mut reader, hash) = open_input(input, runtime)?;
     let stream = format!("f{}", &hash[..12]);
     let state_name = format!("files/{hash}.json");
-    let mut state: FileProgress =
+    let state: FileProgress =
         runtime
             .block_on(land.read_state(&state_name))?
             .unwrap_or(FileProgress {
@@ -88,8 +88,8 @@ pub fn land_file(
                 landed: 0,
                 quarantined: 0,
             });
-    let mut stats = Stats::default();
     if state.complete {
+        let mut stats = Stats::default();
         progress.note(
             &table,
             &format!(
@@ -108,66 +108,91 @@ pub fn land_file(
         );
     }
     progress.started(&table, &format!("file {input}"), None);
-    let mut range = RangeBuffer::new(spec, &stream, input);
-    let mut line = Vec::with_capacity(4096);
-    let mut number: i64 = 0;
-    let flush = |range: &mut RangeBuffer,
-                 state: &mut FileProgress,
-                 stats: &mut Stats|
-     -> Result<(), IngestError> {
-        let last = range.last;
-        if let Some(pending) = range.take(land, "")? {
-            runtime.block_on(land.write_range(&pending))?;
-            state.next_line = last + 1;
-            state.landed += pending.landed as u64;
-            state.quarantined += pending.quarantined as u64;
-            runtime.block_on(land.write_state(&state_name, &*state))?;
-            runtime.block_on(land.finish_range(&pending.stream))?;
-            stats.add_batch(
-                pending.landed,
-                pending.quarantined,
-                pending.files.len(),
-                pending.bytes(),
-            );
-            stats.tick(started);
-            progress.batch(&table, stats);
-        }
-        Ok(())
-    };
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| IngestError::Input {
-                path: input.to_string(),
-                message: e.to_string(),
-            })?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        if number < state.next_line {
-            continue;
-        }
-        let text = trim_line_end(&line);
-        // A blank line holds no message (a trailing newline, a separator).
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        range.add(
-            Some(text),
-            &Position {
-                partition: 0,
-                offset: number,
-                key: None,
-                timestamp_ms: None,
-            },
-        );
-        if range.is_full(spec) {
-            flush(&mut range, &mut state, &mut stats)?;
-        }
-    }
-    flush(&mut range, &mut state, &mut stats)?;
+    // Lines are decoded here while a second thread encodes, writes and
+    // commits the previous range, in order: the file's progress never runs
+    // ahead of what is durable.
+    let (ranges, queue) = std::sync::mpsc::sync_channel::<super::range::RangeRows>(2);
+    let resume_at = state.next_line;
+    let (table_ref, state_name_ref) = (&table, &state_name);
+    let (number, mut state, mut stats) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<(FileProgress, Stats), IngestError> {
+            let (table, state_name) = (table_ref, state_name_ref);
+            let mut state = state;
+            let mut stats = Stats::default();
+            for rows in queue {
+                let last = rows.last;
+                let pending = rows.encode(land, "")?;
+                runtime.block_on(land.write_range(&pending))?;
+                state.next_line = last + 1;
+                state.landed += pending.landed as u64;
+                state.quarantined += pending.quarantined as u64;
+                runtime.block_on(land.write_state(state_name, &state))?;
+                runtime.block_on(land.finish_range(&pending.stream))?;
+                stats.add_batch(
+                    pending.landed,
+                    pending.quarantined,
+                    pending.files.len(),
+                    pending.bytes(),
+                );
+                stats.tick(started);
+                progress.batch(table, &stats);
+            }
+            Ok((state, stats))
+        });
+        let mut range = RangeBuffer::new(spec, &stream, input);
+        let mut line = Vec::with_capacity(4096);
+        let mut number: i64 = 0;
+        let read = (|| -> Result<(), IngestError> {
+            loop {
+                line.clear();
+                let n = reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| IngestError::Input {
+                        path: input.to_string(),
+                        message: e.to_string(),
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                number += 1;
+                if number < resume_at {
+                    continue;
+                }
+                let text = trim_line_end(&line);
+                // A blank line holds no message (a trailing newline, a separator).
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                range.add(
+                    Some(text),
+                    &Position {
+                        partition: 0,
+                        offset: number,
+                        key: None,
+                        timestamp_ms: None,
+                    },
+                );
+                if range.is_full(spec)
+                    && let Some(rows) = range.take_rows()?
+                    && ranges.send(rows).is_err()
+                {
+                    // The writer stopped; its error is reported below.
+                    return Ok(());
+                }
+            }
+            if let Some(rows) = range.take_rows()? {
+                let _ = ranges.send(rows);
+            }
+            Ok(())
+        })();
+        drop(ranges);
+        let written = writer
+            .join()
+            .map_err(|_| IngestError::internal("the landing thread panicked"))?;
+        read?;
+        let (state, stats) = written?;
+        Ok::<_, IngestError>((number, state, stats))
+    })?;
     state.complete = true;
     state.next_line = number + 1;
     runtime.block_on(land.write_state(&state_name, &state))?;

@@ -524,7 +524,11 @@ pub fn produce(
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "20")
+        // Large batches: fewer requests for a broker, and librdkafka's mock
+        // cluster serves one produced batch per partition per fetch.
+        .set("linger.ms", "100")
+        .set("batch.num.messages", "10000")
+        .set("batch.size", "1000000")
         .set("compression.type", "lz4")
         .set("enable.idempotence", "true");
     for (k, v) in properties {

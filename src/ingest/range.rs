@@ -97,15 +97,28 @@ impl RangeBuffer {
         land: &TableLand,
         suffix: &str,
     ) -> Result<Option<PendingRange>, IngestError> {
+        match self.take_rows()? {
+            Some(rows) => rows.encode(land, suffix).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The range's rows, not yet encoded (empty afterwards), so encoding
+    /// can happen on another thread.
+    pub fn take_rows(&mut self) -> Result<Option<RangeRows>, IngestError> {
         let Some(first) = self.first else {
             return Ok(None);
         };
         let landing_hour = chrono::Utc::now().timestamp().div_euclid(3600);
-        let good = self.rows.finish(Some(landing_hour))?;
-        let bad = self.bad.finish()?;
-        let range = land.encode(&self.stream, (first, self.last), good, bad, suffix)?;
+        let rows = RangeRows {
+            stream: self.stream.clone(),
+            first,
+            last: self.last,
+            good: self.rows.finish(Some(landing_hour))?,
+            bad: self.bad.finish()?,
+        };
         self.reset();
-        Ok(Some(range))
+        Ok(Some(rows))
     }
 
     /// Drops the range without writing it (its partition was revoked; the
@@ -122,5 +135,20 @@ impl RangeBuffer {
         self.last = -1;
         self.bytes = 0;
         self.opened = None;
+    }
+}
+
+/// A closed range's rows by hour folder and its rejected messages.
+pub struct RangeRows {
+    pub stream: String,
+    pub first: i64,
+    pub last: i64,
+    pub good: Vec<(super::batch::HourKey, datafusion::arrow::record_batch::RecordBatch)>,
+    pub bad: Option<datafusion::arrow::record_batch::RecordBatch>,
+}
+
+impl RangeRows {
+    pub fn encode(self, land: &TableLand, suffix: &str) -> Result<PendingRange, IngestError> {
+        land.encode(&self.stream, (self.first, self.last), self.good, self.bad, suffix)
     }
 }
