@@ -82,3 +82,46 @@ resource "google_project_iam_member" "job_user" {
   role    = "roles/bigquery.jobUser"
   member  = "serviceAccount:${google_service_account.rdbt.email}"
 }
+
+# The sources, as BigQuery sees the land: one dataset per source of
+# project/sources.yml and an external table per source table over its
+# Hive-partitioned Parquet (dt=, hr= folders), read where rdbt lands it.
+locals {
+  source_tables = {
+    "kafka.customer_activity_data" = { dataset = "kafka", table = "customer_activity_data" }
+    "postgres.customers"           = { dataset = "postgres", table = "customers" }
+  }
+  source_datasets = toset([for t in local.source_tables : t.dataset])
+}
+
+resource "google_bigquery_dataset" "source" {
+  for_each    = local.source_datasets
+  dataset_id  = each.key
+  location    = var.location
+  description = "Source ${each.key}: external tables over the land."
+}
+
+resource "google_bigquery_table" "source" {
+  for_each            = local.source_tables
+  dataset_id          = google_bigquery_dataset.source[each.value.dataset].dataset_id
+  table_id            = each.value.table
+  deletion_protection = false
+
+  external_data_configuration {
+    autodetect    = true
+    source_format = "PARQUET"
+    source_uris   = ["gs://${google_storage_bucket.land.name}/land/${each.value.dataset}/${each.value.table}/*"]
+
+    hive_partitioning_options {
+      mode              = "STRINGS"
+      source_uri_prefix = "gs://${google_storage_bucket.land.name}/land/${each.value.dataset}/${each.value.table}/"
+    }
+  }
+}
+
+resource "google_bigquery_dataset_iam_member" "source_viewer" {
+  for_each   = google_bigquery_dataset.source
+  dataset_id = each.value.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.rdbt.email}"
+}
