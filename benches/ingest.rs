@@ -179,7 +179,14 @@ fn postgres(exe: &str) {
           'No Income', 'Graduate', 1 + i % 6, 12.9 + (i % 1000) * 0.0001, 77.5 + (i % 777) * 0.0001,
           (560000 + i % 100)::text, 'Bangalore', now() FROM generate_series(1, 1000000) i;";
     let ok = Command::new("psql")
-        .args([url.as_str(), "-q", "-c", setup, "-c", "VACUUM ANALYZE rdbt_bench_customers"])
+        .args([
+            url.as_str(),
+            "-q",
+            "-c",
+            setup,
+            "-c",
+            "VACUUM ANALYZE rdbt_bench_customers",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

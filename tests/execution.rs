@@ -1253,9 +1253,18 @@ fn adapter_methods_the_warehouse_lacks_fail_instead_of_doing_nothing() {
 fn a_relationships_test_to_a_downstream_model_does_not_block_it() {
     let dir = common::project(&[
         ("rdbt_project.yml", "name: gates\n"),
-        ("models/fact.sql", "select 1 as id, 10 as customer_id union all select 2, 20"),
-        ("models/dim.sql", "select distinct customer_id from {{ ref('fact') }}"),
-        ("models/mart.sql", "select count(*) as n from {{ ref('dim') }}"),
+        (
+            "models/fact.sql",
+            "select 1 as id, 10 as customer_id union all select 2, 20",
+        ),
+        (
+            "models/dim.sql",
+            "select distinct customer_id from {{ ref('fact') }}",
+        ),
+        (
+            "models/mart.sql",
+            "select count(*) as n from {{ ref('dim') }}",
+        ),
         (
             "models/schema.yml",
             "version: 2\nmodels:\n  - name: fact\n    columns:\n      - name: customer_id\n        data_tests:\n          - relationships: {to: ref('dim'), field: customer_id}\n      - name: id\n        data_tests: [unique]\n",
@@ -1264,6 +1273,9 @@ fn a_relationships_test_to_a_downstream_model_does_not_block_it() {
     let run = rdbt(dir.path(), &["build"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let statuses: Vec<(String, String)> = results(dir.path());
-    assert!(statuses.iter().all(|(_, s)| s == "success" || s == "pass"), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|(_, s)| s == "success" || s == "pass"),
+        "{statuses:?}"
+    );
     assert_eq!(statuses.len(), 5, "{statuses:?}");
 }

@@ -44,25 +44,53 @@ struct Event {
 
 fn landed_events(project: &Path) -> Vec<Event> {
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(project.join("target/rdbt/land/kafka/customer_activity_data"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+    for entry in
+        walkdir::WalkDir::new(project.join("target/rdbt/land/kafka/customer_activity_data"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
     {
         let bytes = bytes::Bytes::from(std::fs::read(entry.path()).expect("read"));
-        for b in ParquetRecordBatchReaderBuilder::try_new(bytes).expect("parquet").build().expect("reader") {
+        for b in ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .expect("parquet")
+            .build()
+            .expect("reader")
+        {
             let b = b.expect("batch");
             let s = |n: &str| b.column_by_name(n).expect(n).as_string::<i32>().clone();
-            let i = |n: &str| b.column_by_name(n).expect(n).as_primitive::<Int64Type>().clone();
-            let d = |n: &str| b.column_by_name(n).expect(n).as_primitive::<Decimal128Type>().clone();
-            let (id, kind, order, city) = (s("event_id"), s("event_type"), s("order_id"), s("city"));
-            let ts = b.column_by_name("event_ts").expect("ts").as_primitive::<TimestampMicrosecondType>().clone();
-            let (customer, minutes, rating, p, o) =
-                (i("customer_id"), i("delivery_minutes"), i("rating"), i("_partition"), i("_offset"));
+            let i = |n: &str| {
+                b.column_by_name(n)
+                    .expect(n)
+                    .as_primitive::<Int64Type>()
+                    .clone()
+            };
+            let d = |n: &str| {
+                b.column_by_name(n)
+                    .expect(n)
+                    .as_primitive::<Decimal128Type>()
+                    .clone()
+            };
+            let (id, kind, order, city) =
+                (s("event_id"), s("event_type"), s("order_id"), s("city"));
+            let ts = b
+                .column_by_name("event_ts")
+                .expect("ts")
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone();
+            let (customer, minutes, rating, p, o) = (
+                i("customer_id"),
+                i("delivery_minutes"),
+                i("rating"),
+                i("_partition"),
+                i("_offset"),
+            );
             let (amount, discount) = (d("order_amount"), d("discount_amount"));
             for r in 0..b.num_rows() {
-                let opt_i = |a: &datafusion::arrow::array::Int64Array| (!a.is_null(r)).then(|| a.value(r));
-                let opt_d = |a: &datafusion::arrow::array::Decimal128Array| (!a.is_null(r)).then(|| a.value(r));
+                let opt_i =
+                    |a: &datafusion::arrow::array::Int64Array| (!a.is_null(r)).then(|| a.value(r));
+                let opt_d = |a: &datafusion::arrow::array::Decimal128Array| {
+                    (!a.is_null(r)).then(|| a.value(r))
+                };
                 out.push(Event {
                     event_id: id.value(r).to_string(),
                     event_type: kind.value(r).to_string(),
@@ -125,7 +153,9 @@ fn orders(events: Vec<Event>) -> Vec<Order> {
             continue;
         }
         let delivered = get(order, "order_delivered");
-        let date = chrono::DateTime::from_timestamp_micros(placed.micros).expect("ts").date_naive();
+        let date = chrono::DateTime::from_timestamp_micros(placed.micros)
+            .expect("ts")
+            .date_naive();
         out.push(Order {
             customer: placed.customer,
             date,
@@ -144,28 +174,40 @@ fn month(d: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("month")
 }
 fn months_between(from: NaiveDate, to: NaiveDate) -> i64 {
-    i64::from(to.year() * 12 + to.month() as i32) - i64::from(from.year() * 12 + from.month() as i32)
+    i64::from(to.year() * 12 + to.month() as i32)
+        - i64::from(from.year() * 12 + from.month() as i32)
 }
 fn add_months(d: NaiveDate, n: i64) -> NaiveDate {
     let total = i64::from(d.year()) * 12 + i64::from(d.month0()) + n;
     NaiveDate::from_ymd_opt((total / 12) as i32, (total % 12) as u32 + 1, 1).expect("month")
 }
 fn rate(n: usize, d: usize) -> Value {
-    if d == 0 { Value::Null } else { json!(n as f64 / d as f64) }
+    if d == 0 {
+        Value::Null
+    } else {
+        json!(n as f64 / d as f64)
+    }
 }
 fn money(v: i128) -> f64 {
     v as f64 / 1e9
 }
 fn mean(values: impl Iterator<Item = f64>) -> Value {
     let v: Vec<f64> = values.collect();
-    if v.is_empty() { Value::Null } else { json!(v.iter().sum::<f64>() / v.len() as f64) }
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!(v.iter().sum::<f64>() / v.len() as f64)
+    }
 }
 fn day(d: NaiveDate) -> Value {
     json!(d.format("%Y-%m-%d").to_string())
 }
 
 /// Every mart of contract §3, as rows keyed like rdbt's output.
-fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'static str, Vec<Value>> {
+fn expected_marts(
+    all: &[Order],
+    as_of_var: Option<NaiveDate>,
+) -> BTreeMap<&'static str, Vec<Value>> {
     let as_of = as_of_var.unwrap_or_else(|| all.iter().map(|o| o.date).max().expect("orders"));
     let scope: Vec<&Order> = all.iter().filter(|o| o.date <= as_of).collect();
     let completed: Vec<&Order> = scope.iter().copied().filter(|o| !o.cancelled).collect();
@@ -177,7 +219,11 @@ fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'sta
     let mut revenue: BTreeMap<NaiveDate, i128> = BTreeMap::new();
     let mut first_month: BTreeMap<i64, NaiveDate> = BTreeMap::new();
     for o in &completed {
-        *per_month.entry(month(o.date)).or_default().entry(o.customer).or_default() += 1;
+        *per_month
+            .entry(month(o.date))
+            .or_default()
+            .entry(o.customer)
+            .or_default() += 1;
         *revenue.entry(month(o.date)).or_default() += o.net;
         let f = first_month.entry(o.customer).or_insert(month(o.date));
         *f = (*f).min(month(o.date));
@@ -283,7 +329,13 @@ fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'sta
         } else {
             "needs_attention"
         };
-        let risk = if *recency > 60 { "high" } else if *recency > 30 { "medium" } else { "low" };
+        let risk = if *recency > 60 {
+            "high"
+        } else if *recency > 30 {
+            "medium"
+        } else {
+            "low"
+        };
         risk_of.insert(*c, risk);
         segments.push(json!({
             "customer_id": c, "recency_days": recency, "frequency": frequency,
@@ -315,8 +367,13 @@ fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'sta
     // 3.5
     let mut weeks: BTreeMap<NaiveDate, BTreeMap<i64, usize>> = BTreeMap::new();
     for o in &completed {
-        let monday = o.date - chrono::Duration::days(i64::from(o.date.weekday().num_days_from_monday()));
-        *weeks.entry(monday).or_default().entry(o.customer).or_default() += 1;
+        let monday =
+            o.date - chrono::Duration::days(i64::from(o.date.weekday().num_days_from_monday()));
+        *weeks
+            .entry(monday)
+            .or_default()
+            .entry(o.customer)
+            .or_default() += 1;
     }
     marts.insert(
         "mart_weekly_repeat_purchase",
@@ -335,7 +392,10 @@ fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'sta
     // 3.6
     let mut cells: BTreeMap<(NaiveDate, Option<String>), Vec<&Order>> = BTreeMap::new();
     for o in &scope {
-        cells.entry((month(o.date), o.city.clone())).or_default().push(o);
+        cells
+            .entry((month(o.date), o.city.clone()))
+            .or_default()
+            .push(o);
     }
     marts.insert(
         "mart_delivery_experience",
@@ -365,8 +425,15 @@ fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'sta
     for (c, risk) in &risk_of {
         let list = &all_by_customer[c];
         let delivered: Vec<&&Order> = list.iter().filter(|o| o.delivered).collect();
-        let late = delivered.iter().filter(|o| o.minutes.is_some_and(|m| m > 40)).count();
-        let rated: Vec<f64> = list.iter().filter_map(|o| o.rating).map(|r| r as f64).collect();
+        let late = delivered
+            .iter()
+            .filter(|o| o.minutes.is_some_and(|m| m > 40))
+            .count();
+        let rated: Vec<f64> = list
+            .iter()
+            .filter_map(|o| o.rating)
+            .map(|r| r as f64)
+            .collect();
         levels.entry(risk).or_default().push((
             mean(delivered.iter().filter_map(|o| o.minutes).map(|x| x as f64)),
             rate(late, delivered.len()),
@@ -396,7 +463,10 @@ fn expected_marts(all: &[Order], as_of_var: Option<NaiveDate>) -> BTreeMap<&'sta
 fn same(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
         (Value::Number(e), Value::Number(a)) => {
-            let (e, a) = (e.as_f64().unwrap_or(f64::NAN), a.as_f64().unwrap_or(f64::NAN));
+            let (e, a) = (
+                e.as_f64().unwrap_or(f64::NAN),
+                a.as_f64().unwrap_or(f64::NAN),
+            );
             e == a || (e - a).abs() <= 1e-9 * e.abs().max(a.abs())
         }
         (e, a) => e == a,
@@ -404,14 +474,21 @@ fn same(expected: &Value, actual: &Value) -> bool {
 }
 
 fn key(row: &Value, columns: &[&str]) -> String {
-    columns.iter().map(|c| row[*c].to_string()).collect::<Vec<_>>().join("|")
+    columns
+        .iter()
+        .map(|c| row[*c].to_string())
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 fn check_marts(dir: &Path, expected: &BTreeMap<&'static str, Vec<Value>>, vars: &[&str]) {
     let keys: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("mart_retention_monthly", vec!["month"]),
         ("mart_customer_lifetime_value", vec!["customer_id"]),
-        ("mart_cohort_retention", vec!["cohort_month", "months_since_first"]),
+        (
+            "mart_cohort_retention",
+            vec!["cohort_month", "months_since_first"],
+        ),
         ("mart_customer_segments", vec!["customer_id"]),
         ("mart_weekly_repeat_purchase", vec!["week_start"]),
         ("mart_delivery_experience", vec!["month", "city"]),
@@ -428,7 +505,9 @@ fn check_marts(dir: &Path, expected: &BTreeMap<&'static str, Vec<Value>>, vars: 
         assert_eq!(actual.len(), rows.len(), "{mart}: row count");
         for row in rows {
             let k = key(row, columns);
-            let got = by_key.get(&k).unwrap_or_else(|| panic!("{mart}: no row {k}"));
+            let got = by_key
+                .get(&k)
+                .unwrap_or_else(|| panic!("{mart}: no row {k}"));
             for (column, value) in row.as_object().expect("object") {
                 assert!(
                     same(value, &got[column]),
@@ -441,7 +520,10 @@ fn check_marts(dir: &Path, expected: &BTreeMap<&'static str, Vec<Value>>, vars: 
                 .as_object()
                 .map(|o| o.keys().filter(|k| row.get(k.as_str()).is_none()).collect())
                 .unwrap_or_default();
-            assert!(extra.is_empty(), "{mart}: columns the contract does not have: {extra:?}");
+            assert!(
+                extra.is_empty(),
+                "{mart}: columns the contract does not have: {extra:?}"
+            );
         }
     }
 }
@@ -452,19 +534,41 @@ fn the_gold_marts_match_an_independent_implementation_of_the_contract() {
     let events = dir.path().join("events.jsonl");
     let run = rdbt_env(
         dir.path(),
-        &["produce", "--customers", "300", "--seed", "11", "-o", &events.to_string_lossy()],
+        &[
+            "produce",
+            "--customers",
+            "300",
+            "--seed",
+            "11",
+            "-o",
+            &events.to_string_lossy(),
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     let run = rdbt_env(
         dir.path(),
-        &["ingest", "-s", "source:kafka.customer_activity_data", "--from-file", &events.to_string_lossy()],
+        &[
+            "ingest",
+            "-s",
+            "source:kafka.customer_activity_data",
+            "--from-file",
+            &events.to_string_lossy(),
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     // The marts need only the events: build them and their parents, with
     // the tests whose parents are all built.
-    let build = ["build", "-s", "+tag:gold", "--exclude", "source:postgres+", "--indirect-selection", "cautious"];
+    let build = [
+        "build",
+        "-s",
+        "+tag:gold",
+        "--exclude",
+        "source:postgres+",
+        "--indirect-selection",
+        "cautious",
+    ];
     let run = rdbt_env(dir.path(), &build, &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let orders = orders(landed_events(dir.path()));

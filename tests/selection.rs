@@ -299,3 +299,45 @@ fn bad_selectors_are_clear_errors() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--state"), "{}", run.stderr);
 }
+
+/// Regression (issue 8): selecting a model selects its unit tests, as in
+/// dbt, and only its own (their mocked inputs do not count as parents).
+#[test]
+fn a_selected_model_brings_its_unit_tests() {
+    let dir = fixture("materializations");
+    let out = rdbt(
+        dir.path(),
+        &[
+            "ls",
+            "-s",
+            "inc_latest",
+            "--resource-type",
+            "unit_test",
+            "--output",
+            "name",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let mut names: Vec<&str> = out.stdout.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "full_load_keeps_every_row",
+            "incremental_run_takes_only_new_batches"
+        ]
+    );
+    let events = rdbt(
+        dir.path(),
+        &[
+            "ls",
+            "-s",
+            "events",
+            "--resource-type",
+            "unit_test",
+            "--output",
+            "name",
+        ],
+    );
+    assert_eq!(events.stdout.trim(), "", "{}", events.transcript());
+}

@@ -43,7 +43,10 @@ fn locals(files: &[Value]) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     for f in files {
         match &f["locals"] {
-            Value::Array(blocks) => blocks.iter().filter_map(Value::as_object).for_each(|o| out.extend(o.clone())),
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(Value::as_object)
+                .for_each(|o| out.extend(o.clone())),
             Value::Object(o) => out.extend(o.clone()),
             _ => {}
         }
@@ -67,7 +70,11 @@ fn terraform_names_agree_with_the_profiles_and_the_sources() {
     let bucket = find(&tf, &["resource", "google_storage_bucket", "land"]);
     assert_eq!(bucket["name"], "${var.land_bucket_name}");
     let description = find(&tf, &["variable", "land_bucket_name", "description"]);
-    assert!(description.as_str().is_some_and(|d| d.contains("RDBT_LAND_BUCKET")));
+    assert!(
+        description
+            .as_str()
+            .is_some_and(|d| d.contains("RDBT_LAND_BUCKET"))
+    );
     for target in ["dev", "prod"] {
         assert_eq!(
             outputs[target]["land"].as_str(),
@@ -79,10 +86,18 @@ fn terraform_names_agree_with_the_profiles_and_the_sources() {
         .as_array()
         .expect("lifecycle rules")
         .iter()
-        .flat_map(|r| r["condition"]["matches_prefix"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| {
+            r["condition"]["matches_prefix"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|p| p.as_str().map(str::to_string))
         .collect();
-    assert_eq!(prefixes, BTreeSet::from(["land/".to_string(), "land/_quarantine/".to_string()]));
+    assert_eq!(
+        prefixes,
+        BTreeSet::from(["land/".to_string(), "land/_quarantine/".to_string()])
+    );
 
     // Datasets: the prod dataset, and one per custom schema of the layers.
     let base = find(&tf, &["variable", "base_dataset", "default"]);
@@ -103,11 +118,19 @@ fn terraform_names_agree_with_the_profiles_and_the_sources() {
         .iter()
         .filter_map(|l| l.as_str().map(str::to_string))
         .collect();
-    assert_eq!(layers, schemas, "terraform local.layers vs the project's +schema");
-    let seed_schema = project["seeds"]["retention"]["+schema"].as_str().expect("seed schema");
+    assert_eq!(
+        layers, schemas,
+        "terraform local.layers vs the project's +schema"
+    );
+    let seed_schema = project["seeds"]["retention"]["+schema"]
+        .as_str()
+        .expect("seed schema");
     assert!(layers.contains(seed_schema));
     assert_eq!(
-        find(&tf, &["resource", "google_bigquery_dataset", "layer", "dataset_id"]),
+        find(
+            &tf,
+            &["resource", "google_bigquery_dataset", "layer", "dataset_id"]
+        ),
         "${var.base_dataset}_${each.key}"
     );
 
@@ -118,17 +141,30 @@ fn terraform_names_agree_with_the_profiles_and_the_sources() {
     for source in sources["sources"].as_vec().expect("sources") {
         let name = source["name"].as_str().expect("source name");
         for table in source["tables"].as_vec().expect("tables") {
-            declared.insert(format!("{name}.{}", table["name"].as_str().expect("table name")));
+            declared.insert(format!(
+                "{name}.{}",
+                table["name"].as_str().expect("table name")
+            ));
         }
     }
-    let tables = locals["source_tables"].as_object().expect("local.source_tables");
+    let tables = locals["source_tables"]
+        .as_object()
+        .expect("local.source_tables");
     assert_eq!(tables.keys().cloned().collect::<BTreeSet<_>>(), declared);
     for (key, t) in tables {
         let (source, table) = key.split_once('.').expect("source.table");
         assert_eq!(t["dataset"], source);
         assert_eq!(t["table"], table);
     }
-    let external = find(&tf, &["resource", "google_bigquery_table", "source", "external_data_configuration"]);
+    let external = find(
+        &tf,
+        &[
+            "resource",
+            "google_bigquery_table",
+            "source",
+            "external_data_configuration",
+        ],
+    );
     assert_eq!(
         external["hive_partitioning_options"]["source_uri_prefix"],
         "gs://${google_storage_bucket.land.name}/land/${each.value.dataset}/${each.value.table}/"

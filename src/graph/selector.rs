@@ -94,12 +94,22 @@ pub fn select(
         for node in parsed
             .nodes
             .values()
-            .filter(|n| n.resource_type == ResourceType::Test)
+            .filter(|n| matches!(n.resource_type, ResourceType::Test | ResourceType::UnitTest))
         {
             if selected.contains(&node.unique_id) {
                 continue;
             }
-            let parents: Vec<&String> = node.depends_on.iter().collect();
+            // A unit test belongs to its model alone (as in dbt): its given
+            // inputs are mocked, not read.
+            // (Its fqn is package, model, name.)
+            let parents: Vec<&String> = match (&node.resource_type, node.fqn.get(1)) {
+                (ResourceType::UnitTest, Some(model)) => node
+                    .depends_on
+                    .iter()
+                    .filter(|d| d.starts_with("model.") && d.ends_with(&format!(".{model}")))
+                    .collect(),
+                _ => node.depends_on.iter().collect(),
+            };
             let hit = match input.indirect {
                 IndirectSelection::Eager => parents.iter().any(|p| explicitly.contains(*p)),
                 IndirectSelection::Cautious => {

@@ -143,12 +143,21 @@ pub struct RangeRows {
     pub stream: String,
     pub first: i64,
     pub last: i64,
-    pub good: Vec<(super::batch::HourKey, datafusion::arrow::record_batch::RecordBatch)>,
+    pub good: Vec<(
+        super::batch::HourKey,
+        datafusion::arrow::record_batch::RecordBatch,
+    )>,
     pub bad: Option<datafusion::arrow::record_batch::RecordBatch>,
 }
 
 impl RangeRows {
     pub fn encode(self, land: &TableLand, suffix: &str) -> Result<PendingRange, IngestError> {
-        land.encode(&self.stream, (self.first, self.last), self.good, self.bad, suffix)
+        land.encode(
+            &self.stream,
+            (self.first, self.last),
+            self.good,
+            self.bad,
+            suffix,
+        )
     }
 }
