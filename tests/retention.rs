@@ -584,3 +584,25 @@ fn the_gold_marts_match_an_independent_implementation_of_the_contract() {
     let as_of = NaiveDate::from_ymd_opt(2024, 11, 20);
     check_marts(dir.path(), &expected_marts(&orders, as_of), &vars);
 }
+
+/// The README's first command on a fresh copy: a sample landed with no
+/// services, then every seed, model, data test and unit test passes.
+#[test]
+fn a_fresh_copy_builds_from_the_sample_and_passes_every_test() {
+    let dir = example_project();
+    let run = rdbt_env(dir.path(), &["ingest", "--sample", "120"], &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("Landed postgres.customers: 120 messages"),
+        "{}",
+        run.stderr
+    );
+    let run = rdbt_env(dir.path(), &["build"], &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stderr.contains("ERROR=0 SKIP=0"), "{}", run.stderr);
+    // Landing the same sample again lands nothing twice.
+    let again = rdbt_env(dir.path(), &["ingest", "--sample", "120"], &[]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(again.stderr.contains("landed before"), "{}", again.stderr);
+}

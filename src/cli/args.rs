@@ -160,6 +160,9 @@ pub struct IngestArgs {
     /// Land a newline-delimited JSON file (a path, or a gs:// / s3:// URL) instead of reading the topic; landing the same file again lands nothing twice. Select exactly one table.
     #[arg(long, value_name = "PATH|URL", conflicts_with_all = ["follow", "replay_quarantine"])]
     pub from_file: Option<String>,
+    /// Land a deterministic sample of N synthetic customers into the selected tables instead of reading their sources (no services needed): contract events into Kafka-fed tables, customers rows into Postgres-fed ones. For demos and a first build.
+    #[arg(long, value_name = "N", conflicts_with_all = ["follow", "from_file", "replay_quarantine"])]
+    pub sample: Option<u64>,
     /// Validate the selected tables' quarantined messages again (after a schema fix) and land those that now pass, exactly once.
     #[arg(long, conflicts_with = "follow")]
     pub replay_quarantine: bool,

@@ -135,8 +135,16 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
         }
         None => None,
     };
+    // A Postgres table's declared columns still describe its rows as JSON,
+    // for `--from-file` and `--sample`; when they cannot, only pulls work.
     let schema = if postgres.is_some() && block.get("kafka").is_none() {
-        LandSchema::empty()
+        LandSchema::new(
+            &table.columns,
+            &required,
+            &accepted,
+            partition_by.as_deref(),
+        )
+        .unwrap_or_else(|_| LandSchema::empty())
     } else {
         LandSchema::new(
             &table.columns,

@@ -286,6 +286,51 @@ fn bad_message(kind: usize, good: &Value) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// Rows of the customers table (contract §1.2) for the customers
+/// `synthetic` invents, as JSON lines: deterministic survey-like answers,
+/// signed up over 2023, last changed 2025-07-01. `_pulled_at` and
+/// `_deleted` are what a pull would add, so the rows land as pulled ones.
+pub fn synthetic_customers(customers: u64, seed: u64) -> Vec<Vec<u8>> {
+    const GENDERS: &[&str] = &["Female", "Male"];
+    const MARITAL: &[&str] = &["Single", "Married", "Prefer not to say"];
+    const OCCUPATIONS: &[&str] = &["Student", "Employee", "Self Employeed", "House wife"];
+    const INCOMES: &[&str] = &[
+        "No Income",
+        "Below Rs.10000",
+        "10001 to 25000",
+        "25001 to 50000",
+        "More than 50000",
+    ];
+    const EDUCATION: &[&str] = &["Graduate", "Post Graduate", "Ph.D", "School", "Uneducated"];
+    let mut rng = Rng(seed ^ 0xC057_0000_0000_0000);
+    (1..=customers as i64)
+        .map(|id| {
+            let home = rng.pick(RESTAURANTS).1;
+            let signup = 1_672_531_200 + rng.below(365 * DAY as u64) as i64;
+            json!({
+                "customer_id": id,
+                "signup_ts": rfc3339(signup),
+                "age": 18 + rng.below(45) as i64,
+                "gender": rng.pick(GENDERS),
+                "marital_status": rng.pick(MARITAL),
+                "occupation": rng.pick(OCCUPATIONS),
+                "monthly_income": rng.pick(INCOMES),
+                "education": rng.pick(EDUCATION),
+                "family_size": 1 + rng.below(6) as i64,
+                "latitude": 12.85 + rng.unit() * 0.2,
+                "longitude": 77.45 + rng.unit() * 0.3,
+                "pin_code": format!("5600{:02}", rng.below(100)),
+                "city": home,
+                "updated_at": "2025-07-01T00:00:00Z",
+                "_pulled_at": "2025-07-01T00:00:00Z",
+                "_deleted": false,
+            })
+            .to_string()
+            .into_bytes()
+        })
+        .collect()
+}
+
 /// Contract events from the real orders export: one `order_placed` and one
 /// `order_delivered` per row. The export has no customer and no amount, so
 /// the customer (1 to 388, the survey's size) and the amounts are derived

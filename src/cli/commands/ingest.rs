@@ -64,6 +64,11 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
             .with_help("add --select source:<source>.<table>"),
         ));
     }
+    let sample_files = match args.sample {
+        Some(customers) => write_samples(&session, &specs, customers)?,
+        None => BTreeMap::new(),
+    };
+    let sample_files = &sample_files;
     if args.replay_quarantine {
         // Only JSON-fed tables have a quarantine.
         specs.retain(|s| s.kafka.is_some() || s.postgres.is_none());
@@ -87,7 +92,8 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
                 let table_land = TableLand::new(land.clone(), &spec.source_name, &spec.identifier);
                 let (handle, reporter, stop) = (&handle, &reporter, &*stop);
                 scope.spawn(move || {
-                    let result = if let Some(input) = &args.from_file {
+                    let sample = sample_files.get(&spec.display_name());
+                    let result = if let Some(input) = args.from_file.as_ref().or(sample) {
                         crate::ingest::file::land_file(spec, &table_land, input, handle, reporter)
                     } else if args.replay_quarantine {
                         crate::ingest::replay::replay_quarantine(
@@ -161,6 +167,54 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
     }
     session.printer.diagnostics(&diags);
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+}
+
+/// `--sample N`: writes each table's sample as NDJSON under the target
+/// folder (events for Kafka-fed tables, customers rows for Postgres-fed
+/// ones) and returns the file per table, landed like `--from-file`.
+fn write_samples(
+    session: &Session,
+    specs: &[TableSpec],
+    customers: u64,
+) -> Result<BTreeMap<String, String>, Failure> {
+    const SEED: u64 = 42;
+    let dir = session.project.target_dir().join("sample");
+    let mut files = BTreeMap::new();
+    for spec in specs {
+        if spec.schema.columns.is_empty() {
+            return Err(session.fail(
+                Diagnostic::error(
+                    codes::INGEST_CONFIG,
+                    format!("source `{}`: a sample needs the table's columns declared with their data_type", spec.display_name()),
+                )
+                .with_help("declare the columns in its properties file, or leave the table out with --exclude"),
+            ));
+        }
+        let lines: Vec<Vec<u8>> = if spec.postgres.is_some() && spec.kafka.is_none() {
+            crate::ingest::events::synthetic_customers(customers, SEED)
+        } else {
+            crate::ingest::events::synthetic(customers, SEED)
+                .into_iter()
+                .map(|(_, value)| value)
+                .collect()
+        };
+        let path = dir.join(format!("{}.jsonl", spec.display_name()));
+        let mut text = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            text.extend_from_slice(&line);
+            text.push(b'\n');
+        }
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|e| {
+                session.fail(Diagnostic::error(
+                    codes::INGEST_INPUT,
+                    format!("cannot write the sample {}: {e}", path.display()),
+                ))
+            })?;
+        files.insert(spec.display_name(), path.to_string_lossy().into_owned());
+    }
+    Ok(files)
 }
 
 fn ingest_table(node: &ParsedNode) -> IngestTable {

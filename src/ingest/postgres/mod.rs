@@ -31,7 +31,7 @@ use std::time::Instant;
 #[derive(Clone)]
 pub struct PostgresSpec {
     /// The connection URL (may hold a password: never printed).
-    url: String,
+    url: Result<String, String>,
     pub relation: Relation,
     pub primary_key: Vec<String>,
     pub incremental_column: Option<String>,
@@ -101,14 +101,14 @@ pub fn spec(
             Some(_) => Err(IngestError::config(&setting(key), "must be a string")),
         }
     };
-    let url = text("url")?
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| {
-            IngestError::config(
-                &setting("url"),
-                "is required (usually \"{{ env_var('DATABASE_URL') }}\")",
-            )
-        })?;
+    // The URL is only needed to pull (not to land a file or a sample into
+    // the table), so a missing variable is reported when a pull starts.
+    let url = match text("url") {
+        Ok(Some(u)) if !u.trim().is_empty() => Ok(u),
+        Ok(_) => Err("is required (usually \"{{ env_var('DATABASE_URL') }}\")".to_string()),
+        Err(IngestError::Config { message, .. }) => Err(message),
+        Err(e) => Err(e.to_string()),
+    };
     let relation = match (text("table")?, text("query")?) {
         (Some(t), None) => Relation::Table(t),
         (None, Some(q)) => Relation::Query(q),
@@ -443,7 +443,11 @@ pub fn pull(
             &format!("removed {removed} file(s) of an interrupted pull; pulling again"),
         );
     }
-    let client = runtime.block_on(connect(&pg.url))?;
+    let url = pg
+        .url
+        .as_ref()
+        .map_err(|message| IngestError::config("ingest.postgres.url", message))?;
+    let client = runtime.block_on(connect(url))?;
     runtime
         .block_on(client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         .map_err(|e| db_error("ingest.postgres.url", &e))?;
