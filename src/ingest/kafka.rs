@@ -95,7 +95,14 @@ fn consumer_config(kafka: &KafkaSpec, mode: Mode) -> ClientConfig {
             "enable.partition.eof",
             if mode == Mode::Once { "true" } else { "false" },
         )
-        .set("client.id", "rdbt-ingest");
+        .set("client.id", "rdbt-ingest")
+        // Keep fetching while rows are being landed: librdkafka otherwise
+        // pauses a partition's fetches for a second once its local queue
+        // is full, and waits up to 500 ms per fetch; measured 10x slower
+        // on the mock cluster. `properties` may set them back.
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.queue.backoff.ms", "0")
+        .set("fetch.error.backoff.ms", "50");
     for (k, v) in &kafka.properties {
         config.set(k, v);
     }
