@@ -13,7 +13,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn copy_dir(src: &Path, dest: &Path) {
-    for entry in walkdir::WalkDir::new(src).into_iter().filter_map(Result::ok) {
+    for entry in walkdir::WalkDir::new(src)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         let target = dest.join(entry.path().strip_prefix(src).expect("prefix"));
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&target).expect("mkdir");
@@ -42,21 +45,55 @@ fn main() {
         .status()
         .expect("produce");
     assert!(status.success());
-    let lines = std::fs::read(&events).expect("read").iter().filter(|b| **b == b'\n').count();
+    let lines = std::fs::read(&events)
+        .expect("read")
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
     println!("retention e2e: {customers} customers, {lines} event lines");
     let input = events.to_string_lossy().to_string();
     let count = customers.to_string();
     let steps: [(&str, Vec<&str>); 3] = [
-        ("ingest events", vec!["ingest", "-q", "-s", "source:kafka.customer_activity_data", "--from-file", &input]),
-        ("ingest customers", vec!["ingest", "-q", "-s", "source:postgres.customers", "--sample", &count]),
-        ("build (models + tests)", vec!["build", "-q", "--threads", "2"]),
+        (
+            "ingest events",
+            vec![
+                "ingest",
+                "-q",
+                "-s",
+                "source:kafka.customer_activity_data",
+                "--from-file",
+                &input,
+            ],
+        ),
+        (
+            "ingest customers",
+            vec![
+                "ingest",
+                "-q",
+                "-s",
+                "source:postgres.customers",
+                "--sample",
+                &count,
+            ],
+        ),
+        (
+            "build (models + tests)",
+            vec!["build", "-q", "--threads", "2"],
+        ),
     ];
     let (mut total, mut peak) = (0.0, 0i64);
     for (what, args) in steps {
         let (elapsed, rss) = common::run_once(exe, dir.path(), &args);
-        println!("  {what}: {:.1} s, peak RSS {} MiB", elapsed.as_secs_f64(), rss / 1024);
+        println!(
+            "  {what}: {:.1} s, peak RSS {} MiB",
+            elapsed.as_secs_f64(),
+            rss / 1024
+        );
         total += elapsed.as_secs_f64();
         peak = peak.max(rss);
     }
-    println!("retention e2e total: {total:.1} s, peak RSS {} MiB (dbt-core 1.11 on DuckDB: 84.6 s, 4.2 GiB)", peak / 1024);
+    println!(
+        "retention e2e total: {total:.1} s, peak RSS {} MiB (dbt-core 1.11 on DuckDB: 84.6 s, 4.2 GiB)",
+        peak / 1024
+    );
 }
