@@ -288,9 +288,7 @@ pub fn land_topic(
                 })
                 .map(|(p, _)| *p)
                 .collect();
-            for p in due {
-                run.flush(p)?;
-            }
+            run.flush_all(&due)?;
         } else if ever_assigned
             && !run.partitions.is_empty()
             && run.partitions.values().all(|s| s.reached_end)
@@ -315,9 +313,7 @@ pub fn land_topic(
         }
     }
     let open: Vec<i32> = run.partitions.keys().copied().collect();
-    for p in open {
-        run.flush(p)?;
-    }
+    run.flush_all(&open)?;
     run.refresh_lag(true);
     run.stats.tick(run.started);
     progress.finished(&run.table, &run.stats);
@@ -399,59 +395,96 @@ impl TopicRun<'_> {
         Ok(())
     }
 
-    /// Writes partition `p`'s open range, then commits past it.
+    /// Writes partition `p`'s open range, and with it every other range at
+    /// least half full, then commits past all of them at once: encoding
+    /// runs on every core, the files are written concurrently and one
+    /// commit serves them all.
     fn flush(&mut self, p: i32) -> Result<(), IngestError> {
-        let Some(state) = self.partitions.get_mut(&p) else {
+        let half = (self.spec.batch_size / 2).max(1);
+        let mut due: Vec<i32> = self
+            .partitions
+            .iter()
+            .filter(|(q, s)| **q != p && s.range.len() >= half)
+            .map(|(q, _)| *q)
+            .collect();
+        due.push(p);
+        self.flush_all(&due)
+    }
+
+    /// Writes the open ranges of `partitions`, then commits past them.
+    fn flush_all(&mut self, partitions: &[i32]) -> Result<(), IngestError> {
+        use rayon::prelude::*;
+        let mut taken = Vec::new();
+        for p in partitions {
+            if let Some(state) = self.partitions.get_mut(p)
+                && let Some(rows) = state.range.take_rows()?
+            {
+                taken.push((*p, rows));
+            }
+        }
+        if taken.is_empty() {
             return Ok(());
-        };
-        let Some(pending) = state.range.take(self.land, "")? else {
-            return Ok(());
-        };
-        self.runtime.block_on(self.land.write_range(&pending))?;
+        }
+        let land = self.land;
+        let pending: Vec<(i32, super::landing::PendingRange)> = taken
+            .into_par_iter()
+            .map(|(p, rows)| rows.encode(land, "").map(|r| (p, r)))
+            .collect::<Result<_, _>>()?;
+        let writes = pending.iter().map(|(_, r)| land.write_range(r));
+        for written in self.runtime.block_on(futures::future::join_all(writes)) {
+            written?;
+        }
         hold_before_commit();
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.kafka.topic, p, Offset::Offset(pending.last + 1))
-            .map_err(|e| IngestError::internal(e.to_string()))?;
+        for (p, range) in &pending {
+            list.add_partition_offset(&self.kafka.topic, *p, Offset::Offset(range.last + 1))
+                .map_err(|e| IngestError::internal(e.to_string()))?;
+        }
         let mut attempt = 0;
         let committed = loop {
             match self.consumer.commit(&list, CommitMode::Sync) {
                 Ok(()) => break Ok(()),
-                Err(e) if attempt < 3 => {
+                Err(_) if attempt < 3 => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(200 * attempt));
-                    let _ = e;
                 }
                 Err(e) => break Err(e),
             }
         };
         match committed {
             Ok(()) => {
-                self.runtime
-                    .block_on(self.land.finish_range(&pending.stream))?;
-                self.stats.add_batch(
-                    pending.landed,
-                    pending.quarantined,
-                    pending.files.len(),
-                    pending.bytes(),
-                );
+                let finished = pending.iter().map(|(_, r)| land.finish_range(&r.stream));
+                for done in self.runtime.block_on(futures::future::join_all(finished)) {
+                    done?;
+                }
+                for (_, r) in &pending {
+                    self.stats
+                        .add_batch(r.landed, r.quarantined, r.files.len(), r.bytes());
+                }
             }
             Err(e) => {
                 // The files are durable but not committed: undo them and
-                // read the range again (or let the partition's next owner).
-                let from = pending.first;
-                self.runtime
-                    .block_on(self.land.recover(&pending.stream, from))?;
-                self.progress.note(
-                    &self.table,
-                    &format!("partition {p}: commit failed ({e}); the range from offset {from} will be read again"),
-                );
-                if let Some(state) = self.partitions.get_mut(&p) {
-                    state.next = from;
-                    state.reached_end = false;
+                // read the ranges again (or let the partitions' next owner).
+                for (p, r) in &pending {
+                    self.runtime.block_on(land.recover(&r.stream, r.first))?;
+                    self.progress.note(
+                        &self.table,
+                        &format!(
+                            "partition {p}: commit failed ({e}); the range from offset {} will be read again",
+                            r.first
+                        ),
+                    );
+                    if let Some(state) = self.partitions.get_mut(p) {
+                        state.next = r.first;
+                        state.reached_end = false;
+                    }
+                    let _ = self.consumer.seek(
+                        &self.kafka.topic,
+                        *p,
+                        Offset::Offset(r.first),
+                        BROKER_TIMEOUT,
+                    );
                 }
-                let _ =
-                    self.consumer
-                        .seek(&self.kafka.topic, p, Offset::Offset(from), BROKER_TIMEOUT);
             }
         }
         self.refresh_lag(false);
