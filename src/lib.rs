@@ -18,6 +18,7 @@ pub mod graph;
 pub mod ingest;
 pub mod project;
 mod regexes;
+mod rng;
 pub mod run;
 pub mod settings;
 pub mod sql;

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+use crate::rng::Rng;
+
 /// How big and how wired a synthetic project is.
 #[derive(Debug, Clone, Copy)]
 pub struct SyntheticSpec {
@@ -21,24 +23,6 @@ impl SyntheticSpec {
             models_per_folder: 500,
             seed: 42,
         }
-    }
-}
-
-/// A tiny deterministic generator (SplitMix64) so projects are identical on
-/// every machine without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 

@@ -502,33 +502,9 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     assert_eq!(gcs.names("lake/land/kafka/events/dt=").len(), 2);
 }
 
-/// `../shared/data` (real exports kept beside the repository), or `None`
-/// when this checkout has no such folder; under CI that is a failure.
-fn shared_data() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var("RDBT_TEST_DATA_DIR")
-            .ok()
-            .map(std::path::PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(std::path::PathBuf::from("/work/shared/data")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("food_delivery_orders.csv").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "../shared/data/food_delivery_orders.csv is missing (set RDBT_TEST_DATA_DIR)"
-        );
-        eprintln!("SKIPPED: ../shared/data not found; set RDBT_TEST_DATA_DIR to run this test");
-    }
-    found
-}
-
 #[test]
 fn the_real_orders_export_replays_into_contract_events() {
-    let Some(data) = shared_data() else {
+    let Some(data) = common::shared_data("food_delivery_orders.csv") else {
         return;
     };
     let dir = fixture("ingest");

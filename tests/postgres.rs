@@ -320,32 +320,12 @@ fn a_pull_killed_midway_leaves_no_file_and_runs_again_cleanly() {
     assert!(staged.is_empty(), "staging files left: {staged:?}");
 }
 
-/// `../shared/data`, or `None` (loudly; a failure under CI).
-fn shared_data() -> Option<std::path::PathBuf> {
-    let found = [
-        std::env::var("RDBT_TEST_DATA_DIR")
-            .ok()
-            .map(std::path::PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(std::path::PathBuf::from("/work/shared/data")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|d| d.join("online_delivery_customers.csv").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "../shared/data is missing (set RDBT_TEST_DATA_DIR)"
-        );
-        eprintln!("SKIPPED: ../shared/data not found; set RDBT_TEST_DATA_DIR");
-    }
-    found
-}
-
 #[test]
 fn the_real_survey_loads_into_the_contract_table_and_pulls_dirty_values_and_all() {
     let Some(url) = server() else { return };
-    let Some(data) = shared_data() else { return };
+    let Some(data) = common::shared_data("online_delivery_customers.csv") else {
+        return;
+    };
     let csv = data.join("online_delivery_customers.csv");
     // The contract's customers table (retention.md §1.2) filled from the
     // export's first ten columns as they are: text keeps its padding and

@@ -16,32 +16,7 @@ use serde_json::{Value, json};
 /// A message: key (the customer id) and value (one JSON line).
 pub type Event = (Option<Vec<u8>>, Vec<u8>);
 
-/// SplitMix64: tiny, fast and stable across versions, so a seed gives the
-/// same events forever.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-}
+use crate::rng::Rng;
 
 /// The restaurants of `seeds/restaurants.csv` (id, city).
 const RESTAURANTS: &[(i64, &str)] = &[

@@ -137,3 +137,27 @@ pub fn rows(dir: &Path, sql: &str) -> Vec<serde_json::Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+/// `../shared/data` (real exports kept beside the repository) when it
+/// holds `file`, or `None`, said loudly; under CI a missing folder is a
+/// failure. `RDBT_TEST_DATA_DIR` points elsewhere.
+pub fn shared_data(file: &str) -> Option<PathBuf> {
+    let found = [
+        std::env::var("RDBT_TEST_DATA_DIR").ok().map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
+        Some(PathBuf::from("/work/shared/data")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.join(file).is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "../shared/data/{file} is missing (set RDBT_TEST_DATA_DIR)"
+        );
+        eprintln!(
+            "SKIPPED: ../shared/data/{file} not found; set RDBT_TEST_DATA_DIR to run this test"
+        );
+    }
+    found
+}
