@@ -442,4 +442,15 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     let run = ingest(bad_column.path(), &url);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(run.stderr.contains("citty"), "{}", run.stderr);
+
+    // A type rdbt cannot land names the column and the type.
+    sql(
+        &url,
+        "DROP TABLE IF EXISTS rdbt_t_point; CREATE TABLE rdbt_t_point (id int8, spot point);",
+    );
+    let point = pull_project("rdbt_t_point", "", "");
+    let run = ingest(point.path(), &url);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("columns.spot"), "{}", run.stderr);
+    assert!(run.stderr.contains("`point`"), "{}", run.stderr);
 }
