@@ -500,6 +500,34 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     let run = rdbt_env(dir.path(), &args, &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(gcs.names("lake/land/kafka/events/dt=").len(), 2);
+
+    // The input itself from the bucket (a gs:// URL for --from-file) lands
+    // like a local file; a missing object is an input error.
+    let more: Vec<String> = (5000..5300).map(good_event).collect();
+    gcs.objects
+        .lock()
+        .expect("objects")
+        .insert("lake/inbox/more.jsonl".into(), more.join("\n").into_bytes());
+    let from_bucket = [
+        "ingest",
+        "-s",
+        "source:kafka.events",
+        "--from-file",
+        "gs://lake/inbox/more.jsonl",
+    ];
+    let run = rdbt_env(dir.path(), &from_bucket, &env);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stderr.contains("300 landed"), "{}", run.stderr);
+    let missing = [
+        "ingest",
+        "-s",
+        "source:kafka.events",
+        "--from-file",
+        "gs://lake/inbox/nothing.jsonl",
+    ];
+    let run = rdbt_env(dir.path(), &missing, &env);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("error[R504]"), "{}", run.stderr);
 }
 
 #[test]
