@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::postgres::{load_survey, server, sql};
 use common::{project, rdbt_env};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
@@ -15,40 +16,6 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The server's URL, or `None` (loudly) when there is none; under CI a
-/// missing server is a failure.
-fn server() -> Option<String> {
-    match std::env::var("RDBT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "RDBT_TEST_POSTGRES_URL is not set; .ci/run sets it"
-            );
-            eprintln!(
-                "SKIPPED: set RDBT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the Postgres tests"
-            );
-            None
-        }
-    }
-}
-
-fn sql(url: &str, statements: &str) {
-    let url = url.to_string();
-    let statements = statements.to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test server");
-        tokio::spawn(connection);
-        client.batch_execute(&statements).await.expect("setup SQL");
-    });
-}
 
 /// A project with one Postgres source table `pg.<table>`.
 fn pull_project(table: &str, extra: &str, columns: &str) -> tempfile::TempDir {
@@ -327,46 +294,7 @@ fn the_real_survey_loads_into_the_contract_table_and_pulls_dirty_values_and_all(
         return;
     };
     let csv = data.join("online_delivery_customers.csv");
-    // The contract's customers table (retention.md §1.2) filled from the
-    // export's first ten columns as they are: text keeps its padding and
-    // odd values; numbers that do not parse become NULL. The survey has no
-    // id, signup or city: row number, a day per row, and its city.
-    sql(
-        &url,
-        "DROP TABLE IF EXISTS rdbt_t_survey;
-         CREATE TABLE rdbt_t_survey (customer_id bigint PRIMARY KEY, signup_ts timestamptz NOT NULL,
-           age integer, gender text, marital_status text, occupation text, monthly_income text,
-           education text, family_size integer, latitude double precision, longitude double precision,
-           pin_code text, city text, updated_at timestamptz NOT NULL);",
-    );
-    let text = std::fs::read_to_string(&csv).expect("read survey");
-    let mut values = Vec::new();
-    for (i, line) in text.lines().skip(1).enumerate() {
-        let f: Vec<&str> = line.splitn(11, ',').collect();
-        if f.len() < 10 {
-            continue;
-        }
-        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let int = |s: &str| {
-            s.trim()
-                .parse::<i64>()
-                .map_or("NULL".to_string(), |n| n.to_string())
-        };
-        let float = |s: &str| {
-            s.trim()
-                .parse::<f64>()
-                .map_or("NULL".to_string(), |n| n.to_string())
-        };
-        values.push(format!(
-            "({}, '2023-01-01'::timestamptz + {} * interval '1 day', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'Bangalore', now())",
-            i + 1, i, int(f[0]), q(f[1]), q(f[2]), q(f[3]), q(f[4]), q(f[5]), int(f[6]), float(f[7]), float(f[8]), q(f[9])
-        ));
-    }
-    assert_eq!(values.len(), 388);
-    sql(
-        &url,
-        &format!("INSERT INTO rdbt_t_survey VALUES {};", values.join(",\n")),
-    );
+    assert_eq!(load_survey(&url, "rdbt_t_survey", &csv), 388);
     let dir = pull_project(
         "rdbt_t_survey",
         "            primary_key: customer_id\n            incremental_column: updated_at\n",

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod gcs;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
