@@ -347,17 +347,17 @@ impl Warehouse {
         match mode {
             WriteMode::Replace => {
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
-                write_parquet(df, &version.join("part-00000.parquet")).await
+                write_parquet(df, version, "part").await
             }
             _ if !existing => {
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
-                write_parquet(df, &version.join("part-00000.parquet")).await
+                write_parquet(df, version, "part").await
             }
             WriteMode::Append => {
                 let old_rows = link_files(previous, version)?;
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
-                let file = version.join(format!("part-{}.parquet", uuid::Uuid::new_v4().simple()));
-                let new_rows = write_parquet(df, &file).await?;
+                let stem = format!("part-{}", uuid::Uuid::new_v4().simple());
+                let new_rows = write_parquet(df, version, &stem).await?;
                 Ok(old_rows + new_rows)
             }
             WriteMode::Merge { unique_key }
@@ -369,7 +369,7 @@ impl Warehouse {
                 std::fs::create_dir_all(&staged)
                     .map_err(|e| WarehouseError::io("cannot stage rows in", &staged, e))?;
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
-                write_parquet(df, &staged.join("new.parquet")).await?;
+                write_parquet(df, &staged, "new").await?;
                 let staged_name = format!("__rdbt_staged_{}", uuid::Uuid::new_v4().simple());
                 let staged_ref = TableReference::bare(staged_name.clone());
                 self.ctx
@@ -402,7 +402,7 @@ impl Warehouse {
                         .sql(&merged)
                         .await
                         .map_err(WarehouseError::engine)?;
-                    write_parquet(df, &version.join("part-00000.parquet")).await
+                    write_parquet(df, version, "part").await
                 }
                 .await;
                 let _ = self.ctx.deregister_table(staged_ref);
@@ -511,13 +511,63 @@ fn parquet_rows(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Streams a query's result into one Parquet file; memory stays bounded by
-/// the batch size and DataFusion's pool, not the table size.
-async fn write_parquet(df: DataFrame, path: &Path) -> Result<u64, WarehouseError> {
+/// Streams a query's result into Parquet files in `folder`, one per output
+/// partition of the plan (`<stem>-<n>.parquet`), encoded concurrently: a
+/// large table is written on every core instead of one. Memory stays
+/// bounded by the batch size and DataFusion's pool, not the table size. A
+/// plan that sorts its output ends in one partition, so an ordered result
+/// stays one file in order.
+async fn write_parquet(df: DataFrame, folder: &Path, stem: &str) -> Result<u64, WarehouseError> {
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await.map_err(WarehouseError::engine)?;
+    let streams = df
+        .execute_stream_partitioned()
+        .await
+        .map_err(WarehouseError::engine)?;
+    let file = |n: usize| folder.join(format!("{stem}-{n:05}.parquet"));
+    if streams.is_empty() {
+        // No partition, no rows: one empty file still records the schema.
+        let empty = futures::stream::empty().boxed();
+        return write_stream(empty, schema, file(0)).await;
+    }
+    let writers: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(n, stream)| tokio::spawn(write_stream(stream.boxed(), schema.clone(), file(n))))
+        .collect();
+    let mut rows = 0u64;
+    let mut first_error = None;
+    for writer in writers {
+        match writer.await {
+            Ok(Ok(n)) => rows += n,
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(WarehouseError::Engine(format!(
+                    "a Parquet writer stopped: {e}"
+                )));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    }
+}
+
+type BatchStream = futures::stream::BoxStream<
+    'static,
+    Result<RecordBatch, datafusion::error::DataFusionError>,
+>;
+
+/// Writes one stream of batches to one zstd Parquet file, synced to disk.
+async fn write_stream(
+    mut stream: BatchStream,
+    schema: SchemaRef,
+    path: PathBuf,
+) -> Result<u64, WarehouseError> {
     let file =
-        std::fs::File::create(path).map_err(|e| WarehouseError::io("cannot create", path, e))?;
+        std::fs::File::create(&path).map_err(|e| WarehouseError::io("cannot create", &path, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .build();
@@ -531,7 +581,7 @@ async fn write_parquet(df: DataFrame, path: &Path) -> Result<u64, WarehouseError
     }
     let file = writer.into_inner().map_err(WarehouseError::engine)?;
     file.sync_all()
-        .map_err(|e| WarehouseError::io("cannot sync", path, e))?;
+        .map_err(|e| WarehouseError::io("cannot sync", &path, e))?;
     Ok(rows)
 }
 
