@@ -139,6 +139,39 @@ fn a_file_lands_typed_rows_quarantines_every_bad_kind_and_lands_nothing_twice() 
     assert_eq!(quarantined(dir.path()).len(), bad.len());
 }
 
+/// Ranges of a file are decoded on several threads but land in file order:
+/// with tiny ranges (by bytes), the landed files tile the lines exactly.
+#[test]
+fn a_file_cut_into_many_ranges_lands_every_line_once_in_order() {
+    let dir = fixture("ingest");
+    let lines: Vec<String> = (0..6000).map(good_event).collect();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write input");
+    let input = input.to_string_lossy().to_string();
+    let args = ["ingest", "-s", "source:kafka.events", "--from-file", &input];
+    let run = rdbt_env(dir.path(), &args, &[("MAX_BATCH_BYTES", "8192")]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_exactly_once(&landed_positions(dir.path()), 6000);
+    // part-<stream>-<first>-<last>.parquet: consecutive, no gap, no overlap.
+    let mut ranges: Vec<(i64, i64)> = parquet_files(&dir.path().join("target/land/kafka/events"))
+        .iter()
+        .map(|f| {
+            let stem = f.file_stem().expect("stem").to_string_lossy().to_string();
+            let mut parts = stem.rsplitn(3, '-');
+            let last = parts.next().expect("last").parse().expect("number");
+            let first = parts.next().expect("first").parse().expect("number");
+            (first, last)
+        })
+        .collect();
+    ranges.sort();
+    assert!(ranges.len() > 50, "{} ranges", ranges.len());
+    assert_eq!(ranges[0].0, 1);
+    assert_eq!(ranges.last().expect("ranges").1, 6000);
+    for pair in ranges.windows(2) {
+        assert_eq!(pair[0].1 + 1, pair[1].0, "{pair:?}");
+    }
+}
+
 #[test]
 fn replaying_the_quarantine_after_a_schema_fix_lands_the_fixed_messages_once() {
     let dir = fixture("ingest");
@@ -475,7 +508,8 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     let run = rdbt_env(dir.path(), &args, &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let data = gcs.names("lake/land/kafka/events/dt=");
-    assert_eq!(data.len(), 2, "{data:?}");
+    // A file lands in ranges of at least 100,000 lines: one file here.
+    assert_eq!(data.len(), 1, "{data:?}");
     assert!(
         data.iter()
             .all(|n| n.contains("/hr=") && n.ends_with(".parquet"))
@@ -499,7 +533,7 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     // Again: nothing twice.
     let run = rdbt_env(dir.path(), &args, &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert_eq!(gcs.names("lake/land/kafka/events/dt=").len(), 2);
+    assert_eq!(gcs.names("lake/land/kafka/events/dt=").len(), 1);
 
     // The input itself from the bucket (a gs:// URL for --from-file) lands
     // like a local file; a missing object is an input error.

@@ -57,10 +57,25 @@ pub struct TableSpec {
     pub flush_interval: Duration,
 }
 
+/// Messages per landed file when landing a file (`--from-file`): nobody
+/// waits for a file's rows the way a stream's consumers do, while every
+/// reader of the table pays per file, so files are as large as this or
+/// `max_batch_bytes` allow.
+pub const FILE_BATCH_ROWS: usize = 100_000;
+
 impl TableSpec {
     /// `source.table`, as selectors name it.
     pub fn display_name(&self) -> String {
         format!("{}.{}", self.source_name, self.table_name)
+    }
+
+    /// This spec with the batch size used when landing a file: the
+    /// configured one, at least [`FILE_BATCH_ROWS`].
+    pub fn for_file(&self) -> TableSpec {
+        TableSpec {
+            batch_size: self.batch_size.max(FILE_BATCH_ROWS),
+            ..self.clone()
+        }
     }
 }
 

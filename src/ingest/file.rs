@@ -74,6 +74,7 @@ pub fn land_file(
     progress: &dyn Progress,
 ) -> Result<Stats, IngestError> {
     let started = Instant::now();
+    let spec = &spec.for_file();
     let table = spec.display_name();
     let (mut reader, hash) = open_input(input, runtime)?;
     let stream = format!("f{}", &hash[..12]);
@@ -108,38 +109,74 @@ pub fn land_file(
         );
     }
     progress.started(&table, &format!("file {input}"), None);
-    // Lines are decoded here while a second thread encodes, writes and
-    // commits the previous range, in order: the file's progress never runs
-    // ahead of what is durable.
-    let (ranges, queue) = std::sync::mpsc::sync_channel::<super::range::RangeRows>(2);
+    // Three stages: this thread cuts the file into ranges of lines; a few
+    // workers decode, validate and encode ranges side by side (decoding is
+    // most of the work); one writer lands them strictly in file order, so
+    // the file's progress never runs ahead of what is durable.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, MAX_DECODE_WORKERS);
+    let (blocks, block_queue) = std::sync::mpsc::sync_channel::<Block>(workers);
+    // Shared by the workers alone: when they have all stopped (the writer
+    // failed), the reader's next send fails instead of waiting forever.
+    let block_queue = std::sync::Arc::new(std::sync::Mutex::new(block_queue));
+    let (encoded, encoded_queue) =
+        std::sync::mpsc::sync_channel::<Result<Encoded, IngestError>>(workers);
     let resume_at = state.next_line;
     let (table_ref, state_name_ref) = (&table, &state_name);
     let (number, mut state, mut stats) = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let encoded = encoded.clone();
+            let block_queue = block_queue.clone();
+            scope.spawn(move || {
+                loop {
+                    let block = match block_queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(block) = block else { return };
+                    let result = block.encode(spec, land, input);
+                    if encoded.send(result).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((encoded, block_queue));
         let writer = scope.spawn(move || -> Result<(FileProgress, Stats), IngestError> {
             let (table, state_name) = (table_ref, state_name_ref);
             let mut state = state;
             let mut stats = Stats::default();
-            for rows in queue {
-                let last = rows.last;
-                let pending = rows.encode(land, "")?;
-                runtime.block_on(land.write_range(&pending))?;
-                state.next_line = last + 1;
-                state.landed += pending.landed as u64;
-                state.quarantined += pending.quarantined as u64;
-                runtime.block_on(land.write_state(state_name, &state))?;
-                runtime.block_on(land.finish_range(&pending.stream))?;
-                stats.add_batch(
-                    pending.landed,
-                    pending.quarantined,
-                    pending.files.len(),
-                    pending.bytes(),
-                );
-                stats.tick(started);
-                progress.batch(table, &stats);
+            // Ranges finish out of order; each waits here for its turn.
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next = 0u64;
+            for result in encoded_queue {
+                let range = result?;
+                waiting.insert(range.sequence, range);
+                while let Some(range) = waiting.remove(&next) {
+                    next += 1;
+                    let Some(pending) = range.pending else {
+                        continue;
+                    };
+                    runtime.block_on(land.write_range(&pending))?;
+                    state.next_line = range.last_line + 1;
+                    state.landed += pending.landed as u64;
+                    state.quarantined += pending.quarantined as u64;
+                    runtime.block_on(land.write_state(state_name, &state))?;
+                    runtime.block_on(land.finish_range(&pending.stream))?;
+                    stats.add_batch(
+                        pending.landed,
+                        pending.quarantined,
+                        pending.files.len(),
+                        pending.bytes(),
+                    );
+                    stats.tick(started);
+                    progress.batch(table, &stats);
+                }
             }
             Ok((state, stats))
         });
-        let mut range = RangeBuffer::new(spec, &stream, input);
+        let mut block = Block::new(0, &stream);
         let mut line = Vec::with_capacity(4096);
         let mut number: i64 = 0;
         let read = (|| -> Result<(), IngestError> {
@@ -163,29 +200,22 @@ pub fn land_file(
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                range.add(
-                    Some(text),
-                    &Position {
-                        partition: 0,
-                        offset: number,
-                        key: None,
-                        timestamp_ms: None,
-                    },
-                );
-                if range.is_full(spec)
-                    && let Some(rows) = range.take_rows()?
-                    && ranges.send(rows).is_err()
-                {
-                    // The writer stopped; its error is reported below.
-                    return Ok(());
+                block.push(number, text);
+                if block.is_full(spec) {
+                    let sequence = block.sequence + 1;
+                    let full = std::mem::replace(&mut block, Block::new(sequence, &stream));
+                    if blocks.send(full).is_err() {
+                        // The workers or the writer stopped; the error is reported below.
+                        return Ok(());
+                    }
                 }
             }
-            if let Some(rows) = range.take_rows()? {
-                let _ = ranges.send(rows);
+            if !block.lines.is_empty() {
+                let _ = blocks.send(block);
             }
             Ok(())
         })();
-        drop(ranges);
+        drop(blocks);
         let written = writer
             .join()
             .map_err(|_| IngestError::internal("the landing thread panicked"))?;
@@ -199,6 +229,75 @@ pub fn land_file(
     stats.tick(started);
     progress.finished(&table, &stats);
     Ok(stats)
+}
+
+/// Decoding threads at most: beyond a few, the single reader and the
+/// ordered writer are the limit.
+const MAX_DECODE_WORKERS: usize = 4;
+
+/// One range of the file's lines, cut by the reader for a worker.
+struct Block {
+    /// The range's place in the file: the writer lands ranges in this order.
+    sequence: u64,
+    stream: String,
+    text: Vec<u8>,
+    /// (line number, end of the line in `text`); each starts where the last ended.
+    lines: Vec<(i64, usize)>,
+}
+
+/// A range decoded and encoded by a worker, waiting for its turn to land.
+struct Encoded {
+    sequence: u64,
+    last_line: i64,
+    pending: Option<super::landing::PendingRange>,
+}
+
+impl Block {
+    fn new(sequence: u64, stream: &str) -> Block {
+        Block {
+            sequence,
+            stream: stream.to_string(),
+            text: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, number: i64, line: &[u8]) {
+        self.text.extend_from_slice(line);
+        self.lines.push((number, self.text.len()));
+    }
+
+    /// The same rule as a stream's ranges: `batch_size` messages or
+    /// `max_batch_bytes` of payload.
+    fn is_full(&self, spec: &TableSpec) -> bool {
+        self.lines.len() >= spec.batch_size || self.text.len() >= spec.max_batch_bytes
+    }
+
+    fn encode(self, spec: &TableSpec, land: &TableLand, input: &str) -> Result<Encoded, IngestError> {
+        let mut range = RangeBuffer::new(spec, &self.stream, input);
+        let mut start = 0;
+        for &(number, end) in &self.lines {
+            range.add(
+                Some(&self.text[start..end]),
+                &Position {
+                    partition: 0,
+                    offset: number,
+                    key: None,
+                    timestamp_ms: None,
+                },
+            );
+            start = end;
+        }
+        let pending = match range.take_rows()? {
+            Some(rows) => Some(rows.encode(land, "")?),
+            None => None,
+        };
+        Ok(Encoded {
+            sequence: self.sequence,
+            last_line: self.lines.last().map_or(0, |&(number, _)| number),
+            pending,
+        })
+    }
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

@@ -4,7 +4,8 @@
 
 use super::IngestError;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use std::collections::HashMap;
+// Looked up once per field of every message: a fast hash, not SipHash.
+use datafusion::common::HashMap;
 use std::sync::Arc;
 
 /// What a declared column holds, and so which JSON values it accepts.
