@@ -693,5 +693,9 @@ fn the_real_exports_flow_from_postgres_and_events_to_gold() {
     );
     assert_eq!(changed[0]["occupation"], json!("Retired"), "{changed:?}");
     // Customer 8 placed orders, so it stays a customer, now unknown to the table.
-    assert_eq!(changed[1]["in_customers_table"], json!(false), "{changed:?}");
+    assert_eq!(
+        changed[1]["in_customers_table"],
+        json!(false),
+        "{changed:?}"
+    );
 }

@@ -273,7 +273,12 @@ impl Block {
         self.lines.len() >= spec.batch_size || self.text.len() >= spec.max_batch_bytes
     }
 
-    fn encode(self, spec: &TableSpec, land: &TableLand, input: &str) -> Result<Encoded, IngestError> {
+    fn encode(
+        self,
+        spec: &TableSpec,
+        land: &TableLand,
+        input: &str,
+    ) -> Result<Encoded, IngestError> {
         let mut range = RangeBuffer::new(spec, &self.stream, input);
         let mut start = 0;
         for &(number, end) in &self.lines {

@@ -555,10 +555,8 @@ async fn write_parquet(df: DataFrame, folder: &Path, stem: &str) -> Result<u64, 
     }
 }
 
-type BatchStream = futures::stream::BoxStream<
-    'static,
-    Result<RecordBatch, datafusion::error::DataFusionError>,
->;
+type BatchStream =
+    futures::stream::BoxStream<'static, Result<RecordBatch, datafusion::error::DataFusionError>>;
 
 /// Writes one stream of batches to one zstd Parquet file, synced to disk.
 async fn write_stream(
