@@ -27,6 +27,10 @@ fn synthetic_project_parses_with_the_promised_shape() {
         &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),
     )
     .expect("json");
+    // Nodes are serialized in parallel chunks of 256: every one of the
+    // 3,601 is there, once, and the joined chunks are valid JSON (above).
+    let nodes = manifest["nodes"].as_object().expect("nodes");
+    assert_eq!(nodes.len(), 1200 + 2400 + 1);
     let parents = manifest["parent_map"].as_object().expect("parent_map");
     for (id, p) in parents
         .iter()

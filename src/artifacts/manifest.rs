@@ -6,6 +6,7 @@ use crate::compile::{ParsedNode, ParsedProject};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::graph::Dag;
 use crate::project::ResourceType;
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -236,13 +237,31 @@ fn stream<W: Write>(
             ResourceType::Source | ResourceType::Exposure
         )
     });
-    for (i, n) in project_nodes.enumerate() {
-        if i > 0 {
-            w.write_all(b",")?;
+    // Most of the manifest is nodes: they are serialized on every core, a
+    // window at a time (only one window's bytes in memory), and written in
+    // order. Each node is written as `,"id":{...}`; the very first comma
+    // is dropped.
+    let project_nodes: Vec<&ParsedNode> = project_nodes.collect();
+    let mut leading_comma = 1;
+    for window in project_nodes.chunks(NODE_WINDOW) {
+        let parts: Vec<Result<Vec<u8>, serde_json::Error>> = window
+            .par_chunks(NODE_CHUNK)
+            .map(|chunk| {
+                let mut buf = Vec::with_capacity(chunk.len() * 2048);
+                for n in chunk {
+                    buf.push(b',');
+                    serde_json::to_writer(&mut buf, &n.unique_id)?;
+                    buf.push(b':');
+                    serde_json::to_writer(&mut buf, &NodeOut::new(n))?;
+                }
+                Ok(buf)
+            })
+            .collect();
+        for part in parts {
+            let part = part.map_err(std::io::Error::other)?;
+            w.write_all(&part[leading_comma..])?;
+            leading_comma = 0;
         }
-        value(w, &n.unique_id)?;
-        w.write_all(b":")?;
-        value(w, &NodeOut::new(n))?;
     }
     w.write_all(b"}")?;
     key(w, "parent_map", false)?;
@@ -265,6 +284,10 @@ fn stream<W: Write>(
     w.write_all(b"}")?;
     Ok(fields)
 }
+
+/// Nodes serialized per parallel step, and per task within it.
+const NODE_WINDOW: usize = 8192;
+const NODE_CHUNK: usize = 256;
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
