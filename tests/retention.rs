@@ -528,36 +528,30 @@ fn check_marts(dir: &Path, expected: &BTreeMap<&'static str, Vec<Value>>, vars: 
     }
 }
 
+/// `rdbt produce <what> -o events.jsonl`, then those events landed into the
+/// Kafka source with `rdbt ingest --from-file`.
+fn produce_and_land(dir: &Path, what: &[&str], env: &[(&str, &str)]) {
+    let events = dir.join("events.jsonl").to_string_lossy().to_string();
+    let mut produce = vec!["produce"];
+    produce.extend_from_slice(what);
+    produce.extend_from_slice(&["-o", &events]);
+    let run = rdbt_env(dir, &produce, &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let ingest = [
+        "ingest",
+        "-s",
+        "source:kafka.customer_activity_data",
+        "--from-file",
+        &events,
+    ];
+    let run = rdbt_env(dir, &ingest, env);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
 #[test]
 fn the_gold_marts_match_an_independent_implementation_of_the_contract() {
     let dir = example_project();
-    let events = dir.path().join("events.jsonl");
-    let run = rdbt_env(
-        dir.path(),
-        &[
-            "produce",
-            "--customers",
-            "300",
-            "--seed",
-            "11",
-            "-o",
-            &events.to_string_lossy(),
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    let run = rdbt_env(
-        dir.path(),
-        &[
-            "ingest",
-            "-s",
-            "source:kafka.customer_activity_data",
-            "--from-file",
-            &events.to_string_lossy(),
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.transcript());
+    produce_and_land(dir.path(), &["--customers", "300", "--seed", "11"], &[]);
     // The marts need only the events: build them and their parents, with
     // the tests whose parents are all built.
     let build = [
@@ -633,32 +627,12 @@ fn the_real_exports_flow_from_postgres_and_events_to_gold() {
     let env = [("CUSTOMERS_DATABASE_URL", url.as_str())];
 
     let dir = example_project();
-    let events = dir.path().join("orders.jsonl");
     let csv = orders_dir.join("food_delivery_orders.csv");
-    let run = rdbt_env(
+    produce_and_land(
         dir.path(),
-        &[
-            "produce",
-            "--from-orders-csv",
-            &csv.to_string_lossy(),
-            "-o",
-            &events.to_string_lossy(),
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    let run = rdbt_env(
-        dir.path(),
-        &[
-            "ingest",
-            "-s",
-            "source:kafka.customer_activity_data",
-            "--from-file",
-            &events.to_string_lossy(),
-        ],
+        &["--from-orders-csv", &csv.to_string_lossy()],
         &env,
     );
-    assert_eq!(run.code, 0, "{}", run.transcript());
     let pull = ["ingest", "-s", "source:postgres.customers"];
     let run = rdbt_env(dir.path(), &pull, &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
