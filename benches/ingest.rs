@@ -1,15 +1,19 @@
 //! Ingestion benchmark (issue 6), timing the real `rdbt` binary:
-//! - NDJSON file → typed Parquet in the land, in messages per second, at
-//!   the default batch size (1,000 messages a file) and at 50,000;
+//! - NDJSON file → typed Parquet in the land, in messages per second
+//!   (ranges of at least 100,000 lines);
 //! - librdkafka's mock cluster → land (`rdbt ingest --once`), in messages
 //!   per second from the first message (the group join is not counted);
-//! - peak RSS of each, which the batch size bounds, not the input size;
+//! - peak RSS of each rdbt process (its own `VmHWM`, see
+//!   `common::wait_with_peak_rss`), which the batch size bounds, not the
+//!   input size;
 //! - a full Postgres pull of 1,000,000 contract customers rows against
 //!   `psql \copy ... (format binary)` to /dev/null on the same server
 //!   (`RDBT_TEST_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/test).
 //!
 //! Run: `cargo bench --bench ingest` (optionally `-- <customers>`, default
 //! 12,000 customers ≈ 500,000 events).
+
+mod common;
 
 use rdkafka::mocking::MockCluster;
 use std::path::Path;
@@ -35,28 +39,18 @@ fn ingest(
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn rdbt");
-    let pid = child.id() as libc::pid_t;
     let stderr = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let (status, peak_kib) = common::wait_with_peak_rss(&mut child);
     let wall = start.elapsed().as_secs_f64();
-    assert_eq!(r, pid, "wait4 failed");
-    // Reaped by wait4 above; this only updates the handle.
-    let _ = child.try_wait();
     let text = reader.join().unwrap_or_default();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "rdbt failed:\n{text}"
-    );
+    assert!(status.success(), "rdbt failed:\n{text}");
     let finished = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["event"] == "ingest_finished")
         .expect("an ingest_finished line");
-    (finished, wall, usage.ru_maxrss as f64 / 1024.0)
+    (finished, wall, peak_kib as f64 / 1024.0)
 }
 
 fn project() -> tempfile::TempDir {
@@ -97,28 +91,18 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_rdbt");
     let work = tempfile::tempdir().expect("dir");
     let events = work.path().join("events.jsonl");
-    let status = Command::new(exe)
-        .args(["produce", "--customers", &customers.to_string(), "-o"])
-        .arg(&events)
-        .status()
-        .expect("produce");
-    assert!(status.success());
+    common::produce_events(exe, &events, customers);
     let input = events.to_string_lossy().to_string();
-    for batch in ["1000", "50000"] {
-        let dir = project();
-        let (finished, wall, rss) = ingest(
-            exe,
-            dir.path(),
-            &["ingest", "-s", "source:kafka.events", "--from-file", &input],
-            &[("BATCH_SIZE", batch)],
-        );
-        report(
-            &format!("ndjson file, batch_size {batch}"),
-            &finished,
-            wall,
-            rss,
-        );
-    }
+    // A file lands in ranges of at least 100,000 lines whatever the
+    // table's batch_size (which is for streams).
+    let dir = project();
+    let (finished, wall, rss) = ingest(
+        exe,
+        dir.path(),
+        &["ingest", "-s", "source:kafka.events", "--from-file", &input],
+        &[],
+    );
+    report("ndjson file", &finished, wall, rss);
 
     postgres(exe);
 

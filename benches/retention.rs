@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 fn copy_dir(src: &Path, dest: &Path) {
     for entry in walkdir::WalkDir::new(src)
@@ -39,15 +38,7 @@ fn main() {
     }
     std::fs::copy(root.join("profiles.yml"), dir.path().join("profiles.yml")).expect("profiles");
     let events = dir.path().join("events.jsonl");
-    let status = Command::new(exe)
-        .args(["produce", "--customers", &customers.to_string(), "-o"])
-        .arg(&events)
-        .status()
-        .expect("produce");
-    assert!(status.success());
-    // Counted line by line: reading the whole file here would raise this
-    // process's peak RSS, which Linux reports again for every child it
-    // forks, as if the child had used it.
+    common::produce_events(exe, &events, customers);
     let lines = std::io::BufRead::lines(std::io::BufReader::new(
         std::fs::File::open(&events).expect("open events"),
     ))
