@@ -143,7 +143,7 @@ pub fn land_file(
             });
         }
         drop((encoded, block_queue));
-        let writer = scope.spawn(move || -> Result<(FileProgress, Stats), IngestError> {
+        let writer = scope.spawn(move || -> Result<(FileProgress, Stats, u64), IngestError> {
             let (table, state_name) = (table_ref, state_name_ref);
             let mut state = state;
             let mut stats = Stats::default();
@@ -174,11 +174,12 @@ pub fn land_file(
                     progress.batch(table, &stats);
                 }
             }
-            Ok((state, stats))
+            Ok((state, stats, next))
         });
         let mut block = Block::new(0, &stream);
         let mut line = Vec::with_capacity(4096);
         let mut number: i64 = 0;
+        let mut sent = 0u64;
         let read = (|| -> Result<(), IngestError> {
             loop {
                 line.clear();
@@ -208,10 +209,11 @@ pub fn land_file(
                         // The workers or the writer stopped; the error is reported below.
                         return Ok(());
                     }
+                    sent += 1;
                 }
             }
-            if !block.lines.is_empty() {
-                let _ = blocks.send(block);
+            if !block.lines.is_empty() && blocks.send(block).is_ok() {
+                sent += 1;
             }
             Ok(())
         })();
@@ -220,7 +222,14 @@ pub fn land_file(
             .join()
             .map_err(|_| IngestError::internal("the landing thread panicked"))?;
         read?;
-        let (state, stats) = written?;
+        let (state, stats, landed_ranges) = written?;
+        // Never mark the file complete with a range missing.
+        if landed_ranges != sent {
+            return Err(IngestError::internal(format!(
+                "{} of {sent} ranges were landed: a decoding thread stopped",
+                landed_ranges
+            )));
+        }
         Ok::<_, IngestError>((number, state, stats))
     })?;
     state.complete = true;
