@@ -16,17 +16,6 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-/// A copy of the repository's example project in a temporary folder.
-fn example_project() -> tempfile::TempDir {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("dir");
-    for folder in ["project", "models", "seeds", "macros"] {
-        common::copy_dir(&root.join(folder), &dir.path().join(folder));
-    }
-    std::fs::copy(root.join("profiles.yml"), dir.path().join("profiles.yml")).expect("profiles");
-    dir
-}
-
 #[derive(Debug, Clone)]
 struct Event {
     event_id: String,
@@ -550,7 +539,7 @@ fn produce_and_land(dir: &Path, what: &[&str], env: &[(&str, &str)]) {
 
 #[test]
 fn the_gold_marts_match_an_independent_implementation_of_the_contract() {
-    let dir = example_project();
+    let dir = common::example_project();
     produce_and_land(dir.path(), &["--customers", "300", "--seed", "11"], &[]);
     // The marts need only the events: build them and their parents, with
     // the tests whose parents are all built.
@@ -583,7 +572,7 @@ fn the_gold_marts_match_an_independent_implementation_of_the_contract() {
 /// services, then every seed, model, data test and unit test passes.
 #[test]
 fn a_fresh_copy_builds_from_the_sample_and_passes_every_test() {
-    let dir = example_project();
+    let dir = common::example_project();
     let run = rdbt_env(dir.path(), &["ingest", "--sample", "120"], &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
@@ -626,7 +615,7 @@ fn the_real_exports_flow_from_postgres_and_events_to_gold() {
     );
     let env = [("CUSTOMERS_DATABASE_URL", url.as_str())];
 
-    let dir = example_project();
+    let dir = common::example_project();
     let csv = orders_dir.join("food_delivery_orders.csv");
     produce_and_land(
         dir.path(),

@@ -2,6 +2,7 @@
 //! type names) plus, once execution lands, an async connection. Code above
 //! this module asks the dialect; it never branches on the warehouse kind.
 
+pub mod bigquery;
 pub mod datafusion;
 
 use crate::settings::TargetKind;

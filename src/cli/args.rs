@@ -233,6 +233,14 @@ pub struct RunArgs {
     /// Build every model with zero rows: a cheap check of the whole graph.
     #[arg(long)]
     pub empty: bool,
+    /// BigQuery: validate every selected model with a dry run, print the
+    /// bytes each would process and the total, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// BigQuery: refuse to run when the dry runs add up to more than this
+    /// (`500MB`, `2GB`, `1TB` or bytes); every job is also capped at it.
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -260,6 +268,13 @@ pub struct CompileArgs {
     /// Compile this SQL instead of project nodes and print it.
     #[arg(long, value_name = "SQL")]
     pub inline: Option<String>,
+    /// BigQuery: ask BigQuery to validate every compiled model (a dry run)
+    /// and print the bytes each would process, and the total.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: fail when the total is above this (`2GB`, bytes).
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

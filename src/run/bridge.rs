@@ -74,3 +74,63 @@ impl WarehouseAccess for Bridge {
         })
     }
 }
+
+/// Templates' view of a BigQuery target.
+pub struct BigQueryBridge {
+    bigquery: Arc<crate::adapters::bigquery::BigQuery>,
+    handle: tokio::runtime::Handle,
+}
+
+impl BigQueryBridge {
+    pub fn new(
+        bigquery: Arc<crate::adapters::bigquery::BigQuery>,
+        handle: tokio::runtime::Handle,
+    ) -> Self {
+        BigQueryBridge { bigquery, handle }
+    }
+}
+
+impl WarehouseAccess for BigQueryBridge {
+    fn query(&self, sql: &str) -> Result<QueryTable, String> {
+        let result = self
+            .handle
+            .block_on(self.bigquery.fetch(sql, None))
+            .map_err(|e| e.to_string())?;
+        Ok(QueryTable {
+            columns: result.schema.iter().map(|f| f.name.clone()).collect(),
+            rows: result.rows,
+        })
+    }
+
+    fn columns(&self, schema: &str, name: &str) -> Option<Vec<(String, String)>> {
+        let table = self
+            .handle
+            .block_on(self.bigquery.table(schema, name))
+            .ok()??;
+        Some(
+            table
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), f.sql_type()))
+                .collect(),
+        )
+    }
+
+    fn drop_relation(&self, schema: &str, name: &str) -> Result<(), String> {
+        self.handle
+            .block_on(self.bigquery.drop_table(schema, name))
+            .map_err(|e| e.to_string())
+    }
+
+    fn relation_type(&self, schema: &str, name: &str) -> Option<&'static str> {
+        let table = self
+            .handle
+            .block_on(self.bigquery.table(schema, name))
+            .ok()??;
+        Some(if table.kind == "VIEW" {
+            "view"
+        } else {
+            "table"
+        })
+    }
+}

@@ -13,8 +13,8 @@ use std::sync::Arc;
 /// Why a node failed, with the SQL it ran when it got that far (written to
 /// target/run/ so the user can look at it).
 pub(super) struct Failed {
-    message: String,
-    sql: Option<String>,
+    pub(super) message: String,
+    pub(super) sql: Option<String>,
 }
 
 impl From<String> for Failed {
@@ -27,6 +27,9 @@ type Outcome = Result<NodeResult, Failed>;
 
 pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
     let id = node.unique_id.as_str();
+    if let super::Engine::BigQuery(bq) = &shared.engine {
+        return super::bigquery::run(shared, bq, node).await;
+    }
     let outcome = match node.resource_type {
         ResourceType::Seed => seed(shared, node).await,
         ResourceType::Model => model(shared, node).await,
@@ -65,7 +68,7 @@ fn with_sql<'a>(
     }
 }
 
-async fn compile(
+pub(super) async fn compile(
     shared: &Arc<Shared>,
     node: &ParsedNode,
     incremental: bool,
@@ -83,7 +86,7 @@ async fn compile(
 }
 
 /// The SQL the warehouse runs for `sql` compiled from `node`.
-fn executable(shared: &Shared, node: &ParsedNode, sql: &str) -> Result<String, Failed> {
+pub(super) fn executable(shared: &Shared, node: &ParsedNode, sql: &str) -> Result<String, Failed> {
     shared
         .linker
         .executable(&shared.compiler, &shared.parsed, &node.unique_id, sql)
@@ -93,7 +96,7 @@ fn executable(shared: &Shared, node: &ParsedNode, sql: &str) -> Result<String, F
         })
 }
 
-fn render_diagnostic(d: &crate::diagnostics::Diagnostic) -> String {
+pub(super) fn render_diagnostic(d: &crate::diagnostics::Diagnostic) -> String {
     match &d.location {
         Some(loc) => format!(
             "{} ({}:{}:{})",
@@ -106,7 +109,11 @@ fn render_diagnostic(d: &crate::diagnostics::Diagnostic) -> String {
     }
 }
 
-async fn hooks(shared: &Arc<Shared>, node: &ParsedNode, key: &str) -> Result<(), String> {
+pub(super) async fn hooks(
+    shared: &Arc<Shared>,
+    node: &ParsedNode,
+    key: &str,
+) -> Result<(), String> {
     let list: Vec<String> = match node.config.get(key) {
         Some(serde_json::Value::Array(items)) => items
             .iter()
@@ -135,8 +142,7 @@ async fn hooks(shared: &Arc<Shared>, node: &ParsedNode, key: &str) -> Result<(),
         let sql =
             executable(shared, node, &sql).map_err(|f| format!("in a {key}: {}", f.message))?;
         shared
-            .warehouse
-            .execute(&sql)
+            .execute_statement(&sql, Some(&node.name))
             .await
             .map_err(|e| format!("{key} failed: {e}\n  hook SQL: {}", sql.trim()))?;
     }
@@ -145,7 +151,7 @@ async fn hooks(shared: &Arc<Shared>, node: &ParsedNode, key: &str) -> Result<(),
 
 /// The message of a failed model: the engine's words, where the model is,
 /// and where the executed SQL was written.
-fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
+pub(super) fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
     format!(
         "{e}\n  in {} (compiled SQL: target/run/{}/{})",
         node.original_file_path, node.package_name, node.original_file_path
@@ -195,7 +201,7 @@ fn missing_upstream_hint(shared: &Shared, node: &ParsedNode, message: &str) -> S
 }
 
 async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
-    let wh = &shared.warehouse;
+    let wh = &shared.local();
     let materialized = node.materialized().to_string();
     let existing = wh.relation_kind(&node.schema, &node.alias);
     let incremental = materialized == "incremental"
@@ -247,14 +253,14 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
 }
 
 /// `full_refresh: false` in config protects a model from --full-refresh.
-fn full_refresh_disabled(node: &ParsedNode) -> bool {
+pub(super) fn full_refresh_disabled(node: &ParsedNode) -> bool {
     matches!(
         node.config.get("full_refresh"),
         Some(serde_json::Value::Bool(false))
     )
 }
 
-fn key_list(node: &ParsedNode, key: &str) -> Vec<String> {
+pub(super) fn key_list(node: &ParsedNode, key: &str) -> Vec<String> {
     match node.config.get(key) {
         Some(serde_json::Value::String(s)) => vec![s.clone()],
         Some(serde_json::Value::Array(items)) => items
@@ -276,7 +282,7 @@ async fn incremental_model(
     sql: &str,
     incremental: bool,
 ) -> Outcome {
-    let wh = &shared.warehouse;
+    let wh = &shared.local();
     let sql_for_errors = sql;
     if !incremental {
         let rows = wh
@@ -352,7 +358,7 @@ async fn align_schema(
     node: &ParsedNode,
     sql: &str,
 ) -> Result<String, Failed> {
-    let wh = &shared.warehouse;
+    let wh = &shared.local();
     let sql_for_errors = sql;
     let old = wh
         .columns(&node.schema, &node.alias)
@@ -450,11 +456,7 @@ async fn check_tested_column(shared: &Arc<Shared>, node: &ParsedNode) -> Result<
     ) else {
         return Ok(());
     };
-    let Some(columns) = shared
-        .warehouse
-        .columns(&parent.schema, &parent.alias)
-        .await
-    else {
+    let Some(columns) = shared.local().columns(&parent.schema, &parent.alias).await else {
         return Ok(());
     };
     let bare = column.trim_matches('"').trim_matches('`');
@@ -497,7 +499,7 @@ async fn enforce_contract(
         return Ok(());
     }
     let planned = shared
-        .warehouse
+        .local()
         .plan_schema(sql)
         .await
         .map_err(with_sql(shared, node, sql))?;
@@ -565,7 +567,7 @@ async fn enforce_contract(
             "WITH __rdbt_contract AS (\n{sql}\n) SELECT count(*) FROM __rdbt_contract WHERE {violation}"
         );
         let batches = shared
-            .warehouse
+            .local()
             .query(&count_sql)
             .await
             .map_err(with_sql(shared, node, &count_sql))?;
@@ -762,11 +764,7 @@ async fn json_rows(
     shared: &Arc<Shared>,
     sql: &str,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, String> {
-    let batches = shared
-        .warehouse
-        .query(sql)
-        .await
-        .map_err(|e| e.to_string())?;
+    let batches = shared.local().query(sql).await.map_err(|e| e.to_string())?;
     let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
     serde_json::from_str(&json).map_err(|e| e.to_string())
 }
@@ -895,7 +893,7 @@ async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .collect();
     let empty = shared.options.empty;
     let rows = shared
-        .warehouse
+        .local()
         .load_csv(
             &node.schema,
             &node.alias,
@@ -936,7 +934,7 @@ async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
 }
 
 /// CSV errors name a line; say it as `file:line`.
-fn seed_error(node: &ParsedNode, message: &str) -> String {
+pub(super) fn seed_error(node: &ParsedNode, message: &str) -> String {
     let line = regex::Regex::new(r"line (\d+)")
         .ok()
         .and_then(|re| re.captures(message))
@@ -975,7 +973,7 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let audit = format!("{}_dbt_test__audit", shared.compiler.world.target_schema);
     let source = if store {
         shared
-            .warehouse
+            .local()
             .write_table(&audit, &node.name, &inner, &WriteMode::Replace)
             .await
             .map_err(with_sql(shared, node, &sql))?;
@@ -985,11 +983,23 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     };
     let count_sql = format!("SELECT {fail_calc} AS failures FROM {source} AS dbt_internal_test");
     let batches = shared
-        .warehouse
+        .local()
         .query(&count_sql)
         .await
         .map_err(with_sql(shared, node, &sql))?;
     let failures = first_u64(&batches).unwrap_or(0);
+    let stored = store.then(|| format!("{audit}.{}", node.name));
+    Ok(test_verdict(node, failures, stored, sql))
+}
+
+/// A data test's status from its failure count: severity, `error_if`,
+/// `warn_if`, and a message saying where the failing rows are.
+pub(super) fn test_verdict(
+    node: &ParsedNode,
+    failures: u64,
+    stored: Option<String>,
+    sql: String,
+) -> NodeResult {
     let severity = node
         .config
         .str_value("severity")
@@ -1014,8 +1024,8 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         },
     );
     r.failures = Some(failures);
-    if store {
-        r.relation_name = Some(format!("{audit}.{}", node.name));
+    if let Some(stored) = &stored {
+        r.relation_name = Some(stored.clone());
     }
     if status != NodeStatus::Pass {
         r.message = Some(format!(
@@ -1032,10 +1042,10 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
                 warn_if
             }
         ));
-        if store {
+        if let Some(stored) = &stored {
             r.message = r
                 .message
-                .map(|m| format!("{m}\n  failing rows stored in {audit}.{}", node.name));
+                .map(|m| format!("{m}\n  failing rows stored in {stored}"));
         }
         // Where the SQL that found the rows is written, to run it by hand.
         let run_path = if node.test_metadata.is_some() {
@@ -1062,7 +1072,7 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         });
     }
     r.compiled_code = Some(sql);
-    Ok(r)
+    r
 }
 
 fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {
@@ -1101,7 +1111,7 @@ pub(crate) fn condition_holds(condition: &str, n: u64) -> bool {
 /// `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and `dbt_valid_to`. The
 /// whole table is rewritten as a new version, so a failure changes nothing.
 async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
-    let wh = &shared.warehouse;
+    let wh = &shared.local();
     let compiled = compile(shared, node, false).await?;
     let sql = executable(shared, node, &compiled)?;
     let keys = key_list(node, "unique_key");

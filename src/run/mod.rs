@@ -3,10 +3,12 @@
 //! descendants only; everything else still runs. Progress is reported as
 //! [`RunEvent`]s; this module never prints.
 
+mod bigquery;
 pub mod bridge;
 mod materialize;
 pub mod results;
 
+use crate::adapters::bigquery::BigQuery;
 use crate::adapters::datafusion::Warehouse;
 use crate::compile::{Compiler, Linker, ParsedNode, ParsedProject};
 use crate::graph::Dag;
@@ -47,21 +49,65 @@ pub enum RunEvent {
     },
 }
 
+/// The warehouse a run builds in.
+#[derive(Clone)]
+pub enum Engine {
+    /// The embedded DataFusion warehouse.
+    Local(Arc<Warehouse>),
+    BigQuery(Arc<BigQuery>),
+}
+
+impl Engine {
+    /// How templates reach this warehouse (`run_query`, adapter look-ups).
+    pub fn bridge(
+        &self,
+        handle: tokio::runtime::Handle,
+    ) -> Arc<dyn crate::compile::WarehouseAccess> {
+        match self {
+            Engine::Local(w) => Arc::new(bridge::Bridge::with_handle(w.clone(), handle)),
+            Engine::BigQuery(b) => Arc::new(bridge::BigQueryBridge::new(b.clone(), handle)),
+        }
+    }
+}
+
 /// Everything a node task needs, shared.
 struct Shared {
     compiler: Compiler,
     parsed: ParsedProject,
     linker: Linker,
-    warehouse: Arc<Warehouse>,
+    engine: Engine,
     options: RunOptions,
     cancelled: AtomicBool,
+}
+
+impl Shared {
+    /// The embedded warehouse; node code for DataFusion runs only when the
+    /// engine is local (`materialize::run` sends BigQuery nodes elsewhere).
+    fn local(&self) -> &Arc<Warehouse> {
+        match &self.engine {
+            Engine::Local(w) => w,
+            Engine::BigQuery(_) => unreachable!("DataFusion node code called on a BigQuery run"),
+        }
+    }
+
+    /// Runs a hook or other statement on whichever warehouse this is.
+    async fn execute_statement(&self, sql: &str, node: Option<&str>) -> Result<(), String> {
+        match &self.engine {
+            Engine::Local(w) => w.execute(sql).await.map(|_| ()).map_err(|e| e.to_string()),
+            Engine::BigQuery(b) => b
+                .execute(sql, node)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// What a run works on: the compiled project, the warehouse, the options.
 pub struct RunInput {
     pub compiler: Compiler,
     pub parsed: ParsedProject,
-    pub warehouse: Arc<Warehouse>,
+    pub engine: Engine,
     pub options: RunOptions,
     /// The project's on-run-start and on-run-end hooks.
     pub on_run_start: Vec<String>,
@@ -86,7 +132,7 @@ pub async fn execute(
     let RunInput {
         compiler,
         parsed,
-        warehouse,
+        engine,
         options,
         on_run_start,
         on_run_end,
@@ -95,14 +141,14 @@ pub async fn execute(
     let _ = compiler
         .world
         .warehouse
-        .set(Arc::new(bridge::Bridge::new(warehouse.clone())));
+        .set(engine.bridge(tokio::runtime::Handle::current()));
     let linker = Linker::new(&compiler, &parsed);
     let edges = plan_edges(&parsed, dag, ids, options.tests_gate_children);
     let shared = Arc::new(Shared {
         compiler,
         parsed,
         linker,
-        warehouse,
+        engine,
         options,
         cancelled: AtomicBool::new(false),
     });
@@ -262,8 +308,7 @@ async fn run_project_hooks(
             continue;
         }
         shared
-            .warehouse
-            .execute(&sql)
+            .execute_statement(&sql, None)
             .await
             .map_err(|e| format!("{which} hook failed: {e}\n  hook SQL: {}", sql.trim()))?;
     }

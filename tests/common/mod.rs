@@ -6,6 +6,7 @@
 
 pub mod gcs;
 pub mod postgres;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -161,4 +162,15 @@ pub fn shared_data(file: &str) -> Option<PathBuf> {
         );
     }
     found
+}
+
+/// A copy of the repository's example project in a temporary folder.
+pub fn example_project() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("dir");
+    for folder in ["project", "models", "seeds", "macros"] {
+        copy_dir(&root.join(folder), &dir.path().join(folder));
+    }
+    std::fs::copy(root.join("profiles.yml"), dir.path().join("profiles.yml")).expect("profiles");
+    dir
 }

@@ -658,3 +658,84 @@ pub fn rows_as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, Warehou
     }
     Ok(rows)
 }
+
+/// Rows read here and shipped elsewhere (a BigQuery load job): columns with
+/// BigQuery type names, and the rows as CSV with a header.
+pub struct Export {
+    pub columns: Vec<(String, &'static str)>,
+    pub csv: Vec<u8>,
+    pub rows: u64,
+}
+
+/// BigQuery's name for an Arrow type (load job schemas).
+fn bigquery_type(t: &datafusion::arrow::datatypes::DataType) -> &'static str {
+    use datafusion::arrow::datatypes::DataType as T;
+    match t {
+        T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => {
+            "INT64"
+        }
+        T::Float16 | T::Float32 | T::Float64 => "FLOAT64",
+        T::Decimal128(..) | T::Decimal256(..) => "NUMERIC",
+        T::Boolean => "BOOL",
+        T::Date32 | T::Date64 => "DATE",
+        T::Timestamp(..) => "TIMESTAMP",
+        T::Binary | T::LargeBinary | T::BinaryView => "BYTES",
+        _ => "STRING",
+    }
+}
+
+async fn export(df: DataFrame) -> Result<Export, WarehouseError> {
+    let columns = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), bigquery_type(f.data_type())))
+        .collect();
+    let batches = df.collect().await.map_err(WarehouseError::engine)?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let mut csv = Vec::new();
+    {
+        // BigQuery's CSV loader reads `2024-01-31 10:00:00.123456` timestamps.
+        let mut w = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .with_timestamp_format("%Y-%m-%d %H:%M:%S%.6f".into())
+            .with_timestamp_tz_format("%Y-%m-%d %H:%M:%S%.6f".into())
+            .build(&mut csv);
+        for b in &batches {
+            w.write(b).map_err(WarehouseError::engine)?;
+        }
+    }
+    Ok(Export { columns, csv, rows })
+}
+
+/// A seed file read with the same type inference as a local build.
+pub async fn export_seed(path: &Path, delimiter: u8) -> Result<Export, WarehouseError> {
+    let ctx = SessionContext::new();
+    let df = ctx
+        .read_csv(
+            path.to_string_lossy().into_owned(),
+            crate::sql::types::seed_csv_options(delimiter),
+        )
+        .await
+        .map_err(WarehouseError::engine)?;
+    export(df).await
+}
+
+/// A source table of the land (`<land>/<schema>/<name>/`), or `None` when
+/// nothing has landed there.
+pub async fn export_land_table(
+    land: &crate::store::Land,
+    schema: &str,
+    name: &str,
+) -> Result<Option<Export>, WarehouseError> {
+    let ctx = SessionContext::new();
+    land::register_land_store(&ctx, land);
+    let Some(table) = land::land_table(&ctx, land, schema, name)
+        .await
+        .map_err(WarehouseError::engine)?
+    else {
+        return Ok(None);
+    };
+    let df = ctx.read_table(table).map_err(WarehouseError::engine)?;
+    export(df).await.map(Some)
+}

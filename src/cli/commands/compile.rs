@@ -85,6 +85,22 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
         "Compiled {written} nodes into {}",
         target.join("compiled").display()
     ));
+    if args.dry_run || args.max_bytes.is_some() {
+        super::dry_run::require_bigquery(&session)?;
+        let limit = super::dry_run::max_bytes(&session, args.max_bytes.as_deref())?;
+        let runtime = session.runtime()?;
+        let bq =
+            super::execute::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
+                .map_err(|d| session.fail(d))?;
+        let estimate = runtime.block_on(super::dry_run::estimate(&bq, &p.parsed, &ids));
+        super::dry_run::print(&session.printer, &estimate)?;
+        if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
+            return Err(session.fail(d));
+        }
+        if estimate.invalid() > 0 {
+            return Ok(crate::cli::EXIT_FAILURE);
+        }
+    }
     // The process ends next; freeing the compiled project (every node's
     // SQL, schema and lineage) would only add time.
     std::mem::forget(p);

@@ -124,18 +124,6 @@ fn execute(
     kind: Kind,
 ) -> Result<u8, Failure> {
     let settings = &session.settings;
-    if settings.target.kind != TargetKind::DataFusion {
-        return Err(session.fail(
-            Diagnostic::error(
-                codes::USAGE,
-                format!(
-                    "target `{}` is BigQuery, which cannot run yet",
-                    settings.target.name
-                ),
-            )
-            .with_help("build locally with --target local (the embedded DataFusion warehouse)"),
-        ));
-    }
     // Ephemeral models are inlined where used; they never run on their own.
     let ids: BTreeSet<String> = selected
         .into_iter()
@@ -179,26 +167,57 @@ fn execute(
         settings.threads,
         settings.target.name
     ));
+    if (args.dry_run || args.max_bytes.is_some()) && settings.target.kind != TargetKind::BigQuery {
+        super::dry_run::require_bigquery(session)?;
+    }
     let runtime = session.runtime()?;
     // Signal handlers first: a Ctrl-C during setup must not kill the process.
     let stop = {
         let _inside = runtime.enter();
         interrupted()
     };
-    let warehouse = Arc::new(
-        runtime
-            .block_on(open_warehouse(settings, true))
-            .map_err(|d| session.fail(d))?,
-    );
+    let engine = match settings.target.kind {
+        TargetKind::DataFusion => crate::run::Engine::Local(Arc::new(
+            runtime
+                .block_on(open_warehouse(settings, true))
+                .map_err(|d| session.fail(d))?,
+        )),
+        TargetKind::BigQuery => {
+            let limit = super::dry_run::max_bytes(session, args.max_bytes.as_deref())?;
+            let bq = open_bigquery(settings, &p.compiler.world.invocation_id, limit)
+                .map_err(|d| session.fail(d))?;
+            if args.dry_run || limit.is_some() {
+                let models: Vec<String> = ids.iter().cloned().collect();
+                crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &models)
+                    .map_err(|d| session.report(d))?;
+                let estimate = runtime.block_on(super::dry_run::estimate(&bq, &p.parsed, &models));
+                super::dry_run::print(&printer, &estimate)?;
+                if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
+                    return Err(session.fail(d));
+                }
+                if args.dry_run {
+                    return Ok(if estimate.invalid() > 0 {
+                        EXIT_FAILURE
+                    } else {
+                        EXIT_OK
+                    });
+                }
+            }
+            let needed = super::stage::sources_read_by(&p.parsed, &ids);
+            runtime
+                .block_on(super::stage::stage_sources(
+                    settings, &bq, &p.parsed, &needed, &printer,
+                ))
+                .map_err(|d| session.fail(d))?;
+            crate::run::Engine::BigQuery(bq)
+        }
+    };
     // Templates compiled by the static analysis may query the warehouse.
     let _ = p
         .compiler
         .world
         .warehouse
-        .set(Arc::new(crate::run::bridge::Bridge::with_handle(
-            warehouse.clone(),
-            runtime.handle().clone(),
-        )));
+        .set(engine.bridge(runtime.handle().clone()));
     let analyzed: Vec<String> = ids
         .iter()
         .filter(|id| {
@@ -244,7 +263,7 @@ fn execute(
     let input = crate::run::RunInput {
         compiler: p.compiler,
         parsed: p.parsed,
-        warehouse,
+        engine,
         options,
         on_run_start: hooks.on_run_start.clone(),
         on_run_end: hooks.on_run_end.clone(),
@@ -275,6 +294,39 @@ fn execute(
             .iter()
             .any(|r| r.message.as_deref() == Some("not run: the run was interrupted"));
     Ok(if failed { EXIT_FAILURE } else { EXIT_OK })
+}
+
+/// Connects to a BigQuery target (no request is made until a job runs).
+pub fn open_bigquery(
+    settings: &Settings,
+    invocation_id: &str,
+    max_bytes: Option<u64>,
+) -> Result<Arc<crate::adapters::bigquery::BigQuery>, Diagnostic> {
+    let mut config = crate::adapters::bigquery::BigQueryConfig::from_target(&settings.target)
+        .map_err(|e| {
+            let mut d = Diagnostic::error(codes::USAGE, e.message).with_help(e.help);
+            if let Some(f) = &settings.profiles_file {
+                d.message.push_str(&format!(" ({})", f.display()));
+            }
+            d
+        })?;
+    // --max-bytes also caps every job, so no single query can exceed it.
+    if let Some(limit) = max_bytes {
+        config.maximum_bytes_billed =
+            Some(config.maximum_bytes_billed.map_or(limit, |m| m.min(limit)));
+    }
+    crate::adapters::bigquery::BigQuery::open(config, invocation_id)
+        .map(Arc::new)
+        .map_err(|e| bigquery_diagnostic(&e))
+}
+
+/// A BigQuery error outside any node (credentials, staging) for the user.
+pub fn bigquery_diagnostic(e: &crate::adapters::bigquery::BigQueryError) -> Diagnostic {
+    let d = Diagnostic::error(codes::USAGE, e.to_string());
+    match e.help() {
+        Some(h) => d.with_help(h),
+        None => d,
+    }
 }
 
 /// Opens the warehouse of a DataFusion target.
@@ -337,7 +389,7 @@ pub fn land_options(
 }
 
 /// `4GB`, `512MB`, `1073741824`.
-fn parse_bytes(v: &serde_json::Value) -> Option<usize> {
+pub fn parse_bytes(v: &serde_json::Value) -> Option<usize> {
     if let Some(n) = v.as_u64() {
         return Some(n as usize);
     }

@@ -4,6 +4,7 @@ mod clean;
 mod compile;
 mod debug;
 mod deps;
+mod dry_run;
 mod execute;
 mod freshness;
 mod ingest;
@@ -13,6 +14,7 @@ mod operation;
 mod parse;
 mod produce;
 mod show;
+mod stage;
 
 use super::args::{Cli, Command};
 use super::session::Failure;

@@ -19,6 +19,9 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
         Some((pkg, m)) => world.find_macro(pkg, m).is_some(),
         None => known.iter().any(|k| k == name),
     };
+    if !exists && name == "stage_external_sources" {
+        return stage_external_sources(&session, &p, args);
+    }
     if !exists
         || !name
             .chars()
@@ -46,6 +49,12 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
         .join(", ");
     let call = format!("{{{{ {name}({call_args}) }}}}");
     let runtime = session.runtime()?;
+    if session.settings.target.kind == TargetKind::BigQuery {
+        let bq = super::execute::open_bigquery(&session.settings, &world.invocation_id, None)
+            .map_err(|d| session.fail(d))?;
+        let engine = crate::run::Engine::BigQuery(bq);
+        let _ = world.warehouse.set(engine.bridge(runtime.handle().clone()));
+    }
     if session.settings.target.kind == TargetKind::DataFusion {
         let wh = Arc::new(
             runtime
@@ -76,5 +85,61 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
             .map_err(|_| Failure::BrokenPipe)?;
     }
     session.printer.info(&format!("Ran operation {name}"));
+    Ok(EXIT_OK)
+}
+
+/// dbt-external-tables' operation, built in: creates or refreshes the
+/// BigQuery tables of the sources that have an `ingest:` block
+/// (`--args '{select: kafka.customer_activity_data}'` for some of them).
+fn stage_external_sources(
+    session: &Session,
+    p: &crate::cli::session::Parsed,
+    args: &OperationArgs,
+) -> Result<u8, Failure> {
+    let kwargs = crate::settings::parse_vars(args.args.as_deref()).map_err(|d| session.fail(d))?;
+    let mut ids = super::stage::all_landed_sources(&p.parsed);
+    if let Some(select) = kwargs.get("select").and_then(|v| v.as_str()) {
+        let wanted: Vec<&str> = select.split_whitespace().collect();
+        ids.retain(|id| {
+            let node = &p.parsed.nodes[id];
+            let source = node.source.as_ref().map_or("", |s| s.source_name.as_str());
+            wanted
+                .iter()
+                .any(|w| *w == source || *w == format!("{source}.{}", node.name))
+        });
+        if ids.is_empty() {
+            return Err(session.fail(
+                Diagnostic::error(
+                    codes::USAGE,
+                    format!("no source with an `ingest:` block matches `{select}`"),
+                )
+                .with_help("name a source (`kafka`) or a table (`kafka.customer_activity_data`)"),
+            ));
+        }
+    }
+    if session.settings.target.kind == TargetKind::DataFusion {
+        session.printer.info(&format!(
+            "Nothing to stage on target `{}`: the embedded warehouse reads the {} landed source(s) in place",
+            session.settings.target.name,
+            ids.len()
+        ));
+        return Ok(EXIT_OK);
+    }
+    let runtime = session.runtime()?;
+    let bq =
+        super::execute::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
+            .map_err(|d| session.fail(d))?;
+    let staged = runtime
+        .block_on(super::stage::stage_sources(
+            &session.settings,
+            &bq,
+            &p.parsed,
+            &ids,
+            &session.printer,
+        ))
+        .map_err(|d| session.fail(d))?;
+    session.printer.info(&format!(
+        "Ran operation stage_external_sources: {staged} source(s) staged"
+    ));
     Ok(EXIT_OK)
 }

@@ -1,0 +1,162 @@
+//! Google BigQuery (ARCHITECTURE.md: adapters/bigquery): the REST client,
+//! credentials, and the SQL each materialization sends. The run module
+//! drives it; nothing here knows about nodes.
+
+mod auth;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod sql;
+
+pub use client::{Field, JobOptions, QueryResult, TableInfo};
+pub use config::{BigQueryConfig, SourceStaging};
+pub use error::BigQueryError;
+
+use std::collections::{BTreeMap, HashSet};
+use tokio::sync::Mutex;
+
+/// A connection to one BigQuery target.
+pub struct BigQuery {
+    client: client::Client,
+    /// Datasets known to exist (created on first use, as dbt does).
+    datasets: Mutex<HashSet<String>>,
+    invocation_id: String,
+}
+
+impl BigQuery {
+    pub fn open(config: BigQueryConfig, invocation_id: &str) -> Result<BigQuery, BigQueryError> {
+        Ok(BigQuery {
+            client: client::Client::new(config)?,
+            datasets: Mutex::new(HashSet::new()),
+            invocation_id: invocation_id.to_string(),
+        })
+    }
+
+    pub fn config(&self) -> &BigQueryConfig {
+        self.client.config()
+    }
+
+    /// `project`.`dataset`.`table`.
+    pub fn relation(&self, dataset: &str, table: &str) -> String {
+        format!(
+            "{}.{}.{}",
+            sql::quote(&self.config().project),
+            sql::quote(dataset),
+            sql::quote(table)
+        )
+    }
+
+    /// Job labels: the invocation and, for node jobs, the node.
+    pub fn labels(&self, node: Option<&str>) -> BTreeMap<String, String> {
+        let mut labels =
+            BTreeMap::from([("dbt_invocation_id".to_string(), self.invocation_id.clone())]);
+        if let Some(n) = node {
+            labels.insert("dbt_model".into(), n.to_string());
+        }
+        labels
+    }
+
+    pub async fn ensure_dataset(&self, dataset: &str) -> Result<(), BigQueryError> {
+        if self.datasets.lock().await.contains(dataset) {
+            return Ok(());
+        }
+        self.client.ensure_dataset(dataset).await?;
+        self.datasets.lock().await.insert(dataset.to_string());
+        Ok(())
+    }
+
+    /// Runs a statement (DDL, DML, a script) for its effect.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        node: Option<&str>,
+    ) -> Result<QueryResult, BigQueryError> {
+        self.client
+            .query(
+                sql,
+                &JobOptions {
+                    labels: self.labels(node),
+                    ..Default::default()
+                },
+            )
+            .await
+    }
+
+    /// Runs a query and returns its rows.
+    pub async fn fetch(&self, sql: &str, node: Option<&str>) -> Result<QueryResult, BigQueryError> {
+        self.client
+            .query(
+                sql,
+                &JobOptions {
+                    fetch_rows: true,
+                    labels: self.labels(node),
+                    ..Default::default()
+                },
+            )
+            .await
+    }
+
+    /// Asks BigQuery to validate `sql` without running it: bytes it would
+    /// process, and its output schema.
+    pub async fn dry_run(
+        &self,
+        sql: &str,
+        node: Option<&str>,
+    ) -> Result<QueryResult, BigQueryError> {
+        self.client
+            .query(
+                sql,
+                &JobOptions {
+                    dry_run: true,
+                    labels: self.labels(node),
+                    ..Default::default()
+                },
+            )
+            .await
+    }
+
+    pub async fn table(
+        &self,
+        dataset: &str,
+        table: &str,
+    ) -> Result<Option<TableInfo>, BigQueryError> {
+        self.client.get_table(dataset, table).await
+    }
+
+    pub async fn drop_table(&self, dataset: &str, table: &str) -> Result<(), BigQueryError> {
+        self.client.delete_table(dataset, table).await
+    }
+
+    /// Replaces `dataset.table` with CSV rows of an explicit schema: loaded
+    /// aside, then swapped in by one statement, so a failed load leaves the
+    /// previous table as it was.
+    pub async fn replace_with_csv(
+        &self,
+        dataset: &str,
+        table: &str,
+        fields: &[Field],
+        csv: Vec<u8>,
+        node: Option<&str>,
+    ) -> Result<u64, BigQueryError> {
+        self.ensure_dataset(dataset).await?;
+        let staging = format!("{table}__rdbt_load");
+        self.drop_table(dataset, &staging).await?;
+        let loaded = self
+            .client
+            .load_csv(dataset, &staging, fields, csv, &self.labels(node))
+            .await;
+        let outcome = match loaded {
+            Ok(rows) => {
+                let swap = sql::create_table_as(
+                    &self.relation(dataset, table),
+                    &format!("select * from {}", self.relation(dataset, &staging)),
+                    &sql::TableOptions::default(),
+                );
+                self.execute(&swap, node).await.map(|_| rows)
+            }
+            Err(e) => Err(e),
+        };
+        let _ = self.drop_table(dataset, &staging).await;
+        outcome
+    }
+}

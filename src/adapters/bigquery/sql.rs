@@ -1,0 +1,428 @@
+//! The SQL rdbt sends to BigQuery for each materialization, as
+//! dbt-bigquery writes it. Pure functions: snapshot-tested offline.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "\\`"))
+}
+
+/// A BigQuery string literal.
+pub fn string_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            other => out.push(other),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// dbt-bigquery's `partition_by` config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionBy {
+    pub field: String,
+    /// `date`, `timestamp`, `datetime` or `int64`.
+    pub data_type: String,
+    /// `hour`, `day`, `month`, `year`.
+    pub granularity: String,
+    /// int64 partitions: start, end, interval.
+    pub range: Option<(i64, i64, i64)>,
+}
+
+impl PartitionBy {
+    /// `partition_by: {field: ..., data_type: ..., granularity: ...}`.
+    pub fn from_config(v: Option<&Value>) -> Result<Option<PartitionBy>, String> {
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let Some(map) = v.as_object() else {
+            return Err(
+                "`partition_by` must be a mapping such as {field: order_date, data_type: date}"
+                    .into(),
+            );
+        };
+        let field = map
+            .get("field")
+            .and_then(Value::as_str)
+            .ok_or("`partition_by` needs a `field`")?
+            .to_string();
+        let data_type = map
+            .get("data_type")
+            .and_then(Value::as_str)
+            .unwrap_or("date")
+            .to_ascii_lowercase();
+        if !matches!(
+            data_type.as_str(),
+            "date" | "timestamp" | "datetime" | "int64"
+        ) {
+            return Err(format!(
+                "`partition_by.data_type` is `{data_type}`; use date, timestamp, datetime or int64"
+            ));
+        }
+        let granularity = map
+            .get("granularity")
+            .and_then(Value::as_str)
+            .unwrap_or("day")
+            .to_ascii_lowercase();
+        if !matches!(granularity.as_str(), "hour" | "day" | "month" | "year") {
+            return Err(format!(
+                "`partition_by.granularity` is `{granularity}`; use hour, day, month or year"
+            ));
+        }
+        let range = if data_type == "int64" {
+            let r = map
+                .get("range")
+                .and_then(Value::as_object)
+                .ok_or("an int64 `partition_by` needs `range: {start, end, interval}`")?;
+            let n = |k: &str| {
+                r.get(k)
+                    .and_then(Value::as_i64)
+                    .ok_or(format!("`partition_by.range.{k}` must be a whole number"))
+            };
+            Some((n("start")?, n("end")?, n("interval")?))
+        } else {
+            None
+        };
+        Ok(Some(PartitionBy {
+            field,
+            data_type,
+            granularity,
+            range,
+        }))
+    }
+
+    /// The partitioning expression over `column` (a column reference).
+    pub fn expression_over(&self, column: &str) -> String {
+        match (self.data_type.as_str(), self.granularity.as_str()) {
+            ("int64", _) => {
+                let (start, end, interval) = self.range.unwrap_or((0, 1, 1));
+                format!("range_bucket({column}, generate_array({start}, {end}, {interval}))")
+            }
+            ("date", "day") => column.to_string(),
+            ("date", g) => format!("date_trunc({column}, {g})"),
+            (t, g) => format!("{t}_trunc({column}, {g})"),
+        }
+    }
+
+    pub fn clause(&self) -> String {
+        format!("partition by {}", self.expression_over(&quote(&self.field)))
+    }
+
+    /// A partition value (as the result JSON gives it) as a literal.
+    pub fn literal(&self, value: &Value) -> String {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        match self.data_type.as_str() {
+            "int64" => text,
+            "date" => format!("date {}", string_literal(&text)),
+            "datetime" => format!("datetime {}", string_literal(&text)),
+            _ => format!("timestamp {}", string_literal(&text)),
+        }
+    }
+}
+
+/// Table and view options from a node's config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableOptions {
+    pub partition_by: Option<PartitionBy>,
+    pub cluster_by: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub description: Option<String>,
+    pub require_partition_filter: bool,
+    pub partition_expiration_days: Option<u64>,
+}
+
+fn options_clause(options: &TableOptions, for_table: bool) -> String {
+    let mut items: Vec<String> = Vec::new();
+    if let Some(d) = options
+        .description
+        .as_ref()
+        .filter(|d| !d.trim().is_empty())
+    {
+        items.push(format!("description={}", string_literal(d)));
+    }
+    if !options.labels.is_empty() {
+        let pairs: Vec<String> = options
+            .labels
+            .iter()
+            .map(|(k, v)| format!("({}, {})", string_literal(k), string_literal(v)))
+            .collect();
+        items.push(format!("labels=[{}]", pairs.join(", ")));
+    }
+    if for_table && options.partition_by.is_some() {
+        if options.require_partition_filter {
+            items.push("require_partition_filter=true".into());
+        }
+        if let Some(days) = options.partition_expiration_days {
+            items.push(format!("partition_expiration_days={days}"));
+        }
+    }
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("\noptions({})", items.join(", "))
+    }
+}
+
+/// `table` materialization and a full build of an incremental model.
+pub fn create_table_as(relation: &str, sql: &str, options: &TableOptions) -> String {
+    let mut out = format!("create or replace table {relation}");
+    if let Some(p) = &options.partition_by {
+        out.push('\n');
+        out.push_str(&p.clause());
+    }
+    if !options.cluster_by.is_empty() {
+        let cols: Vec<String> = options.cluster_by.iter().map(|c| quote(c)).collect();
+        out.push_str(&format!("\ncluster by {}", cols.join(", ")));
+    }
+    out.push_str(&options_clause(options, true));
+    out.push_str(&format!(
+        "\nas (\n{}\n);",
+        sql.trim_end().trim_end_matches(';')
+    ));
+    out
+}
+
+pub fn create_view(relation: &str, sql: &str, options: &TableOptions) -> String {
+    format!(
+        "create or replace view {relation}{}\nas {};",
+        options_clause(options, false),
+        sql.trim_end().trim_end_matches(';')
+    )
+}
+
+fn column_list(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `append`: the new rows added.
+pub fn insert_into(relation: &str, sql: &str, columns: &[String]) -> String {
+    let cols = column_list(columns);
+    format!(
+        "insert into {relation} ({cols})\nselect {cols} from (\n{}\n) as dbt_internal_new;",
+        sql.trim_end().trim_end_matches(';')
+    )
+}
+
+/// `merge` (and `delete+insert`, which has the same result): rows whose
+/// key matches are updated, the rest inserted.
+pub fn merge(relation: &str, source: &str, unique_key: &[String], columns: &[String]) -> String {
+    let on: Vec<String> = unique_key
+        .iter()
+        .map(|k| {
+            format!(
+                "DBT_INTERNAL_SOURCE.{q} = DBT_INTERNAL_DEST.{q}",
+                q = quote(k)
+            )
+        })
+        .collect();
+    let set: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{q} = DBT_INTERNAL_SOURCE.{q}", q = quote(c)))
+        .collect();
+    let cols = column_list(columns);
+    format!(
+        "merge into {relation} as DBT_INTERNAL_DEST\nusing (\n{}\n) as DBT_INTERNAL_SOURCE\non ({})\nwhen matched then update set\n    {}\nwhen not matched then insert\n    ({cols})\nvalues\n    ({cols});",
+        source.trim_end().trim_end_matches(';'),
+        on.join(" and "),
+        set.join(",\n    "),
+    )
+}
+
+/// `insert_overwrite`: the partitions the new rows touch are replaced, in
+/// one atomic MERGE (dbt-bigquery's static form, with the partitions found
+/// by a query first).
+pub fn insert_overwrite(
+    relation: &str,
+    source: &str,
+    partition: &PartitionBy,
+    partitions: &[String],
+    columns: &[String],
+) -> String {
+    let cols = column_list(columns);
+    let predicate =
+        partition.expression_over(&format!("DBT_INTERNAL_DEST.{}", quote(&partition.field)));
+    let delete = if partitions.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "when not matched by source and {predicate} in ({}) then delete\n",
+            partitions.join(", ")
+        )
+    };
+    format!(
+        "merge into {relation} as DBT_INTERNAL_DEST\nusing (\n{}\n) as DBT_INTERNAL_SOURCE\non false\n{delete}when not matched then insert\n    ({cols})\nvalues\n    ({cols});",
+        source.trim_end().trim_end_matches(';'),
+    )
+}
+
+/// The distinct partitions in `source`, for `insert_overwrite`.
+pub fn partitions_of(source: &str, partition: &PartitionBy) -> String {
+    format!(
+        "select distinct {} as dbt_partition from {source}",
+        partition.expression_over(&quote(&partition.field))
+    )
+}
+
+/// An external table over a Hive-partitioned Parquet prefix of the land.
+pub fn external_table(relation: &str, prefix: &str, format: &str, hive: bool) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    let mut options = vec![
+        format!("format = {}", string_literal(&format.to_ascii_uppercase())),
+        format!("uris = [{}]", string_literal(&format!("{prefix}/*"))),
+    ];
+    let partitions = if hive {
+        options.push(format!(
+            "hive_partition_uri_prefix = {}",
+            string_literal(prefix)
+        ));
+        options.push("require_hive_partition_filter = false".into());
+        "\nwith partition columns"
+    } else {
+        ""
+    };
+    format!(
+        "create or replace external table {relation}{partitions}\noptions (\n    {}\n);",
+        options.join(",\n    ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rel() -> String {
+        "`acme`.`analytics`.`fact_order`".into()
+    }
+
+    #[test]
+    fn table_with_partitions_clusters_labels_and_description() {
+        let options = TableOptions {
+            partition_by: PartitionBy::from_config(Some(
+                &json!({"field": "order_ts", "data_type": "timestamp", "granularity": "month"}),
+            ))
+            .unwrap(),
+            cluster_by: vec!["customer_id".into()],
+            labels: [("team".to_string(), "growth".to_string())].into(),
+            description: Some("One row per order. It's the fact.".into()),
+            require_partition_filter: true,
+            partition_expiration_days: None,
+        };
+        insta::assert_snapshot!(create_table_as(&rel(), "select 1 as order_id;\n", &options), @r"
+        create or replace table `acme`.`analytics`.`fact_order`
+        partition by timestamp_trunc(`order_ts`, month)
+        cluster by `customer_id`
+        options(description='One row per order. It\'s the fact.', labels=[('team', 'growth')], require_partition_filter=true)
+        as (
+        select 1 as order_id
+        );
+        ");
+    }
+
+    #[test]
+    fn view_and_append() {
+        insta::assert_snapshot!(create_view(&rel(), "select 1 as a", &TableOptions::default()), @r"
+        create or replace view `acme`.`analytics`.`fact_order`
+        as select 1 as a;
+        ");
+        insta::assert_snapshot!(insert_into(&rel(), "select 1 as a", &["a".into()]), @r"
+        insert into `acme`.`analytics`.`fact_order` (`a`)
+        select `a` from (
+        select 1 as a
+        ) as dbt_internal_new;
+        ");
+    }
+
+    #[test]
+    fn merge_on_a_unique_key() {
+        insta::assert_snapshot!(merge(&rel(), "select 1 as order_id, 2 as amount", &["order_id".into()], &["order_id".into(), "amount".into()]), @r"
+        merge into `acme`.`analytics`.`fact_order` as DBT_INTERNAL_DEST
+        using (
+        select 1 as order_id, 2 as amount
+        ) as DBT_INTERNAL_SOURCE
+        on (DBT_INTERNAL_SOURCE.`order_id` = DBT_INTERNAL_DEST.`order_id`)
+        when matched then update set
+            `order_id` = DBT_INTERNAL_SOURCE.`order_id`,
+            `amount` = DBT_INTERNAL_SOURCE.`amount`
+        when not matched then insert
+            (`order_id`, `amount`)
+        values
+            (`order_id`, `amount`);
+        ");
+    }
+
+    #[test]
+    fn insert_overwrite_replaces_the_touched_partitions() {
+        let p = PartitionBy::from_config(Some(&json!({"field": "order_date"})))
+            .unwrap()
+            .unwrap();
+        let parts = vec![
+            p.literal(&json!("2024-01-01")),
+            p.literal(&json!("2024-01-02")),
+        ];
+        insta::assert_snapshot!(insert_overwrite(&rel(), "select * from `acme`.`analytics`.`fact_order__dbt_tmp`", &p, &parts, &["order_date".into(), "n".into()]), @r"
+        merge into `acme`.`analytics`.`fact_order` as DBT_INTERNAL_DEST
+        using (
+        select * from `acme`.`analytics`.`fact_order__dbt_tmp`
+        ) as DBT_INTERNAL_SOURCE
+        on false
+        when not matched by source and DBT_INTERNAL_DEST.`order_date` in (date '2024-01-01', date '2024-01-02') then delete
+        when not matched then insert
+            (`order_date`, `n`)
+        values
+            (`order_date`, `n`);
+        ");
+        let ints = PartitionBy::from_config(Some(&json!({"field": "id", "data_type": "int64", "range": {"start": 0, "end": 100, "interval": 10}}))).unwrap().unwrap();
+        assert_eq!(
+            ints.clause(),
+            "partition by range_bucket(`id`, generate_array(0, 100, 10))"
+        );
+    }
+
+    #[test]
+    fn external_table_over_the_hive_land() {
+        insta::assert_snapshot!(external_table("`acme`.`kafka`.`customer_activity_data`", "gs://lake/land/kafka/customer_activity_data/", "parquet", true), @r"
+        create or replace external table `acme`.`kafka`.`customer_activity_data`
+        with partition columns
+        options (
+            format = 'PARQUET',
+            uris = ['gs://lake/land/kafka/customer_activity_data/*'],
+            hive_partition_uri_prefix = 'gs://lake/land/kafka/customer_activity_data',
+            require_hive_partition_filter = false
+        );
+        ");
+    }
+
+    #[test]
+    fn bad_partition_configs_say_what_to_write() {
+        assert!(
+            PartitionBy::from_config(Some(&json!("order_date")))
+                .unwrap_err()
+                .contains("mapping")
+        );
+        assert!(
+            PartitionBy::from_config(Some(&json!({"field": "x", "data_type": "string"})))
+                .unwrap_err()
+                .contains("date, timestamp")
+        );
+        assert!(
+            PartitionBy::from_config(Some(&json!({"field": "x", "data_type": "int64"})))
+                .unwrap_err()
+                .contains("range")
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! The BigQuery target. Offline: the HTTP layer against recorded API
+//! exchanges (retries, job errors with the model's line, quota and auth
+//! errors, dry runs). End to end: the example project on a BigQuery
+//! emulator from PyPI (`RDBT_TEST_BIGQUERY_URL`, started by .ci/run), whose
+//! gold marts must equal the embedded warehouse's on the same input.
+
+mod common;
+
+use common::replay;
+use serde_json::Value;
+use std::path::Path;
+
+const TOKEN: &str = "sekret-token-0123456789";
+
+fn profiles(endpoint: &str) -> String {
+    format!(
+        "demo:\n  target: bq\n  outputs:\n    bq:\n      type: bigquery\n      method: oauth-secrets\n      token: {TOKEN}\n      project: acme\n      dataset: analytics\n      location: EU\n      api_endpoint: {endpoint}\n      job_retries: 2\n      maximum_bytes_billed: 1000000000\n      job_labels: {{team: growth}}\n      threads: 1\n"
+    )
+}
+
+fn project(endpoint: &str, models: &[(&str, &str)]) -> tempfile::TempDir {
+    let profiles = profiles(endpoint);
+    let mut files: Vec<(&str, &str)> = vec![
+        (
+            "rdbt_project.yml",
+            "name: demo\nprofile: demo\nmodel-paths: [models]\n",
+        ),
+        ("profiles.yml", &profiles),
+    ];
+    files.extend_from_slice(models);
+    common::project(&files)
+}
+
+fn run(dir: &Path, args: &[&str]) -> common::Run {
+    common::rdbt_env(dir, args, &[("RDBT_BIGQUERY_RETRY_BASE_MS", "1")])
+}
+
+#[test]
+fn a_table_model_is_created_with_its_config_after_retrying_rate_limits() {
+    let api = replay::start("table_model.json");
+    let dir = project(
+        &api.url,
+        &[(
+            "models/orders.sql",
+            "{{ config(materialized='table', partition_by={'field': 'order_date', 'data_type': 'date'}, cluster_by='customer_id', labels={'domain': 'Orders'}) }}\nselect 1 as customer_id, current_date() as order_date\n",
+        )],
+    );
+    let out = run(dir.path(), &["run"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.transcript().contains("CREATE TABLE (1 rows)"),
+        "{}",
+        out.transcript()
+    );
+    assert!(
+        !out.transcript().contains(TOKEN),
+        "the token was printed: {}",
+        out.transcript()
+    );
+    let requests = api.requests();
+    let jobs: Vec<&replay::Request> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/jobs"))
+        .collect();
+    assert_eq!(jobs.len(), 3, "a 503 and a 429 were retried: {jobs:#?}");
+    let body: Value = serde_json::from_str(&jobs[2].body).unwrap();
+    let query = body["configuration"]["query"]["query"].as_str().unwrap();
+    assert!(query.starts_with("create or replace table `acme`.`analytics`.`orders`\npartition by `order_date`\ncluster by `customer_id`\noptions(labels=[('domain', 'orders')])\nas (\n"), "{query}");
+    assert_eq!(body["configuration"]["query"]["useLegacySql"], false);
+    assert_eq!(
+        body["configuration"]["query"]["maximumBytesBilled"],
+        "1000000000"
+    );
+    assert_eq!(body["configuration"]["query"]["priority"], "INTERACTIVE");
+    assert_eq!(body["configuration"]["labels"]["team"], "growth");
+    assert_eq!(body["configuration"]["labels"]["dbt_model"], "orders");
+    assert!(body["configuration"]["labels"]["dbt_invocation_id"].is_string());
+    assert_eq!(body["jobReference"]["location"], "EU");
+    assert!(
+        requests.iter().all(|r| r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}"))),
+        "every call carries the token"
+    );
+}
+
+#[test]
+fn a_job_error_names_the_model_and_the_line_of_its_compiled_sql() {
+    let api = replay::start("job_error.json");
+    let dir = project(
+        &api.url,
+        &[
+            (
+                "models/orders.sql",
+                "{{ config(materialized='table') }}\nselect\n  order_id,\n  amont\nfrom {{ source('shop', 'orders') }}\n",
+            ),
+            (
+                "models/sources.yml",
+                "version: 2\nsources:\n  - name: shop\n    tables:\n      - name: orders\n",
+            ),
+        ],
+    );
+    let out = run(dir.path(), &["run"]);
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    let text = out.transcript();
+    assert!(
+        text.contains("Unrecognized name: amont; Did you mean amount?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("at line 4, column 5 of the compiled SQL:"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_end().ends_with("        amont")),
+        "{text}"
+    );
+    assert!(text.contains("in models/orders.sql"), "{text}");
+}
+
+#[test]
+fn quota_and_credential_errors_say_what_to_fix_and_never_show_the_token() {
+    let api = replay::start("quota_and_auth.json");
+    let dir = project(&api.url, &[("models/a.sql", "select 1 as n\n")]);
+    let out = run(dir.path(), &["run"]);
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.transcript()
+            .contains("BigQuery quota or limit reached: Quota exceeded"),
+        "{}",
+        out.transcript()
+    );
+    assert!(
+        out.transcript().contains("IAM & Admin > Quotas"),
+        "{}",
+        out.transcript()
+    );
+    let out = run(dir.path(), &["run"]);
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.transcript().contains("BigQuery authentication failed"),
+        "{}",
+        out.transcript()
+    );
+    assert!(
+        out.transcript().contains("renew the key or token"),
+        "{}",
+        out.transcript()
+    );
+    assert!(!out.transcript().contains(TOKEN));
+}
+
+#[test]
+fn a_dry_run_prints_the_bytes_of_each_model_and_max_bytes_refuses_a_costly_run() {
+    let models = [
+        (
+            "models/small_rollup.sql",
+            "select count(*) as n from `acme`.`raw`.`small`\n",
+        ),
+        (
+            "models/big_rollup.sql",
+            "select count(*) as n from `acme`.`raw`.`big`\n",
+        ),
+    ];
+    let api = replay::start("dry_run.json");
+    let dir = project(&api.url, &models);
+    let out = run(dir.path(), &["compile", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("small_rollup     1.0 MiB  valid"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("big_rollup       3.0 GiB  valid"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("total            3.0 GiB  2 models, 0 invalid"),
+        "{}",
+        out.stdout
+    );
+    let dry: Vec<Value> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert!(dry.iter().all(|b| b["configuration"]["dryRun"] == true));
+
+    let api = replay::start("dry_run.json");
+    let dir = project(&api.url, &models);
+    let out = run(dir.path(), &["build", "--max-bytes", "2GB"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    assert!(
+        out.transcript().contains("would process 3.0 GiB"),
+        "{}",
+        out.transcript()
+    );
+    assert!(
+        out.transcript().contains("nothing was run"),
+        "{}",
+        out.transcript()
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.body.contains("create or replace")),
+        "nothing may run above the limit"
+    );
+}
+
+#[test]
+fn a_bad_bigquery_profile_is_a_clear_error() {
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
+        (
+            "profiles.yml",
+            "demo:\n  target: bq\n  outputs:\n    bq:\n      type: bigquery\n      method: service-account\n      project: acme\n      dataset: analytics\n",
+        ),
+        ("models/a.sql", "select 1 as n\n"),
+    ]);
+    let out = run(dir.path(), &["run"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("uses `method: service-account` but has no `keyfile`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("keyfile: /path/to/key.json"),
+        "{}",
+        out.stderr
+    );
+    let out = run(dir.path(), &["compile", "--dry-run", "--target", "bq"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+}
+
+/// The emulator's URL, or `None` (loudly); under CI a missing emulator is a failure.
+fn emulator() -> Option<String> {
+    match std::env::var("RDBT_TEST_BIGQUERY_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "RDBT_TEST_BIGQUERY_URL is not set; .ci/run starts the emulator"
+            );
+            eprintln!(
+                "SKIPPED: set RDBT_TEST_BIGQUERY_URL (a BigQuery emulator such as `crucible serve --dialect bigquery`) to run the BigQuery end-to-end test"
+            );
+            None
+        }
+    }
+}
+
+/// A value as both warehouses can agree on it: numbers to 9 significant
+/// digits, timestamps without a `T` or zone, dates as they are.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => format!("{:.9e}", n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => {
+            let s = s.replace('T', " ").replace(" UTC", "");
+            // Whole numbers may arrive as text from one side and numbers from the other.
+            match s.parse::<f64>() {
+                Ok(f) if f.fract() == 0.0 && !s.contains('-') => format!("{}", f as i64),
+                Ok(f) if !s.contains('-') => format!("{f:.9e}"),
+                _ => s
+                    .trim_end_matches(".000000")
+                    .trim_end_matches(".0")
+                    .to_string(),
+            }
+        }
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn sorted_rows(columns: &[String], rows: impl Iterator<Item = Vec<Value>>) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .map(|r| {
+            columns
+                .iter()
+                .zip(r.iter())
+                .map(|(c, v)| format!("{c}={}", canonical(v)))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
+    let Some(url) = emulator() else { return };
+    let dir = common::example_project();
+    // A project id of its own: the emulator is shared by every test run.
+    let project_id = format!("rdbt-e2e-{}", uuid::Uuid::new_v4().simple());
+    let mut profiles = std::fs::read_to_string(dir.path().join("profiles.yml")).unwrap();
+    profiles.push_str(&format!(
+        "    emulator:\n      type: bigquery\n      method: oauth-secrets\n      token: emulator-needs-no-token\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      external_sources: load\n      land: target/rdbt/land\n      threads: 4\n"
+    ));
+    std::fs::write(dir.path().join("profiles.yml"), profiles).unwrap();
+    let ingest = common::rdbt(dir.path(), &["ingest", "--sample", "150"]);
+    assert_eq!(ingest.code, 0, "{}", ingest.transcript());
+    let local = common::rdbt(
+        dir.path(),
+        &["build", "--exclude", "resource_type:unit_test"],
+    );
+    assert_eq!(local.code, 0, "{}", local.transcript());
+    let staged = common::rdbt(
+        dir.path(),
+        &[
+            "run-operation",
+            "stage_external_sources",
+            "--target",
+            "emulator",
+        ],
+    );
+    assert_eq!(staged.code, 0, "{}", staged.transcript());
+    assert!(
+        staged.transcript().contains("2 source(s) staged"),
+        "{}",
+        staged.transcript()
+    );
+    let remote = common::rdbt(dir.path(), &["build", "--target", "emulator"]);
+    assert_eq!(remote.code, 0, "{}", remote.transcript());
+    assert!(
+        remote.transcript().contains("ERROR=0"),
+        "{}",
+        remote.transcript()
+    );
+    // A second build runs the incremental fact table as a MERGE.
+    let again = common::rdbt(
+        dir.path(),
+        &["run", "--target", "emulator", "-s", "fact_order+"],
+    );
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(
+        again.transcript().contains("MERGE ("),
+        "{}",
+        again.transcript()
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let target = rdbt::settings::Target {
+        name: "emulator".into(),
+        kind: rdbt::settings::TargetKind::BigQuery,
+        schema: "analytics".into(),
+        database: project_id.clone(),
+        threads: None,
+        path: None,
+        land: String::new(),
+        options: serde_json::json!({"project": project_id, "dataset": "analytics", "method": "oauth-secrets", "token": "t", "api_endpoint": url})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let config = rdbt::adapters::bigquery::BigQueryConfig::from_target(&target).unwrap();
+    let bq = rdbt::adapters::bigquery::BigQuery::open(config, "test").unwrap();
+    let marts = [
+        "mart_retention_monthly",
+        "mart_cohort_retention",
+        "mart_customer_lifetime_value",
+        "mart_customer_segments",
+        "mart_churn_drivers",
+        "mart_weekly_repeat_purchase",
+        "mart_delivery_experience",
+    ];
+    for mart in marts {
+        let remote = rt
+            .block_on(bq.fetch(
+                &format!("select * from `{project_id}`.`analytics_gold`.`{mart}`"),
+                None,
+            ))
+            .unwrap_or_else(|e| panic!("{mart} on the emulator: {e}"));
+        let columns: Vec<String> = remote.schema.iter().map(|f| f.name.clone()).collect();
+        let local_rows = common::rows(dir.path(), &format!("select * from analytics_gold.{mart}"));
+        assert!(!local_rows.is_empty(), "{mart} is empty locally");
+        let local = sorted_rows(
+            &columns,
+            local_rows.iter().map(|o| {
+                columns
+                    .iter()
+                    .map(|c| o.get(c).cloned().unwrap_or(Value::Null))
+                    .collect()
+            }),
+        );
+        let remote = sorted_rows(&columns, remote.rows.into_iter());
+        assert_eq!(local.len(), remote.len(), "{mart}: row counts differ");
+        for (l, r) in local.iter().zip(remote.iter()) {
+            assert_eq!(l, r, "{mart}: the warehouses disagree");
+        }
+    }
+}
