@@ -402,3 +402,107 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
         }
     }
 }
+
+#[test]
+fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
+    let Some(url) = emulator() else { return };
+    let project_id = format!("rdbt-mat-{}", uuid::Uuid::new_v4().simple());
+    let profiles = format!(
+        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 2\n"
+    );
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
+        ("profiles.yml", &profiles),
+        (
+            "seeds/orders.csv",
+            "order_id,order_date,amount\n1,2024-01-01,10.5\n2,2024-01-02,20\n",
+        ),
+        (
+            "models/by_day.sql",
+            "{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by={'field': 'order_date', 'data_type': 'date'}) }}\nselect order_date, sum(amount) as revenue, count(*) as orders from {{ ref('orders') }} group by order_date\n",
+        ),
+        (
+            "models/log.sql",
+            "{{ config(materialized='incremental') }}\nselect order_id, amount from {{ ref('orders') }}\n",
+        ),
+        (
+            "snapshots/orders_snapshot.sql",
+            "{% snapshot orders_snapshot %}\n{{ config(target_schema='snapshots', unique_key='order_id', strategy='check', check_cols=['amount']) }}\nselect * from {{ ref('orders') }}\n{% endsnapshot %}\n",
+        ),
+    ]);
+    let first = run(dir.path(), &["build"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    // New data: order 2 changes, order 3 arrives on a new day.
+    std::fs::write(
+        dir.path().join("seeds/orders.csv"),
+        "order_id,order_date,amount\n1,2024-01-01,10.5\n2,2024-01-02,25\n3,2024-01-03,5\n",
+    )
+    .unwrap();
+    let second = run(dir.path(), &["build"]);
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    assert!(
+        second
+            .transcript()
+            .contains("INSERT_OVERWRITE (3 partitions"),
+        "{}",
+        second.transcript()
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let target = rdbt::settings::Target {
+        name: "emu".into(),
+        kind: rdbt::settings::TargetKind::BigQuery,
+        schema: "analytics".into(),
+        database: project_id.clone(),
+        threads: None,
+        path: None,
+        land: String::new(),
+        options: serde_json::json!({"project": project_id, "dataset": "analytics", "method": "oauth-secrets", "token": "t", "api_endpoint": url})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let bq = rdbt::adapters::bigquery::BigQuery::open(
+        rdbt::adapters::bigquery::BigQueryConfig::from_target(&target).unwrap(),
+        "test",
+    )
+    .unwrap();
+    let rows = |sql: &str| -> Vec<String> {
+        let r = rt
+            .block_on(bq.fetch(sql, None))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let cols: Vec<String> = r.schema.iter().map(|f| f.name.clone()).collect();
+        sorted_rows(&cols, r.rows.into_iter())
+    };
+    let p = &project_id;
+    assert_eq!(
+        rows(&format!(
+            "select cast(order_date as string) as d, revenue, orders from `{p}`.`analytics`.`by_day`"
+        )),
+        vec![
+            "d=2024-01-01 | revenue=1.050000000e1 | orders=1",
+            "d=2024-01-02 | revenue=2.500000000e1 | orders=1",
+            "d=2024-01-03 | revenue=5.000000000e0 | orders=1"
+        ],
+        "insert_overwrite replaced the touched days and kept one row per day"
+    );
+    assert_eq!(
+        rows(&format!(
+            "select count(*) as n from `{p}`.`analytics`.`log`"
+        )),
+        vec!["n=5"],
+        "append added the three new rows to the two old ones"
+    );
+    assert_eq!(
+        rows(&format!(
+            "select order_id, amount, dbt_valid_to is null as is_current from `{p}`.`snapshots`.`orders_snapshot`"
+        )),
+        vec![
+            "order_id=1 | amount=1.050000000e1 | is_current=true",
+            "order_id=2 | amount=2.000000000e1 | is_current=false",
+            "order_id=2 | amount=2.500000000e1 | is_current=true",
+            "order_id=3 | amount=5.000000000e0 | is_current=true",
+        ],
+        "the snapshot closed order 2's old version and added the new ones"
+    );
+}
