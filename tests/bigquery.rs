@@ -258,6 +258,25 @@ fn emulator() -> Option<String> {
     }
 }
 
+/// rdbt's own client on the emulator, to read what a build wrote.
+fn emulator_client(url: &str, project_id: &str) -> rdbt::adapters::bigquery::BigQuery {
+    let target = rdbt::settings::Target {
+        name: "emulator".into(),
+        kind: rdbt::settings::TargetKind::BigQuery,
+        schema: "analytics".into(),
+        database: project_id.to_string(),
+        threads: None,
+        path: None,
+        land: String::new(),
+        options: serde_json::json!({"project": project_id, "dataset": "analytics", "method": "oauth-secrets", "token": "t", "api_endpoint": url})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let config = rdbt::adapters::bigquery::BigQueryConfig::from_target(&target).unwrap();
+    rdbt::adapters::bigquery::BigQuery::open(config, "test").unwrap()
+}
+
 /// A value as both warehouses can agree on it: numbers to 9 significant
 /// digits, timestamps without a `T` or zone, dates as they are.
 fn canonical(v: &Value) -> String {
@@ -352,21 +371,7 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
     );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rdbt::settings::Target {
-        name: "emulator".into(),
-        kind: rdbt::settings::TargetKind::BigQuery,
-        schema: "analytics".into(),
-        database: project_id.clone(),
-        threads: None,
-        path: None,
-        land: String::new(),
-        options: serde_json::json!({"project": project_id, "dataset": "analytics", "method": "oauth-secrets", "token": "t", "api_endpoint": url})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    };
-    let config = rdbt::adapters::bigquery::BigQueryConfig::from_target(&target).unwrap();
-    let bq = rdbt::adapters::bigquery::BigQuery::open(config, "test").unwrap();
+    let bq = emulator_client(&url, &project_id);
     let marts = [
         "mart_retention_monthly",
         "mart_cohort_retention",
@@ -449,24 +454,7 @@ fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
     );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rdbt::settings::Target {
-        name: "emu".into(),
-        kind: rdbt::settings::TargetKind::BigQuery,
-        schema: "analytics".into(),
-        database: project_id.clone(),
-        threads: None,
-        path: None,
-        land: String::new(),
-        options: serde_json::json!({"project": project_id, "dataset": "analytics", "method": "oauth-secrets", "token": "t", "api_endpoint": url})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    };
-    let bq = rdbt::adapters::bigquery::BigQuery::open(
-        rdbt::adapters::bigquery::BigQueryConfig::from_target(&target).unwrap(),
-        "test",
-    )
-    .unwrap();
+    let bq = emulator_client(&url, &project_id);
     let rows = |sql: &str| -> Vec<String> {
         let r = rt
             .block_on(bq.fetch(sql, None))
