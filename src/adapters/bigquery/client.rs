@@ -308,37 +308,10 @@ impl Client {
         }
         let body =
             json!({"jobReference": self.job_reference(&job_id), "configuration": configuration});
-        let mut job = self
+        let job = self
             .call_json(reqwest::Method::POST, &self.api("/jobs"), Some(body))
             .await?;
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(100);
-        while job["status"]["state"].as_str() != Some("DONE") {
-            if let Some(limit) = self.config.job_execution_timeout
-                && started.elapsed() > limit + Duration::from_secs(30)
-            {
-                let _ = self
-                    .call_json(
-                        reqwest::Method::POST,
-                        &self.api(&format!("/jobs/{job_id}/cancel?{}", self.location_query())),
-                        None,
-                    )
-                    .await;
-                return Err(BigQueryError::Timeout {
-                    job_id,
-                    seconds: limit.as_secs(),
-                });
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
-            job = self
-                .call_json(
-                    reqwest::Method::GET,
-                    &self.api(&format!("/jobs/{job_id}?{}", self.location_query())),
-                    None,
-                )
-                .await?;
-        }
+        let job = self.wait_for_job(job, &job_id).await?;
         if let Some(error) = job["status"].get("errorResult").filter(|e| !e.is_null()) {
             return Err(job_error(error, &job_id));
         }
@@ -384,6 +357,40 @@ impl Client {
             }
         }
         Ok(result)
+    }
+
+    /// Polls a job until it is DONE; past `job_execution_timeout_seconds`
+    /// (plus a margin for BigQuery's own enforcement) it is cancelled.
+    async fn wait_for_job(&self, mut job: Value, job_id: &str) -> Result<Value, BigQueryError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        while job["status"]["state"].as_str() != Some("DONE") {
+            if let Some(limit) = self.config.job_execution_timeout
+                && started.elapsed() > limit + Duration::from_secs(30)
+            {
+                let _ = self
+                    .call_json(
+                        reqwest::Method::POST,
+                        &self.api(&format!("/jobs/{job_id}/cancel?{}", self.location_query())),
+                        None,
+                    )
+                    .await;
+                return Err(BigQueryError::Timeout {
+                    job_id: job_id.to_string(),
+                    seconds: limit.as_secs(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+            job = self
+                .call_json(
+                    reqwest::Method::GET,
+                    &self.api(&format!("/jobs/{job_id}?{}", self.location_query())),
+                    None,
+                )
+                .await?;
+        }
+        Ok(job)
     }
 
     pub async fn get_table(
@@ -492,7 +499,7 @@ impl Client {
             percent(&self.config.execution_project)
         );
         let content_type = format!("multipart/related; boundary={boundary}");
-        let mut job = self
+        let job = self
             .call(
                 reqwest::Method::POST,
                 &url,
@@ -501,18 +508,7 @@ impl Client {
             )
             .await?
             .unwrap_or(Value::Null);
-        let mut pause = Duration::from_millis(100);
-        while job["status"]["state"].as_str() != Some("DONE") {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
-            job = self
-                .call_json(
-                    reqwest::Method::GET,
-                    &self.api(&format!("/jobs/{job_id}?{}", self.location_query())),
-                    None,
-                )
-                .await?;
-        }
+        let job = self.wait_for_job(job, &job_id).await?;
         if let Some(error) = job["status"].get("errorResult").filter(|e| !e.is_null()) {
             let mut e = job_error(error, &job_id);
             if let (BigQueryError::Job { message, .. }, Some(details)) =
