@@ -65,35 +65,33 @@ impl BigQuery {
         Ok(())
     }
 
+    async fn job(
+        &self,
+        sql: &str,
+        node: Option<&str>,
+        fetch_rows: bool,
+        dry_run: bool,
+    ) -> Result<QueryResult, BigQueryError> {
+        let options = JobOptions {
+            dry_run,
+            fetch_rows,
+            labels: self.labels(node),
+        };
+        self.client.query(sql, &options).await
+    }
+
     /// Runs a statement (DDL, DML, a script) for its effect.
     pub async fn execute(
         &self,
         sql: &str,
         node: Option<&str>,
     ) -> Result<QueryResult, BigQueryError> {
-        self.client
-            .query(
-                sql,
-                &JobOptions {
-                    labels: self.labels(node),
-                    ..Default::default()
-                },
-            )
-            .await
+        self.job(sql, node, false, false).await
     }
 
     /// Runs a query and returns its rows.
     pub async fn fetch(&self, sql: &str, node: Option<&str>) -> Result<QueryResult, BigQueryError> {
-        self.client
-            .query(
-                sql,
-                &JobOptions {
-                    fetch_rows: true,
-                    labels: self.labels(node),
-                    ..Default::default()
-                },
-            )
-            .await
+        self.job(sql, node, true, false).await
     }
 
     /// Asks BigQuery to validate `sql` without running it: bytes it would
@@ -103,16 +101,7 @@ impl BigQuery {
         sql: &str,
         node: Option<&str>,
     ) -> Result<QueryResult, BigQueryError> {
-        self.client
-            .query(
-                sql,
-                &JobOptions {
-                    dry_run: true,
-                    labels: self.labels(node),
-                    ..Default::default()
-                },
-            )
-            .await
+        self.job(sql, node, false, true).await
     }
 
     pub async fn table(
