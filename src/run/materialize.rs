@@ -605,7 +605,7 @@ fn type_family(t: &str) -> &'static str {
 /// A unit test (dbt 1.8's format): the model runs on the `given` rows in
 /// place of its inputs (nothing upstream is built or read), and its output
 /// must equal the `expect` rows on the expected columns, as multisets.
-async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
+pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let def = node.unit_test.clone().unwrap_or_default();
     let fail = |m: String| {
         Failed::from(format!(
@@ -621,6 +621,7 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .linker
         .resolve_call(&node.package_name, &format!("ref('{model_name}')"))
         .ok_or_else(|| fail(format!("model `{model_name}` does not exist")))?;
+    let ident = shared.engine.quote_ident();
     let mut inputs = std::collections::HashMap::new();
     let mut ctes = Vec::new();
     for (i, given) in def
@@ -643,7 +644,7 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         let cte = format!("__rdbt_given_{i}");
         ctes.push((
             cte.clone(),
-            fixture_sql(given).map_err(|e| fail(format!("given input `{input}`: {e}")))?,
+            fixture_sql(given, ident).map_err(|e| fail(format!("given input `{input}`: {e}")))?,
         ));
         inputs.insert(id, cte);
     }
@@ -667,7 +668,7 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let model_sql = executable(shared, model_node, &model_sql).map_err(|f| fail(f.message))?;
     let sql = crate::compile::inject_ctes(&model_sql, &ctes);
     let expect = def.get("expect").cloned().unwrap_or_default();
-    let expected_sql = fixture_sql(&expect).map_err(|e| fail(format!("expect: {e}")))?;
+    let expected_sql = fixture_sql(&expect, ident).map_err(|e| fail(format!("expect: {e}")))?;
     let expected = json_rows(shared, &expected_sql)
         .await
         .map_err(|e| fail(format!("expect rows: {e}")))?;
@@ -680,7 +681,7 @@ async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     } else {
         columns
             .iter()
-            .map(|c| quote(c))
+            .map(|c| ident(c))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -764,14 +765,33 @@ async fn json_rows(
     shared: &Arc<Shared>,
     sql: &str,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, String> {
-    let batches = shared.local().query(sql).await.map_err(|e| e.to_string())?;
-    let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
-    serde_json::from_str(&json).map_err(|e| e.to_string())
+    match &shared.engine {
+        super::Engine::Local(warehouse) => {
+            let batches = warehouse.query(sql).await.map_err(|e| e.to_string())?;
+            let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
+            serde_json::from_str(&json).map_err(|e| e.to_string())
+        }
+        super::Engine::BigQuery(bq) => {
+            let result = bq.fetch(sql, None).await.map_err(|e| e.to_string())?;
+            Ok(result
+                .rows
+                .into_iter()
+                .map(|row| {
+                    result
+                        .schema
+                        .iter()
+                        .map(|f| f.name.clone())
+                        .zip(row)
+                        .collect()
+                })
+                .collect())
+        }
+    }
 }
 
 /// A `given` or `expect` block as SQL: dict rows (the default), `format:
 /// csv` text, or `format: sql`.
-fn fixture_sql(block: &serde_json::Value) -> Result<String, String> {
+fn fixture_sql(block: &serde_json::Value, ident: fn(&str) -> String) -> Result<String, String> {
     let format = block
         .get("format")
         .and_then(|f| f.as_str())
@@ -810,9 +830,12 @@ fn fixture_sql(block: &serde_json::Value) -> Result<String, String> {
                     )
                 })
                 .collect();
-            dict_rows_sql(&objects)
+            dict_rows_sql(&objects, ident)
         }
-        "dict" => dict_rows_sql(rows.as_array().ok_or("`rows` must be a list of mappings")?),
+        "dict" => dict_rows_sql(
+            rows.as_array().ok_or("`rows` must be a list of mappings")?,
+            ident,
+        ),
         other => Err(format!("format `{other}` is not dict, csv or sql")),
     }
 }
@@ -831,7 +854,7 @@ fn csv_cell(c: &str) -> serde_json::Value {
     }
 }
 
-fn dict_rows_sql(rows: &[serde_json::Value]) -> Result<String, String> {
+fn dict_rows_sql(rows: &[serde_json::Value], ident: fn(&str) -> String) -> Result<String, String> {
     let mut columns: Vec<String> = Vec::new();
     for r in rows {
         for k in r
@@ -859,7 +882,7 @@ fn dict_rows_sql(rows: &[serde_json::Value]) -> Result<String, String> {
                 "SELECT {}",
                 columns
                     .iter()
-                    .map(|c| format!("{} AS {}", literal(r.get(c)), quote(c)))
+                    .map(|c| format!("{} AS {}", literal(r.get(c)), ident(c)))
                     .collect::<Vec<_>>()
                     .join(", ")
             )

@@ -68,6 +68,14 @@ impl Engine {
             Engine::BigQuery(b) => Arc::new(bridge::BigQueryBridge::new(b.clone(), handle)),
         }
     }
+
+    /// How this warehouse quotes an identifier.
+    pub fn quote_ident(&self) -> fn(&str) -> String {
+        match self {
+            Engine::Local(_) => crate::adapters::datafusion::quote,
+            Engine::BigQuery(_) => crate::adapters::bigquery::sql::quote,
+        }
+    }
 }
 
 /// Everything a node task needs, shared.
