@@ -2,8 +2,10 @@
 //! SQL, later `run_results.json` and `catalog.json`), with dbt's field names.
 //! Every write is atomic: a reader never sees half a file.
 
+mod catalog;
 mod manifest;
 
+pub use catalog::{CatalogColumn, CatalogEntry, catalog_json};
 pub use manifest::{InvocationFields, manifest_json, refresh_invocation_fields, write_manifest};
 
 use crate::diagnostics::{Diagnostic, codes};

@@ -87,6 +87,9 @@ pub struct TableInfo {
     pub fields: Vec<Field>,
     pub num_rows: Option<u64>,
     pub num_bytes: Option<u64>,
+    pub description: Option<String>,
+    /// Top-level column descriptions, by column name.
+    pub column_descriptions: BTreeMap<String, String>,
 }
 
 /// Per-job settings beyond the target's.
@@ -411,6 +414,18 @@ impl Client {
             fields: fields_of(&v["schema"]["fields"]),
             num_rows: number(&v["numRows"]),
             num_bytes: number(&v["numBytes"]),
+            description: v["description"].as_str().map(str::to_string),
+            column_descriptions: v["schema"]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| {
+                    Some((
+                        f["name"].as_str()?.to_string(),
+                        f["description"].as_str()?.to_string(),
+                    ))
+                })
+                .collect(),
         }))
     }
 

@@ -3,6 +3,7 @@
 //! drives it; nothing here knows about nodes.
 
 mod auth;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod error;

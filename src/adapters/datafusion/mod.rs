@@ -88,6 +88,35 @@ pub struct ColumnInfo {
     pub data_type: String,
 }
 
+/// A relation as the catalog describes it. `kind` is `None` for relations
+/// the warehouse reads but does not hold (sources on the land).
+#[derive(Debug, Clone)]
+pub struct RelationStats {
+    pub kind: Option<RelationKind>,
+    pub columns: Vec<ColumnInfo>,
+    pub row_count: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// Rows (from each file's footer) and bytes of the Parquet files in `dir`.
+fn parquet_totals(dir: &Path) -> (u64, u64) {
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        bytes += entry.metadata().map_or(0, |m| m.len());
+        if let Ok(file) = std::fs::File::open(path)
+            && let Ok(reader) = datafusion::parquet::file::reader::SerializedFileReader::new(file)
+        {
+            use datafusion::parquet::file::reader::FileReader;
+            rows += reader.metadata().file_metadata().num_rows().max(0) as u64;
+        }
+    }
+    (rows, bytes)
+}
+
 /// How a new table version is produced from a query.
 #[derive(Debug, Clone)]
 pub enum WriteMode {
@@ -273,6 +302,29 @@ impl Warehouse {
                 })
                 .collect(),
         )
+    }
+
+    /// What the catalog says of a relation: kind, columns, and for tables
+    /// the rows and bytes of the live version (read from the Parquet
+    /// footers, not by scanning).
+    pub async fn describe(&self, schema: &str, name: &str) -> Option<RelationStats> {
+        let kind = self.relation_kind(schema, name);
+        let columns = self.columns(schema, name).await?;
+        let (mut row_count, mut bytes) = (None, None);
+        if kind == Some(RelationKind::Table)
+            && let Some(version) =
+                storage::current_version(&storage::table_dir(&self.root, schema, name))
+        {
+            let (rows, size) = parquet_totals(&version);
+            row_count = Some(rows);
+            bytes = Some(size);
+        }
+        Some(RelationStats {
+            kind,
+            columns,
+            row_count,
+            bytes,
+        })
     }
 
     /// Creates or replaces a view; the SQL is stored so it survives restarts.
