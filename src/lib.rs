@@ -14,6 +14,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod compile;
 pub mod diagnostics;
+pub mod docs;
 pub mod graph;
 pub mod ingest;
 pub mod project;

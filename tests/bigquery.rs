@@ -215,6 +215,40 @@ fn a_dry_run_prints_the_bytes_of_each_model_and_max_bytes_refuses_a_costly_run()
 }
 
 #[test]
+fn docs_generate_reads_the_catalog_from_information_schema() {
+    let api = replay::start("catalog.json");
+    let dir = project(
+        &api.url,
+        &[(
+            "models/orders.sql",
+            "{{ config(materialized='table') }}\nselect 1 as customer_id, current_date() as order_date\n",
+        )],
+    );
+    let out = run(dir.path(), &["docs", "generate"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let jobs: Vec<replay::Request> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(jobs.len(), 1, "one query for the dataset: {jobs:#?}");
+    assert!(jobs[0].body.contains("`acme`.`analytics`.__TABLES__"));
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("target/catalog.json")).unwrap())
+            .unwrap();
+    let orders = &catalog["nodes"]["model.demo.orders"];
+    assert_eq!(orders["metadata"]["type"], "BASE TABLE");
+    assert_eq!(orders["metadata"]["comment"], "Daily orders");
+    assert_eq!(orders["metadata"]["database"], "acme");
+    assert_eq!(orders["columns"]["customer_id"]["type"], "INT64");
+    assert_eq!(orders["columns"]["customer_id"]["comment"], "Who ordered");
+    assert_eq!(orders["columns"]["order_date"]["index"], 2);
+    assert_eq!(orders["stats"]["row_count"]["value"], 42);
+    assert_eq!(orders["stats"]["num_bytes"]["value"], 1024);
+    assert!(dir.path().join("target/docs/index.html").is_file());
+}
+
+#[test]
 fn a_bad_bigquery_profile_is_a_clear_error() {
     let dir = common::project(&[
         ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
@@ -351,13 +385,55 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
         "{}",
         staged.transcript()
     );
-    let remote = common::rdbt(dir.path(), &["build", "--target", "emulator"]);
+    // The unit tests run on BigQuery too. One is left out: the emulator's
+    // COUNTIF over only-NULL conditions gives NULL where BigQuery gives 0
+    // (it runs on DuckDB), and that unit test checks exactly that edge.
+    let remote = common::rdbt(
+        dir.path(),
+        &[
+            "build",
+            "--target",
+            "emulator",
+            "--exclude",
+            "a_month_without_orders_is_a_row_and_churn_runs_across_it",
+        ],
+    );
     assert_eq!(remote.code, 0, "{}", remote.transcript());
+    assert!(
+        remote
+            .transcript()
+            .contains("PASS unit test ntile_ties_are_broken_by_customer_id"),
+        "{}",
+        remote.transcript()
+    );
     assert!(
         remote.transcript().contains("ERROR=0"),
         "{}",
         remote.transcript()
     );
+    // The catalog and the dashboards come from BigQuery. The emulator has
+    // no INFORMATION_SCHEMA, so this also covers the tables.get fallback.
+    let docs = common::rdbt(dir.path(), &["docs", "generate", "--target", "emulator"]);
+    assert_eq!(docs.code, 0, "{}", docs.transcript());
+    let target = dir.path().join("target/rdbt");
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(target.join("catalog.json")).unwrap()).unwrap();
+    let fact = &catalog["nodes"]["model.retention.fact_order"];
+    assert_eq!(fact["metadata"]["database"], project_id.as_str(), "{fact}");
+    assert_eq!(fact["columns"]["customer_id"]["type"], "INT64", "{fact}");
+    assert!(
+        fact["stats"]["row_count"]["value"].as_u64().unwrap() > 0,
+        "{fact}"
+    );
+    let dashboards: Value =
+        serde_json::from_slice(&std::fs::read(target.join("dashboards.json")).unwrap()).unwrap();
+    for chart in dashboards["exposure.retention.retention_dashboard"]["charts"]
+        .as_array()
+        .unwrap()
+    {
+        assert!(chart["error"].is_null(), "{chart}");
+    }
+
     // A second build runs the incremental fact table as a MERGE.
     let again = common::rdbt(
         dir.path(),
@@ -431,6 +507,10 @@ fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
             "{{ config(materialized='incremental') }}\nselect order_id, amount from {{ ref('orders') }}\n",
         ),
         (
+            "models/unit_tests.yml",
+            "version: 2\nunit_tests:\n  - name: revenue_adds_up_per_day\n    model: by_day\n    given:\n      - input: ref('orders')\n        rows:\n          - {order_id: 1, order_date: '2024-01-01', amount: 2.5}\n          - {order_id: 2, order_date: '2024-01-01', amount: 4}\n    expect:\n      rows:\n        - {order_date: '2024-01-01', revenue: 6.5, orders: 2}\n",
+        ),
+        (
             "snapshots/orders_snapshot.sql",
             "{% snapshot orders_snapshot %}\n{{ config(target_schema='snapshots', unique_key='order_id', strategy='check', check_cols=['amount']) }}\nselect * from {{ ref('orders') }}\n{% endsnapshot %}\n",
         ),
@@ -451,6 +531,28 @@ fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
             .contains("INSERT_OVERWRITE (3 partitions"),
         "{}",
         second.transcript()
+    );
+
+    assert!(
+        first
+            .transcript()
+            .contains("PASS unit test revenue_adds_up_per_day"),
+        "{}",
+        first.transcript()
+    );
+    // A unit test that does not hold fails on BigQuery with the row diff.
+    std::fs::write(
+        dir.path().join("models/wrong.yml"),
+        "version: 2\nunit_tests:\n  - name: revenue_is_wrong\n    model: by_day\n    given:\n      - input: ref('orders')\n        format: csv\n        rows: |\n          order_id,order_date,amount\n          1,2024-01-01,2.5\n    expect:\n      rows:\n        - {order_date: '2024-01-01', revenue: 3, orders: 1}\n",
+    )
+    .unwrap();
+    let wrong = run(dir.path(), &["test", "-s", "revenue_is_wrong"]);
+    assert_eq!(wrong.code, 1, "{}", wrong.transcript());
+    assert!(
+        wrong.transcript().contains("(expected, not produced)")
+            && wrong.transcript().contains("(produced, not expected)"),
+        "{}",
+        wrong.transcript()
     );
 
     let rt = tokio::runtime::Runtime::new().unwrap();

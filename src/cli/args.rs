@@ -147,6 +147,42 @@ pub enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// The documentation site: `rdbt docs generate`, then `rdbt docs serve`.
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write target/catalog.json (columns, types, rows and sizes from the warehouse), the dashboards' data and a self-contained site under target/docs/.
+    Generate(DocsGenerateArgs),
+    /// Serve target/docs/ over HTTP (loopback only unless --host says otherwise).
+    Serve(DocsServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DocsGenerateArgs {
+    /// Do not compile the project; use the SQL of the last compile or run.
+    #[arg(long)]
+    pub no_compile: bool,
+    /// Write an empty catalog without asking the warehouse (no columns, types or sizes from it; dashboards are skipped too).
+    #[arg(long)]
+    pub empty_catalog: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsServeArgs {
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The address to bind; anything other than loopback exposes the site to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Open the site in a browser (dbt's default is to; rdbt's is not, as it often runs on servers).
+    #[arg(long)]
+    pub browser: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ mod clean;
 mod compile;
 mod debug;
 mod deps;
+mod docs;
 mod dry_run;
 mod execute;
 mod freshness;
@@ -42,5 +43,11 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Source {
             command: super::args::SourceCommand::Freshness(a),
         } => freshness::run(g, a),
+        Command::Docs {
+            command: super::args::DocsCommand::Generate(a),
+        } => docs::generate(g, a),
+        Command::Docs {
+            command: super::args::DocsCommand::Serve(a),
+        } => docs::serve(g, a),
     }
 }
