@@ -287,6 +287,10 @@ impl Analyzer {
 /// A SQL type name (as users write it in any dialect) as an Arrow type.
 pub fn arrow_type(name: &str) -> Option<DataType> {
     let upper = name.trim().to_ascii_uppercase();
+    // `numeric(10` is what YAML leaves of an unquoted `{data_type: numeric(10,2)}`.
+    if upper.contains('(') != upper.ends_with(')') {
+        return None;
+    }
     let base = upper.split('(').next().unwrap_or("").trim();
     Some(match base {
         "INT64" | "BIGINT" | "INT8" | "LONG" => DataType::Int64,

@@ -4,6 +4,8 @@
 //! path reads here; this module knows nothing about either, only how to put,
 //! get, list and delete objects durably under the root.
 
+pub mod external;
+
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;

@@ -87,6 +87,20 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], bod
     let _ = stream.write_all(body);
 }
 
+/// `Range: bytes=a-b` (or `a-`, or `-n`) as a half-open byte range.
+fn headers_range(headers: &BTreeMap<String, String>, len: usize) -> Option<(usize, usize)> {
+    let spec = headers.get("range")?.strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.parse::<usize>().ok(), b.parse::<usize>().ok()) {
+        (Some(a), Some(b)) => (a, b + 1),
+        (Some(a), None) => (a, len),
+        (None, Some(n)) => (len.saturating_sub(n), len),
+        (None, None) => return None,
+    };
+    let end = end.min(len);
+    (start < end).then_some((start, end))
+}
+
 fn serve(stream: TcpStream, objects: &Objects) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut stream = stream;
@@ -95,7 +109,7 @@ fn serve(stream: TcpStream, objects: &Objects) {
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
             return;
         }
-        let mut headers = BTreeMap::new();
+        let mut request_headers = BTreeMap::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -106,9 +120,10 @@ fn serve(stream: TcpStream, objects: &Objects) {
                 break;
             }
             if let Some((k, v)) = line.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                request_headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
+        let headers = &request_headers;
         let length: usize = headers
             .get("content-length")
             .and_then(|l| l.parse().ok())
@@ -190,6 +205,21 @@ fn serve(stream: TcpStream, objects: &Objects) {
                                 modified.1
                             );
                             let _ = stream.write_all(head.as_bytes());
+                        } else if let Some((start, end)) =
+                            headers_range(&request_headers, data.len())
+                        {
+                            // Range reads (Parquet footers, the start of a file).
+                            let mut with_range = headers.to_vec();
+                            with_range.push((
+                                "Content-Range",
+                                format!("bytes {start}-{}/{}", end - 1, data.len()),
+                            ));
+                            respond(
+                                &mut stream,
+                                "206 Partial Content",
+                                &with_range,
+                                &data[start..end],
+                            );
                         } else {
                             respond(&mut stream, "200 OK", &headers, &data);
                         }

@@ -27,6 +27,8 @@ pub struct LazySchema {
     temps: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
     /// Where sources land; consulted for relations the warehouse lacks.
     land: Option<crate::store::Land>,
+    /// Sources declared over files in place; they win over the land.
+    externals: Arc<std::sync::RwLock<super::Externals>>,
 }
 
 impl std::fmt::Debug for LazySchema {
@@ -42,6 +44,7 @@ impl LazySchema {
         ctx: Weak<SessionContext>,
         cache: Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>,
         land: Option<crate::store::Land>,
+        externals: Arc<std::sync::RwLock<super::Externals>>,
     ) -> Self {
         LazySchema {
             root,
@@ -50,7 +53,22 @@ impl LazySchema {
             cache,
             temps: Mutex::new(HashMap::new()),
             land,
+            externals,
         }
+    }
+
+    fn external(
+        &self,
+        name: &str,
+    ) -> Option<(
+        super::external::ExternalSource,
+        std::collections::BTreeMap<String, String>,
+    )> {
+        let externals = self.externals.read().unwrap_or_else(|e| e.into_inner());
+        externals
+            .sources
+            .get(&self.key(name))
+            .map(|s| (s.clone(), externals.options.clone()))
     }
 
     fn key(&self, name: &str) -> String {
@@ -79,7 +97,17 @@ impl SchemaProvider for LazySchema {
             .flat_map(|(_, tables, views)| tables.into_iter().chain(views))
             .collect();
         names.extend(lock(&self.temps).keys().cloned());
+        let prefix = format!("{}.", self.schema);
+        names.extend(
+            self.externals
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .sources
+                .keys()
+                .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)),
+        );
         names.sort();
+        names.dedup();
         names
     }
 
@@ -91,6 +119,11 @@ impl SchemaProvider for LazySchema {
             return Ok(Some(t.clone()));
         }
         let ctx = self.context()?;
+        if let Some((source, options)) = self.external(name) {
+            let provider = super::external::external_table(&ctx, &source, &options).await?;
+            lock(&self.cache).insert(self.key(name), provider.clone());
+            return Ok(Some(provider));
+        }
         let dir = storage::table_dir(&self.root, &self.schema, name);
         let provider = if let Some(version) = storage::current_version(&dir) {
             let path = format!("{}/", version.display());
@@ -146,6 +179,7 @@ impl SchemaProvider for LazySchema {
 
     fn table_exist(&self, name: &str) -> bool {
         lock(&self.temps).contains_key(name)
+            || self.external(name).is_some()
             || storage::current_version(&storage::table_dir(&self.root, &self.schema, name))
                 .is_some()
             || storage::view_file(&self.root, &self.schema, name).is_file()

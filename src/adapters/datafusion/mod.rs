@@ -5,6 +5,7 @@
 //! The only place `datafusion::` is used for execution.
 
 mod catalog;
+pub mod external;
 mod land;
 mod lock;
 mod storage;
@@ -143,6 +144,15 @@ pub struct Warehouse {
     _lock: Option<WriterLock>,
     /// The land, read for sources the warehouse does not hold.
     land: Option<crate::store::Land>,
+    externals: Arc<std::sync::RwLock<Externals>>,
+}
+
+/// External sources by `schema.name`, and the object-store options (the
+/// land's credentials) their buckets are opened with.
+#[derive(Debug, Default)]
+pub struct Externals {
+    pub sources: std::collections::HashMap<String, external::ExternalSource>,
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl Warehouse {
@@ -185,6 +195,7 @@ impl Warehouse {
             cache: Default::default(),
             _lock: lock,
             land,
+            externals: Default::default(),
         };
         wh.ensure_schema("main").await?;
         for (schema, _, _) in storage::list(&wh.root) {
@@ -206,6 +217,54 @@ impl Warehouse {
         &self.root
     }
 
+    /// When the newest file of the external source at `schema.name` was
+    /// modified; `Ok(None)` when it has no files, an error when it is not
+    /// an external source.
+    pub async fn external_newest_file(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, WarehouseError> {
+        let (source, options) = {
+            let externals = self.externals.read().unwrap_or_else(|e| e.into_inner());
+            let source = externals
+                .sources
+                .get(&format!("{schema}.{name}"))
+                .cloned()
+                .ok_or_else(|| {
+                    WarehouseError::Engine(format!("{schema}.{name} is not an external source"))
+                })?;
+            (source, externals.options.clone())
+        };
+        external::newest_file(&self.ctx, &source, &options)
+            .await
+            .map_err(WarehouseError::engine)
+    }
+
+    /// Declares sources over files in place (`schema`, `name`, source),
+    /// read with the bucket `options`; a declaration replaces what the
+    /// warehouse or the land would give for that name.
+    pub async fn register_externals(
+        &self,
+        sources: Vec<(String, String, external::ExternalSource)>,
+        options: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), WarehouseError> {
+        let mut schemas = Vec::new();
+        {
+            let mut externals = self.externals.write().unwrap_or_else(|e| e.into_inner());
+            externals.options = options;
+            for (schema, name, source) in sources {
+                self.invalidate(&schema, &name);
+                externals.sources.insert(format!("{schema}.{name}"), source);
+                schemas.push(schema);
+            }
+        }
+        for schema in schemas {
+            self.ensure_schema(&schema).await?;
+        }
+        Ok(())
+    }
+
     /// Makes `schema` known to the engine (a lazy schema over its folder).
     async fn ensure_schema(&self, schema: &str) -> Result<(), WarehouseError> {
         let catalog = self
@@ -223,6 +282,7 @@ impl Warehouse {
                 Arc::downgrade(&self.ctx),
                 self.cache.clone(),
                 self.land.clone(),
+                self.externals.clone(),
             );
             catalog
                 .register_schema(schema, Arc::new(provider))

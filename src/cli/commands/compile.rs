@@ -9,7 +9,7 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (_runtime, _warehouse) = super::execute::attach_reader(&session, &p.compiler)?;
+    let (_runtime, _warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
     if let Some(sql) = &args.inline {
         let compiled = crate::compile::compile_inline(&p.compiler, &p.parsed, sql)
             .map_err(|d| session.report(d))?;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler)?;
+    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
     let bigquery = if warehouse.is_none() {
         let bq =
             super::execute::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)

@@ -177,11 +177,15 @@ fn execute(
         interrupted()
     };
     let engine = match settings.target.kind {
-        TargetKind::DataFusion => crate::run::Engine::Local(Arc::new(
-            runtime
+        TargetKind::DataFusion => {
+            let wh = runtime
                 .block_on(open_warehouse(settings, true))
-                .map_err(|d| session.fail(d))?,
-        )),
+                .map_err(|d| session.fail(d))?;
+            runtime
+                .block_on(super::external::register(&wh, settings, &p.parsed))
+                .map_err(|d| session.fail(d))?;
+            crate::run::Engine::Local(Arc::new(wh))
+        }
         TargetKind::BigQuery => {
             let limit = super::dry_run::max_bytes(session, args.max_bytes.as_deref())?;
             let bq = open_bigquery(settings, &p.compiler.world.invocation_id, limit)
@@ -661,16 +665,19 @@ fn write_run_artifacts(
 pub fn attach_reader(
     session: &Session,
     compiler: &crate::compile::Compiler,
+    parsed: &crate::compile::ParsedProject,
 ) -> Result<(tokio::runtime::Runtime, Option<Arc<Warehouse>>), Failure> {
     let runtime = session.runtime()?;
     if session.settings.target.kind != TargetKind::DataFusion {
         return Ok((runtime, None));
     }
-    let wh = Arc::new(
-        runtime
-            .block_on(open_warehouse(&session.settings, false))
-            .map_err(|d| session.fail(d))?,
-    );
+    let wh = runtime
+        .block_on(open_warehouse(&session.settings, false))
+        .map_err(|d| session.fail(d))?;
+    runtime
+        .block_on(super::external::register(&wh, &session.settings, parsed))
+        .map_err(|d| session.fail(d))?;
+    let wh = Arc::new(wh);
     let _ = compiler
         .world
         .warehouse

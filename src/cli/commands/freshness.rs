@@ -33,20 +33,23 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
         .iter()
         .filter_map(|id| p.parsed.nodes.get(id))
         .filter(|n| {
-            n.source
-                .as_ref()
-                .is_some_and(|s| s.loaded_at_field.is_some() && !s.freshness.is_null())
+            n.source.as_ref().is_some_and(|s| {
+                (s.loaded_at_field.is_some() || s.external.is_some()) && !s.freshness.is_null()
+            })
         })
         .collect();
     if sources.is_empty() {
         session
             .printer
-            .info("No selected source has both a loaded_at_field and a freshness policy.");
+            .info("No selected source has a freshness policy and a loaded_at_field (or, for an external source, files to date it by).");
         return Ok(EXIT_OK);
     }
     let runtime = session.runtime()?;
     let wh = runtime
         .block_on(open_warehouse(&session.settings, false))
+        .map_err(|d| session.fail(d))?;
+    runtime
+        .block_on(super::external::register(&wh, &session.settings, &p.parsed))
         .map_err(|d| session.fail(d))?;
     let started = Instant::now();
     let total = sources.len();
@@ -72,14 +75,32 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
             "SELECT CAST(max(CAST({field} AS TIMESTAMP)) AS VARCHAR) AS max_loaded_at, extract(epoch FROM now()) - extract(epoch FROM max(CAST({field} AS TIMESTAMP))) AS age_s FROM {relation}{filter}"
         );
         let t0 = Instant::now();
-        let outcome = runtime
-            .block_on(wh.query(&sql))
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                let json = crate::adapters::datafusion::to_json(&b).map_err(|e| e.to_string())?;
-                let rows: Vec<Value> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
-                Ok(rows.into_iter().next().unwrap_or(Value::Null))
-            });
+        // An external source without a loaded_at_field is as fresh as its
+        // newest file.
+        let by_files = info.loaded_at_field.is_none() && info.external.is_some();
+        let outcome = if by_files {
+            runtime
+                .block_on(wh.external_newest_file(&n.schema, &n.alias))
+                .map_err(|e| e.to_string())
+                .map(|newest| match newest {
+                    Some(t) => json!({
+                        "max_loaded_at": t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+                        "age_s": (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0,
+                    }),
+                    None => Value::Null,
+                })
+        } else {
+            runtime
+                .block_on(wh.query(&sql))
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    let json =
+                        crate::adapters::datafusion::to_json(&b).map_err(|e| e.to_string())?;
+                    let rows: Vec<Value> =
+                        serde_json::from_str(&json).map_err(|e| e.to_string())?;
+                    Ok(rows.into_iter().next().unwrap_or(Value::Null))
+                })
+        };
         let warn = threshold_seconds(info.freshness.get("warn_after"));
         let error = threshold_seconds(info.freshness.get("error_after"));
         let (status, max_loaded, age) = match &outcome {

@@ -116,7 +116,7 @@ fn list_columns(
             .with_help("list columns in a separate `rdbt ls -s column:<model>.<column>+`"),
         ));
     }
-    let (_runtime, _warehouse) = super::execute::attach_reader(session, &p.compiler)?;
+    let (_runtime, _warehouse) = super::execute::attach_reader(session, &p.compiler, &p.parsed)?;
     let models: Vec<String> = p
         .parsed
         .nodes

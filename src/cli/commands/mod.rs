@@ -7,6 +7,7 @@ mod deps;
 mod docs;
 mod dry_run;
 mod execute;
+mod external;
 mod freshness;
 mod ingest;
 mod init;

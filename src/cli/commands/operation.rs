@@ -56,11 +56,13 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
         let _ = world.warehouse.set(engine.bridge(runtime.handle().clone()));
     }
     if session.settings.target.kind == TargetKind::DataFusion {
-        let wh = Arc::new(
-            runtime
-                .block_on(super::execute::open_warehouse(&session.settings, true))
-                .map_err(|d| session.fail(d))?,
-        );
+        let wh = runtime
+            .block_on(super::execute::open_warehouse(&session.settings, true))
+            .map_err(|d| session.fail(d))?;
+        runtime
+            .block_on(super::external::register(&wh, &session.settings, &p.parsed))
+            .map_err(|d| session.fail(d))?;
+        let wh = Arc::new(wh);
         let _ = world
             .warehouse
             .set(Arc::new(crate::run::bridge::Bridge::with_handle(

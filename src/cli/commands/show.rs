@@ -10,7 +10,7 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler)?;
+    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
     let world = p.compiler.world.clone();
     let mut dialect = world.sql_dialect;
     let mut origin: (std::path::PathBuf, std::sync::Arc<str>) =
