@@ -249,6 +249,85 @@ fn docs_generate_reads_the_catalog_from_information_schema() {
 }
 
 #[test]
+fn external_sources_become_bigquery_external_tables_with_hive_partitions() {
+    let api = replay::start("external_source.json");
+    let dir = project(
+        &api.url,
+        &[(
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: spark\n    tables:\n      - name: fact_order\n        external: {location: 'gs://old-lake/transformed/fact_order/', format: parquet, partitions: [{name: order_date, data_type: date}]}\n      - name: refunds\n        external: {location: 'gs://drops/refunds/*.csv.gz', format: csv, options: {delimiter: ';', compression: gzip}}\n        columns:\n          - {name: order_id, data_type: int64}\n          - {name: refund, data_type: 'numeric(10,2)'}\n      - name: local\n        external: {location: exports/, format: csv}\n",
+        )],
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "run-operation",
+            "stage_external_sources",
+            "--args",
+            "{select: spark.fact_order spark.refunds}",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let statements: Vec<String> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            body["configuration"]["query"]["query"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    insta::assert_snapshot!(statements.join("\n\n"), @r"
+    create or replace external table `acme`.`spark`.`fact_order`
+    with partition columns (`order_date` DATE)
+    options (
+        format = 'PARQUET',
+        uris = ['gs://old-lake/transformed/fact_order/*'],
+        hive_partition_uri_prefix = 'gs://old-lake/transformed/fact_order',
+        require_hive_partition_filter = false
+    );
+
+    create or replace external table `acme`.`spark`.`refunds` (
+        `order_id` INT64,
+        `refund` NUMERIC
+    )
+    options (
+        format = 'CSV',
+        uris = ['gs://drops/refunds/*.csv.gz'],
+        skip_leading_rows = 1,
+        field_delimiter = ';',
+        compression = 'GZIP'
+    );
+    ");
+    // A local folder cannot be an external table on BigQuery: said, with the way out.
+    let local = run(
+        dir.path(),
+        &[
+            "run-operation",
+            "stage_external_sources",
+            "--args",
+            "{select: spark.local}",
+        ],
+    );
+    assert_eq!(local.code, 2, "{}", local.transcript());
+    assert!(
+        local
+            .transcript()
+            .contains("BigQuery reads external files from gs:// only"),
+        "{}",
+        local.transcript()
+    );
+    assert!(
+        local.transcript().contains("external_sources: load"),
+        "{}",
+        local.transcript()
+    );
+}
+
+#[test]
 fn a_bad_bigquery_profile_is_a_clear_error() {
     let dir = common::project(&[
         ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
@@ -482,6 +561,57 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
             assert_eq!(l, r, "{mart}: the warehouses disagree");
         }
     }
+}
+
+#[test]
+fn a_build_stages_the_external_sources_it_reads_on_the_emulator() {
+    let Some(url) = emulator() else { return };
+    let project_id = format!("rdbt-ext-{}", uuid::Uuid::new_v4().simple());
+    let profiles = format!(
+        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      external_sources: load\n      threads: 2\n"
+    );
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
+        ("profiles.yml", &profiles),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: drops\n    tables:\n      - name: refunds\n        external: {location: exports/, format: csv, partitions: [{name: dt, data_type: date}]}\n        columns:\n          - {name: order_id, data_type: int64}\n          - {name: refund, data_type: float64}\n",
+        ),
+        (
+            "exports/dt=2024-01-01/a.csv",
+            "order_id,refund\n1,2.5\n2,1.25\n",
+        ),
+        ("exports/dt=2024-01-02/b.csv", "order_id,refund\n3,10\n"),
+        (
+            "models/refunds_by_day.sql",
+            "{{ config(materialized='table') }}\nselect dt, count(*) as refunds, sum(refund) as amount from {{ source('drops', 'refunds') }} group by dt\n",
+        ),
+    ]);
+    let build = run(dir.path(), &["build"]);
+    assert_eq!(build.code, 0, "{}", build.transcript());
+    assert!(
+        build
+            .transcript()
+            .contains("Staged source drops.refunds: loaded 3 rows from exports/"),
+        "{}",
+        build.transcript()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bq = emulator_client(&url, &project_id);
+    let r = rt
+        .block_on(bq.fetch(
+            &format!("select cast(dt as string) as dt, refunds, amount from `{project_id}`.`analytics`.`refunds_by_day`"),
+            None,
+        ))
+        .unwrap();
+    let cols: Vec<String> = r.schema.iter().map(|f| f.name.clone()).collect();
+    assert_eq!(
+        sorted_rows(&cols, r.rows.into_iter()),
+        vec![
+            "dt=2024-01-01 | refunds=2 | amount=3.750000000e0",
+            "dt=2024-01-02 | refunds=1 | amount=1.000000000e1"
+        ]
+    );
 }
 
 #[test]

@@ -158,7 +158,17 @@ fn the_spark_silver_layout_is_read_in_place_with_typed_partitions() {
         "select arrow_typeof(order_date) as t from spark.fact_order limit 1",
     );
     assert_eq!(typed[0]["t"], "Date32");
-    // Static analysis and the catalog see the external columns.
+    // Static analysis and the catalog see the external columns: a typo in
+    // a column of the undeclared dim_customer is caught before anything runs.
+    std::fs::write(
+        dir.path().join("models/typo.sql"),
+        "select nme from {{ source('spark', 'dim_customer') }}\n",
+    )
+    .unwrap();
+    let typo = common::rdbt(dir.path(), &["compile"]);
+    assert_eq!(typo.code, 2, "{}", typo.transcript());
+    assert!(typo.transcript().contains("nme"), "{}", typo.transcript());
+    std::fs::remove_file(dir.path().join("models/typo.sql")).unwrap();
     let docs = common::rdbt(dir.path(), &["docs", "generate"]);
     assert_eq!(docs.code, 0, "{}", docs.transcript());
     let catalog: Value =

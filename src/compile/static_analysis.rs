@@ -210,6 +210,62 @@ impl State {
     /// A source's schema: what has landed for it (that is what models will
     /// read), else its declared columns when every one has a type.
     fn source(&mut self, land_root: &str, node: &ParsedNode) {
+        // An external source: its declared columns when they are the table,
+        // else (local Parquet) its files' own schema.
+        let external = node.source.as_ref().and_then(|info| {
+            let block = info.external.as_ref()?;
+            let package_root = node
+                .abs_path
+                .to_string_lossy()
+                .strip_suffix(&node.original_file_path)
+                .map(std::path::PathBuf::from)?;
+            let columns = node
+                .columns
+                .values()
+                .map(|c| (c.name.clone(), c.data_type.clone()))
+                .collect();
+            use crate::store::external::{ExternalFormat, ExternalSpec};
+            let spec = ExternalSpec::parse(block, columns, &package_root).ok()?;
+            let local = !spec.location.contains("://") && !spec.location.contains(['*', '?', '[']);
+            // Parquet and NDJSON read exactly the declared columns when all
+            // are typed (newer files may add others); CSV reads its files'
+            // columns, and Hive folders name partition columns only the
+            // files show.
+            let all_typed =
+                !spec.columns.is_empty() && spec.columns.iter().all(|(_, t)| t.is_some());
+            let undeclared_partitions = spec.hive && spec.partitions.is_empty();
+            let declared_is_the_table =
+                spec.format != ExternalFormat::Csv && all_typed && !undeclared_partitions;
+            if !declared_is_the_table {
+                return Some(
+                    (local && spec.format == ExternalFormat::Parquet)
+                        .then(|| TableSchema::from_land(std::path::Path::new(&spec.location)))
+                        .flatten(),
+                );
+            }
+            let mut columns: Vec<(&str, Option<&str>)> = spec
+                .columns
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.as_deref()))
+                .collect();
+            for p in &spec.partitions {
+                if !columns.iter().any(|(n, _)| n.eq_ignore_ascii_case(&p.name)) {
+                    columns.push((
+                        p.name.as_str(),
+                        Some(p.data_type.as_deref().unwrap_or("string")),
+                    ));
+                }
+            }
+            Some(TableSchema::from_declared(columns))
+        });
+        if let Some(schema) = external {
+            // An external source whose columns cannot be known here leaves
+            // the models reading it unchecked rather than wrongly checked.
+            if let Some(schema) = schema {
+                self.register(node, schema);
+            }
+            return;
+        }
         let landed = node.source.as_ref().and_then(|info| {
             if info.ingest.is_none() && info.external.is_none() || land_root.contains("://") {
                 return None;

@@ -280,22 +280,97 @@ pub fn partitions_of(source: &str, partition: &PartitionBy) -> String {
 /// An external table over a Hive-partitioned Parquet prefix of the land.
 pub fn external_table(relation: &str, prefix: &str, format: &str, hive: bool) -> String {
     let prefix = prefix.trim_end_matches('/');
+    external_table_with(
+        relation,
+        &ExternalTable {
+            format: format.to_ascii_uppercase(),
+            uris: vec![format!("{prefix}/*")],
+            hive_prefix: hive.then(|| prefix.to_string()),
+            ..Default::default()
+        },
+    )
+}
+
+/// What `create or replace external table` says about the files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExternalTable {
+    /// `PARQUET`, `CSV`, `NEWLINE_DELIMITED_JSON`.
+    pub format: String,
+    pub uris: Vec<String>,
+    /// Hive partitioning: the URI prefix above the `key=value` folders.
+    pub hive_prefix: Option<String>,
+    /// Typed partition columns; empty lets BigQuery detect them.
+    pub partition_columns: Vec<(String, String)>,
+    /// Declared columns with BigQuery types; empty lets BigQuery detect them.
+    pub columns: Vec<(String, String)>,
+    pub skip_leading_rows: Option<u32>,
+    pub field_delimiter: Option<char>,
+    pub quote: Option<char>,
+    /// `GZIP` where the files are compressed.
+    pub compression: Option<String>,
+}
+
+pub fn external_table_with(relation: &str, t: &ExternalTable) -> String {
     let mut options = vec![
-        format!("format = {}", string_literal(&format.to_ascii_uppercase())),
-        format!("uris = [{}]", string_literal(&format!("{prefix}/*"))),
+        format!("format = {}", string_literal(&t.format)),
+        format!(
+            "uris = [{}]",
+            t.uris
+                .iter()
+                .map(|u| string_literal(u))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     ];
-    let partitions = if hive {
+    let mut partitions = String::new();
+    if let Some(prefix) = &t.hive_prefix {
         options.push(format!(
             "hive_partition_uri_prefix = {}",
-            string_literal(prefix)
+            string_literal(prefix.trim_end_matches('/'))
         ));
         options.push("require_hive_partition_filter = false".into());
-        "\nwith partition columns"
+        partitions = if t.partition_columns.is_empty() {
+            "\nwith partition columns".into()
+        } else {
+            format!(
+                "\nwith partition columns ({})",
+                t.partition_columns
+                    .iter()
+                    .map(|(n, ty)| format!("{} {ty}", quote(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+    }
+    if let Some(n) = t.skip_leading_rows {
+        options.push(format!("skip_leading_rows = {n}"));
+    }
+    if let Some(d) = t.field_delimiter {
+        options.push(format!(
+            "field_delimiter = {}",
+            string_literal(&d.to_string())
+        ));
+    }
+    if let Some(q) = t.quote {
+        options.push(format!("quote = {}", string_literal(&q.to_string())));
+    }
+    if let Some(c) = &t.compression {
+        options.push(format!("compression = {}", string_literal(c)));
+    }
+    let columns = if t.columns.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(
+            " (\n    {}\n)",
+            t.columns
+                .iter()
+                .map(|(n, ty)| format!("{} {ty}", quote(n)))
+                .collect::<Vec<_>>()
+                .join(",\n    ")
+        )
     };
     format!(
-        "create or replace external table {relation}{partitions}\noptions (\n    {}\n);",
+        "create or replace external table {relation}{columns}{partitions}\noptions (\n    {}\n);",
         options.join(",\n    ")
     )
 }

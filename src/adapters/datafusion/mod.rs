@@ -835,6 +835,25 @@ pub async fn export_seed(path: &Path, delimiter: u8) -> Result<Export, Warehouse
 
 /// A source table of the land (`<land>/<schema>/<name>/`), or `None` when
 /// nothing has landed there.
+/// An external source's files, read here, for loading into BigQuery
+/// (`external_sources: load`).
+pub async fn export_external(
+    source: &external::ExternalSource,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<Export, WarehouseError> {
+    let ctx = SessionContext::new();
+    let table = external::external_table(&ctx, source, options)
+        .await
+        .map_err(WarehouseError::engine)?;
+    let df = ctx.read_table(table).map_err(WarehouseError::engine)?;
+    export(df).await
+}
+
+/// A declared SQL type as BigQuery names it (`numeric(10,2)` → NUMERIC).
+pub fn bigquery_type_of(sql_type: &str) -> Option<&'static str> {
+    crate::sql::analysis::arrow_type(sql_type).map(|t| bigquery_type(&t))
+}
+
 pub async fn export_land_table(
     land: &crate::store::Land,
     schema: &str,

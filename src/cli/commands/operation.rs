@@ -91,8 +91,8 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
 }
 
 /// dbt-external-tables' operation, built in: creates or refreshes the
-/// BigQuery tables of the sources that have an `ingest:` block
-/// (`--args '{select: kafka.customer_activity_data}'` for some of them).
+/// BigQuery tables of the sources that have an `ingest:` or `external:`
+/// block (`--args '{select: kafka.customer_activity_data}'` for some of them).
 fn stage_external_sources(
     session: &Session,
     p: &crate::cli::session::Parsed,
@@ -113,7 +113,7 @@ fn stage_external_sources(
             return Err(session.fail(
                 Diagnostic::error(
                     codes::USAGE,
-                    format!("no source with an `ingest:` block matches `{select}`"),
+                    format!("no source with an `ingest:` or `external:` block matches `{select}`"),
                 )
                 .with_help("name a source (`kafka`) or a table (`kafka.customer_activity_data`)"),
             ));
@@ -121,7 +121,7 @@ fn stage_external_sources(
     }
     if session.settings.target.kind == TargetKind::DataFusion {
         session.printer.info(&format!(
-            "Nothing to stage on target `{}`: the embedded warehouse reads the {} landed source(s) in place",
+            "Nothing to stage on target `{}`: the embedded warehouse reads the {} landed or external source(s) in place",
             session.settings.target.name,
             ids.len()
         ));
