@@ -307,10 +307,22 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
 
 /// Runs tests/browser/docs.mjs; returns its measured times.
 fn drive(scripts: &Path, chromium: &Path, mode: &str, url: &str, shots: &Path) -> Value {
+    drive_with(scripts, chromium, mode, url, shots, None)
+}
+
+fn drive_with(
+    scripts: &Path,
+    chromium: &Path,
+    mode: &str,
+    url: &str,
+    shots: &Path,
+    file_url: Option<String>,
+) -> Value {
     let out = Command::new("node")
         .arg(scripts.join("docs.mjs"))
         .args([mode, url])
         .arg(shots)
+        .args(file_url)
         .env("RDBT_TEST_CHROMIUM", chromium)
         .output()
         .expect("node");
@@ -336,12 +348,14 @@ fn the_example_site_works_in_chromium() {
     let dir = documented_example();
     let (child, url) = serve(dir.path());
     let _guard = Killed(child);
-    let times = drive(
+    let index = target(dir.path()).join("docs/index.html");
+    let times = drive_with(
         &scripts,
         &chromium,
         "example",
         &url,
         &screenshots().join("example"),
+        Some(format!("file://{}", index.display())),
     );
     assert!(times["min_contrast"].as_f64().unwrap() >= 4.5);
 }
