@@ -370,19 +370,21 @@ fn bad_locations_and_files_are_errors_naming_the_path() {
     std::fs::write(dir.path().join("models/b.sql"), "select 1 as x\n").unwrap();
     std::fs::write(dir.path().join("models/c.sql"), "select 1 as x\n").unwrap();
     std::fs::write(dir.path().join("models/d.sql"), "select 1 as x\n").unwrap();
-    let run = common::rdbt(dir.path(), &["run"]);
-    assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(
-        run.transcript()
-            .contains("source `raw.gone`: `external.location` is missing"),
-        "{}",
-        run.transcript()
-    );
-    assert!(
-        run.transcript().contains("sources.yml:6:"),
-        "{}",
-        run.transcript()
-    );
+    for command in ["run", "parse"] {
+        let run = common::rdbt(dir.path(), &[command]);
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.transcript()
+                .contains("source `raw.gone`: `external.location` is missing"),
+            "{}",
+            run.transcript()
+        );
+        assert!(
+            run.transcript().contains("sources.yml:6:"),
+            "{}",
+            run.transcript()
+        );
+    }
 }
 
 #[test]

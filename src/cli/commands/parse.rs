@@ -19,6 +19,10 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     phase("unchanged check", started);
     let session = Session::open(g)?;
     let parsed = session.parse()?;
+    // `external:` blocks are read by the commands that open the warehouse;
+    // parse reports their mistakes too, as it does every other problem.
+    super::external::external_sources(&session.settings, &parsed.parsed)
+        .map_err(|d| session.fail(d))?;
     let fields = session.write_manifest(&parsed)?;
     let count = |t: crate::project::ResourceType| {
         parsed
