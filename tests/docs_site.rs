@@ -138,7 +138,7 @@ fn a_bad_chart_is_an_error_naming_the_exposure_file_and_line_and_keeps_the_old_s
         ("models/orders.sql", "select 1 as id, 10.0 as amount\n"),
         (
             "models/exposures.yml",
-            "version: 2\nexposures:\n  - name: board\n    type: dashboard\n    owner: {name: me}\n    depends_on: [ref('orders')]\n    charts:\n      - {title: Amounts, type: bar, model: orders, columns: [id, amount]}\n",
+            &board("{title: Amounts, type: bar, model: orders, columns: [id, amount]}"),
         ),
     ]);
     assert_eq!(rdbt(dir.path(), &["build"]).code, 0);
@@ -149,7 +149,7 @@ fn a_bad_chart_is_an_error_naming_the_exposure_file_and_line_and_keeps_the_old_s
 
     std::fs::write(
         dir.path().join("models/exposures.yml"),
-        "version: 2\nexposures:\n  - name: board\n    type: dashboard\n    owner: {name: me}\n    depends_on: [ref('orders')]\n    charts:\n      - {title: Amounts, type: pie, model: orders, columns: [id]}\n",
+        board("{title: Amounts, type: pie, model: orders, columns: [id]}"),
     )
     .unwrap();
     let bad = rdbt(dir.path(), &["docs", "generate"]);
@@ -165,7 +165,7 @@ fn a_bad_chart_is_an_error_naming_the_exposure_file_and_line_and_keeps_the_old_s
 
     std::fs::write(
         dir.path().join("models/exposures.yml"),
-        "version: 2\nexposures:\n  - name: board\n    type: dashboard\n    owner: {name: me}\n    depends_on: [ref('orders')]\n    charts:\n      - {title: Amounts, type: bar, model: order, columns: [id]}\n",
+        board("{title: Amounts, type: bar, model: order, columns: [id]}"),
     )
     .unwrap();
     let missing = rdbt(dir.path(), &["docs", "generate"]);
@@ -182,7 +182,7 @@ fn a_bad_chart_is_an_error_naming_the_exposure_file_and_line_and_keeps_the_old_s
     // chart carries the error, and the console warns.
     std::fs::write(
         dir.path().join("models/exposures.yml"),
-        "version: 2\nexposures:\n  - name: board\n    type: dashboard\n    owner: {name: me}\n    depends_on: [ref('orders')]\n    charts:\n      - {title: Amounts, type: bar, model: orders, columns: [nope]}\n",
+        board("{title: Amounts, type: bar, model: orders, columns: [nope]}"),
     )
     .unwrap();
     let broken = rdbt(dir.path(), &["docs", "generate"]);
@@ -197,6 +197,13 @@ fn a_bad_chart_is_an_error_naming_the_exposure_file_and_line_and_keeps_the_old_s
         data["exposure.demo.board"]["charts"][0]["error"].is_string(),
         "{data}"
     );
+}
+
+/// An exposures file whose one dashboard has `chart` (a YAML flow mapping).
+fn board(chart: &str) -> String {
+    format!(
+        "version: 2\nexposures:\n  - name: board\n    type: dashboard\n    owner: {{name: me}}\n    depends_on: [ref('orders')]\n    charts:\n      - {chart}\n"
+    )
 }
 
 /// `rdbt docs serve --port 0` in `dir`; returns the child and its URL.

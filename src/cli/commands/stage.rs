@@ -206,20 +206,7 @@ pub async fn stage_sources(
                     Diagnostic::error(codes::USAGE, e.to_string())
                         .with_help("check `external.location` and the files there")
                 })?;
-                let fields: Vec<Field> = export
-                    .columns
-                    .iter()
-                    .map(|(n, t)| Field {
-                        name: n.clone(),
-                        data_type: t.to_string(),
-                        mode: "NULLABLE".into(),
-                        fields: Vec::new(),
-                    })
-                    .collect();
-                let rows = bq
-                    .replace_with_csv(dataset, table, &fields, export.csv, None)
-                    .await
-                    .map_err(|e| super::execute::bigquery_diagnostic(&e))?;
+                let rows = load(bq, dataset, table, export).await?;
                 printer.info(&format!(
                     "Staged source {name}: loaded {rows} rows from {}",
                     spec.written
@@ -265,20 +252,7 @@ pub async fn stage_sources(
                     ));
                     continue;
                 };
-                let fields: Vec<Field> = export
-                    .columns
-                    .iter()
-                    .map(|(n, t)| Field {
-                        name: n.clone(),
-                        data_type: t.to_string(),
-                        mode: "NULLABLE".into(),
-                        fields: Vec::new(),
-                    })
-                    .collect();
-                let rows = bq
-                    .replace_with_csv(dataset, table, &fields, export.csv, None)
-                    .await
-                    .map_err(|e| super::execute::bigquery_diagnostic(&e))?;
+                let rows = load(bq, dataset, table, export).await?;
                 printer.info(&format!(
                     "Staged source {name}: loaded {rows} rows from the land"
                 ));
@@ -287,4 +261,26 @@ pub async fn stage_sources(
         staged += 1;
     }
     Ok(staged)
+}
+
+/// Loads rows read here into `dataset.table` (replacing it); returns how many.
+async fn load(
+    bq: &BigQuery,
+    dataset: &str,
+    table: &str,
+    export: crate::adapters::datafusion::Export,
+) -> Result<u64, Diagnostic> {
+    let fields: Vec<Field> = export
+        .columns
+        .iter()
+        .map(|(n, t)| Field {
+            name: n.clone(),
+            data_type: t.to_string(),
+            mode: "NULLABLE".into(),
+            fields: Vec::new(),
+        })
+        .collect();
+    bq.replace_with_csv(dataset, table, &fields, export.csv, None)
+        .await
+        .map_err(|e| super::execute::bigquery_diagnostic(&e))
 }
