@@ -40,7 +40,14 @@ fn read_batches(bytes: bytes::Bytes) -> Vec<datafusion::arrow::record_batch::Rec
 fn landed_positions(project: &Path) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     for file in parquet_files(&project.join("target/land/kafka/events")) {
-        for b in read_batches(bytes::Bytes::from(std::fs::read(&file).expect("read"))) {
+        // Polled while consumers run: a file listed a moment ago may have
+        // been replaced since; the next poll sees its successor.
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("read {}: {e}", file.display()),
+        };
+        for b in read_batches(bytes::Bytes::from(bytes)) {
             let p = b.column_by_name("_partition").expect("_partition");
             let o = b.column_by_name("_offset").expect("_offset");
             let (p, o) = (p.as_primitive::<Int64Type>(), o.as_primitive::<Int64Type>());
