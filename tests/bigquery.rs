@@ -355,9 +355,17 @@ fn a_bad_bigquery_profile_is_a_clear_error() {
 }
 
 /// The emulator's URL, or `None` (loudly); under CI a missing emulator is a failure.
-fn emulator() -> Option<String> {
+/// One emulator test at a time: the emulator keeps every project in one
+/// DuckDB database, and builds of several tests at once made it abort
+/// jobs with "TransactionContext Error: Conflict on tuple deletion".
+static EMULATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The emulator's URL and the lock held for the test's length.
+fn emulator() -> Option<(String, std::sync::MutexGuard<'static, ()>)> {
     match std::env::var("RDBT_TEST_BIGQUERY_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
+        Ok(url) if !url.is_empty() => {
+            Some((url, EMULATOR.lock().unwrap_or_else(|e| e.into_inner())))
+        }
         _ => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -433,7 +441,9 @@ fn sorted_rows(columns: &[String], rows: impl Iterator<Item = Vec<Value>>) -> Ve
 
 #[test]
 fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
-    let Some(url) = emulator() else { return };
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
     let dir = common::example_project();
     // A project id of its own: the emulator is shared by every test run.
     let project_id = format!("rdbt-e2e-{}", uuid::Uuid::new_v4().simple());
@@ -565,7 +575,9 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
 
 #[test]
 fn a_build_stages_the_external_sources_it_reads_on_the_emulator() {
-    let Some(url) = emulator() else { return };
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
     let project_id = format!("rdbt-ext-{}", uuid::Uuid::new_v4().simple());
     let profiles = format!(
         "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      external_sources: load\n      threads: 2\n"
@@ -616,7 +628,9 @@ fn a_build_stages_the_external_sources_it_reads_on_the_emulator() {
 
 #[test]
 fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
-    let Some(url) = emulator() else { return };
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
     let project_id = format!("rdbt-mat-{}", uuid::Uuid::new_v4().simple());
     let profiles = format!(
         "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 2\n"
