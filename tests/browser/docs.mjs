@@ -115,6 +115,25 @@ try {
     check(/mart_\w+\.customer_id/.test(cols) || cols.includes('int_orders.customer_id'), 'customer_id feeds downstream columns');
     await page.locator('#collineage').screenshot({ path: path.join(outDir, 'column-lineage.png') });
 
+    // The node page's tests with their last results, and its raw and
+    // compiled SQL.
+    const tests = await page.textContent('main');
+    check(tests.includes('unique_fact_order_order_id'), 'the node page lists its tests');
+    check((await page.$$('main td.status-pass')).length > 0, 'the tests show their last result (pass)');
+    check((await page.textContent('#code')).includes("ref('int_order_events')"), 'the source tab shows the raw SQL');
+    await page.click('.tabs button[data-tab="compiled"]');
+    const compiled = await page.textContent('#code');
+    check(!compiled.includes('{{') && compiled.includes('int_order_events'), 'the compiled tab shows the compiled SQL: ' + compiled.slice(0, 80));
+
+    // Sources with their freshness, and the exposures.
+    await navigate('#/sources', 'main table');
+    await page.waitForFunction(() => [...document.querySelectorAll('td[data-i]')].every((td) => td.textContent !== '…'));
+    const freshness = await page.$$eval('td[data-i]', (tds) => tds.map((td) => td.className + ' ' + td.textContent));
+    check(freshness.length === 2 && freshness.every((f) => /status-(pass|warn|error)/.test(f) && f.includes('newest')), 'sources show their freshness: ' + freshness);
+    await navigate('#/exposures', 'main table');
+    const exposures = await page.textContent('main');
+    check(exposures.includes('retention_dashboard') && exposures.includes('printable'), 'the exposures page links the dashboards');
+
     // The selector box takes the CLI's syntax.
     times.selector_ms = await navigate('#/graph?select=' + encodeURIComponent('+mart_retention_monthly'), '#graph svg');
     const selected = await page.$$eval('#graph .gnode', (ns) => ns.map((n) => n.textContent));

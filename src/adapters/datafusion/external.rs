@@ -317,10 +317,11 @@ pub(crate) async fn external_table(
                 }
                 match merged.iter().find(|m| m.name() == f.name()) {
                     None => merged.push(f.as_ref().clone()),
-                    Some(m) if m.data_type() == f.data_type() => {}
-                    Some(m) if declared.iter().any(|d| d.name() == f.name()) => {
-                        let _ = m;
-                    }
+                    // Files that agree, or disagree on a column whose type
+                    // is declared (each is cast to it; checked below).
+                    Some(m)
+                        if m.data_type() == f.data_type()
+                            || declared.iter().any(|d| d.name() == f.name()) => {}
                     Some(m) => {
                         return Err(fail(
                             source,

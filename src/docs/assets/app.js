@@ -307,7 +307,7 @@
     var owner = e.owner ? [e.owner.name, e.owner.email].filter(Boolean).join(' · ') : '';
     var dash = e.dashboard && e.dashboard.charts && e.dashboard.charts.length;
     return '<h2>Exposure</h2><table><tbody><tr><th scope="row">Type</th><td>' + esc(e.type) + '</td></tr><tr><th scope="row">Maturity</th><td>' + esc(e.maturity || '') +
-      '</td></tr><tr><th scope="row">Owner</th><td>' + esc(owner) + '</td></tr>' + (e.url ? '<tr><th scope="row">URL</th><td><a href="' + esc(e.url) + '" rel="noopener">' + esc(e.url) + '</a></td></tr>' : '') +
+      '</td></tr><tr><th scope="row">Owner</th><td>' + esc(owner) + '</td></tr>' + (e.url ? '<tr><th scope="row">URL</th><td>' + (/^https?:\/\//.test(e.url) ? '<a href="' + esc(e.url) + '" rel="noopener">' + esc(e.url) + '</a>' : esc(e.url)) + '</td></tr>' : '') +
       '</tbody></table>' + (dash ? '<p><a class="btn" href="#/dashboard/' + encodeURIComponent(n.id) + '">Open the dashboard</a> <a class="btn" href="#/report/' + encodeURIComponent(n.id) + '">Printable report</a></p>' : '');
   }
 
