@@ -4,7 +4,7 @@
 //!
 //! Module map (arrows point down only):
 //! `cli` → `settings` → `project` → `compile` → `graph` → (`run`) → `adapters`;
-//! leaves: `diagnostics`, `yaml`, `artifacts`, `sql` (dialects and their
+//! leaves: `diagnostics`, `yaml`, `artifacts`, `timings`, `sql` (dialects and their
 //! translation to DataFusion SQL).
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -25,4 +25,5 @@ pub mod settings;
 pub mod sql;
 pub mod store;
 pub mod synthetic;
+mod timings;
 pub mod yaml;

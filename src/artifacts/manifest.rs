@@ -138,10 +138,10 @@ fn stream<W: Write>(
     dag: &Dag,
     adapter_type: &str,
 ) -> std::io::Result<InvocationFields> {
-    let (parent_map, child_map) = dag.maps();
+    let ids = dag.sorted_ids();
     w.write_all(b"{")?;
     key(w, "child_map", true)?;
-    value(w, &child_map)?;
+    adjacency(w, dag, &ids, petgraph::Direction::Outgoing)?;
     key(w, "disabled", false)?;
     map(
         w,
@@ -241,7 +241,7 @@ fn stream<W: Write>(
     // window at a time (only one window's bytes in memory), and written in
     // order. Each node is written as `,"id":{...}`; the very first comma
     // is dropped.
-    let project_nodes: Vec<&ParsedNode> = project_nodes.collect();
+    let project_nodes: Vec<&ParsedNode> = project_nodes.map(|n| &**n).collect();
     let mut leading_comma = 1;
     for window in project_nodes.chunks(NODE_WINDOW) {
         let parts: Vec<Result<Vec<u8>, serde_json::Error>> = window
@@ -265,7 +265,7 @@ fn stream<W: Write>(
     }
     w.write_all(b"}")?;
     key(w, "parent_map", false)?;
-    value(w, &parent_map)?;
+    adjacency(w, dag, &ids, petgraph::Direction::Incoming)?;
     for k in ["saved_queries", "selectors", "semantic_models"] {
         key(w, k, false)?;
         w.write_all(b"{}")?;
@@ -305,6 +305,26 @@ fn value(w: &mut impl Write, v: &impl serde::Serialize) -> std::io::Result<()> {
     serde_json::to_writer(&mut *w, v).map_err(std::io::Error::other)
 }
 
+/// dbt's `child_map` (`Outgoing`) or `parent_map` (`Incoming`), written
+/// straight from the graph.
+fn adjacency(
+    w: &mut impl Write,
+    dag: &Dag,
+    ids: &[&str],
+    direction: petgraph::Direction,
+) -> std::io::Result<()> {
+    w.write_all(b"{")?;
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        value(w, id)?;
+        w.write_all(b":")?;
+        value(w, &dag.neighbors(id, direction))?;
+    }
+    w.write_all(b"}")
+}
+
 /// A JSON object from already-sorted entries, written as they come.
 fn map<'a>(
     w: &mut impl Write,
@@ -320,6 +340,13 @@ fn map<'a>(
         value(w, &v)?;
     }
     w.write_all(b"}")
+}
+
+/// A node's `docs`, or dbt's default.
+fn docs(n: &ParsedNode) -> &Value {
+    static DEFAULT: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(|| json!({"show": true, "node_color": null}));
+    n.docs.as_ref().unwrap_or(&DEFAULT)
 }
 
 fn any_json(n: &ParsedNode) -> Value {
@@ -371,7 +398,7 @@ fn node_json(n: &ParsedNode) -> Value {
         "group".into(),
         n.config.get("group").cloned().unwrap_or(Value::Null),
     );
-    m.insert("docs".into(), n.docs.clone());
+    m.insert("docs".into(), docs(n).clone());
     m.insert("patch_path".into(), json!(n.patch_path));
     m.insert("build_path".into(), Value::Null);
     m.insert("relation_name".into(), json!(n.relation_name));
@@ -651,7 +678,7 @@ impl<'a> NodeOut<'a> {
             alias: &n.alias,
             checksum: json!({"name": "blake3", "checksum": n.checksum}),
             group: n.config.get("group").cloned().unwrap_or(Value::Null),
-            docs: &n.docs,
+            docs: docs(n),
             patch_path: &n.patch_path,
             build_path: None,
             relation_name: &n.relation_name,

@@ -256,12 +256,4 @@ impl Session {
     }
 }
 
-/// `RDBT_TIMINGS=1` prints how long each phase took, for profiling.
-pub fn phase(name: &str, started: std::time::Instant) {
-    if std::env::var_os("RDBT_TIMINGS").is_some() {
-        eprintln!(
-            "timing: {name}: {:.1} ms",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-    }
-}
+pub use crate::timings::phase;

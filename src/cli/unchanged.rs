@@ -29,45 +29,67 @@ struct Stamp {
 /// What the parse command needs to remember between its start and its end.
 pub struct Check {
     target_dir: PathBuf,
-    inputs: Option<InputFingerprint>,
+    inputs: Inputs,
     flags: String,
+}
+
+/// The inputs' fingerprint, or the thread still taking it: a full parse
+/// does not need it until the end, so the directory walk runs beside it.
+enum Inputs {
+    Taken(Option<InputFingerprint>),
+    Taking(std::thread::JoinHandle<Option<InputFingerprint>>),
+}
+
+impl Inputs {
+    fn get(self) -> Option<InputFingerprint> {
+        match self {
+            Inputs::Taken(inputs) => inputs,
+            Inputs::Taking(thread) => thread.join().ok().flatten(),
+        }
+    }
 }
 
 /// Starts a parse: returns the previous summary if nothing changed (the
 /// manifest has been refreshed), else what [`record`] needs afterwards.
 pub fn check(g: &GlobalArgs) -> Result<String, Check> {
+    // Files changed after this instant make the stamp untrustworthy, even
+    // when the fingerprint is taken later, beside the parse.
+    let started = std::time::SystemTime::now();
     let dir = super::session::project_dir_arg(g);
     let dir = std::path::absolute(&dir).unwrap_or(dir);
-    let inputs = input_fingerprint(&dir);
     let flags = flags_fingerprint(g, &dir);
     let target_dir = target_dir(&dir);
-    let check = Check {
-        target_dir,
-        inputs,
-        flags,
-    };
     // Asked for a full parse, by flag or as settings read it from the environment.
     let no_partial_parse =
         crate::settings::read_env("RDBT_NO_PARTIAL_PARSE").is_some_and(|v| !v.is_empty());
     if g.no_partial_parse || no_partial_parse {
-        return Err(check);
+        let taking = std::thread::spawn(move || input_fingerprint(&dir, started));
+        return Err(Check {
+            target_dir,
+            inputs: Inputs::Taking(taking),
+            flags,
+        });
     }
-    let Some(inputs) = &check.inputs else {
+    let inputs = input_fingerprint(&dir, started);
+    let unchanged = inputs.as_ref().and_then(|inputs| {
+        let previous = load(&target_dir)?;
+        let same = previous.version == env!("CARGO_PKG_VERSION")
+            && previous.inputs == inputs.hash
+            && previous.flags == flags
+            && previous
+                .env
+                .iter()
+                .all(|(name, seen)| crate::settings::read_env(name) == *seen);
+        same.then_some(previous)
+    });
+    let check = Check {
+        target_dir,
+        inputs: Inputs::Taken(inputs),
+        flags,
+    };
+    let Some(previous) = unchanged else {
         return Err(check);
     };
-    let Some(previous) = load(&check.target_dir) else {
-        return Err(check);
-    };
-    let unchanged = previous.version == env!("CARGO_PKG_VERSION")
-        && previous.inputs == inputs.hash
-        && previous.flags == check.flags
-        && previous
-            .env
-            .iter()
-            .all(|(name, seen)| crate::settings::read_env(name) == *seen);
-    if !unchanged {
-        return Err(check);
-    }
     let invocation_id = uuid::Uuid::new_v4().to_string();
     let generated_at = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
@@ -96,7 +118,9 @@ pub fn check(g: &GlobalArgs) -> Result<String, Check> {
 
 /// Records a finished clean parse so the next one can be skipped.
 pub fn record(check: Check, manifest: InvocationFields, summary: String) {
-    let Some(inputs) = check.inputs else { return };
+    let Some(inputs) = check.inputs.get() else {
+        return;
+    };
     // Inputs edited within the timestamp granularity could change again
     // unseen; the next parse runs in full and stamps then.
     if inputs.racy {

@@ -558,7 +558,8 @@ pub fn compile_inline(
     node.file_text = node.raw_code.clone();
     node.abs_path = "<inline>".into();
     let mut tmp = parsed.clone();
-    tmp.nodes.insert(node.unique_id.clone(), node.clone());
+    tmp.nodes
+        .insert(node.unique_id.clone(), Box::new(node.clone()));
     let index = RefIndex::new(&tmp);
     let mut diags = Diagnostics::default();
     let scope = parse::scope_for(compiler, &node, node.config.clone());

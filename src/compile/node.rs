@@ -78,7 +78,9 @@ pub struct ParsedNode {
     pub description: String,
     pub columns: BTreeMap<String, ColumnInfo>,
     pub patch_path: Option<String>,
-    pub docs: serde_json::Value,
+    /// `docs:` as written; `None` is dbt's default (shown, no color), kept
+    /// out of every node because large projects have tens of thousands.
+    pub docs: Option<serde_json::Value>,
     pub refs: Vec<RefCall>,
     pub sources: Vec<SourceCall>,
     pub macros: BTreeSet<String>,
@@ -193,8 +195,10 @@ pub struct ParsedDoc {
 pub struct ParsedProject {
     pub project_name: String,
     /// Every enabled node, sources and exposures included, by unique id.
-    pub nodes: BTreeMap<String, ParsedNode>,
-    pub disabled: BTreeMap<String, ParsedNode>,
+    /// Boxed: a node is about a kilobyte, and a B-tree moves its values on
+    /// every insert.
+    pub nodes: BTreeMap<String, Box<ParsedNode>>,
+    pub disabled: BTreeMap<String, Box<ParsedNode>>,
     pub macros: BTreeMap<String, ParsedMacro>,
     pub docs: BTreeMap<String, ParsedDoc>,
     pub unit_tests: BTreeMap<String, serde_json::Value>,

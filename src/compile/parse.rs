@@ -69,6 +69,7 @@ pub fn parse_project(
     settings: &Settings,
     cache: &mut ParseCache,
 ) -> Result<ParseOutput, Diagnostics> {
+    let step = std::time::Instant::now();
     let compiler = Compiler::new(project, settings)?;
     let mut diags = Diagnostics::default();
     let fingerprint = cache.world_fingerprint(&compiler, settings);
@@ -110,6 +111,8 @@ pub fn parse_project(
         }
     }
 
+    crate::timings::phase("  jobs", step);
+    let step = std::time::Instant::now();
     let results: Vec<Result<NodeParse, FailedNode>> = jobs
         .par_iter()
         .map(|job| {
@@ -117,6 +120,8 @@ pub fn parse_project(
                 .map_err(|d| (d, job.package.name.clone(), job.file.name.clone()))
         })
         .collect();
+    crate::timings::phase("  render", step);
+    let step = std::time::Instant::now();
     let mut parsed = ParsedProject {
         project_name: project.name().to_string(),
         invocation_id: compiler.world.invocation_id.clone(),
@@ -277,6 +282,8 @@ pub fn parse_project(
         }
     }
 
+    crate::timings::phase("  insert", step);
+    let step = std::time::Instant::now();
     // Data tests need their parents' final names, so they come last.
     let tests = build_generic_tests(project, &compiler, &parsed, &patches, &mut diags);
     for t in tests {
@@ -413,12 +420,15 @@ pub fn parse_project(
             );
         }
     }
+    crate::timings::phase("  tests etc", step);
+    let step = std::time::Instant::now();
     collect_macros(project, &compiler, &mut parsed);
     render_descriptions(&compiler, &mut parsed, &mut diags);
     report_unused_patches(project, &lock(&used_patches), &mut diags);
     report_unused_config_paths(project, &parsed, &mut diags);
     validate_configs(&parsed, &mut diags);
     cache.retain(&new_cache_entries);
+    crate::timings::phase("  finish", step);
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
         diags.into_iter().partition(Diagnostic::is_error);
     Ok(ParseOutput {
@@ -537,7 +547,7 @@ pub fn blank_node(
         description: String::new(),
         columns: BTreeMap::new(),
         patch_path: None,
-        docs: serde_json::json!({"show": true, "node_color": null}),
+        docs: None,
         refs: Vec::new(),
         sources: Vec::new(),
         macros: BTreeSet::new(),
@@ -683,7 +693,7 @@ fn apply_patch(node: &mut ParsedNode, patch: Option<&NodePatch>) {
         )
     ));
     if !p.docs.is_null() {
-        node.docs = p.docs.clone();
+        node.docs = Some(p.docs.clone());
     }
 }
 
@@ -795,7 +805,9 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
 fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnostics) {
     let enabled = node.config.enabled();
     if !enabled {
-        parsed.disabled.insert(node.unique_id.clone(), node);
+        parsed
+            .disabled
+            .insert(node.unique_id.clone(), Box::new(node));
         return;
     }
     if let Some(existing) = parsed.nodes.get(&node.unique_id) {
@@ -852,7 +864,7 @@ fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnos
             return;
         }
     }
-    parsed.nodes.insert(node.unique_id.clone(), node);
+    parsed.nodes.insert(node.unique_id.clone(), Box::new(node));
 }
 
 fn render_yaml_value(

@@ -111,7 +111,7 @@ pub fn analyze(
                     let parents_known = node
                         .depends_on
                         .iter()
-                        .filter(|p| snapshot.nodes.get(*p).is_some_and(has_relation))
+                        .filter(|p| snapshot.nodes.get(*p).is_some_and(|n| has_relation(n)))
                         .all(|p| state.known.contains_key(p));
                     let outcome = match node.resource_type {
                         ResourceType::Model | ResourceType::Snapshot if parents_known => {

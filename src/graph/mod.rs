@@ -36,7 +36,8 @@ impl Dag {
         self.neighbors(id, Direction::Outgoing)
     }
 
-    fn neighbors(&self, id: &str, dir: Direction) -> Vec<&str> {
+    /// Parents (`Incoming`) or children (`Outgoing`), sorted, each once.
+    pub fn neighbors(&self, id: &str, dir: Direction) -> Vec<&str> {
         let Some(ix) = self.node_index(id) else {
             return Vec::new();
         };
@@ -82,21 +83,11 @@ impl Dag {
             .unwrap_or_default()
     }
 
-    /// dbt's `parent_map` and `child_map`.
-    pub fn maps(&self) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
-        let mut parents = BTreeMap::new();
-        let mut children = BTreeMap::new();
-        for id in self.index.keys() {
-            parents.insert(
-                id.clone(),
-                self.parents(id).into_iter().map(str::to_string).collect(),
-            );
-            children.insert(
-                id.clone(),
-                self.children(id).into_iter().map(str::to_string).collect(),
-            );
-        }
-        (parents, children)
+    /// Every node id, sorted.
+    pub fn sorted_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.index.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
@@ -106,7 +97,7 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
     let disabled: HashMap<(String, String), &ParsedNode> = parsed
         .disabled
         .values()
-        .map(|n| ((n.package_name.clone(), n.name.clone()), n))
+        .map(|n| ((n.package_name.clone(), n.name.clone()), &**n))
         .collect();
     let mut diags = Diagnostics::default();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -99,6 +99,7 @@ pub fn load_package(
     diags: &mut Diagnostics,
 ) -> Package {
     let errors = Mutex::new(Diagnostics::default());
+    let mut listing = Listing::default();
     let mut sql_files = Vec::new();
     let kinds = [
         (ResourceType::Model, &file.model_paths),
@@ -108,7 +109,7 @@ pub fn load_package(
     ];
     for (kind, dirs) in kinds {
         for dir in dirs {
-            let found = list_files(root, dir, &["sql"]);
+            let found = listing.files(root, dir, &["sql"]);
             // Generic test definitions under tests/generic are macros, not nodes.
             let found: Vec<_> = found
                 .into_iter()
@@ -125,7 +126,7 @@ pub fn load_package(
                 })
                 .collect();
             sql_files.extend(read.into_iter().flatten());
-            for (abs, _) in list_files(root, dir, &["py"]) {
+            for (abs, _) in listing.files(root, dir, &["py"]) {
                 if kind == ResourceType::Model {
                     diags.push(
                         Diagnostic::warning(
@@ -140,7 +141,7 @@ pub fn load_package(
     }
     let mut seeds = Vec::new();
     for dir in &file.seed_paths {
-        for (abs, rel) in list_files(root, dir, &["csv"]) {
+        for (abs, rel) in listing.files(root, dir, &["csv"]) {
             match std::fs::read(&abs) {
                 Ok(bytes) => seeds.push(SeedFile {
                     name: file_stem(&abs),
@@ -160,7 +161,7 @@ pub fn load_package(
     macro_dirs.extend(file.test_paths.iter().map(|t| format!("{t}/generic")));
     let mut macro_files = Vec::new();
     for dir in &macro_dirs {
-        for (abs, _) in list_files(root, dir, &["sql", "jinja", "j2"]) {
+        for (abs, _) in listing.files(root, dir, &["sql", "jinja", "j2"]) {
             match read_text(&abs) {
                 Ok(text) => macro_files.push(macro_file(root, &abs, text)),
                 Err(d) => diags.push(d),
@@ -198,18 +199,18 @@ pub fn load_package(
     doc_dirs.sort();
     doc_dirs.dedup();
     for dir in &doc_dirs {
-        for (abs, _) in list_files(root, dir, &["md"]) {
+        for (abs, _) in listing.files(root, dir, &["md"]) {
             match read_text(&abs) {
                 Ok(text) => doc_blocks.extend(docs_in(root, &abs, &text)),
                 Err(d) => diags.push(d),
             }
         }
     }
-    let mut properties = Properties::default();
     let mut seen = std::collections::BTreeSet::new();
     let project_file_path = file.source.path.clone();
+    let mut property_files = Vec::new();
     for dir in &property_dirs {
-        for (abs, _) in list_files(root, dir, &["yml", "yaml"]) {
+        for (abs, _) in listing.files(root, dir, &["yml", "yaml"]) {
             let skip = [
                 "selectors.yml",
                 "packages.yml",
@@ -224,13 +225,29 @@ pub fn load_package(
             {
                 continue;
             }
-            match SourceFile::read(&abs) {
-                Ok(source) => {
-                    read_property_file(Arc::new(source), &file.name, &mut properties, diags)
-                }
-                Err(d) => diags.push(d),
-            }
+            property_files.push(abs);
         }
+    }
+    // Large projects spread their models over many property files; each is
+    // read on its own and the results kept in file order.
+    let read: Vec<(Properties, Diagnostics)> = property_files
+        .par_iter()
+        .map(|abs| {
+            let mut properties = Properties::default();
+            let mut found = Diagnostics::default();
+            match SourceFile::read(abs) {
+                Ok(source) => {
+                    read_property_file(Arc::new(source), &file.name, &mut properties, &mut found)
+                }
+                Err(d) => found.push(d),
+            }
+            (properties, found)
+        })
+        .collect();
+    let mut properties = Properties::default();
+    for (from_file, found) in read {
+        properties.append(from_file);
+        diags.extend(found);
     }
     diags.extend(errors.into_inner().unwrap_or_else(|e| e.into_inner()));
     sql_files.sort_by(|a, b| {
@@ -278,20 +295,41 @@ pub(super) fn visible_files(base: &Path) -> impl Iterator<Item = walkdir::DirEnt
         .filter(|e| e.file_type().is_file())
 }
 
-/// Files under `root/dir` with one of `exts`, sorted, with paths relative to
+/// The files of a package's folders, each folder walked once however many
+/// kinds of file are looked for in it (models, docs and properties share
+/// folders, and walking 10,000 files costs more than reading the list).
+#[derive(Default)]
+struct Listing {
+    walked: std::collections::HashMap<String, Vec<(PathBuf, String)>>,
+}
+
+impl Listing {
+    /// Files under `root/dir` with one of `exts`, sorted, with paths
+    /// relative to `root/dir`.
+    fn files(&mut self, root: &Path, dir: &str, exts: &[&str]) -> Vec<(PathBuf, String)> {
+        let all = self
+            .walked
+            .entry(dir.to_string())
+            .or_insert_with(|| walk(root, dir));
+        all.iter()
+            .filter(|(abs, _)| {
+                abs.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| exts.contains(&x))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Every visible file under `root/dir`, sorted, with its path relative to
 /// `root/dir`.
-fn list_files(root: &Path, dir: &str, exts: &[&str]) -> Vec<(PathBuf, String)> {
+fn walk(root: &Path, dir: &str) -> Vec<(PathBuf, String)> {
     let base = root.join(dir);
     if !base.is_dir() {
         return Vec::new();
     }
     let mut out: Vec<(PathBuf, String)> = visible_files(&base)
-        .filter(|e| {
-            e.path()
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| exts.contains(&x))
-        })
         .map(|e| {
             let rel = relative(&base, e.path());
             (e.into_path(), rel)

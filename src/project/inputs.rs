@@ -22,8 +22,9 @@ pub struct InputFingerprint {
 
 /// The fingerprint of the project at `dir` and its installed packages;
 /// `None` when the project file cannot be read (a full parse will report it).
-pub fn input_fingerprint(dir: &Path) -> Option<InputFingerprint> {
-    let started = SystemTime::now();
+/// Files changed since `started` (when the reading they vouch for began)
+/// make it racy.
+pub fn input_fingerprint(dir: &Path, started: SystemTime) -> Option<InputFingerprint> {
     let (file_path, root) = find_project_file(dir)?;
     let mut diags = Diagnostics::default();
     let file = ProjectFile::load(&file_path, &mut diags).ok()?;
@@ -130,22 +131,22 @@ mod tests {
     #[test]
     fn any_edit_addition_or_removal_changes_the_fingerprint() {
         let dir = project();
-        let first = input_fingerprint(dir.path()).expect("fingerprint");
+        let first = input_fingerprint(dir.path(), SystemTime::now()).expect("fingerprint");
         assert!(first.racy, "files written just now are racy");
-        let same = input_fingerprint(dir.path()).expect("fingerprint");
+        let same = input_fingerprint(dir.path(), SystemTime::now()).expect("fingerprint");
         assert_eq!(first.hash, same.hash);
 
         std::fs::write(dir.path().join("models/a/m.sql"), "select 12").expect("write");
-        let edited = input_fingerprint(dir.path()).expect("fingerprint");
+        let edited = input_fingerprint(dir.path(), SystemTime::now()).expect("fingerprint");
         assert_ne!(first.hash, edited.hash);
 
         std::fs::write(dir.path().join("models/a/n.yml"), "version: 2").expect("write");
-        let added = input_fingerprint(dir.path()).expect("fingerprint");
+        let added = input_fingerprint(dir.path(), SystemTime::now()).expect("fingerprint");
         assert_ne!(edited.hash, added.hash);
 
         std::fs::remove_file(dir.path().join("models/a/n.yml")).expect("rm");
         std::fs::write(dir.path().join("selectors.yml"), "selectors: []").expect("write");
-        let selectors = input_fingerprint(dir.path()).expect("fingerprint");
+        let selectors = input_fingerprint(dir.path(), SystemTime::now()).expect("fingerprint");
         assert_ne!(added.hash, selectors.hash);
     }
 
@@ -160,6 +161,10 @@ mod tests {
                 .expect("open");
             file.set_modified(old).expect("set mtime");
         }
-        assert!(!input_fingerprint(dir.path()).expect("fingerprint").racy);
+        assert!(
+            !input_fingerprint(dir.path(), SystemTime::now())
+                .expect("fingerprint")
+                .racy
+        );
     }
 }

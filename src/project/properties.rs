@@ -128,6 +128,17 @@ pub struct Properties {
     pub unit_tests: Vec<UnitTestDef>,
 }
 
+impl Properties {
+    /// Appends what another file declared, after this one's.
+    pub fn append(&mut self, other: Properties) {
+        self.patches.extend(other.patches);
+        self.sources.extend(other.sources);
+        self.exposures.extend(other.exposures);
+        self.macros.extend(other.macros);
+        self.unit_tests.extend(other.unit_tests);
+    }
+}
+
 /// Reads one property file; problems go to `diags`, and whatever is valid is
 /// kept so all problems of a parse are reported together.
 pub fn read_property_file(

@@ -664,7 +664,7 @@ pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcom
     .map_err(|d| fail(render_diagnostic(&d)))?;
     // The model's SQL is in its dialect; the fixtures rdbt writes are
     // already the warehouse's SQL.
-    let model_node = shared.parsed.nodes.get(&model_id).unwrap_or(node);
+    let model_node = shared.parsed.nodes.get(&model_id).map_or(node, |n| &**n);
     let model_sql = executable(shared, model_node, &model_sql).map_err(|f| fail(f.message))?;
     let sql = crate::compile::inject_ctes(&model_sql, &ctes);
     let expect = def.get("expect").cloned().unwrap_or_default();

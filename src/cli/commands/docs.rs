@@ -167,11 +167,15 @@ fn write_json(session: &Session, path: &std::path::Path, value: &Value) -> Resul
 
 /// Relations the catalog describes: built models, seeds, snapshots, sources.
 fn catalogued(parsed: &ParsedProject) -> impl Iterator<Item = &ParsedNode> {
-    parsed.nodes.values().filter(|n| match n.resource_type {
-        ResourceType::Model => n.materialized() != "ephemeral",
-        ResourceType::Seed | ResourceType::Snapshot | ResourceType::Source => true,
-        _ => false,
-    })
+    parsed
+        .nodes
+        .values()
+        .map(|n| &**n)
+        .filter(|n| match n.resource_type {
+            ResourceType::Model => n.materialized() != "ephemeral",
+            ResourceType::Seed | ResourceType::Snapshot | ResourceType::Source => true,
+            _ => false,
+        })
 }
 
 async fn local_catalog(wh: &Arc<Warehouse>, parsed: &ParsedProject) -> Vec<CatalogEntry> {

@@ -564,7 +564,7 @@ fn created(description: &str) -> String {
 
 fn print_summary(
     printer: &crate::cli::printer::Printer,
-    nodes: &std::collections::BTreeMap<String, crate::compile::ParsedNode>,
+    nodes: &std::collections::BTreeMap<String, Box<crate::compile::ParsedNode>>,
     results: &[NodeResult],
     elapsed: Duration,
 ) {
@@ -629,7 +629,7 @@ fn print_summary(
 fn write_run_artifacts(
     session: &Session,
     target_dir: &std::path::Path,
-    nodes: &std::collections::BTreeMap<String, crate::compile::ParsedNode>,
+    nodes: &std::collections::BTreeMap<String, Box<crate::compile::ParsedNode>>,
     results: &[NodeResult],
     invocation_id: &str,
     elapsed: Duration,

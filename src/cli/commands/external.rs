@@ -31,7 +31,7 @@ pub fn external_sources<'p>(
                 .at_file_line(&node.abs_path, external_line(node), 1)
                 .with_help("an external source is {location, format: parquet|csv|ndjson, hive or partitions, options}")
         })?;
-        out.push((node, spec));
+        out.push((&**node, spec));
     }
     Ok(out)
 }

@@ -31,7 +31,7 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
     let selected = session.select(g, &p, &[ResourceType::Source])?;
     let sources: Vec<&ParsedNode> = selected
         .iter()
-        .filter_map(|id| p.parsed.nodes.get(id))
+        .filter_map(|id| p.parsed.nodes.get(id).map(|n| &**n))
         .filter(|n| {
             n.source.as_ref().is_some_and(|s| {
                 (s.loaded_at_field.is_some() || s.external.is_some()) && !s.freshness.is_null()

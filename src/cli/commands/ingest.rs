@@ -26,7 +26,7 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
     let selected = session.select(g, &p, &[ResourceType::Source])?;
     let nodes: Vec<&ParsedNode> = selected
         .iter()
-        .filter_map(|id| p.parsed.nodes.get(id))
+        .filter_map(|id| p.parsed.nodes.get(id).map(|n| &**n))
         .filter(|n| n.source.as_ref().is_some_and(|s| s.ingest.is_some()))
         .collect();
     if nodes.is_empty() {

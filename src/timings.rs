@@ -1,0 +1,20 @@
+//! `RDBT_TIMINGS=1`: how long each phase of a command took, for profiling.
+
+/// `RDBT_TIMINGS=1` prints how long each phase took and the memory held
+/// after it, for profiling.
+pub fn phase(name: &str, started: std::time::Instant) {
+    if std::env::var_os("RDBT_TIMINGS").is_some() {
+        eprintln!(
+            "timing: {name}: {:.1} ms{}",
+            started.elapsed().as_secs_f64() * 1000.0,
+            resident_memory().map_or(String::new(), |mb| format!(" ({mb} MB resident)"))
+        );
+    }
+}
+
+/// The process's resident memory in MB, where /proc tells it.
+fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096 / (1 << 20))
+}
