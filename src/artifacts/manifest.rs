@@ -132,7 +132,7 @@ pub fn refresh_invocation_fields(
     Ok(true)
 }
 
-fn stream<W: Write>(
+fn stream<W: Write + Send>(
     w: &mut Counting<W>,
     parsed: &ParsedProject,
     dag: &Dag,
@@ -238,31 +238,57 @@ fn stream<W: Write>(
         )
     });
     // Most of the manifest is nodes: they are serialized on every core, a
-    // window at a time (only one window's bytes in memory), and written in
-    // order. Each node is written as `,"id":{...}`; the very first comma
-    // is dropped.
+    // window at a time (a few windows' bytes in memory), while a writer
+    // thread writes the previous windows in order. Each node is written as
+    // `,"id":{...}`; the very first comma is dropped.
     let project_nodes: Vec<&ParsedNode> = project_nodes.map(|n| &**n).collect();
-    let mut leading_comma = 1;
-    for window in project_nodes.chunks(NODE_WINDOW) {
-        let parts: Vec<Result<Vec<u8>, serde_json::Error>> = window
-            .par_chunks(NODE_CHUNK)
-            .map(|chunk| {
-                let mut buf = Vec::with_capacity(chunk.len() * 2048);
-                for n in chunk {
-                    buf.push(b',');
-                    serde_json::to_writer(&mut buf, &n.unique_id)?;
-                    buf.push(b':');
-                    serde_json::to_writer(&mut buf, &NodeOut::new(n))?;
+    let out = &mut *w;
+    std::thread::scope(|scope| -> std::io::Result<()> {
+        let (parts_out, parts_in) = std::sync::mpsc::sync_channel::<Vec<u8>>(WINDOWS_IN_FLIGHT);
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            let mut leading_comma = 1;
+            for part in parts_in {
+                out.write_all(&part[leading_comma..])?;
+                leading_comma = 0;
+            }
+            Ok(())
+        });
+        let mut serialized = Ok(());
+        'windows: for window in project_nodes.chunks(NODE_WINDOW) {
+            let parts: Vec<Result<Vec<u8>, serde_json::Error>> = window
+                .par_chunks(NODE_CHUNK)
+                .map(|chunk| {
+                    let mut buf = Vec::with_capacity(chunk.len() * 2048);
+                    for n in chunk {
+                        buf.push(b',');
+                        serde_json::to_writer(&mut buf, &n.unique_id)?;
+                        buf.push(b':');
+                        serde_json::to_writer(&mut buf, &NodeOut::new(n))?;
+                    }
+                    Ok(buf)
+                })
+                .collect();
+            for part in parts {
+                match part {
+                    // A closed channel means the writer failed; it says why.
+                    Ok(bytes) => {
+                        if parts_out.send(bytes).is_err() {
+                            break 'windows;
+                        }
+                    }
+                    Err(e) => {
+                        serialized = Err(std::io::Error::other(e));
+                        break 'windows;
+                    }
                 }
-                Ok(buf)
-            })
-            .collect();
-        for part in parts {
-            let part = part.map_err(std::io::Error::other)?;
-            w.write_all(&part[leading_comma..])?;
-            leading_comma = 0;
+            }
         }
-    }
+        drop(parts_out);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the manifest writer stopped")));
+        serialized.and(written)
+    })?;
     w.write_all(b"}")?;
     key(w, "parent_map", false)?;
     adjacency(w, dag, &ids, petgraph::Direction::Incoming)?;
@@ -285,9 +311,11 @@ fn stream<W: Write>(
     Ok(fields)
 }
 
-/// Nodes serialized per parallel step, and per task within it.
-const NODE_WINDOW: usize = 8192;
+/// Nodes serialized per parallel step, and per task within it; how many
+/// serialized chunks may wait for the writer.
+const NODE_WINDOW: usize = 2048;
 const NODE_CHUNK: usize = 256;
+const WINDOWS_IN_FLIGHT: usize = 16;
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)

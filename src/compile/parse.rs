@@ -897,16 +897,20 @@ fn render_yaml_value(
 
 /// Descriptions may call `{{ doc('name') }}`; dbt renders them at parse.
 fn render_descriptions(compiler: &Compiler, parsed: &mut ParsedProject, diags: &mut Diagnostics) {
-    let ids: Vec<String> = parsed.nodes.keys().cloned().collect();
+    let needs = |node: &ParsedNode| {
+        node.description.contains("{{")
+            || node.columns.values().any(|c| c.description.contains("{{"))
+    };
+    let ids: Vec<String> = parsed
+        .nodes
+        .values()
+        .filter(|n| needs(n))
+        .map(|n| n.unique_id.clone())
+        .collect();
     for id in ids {
         let Some(node) = parsed.nodes.get(&id) else {
             continue;
         };
-        let needs = node.description.contains("{{")
-            || node.columns.values().any(|c| c.description.contains("{{"));
-        if !needs {
-            continue;
-        }
         let scope = scope_for(compiler, node, node.config.clone());
         let render = |text: &str| -> Result<String, Diagnostic> {
             if !text.contains("{{") {
