@@ -406,7 +406,7 @@ fn common(n: &ParsedNode) -> Map<String, Value> {
         n.config.get("meta").cloned().unwrap_or_else(|| json!({})),
     );
     m.insert("tags".into(), json!(n.tags()));
-    m.insert("config".into(), Value::Object(n.config.clone()));
+    m.insert("config".into(), Value::Object((*n.config).clone()));
     m.insert(
         "unrendered_config".into(),
         Value::Object(n.unrendered_config.clone()),
@@ -568,7 +568,7 @@ fn exposure_json(n: &ParsedNode) -> Value {
         e.map(|e| e.meta.clone()).unwrap_or(json!({})),
     );
     m.insert("tags".into(), json!(n.tags()));
-    m.insert("config".into(), Value::Object(n.config.clone()));
+    m.insert("config".into(), Value::Object((*n.config).clone()));
     m.insert("unrendered_config".into(), json!({}));
     m.insert("url".into(), json!(e.and_then(|e| e.url.clone())));
     m.insert(

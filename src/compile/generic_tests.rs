@@ -8,13 +8,13 @@ use super::parse::{LineIndex, blank_node, default_config};
 use super::scope::{RefCall, SourceCall};
 use super::world::INTERNAL_PACKAGE;
 use crate::diagnostics::{Diagnostics, closest_names, codes, did_you_mean};
-use crate::project::config::merge_into;
+use crate::project::config::{Config, merge_into};
 use crate::project::properties::{NodePatch, TestDef};
 use crate::project::{Package, Project, ResourceType};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 static ARG_REF: LazyLock<Regex> = LazyLock::new(|| {
     crate::regexes::static_regex(
@@ -91,19 +91,23 @@ pub fn build_generic_tests(
     use rayon::prelude::*;
     let built: Vec<(Vec<ParsedNode>, Diagnostics)> = jobs
         .par_iter()
-        .map_init(LineIndex::default, |lines, (parent, tests, columns)| {
-            let mut found = Diagnostics::default();
-            let mut builder = TestBuilder {
-                project,
-                compiler,
-                lines,
-                diags: &mut found,
-                out: Vec::new(),
-            };
-            builder.attach(parent, tests, columns);
-            let out = builder.out;
-            (out, found)
-        })
+        .map_init(
+            || (LineIndex::default(), None),
+            |(lines, last_config), (parent, tests, columns)| {
+                let mut found = Diagnostics::default();
+                let mut builder = TestBuilder {
+                    project,
+                    compiler,
+                    lines,
+                    last_config,
+                    diags: &mut found,
+                    out: Vec::new(),
+                };
+                builder.attach(parent, tests, columns);
+                let out = builder.out;
+                (out, found)
+            },
+        )
         .collect();
     let mut seen_ids = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -123,6 +127,8 @@ struct TestBuilder<'a> {
     project: &'a Project,
     compiler: &'a Compiler,
     lines: &'a mut LineIndex,
+    /// The config of the test built last: the next one usually has the same.
+    last_config: &'a mut Option<Arc<Config>>,
     diags: &'a mut Diagnostics,
     out: Vec<ParsedNode>,
 }
@@ -148,6 +154,7 @@ impl TestBuilder<'_> {
                 t,
                 column,
                 self.lines,
+                self.last_config,
                 self.diags,
             ) {
                 self.out.push(n);
@@ -163,6 +170,7 @@ fn build_one(
     def: &TestDef,
     column: Option<(&String, bool)>,
     lines: &mut LineIndex,
+    last_config: &mut Option<Arc<Config>>,
     diags: &mut Diagnostics,
 ) -> Option<ParsedNode> {
     let package = parent.package;
@@ -275,7 +283,7 @@ fn build_one(
     );
     merge_into(&mut config, &def.config);
     node.unrendered_config = def.config.clone();
-    node.config = config;
+    node.config = shared_config(config, last_config);
     node.path = format!("{name}.sql");
     node.original_file_path = yaml_rel;
     node.abs_path = def.origin.file.path.clone();
@@ -328,6 +336,18 @@ fn build_one(
     node.schema = world.target_schema.clone();
     node.database = world.target_database.clone();
     Some(node)
+}
+
+/// `config`, as the same allocation as the last test's when they are equal.
+fn shared_config(config: Config, last: &mut Option<Arc<Config>>) -> Arc<Config> {
+    match last {
+        Some(previous) if **previous == config => previous.clone(),
+        _ => {
+            let shared = Arc::new(config);
+            *last = Some(shared.clone());
+            shared
+        }
+    }
 }
 
 fn with_model(

@@ -330,10 +330,10 @@ impl Linker {
         let resolver: Arc<dyn RelationResolver> = self.resolver.clone();
         let scope = Arc::new(NodeScope {
             world: compiler.world.clone(),
-            node: parse::scope_for(compiler, node, node.config.clone())
+            node: parse::scope_for(compiler, node, (*node.config).clone())
                 .node
                 .clone(),
-            base_config: node.config.clone(),
+            base_config: (*node.config).clone(),
             recorded: Mutex::new(Recorded::default()),
             resolver: Some(resolver),
             this: self
@@ -562,7 +562,7 @@ pub fn compile_inline(
         .insert(node.unique_id.clone(), Box::new(node.clone()));
     let index = RefIndex::new(&tmp);
     let mut diags = Diagnostics::default();
-    let scope = parse::scope_for(compiler, &node, node.config.clone());
+    let scope = parse::scope_for(compiler, &node, (*node.config).clone());
     let origin = TemplateOrigin::new(
         node.abs_path.clone(),
         node.file_text.clone(),

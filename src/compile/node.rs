@@ -72,7 +72,8 @@ pub struct ParsedNode {
     /// Where `raw_code` starts in `file_text`.
     pub body_offset: usize,
     pub checksum: String,
-    pub config: Config,
+    /// Shared: thousands of nodes (data tests above all) have equal configs.
+    pub config: Arc<Config>,
     /// Config as written in YAML and the project file (before `config()`).
     pub unrendered_config: Config,
     pub description: String,

@@ -186,7 +186,7 @@ pub fn parse_project(
             node.file_text = file_text;
             node.checksum = seed.checksum.clone();
             node.unrendered_config = config.clone();
-            node.config = config;
+            node.config = Arc::new(config);
             apply_patch(&mut node, patch);
             name_relation(&compiler, &mut node, &mut diags);
             insert_node(&mut parsed, node, &mut diags);
@@ -277,7 +277,7 @@ pub fn parse_project(
             }
             config.insert("tags".into(), tags.into());
             node.unrendered_config = config.clone();
-            node.config = config;
+            node.config = Arc::new(config);
             insert_node(&mut parsed, node, &mut diags);
         }
     }
@@ -310,7 +310,7 @@ pub fn parse_project(
             config.insert("enabled".into(), true.into());
             merge_into(&mut config, &e.config);
             config.insert("tags".into(), e.tags.clone().into());
-            node.config = config;
+            node.config = Arc::new(config);
             for (text, mark) in &e.depends_on {
                 let offset = offset_of(&e.origin.file.text, mark.line, mark.column);
                 match LITERAL_REF.captures(text) {
@@ -375,7 +375,7 @@ pub fn parse_project(
                 name: u.model.clone(),
                 version: None,
             });
-            node.config.insert("enabled".into(), true.into());
+            Arc::make_mut(&mut node.config).insert("enabled".into(), true.into());
             node.unit_test = Some(u.raw.clone());
             // Inputs are refs too, so a wrong name is reported now, at its line.
             match unit_test_inputs(&u.raw) {
@@ -542,7 +542,7 @@ pub fn blank_node(
         file_text: Arc::from(""),
         body_offset: 0,
         checksum: String::new(),
-        config: Config::new(),
+        config: Arc::default(),
         unrendered_config: Config::new(),
         description: String::new(),
         columns: BTreeMap::new(),
@@ -665,7 +665,7 @@ fn parse_sql_node(
     }
     let mut config = job.base_config.clone();
     merge_into(&mut config, &recorded.config);
-    node.config = config;
+    node.config = Arc::new(config);
     node.refs = recorded.refs;
     node.sources = recorded.sources;
     node.macros = recorded.macros;
@@ -740,7 +740,7 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
         return;
     }
     if compiler.custom_naming {
-        let scope = scope_for(compiler, node, node.config.clone());
+        let scope = scope_for(compiler, node, (*node.config).clone());
         let none_or = |v: &Option<String>| v.clone().map_or(Value::from(()), Value::from);
         let scope = Arc::new(NodeScope {
             extra: vec![
@@ -911,7 +911,7 @@ fn render_descriptions(compiler: &Compiler, parsed: &mut ParsedProject, diags: &
         let Some(node) = parsed.nodes.get(&id) else {
             continue;
         };
-        let scope = scope_for(compiler, node, node.config.clone());
+        let scope = scope_for(compiler, node, (*node.config).clone());
         let render = |text: &str| -> Result<String, Diagnostic> {
             if !text.contains("{{") {
                 return Ok(text.to_string());

@@ -153,7 +153,7 @@ fn relation_of(n: &ParsedNode) -> (String, String, String) {
 
 fn configs_differ(old: &OldNode, n: &ParsedNode) -> bool {
     // Compare only keys a user sets; dbt adds defaults we may not write.
-    let new = serde_json::Value::Object(n.config.clone());
+    let new = serde_json::Value::Object((*n.config).clone());
     let Some(old_map) = old.config.as_object() else {
         return true;
     };
