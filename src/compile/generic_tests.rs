@@ -154,9 +154,10 @@ impl TestBuilder<'_> {
                 t,
                 column,
                 self.lines,
-                self.last_config,
                 self.diags,
             ) {
+                let mut n = n;
+                n.config = shared_config(std::mem::take(&mut n.config), self.last_config);
                 self.out.push(n);
             }
         }
@@ -170,7 +171,6 @@ fn build_one(
     def: &TestDef,
     column: Option<(&String, bool)>,
     lines: &mut LineIndex,
-    last_config: &mut Option<Arc<Config>>,
     diags: &mut Diagnostics,
 ) -> Option<ParsedNode> {
     let package = parent.package;
@@ -283,7 +283,7 @@ fn build_one(
     );
     merge_into(&mut config, &def.config);
     node.unrendered_config = def.config.clone();
-    node.config = shared_config(config, last_config);
+    node.config = Arc::new(config);
     node.path = format!("{name}.sql");
     node.original_file_path = yaml_rel;
     node.abs_path = def.origin.file.path.clone();
@@ -339,13 +339,12 @@ fn build_one(
 }
 
 /// `config`, as the same allocation as the last test's when they are equal.
-fn shared_config(config: Config, last: &mut Option<Arc<Config>>) -> Arc<Config> {
+fn shared_config(config: Arc<Config>, last: &mut Option<Arc<Config>>) -> Arc<Config> {
     match last {
-        Some(previous) if **previous == config => previous.clone(),
+        Some(previous) if *previous == config => previous.clone(),
         _ => {
-            let shared = Arc::new(config);
-            *last = Some(shared.clone());
-            shared
+            *last = Some(config.clone());
+            config
         }
     }
 }
