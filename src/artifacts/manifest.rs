@@ -623,7 +623,7 @@ struct NodeOut<'a> {
     unique_id: &'a str,
     fqn: &'a [String],
     description: &'a str,
-    columns: &'a std::collections::BTreeMap<String, crate::compile::ColumnInfo>,
+    columns: &'a std::collections::BTreeMap<String, Box<crate::compile::ColumnInfo>>,
     meta: Value,
     tags: Vec<String>,
     config: &'a Map<String, Value>,

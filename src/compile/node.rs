@@ -77,7 +77,9 @@ pub struct ParsedNode {
     /// Config as written in YAML and the project file (before `config()`).
     pub unrendered_config: Config,
     pub description: String,
-    pub columns: BTreeMap<String, ColumnInfo>,
+    /// Boxed, as are the kind-specific fields below: a B-tree leaf holds
+    /// eleven values, and most nodes have few columns or none.
+    pub columns: BTreeMap<String, Box<ColumnInfo>>,
     pub patch_path: Option<String>,
     /// `docs:` as written; `None` is dbt's default (shown, no color), kept
     /// out of every node because large projects have tens of thousands.
@@ -94,8 +96,8 @@ pub struct ParsedNode {
     pub test_metadata: Option<TestMetadata>,
     pub attached_node: Option<String>,
     pub column_name: Option<String>,
-    pub source: Option<SourceInfo>,
-    pub exposure: Option<ExposureInfo>,
+    pub source: Option<Box<SourceInfo>>,
+    pub exposure: Option<Box<ExposureInfo>>,
     /// A unit test's definition (`given`, `expect`, `overrides`) as written.
     pub unit_test: Option<serde_json::Value>,
     /// Output of the parse render (placeholders for refs).

@@ -258,7 +258,7 @@ pub fn parse_project(
                 &node.schema,
                 &identifier,
             ));
-            node.source = Some(SourceInfo {
+            node.source = Some(Box::new(SourceInfo {
                 source_name: source.source_name.clone(),
                 source_description: source.source_description.clone(),
                 identifier,
@@ -268,7 +268,7 @@ pub fn parse_project(
                 meta: source.meta.clone(),
                 ingest: source.ingest.clone(),
                 external: source.external.clone(),
-            });
+            }));
             let mut tags = config.tags();
             for t in &source.tags {
                 if !tags.contains(t) {
@@ -335,7 +335,7 @@ pub fn parse_project(
                     ),
                 }
             }
-            node.exposure = Some(ExposureInfo {
+            node.exposure = Some(Box::new(ExposureInfo {
                 exposure_type: e.exposure_type.clone(),
                 label: e.label.clone(),
                 maturity: e.maturity.clone(),
@@ -343,7 +343,7 @@ pub fn parse_project(
                 owner: e.owner.clone(),
                 meta: e.meta.clone(),
                 extra: e.extra.clone(),
-            });
+            }));
             insert_node(&mut parsed, node, &mut diags);
         }
         for u in &package.properties.unit_tests {
@@ -697,12 +697,12 @@ fn apply_patch(node: &mut ParsedNode, patch: Option<&NodePatch>) {
     }
 }
 
-fn columns(defs: &[ColumnDef]) -> BTreeMap<String, ColumnInfo> {
+fn columns(defs: &[ColumnDef]) -> BTreeMap<String, Box<ColumnInfo>> {
     defs.iter()
         .map(|c| {
             (
                 c.name.clone(),
-                ColumnInfo {
+                Box::new(ColumnInfo {
                     name: c.name.clone(),
                     description: c.description.clone(),
                     meta: c.meta.clone(),
@@ -710,7 +710,7 @@ fn columns(defs: &[ColumnDef]) -> BTreeMap<String, ColumnInfo> {
                     constraints: c.constraints.clone(),
                     quote: c.quote,
                     tags: c.tags.clone(),
-                },
+                }),
             )
         })
         .collect()

@@ -15,7 +15,7 @@ use crate::diagnostics::{Diagnostic, Diagnostics, Location, closest_names, codes
 use crate::project::ResourceType;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// The project's graph. Edges point from parent to child.
 pub struct Dag {
@@ -100,7 +100,8 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
         .map(|n| ((n.package_name.clone(), n.name.clone()), &**n))
         .collect();
     let mut diags = Diagnostics::default();
-    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Each node's parents, in the order of `parsed.nodes`.
+    let mut deps: Vec<Vec<String>> = Vec::with_capacity(parsed.nodes.len());
     for node in parsed.nodes.values() {
         let mut d: Vec<String> = Vec::new();
         if let Some(attached) = &node.attached_node {
@@ -141,27 +142,31 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
         }
         d.sort();
         d.dedup();
-        deps.insert(node.unique_id.clone(), d);
+        deps.push(d);
     }
     if diags.has_errors() {
         return Err(diags);
     }
-    let mut graph = DiGraph::new();
-    let mut ix = HashMap::new();
-    for id in parsed.nodes.keys() {
-        ix.insert(id.clone(), graph.add_node(id.clone()));
-    }
-    for (child, parents) in &deps {
+    let mut graph = DiGraph::with_capacity(parsed.nodes.len(), parsed.nodes.len() * 2);
+    let mut ix = HashMap::with_capacity(parsed.nodes.len());
+    let children: Vec<NodeIndex> = parsed
+        .nodes
+        .keys()
+        .map(|id| {
+            let child = graph.add_node(id.clone());
+            ix.insert(id.clone(), child);
+            child
+        })
+        .collect();
+    for (&child, parents) in children.iter().zip(&deps) {
         for p in parents {
-            if let (Some(&a), Some(&b)) = (ix.get(p), ix.get(child)) {
-                graph.add_edge(a, b, ());
+            if let Some(&parent) = ix.get(p) {
+                graph.add_edge(parent, child, ());
             }
         }
     }
-    for (id, d) in deps {
-        if let Some(n) = parsed.nodes.get_mut(&id) {
-            n.depends_on = d;
-        }
+    for (node, d) in parsed.nodes.values_mut().zip(deps) {
+        node.depends_on = d;
     }
     let dag = Dag { graph, index: ix };
     if let Some(cycle) = find_cycle(&dag) {
