@@ -40,7 +40,7 @@ pub fn build_generic_tests(
     parsed: &ParsedProject,
     patches: &HashMap<(String, String, String), &NodePatch>,
     diags: &mut Diagnostics,
-) -> Vec<ParsedNode> {
+) -> Vec<Box<ParsedNode>> {
     type Job<'a> = (
         Parent<'a>,
         &'a [TestDef],
@@ -89,7 +89,7 @@ pub fn build_generic_tests(
     // Each parent's tests build on their own (in parallel); duplicates are
     // then dropped in a fixed order, so the output does not depend on timing.
     use rayon::prelude::*;
-    let built: Vec<(Vec<ParsedNode>, Diagnostics)> = jobs
+    let built: Vec<(Vec<Box<ParsedNode>>, Diagnostics)> = jobs
         .par_iter()
         .map_init(
             || (LineIndex::default(), None),
@@ -130,7 +130,7 @@ struct TestBuilder<'a> {
     /// The config of the test built last: the next one usually has the same.
     last_config: &'a mut Option<Arc<Config>>,
     diags: &'a mut Diagnostics,
-    out: Vec<ParsedNode>,
+    out: Vec<Box<ParsedNode>>,
 }
 
 impl TestBuilder<'_> {
@@ -156,7 +156,7 @@ impl TestBuilder<'_> {
                 self.lines,
                 self.diags,
             ) {
-                let mut n = n;
+                let mut n = Box::new(n);
                 n.config = shared_config(std::mem::take(&mut n.config), self.last_config);
                 self.out.push(n);
             }

@@ -48,7 +48,8 @@ pub struct ParseOutput {
 }
 
 /// A parsed node, its warnings, and whether it was rendered (not cached).
-type NodeParse = (ParsedNode, Vec<Diagnostic>, bool);
+/// Boxed as soon as built: results wait in a list until all are rendered.
+type NodeParse = (Box<ParsedNode>, Vec<Diagnostic>, bool);
 /// A node whose render failed: the error, its package and its name.
 type FailedNode = (Diagnostic, String, String);
 
@@ -612,7 +613,7 @@ fn parse_sql_node(
     job: &Job,
     cache: &ParseCache,
     fingerprint: &str,
-) -> Result<(ParsedNode, Vec<Diagnostic>, bool), Diagnostic> {
+) -> Result<NodeParse, Diagnostic> {
     let file = job.file;
     let mut node = blank_node(
         job.unique_id.clone(),
@@ -676,7 +677,7 @@ fn parse_sql_node(
         name_relation(compiler, &mut node, &mut diags);
     }
     warnings.extend(diags);
-    Ok((node, warnings, was_rendered))
+    Ok((Box::new(node), warnings, was_rendered))
 }
 
 fn apply_patch(node: &mut ParsedNode, patch: Option<&NodePatch>) {
@@ -802,12 +803,15 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
     });
 }
 
-fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnostics) {
+fn insert_node(
+    parsed: &mut ParsedProject,
+    node: impl Into<Box<ParsedNode>>,
+    diags: &mut Diagnostics,
+) {
+    let node: Box<ParsedNode> = node.into();
     let enabled = node.config.enabled();
     if !enabled {
-        parsed
-            .disabled
-            .insert(node.unique_id.clone(), Box::new(node));
+        parsed.disabled.insert(node.unique_id.clone(), node);
         return;
     }
     if let Some(existing) = parsed.nodes.get(&node.unique_id) {
@@ -864,7 +868,7 @@ fn insert_node(parsed: &mut ParsedProject, node: ParsedNode, diags: &mut Diagnos
             return;
         }
     }
-    parsed.nodes.insert(node.unique_id.clone(), Box::new(node));
+    parsed.nodes.insert(node.unique_id.clone(), node);
 }
 
 fn render_yaml_value(
