@@ -34,6 +34,9 @@ struct Parent<'a> {
     package: &'a Package,
 }
 
+// The nodes end up boxed in the parsed project; boxing them here spares
+// moving kilobyte-sized values between lists on the way.
+#[allow(clippy::vec_box)]
 pub fn build_generic_tests(
     project: &Project,
     compiler: &Compiler,
@@ -123,6 +126,7 @@ pub fn build_generic_tests(
 }
 
 /// Collects the test nodes of one parse, each once.
+#[allow(clippy::vec_box)]
 struct TestBuilder<'a> {
     project: &'a Project,
     compiler: &'a Compiler,
