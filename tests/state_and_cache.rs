@@ -222,6 +222,8 @@ fn an_unchanged_project_skips_the_parse_and_any_change_does_not() {
     assert!(added["nodes"]["model.stamp.c"].is_object());
     let (skipped, _) = parse(&[], &["--no-partial-parse"]);
     assert!(!skipped);
+    // A full parse stamps too (its fingerprint is taken beside the parse).
+    assert!(parse(&[], &[]).0, "nothing changed since the full parse");
     let (skipped, _) = parse(&[("RDBT_NO_PARTIAL_PARSE", "1")], &[]);
     assert!(!skipped);
     // Dropping that variable is a change too; the parse after it stamps.
