@@ -63,7 +63,8 @@ fn analysis_phase(exe: &str, dir: &Path) -> f64 {
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .find_map(|l| l.strip_prefix("timing: static analysis: "))
-                .and_then(|v| v.trim_end_matches(" ms").parse().ok())
+                // "1380.2 ms (250 MB resident)": the number comes first.
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
                 .unwrap_or(f64::NAN)
         })
         .collect();
