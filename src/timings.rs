@@ -12,9 +12,11 @@ pub fn phase(name: &str, started: std::time::Instant) {
     }
 }
 
-/// The process's resident memory in MB, where /proc tells it.
+/// The process's resident memory in MB, where /proc tells it (in kB, so
+/// the page size does not matter).
 fn resident_memory() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096 / (1 << 20))
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }

@@ -112,7 +112,7 @@ pub fn parse_project(
         }
     }
 
-    crate::timings::phase("  jobs", step);
+    crate::timings::phase("  parse: folder configs and patches", step);
     let step = std::time::Instant::now();
     let results: Vec<Result<NodeParse, FailedNode>> = jobs
         .par_iter()
@@ -121,7 +121,7 @@ pub fn parse_project(
                 .map_err(|d| (d, job.package.name.clone(), job.file.name.clone()))
         })
         .collect();
-    crate::timings::phase("  render", step);
+    crate::timings::phase("  parse: render SQL nodes", step);
     let step = std::time::Instant::now();
     let mut parsed = ParsedProject {
         project_name: project.name().to_string(),
@@ -283,7 +283,7 @@ pub fn parse_project(
         }
     }
 
-    crate::timings::phase("  insert", step);
+    crate::timings::phase("  parse: collect rendered nodes", step);
     let step = std::time::Instant::now();
     // Data tests need their parents' final names, so they come last.
     let tests = build_generic_tests(project, &compiler, &parsed, &patches, &mut diags);
@@ -421,7 +421,7 @@ pub fn parse_project(
             );
         }
     }
-    crate::timings::phase("  tests etc", step);
+    crate::timings::phase("  parse: seeds, sources, data tests, exposures", step);
     let step = std::time::Instant::now();
     collect_macros(project, &compiler, &mut parsed);
     render_descriptions(&compiler, &mut parsed, &mut diags);
@@ -429,7 +429,7 @@ pub fn parse_project(
     report_unused_config_paths(project, &parsed, &mut diags);
     validate_configs(&parsed, &mut diags);
     cache.retain(&new_cache_entries);
-    crate::timings::phase("  finish", step);
+    crate::timings::phase("  parse: macros, descriptions, config checks", step);
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
         diags.into_iter().partition(Diagnostic::is_error);
     Ok(ParseOutput {
