@@ -9,5 +9,22 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    give_back_freed_memory_promptly();
     ExitCode::from(rdbt::cli::run(std::env::args_os().collect()))
+}
+
+/// mimalloc 3 keeps freed pages for a second before giving them back, in
+/// case they are wanted again. A parse frees its temporaries phase after
+/// phase; the kept pages added 17 MB (12%) to the peak of a 10,000-model
+/// parse (155 → 138 MB), and giving them back at once cost no measurable
+/// time. A `MIMALLOC_PURGE_DELAY` set by the user wins.
+fn give_back_freed_memory_promptly() {
+    /// `mi_option_purge_delay` in mimalloc 3's list of options (the -sys
+    /// crate has no name for it).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option, which mimalloc reads atomically;
+        // no other thread exists yet.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
 }
