@@ -92,38 +92,46 @@ fn partial_parse_rerenders_only_the_edited_model() {
     let sql_nodes = parsed
         .nodes
         .values()
-        .filter(|n| n.parse_sql.is_some())
+        .filter(|n| !n.raw_code.is_empty() && n.test_metadata.is_none())
         .count();
     assert_eq!(first, sql_nodes, "a cold parse renders every SQL node");
     let (second, _) = parse();
     assert_eq!(second, 0, "nothing changed: nothing re-renders");
     let path = dir.join("models/marts/orders.sql");
     let text = std::fs::read_to_string(&path).expect("read");
-    std::fs::write(&path, format!("{text}\n-- edited\n")).expect("write");
+    std::fs::write(
+        &path,
+        format!("{text}\n-- edited\n{{{{ config(tags=['edited']) }}}}\n"),
+    )
+    .expect("write");
     let (third, parsed) = parse();
     assert_eq!(third, 1, "only the edited model re-renders");
     assert!(
         parsed.nodes["model.jaffle_nested.orders"]
-            .parse_sql
-            .as_deref()
-            .unwrap_or_default()
-            .contains("-- edited")
+            .tags()
+            .contains(&"edited".to_string()),
+        "the new render's config() is used"
     );
+    assert!(cached_sql(dir, "model.jaffle_nested.orders").contains("-- edited"));
     // A var change invalidates every node that could read it.
     let pf = dir.join("dbt_project.yml");
     let text = std::fs::read_to_string(&pf)
         .expect("read")
         .replace("start_date: '2018-01-01'", "start_date: '2019-01-01'");
     std::fs::write(&pf, text).expect("write");
-    let (fourth, parsed) = parse();
+    let (fourth, _) = parse();
     assert_eq!(fourth, sql_nodes);
-    assert!(
-        parsed.nodes["model.jaffle_nested.stg_orders"]
-            .parse_sql
-            .as_deref()
-            .unwrap_or_default()
-            .contains("2019-01-01")
-    );
+    assert!(cached_sql(dir, "model.jaffle_nested.stg_orders").contains("2019-01-01"));
+}
+
+/// The parse render of a node as the partial-parse cache kept it.
+fn cached_sql(dir: &std::path::Path, unique_id: &str) -> String {
+    let bytes = std::fs::read(dir.join("target/partial_parse.json")).expect("cache written");
+    let cache: serde_json::Value = serde_json::from_slice(&bytes).expect("cache is JSON");
+    cache["entries"][unique_id]["sql"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cached render of {unique_id}"))
+        .to_string()
 }
 
 /// Makes every file of the project look old, as after a checkout: files

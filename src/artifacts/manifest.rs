@@ -409,7 +409,7 @@ fn common(n: &ParsedNode) -> Map<String, Value> {
     m.insert("config".into(), Value::Object((*n.config).clone()));
     m.insert(
         "unrendered_config".into(),
-        Value::Object(n.unrendered_config.clone()),
+        Value::Object((*n.unrendered_config).clone()),
     );
     m.insert("created_at".into(), json!(0.0));
     m

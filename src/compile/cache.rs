@@ -117,6 +117,12 @@ impl ParseCache {
             .map(|e| (e.recorded.clone(), e.sql.clone()))
     }
 
+    /// False with `--no-partial-parse`: nothing is kept, so callers need
+    /// not copy what they would store.
+    pub fn is_enabled(&self) -> bool {
+        self.path.is_some()
+    }
+
     pub fn store(&self, unique_id: &str, key: String, recorded: Recorded, sql: String) {
         if self.path.is_none() {
             return;

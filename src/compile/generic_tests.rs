@@ -95,14 +95,14 @@ pub fn build_generic_tests(
     let built: Vec<(Vec<Box<ParsedNode>>, Diagnostics)> = jobs
         .par_iter()
         .map_init(
-            || (LineIndex::default(), None),
-            |(lines, last_config), (parent, tests, columns)| {
+            || (LineIndex::default(), Vec::new()),
+            |(lines, recent_configs), (parent, tests, columns)| {
                 let mut found = Diagnostics::default();
                 let mut builder = TestBuilder {
                     project,
                     compiler,
                     lines,
-                    last_config,
+                    recent_configs,
                     diags: &mut found,
                     out: Vec::new(),
                 };
@@ -131,8 +131,8 @@ struct TestBuilder<'a> {
     project: &'a Project,
     compiler: &'a Compiler,
     lines: &'a mut LineIndex,
-    /// The config of the test built last: the next one usually has the same.
-    last_config: &'a mut Option<Arc<Config>>,
+    /// Configs of the tests built last: the next one usually has an equal one.
+    recent_configs: &'a mut Vec<Arc<Config>>,
     diags: &'a mut Diagnostics,
     out: Vec<Box<ParsedNode>>,
 }
@@ -161,7 +161,10 @@ impl TestBuilder<'_> {
                 self.diags,
             ) {
                 let mut n = Box::new(n);
-                n.config = shared_config(std::mem::take(&mut n.config), self.last_config);
+                n.config = crate::project::config::share_recent(
+                    std::mem::replace(&mut n.config, crate::project::config::empty_shared()),
+                    self.recent_configs,
+                );
                 self.out.push(n);
             }
         }
@@ -286,7 +289,9 @@ fn build_one(
         &super::parse::folder_config(project, package, ResourceType::Test, &fqn),
     );
     merge_into(&mut config, &def.config);
-    node.unrendered_config = def.config.clone();
+    if !def.config.is_empty() {
+        node.unrendered_config = Arc::new(def.config.clone());
+    }
     node.config = Arc::new(config);
     node.path = format!("{name}.sql");
     node.original_file_path = yaml_rel;
@@ -296,14 +301,17 @@ fn build_one(
     node.checksum = hash[..32].to_string();
     node.attached_node = Some(parent.unique_id.clone());
     node.column_name = column.map(|(c, _)| c.clone());
-    node.macros.insert(found.unique_id.clone());
-    node.macros
-        .insert(format!("macro.{INTERNAL_PACKAGE}.get_where_subquery"));
-    node.test_metadata = Some(TestMetadata {
+    node.macros = vec![
+        found.unique_id.clone(),
+        format!("macro.{INTERNAL_PACKAGE}.get_where_subquery"),
+    ];
+    node.macros.sort();
+    node.macros.dedup();
+    node.test_metadata = Some(Box::new(TestMetadata {
         name: short,
-        kwargs: with_model(&kwargs, &parent.expression),
+        kwargs: with_model(&kwargs, &parent.expression).into(),
         namespace,
-    });
+    }));
     let offset = lines.offset(
         &def.origin.file.text,
         def.origin.mark.line,
@@ -339,18 +347,8 @@ fn build_one(
     }
     node.schema = world.target_schema.clone();
     node.database = world.target_database.clone();
+    node.shrink_lists();
     Some(node)
-}
-
-/// `config`, as the same allocation as the last test's when they are equal.
-fn shared_config(config: Arc<Config>, last: &mut Option<Arc<Config>>) -> Arc<Config> {
-    match last {
-        Some(previous) if *previous == config => previous.clone(),
-        _ => {
-            *last = Some(config.clone());
-            config
-        }
-    }
 }
 
 fn with_model(

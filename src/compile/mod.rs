@@ -22,7 +22,7 @@ pub use cache::ParseCache;
 pub use dialect::{executable_sql, sql_dialect_of};
 pub use environment::{Compiler, render_env_string};
 pub use generic_tests::jinja_literal;
-pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject};
+pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, TestKwargs};
 pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};
 pub use warehouse_access::{QueryTable, WarehouseAccess};

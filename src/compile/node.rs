@@ -24,8 +24,41 @@ pub struct ColumnInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct TestMetadata {
     pub name: String,
-    pub kwargs: serde_json::Map<String, serde_json::Value>,
+    pub kwargs: TestKwargs,
     pub namespace: Option<String>,
+}
+
+/// A data test's arguments, sorted by name. A sorted list, not a map: a
+/// map's smallest node has room for eleven entries (over 600 bytes), a test
+/// has two or three arguments, and a project may have tens of thousands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestKwargs(Vec<(String, serde_json::Value)>);
+
+impl TestKwargs {
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+}
+
+impl From<serde_json::Map<String, serde_json::Value>> for TestKwargs {
+    fn from(map: serde_json::Map<String, serde_json::Value>) -> Self {
+        // The map iterates in key order, so the list is sorted.
+        TestKwargs(map.into_iter().collect())
+    }
+}
+
+impl Serialize for TestKwargs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// Source-only facts.
@@ -75,7 +108,8 @@ pub struct ParsedNode {
     /// Shared: thousands of nodes (data tests above all) have equal configs.
     pub config: Arc<Config>,
     /// Config as written in YAML and the project file (before `config()`).
-    pub unrendered_config: Config,
+    /// Shared like `config`.
+    pub unrendered_config: Arc<Config>,
     pub description: String,
     /// Boxed, as are the kind-specific fields below: a B-tree leaf holds
     /// eleven values, and most nodes have few columns or none.
@@ -86,22 +120,25 @@ pub struct ParsedNode {
     pub docs: Option<serde_json::Value>,
     pub refs: Vec<RefCall>,
     pub sources: Vec<SourceCall>,
-    pub macros: BTreeSet<String>,
+    /// Macros called, as `macro.<package>.<name>`: sorted, without
+    /// duplicates. A list, not a set: a set's smallest node holds eleven
+    /// names, and most nodes call one or two macros.
+    pub macros: Vec<String>,
     /// Filled by the graph: the unique ids this node reads.
     pub depends_on: Vec<String>,
     pub database: String,
     pub schema: String,
     pub alias: String,
     pub relation_name: Option<String>,
-    pub test_metadata: Option<TestMetadata>,
+    /// Boxed, as are the kind-specific fields below: they would make every
+    /// node bigger, and a node is allocated in a size class of its own.
+    pub test_metadata: Option<Box<TestMetadata>>,
     pub attached_node: Option<String>,
     pub column_name: Option<String>,
     pub source: Option<Box<SourceInfo>>,
     pub exposure: Option<Box<ExposureInfo>>,
     /// A unit test's definition (`given`, `expect`, `overrides`) as written.
-    pub unit_test: Option<serde_json::Value>,
-    /// Output of the parse render (placeholders for refs).
-    pub parse_sql: Option<String>,
+    pub unit_test: Option<Box<serde_json::Value>>,
     /// Output of the compile render (real relation names).
     pub compiled_code: Option<String>,
     /// Where each `ref()`/`source()` was written: (call text, byte offset in
@@ -112,6 +149,18 @@ pub struct ParsedNode {
 }
 
 impl ParsedNode {
+    /// Gives back the room lists grew into while the node was built: a
+    /// list's first push reserves four entries, a node keeps one or two,
+    /// and a large project keeps tens of thousands of nodes.
+    pub fn shrink_lists(&mut self) {
+        self.fqn.shrink_to_fit();
+        self.refs.shrink_to_fit();
+        self.sources.shrink_to_fit();
+        self.macros.shrink_to_fit();
+        self.call_sites.shrink_to_fit();
+        self.depends_on.shrink_to_fit();
+    }
+
     pub fn tags(&self) -> Vec<String> {
         self.config.tags()
     }

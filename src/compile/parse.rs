@@ -59,7 +59,8 @@ struct Job<'a> {
     package: &'a Package,
     fqn: Vec<String>,
     unique_id: String,
-    base_config: Config,
+    /// Shared by consecutive jobs with equal configs (a folder's models).
+    base_config: Arc<Config>,
     patch: Option<&'a NodePatch>,
 }
 
@@ -101,6 +102,12 @@ pub fn parse_project(
             if let Some(p) = patch {
                 merge_into(&mut base_config, &p.config);
             }
+            let base_config = match jobs.last() {
+                Some(Job {
+                    base_config: last, ..
+                }) if **last == base_config => last.clone(),
+                _ => Arc::new(base_config),
+            };
             jobs.push(Job {
                 file,
                 package,
@@ -116,8 +123,8 @@ pub fn parse_project(
     let step = std::time::Instant::now();
     let results: Vec<Result<NodeParse, FailedNode>> = jobs
         .par_iter()
-        .map(|job| {
-            parse_sql_node(&compiler, job, cache, &fingerprint)
+        .map_init(Vec::new, |recent_configs, job| {
+            parse_sql_node(&compiler, job, cache, &fingerprint, recent_configs)
                 .map_err(|d| (d, job.package.name.clone(), job.file.name.clone()))
         })
         .collect();
@@ -186,7 +193,7 @@ pub fn parse_project(
             node.abs_path = seed.abs_path.clone();
             node.file_text = file_text;
             node.checksum = seed.checksum.clone();
-            node.unrendered_config = config.clone();
+            node.unrendered_config = Arc::new(config.clone());
             node.config = Arc::new(config);
             apply_patch(&mut node, patch);
             name_relation(&compiler, &mut node, &mut diags);
@@ -277,7 +284,7 @@ pub fn parse_project(
                 }
             }
             config.insert("tags".into(), tags.into());
-            node.unrendered_config = config.clone();
+            node.unrendered_config = Arc::new(config.clone());
             node.config = Arc::new(config);
             insert_node(&mut parsed, node, &mut diags);
         }
@@ -377,7 +384,7 @@ pub fn parse_project(
                 version: None,
             });
             Arc::make_mut(&mut node.config).insert("enabled".into(), true.into());
-            node.unit_test = Some(u.raw.clone());
+            node.unit_test = Some(Box::new(u.raw.clone()));
             // Inputs are refs too, so a wrong name is reported now, at its line.
             match unit_test_inputs(&u.raw) {
                 Ok(inputs) => {
@@ -543,15 +550,15 @@ pub fn blank_node(
         file_text: Arc::from(""),
         body_offset: 0,
         checksum: String::new(),
-        config: Arc::default(),
-        unrendered_config: Config::new(),
+        config: crate::project::config::empty_shared(),
+        unrendered_config: crate::project::config::empty_shared(),
         description: String::new(),
         columns: BTreeMap::new(),
         patch_path: None,
         docs: None,
         refs: Vec::new(),
         sources: Vec::new(),
-        macros: BTreeSet::new(),
+        macros: Vec::new(),
         depends_on: Vec::new(),
         database: String::new(),
         schema: String::new(),
@@ -563,7 +570,6 @@ pub fn blank_node(
         source: None,
         exposure: None,
         unit_test: None,
-        parse_sql: None,
         compiled_code: None,
         call_sites: Vec::new(),
         inferred: None,
@@ -613,6 +619,7 @@ fn parse_sql_node(
     job: &Job,
     cache: &ParseCache,
     fingerprint: &str,
+    recent_configs: &mut Vec<Arc<Config>>,
 ) -> Result<NodeParse, Diagnostic> {
     let file = job.file;
     let mut node = blank_node(
@@ -642,10 +649,10 @@ fn parse_sql_node(
         .collect();
     let cache_key = ParseCache::node_key(fingerprint, &file.raw_code, &job.base_config);
     let mut warnings = Vec::new();
-    let (recorded, sql, was_rendered) = match cache.lookup(&node.unique_id, &cache_key) {
-        Some((recorded, sql)) => (recorded, sql, false),
+    let (recorded, was_rendered) = match cache.lookup(&node.unique_id, &cache_key) {
+        Some((recorded, _sql)) => (recorded, false),
         None => {
-            let scope = scope_for(compiler, &node, job.base_config.clone());
+            let scope = scope_for(compiler, &node, (*job.base_config).clone());
             let origin = TemplateOrigin::new(
                 file.abs_path.clone(),
                 file.file_text.clone(),
@@ -653,9 +660,11 @@ fn parse_sql_node(
                 file.body_offset,
             );
             let sql = compiler.render(scope.clone(), &node.unique_id, &file.raw_code, &origin)?;
-            let recorded = scope.recorded().clone();
-            cache.store(&node.unique_id, cache_key, recorded.clone(), sql.clone());
-            (recorded, sql, true)
+            let recorded = std::mem::take(&mut *scope.recorded());
+            if cache.is_enabled() {
+                cache.store(&node.unique_id, cache_key, recorded.clone(), sql);
+            }
+            (recorded, true)
         }
     };
     for w in &recorded.warnings {
@@ -664,19 +673,23 @@ fn parse_sql_node(
                 .at(Location::new(&file.abs_path, 1, 1), None),
         );
     }
-    let mut config = job.base_config.clone();
-    merge_into(&mut config, &recorded.config);
-    node.config = Arc::new(config);
+    node.config = if recorded.config.is_empty() {
+        job.base_config.clone()
+    } else {
+        let mut config = (*job.base_config).clone();
+        merge_into(&mut config, &recorded.config);
+        crate::project::config::share_recent(Arc::new(config), recent_configs)
+    };
     node.refs = recorded.refs;
     node.sources = recorded.sources;
-    node.macros = recorded.macros;
-    node.parse_sql = Some(sql);
+    node.macros = recorded.macros.into_iter().collect();
     apply_patch(&mut node, job.patch);
     let mut diags = Diagnostics::default();
     if node.config.enabled() {
         name_relation(compiler, &mut node, &mut diags);
     }
     warnings.extend(diags);
+    node.shrink_lists();
     Ok((Box::new(node), warnings, was_rendered))
 }
 

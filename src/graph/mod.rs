@@ -142,6 +142,7 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
         }
         d.sort();
         d.dedup();
+        d.shrink_to_fit();
         deps.push(d);
     }
     if diags.has_errors() {

@@ -9,6 +9,34 @@ use serde_json::{Map, Value};
 /// deterministic.
 pub type Config = Map<String, Value>;
 
+/// One empty config for every node that has none: a fresh `Arc` per node
+/// is an allocation for nothing, tens of thousands of times.
+pub fn empty_shared() -> std::sync::Arc<Config> {
+    static EMPTY: std::sync::LazyLock<std::sync::Arc<Config>> =
+        std::sync::LazyLock::new(Default::default);
+    EMPTY.clone()
+}
+
+/// `config`, as the same allocation as a recently seen equal one. Nodes of
+/// one folder mostly have equal configs; keeping a few recent ones (per
+/// thread, so without locks) shares nearly all of them.
+pub fn share_recent(
+    config: std::sync::Arc<Config>,
+    recent: &mut Vec<std::sync::Arc<Config>>,
+) -> std::sync::Arc<Config> {
+    const KEPT: usize = 4;
+    if let Some(i) = recent.iter().position(|c| *c == config) {
+        let found = recent.remove(i);
+        recent.push(found.clone());
+        return found;
+    }
+    if recent.len() == KEPT {
+        recent.remove(0);
+    }
+    recent.push(config.clone());
+    config
+}
+
 /// Config keys dbt knows without a `+` prefix in the project file; any other
 /// bare key holding a mapping is a folder or package name.
 pub const KNOWN_CONFIG_KEYS: &[&str] = &[

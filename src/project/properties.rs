@@ -331,6 +331,9 @@ impl PropertyReader<'_> {
                 origin: self.origin(item.mark),
             });
         }
+        // Kept until the parse ends, for tens of thousands of models: a
+        // grown list holds up to twice its columns.
+        out.shrink_to_fit();
         Ok(out)
     }
 
@@ -342,6 +345,8 @@ impl PropertyReader<'_> {
                 out.push(self.test(item)?);
             }
         }
+        // Most columns have one or two tests; a first push reserves four.
+        out.shrink_to_fit();
         Ok(out)
     }
 

@@ -606,7 +606,7 @@ fn type_family(t: &str) -> &'static str {
 /// place of its inputs (nothing upstream is built or read), and its output
 /// must equal the `expect` rows on the expected columns, as multisets.
 pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
-    let def = node.unit_test.clone().unwrap_or_default();
+    let def = node.unit_test.as_deref().cloned().unwrap_or_default();
     let fail = |m: String| {
         Failed::from(format!(
             "unit test `{}` ({}): {m}",
