@@ -30,8 +30,12 @@ pub fn write_manifest(
             written: 0,
         };
         let fields = stream(&mut w, parsed, dag, adapter_type)?;
-        let file = w.inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        // Written whole, then renamed: a reader sees the old manifest or
+        // the new one, never half of one. Not fsynced: any parse writes it
+        // again from the project, and on a slow disk the flush of a large
+        // manifest took longer than serializing it (107 ms of 315 ms for
+        // 30,000 nodes).
+        w.inner.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, &path)?;
         Ok(fields)
     })();
@@ -128,7 +132,6 @@ pub fn refresh_invocation_fields(
         file.seek(SeekFrom::Start(offset))?;
         file.write_all(new.as_bytes())?;
     }
-    file.sync_all()?;
     Ok(true)
 }
 
@@ -138,10 +141,9 @@ fn stream<W: Write + Send>(
     dag: &Dag,
     adapter_type: &str,
 ) -> std::io::Result<InvocationFields> {
-    let ids = dag.sorted_ids();
     w.write_all(b"{")?;
     key(w, "child_map", true)?;
-    adjacency(w, dag, &ids, petgraph::Direction::Outgoing)?;
+    adjacency(w, dag, petgraph::Direction::Outgoing)?;
     key(w, "disabled", false)?;
     map(
         w,
@@ -291,7 +293,7 @@ fn stream<W: Write + Send>(
     })?;
     w.write_all(b"}")?;
     key(w, "parent_map", false)?;
-    adjacency(w, dag, &ids, petgraph::Direction::Incoming)?;
+    adjacency(w, dag, petgraph::Direction::Incoming)?;
     for k in ["saved_queries", "selectors", "semantic_models"] {
         key(w, k, false)?;
         w.write_all(b"{}")?;
@@ -334,21 +336,16 @@ fn value(w: &mut impl Write, v: &impl serde::Serialize) -> std::io::Result<()> {
 }
 
 /// dbt's `child_map` (`Outgoing`) or `parent_map` (`Incoming`), written
-/// straight from the graph.
-fn adjacency(
-    w: &mut impl Write,
-    dag: &Dag,
-    ids: &[&str],
-    direction: petgraph::Direction,
-) -> std::io::Result<()> {
+/// straight from the graph, whose nodes are in id order.
+fn adjacency(w: &mut impl Write, dag: &Dag, direction: petgraph::Direction) -> std::io::Result<()> {
     w.write_all(b"{")?;
-    for (i, id) in ids.iter().enumerate() {
+    for (i, ix) in dag.graph.node_indices().enumerate() {
         if i > 0 {
             w.write_all(b",")?;
         }
-        value(w, id)?;
+        value(w, &dag.graph[ix])?;
         w.write_all(b":")?;
-        value(w, &dag.neighbors(id, direction))?;
+        value(w, &dag.neighbors_at(ix, direction))?;
     }
     w.write_all(b"}")
 }
@@ -624,30 +621,30 @@ struct NodeOut<'a> {
     fqn: &'a [String],
     description: &'a str,
     columns: &'a std::collections::BTreeMap<String, Box<crate::compile::ColumnInfo>>,
-    meta: Value,
-    tags: Vec<String>,
+    meta: &'a Value,
+    tags: Vec<&'a str>,
     config: &'a Map<String, Value>,
     unrendered_config: &'a Map<String, Value>,
     created_at: f64,
     alias: &'a str,
-    checksum: Value,
-    group: Value,
+    checksum: Checksum<'a>,
+    group: &'a Value,
     docs: &'a Value,
     patch_path: &'a Option<String>,
     build_path: Option<()>,
     relation_name: &'a Option<String>,
     raw_code: &'a str,
     language: &'a str,
-    refs: Vec<Value>,
+    refs: Vec<RefOut<'a>>,
     sources: Vec<[&'a str; 2]>,
     metrics: [(); 0],
-    depends_on: Value,
+    depends_on: DependsOn<'a>,
     compiled_path: Option<()>,
-    contract: Value,
+    contract: Contract,
     #[serde(skip_serializing_if = "Option::is_none")]
-    access: Option<Value>,
+    access: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    constraints: Option<Value>,
+    constraints: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<Option<()>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -663,7 +660,7 @@ struct NodeOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     extra_ctes: Option<[(); 0]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    test_metadata: Option<Value>,
+    test_metadata: Option<TestMetadataOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     column_name: Option<&'a Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -698,14 +695,17 @@ impl<'a> NodeOut<'a> {
             fqn: &n.fqn,
             description: &n.description,
             columns: &n.columns,
-            meta: n.config.get("meta").cloned().unwrap_or_else(|| json!({})),
-            tags: n.tags(),
+            meta: n.config.get("meta").unwrap_or(&EMPTY_OBJECT),
+            tags: tags_of(&n.config),
             config: &n.config,
             unrendered_config: &n.unrendered_config,
             created_at: 0.0,
             alias: &n.alias,
-            checksum: json!({"name": "blake3", "checksum": n.checksum}),
-            group: n.config.get("group").cloned().unwrap_or(Value::Null),
+            checksum: Checksum {
+                checksum: &n.checksum,
+                name: "blake3",
+            },
+            group: n.config.get("group").unwrap_or(&Value::Null),
             docs: docs(n),
             patch_path: &n.patch_path,
             build_path: None,
@@ -715,7 +715,11 @@ impl<'a> NodeOut<'a> {
             refs: n
                 .refs
                 .iter()
-                .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
+                .map(|r| RefOut {
+                    name: &r.name,
+                    package: &r.package,
+                    version: &r.version,
+                })
                 .collect(),
             sources: n
                 .sources
@@ -723,17 +727,23 @@ impl<'a> NodeOut<'a> {
                 .map(|s| [s.source_name.as_str(), s.table_name.as_str()])
                 .collect(),
             metrics: [],
-            depends_on: json!({"macros": n.macros, "nodes": n.depends_on}),
+            depends_on: DependsOn {
+                macros: &n.macros,
+                nodes: &n.depends_on,
+            },
             compiled_path: None,
-            contract: json!({"enforced": n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Value::as_bool).unwrap_or(false), "alias_types": true, "checksum": null}),
-            access: is_model.then(|| {
-                n.config
-                    .get("access")
-                    .cloned()
-                    .unwrap_or(json!("protected"))
-            }),
-            constraints: is_model
-                .then(|| n.config.get("constraints").cloned().unwrap_or(json!([]))),
+            contract: Contract {
+                alias_types: true,
+                checksum: None,
+                enforced: n
+                    .config
+                    .get("contract")
+                    .and_then(|c| c.get("enforced"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            },
+            access: is_model.then(|| n.config.get("access").unwrap_or(&PROTECTED)),
+            constraints: is_model.then(|| n.config.get("constraints").unwrap_or(&EMPTY_ARRAY)),
             version: is_model.then_some(None),
             latest_version: is_model.then_some(None),
             deprecation_date: is_model.then_some(None),
@@ -748,8 +758,11 @@ impl<'a> NodeOut<'a> {
             column_lineage: n.inferred.as_ref().map(|m| &m.lineage),
             extra_ctes_injected: n.compiled_code.as_ref().map(|_| true),
             extra_ctes: n.compiled_code.as_ref().map(|_| []),
-            test_metadata: test
-                .map(|t| json!({"name": t.name, "kwargs": t.kwargs, "namespace": t.namespace})),
+            test_metadata: test.map(|t| TestMetadataOut {
+                kwargs: &t.kwargs,
+                name: &t.name,
+                namespace: &t.namespace,
+            }),
             column_name: test.map(|_| &n.column_name),
             file_key_name: test.map(|_| {
                 n.attached_node.as_ref().map(|a| {
@@ -763,5 +776,55 @@ impl<'a> NodeOut<'a> {
             attached_node: test.map(|_| &n.attached_node),
             root_path: (n.resource_type == ResourceType::Seed).then_some(None),
         }
+    }
+}
+
+// The nested objects of a node, borrowed from it. Their fields are declared
+// in key order: that is the order `json!` maps write, and the manifest's
+// bytes must not depend on which of the two wrote them.
+
+static EMPTY_OBJECT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({}));
+static EMPTY_ARRAY: Value = Value::Array(Vec::new());
+static PROTECTED: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!("protected"));
+
+#[derive(serde::Serialize)]
+struct Checksum<'a> {
+    checksum: &'a str,
+    name: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct RefOut<'a> {
+    name: &'a str,
+    package: &'a Option<String>,
+    version: &'a Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct DependsOn<'a> {
+    macros: &'a [String],
+    nodes: &'a [String],
+}
+
+#[derive(serde::Serialize)]
+struct Contract {
+    alias_types: bool,
+    checksum: Option<()>,
+    enforced: bool,
+}
+
+#[derive(serde::Serialize)]
+struct TestMetadataOut<'a> {
+    kwargs: &'a crate::compile::TestKwargs,
+    name: &'a str,
+    namespace: &'a Option<String>,
+}
+
+/// A node's tags as `ConfigExt::tags` reads them, without copying.
+fn tags_of(config: &Map<String, Value>) -> Vec<&str> {
+    match config.get("tags") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
     }
 }

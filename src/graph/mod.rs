@@ -17,7 +17,8 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeSet, HashMap};
 
-/// The project's graph. Edges point from parent to child.
+/// The project's graph. Edges point from parent to child; nodes are added
+/// in the order of their ids.
 pub struct Dag {
     pub graph: DiGraph<String, ()>,
     pub index: HashMap<String, NodeIndex>,
@@ -38,9 +39,14 @@ impl Dag {
 
     /// Parents (`Incoming`) or children (`Outgoing`), sorted, each once.
     pub fn neighbors(&self, id: &str, dir: Direction) -> Vec<&str> {
-        let Some(ix) = self.node_index(id) else {
-            return Vec::new();
-        };
+        match self.node_index(id) {
+            Some(ix) => self.neighbors_at(ix, dir),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Dag::neighbors`] of a node known by its index.
+    pub fn neighbors_at(&self, ix: NodeIndex, dir: Direction) -> Vec<&str> {
         let mut v: Vec<&str> = self
             .graph
             .neighbors_directed(ix, dir)
@@ -81,13 +87,6 @@ impl Dag {
         petgraph::algo::toposort(&self.graph, None)
             .map(|v| v.into_iter().map(|ix| self.graph[ix].clone()).collect())
             .unwrap_or_default()
-    }
-
-    /// Every node id, sorted.
-    pub fn sorted_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = self.index.keys().map(String::as_str).collect();
-        ids.sort_unstable();
-        ids
     }
 }
 
