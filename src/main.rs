@@ -13,18 +13,36 @@ fn main() -> ExitCode {
     ExitCode::from(rdbt::cli::run(std::env::args_os().collect()))
 }
 
+/// `mi_option_purge_delay` in mimalloc 3's list of options (the -sys crate
+/// has no name for it; a test checks the number).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 /// mimalloc 3 keeps freed pages for a second before giving them back, in
 /// case they are wanted again. A parse frees its temporaries phase after
 /// phase; the kept pages added 17 MB (12%) to the peak of a 10,000-model
 /// parse (155 → 138 MB), and giving them back at once cost no measurable
 /// time. A `MIMALLOC_PURGE_DELAY` set by the user wins.
 fn give_back_freed_memory_promptly() {
-    /// `mi_option_purge_delay` in mimalloc 3's list of options (the -sys
-    /// crate has no name for it).
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option, which mimalloc reads atomically;
         // no other thread exists yet.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Guards the option's number: should an upgrade of mimalloc reorder its
+    /// options, it would no longer be the purge delay (whose default in
+    /// mimalloc 3 is 1,000 ms, a value no nearby option has).
+    #[test]
+    fn the_option_set_at_start_is_mimallocs_purge_delay() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            eprintln!("MIMALLOC_PURGE_DELAY is set: its default cannot be checked");
+            return;
+        }
+        // SAFETY: reads one integer option.
+        let value = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(value, 1000);
     }
 }

@@ -6,6 +6,7 @@ use crate::compile::{ParsedNode, ParsedProject};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::graph::Dag;
 use crate::project::ResourceType;
+use crate::project::config::ConfigExt;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use std::io::Write;
@@ -696,7 +697,7 @@ impl<'a> NodeOut<'a> {
             description: &n.description,
             columns: &n.columns,
             meta: n.config.get("meta").unwrap_or(&EMPTY_OBJECT),
-            tags: tags_of(&n.config),
+            tags: n.config.tag_strs(),
             config: &n.config,
             unrendered_config: &n.unrendered_config,
             created_at: 0.0,
@@ -818,13 +819,4 @@ struct TestMetadataOut<'a> {
     kwargs: &'a crate::compile::TestKwargs,
     name: &'a str,
     namespace: &'a Option<String>,
-}
-
-/// A node's tags as `ConfigExt::tags` reads them, without copying.
-fn tags_of(config: &Map<String, Value>) -> Vec<&str> {
-    match config.get("tags") {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        Some(Value::String(s)) => vec![s.as_str()],
-        _ => Vec::new(),
-    }
 }

@@ -103,7 +103,9 @@ impl ParseCache {
         h.finalize().to_hex().to_string()
     }
 
-    pub fn lookup(&self, unique_id: &str, key: &str) -> Option<(Recorded, String)> {
+    /// What the cached render recorded. Its SQL is kept in the cache file
+    /// for inspection, not read back: the parse needs only the calls.
+    pub fn lookup(&self, unique_id: &str, key: &str) -> Option<Recorded> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(unique_id)
@@ -114,7 +116,7 @@ impl ParseCache {
                     .iter()
                     .all(|(name, seen)| std::env::var(name).ok() == *seen)
             })
-            .map(|e| (e.recorded.clone(), e.sql.clone()))
+            .map(|e| e.recorded.clone())
     }
 
     /// False with `--no-partial-parse`: nothing is kept, so callers need

@@ -262,3 +262,26 @@ pub struct ParsedProject {
     /// reported again as unknown.
     pub failed: BTreeSet<(String, String)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn test_kwargs_are_looked_up_by_name_and_written_as_a_json_map() {
+        let map = json!({"values": ["a", "b"], "column_name": "status", "model": "m"});
+        let serde_json::Value::Object(map) = map else {
+            unreachable!()
+        };
+        let kwargs = TestKwargs::from(map.clone());
+        assert_eq!(kwargs.get("column_name"), Some(&json!("status")));
+        assert_eq!(kwargs.get("values"), Some(&json!(["a", "b"])));
+        assert_eq!(kwargs.get("missing"), None);
+        // The same bytes as the map it replaced (keys in order).
+        assert_eq!(
+            serde_json::to_string(&kwargs).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+    }
+}

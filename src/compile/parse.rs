@@ -650,7 +650,7 @@ fn parse_sql_node(
     let cache_key = ParseCache::node_key(fingerprint, &file.raw_code, &job.base_config);
     let mut warnings = Vec::new();
     let (recorded, was_rendered) = match cache.lookup(&node.unique_id, &cache_key) {
-        Some((recorded, _sql)) => (recorded, false),
+        Some(recorded) => (recorded, false),
         None => {
             let scope = scope_for(compiler, &node, (*job.base_config).clone());
             let origin = TemplateOrigin::new(

@@ -185,6 +185,8 @@ pub trait ConfigExt {
     fn enabled(&self) -> bool;
     fn materialized(&self) -> &str;
     fn tags(&self) -> Vec<String>;
+    /// [`ConfigExt::tags`] without copying them.
+    fn tag_strs(&self) -> Vec<&str>;
 }
 
 impl ConfigExt for Config {
@@ -205,10 +207,15 @@ impl ConfigExt for Config {
     }
 
     fn tags(&self) -> Vec<String> {
-        as_list(self.get("tags"))
-            .into_iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
+        self.tag_strs().into_iter().map(str::to_string).collect()
+    }
+
+    fn tag_strs(&self) -> Vec<&str> {
+        match self.get("tags") {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(tag)) => vec![tag.as_str()],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -216,6 +223,34 @@ impl ConfigExt for Config {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Arc;
+
+    #[test]
+    fn equal_configs_seen_recently_share_one_allocation() {
+        let view = || Arc::new(cfg(json!({"materialized": "view"})));
+        let table = || Arc::new(cfg(json!({"materialized": "table"})));
+        let mut recent = Vec::new();
+        let first = share_recent(view(), &mut recent);
+        let other = share_recent(table(), &mut recent);
+        assert!(!Arc::ptr_eq(&first, &other));
+        let again = share_recent(view(), &mut recent);
+        assert!(Arc::ptr_eq(&first, &again), "an equal config is shared");
+        assert_eq!(*again, cfg(json!({"materialized": "view"})));
+        // Only a few are kept: the oldest is forgotten.
+        for n in 0..4 {
+            share_recent(Arc::new(cfg(json!({"tags": [n]}))), &mut recent);
+        }
+        assert_eq!(recent.len(), 4);
+        assert!(!Arc::ptr_eq(&first, &share_recent(view(), &mut recent)));
+    }
+
+    #[test]
+    fn tags_read_a_list_or_a_single_string() {
+        assert_eq!(cfg(json!({"tags": ["a", 1, "b"]})).tag_strs(), ["a", "b"]);
+        assert_eq!(cfg(json!({"tags": "a"})).tags(), ["a"]);
+        assert!(cfg(json!({"tags": null})).tag_strs().is_empty());
+        assert!(cfg(json!({})).tags().is_empty());
+    }
 
     fn cfg(v: Value) -> Config {
         v.as_object().cloned().unwrap_or_default()
