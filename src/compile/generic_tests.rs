@@ -137,6 +137,62 @@ struct TestBuilder<'a> {
     out: Vec<Box<ParsedNode>>,
 }
 
+/// What every test of one parent shares, worked out once per parent: most
+/// parents have a few tests, all declared in the same property file.
+struct Shared {
+    /// The `ref()`/`source()` calls of the parent's expression.
+    parent_calls: Vec<Call>,
+    /// The property file, by address, and its path relative to the package
+    /// and folders (the tests' fqn) as last worked out.
+    yaml: Option<(*const crate::yaml::SourceFile, String, Vec<String>)>,
+    /// A test's config when neither folders nor the test configure it.
+    default_config: Arc<Config>,
+}
+
+/// A `ref()` or `source()` found in a test argument: its text and the call
+/// (none for a `source()` naming no table).
+struct Call {
+    text: String,
+    kind: Option<CallKind>,
+}
+
+enum CallKind {
+    Ref(RefCall),
+    Source(SourceCall),
+}
+
+fn calls_in(expression: &str) -> Vec<Call> {
+    ARG_REF
+        .captures_iter(expression)
+        .map(|c| {
+            let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
+            let b = c.get(3).map(|m| m.as_str().to_string());
+            let kind = if &c[1] == "ref" {
+                let (package, name) = match b {
+                    Some(b) => (Some(a), b),
+                    None => (None, a),
+                };
+                Some(CallKind::Ref(RefCall {
+                    package,
+                    name,
+                    version: None,
+                }))
+            } else {
+                b.map(|table_name| {
+                    CallKind::Source(SourceCall {
+                        source_name: a,
+                        table_name,
+                    })
+                })
+            };
+            Call {
+                text: c[0].to_string(),
+                kind,
+            }
+        })
+        .collect()
+}
+
 impl TestBuilder<'_> {
     /// The tests of a node and of its columns.
     fn attach(
@@ -150,6 +206,18 @@ impl TestBuilder<'_> {
                 .iter()
                 .map(move |t| (t, Some((&c.name, c.quote.unwrap_or(false)))))
         });
+        let mut shared = Shared {
+            parent_calls: calls_in(&parent.expression),
+            yaml: None,
+            default_config: Arc::new(default_config(ResourceType::Test)),
+        };
+        if let Some(recent) = self
+            .recent_configs
+            .iter()
+            .find(|c| **c == shared.default_config)
+        {
+            shared.default_config = recent.clone();
+        }
         for (t, column) in tests.iter().map(|t| (t, None)).chain(column_tests) {
             if let Some(n) = build_one(
                 self.project,
@@ -157,16 +225,26 @@ impl TestBuilder<'_> {
                 parent,
                 t,
                 column,
+                &mut shared,
                 self.lines,
                 self.diags,
             ) {
                 let mut n = Box::new(n);
-                n.config = crate::project::config::share_recent(
-                    std::mem::replace(&mut n.config, crate::project::config::empty_shared()),
-                    self.recent_configs,
-                );
+                if !Arc::ptr_eq(&n.config, &shared.default_config) {
+                    n.config = crate::project::config::share_recent(
+                        std::mem::replace(&mut n.config, crate::project::config::empty_shared()),
+                        self.recent_configs,
+                    );
+                }
                 self.out.push(n);
             }
+        }
+        if !self
+            .recent_configs
+            .iter()
+            .any(|c| Arc::ptr_eq(c, &shared.default_config))
+        {
+            crate::project::config::share_recent(shared.default_config, self.recent_configs);
         }
     }
 }
@@ -177,6 +255,7 @@ fn build_one(
     parent: &Parent,
     def: &TestDef,
     column: Option<(&String, bool)>,
+    shared: &mut Shared,
     lines: &mut LineIndex,
     diags: &mut Diagnostics,
 ) -> Option<ParsedNode> {
@@ -261,19 +340,34 @@ fn build_one(
     };
     let raw_code = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
 
-    let yaml_rel = def
-        .origin
-        .file
-        .path
-        .strip_prefix(&package.root)
-        .unwrap_or(&def.origin.file.path)
-        .to_string_lossy()
-        .replace('\\', "/");
-    let mut fqn = vec![package.name.clone()];
-    let dirs: Vec<&str> = yaml_rel.split('/').collect();
-    if dirs.len() > 2 {
-        fqn.extend(dirs[1..dirs.len() - 1].iter().map(|d| d.to_string()));
-    }
+    let file_address = Arc::as_ptr(&def.origin.file);
+    let (yaml_rel, dirs) = match &shared.yaml {
+        Some((address, rel, dirs)) if *address == file_address => (rel.clone(), dirs),
+        _ => {
+            let rel = def
+                .origin
+                .file
+                .path
+                .strip_prefix(&package.root)
+                .unwrap_or(&def.origin.file.path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let parts: Vec<&str> = rel.split('/').collect();
+            let dirs = if parts.len() > 2 {
+                parts[1..parts.len() - 1]
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let (_, rel, dirs) = shared.yaml.insert((file_address, rel, dirs));
+            (rel.clone(), &*dirs)
+        }
+    };
+    let mut fqn = Vec::with_capacity(dirs.len() + 2);
+    fqn.push(package.name.clone());
+    fqn.extend(dirs.iter().cloned());
     fqn.push(name.clone());
 
     let mut node = blank_node(
@@ -283,16 +377,18 @@ fn build_one(
         &name,
         fqn.clone(),
     );
-    let mut config = default_config(ResourceType::Test);
-    merge_into(
-        &mut config,
-        &super::parse::folder_config(project, package, ResourceType::Test, &fqn),
-    );
-    merge_into(&mut config, &def.config);
+    let from_folders = super::parse::folder_config(project, package, ResourceType::Test, &fqn);
+    node.config = if from_folders.is_empty() && def.config.is_empty() {
+        shared.default_config.clone()
+    } else {
+        let mut config = default_config(ResourceType::Test);
+        merge_into(&mut config, &from_folders);
+        merge_into(&mut config, &def.config);
+        Arc::new(config)
+    };
     if !def.config.is_empty() {
         node.unrendered_config = Arc::new(def.config.clone());
     }
-    node.config = Arc::new(config);
     node.path = format!("{name}.sql");
     node.original_file_path = yaml_rel;
     node.abs_path = def.origin.file.path.clone();
@@ -317,28 +413,17 @@ fn build_one(
         def.origin.mark.line,
         def.origin.mark.column,
     );
-    for expr in std::iter::once(parent.expression.clone()).chain(arg_strings(&def.args)) {
-        for c in ARG_REF.captures_iter(&expr) {
-            let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
-            let b = c.get(3).map(|m| m.as_str().to_string());
-            node.call_sites
-                .push((c[0].to_string(), offset, def.test_name.len().max(1)));
-            if &c[1] == "ref" {
-                let (package, name) = match b {
-                    Some(b) => (Some(a), b),
-                    None => (None, a),
-                };
-                node.refs.push(RefCall {
-                    package,
-                    name,
-                    version: None,
-                });
-            } else if let Some(table_name) = b {
-                node.sources.push(SourceCall {
-                    source_name: a,
-                    table_name,
-                });
-            }
+    let arg_calls: Vec<Call> = arg_strings(&def.args)
+        .iter()
+        .flat_map(|expr| calls_in(expr))
+        .collect();
+    let call_len = def.test_name.len().max(1);
+    for call in shared.parent_calls.iter().chain(&arg_calls) {
+        node.call_sites.push((call.text.clone(), offset, call_len));
+        match &call.kind {
+            Some(CallKind::Ref(r)) => node.refs.push(r.clone()),
+            Some(CallKind::Source(s)) => node.sources.push(s.clone()),
+            None => {}
         }
     }
     let parent_node_kind = parent.unique_id.split('.').next().unwrap_or_default();

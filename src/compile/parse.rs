@@ -78,21 +78,23 @@ pub fn parse_project(
     let patches = index_patches(project);
     let used_patches: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
 
-    let mut jobs = Vec::new();
-    for package in &project.packages {
-        for file in &package.sql_files {
+    // Each job's folder config and patch are found on every core; then
+    // consecutive jobs with equal configs (a folder's models) share one.
+    let files: Vec<(&Package, &SqlFile)> = project
+        .packages
+        .iter()
+        .flat_map(|p| p.sql_files.iter().map(move |f| (p, f)))
+        .collect();
+    let mut jobs: Vec<Job> = files
+        .par_iter()
+        .map(|&(package, file)| {
             let fqn = fqn_for(&package.name, &file.path, &file.name);
             let unique_id = format!("{}.{}.{}", file.resource_type, package.name, file.name);
             let kind = file.resource_type.config_key();
-            let patch = patches
-                .get(&(package.name.clone(), kind.to_string(), file.name.clone()))
-                .copied();
+            let key = (package.name.clone(), kind.to_string(), file.name.clone());
+            let patch = patches.get(&key).copied();
             if patch.is_some() {
-                lock(&used_patches).insert((
-                    package.name.clone(),
-                    kind.to_string(),
-                    file.name.clone(),
-                ));
+                lock(&used_patches).insert(key);
             }
             let mut base_config = default_config(file.resource_type);
             merge_into(
@@ -102,20 +104,23 @@ pub fn parse_project(
             if let Some(p) = patch {
                 merge_into(&mut base_config, &p.config);
             }
-            let base_config = match jobs.last() {
-                Some(Job {
-                    base_config: last, ..
-                }) if **last == base_config => last.clone(),
-                _ => Arc::new(base_config),
-            };
-            jobs.push(Job {
+            Job {
                 file,
                 package,
                 fqn,
                 unique_id,
-                base_config,
+                base_config: Arc::new(base_config),
                 patch,
-            });
+            }
+        })
+        .collect();
+    let equal_to_previous: Vec<bool> = jobs
+        .par_windows(2)
+        .map(|w| w[0].base_config == w[1].base_config)
+        .collect();
+    for (i, equal) in equal_to_previous.into_iter().enumerate() {
+        if equal {
+            jobs[i + 1].base_config = jobs[i].base_config.clone();
         }
     }
 

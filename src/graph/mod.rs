@@ -98,50 +98,18 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
         .values()
         .map(|n| ((n.package_name.clone(), n.name.clone()), &**n))
         .collect();
+    // Each node's parents, in the order of `parsed.nodes`; resolved on every
+    // core (a ref is a few hash lookups, but there are tens of thousands).
+    use rayon::prelude::*;
+    let nodes: Vec<&ParsedNode> = parsed.nodes.values().map(|n| &**n).collect();
+    let resolved: Vec<(Vec<String>, Vec<Diagnostic>)> = nodes
+        .par_iter()
+        .map(|node| parents_of(node, parsed, &index, &disabled))
+        .collect();
     let mut diags = Diagnostics::default();
-    // Each node's parents, in the order of `parsed.nodes`.
-    let mut deps: Vec<Vec<String>> = Vec::with_capacity(parsed.nodes.len());
-    for node in parsed.nodes.values() {
-        let mut d: Vec<String> = Vec::new();
-        if let Some(attached) = &node.attached_node {
-            d.push(attached.clone());
-        }
-        for call in &node.refs {
-            match index.resolve_ref(&node.package_name, call) {
-                Some(id) => d.push(id.to_string()),
-                None if parsed.failed.iter().any(|(_, n)| *n == call.name) => {}
-                None => diags.push(unknown_ref(node, &call.name, &index, &disabled)),
-            }
-        }
-        for call in &node.sources {
-            match index.resolve_source(call) {
-                Some(id) => d.push(id.to_string()),
-                None => {
-                    let wanted = format!("{}.{}", call.source_name, call.table_name);
-                    let names = index.source_names();
-                    let help = did_you_mean(
-                        &closest_names(&wanted, names.iter().map(String::as_str)),
-                        "declare it under `sources:` in a property file (e.g. project/sources.yml)",
-                    );
-                    diags.push(at_call(
-                        node,
-                        "source",
-                        &call.table_name,
-                        Diagnostic::error(
-                            codes::UNKNOWN_SOURCE,
-                            format!(
-                                "{} `{}` uses source('{}', '{}'), which is not declared",
-                                node.resource_type, node.name, call.source_name, call.table_name
-                            ),
-                        )
-                        .with_help(help),
-                    ));
-                }
-            }
-        }
-        d.sort();
-        d.dedup();
-        d.shrink_to_fit();
+    let mut deps: Vec<Vec<String>> = Vec::with_capacity(resolved.len());
+    for (d, problems) in resolved {
+        diags.extend(problems);
         deps.push(d);
     }
     if diags.has_errors() {
@@ -173,6 +141,57 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
         return Err(cycle_diagnostic(parsed, &cycle).into());
     }
     Ok(dag)
+}
+
+/// A node's parents by id, sorted, and the problems of its calls.
+fn parents_of(
+    node: &ParsedNode,
+    parsed: &ParsedProject,
+    index: &RefIndex,
+    disabled: &HashMap<(String, String), &ParsedNode>,
+) -> (Vec<String>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut d: Vec<String> = Vec::new();
+    if let Some(attached) = &node.attached_node {
+        d.push(attached.clone());
+    }
+    for call in &node.refs {
+        match index.resolve_ref(&node.package_name, call) {
+            Some(id) => d.push(id.to_string()),
+            None if parsed.failed.iter().any(|(_, n)| *n == call.name) => {}
+            None => diags.push(unknown_ref(node, &call.name, index, disabled)),
+        }
+    }
+    for call in &node.sources {
+        match index.resolve_source(call) {
+            Some(id) => d.push(id.to_string()),
+            None => {
+                let wanted = format!("{}.{}", call.source_name, call.table_name);
+                let names = index.source_names();
+                let help = did_you_mean(
+                    &closest_names(&wanted, names.iter().map(String::as_str)),
+                    "declare it under `sources:` in a property file (e.g. project/sources.yml)",
+                );
+                diags.push(at_call(
+                    node,
+                    "source",
+                    &call.table_name,
+                    Diagnostic::error(
+                        codes::UNKNOWN_SOURCE,
+                        format!(
+                            "{} `{}` uses source('{}', '{}'), which is not declared",
+                            node.resource_type, node.name, call.source_name, call.table_name
+                        ),
+                    )
+                    .with_help(help),
+                ));
+            }
+        }
+    }
+    d.sort();
+    d.dedup();
+    d.shrink_to_fit();
+    (d, diags)
 }
 
 fn unknown_ref(

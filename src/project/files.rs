@@ -285,14 +285,30 @@ fn read_text(path: &Path) -> Result<Arc<str>, Diagnostic> {
 /// Every file a project can read under `base`, in file-name order: hidden
 /// files and folders are skipped. The no-change parse check walks the same
 /// files, so both must use this.
-pub(super) fn visible_files(base: &Path) -> impl Iterator<Item = walkdir::DirEntry> {
+///
+/// Following links costs a `stat` of every entry (10,000 of them in a
+/// 10,000-model project), so a folder is walked without following them
+/// first, and again following them only when it holds a link.
+pub(super) fn visible_files(base: &Path) -> Vec<walkdir::DirEntry> {
+    let entries: Vec<walkdir::DirEntry> = visible_entries(base, false).collect();
+    let entries = if entries.iter().any(walkdir::DirEntry::path_is_symlink) {
+        visible_entries(base, true).collect()
+    } else {
+        entries
+    };
+    entries
+        .into_iter()
+        .filter(|e| e.file_type().is_file())
+        .collect()
+}
+
+fn visible_entries(base: &Path, follow_links: bool) -> impl Iterator<Item = walkdir::DirEntry> {
     walkdir::WalkDir::new(base)
-        .follow_links(true)
+        .follow_links(follow_links)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
 }
 
 /// The files of a package's folders, each folder walked once however many
@@ -330,6 +346,7 @@ fn walk(root: &Path, dir: &str) -> Vec<(PathBuf, String)> {
         return Vec::new();
     }
     let mut out: Vec<(PathBuf, String)> = visible_files(&base)
+        .into_iter()
         .map(|e| {
             let rel = relative(&base, e.path());
             (e.into_path(), rel)
@@ -507,5 +524,32 @@ mod tests {
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].name, "orders_snap");
         assert_eq!(&*nodes[0].raw_code, "\nselect 1\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn linked_folders_and_files_are_walked_and_hidden_ones_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = dir.path().join("shared");
+        std::fs::create_dir_all(shared.join("deep")).expect("mkdir");
+        std::fs::write(shared.join("deep/d.sql"), "select 1").expect("write");
+        std::fs::write(shared.join("s.sql"), "select 1").expect("write");
+        let models = dir.path().join("models");
+        std::fs::create_dir_all(models.join(".hidden")).expect("mkdir");
+        std::fs::write(models.join(".hidden/h.sql"), "select 1").expect("write");
+        std::fs::write(models.join("a.sql"), "select 1").expect("write");
+        let names = |base: &Path| -> Vec<String> {
+            walk(base, "models")
+                .into_iter()
+                .map(|(_, rel)| rel)
+                .collect()
+        };
+        assert_eq!(names(dir.path()), vec!["a.sql"]);
+        std::os::unix::fs::symlink(&shared, models.join("linked")).expect("symlink");
+        std::os::unix::fs::symlink(shared.join("s.sql"), models.join("b.sql")).expect("symlink");
+        assert_eq!(
+            names(dir.path()),
+            vec!["a.sql", "b.sql", "linked/deep/d.sql", "linked/s.sql"]
+        );
     }
 }

@@ -106,7 +106,8 @@ fn walk_package(
         }
         for entry in super::files::visible_files(&base) {
             h.update(entry.path().as_os_str().as_encoded_bytes());
-            match entry.metadata() {
+            // The link's target, as the parse reads it.
+            match std::fs::metadata(entry.path()) {
                 Ok(meta) => add_metadata(h, newest, &meta),
                 Err(_) => {
                     h.update(b"\0unreadable");
