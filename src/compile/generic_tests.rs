@@ -139,7 +139,9 @@ struct TestBuilder<'a> {
 
 /// What every test of one parent shares, worked out once per parent: most
 /// parents have a few tests, all declared in the same property file.
-struct Shared {
+struct Shared<'a> {
+    /// Line starts of the property files seen on this thread.
+    lines: &'a mut LineIndex,
     /// The `ref()`/`source()` calls of the parent's expression.
     parent_calls: Vec<Call>,
     /// The property file, by address, and its path relative to the package
@@ -207,6 +209,7 @@ impl TestBuilder<'_> {
                 .map(move |t| (t, Some((&c.name, c.quote.unwrap_or(false)))))
         });
         let mut shared = Shared {
+            lines: self.lines,
             parent_calls: calls_in(&parent.expression),
             yaml: None,
             default_config: Arc::new(default_config(ResourceType::Test)),
@@ -226,7 +229,6 @@ impl TestBuilder<'_> {
                 t,
                 column,
                 &mut shared,
-                self.lines,
                 self.diags,
             ) {
                 let mut n = Box::new(n);
@@ -256,7 +258,6 @@ fn build_one(
     def: &TestDef,
     column: Option<(&String, bool)>,
     shared: &mut Shared,
-    lines: &mut LineIndex,
     diags: &mut Diagnostics,
 ) -> Option<ParsedNode> {
     let package = parent.package;
@@ -408,7 +409,7 @@ fn build_one(
         kwargs: with_model(&kwargs, &parent.expression).into(),
         namespace,
     }));
-    let offset = lines.offset(
+    let offset = shared.lines.offset(
         &def.origin.file.text,
         def.origin.mark.line,
         def.origin.mark.column,
