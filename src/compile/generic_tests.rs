@@ -212,15 +212,12 @@ impl TestBuilder<'_> {
             lines: self.lines,
             parent_calls: calls_in(&parent.expression),
             yaml: None,
-            default_config: Arc::new(default_config(ResourceType::Test)),
+            // Shared across parents too, through the recent configs.
+            default_config: crate::project::config::share_recent(
+                Arc::new(default_config(ResourceType::Test)),
+                self.recent_configs,
+            ),
         };
-        if let Some(recent) = self
-            .recent_configs
-            .iter()
-            .find(|c| **c == shared.default_config)
-        {
-            shared.default_config = recent.clone();
-        }
         for (t, column) in tests.iter().map(|t| (t, None)).chain(column_tests) {
             if let Some(n) = build_one(
                 self.project,
@@ -240,13 +237,6 @@ impl TestBuilder<'_> {
                 }
                 self.out.push(n);
             }
-        }
-        if !self
-            .recent_configs
-            .iter()
-            .any(|c| Arc::ptr_eq(c, &shared.default_config))
-        {
-            crate::project::config::share_recent(shared.default_config, self.recent_configs);
         }
     }
 }
