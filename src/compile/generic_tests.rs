@@ -144,9 +144,9 @@ struct Shared<'a> {
     lines: &'a mut LineIndex,
     /// The `ref()`/`source()` calls of the parent's expression.
     parent_calls: Vec<Call>,
-    /// The property file, by address, and its path relative to the package
-    /// and folders (the tests' fqn) as last worked out.
-    yaml: Option<(*const crate::yaml::SourceFile, String, Vec<String>)>,
+    /// The property file last seen, its path relative to the package, and
+    /// its folders (part of the tests' fqn).
+    yaml: Option<(Arc<crate::yaml::SourceFile>, String, Vec<String>)>,
     /// A test's config when neither folders nor the test configure it.
     default_config: Arc<Config>,
 }
@@ -331,9 +331,8 @@ fn build_one(
     };
     let raw_code = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
 
-    let file_address = Arc::as_ptr(&def.origin.file);
     let (yaml_rel, dirs) = match &shared.yaml {
-        Some((address, rel, dirs)) if *address == file_address => (rel.clone(), dirs),
+        Some((file, rel, dirs)) if Arc::ptr_eq(file, &def.origin.file) => (rel.clone(), dirs),
         _ => {
             let rel = def
                 .origin
@@ -352,7 +351,7 @@ fn build_one(
             } else {
                 Vec::new()
             };
-            let (_, rel, dirs) = shared.yaml.insert((file_address, rel, dirs));
+            let (_, rel, dirs) = shared.yaml.insert((def.origin.file.clone(), rel, dirs));
             (rel.clone(), &*dirs)
         }
     };
