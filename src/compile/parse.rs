@@ -85,6 +85,7 @@ pub fn parse_project(
         .iter()
         .flat_map(|p| p.sql_files.iter().map(move |f| (p, f)))
         .collect();
+    let folder_bases = FolderBases::default();
     let mut jobs: Vec<Job> = files
         .par_iter()
         .map(|&(package, file)| {
@@ -96,20 +97,21 @@ pub fn parse_project(
             if patch.is_some() {
                 lock(&used_patches).insert(key);
             }
-            let mut base_config = default_config(file.resource_type);
-            merge_into(
-                &mut base_config,
-                &folder_config(project, package, file.resource_type, &fqn),
-            );
-            if let Some(p) = patch {
-                merge_into(&mut base_config, &p.config);
-            }
+            let folder_base = folder_bases.get(project, package, file.resource_type, &fqn);
+            let base_config = match patch {
+                Some(p) if !p.config.is_empty() => {
+                    let mut config = (*folder_base).clone();
+                    merge_into(&mut config, &p.config);
+                    Arc::new(config)
+                }
+                _ => folder_base,
+            };
             Job {
                 file,
                 package,
                 fqn,
                 unique_id,
-                base_config: Arc::new(base_config),
+                base_config,
                 patch,
             }
         })
@@ -513,6 +515,44 @@ pub fn folder_config(
         merge_into(&mut config, &from_root);
     }
     config
+}
+
+/// Default plus folder config per (package, kind, config-tree folders
+/// reached): worked out once per folder rather than once per node, which
+/// converted the project file's YAML to config values for every model.
+#[derive(Default)]
+struct FolderBases {
+    by_folder: Mutex<HashMap<String, Arc<Config>>>,
+}
+
+impl FolderBases {
+    fn get(
+        &self,
+        project: &Project,
+        package: &Package,
+        kind: ResourceType,
+        fqn: &[String],
+    ) -> Arc<Config> {
+        let key_name = kind.config_key();
+        let mut depth = package.file.folder_config_depth(key_name, fqn);
+        if !package.is_root {
+            depth = depth.max(project.root_package().file.folder_config_depth(key_name, fqn));
+        }
+        let mut key = format!("{}\0{key_name}", package.name);
+        for part in &fqn[..depth] {
+            key.push('\0');
+            key.push_str(part);
+        }
+        if let Some(found) = lock(&self.by_folder).get(&key) {
+            return found.clone();
+        }
+        let mut config = default_config(kind);
+        merge_into(&mut config, &folder_config(project, package, kind, fqn));
+        lock(&self.by_folder)
+            .entry(key)
+            .or_insert_with(|| Arc::new(config))
+            .clone()
+    }
 }
 
 pub fn default_config(kind: ResourceType) -> Config {

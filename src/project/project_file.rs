@@ -214,6 +214,26 @@ impl ProjectFile {
             .map(|(_, n)| n)
     }
 
+    /// How many leading parts of `fqn` name folders of the config tree: the
+    /// folder config depends on that prefix only, so nodes sharing it share
+    /// their config.
+    pub fn folder_config_depth(&self, resource_key: &str, fqn: &[String]) -> usize {
+        let Some(mut level) = self.config_tree(resource_key) else {
+            return 0;
+        };
+        let mut depth = 0;
+        for part in fqn {
+            match level.get(part) {
+                Some(next) if matches!(next.value, yaml::Value::Map(_)) => {
+                    level = next;
+                    depth += 1;
+                }
+                _ => break,
+            }
+        }
+        depth
+    }
+
     /// The merged folder config for a node with this fqn (`[project, dir…, name]`):
     /// every level from the tree's top down to the node, the deeper winning.
     pub fn folder_config(&self, resource_key: &str, fqn: &[String]) -> Config {
