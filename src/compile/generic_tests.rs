@@ -13,7 +13,6 @@ use crate::project::properties::{NodePatch, TestDef};
 use crate::project::{Package, Project, ResourceType};
 use regex::Regex;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 static ARG_REF: LazyLock<Regex> = LazyLock::new(|| {
@@ -41,7 +40,7 @@ pub fn build_generic_tests(
     project: &Project,
     compiler: &Compiler,
     parsed: &ParsedProject,
-    patches: &HashMap<(String, String, String), &NodePatch>,
+    patches: &super::parse::PatchIndex,
     diags: &mut Diagnostics,
 ) -> Vec<Box<ParsedNode>> {
     type Job<'a> = (
@@ -50,7 +49,7 @@ pub fn build_generic_tests(
         &'a [crate::project::properties::ColumnDef],
     );
     let mut jobs: Vec<Job<'_>> = Vec::new();
-    let mut ordered: Vec<&&NodePatch> = patches.values().collect();
+    let mut ordered: Vec<&NodePatch> = patches.patches().collect();
     ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
     for patch in ordered {
         let Some(package) = project.packages.iter().find(|p| p.name == patch.package) else {

@@ -39,28 +39,39 @@ use std::sync::{Arc, Mutex};
 /// Finds what a `ref()` or `source()` call names. The graph uses it to draw
 /// edges; the compile pass to print relation names.
 pub struct RefIndex {
-    /// (package, name) → unique ids (several when versioned).
-    by_name: HashMap<(String, String), Vec<String>>,
-    by_source: HashMap<(String, String), String>,
+    /// package → name → unique ids (several when versioned). Nested, so a
+    /// lookup by borrowed names allocates nothing; Fx-hashed, as project
+    /// names are not hostile input and SipHash dominated the lookups.
+    by_name: FxHashMap<String, FxHashMap<String, Vec<String>>>,
+    /// source name → table name → unique id.
+    by_source: FxHashMap<String, FxHashMap<String, String>>,
     root_package: String,
 }
 
+type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 impl RefIndex {
     pub fn new(parsed: &ParsedProject) -> Self {
-        let mut by_name: HashMap<(String, String), Vec<String>> = HashMap::new();
-        let mut by_source = HashMap::new();
+        let mut by_name: FxHashMap<String, FxHashMap<String, Vec<String>>> = HashMap::default();
+        let mut by_source: FxHashMap<String, FxHashMap<String, String>> = HashMap::default();
         for n in parsed.nodes.values() {
             match n.resource_type {
                 ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
-                    by_name
-                        .entry((n.package_name.clone(), n.name.clone()))
+                    let names = match by_name.get_mut(n.package_name.as_str()) {
+                        Some(names) => names,
+                        None => by_name.entry(n.package_name.clone()).or_default(),
+                    };
+                    names
+                        .entry(n.name.clone())
                         .or_default()
                         .push(n.unique_id.clone());
                 }
                 ResourceType::Source => {
                     if let Some(s) = &n.source {
                         by_source
-                            .insert((s.source_name.clone(), n.name.clone()), n.unique_id.clone());
+                            .entry(s.source_name.clone())
+                            .or_default()
+                            .insert(n.name.clone(), n.unique_id.clone());
                     }
                 }
                 _ => {}
@@ -78,7 +89,8 @@ impl RefIndex {
     pub fn resolve_ref(&self, from_package: &str, call: &RefCall) -> Option<&str> {
         let pick = |pkg: &str| {
             self.by_name
-                .get(&(pkg.to_string(), call.name.clone()))
+                .get(pkg)
+                .and_then(|names| names.get(call.name.as_str()))
                 .and_then(|ids| ids.first())
                 .map(String::as_str)
         };
@@ -90,23 +102,28 @@ impl RefIndex {
         }
         let mut matches = self
             .by_name
-            .iter()
-            .filter(|((_, name), _)| *name == call.name);
+            .values()
+            .filter_map(|names| names.get(call.name.as_str()));
         match (matches.next(), matches.next()) {
-            (Some((_, ids)), None) => ids.first().map(String::as_str),
+            (Some(ids), None) => ids.first().map(String::as_str),
             _ => None,
         }
     }
 
     pub fn resolve_source(&self, call: &SourceCall) -> Option<&str> {
         self.by_source
-            .get(&(call.source_name.clone(), call.table_name.clone()))
+            .get(call.source_name.as_str())
+            .and_then(|tables| tables.get(call.table_name.as_str()))
             .map(String::as_str)
     }
 
     /// Names that a ref could have meant, for hints.
     pub fn ref_names(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.by_name.keys().map(|(_, n)| n.as_str()).collect();
+        let mut v: Vec<&str> = self
+            .by_name
+            .values()
+            .flat_map(|names| names.keys().map(String::as_str))
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -115,8 +132,8 @@ impl RefIndex {
     pub fn source_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .by_source
-            .keys()
-            .map(|(s, t)| format!("{s}.{t}"))
+            .iter()
+            .flat_map(|(s, tables)| tables.keys().map(move |t| format!("{s}.{t}")))
             .collect();
         v.sort();
         v

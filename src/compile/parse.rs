@@ -20,7 +20,8 @@ use crate::settings::Settings;
 use minijinja::value::Value;
 use rayon::prelude::*;
 use regex::Regex;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 static CALL_SITE: LazyLock<Regex> = LazyLock::new(|| {
@@ -76,7 +77,6 @@ pub fn parse_project(
     let mut diags = Diagnostics::default();
     let fingerprint = cache.world_fingerprint(&compiler, settings);
     let patches = index_patches(project);
-    let used_patches: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
 
     // Each job's folder config and patch are found on every core; then
     // consecutive jobs with equal configs (a folder's models) share one.
@@ -85,18 +85,13 @@ pub fn parse_project(
         .iter()
         .flat_map(|p| p.sql_files.iter().map(move |f| (p, f)))
         .collect();
-    let folder_bases = FolderBases::default();
     let mut jobs: Vec<Job> = files
         .par_iter()
-        .map(|&(package, file)| {
+        .map_init(FolderBases::default, |folder_bases, &(package, file)| {
             let fqn = fqn_for(&package.name, &file.path, &file.name);
             let unique_id = format!("{}.{}.{}", file.resource_type, package.name, file.name);
             let kind = file.resource_type.config_key();
-            let key = (package.name.clone(), kind.to_string(), file.name.clone());
-            let patch = patches.get(&key).copied();
-            if patch.is_some() {
-                lock(&used_patches).insert(key);
-            }
+            let patch = patches.find(&package.name, kind, &file.name);
             let folder_base = folder_bases.get(project, package, file.resource_type, &fqn);
             let base_config = match patch {
                 Some(p) if !p.config.is_empty() => {
@@ -118,7 +113,10 @@ pub fn parse_project(
         .collect();
     let equal_to_previous: Vec<bool> = jobs
         .par_windows(2)
-        .map(|w| w[0].base_config == w[1].base_config)
+        .map(|w| {
+            Arc::ptr_eq(&w[0].base_config, &w[1].base_config)
+                || w[0].base_config == w[1].base_config
+        })
         .collect();
     for (i, equal) in equal_to_previous.into_iter().enumerate() {
         if equal {
@@ -168,16 +166,7 @@ pub fn parse_project(
     for package in &project.packages {
         for seed in &package.seeds {
             let fqn = fqn_for(&package.name, &seed.path, &seed.name);
-            let patch = patches
-                .get(&(package.name.clone(), "seeds".into(), seed.name.clone()))
-                .copied();
-            if patch.is_some() {
-                lock(&used_patches).insert((
-                    package.name.clone(),
-                    "seeds".into(),
-                    seed.name.clone(),
-                ));
-            }
+            let patch = patches.find(&package.name, "seeds", &seed.name);
             let mut config = default_config(ResourceType::Seed);
             merge_into(
                 &mut config,
@@ -439,7 +428,7 @@ pub fn parse_project(
     let step = std::time::Instant::now();
     collect_macros(project, &compiler, &mut parsed);
     render_descriptions(&compiler, &mut parsed, &mut diags);
-    report_unused_patches(project, &lock(&used_patches), &mut diags);
+    report_unused_patches(project, &patches, &mut diags);
     report_unused_config_paths(project, &parsed, &mut diags);
     validate_configs(&parsed, &mut diags);
     cache.retain(&new_cache_entries);
@@ -455,23 +444,46 @@ pub fn parse_project(
     })
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Every package's patches by (package, kind, name), each with a flag set
+/// once a node has used it (for the unused-patch warning).
+pub struct PatchIndex<'a> {
+    by_key: HashMap<(&'a str, &'a str, &'a str), (&'a NodePatch, usize)>,
+    used: Vec<AtomicBool>,
 }
 
-type PatchIndex<'a> = HashMap<(String, String, String), &'a NodePatch>;
+impl<'a> PatchIndex<'a> {
+    /// The patch for this node, marked as used.
+    fn find(&self, package: &str, kind: &str, name: &str) -> Option<&'a NodePatch> {
+        let &(patch, at) = self.by_key.get(&(package, kind, name))?;
+        self.used[at].store(true, Ordering::Relaxed);
+        Some(patch)
+    }
+
+    fn was_used(&self, package: &str, kind: &str, name: &str) -> bool {
+        self.by_key
+            .get(&(package, kind, name))
+            .is_some_and(|&(_, at)| self.used[at].load(Ordering::Relaxed))
+    }
+
+    /// Every patch, in no particular order.
+    pub fn patches(&self) -> impl Iterator<Item = &'a NodePatch> + '_ {
+        self.by_key.values().map(|&(patch, _)| patch)
+    }
+}
 
 fn index_patches(project: &Project) -> PatchIndex<'_> {
-    let mut index = HashMap::new();
+    let mut by_key = HashMap::new();
     for p in &project.packages {
         for patch in &p.properties.patches {
-            index.insert(
-                (p.name.clone(), patch.kind.clone(), patch.name.clone()),
-                patch,
-            );
+            let at = by_key.len();
+            by_key
+                .entry((p.name.as_str(), patch.kind.as_str(), patch.name.as_str()))
+                .and_modify(|entry: &mut (&NodePatch, usize)| entry.0 = patch)
+                .or_insert((patch, at));
         }
     }
-    index
+    let used = (0..by_key.len()).map(|_| AtomicBool::new(false)).collect();
+    PatchIndex { by_key, used }
 }
 
 /// `[package, folders…, name]`, dbt's fully qualified name.
@@ -518,16 +530,17 @@ pub fn folder_config(
 }
 
 /// Default plus folder config per (package, kind, config-tree folders
-/// reached): worked out once per folder rather than once per node, which
-/// converted the project file's YAML to config values for every model.
+/// reached): worked out once per folder and thread rather than once per
+/// node, which converted the project file's YAML to config values for
+/// every model.
 #[derive(Default)]
 struct FolderBases {
-    by_folder: Mutex<HashMap<String, Arc<Config>>>,
+    by_folder: HashMap<String, Arc<Config>>,
 }
 
 impl FolderBases {
     fn get(
-        &self,
+        &mut self,
         project: &Project,
         package: &Package,
         kind: ResourceType,
@@ -536,21 +549,25 @@ impl FolderBases {
         let key_name = kind.config_key();
         let mut depth = package.file.folder_config_depth(key_name, fqn);
         if !package.is_root {
-            depth = depth.max(project.root_package().file.folder_config_depth(key_name, fqn));
+            depth = depth.max(
+                project
+                    .root_package()
+                    .file
+                    .folder_config_depth(key_name, fqn),
+            );
         }
         let mut key = format!("{}\0{key_name}", package.name);
         for part in &fqn[..depth] {
             key.push('\0');
             key.push_str(part);
         }
-        if let Some(found) = lock(&self.by_folder).get(&key) {
-            return found.clone();
-        }
-        let mut config = default_config(kind);
-        merge_into(&mut config, &folder_config(project, package, kind, fqn));
-        lock(&self.by_folder)
+        self.by_folder
             .entry(key)
-            .or_insert_with(|| Arc::new(config))
+            .or_insert_with(|| {
+                let mut config = default_config(kind);
+                merge_into(&mut config, &folder_config(project, package, kind, fqn));
+                Arc::new(config)
+            })
             .clone()
     }
 }
@@ -1047,16 +1064,12 @@ fn collect_macros(project: &Project, compiler: &Compiler, parsed: &mut ParsedPro
     let _ = INTERNAL_PACKAGE;
 }
 
-fn report_unused_patches(
-    project: &Project,
-    used: &BTreeSet<(String, String, String)>,
-    diags: &mut Diagnostics,
-) {
+fn report_unused_patches(project: &Project, patches: &PatchIndex, diags: &mut Diagnostics) {
     for p in project.packages.iter().filter(|p| p.is_root) {
         for patch in &p.properties.patches {
-            let key = (p.name.clone(), patch.kind.clone(), patch.name.clone());
-            let seed_used = used.contains(&(p.name.clone(), "seeds".into(), patch.name.clone()));
-            if !used.contains(&key) && !seed_used {
+            let used = patches.was_used(&p.name, &patch.kind, &patch.name)
+                || patches.was_used(&p.name, "seeds", &patch.name);
+            if !used {
                 let kind = patch.kind.trim_end_matches('s').trim_end_matches("se");
                 diags.push(
                     patch

@@ -377,13 +377,19 @@ impl Listing {
             .entry(dir.to_string())
             .or_insert_with(|| walk(root, dir));
         all.iter()
-            .filter(|(abs, _)| {
-                abs.extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| exts.contains(&x))
-            })
+            .filter(|(_, rel)| extension(rel).is_some_and(|x| exts.contains(&x)))
             .cloned()
             .collect()
+    }
+}
+
+/// The extension of a `/`-separated relative path, as `Path::extension`
+/// finds it, without parsing the path again for every kind of file listed.
+fn extension(rel: &str) -> Option<&str> {
+    let name = rel.rsplit('/').next()?;
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => Some(ext),
+        _ => None,
     }
 }
 
@@ -394,21 +400,29 @@ fn walk(root: &Path, dir: &str) -> Vec<(PathBuf, String)> {
     if !base.is_dir() {
         return Vec::new();
     }
-    let mut out: Vec<(PathBuf, String)> = visible_files(&base)
+    // Already in path order: a depth-first walk whose siblings are sorted
+    // by name lists paths as comparing them component by component would.
+    visible_files(&base)
         .into_iter()
         .map(|e| {
             let rel = relative(&base, e.path());
             (e.into_path(), rel)
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
+/// `path` relative to `base`, with `/` between its parts on every platform.
 fn relative(base: &Path, path: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .components()
+    let rel = path.strip_prefix(base).unwrap_or(path);
+    if std::path::MAIN_SEPARATOR == '/' {
+        let text = rel.to_string_lossy();
+        // Already in normal form (no `.` parts or doubled separators from
+        // the project file's folder names): nothing to rebuild.
+        if text.split('/').all(|part| !part.is_empty() && part != ".") {
+            return text.into_owned();
+        }
+    }
+    rel.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join("/")
@@ -573,6 +587,52 @@ mod tests {
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].name, "orders_snap");
         assert_eq!(&*nodes[0].raw_code, "\nselect 1\n");
+    }
+
+    #[test]
+    fn extensions_and_relative_paths_match_what_path_parsing_gives() {
+        for rel in [
+            "a.sql",
+            "deep/b.yml",
+            "c",
+            "d.tar.gz",
+            "e.",
+            "x.y/f",
+            "g..sql",
+        ] {
+            let from_path = Path::new(rel).extension().and_then(|x| x.to_str());
+            assert_eq!(extension(rel), from_path, "{rel}");
+        }
+        let root = Path::new("/p");
+        for (dir, expected) in [
+            ("models/a/m.sql", "models/a/m.sql"),
+            ("./models/m.sql", "models/m.sql"),
+            ("models//a/./m.sql", "models/a/m.sql"),
+        ] {
+            assert_eq!(relative(root, &root.join(dir)), expected, "{dir}");
+        }
+    }
+
+    #[test]
+    fn files_are_listed_in_path_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in [
+            "a.sql",
+            "a/z.sql",
+            "a-b.sql",
+            "a.b/c.sql",
+            "b/a.sql",
+            "B.sql",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, "select 1").expect("write");
+        }
+        let listed: Vec<PathBuf> = walk(dir.path(), ".").into_iter().map(|(p, _)| p).collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(listed, sorted);
+        assert_eq!(listed.len(), 6);
     }
 
     #[cfg(unix)]
