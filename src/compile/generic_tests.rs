@@ -48,31 +48,35 @@ pub fn build_generic_tests(
         &'a [TestDef],
         &'a [crate::project::properties::ColumnDef],
     );
-    let mut jobs: Vec<Job<'_>> = Vec::new();
+    use rayon::prelude::*;
+    // Patches are keyed uniquely, so an unstable sort gives a fixed order.
     let mut ordered: Vec<&NodePatch> = patches.patches().collect();
-    ordered.sort_by(|a, b| (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name)));
-    for patch in ordered {
-        let Some(package) = project.packages.iter().find(|p| p.name == patch.package) else {
-            continue;
-        };
-        let kind = match patch.kind.as_str() {
-            "models" => "model",
-            "seeds" => "seed",
-            "snapshots" => "snapshot",
-            _ => continue,
-        };
-        let unique_id = format!("{kind}.{}.{}", package.name, patch.name);
-        if !parsed.nodes.contains_key(&unique_id) {
-            continue;
-        }
-        let parent = Parent {
-            unique_id,
-            name_for_test: patch.name.clone(),
-            expression: format!("ref('{}')", patch.name),
-            package,
-        };
-        jobs.push((parent, &patch.tests, &patch.columns));
-    }
+    ordered.par_sort_unstable_by(|a, b| {
+        (&a.package, &a.kind, &a.name).cmp(&(&b.package, &b.kind, &b.name))
+    });
+    let mut jobs: Vec<Job<'_>> = ordered
+        .par_iter()
+        .filter_map(|patch| {
+            let package = project.packages.iter().find(|p| p.name == patch.package)?;
+            let kind = match patch.kind.as_str() {
+                "models" => "model",
+                "seeds" => "seed",
+                "snapshots" => "snapshot",
+                _ => return None,
+            };
+            let unique_id = format!("{kind}.{}.{}", package.name, patch.name);
+            if !parsed.nodes.contains_key(&unique_id) {
+                return None;
+            }
+            let parent = Parent {
+                unique_id,
+                name_for_test: patch.name.clone(),
+                expression: format!("ref('{}')", patch.name),
+                package,
+            };
+            Some((parent, &patch.tests[..], &patch.columns[..]))
+        })
+        .collect();
     for package in &project.packages {
         for s in &package.properties.sources {
             let unique_id = format!("source.{}.{}.{}", package.name, s.source_name, s.name);
@@ -90,7 +94,6 @@ pub fn build_generic_tests(
     }
     // Each parent's tests build on their own (in parallel); duplicates are
     // then dropped in a fixed order, so the output does not depend on timing.
-    use rayon::prelude::*;
     let built: Vec<(Vec<Box<ParsedNode>>, Diagnostics)> = jobs
         .par_iter()
         .map_init(
@@ -111,15 +114,23 @@ pub fn build_generic_tests(
             },
         )
         .collect();
-    let mut seen_ids = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    // Which to keep is decided on borrowed ids, before the nodes move.
+    let mut keep: Vec<bool> = Vec::with_capacity(built.iter().map(|(n, _)| n.len()).sum());
+    {
+        let mut seen_ids: std::collections::HashSet<&str, rustc_hash::FxBuildHasher> =
+            std::collections::HashSet::with_capacity_and_hasher(
+                keep.capacity(),
+                Default::default(),
+            );
+        for (nodes, _) in &built {
+            keep.extend(nodes.iter().map(|n| seen_ids.insert(n.unique_id.as_str())));
+        }
+    }
+    let mut keep = keep.into_iter();
+    let mut out = Vec::with_capacity(keep.len());
     for (nodes, found) in built {
         diags.extend(found);
-        out.extend(
-            nodes
-                .into_iter()
-                .filter(|n| seen_ids.insert(n.unique_id.clone())),
-        );
+        out.extend(nodes.into_iter().filter(|_| keep.next().unwrap_or(false)));
     }
     out
 }

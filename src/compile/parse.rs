@@ -290,9 +290,7 @@ pub fn parse_project(
     let step = std::time::Instant::now();
     // Data tests need their parents' final names, so they come last.
     let tests = build_generic_tests(project, &compiler, &parsed, &patches, &mut diags);
-    for t in tests {
-        insert_node(&mut parsed, t, &mut diags);
-    }
+    insert_generic_tests(&mut parsed, tests, &mut diags);
 
     for package in &project.packages {
         for e in &package.properties.exposures {
@@ -876,6 +874,44 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
             .dialect
             .relation_name(&node.database, &node.schema, &node.alias)
     });
+}
+
+/// Inserts the data tests, which come without duplicates among them. When
+/// no test node exists yet (singular tests are the only others), none can
+/// clash with them (every other kind's id starts with its own kind), so
+/// they are sorted on every core and merged into the node map in one pass
+/// instead of 20,000 inserts that each compared long shared id prefixes.
+fn insert_generic_tests(
+    parsed: &mut ParsedProject,
+    tests: Vec<Box<ParsedNode>>,
+    diags: &mut Diagnostics,
+) {
+    use std::ops::Bound;
+    let tests_present = parsed
+        .nodes
+        .range::<str, _>((Bound::Included("test."), Bound::Unbounded))
+        .next()
+        .is_some_and(|(id, _)| id.starts_with("test."));
+    if tests_present {
+        for t in tests {
+            insert_node(parsed, t, diags);
+        }
+        return;
+    }
+    let mut enabled = Vec::with_capacity(tests.len());
+    for t in tests {
+        if t.config.enabled() {
+            enabled.push(t);
+        } else {
+            insert_node(parsed, t, diags);
+        }
+    }
+    enabled.par_sort_unstable_by(|a, b| a.unique_id.cmp(&b.unique_id));
+    let mut by_id: BTreeMap<String, Box<ParsedNode>> = enabled
+        .into_iter()
+        .map(|t| (t.unique_id.clone(), t))
+        .collect();
+    parsed.nodes.append(&mut by_id);
 }
 
 fn insert_node(
