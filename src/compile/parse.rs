@@ -881,6 +881,9 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
 /// clash with them (every other kind's id starts with its own kind), so
 /// they are sorted on every core and merged into the node map in one pass
 /// instead of 20,000 inserts that each compared long shared id prefixes.
+/// The nodes stay boxed: the map holds them boxed, and moving a box moves
+/// a pointer, not a kilobyte.
+#[allow(clippy::vec_box)]
 fn insert_generic_tests(
     parsed: &mut ParsedProject,
     tests: Vec<Box<ParsedNode>>,
