@@ -872,3 +872,44 @@ struct TestMetadataOut<'a> {
     name: &'a str,
     namespace: &'a Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(target: &Path, invocation_id: &str) -> String {
+        let parsed = ParsedProject {
+            invocation_id: invocation_id.to_string(),
+            ..Default::default()
+        };
+        let dag = Dag {
+            graph: petgraph::graph::DiGraph::new(),
+        };
+        write_manifest(target, &parsed, &dag, "datafusion").expect("manifest written");
+        std::fs::read_to_string(target.join("manifest.json")).expect("manifest read")
+    }
+
+    #[test]
+    fn each_write_replaces_the_manifest_and_keeps_only_the_one_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target");
+        let first = written(&target, "first");
+        assert!(first.contains("\"invocation_id\":\"first\""));
+        assert!(!target.join(RETIRED_MANIFEST).exists());
+
+        let second = written(&target, "second");
+        assert!(second.contains("\"invocation_id\":\"second\""));
+        let kept = std::fs::read_to_string(target.join(RETIRED_MANIFEST)).expect("kept");
+        assert_eq!(kept, first);
+
+        let third = written(&target, "third");
+        assert!(third.contains("\"invocation_id\":\"third\""));
+        let kept = std::fs::read_to_string(target.join(RETIRED_MANIFEST)).expect("kept");
+        assert_eq!(kept, second);
+        let names: Vec<String> = std::fs::read_dir(&target)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+    }
+}
