@@ -248,3 +248,48 @@ fn disabled_models_go_to_disabled() {
     assert!(manifest["nodes"].get("model.jaffle_nested.old").is_none());
     assert!(manifest["disabled"]["model.jaffle_nested.old"].is_array());
 }
+
+#[test]
+fn a_described_model_without_a_file_warns_and_used_descriptions_do_not() {
+    let project = common::project(&[
+        ("rdbt_project.yml", "name: patched\n"),
+        ("models/orders.sql", "select 1 as id\n"),
+        ("seeds/rates.csv", "id\n1\n"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: orders\n    description: Orders.\n  - name: refunds\n    description: No such file.\nseeds:\n  - name: rates\n    description: Rates.\n",
+        ),
+    ]);
+    let run = rdbt(project.path(), &["parse", "--no-partial-parse"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("`refunds` is described under `models` but no such model file exists"),
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(
+        run.stderr.matches("R110").count(),
+        1,
+        "only the entry without a file warns:\n{}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn a_model_file_that_is_not_utf8_is_an_error_naming_it() {
+    let project = common::project(&[("rdbt_project.yml", "name: bytes\n")]);
+    std::fs::write(
+        project.path().join("models/latin1.sql"),
+        b"select 'caf\xe9' as word\n",
+    )
+    .expect("write");
+    let run = rdbt(project.path(), &["parse", "--no-partial-parse"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("latin1.sql") && run.stderr.contains("not UTF-8 text"),
+        "{}",
+        run.transcript()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.transcript());
+}
