@@ -294,15 +294,15 @@ fn stream<W: Write + Send>(
         });
         let mut serialized = Ok(());
         'windows: for window in project_nodes.chunks(NODE_WINDOW) {
-            let parts: Vec<Result<Vec<u8>, serde_json::Error>> = window
+            let parts: Vec<Result<Vec<u8>, super::json::Error>> = window
                 .par_chunks(NODE_CHUNK)
                 .map(|chunk| {
                     let mut buf = Vec::with_capacity(chunk.len() * 2048);
                     for n in chunk {
                         buf.push(b',');
-                        serde_json::to_writer(&mut buf, &n.unique_id)?;
+                        super::json::write_str(&mut buf, &n.unique_id);
                         buf.push(b':');
-                        serde_json::to_writer(&mut buf, &NodeOut::new(n))?;
+                        super::json::write(&mut buf, &NodeOut::new(n))?;
                     }
                     Ok(buf)
                 })
@@ -378,23 +378,28 @@ fn value(w: &mut impl Write, v: &impl serde::Serialize) -> std::io::Result<()> {
 /// every core in chunks (a few MB in all), then written in order.
 fn adjacency(w: &mut impl Write, dag: &Dag, direction: petgraph::Direction) -> std::io::Result<()> {
     let nodes: Vec<petgraph::graph::NodeIndex> = dag.graph.node_indices().collect();
-    let parts: Vec<Result<Vec<u8>, serde_json::Error>> = nodes
+    let parts: Vec<Vec<u8>> = nodes
         .par_chunks(ADJACENCY_CHUNK)
         .map(|chunk| {
             let mut buf = Vec::with_capacity(chunk.len() * 128);
             for &ix in chunk {
                 buf.push(b',');
-                serde_json::to_writer(&mut buf, &dag.graph[ix])?;
-                buf.push(b':');
-                serde_json::to_writer(&mut buf, &dag.neighbors_at(ix, direction))?;
+                super::json::write_str(&mut buf, &dag.graph[ix]);
+                buf.extend_from_slice(b":[");
+                for (i, neighbor) in dag.neighbors_at(ix, direction).iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    super::json::write_str(&mut buf, neighbor);
+                }
+                buf.push(b']');
             }
-            Ok(buf)
+            buf
         })
         .collect();
     w.write_all(b"{")?;
     let mut leading_comma = 1;
     for part in parts {
-        let part = part.map_err(std::io::Error::other)?;
         w.write_all(&part[leading_comma.min(part.len())..])?;
         leading_comma = 0;
     }

@@ -3,6 +3,7 @@
 //! Every write is atomic: a reader never sees half a file.
 
 mod catalog;
+mod json;
 mod manifest;
 
 pub use catalog::{CatalogColumn, CatalogEntry, catalog_json};

@@ -138,8 +138,11 @@ impl ParseCache {
 
     /// Drops entries of nodes that no longer exist.
     pub fn retain(&self, live: &[String]) {
-        let live: std::collections::HashSet<&String> = live.iter().collect();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.is_empty() {
+            return;
+        }
+        let live: std::collections::HashSet<&String> = live.iter().collect();
         let before = entries.len();
         entries.retain(|k, _| live.contains(k));
         if entries.len() != before {

@@ -148,13 +148,16 @@ pub fn parse_project(
     };
     let mut rendered = 0;
     let mut new_cache_entries = Vec::new();
+    let mut sql_nodes = Vec::with_capacity(results.len());
     for r in results {
         match r {
             Ok((node, warnings, was_rendered)) => {
                 diags.extend(warnings);
                 rendered += usize::from(was_rendered);
-                new_cache_entries.push(node.unique_id.clone());
-                insert_node(&mut parsed, node, &mut diags);
+                if cache.is_enabled() {
+                    new_cache_entries.push(node.unique_id.clone());
+                }
+                sql_nodes.push(node);
             }
             Err((d, package, name)) => {
                 diags.push(d);
@@ -162,6 +165,7 @@ pub fn parse_project(
             }
         }
     }
+    insert_batch(&mut parsed, sql_nodes, &mut diags);
 
     for package in &project.packages {
         for seed in &package.seeds {
@@ -290,7 +294,7 @@ pub fn parse_project(
     let step = std::time::Instant::now();
     // Data tests need their parents' final names, so they come last.
     let tests = build_generic_tests(project, &compiler, &parsed, &patches, &mut diags);
-    insert_generic_tests(&mut parsed, tests, &mut diags);
+    insert_batch(&mut parsed, tests, &mut diags);
 
     for package in &project.packages {
         for e in &package.properties.exposures {
@@ -707,9 +711,15 @@ fn parse_sql_node(
             )
         })
         .collect();
-    let cache_key = ParseCache::node_key(fingerprint, &file.raw_code, &job.base_config);
+    // Without a cache (`--no-partial-parse`) there is no key to hash.
+    let cache_key = cache
+        .is_enabled()
+        .then(|| ParseCache::node_key(fingerprint, &file.raw_code, &job.base_config));
+    let cached = cache_key
+        .as_deref()
+        .and_then(|key| cache.lookup(&node.unique_id, key));
     let mut warnings = Vec::new();
-    let (recorded, was_rendered) = match cache.lookup(&node.unique_id, &cache_key) {
+    let (recorded, was_rendered) = match cached {
         Some(recorded) => (recorded, false),
         None => {
             let scope = scope_for(compiler, &node, (*job.base_config).clone());
@@ -721,8 +731,8 @@ fn parse_sql_node(
             );
             let sql = compiler.render(scope.clone(), &node.unique_id, &file.raw_code, &origin)?;
             let recorded = std::mem::take(&mut *scope.recorded());
-            if cache.is_enabled() {
-                cache.store(&node.unique_id, cache_key, recorded.clone(), sql);
+            if let Some(key) = cache_key {
+                cache.store(&node.unique_id, key, recorded.clone(), sql);
             }
             (recorded, true)
         }
@@ -884,37 +894,77 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
 /// The nodes stay boxed: the map holds them boxed, and moving a box moves
 /// a pointer, not a kilobyte.
 #[allow(clippy::vec_box)]
-fn insert_generic_tests(
-    parsed: &mut ParsedProject,
-    tests: Vec<Box<ParsedNode>>,
-    diags: &mut Diagnostics,
-) {
-    use std::ops::Bound;
-    let tests_present = parsed
-        .nodes
-        .range::<str, _>((Bound::Included("test."), Bound::Unbounded))
-        .next()
-        .is_some_and(|(id, _)| id.starts_with("test."));
-    if tests_present {
-        for t in tests {
-            insert_node(parsed, t, diags);
+/// Inserts a batch of nodes exactly as [`insert_node`] would one at a time,
+/// in order. When no node can clash with another (the usual case, found on
+/// every core), the batch is sorted on every core and merged into the node
+/// map in one pass; inserting 30,000 nodes one by one was serial time.
+#[allow(clippy::vec_box)] // the boxes move into the node map as they are
+fn insert_batch(parsed: &mut ParsedProject, nodes: Vec<Box<ParsedNode>>, diags: &mut Diagnostics) {
+    let mut enabled: Vec<(usize, Box<ParsedNode>)> = Vec::with_capacity(nodes.len());
+    for (order, node) in nodes.into_iter().enumerate() {
+        if node.config.enabled() {
+            enabled.push((order, node));
+        } else {
+            insert_node(parsed, node, diags);
+        }
+    }
+    enabled.par_sort_by(|(_, a), (_, b)| a.unique_id.cmp(&b.unique_id));
+    if batch_may_clash(&parsed.nodes, &enabled) {
+        enabled.par_sort_unstable_by_key(|(order, _)| *order);
+        for (_, node) in enabled {
+            insert_node(parsed, node, diags);
         }
         return;
     }
-    let mut enabled = Vec::with_capacity(tests.len());
-    for t in tests {
-        if t.config.enabled() {
-            enabled.push(t);
-        } else {
-            insert_node(parsed, t, diags);
-        }
-    }
-    enabled.par_sort_unstable_by(|a, b| a.unique_id.cmp(&b.unique_id));
     let mut by_id: BTreeMap<String, Box<ParsedNode>> = enabled
         .into_iter()
-        .map(|t| (t.unique_id.clone(), t))
+        .map(|(_, node)| (node.unique_id.clone(), node))
         .collect();
     parsed.nodes.append(&mut by_id);
+}
+
+/// Whether any node of `batch` (sorted by id) has the id of another or of a
+/// node already in `existing`, or shares a model/seed/snapshot name.
+#[allow(clippy::vec_box)]
+fn batch_may_clash(
+    existing: &BTreeMap<String, Box<ParsedNode>>,
+    batch: &[(usize, Box<ParsedNode>)],
+) -> bool {
+    let shares_namespace = |n: &ParsedNode| {
+        matches!(
+            n.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+        )
+    };
+    let same_id = batch
+        .par_windows(2)
+        .any(|w| w[0].1.unique_id == w[1].1.unique_id);
+    if same_id {
+        return true;
+    }
+    let mut names: Vec<(&str, &str)> = batch
+        .par_iter()
+        .filter(|(_, n)| shares_namespace(n))
+        .map(|(_, n)| (n.package_name.as_str(), n.name.as_str()))
+        .collect();
+    names.par_sort_unstable();
+    if names.par_windows(2).any(|w| w[0] == w[1]) {
+        return true;
+    }
+    if existing.is_empty() {
+        return false;
+    }
+    batch.par_iter().any(|(_, n)| {
+        existing.contains_key(&n.unique_id)
+            || (shares_namespace(n)
+                && [
+                    ResourceType::Model,
+                    ResourceType::Seed,
+                    ResourceType::Snapshot,
+                ]
+                .into_iter()
+                .any(|t| existing.contains_key(&format!("{t}.{}.{}", n.package_name, n.name))))
+    })
 }
 
 fn insert_node(
@@ -1021,7 +1071,8 @@ fn render_descriptions(compiler: &Compiler, parsed: &mut ParsedProject, diags: &
     };
     let ids: Vec<String> = parsed
         .nodes
-        .values()
+        .par_iter()
+        .map(|(_, n)| n)
         .filter(|n| needs(n))
         .map(|n| n.unique_id.clone())
         .collect();
@@ -1177,76 +1228,84 @@ const MATERIALIZATIONS: &[&str] = &[
     "test",
 ];
 
+/// Checks every node's config values, on every core (30,000 nodes at
+/// 10,000 models); problems are reported in node order.
 fn validate_configs(parsed: &ParsedProject, diags: &mut Diagnostics) {
-    for node in parsed.nodes.values() {
-        let checks: [(&str, &[&str]); 5] = [
-            ("materialized", MATERIALIZATIONS),
-            (
-                "on_schema_change",
-                &["ignore", "fail", "append_new_columns", "sync_all_columns"],
-            ),
-            (
-                "incremental_strategy",
-                &[
-                    "append",
-                    "merge",
-                    "delete+insert",
-                    "insert_overwrite",
-                    "microbatch",
-                ],
-            ),
-            ("access", &["private", "protected", "public"]),
-            (
-                "sql_dialect",
-                &["bigquery", "duckdb", "postgres", "datafusion"],
-            ),
-        ];
-        for (key, allowed) in checks {
-            let Some(value) = node.config.get(key) else {
-                continue;
-            };
-            let Some(text) = value.as_str() else {
-                diags.push(config_error(
-                    node,
-                    key,
-                    format!("config `{key}` must be a string, found `{value}`"),
-                    allowed,
-                ));
-                continue;
-            };
-            if !allowed.contains(&text) {
-                diags.push(config_error(
-                    node,
-                    key,
-                    format!("`{text}` is not a valid `{key}`"),
-                    allowed,
-                ));
-            }
-        }
-        if let Some(severity) = node.config.get("severity") {
-            let ok = severity
-                .as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case("warn") || s.eq_ignore_ascii_case("error"));
-            if !ok {
-                diags.push(config_error(
-                    node,
-                    "severity",
-                    format!("`{severity}` is not a valid `severity`"),
-                    &["warn", "error"],
-                ));
-            }
-        }
-        if let Some(enabled) = node.config.get("enabled")
-            && !enabled.is_boolean()
-        {
+    let nodes: Vec<&ParsedNode> = parsed.nodes.values().map(|n| &**n).collect();
+    let problems: Vec<Vec<Diagnostic>> = nodes.par_iter().map(|n| config_problems(n)).collect();
+    diags.extend(problems.into_iter().flatten());
+}
+
+fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let checks: [(&str, &[&str]); 5] = [
+        ("materialized", MATERIALIZATIONS),
+        (
+            "on_schema_change",
+            &["ignore", "fail", "append_new_columns", "sync_all_columns"],
+        ),
+        (
+            "incremental_strategy",
+            &[
+                "append",
+                "merge",
+                "delete+insert",
+                "insert_overwrite",
+                "microbatch",
+            ],
+        ),
+        ("access", &["private", "protected", "public"]),
+        (
+            "sql_dialect",
+            &["bigquery", "duckdb", "postgres", "datafusion"],
+        ),
+    ];
+    for (key, allowed) in checks {
+        let Some(value) = node.config.get(key) else {
+            continue;
+        };
+        let Some(text) = value.as_str() else {
             diags.push(config_error(
                 node,
-                "enabled",
-                format!("config `enabled` must be true or false, found `{enabled}`"),
-                &["true", "false"],
+                key,
+                format!("config `{key}` must be a string, found `{value}`"),
+                allowed,
+            ));
+            continue;
+        };
+        if !allowed.contains(&text) {
+            diags.push(config_error(
+                node,
+                key,
+                format!("`{text}` is not a valid `{key}`"),
+                allowed,
             ));
         }
     }
+    if let Some(severity) = node.config.get("severity") {
+        let ok = severity
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("warn") || s.eq_ignore_ascii_case("error"));
+        if !ok {
+            diags.push(config_error(
+                node,
+                "severity",
+                format!("`{severity}` is not a valid `severity`"),
+                &["warn", "error"],
+            ));
+        }
+    }
+    if let Some(enabled) = node.config.get("enabled")
+        && !enabled.is_boolean()
+    {
+        diags.push(config_error(
+            node,
+            "enabled",
+            format!("config `enabled` must be true or false, found `{enabled}`"),
+            &["true", "false"],
+        ));
+    }
+    diags
 }
 
 /// Points at the `config(... key=` in SQL when it is there, else the file.

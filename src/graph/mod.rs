@@ -48,14 +48,11 @@ impl Dag {
 
     /// [`Dag::neighbors`] of a node known by its index.
     pub fn neighbors_at(&self, ix: NodeIndex, dir: Direction) -> Vec<&str> {
-        let mut v: Vec<&str> = self
-            .graph
-            .neighbors_directed(ix, dir)
-            .map(|n| self.graph[n].as_str())
-            .collect();
-        v.sort();
+        // Indices follow id order, so sorting them sorts the ids.
+        let mut v: Vec<NodeIndex> = self.graph.neighbors_directed(ix, dir).collect();
+        v.sort_unstable();
         v.dedup();
-        v
+        v.into_iter().map(|n| self.graph[n].as_str()).collect()
     }
 
     /// Ancestors (`Incoming`) or descendants (`Outgoing`) up to `depth` hops.
