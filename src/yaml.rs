@@ -133,7 +133,7 @@ impl TreeBuilder {
                 Value::Map(entries) => match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        if key_text(&key).as_deref() == Some("<<") {
+                        if key.is_key("<<") {
                             merge_into(entries, node);
                         } else {
                             entries.push((key, node));
@@ -180,7 +180,7 @@ impl MarkedEventReceiver for TreeBuilder {
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let value = if style == TScalarStyle::Plain {
-                    resolve_plain(&text)
+                    resolve_plain(text)
                 } else {
                     Value::String(text)
                 };
@@ -235,22 +235,36 @@ impl MarkedEventReceiver for TreeBuilder {
     }
 }
 
-fn resolve_plain(text: &str) -> Value {
+/// YAML 1.2 core schema resolution of a plain scalar, as yaml_rust2's
+/// `Yaml::from_str` does it, without its work for the common case: text
+/// that cannot be a number, null or boolean is a string as it is.
+fn resolve_plain(text: String) -> Value {
     use yaml_rust2::Yaml;
-    match Yaml::from_str(text) {
+    let may_be_number =
+        text.bytes().any(|b| b.is_ascii_digit()) || text.starts_with(['.', '+', '-']);
+    let may_be_word = matches!(
+        text.as_str(),
+        "" | "~" | "null" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+    );
+    if !may_be_number && !may_be_word {
+        return Value::String(text);
+    }
+    match Yaml::from_str(&text) {
         Yaml::Null => Value::Null,
         Yaml::Boolean(b) => Value::Bool(b),
         Yaml::Integer(i) => Value::Int(i),
         Yaml::Real(r) => match r.parse::<f64>() {
             Ok(f) => Value::Float(f),
             Err(_) => match r.as_str() {
-                ".inf" | ".Inf" | ".INF" | "+.inf" => Value::Float(f64::INFINITY),
+                ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+                    Value::Float(f64::INFINITY)
+                }
                 "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
                 ".nan" | ".NaN" | ".NAN" => Value::Float(f64::NAN),
-                _ => Value::String(text.to_string()),
+                _ => Value::String(text),
             },
         },
-        _ => Value::String(text.to_string()),
+        _ => Value::String(text),
     }
 }
 
@@ -274,6 +288,18 @@ impl Node {
         }
     }
 
+    /// Whether this node, as a map key, reads as `key`; string keys are
+    /// compared in place (looking keys up cloned them all).
+    pub fn is_key(&self, key: &str) -> bool {
+        match &self.value {
+            Value::String(s) => s == key,
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                self.as_scalar_string().as_deref() == Some(key)
+            }
+            Value::Null | Value::Seq(_) | Value::Map(_) => false,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self.value, Value::Null)
     }
@@ -292,10 +318,7 @@ impl Node {
 
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.as_scalar_string().as_deref() == Some(key))
-                .map(|(_, v)| v),
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.is_key(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -483,14 +506,17 @@ impl<'a> MapReader<'a> {
         )
     }
 
-    /// Warnings for every key that no reader asked for.
-    pub fn unknown_keys(&self, context: &str) -> Vec<Diagnostic> {
-        let Some(entries) = self.node.entries() else {
+    /// Warnings for every key that no reader asked for. `context` is only
+    /// formatted when there is one (pass `format_args!`).
+    pub fn unknown_keys(&self, context: impl std::fmt::Display) -> Vec<Diagnostic> {
+        let Value::Map(entries) = &self.node.value else {
             return Vec::new();
         };
         entries
-            .filter(|(k, _, _)| !self.used.contains(&k.as_str()))
-            .map(|(k, key_node, _)| {
+            .iter()
+            .filter(|(key_node, _)| !self.used.iter().any(|used| key_node.is_key(used)))
+            .map(|(key_node, _)| {
+                let k = key_node.as_scalar_string().unwrap_or_default();
                 let hint = crate::diagnostics::did_you_mean(
                     &crate::diagnostics::closest_names(&k, self.used.iter().copied()),
                     "remove it, or check the spelling against the documentation",
@@ -605,5 +631,69 @@ mod tests {
         assert_eq!(n.get("a").unwrap().value, Value::String("1".into()));
         assert_eq!(n.get("b").unwrap().value, Value::Float(1.5));
         assert!(n.get("c").unwrap().is_null());
+    }
+
+    #[test]
+    fn plain_scalars_resolve_as_yaml_rust2_resolves_them() {
+        use yaml_rust2::Yaml;
+        let reference = |text: &str| match Yaml::from_str(text) {
+            Yaml::Null => Value::Null,
+            Yaml::Boolean(b) => Value::Bool(b),
+            Yaml::Integer(i) => Value::Int(i),
+            Yaml::Real(r) => match r.as_str() {
+                ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+                    Value::Float(f64::INFINITY)
+                }
+                "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
+                _ => Value::Float(r.parse().unwrap()),
+            },
+            _ => Value::String(text.to_string()),
+        };
+        for text in [
+            "",
+            "~",
+            "null",
+            "Null",
+            "NULL",
+            "true",
+            "True",
+            "TRUE",
+            "false",
+            "FALSE",
+            "yes",
+            "model_000001",
+            "abc",
+            "1",
+            "-7",
+            "+12",
+            "0x1F",
+            "0o17",
+            "1.5",
+            "1e3",
+            "-.5",
+            ".inf",
+            "-.Inf",
+            "+.INF",
+            "inf",
+            "nan",
+            "-",
+            "+",
+            ".",
+            "a1",
+            "1a",
+            "not_null",
+        ] {
+            assert_eq!(resolve_plain(text.to_string()), reference(text), "{text:?}");
+        }
+        assert!(matches!(resolve_plain(".nan".into()), Value::Float(f) if f.is_nan()));
+    }
+
+    #[test]
+    fn keys_are_found_whatever_their_scalar_type() {
+        let n = parse_str("name: a\n1: one\ntrue: yes\n");
+        assert_eq!(n.get("name").unwrap().as_str(), Some("a"));
+        assert_eq!(n.get("1").unwrap().as_str(), Some("one"));
+        assert_eq!(n.get("true").unwrap().as_str(), Some("yes"));
+        assert!(n.get("missing").is_none());
     }
 }

@@ -886,19 +886,13 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
     });
 }
 
-/// Inserts the data tests, which come without duplicates among them. When
-/// no test node exists yet (singular tests are the only others), none can
-/// clash with them (every other kind's id starts with its own kind), so
-/// they are sorted on every core and merged into the node map in one pass
-/// instead of 20,000 inserts that each compared long shared id prefixes.
-/// The nodes stay boxed: the map holds them boxed, and moving a box moves
-/// a pointer, not a kilobyte.
-#[allow(clippy::vec_box)]
 /// Inserts a batch of nodes exactly as [`insert_node`] would one at a time,
 /// in order. When no node can clash with another (the usual case, found on
 /// every core), the batch is sorted on every core and merged into the node
 /// map in one pass; inserting 30,000 nodes one by one was serial time.
-#[allow(clippy::vec_box)] // the boxes move into the node map as they are
+/// The nodes stay boxed: the map holds them boxed, and moving a box moves
+/// a pointer, not a kilobyte.
+#[allow(clippy::vec_box)]
 fn insert_batch(parsed: &mut ParsedProject, nodes: Vec<Box<ParsedNode>>, diags: &mut Diagnostics) {
     let mut enabled: Vec<(usize, Box<ParsedNode>)> = Vec::with_capacity(nodes.len());
     for (order, node) in nodes.into_iter().enumerate() {
@@ -925,7 +919,6 @@ fn insert_batch(parsed: &mut ParsedProject, nodes: Vec<Box<ParsedNode>>, diags: 
 
 /// Whether any node of `batch` (sorted by id) has the id of another or of a
 /// node already in `existing`, or shares a model/seed/snapshot name.
-#[allow(clippy::vec_box)]
 fn batch_may_clash(
     existing: &BTreeMap<String, Box<ParsedNode>>,
     batch: &[(usize, Box<ParsedNode>)],

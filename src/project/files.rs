@@ -623,6 +623,9 @@ mod tests {
             "a.b/c.sql",
             "b/a.sql",
             "B.sql",
+            "a/b/c/d.sql",
+            "a/.hidden/x.sql",
+            "b/.x.sql",
         ] {
             let path = dir.path().join(f);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -632,7 +635,7 @@ mod tests {
         let mut sorted = listed.clone();
         sorted.sort();
         assert_eq!(listed, sorted);
-        assert_eq!(listed.len(), 6);
+        assert_eq!(listed.len(), 7, "hidden files are skipped at every depth");
     }
 
     #[cfg(unix)]
@@ -659,6 +662,20 @@ mod tests {
         assert_eq!(
             names(dir.path()),
             vec!["a.sql", "b.sql", "linked/deep/d.sql", "linked/s.sql"]
+        );
+        // A link deeper down is followed too.
+        std::fs::create_dir_all(models.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink(shared.join("deep"), models.join("sub/deeper"))
+            .expect("symlink");
+        assert_eq!(
+            names(dir.path()),
+            vec![
+                "a.sql",
+                "b.sql",
+                "linked/deep/d.sql",
+                "linked/s.sql",
+                "sub/deeper/d.sql"
+            ]
         );
     }
 }

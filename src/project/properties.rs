@@ -252,9 +252,14 @@ impl PropertyReader<'_> {
     }
 
     fn node_patch(&mut self, kind: &str, item: &Node) -> Result<NodePatch, Diagnostic> {
-        let what = format!("an entry of `{kind}`");
-        let mut r = MapReader::new(self.file, item, &what)?;
-        let name = r.required_string("name", &what)?;
+        let what = match kind {
+            "models" => "an entry of `models`",
+            "seeds" => "an entry of `seeds`",
+            "snapshots" => "an entry of `snapshots`",
+            _ => "an entry of `analyses`",
+        };
+        let mut r = MapReader::new(self.file, item, what)?;
+        let name = r.required_string("name", what)?;
         let description = r.string("description")?.unwrap_or_default();
         let mut config = self.config(&mut r)?;
         // Top-level shorthands dbt still accepts beside `config:`.
@@ -280,7 +285,7 @@ impl PropertyReader<'_> {
                 .or_insert_with(|| c.to_json());
         }
         self.diags
-            .extend(r.unknown_keys(&format!("model `{name}`")));
+            .extend(r.unknown_keys(format_args!("model `{name}`")));
         Ok(NodePatch {
             kind: kind.to_string(),
             name,
@@ -318,7 +323,7 @@ impl PropertyReader<'_> {
                 "entity",
             ]);
             self.diags
-                .extend(c.unknown_keys(&format!("column `{name}`")));
+                .extend(c.unknown_keys(format_args!("column `{name}`")));
             out.push(ColumnDef {
                 name,
                 description,
@@ -471,13 +476,15 @@ impl PropertyReader<'_> {
                 package: self.package.to_string(),
             };
             tr.allow(&["quoting", "loader", "docs"]);
-            self.diags
-                .extend(tr.unknown_keys(&format!("source table `{}.{}`", source_name, table.name)));
+            self.diags.extend(tr.unknown_keys(format_args!(
+                "source table `{}.{}`",
+                source_name, table.name
+            )));
             tables.push(table);
         }
         r.allow(&["quoting", "overrides", "docs"]);
         self.diags
-            .extend(r.unknown_keys(&format!("source `{source_name}`")));
+            .extend(r.unknown_keys(format_args!("source `{source_name}`")));
         Ok(tables)
     }
 
@@ -564,7 +571,7 @@ impl PropertyReader<'_> {
             .unwrap_or(Value::Array(vec![]));
         r.allow(&["docs", "meta"]);
         self.diags
-            .extend(r.unknown_keys(&format!("macro `{name}`")));
+            .extend(r.unknown_keys(format_args!("macro `{name}`")));
         Ok(MacroPatch {
             name,
             description,
