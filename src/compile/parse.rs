@@ -20,6 +20,7 @@ use crate::settings::Settings;
 use minijinja::value::Value;
 use rayon::prelude::*;
 use regex::Regex;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -449,7 +450,8 @@ pub fn parse_project(
 /// Every package's patches by (package, kind, name), each with a flag set
 /// once a node has used it (for the unused-patch warning).
 pub struct PatchIndex<'a> {
-    by_key: HashMap<(&'a str, &'a str, &'a str), (&'a NodePatch, usize)>,
+    /// Fx-hashed: looked up once per node, and SipHash was most of it.
+    by_key: FxHashMap<(&'a str, &'a str, &'a str), (&'a NodePatch, usize)>,
     used: Vec<AtomicBool>,
 }
 
@@ -474,7 +476,12 @@ impl<'a> PatchIndex<'a> {
 }
 
 fn index_patches(project: &Project) -> PatchIndex<'_> {
-    let mut by_key = HashMap::new();
+    let patches: usize = project
+        .packages
+        .iter()
+        .map(|p| p.properties.patches.len())
+        .sum();
+    let mut by_key = FxHashMap::with_capacity_and_hasher(patches, Default::default());
     for p in &project.packages {
         for patch in &p.properties.patches {
             let at = by_key.len();
@@ -1336,6 +1343,28 @@ fn relative_to_any(
     node_rel: &str,
 ) -> String {
     // The package root is the node's absolute path minus its relative path.
+    // Worked out on the text when both paths are plain (the usual case):
+    // taking paths apart was most of attaching a patch to each node.
+    if let (Some(abs), Some(yaml)) = (node_abs.to_str(), yaml_path.to_str())
+        && let Some(root) = abs.strip_suffix(node_rel)
+        && root.ends_with('/')
+        && let Some(rest) = yaml.strip_prefix(root)
+        && !rest.is_empty()
+        && !rest.starts_with(['/', '.'])
+        && !rest.ends_with(['/', '.'])
+        && !rest.contains("//")
+        && !rest.contains("/.")
+    {
+        return rest.replace('\\', "/");
+    }
+    relative_to_any_by_components(yaml_path, node_abs, node_rel)
+}
+
+fn relative_to_any_by_components(
+    yaml_path: &std::path::Path,
+    node_abs: &std::path::Path,
+    node_rel: &str,
+) -> String {
     let depth = node_rel.split('/').count();
     let mut root = node_abs.to_path_buf();
     for _ in 0..depth {
@@ -1431,4 +1460,44 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
         offset += l.len();
     }
     offset.min(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn patch_paths_from_text_match_those_from_path_components() {
+        let cases = [
+            ("/p/models/schema.yml", "/p/models/a.sql", "models/a.sql"),
+            (
+                "/p/models/x/schema.yml",
+                "/p/models/x/y/a.sql",
+                "models/x/y/a.sql",
+            ),
+            ("/p/project/props.yml", "/p/models/a.sql", "models/a.sql"),
+            ("/p/./models/s.yml", "/p/./models/a.sql", "models/a.sql"),
+            ("/p//models/s.yml", "/p/models/a.sql", "models/a.sql"),
+            ("/q/models/s.yml", "/p/models/a.sql", "models/a.sql"),
+            ("/p/models/./s.yml", "/p/models/a.sql", "models/a.sql"),
+            ("/p/models/.hidden.yml", "/p/models/a.sql", "models/a.sql"),
+            ("/p/models/s.yml", "/p/models/a.sql", "other.sql"),
+        ];
+        for (yaml, abs, rel) in cases {
+            assert_eq!(
+                relative_to_any(Path::new(yaml), Path::new(abs), rel),
+                relative_to_any_by_components(Path::new(yaml), Path::new(abs), rel),
+                "{yaml} {abs} {rel}"
+            );
+        }
+        assert_eq!(
+            relative_to_any(
+                Path::new("/p/models/x/schema.yml"),
+                Path::new("/p/models/x/a.sql"),
+                "models/x/a.sql"
+            ),
+            "models/x/schema.yml"
+        );
+    }
 }

@@ -133,8 +133,9 @@ pub fn build(parsed: &mut ParsedProject) -> Result<Dag, Diagnostics> {
     }
     let edges: usize = parent_positions.iter().map(Vec::len).sum();
     let mut graph = DiGraph::with_capacity(parsed.nodes.len(), edges);
-    for id in parsed.nodes.keys() {
-        graph.add_node(id.clone());
+    let node_ids: Vec<String> = nodes.par_iter().map(|n| n.unique_id.clone()).collect();
+    for id in node_ids {
+        graph.add_node(id);
     }
     for (child, parents) in parent_positions.iter().enumerate() {
         for &parent in parents {
