@@ -3,7 +3,9 @@
 //!
 //! Run: `cargo bench --bench parse` (optionally `-- 1000 10000 100000`).
 //! Measures, per size: a cold `rdbt parse` (no cache), a no-change re-parse
-//! (partial parsing), and `rdbt --version`; each the median of 5 runs.
+//! (partial parsing), and `rdbt --version`; each the median of 9 runs (3 at
+//! 100,000 models), with the fastest run beside it: on a shared machine the
+//! spread between runs can exceed the differences being measured.
 
 mod common;
 
@@ -21,11 +23,12 @@ fn main() {
         sizes
     };
     let exe = env!("CARGO_BIN_EXE_rdbt");
-    let (wall, rss) = median_run(exe, Path::new("."), &["--version"], 11);
+    let version = median_run(exe, Path::new("."), &["--version"], 11);
     println!(
-        "rdbt --version: {:.2} ms wall, {:.1} MB peak RSS",
-        ms(wall),
-        mb(rss)
+        "rdbt --version: {:.2} ms wall (fastest {:.2} ms), {:.1} MB peak RSS",
+        ms(version.wall),
+        ms(version.fastest),
+        mb(version.rss)
     );
     for n in sizes {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -34,8 +37,8 @@ fn main() {
         // As after a checkout: files written this very second are never
         // trusted by the no-change check, so the generator's would not be.
         age_files(dir.path());
-        let runs = if n >= 100_000 { 3 } else { 5 };
-        let (cold, cold_rss) = median_run(
+        let runs = if n >= 100_000 { 3 } else { 9 };
+        let cold = median_run(
             exe,
             dir.path(),
             &["parse", "--no-partial-parse", "--quiet"],
@@ -43,13 +46,15 @@ fn main() {
         );
         // Prime the cache, then measure re-parses with nothing changed.
         common::run_once(exe, dir.path(), &["parse", "--quiet"]);
-        let (warm, warm_rss) = median_run(exe, dir.path(), &["parse", "--quiet"], runs);
+        let warm = median_run(exe, dir.path(), &["parse", "--quiet"], runs);
         println!(
-            "{n:>7} models: cold parse {:>8.1} ms, {:>6.1} MB peak RSS | no-change re-parse {:>8.1} ms, {:>6.1} MB",
-            ms(cold),
-            mb(cold_rss),
-            ms(warm),
-            mb(warm_rss)
+            "{n:>7} models: cold parse {:>8.1} ms (fastest {:>8.1}), {:>6.1} MB peak RSS | no-change re-parse {:>8.1} ms (fastest {:>8.1}), {:>6.1} MB",
+            ms(cold.wall),
+            ms(cold.fastest),
+            mb(cold.rss),
+            ms(warm.wall),
+            ms(warm.fastest),
+            mb(warm.rss)
         );
     }
 }
@@ -76,10 +81,22 @@ fn mb(kb: i64) -> f64 {
     kb as f64 / 1024.0
 }
 
-fn median_run(exe: &str, dir: &Path, args: &[&str], runs: usize) -> (Duration, i64) {
+/// The median run's wall time and peak RSS, and the fastest run's time.
+struct Runs {
+    wall: Duration,
+    rss: i64,
+    fastest: Duration,
+}
+
+fn median_run(exe: &str, dir: &Path, args: &[&str], runs: usize) -> Runs {
     let mut samples: Vec<(Duration, i64)> = (0..runs)
         .map(|_| common::run_once(exe, dir, args))
         .collect();
     samples.sort_by_key(|s| s.0);
-    samples[samples.len() / 2]
+    let (wall, rss) = samples[samples.len() / 2];
+    Runs {
+        wall,
+        rss,
+        fastest: samples[0].0,
+    }
 }
