@@ -309,15 +309,19 @@ fn build_one(
     let name = def.custom_name.clone().unwrap_or_else(|| {
         synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref())
     });
-    let hash = blake3::hash(
-        format!(
-            "{name}|{}|{}",
-            parent.unique_id,
-            Value::Object(kwargs.clone())
-        )
-        .as_bytes(),
-    )
-    .to_hex();
+    // The hash of `name|parent id|kwargs as JSON`, fed to the hasher piece
+    // by piece instead of formatted into one string from a copy of kwargs.
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(name.as_bytes());
+    hasher.update(b"|");
+    hasher.update(parent.unique_id.as_bytes());
+    hasher.update(b"|");
+    let mut kwargs_json = Vec::new();
+    if crate::artifacts::write_json(&mut kwargs_json, &kwargs).is_err() {
+        kwargs_json = Value::Object(kwargs.clone()).to_string().into_bytes();
+    }
+    hasher.update(&kwargs_json);
+    let hash = hasher.finalize().to_hex();
     let unique_id = format!("test.{}.{name}.{}", package.name, &hash[..10]);
 
     let mut call_args = vec![format!("model=get_where_subquery({})", parent.expression)];

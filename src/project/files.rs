@@ -250,6 +250,9 @@ pub fn load_package(
         })
         .collect();
     let mut properties = Properties::default();
+    properties
+        .patches
+        .reserve(read.iter().map(|(p, _)| p.patches.len()).sum());
     for (from_file, found) in read {
         properties.append(from_file);
         diags.extend(found);
