@@ -1467,6 +1467,70 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    fn boxed(kind: ResourceType, name: &str) -> Box<ParsedNode> {
+        Box::new(blank_node(
+            format!("{kind}.p.{name}"),
+            kind,
+            "p",
+            name,
+            vec!["p".into(), name.into()],
+        ))
+    }
+
+    fn messages(diags: &Diagnostics) -> Vec<&str> {
+        diags.iter().map(|d| d.message.as_str()).collect()
+    }
+
+    #[test]
+    fn a_batch_is_inserted_as_one_node_at_a_time_would_be() {
+        use ResourceType::{Model, Seed, Snapshot};
+        let mut parsed = ParsedProject::default();
+        let mut diags = Diagnostics::default();
+        insert_batch(
+            &mut parsed,
+            vec![boxed(Model, "b"), boxed(Model, "a"), boxed(Snapshot, "c")],
+            &mut diags,
+        );
+        assert!(diags.is_empty());
+        let ids: Vec<&str> = parsed.nodes.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["model.p.a", "model.p.b", "snapshot.p.c"]);
+
+        // Clashes within the batch: the first of each name stays, each later
+        // one is reported, in the batch's order.
+        let mut parsed = ParsedProject::default();
+        let mut diags = Diagnostics::default();
+        insert_batch(
+            &mut parsed,
+            vec![
+                boxed(Snapshot, "x"),
+                boxed(Model, "y"),
+                boxed(Model, "x"),
+                boxed(Model, "y"),
+            ],
+            &mut diags,
+        );
+        let ids: Vec<&str> = parsed.nodes.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["model.p.y", "snapshot.p.x"]);
+        assert_eq!(
+            messages(&diags),
+            [
+                "model `x` has the same name as snapshot ",
+                "two models are named `y` in package `p`"
+            ]
+        );
+
+        // A clash with a node already in the map.
+        let mut diags = Diagnostics::default();
+        insert_batch(
+            &mut parsed,
+            vec![boxed(Seed, "y"), boxed(Seed, "z")],
+            &mut diags,
+        );
+        assert_eq!(messages(&diags), ["seed `y` has the same name as model "]);
+        assert!(parsed.nodes.contains_key("seed.p.z"));
+        assert!(!parsed.nodes.contains_key("seed.p.y"));
+    }
+
     #[test]
     fn patch_paths_from_text_match_those_from_path_components() {
         let cases = [
