@@ -316,11 +316,9 @@ fn build_one(
     hasher.update(b"|");
     hasher.update(parent.unique_id.as_bytes());
     hasher.update(b"|");
-    let mut kwargs_json = Vec::new();
-    if crate::artifacts::write_json(&mut kwargs_json, &kwargs).is_err() {
-        kwargs_json = Value::Object(kwargs.clone()).to_string().into_bytes();
-    }
-    hasher.update(&kwargs_json);
+    // Cannot fail: a map with string keys always serializes, and the
+    // hasher takes every write.
+    let _ = serde_json::to_writer(&mut hasher, &kwargs);
     let hash = hasher.finalize().to_hex();
     let unique_id = format!("test.{}.{name}.{}", package.name, &hash[..10]);
 

@@ -192,7 +192,12 @@ impl PropertyReader<'_> {
             "saved_queries",
             "groups",
         ]);
-        for kind in ["models", "seeds", "snapshots", "analyses"] {
+        for (kind, what) in [
+            ("models", "an entry of `models`"),
+            ("seeds", "an entry of `seeds`"),
+            ("snapshots", "an entry of `snapshots`"),
+            ("analyses", "an entry of `analyses`"),
+        ] {
             let items = match r.seq(kind) {
                 Ok(items) => items,
                 Err(d) => {
@@ -201,7 +206,7 @@ impl PropertyReader<'_> {
                 }
             };
             for item in items {
-                match self.node_patch(kind, item) {
+                match self.node_patch(kind, what, item) {
                     Ok(p) => props.patches.push(p),
                     Err(d) => self.diags.push(d),
                 }
@@ -251,13 +256,8 @@ impl PropertyReader<'_> {
         Ok(config)
     }
 
-    fn node_patch(&mut self, kind: &str, item: &Node) -> Result<NodePatch, Diagnostic> {
-        let what = match kind {
-            "models" => "an entry of `models`",
-            "seeds" => "an entry of `seeds`",
-            "snapshots" => "an entry of `snapshots`",
-            _ => "an entry of `analyses`",
-        };
+    /// One entry under `kind`; `what` names it in errors.
+    fn node_patch(&mut self, kind: &str, what: &str, item: &Node) -> Result<NodePatch, Diagnostic> {
         let mut r = MapReader::new(self.file, item, what)?;
         let name = r.required_string("name", what)?;
         let description = r.string("description")?.unwrap_or_default();
