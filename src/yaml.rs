@@ -79,8 +79,18 @@ impl SourceFile {
     }
 }
 
+mod block;
+
 /// Parses the first document of `file`. An empty file is `Ok(None)`.
 pub fn parse(file: &SourceFile) -> Result<Option<Node>, Diagnostic> {
+    match block::parse(&file.text) {
+        Some(root) => Ok(Some(root)),
+        None => parse_fully(file),
+    }
+}
+
+/// Any YAML, through yaml_rust2, with its diagnostics.
+fn parse_fully(file: &SourceFile) -> Result<Option<Node>, Diagnostic> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(&file.text);
     if let Err(e) = parser.load(&mut builder, false) {
