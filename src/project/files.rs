@@ -357,10 +357,22 @@ pub(super) fn visible_files(base: &Path) -> Vec<walkdir::DirEntry> {
 fn visible_entries(base: &Path, follow_links: bool) -> impl Iterator<Item = walkdir::DirEntry> {
     walkdir::WalkDir::new(base)
         .follow_links(follow_links)
-        .sort_by_file_name()
+        .sort_by(|a, b| sibling_order(a.path(), b.path()))
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(Result::ok)
+}
+
+/// The order of two entries of one folder by name, as walkdir's
+/// `sort_by_file_name` orders them. That asks `Path::file_name`, which
+/// parses each path from its end, on every comparison: 2.6% of a
+/// 10,000-model parse's instructions. Siblings' paths are one folder path
+/// and a `/` followed by their names, so their bytes compare as the names'
+/// bytes do.
+fn sibling_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    a.as_os_str()
+        .as_encoded_bytes()
+        .cmp(b.as_os_str().as_encoded_bytes())
 }
 
 /// The files of a package's folders, each folder walked once however many
@@ -556,6 +568,26 @@ fn docs_in(root: &Path, abs: &Path, text: &str) -> Vec<DocBlock> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn siblings_are_ordered_by_name() {
+        let names = [
+            "a", "a.sql", "a b", "a-b", "B", "b", "é", "z.yml", ".hidden",
+        ];
+        for x in names {
+            for y in names {
+                let (a, b) = (
+                    Path::new("/p/models").join(x),
+                    Path::new("/p/models").join(y),
+                );
+                assert_eq!(
+                    sibling_order(&a, &b),
+                    a.file_name().cmp(&b.file_name()),
+                    "{x} {y}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn test_blocks_become_macros_and_keep_lines() {
