@@ -41,15 +41,11 @@ impl Dialect for DataFusionDialect {
     }
 
     fn quote_identifier(&self, ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
+        SqlDialect::DataFusion.quote_identifier(ident)
     }
 
     fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
-        format!(
-            "{}.{}",
-            self.quote_identifier(schema),
-            self.quote_identifier(identifier)
-        )
+        SqlDialect::DataFusion.qualified_name(&[schema, identifier])
     }
 
     fn type_name(&self, generic: GenericType) -> &'static str {
@@ -74,16 +70,11 @@ impl Dialect for BigQueryDialect {
     }
 
     fn quote_identifier(&self, ident: &str) -> String {
-        format!("`{}`", ident.replace('`', "\\`"))
+        SqlDialect::BigQuery.quote_identifier(ident)
     }
 
     fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String {
-        format!(
-            "{}.{}.{}",
-            self.quote_identifier(database),
-            self.quote_identifier(schema),
-            self.quote_identifier(identifier)
-        )
+        SqlDialect::BigQuery.qualified_name(&[database, schema, identifier])
     }
 
     fn type_name(&self, generic: GenericType) -> &'static str {
@@ -117,11 +108,7 @@ impl Dialect for LocalDialect {
     }
 
     fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
-        format!(
-            "{}.{}",
-            self.quote_identifier(schema),
-            self.quote_identifier(identifier)
-        )
+        self.0.qualified_name(&[schema, identifier])
     }
 
     fn type_name(&self, generic: GenericType) -> &'static str {

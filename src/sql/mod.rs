@@ -52,10 +52,38 @@ impl SqlDialect {
 
     /// How generated SQL quotes an identifier in this dialect.
     pub fn quote_identifier(self, ident: &str) -> String {
-        match self {
-            SqlDialect::BigQuery => format!("`{}`", ident.replace('`', "\\`")),
-            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+        let mut quoted = String::with_capacity(ident.len() + 2);
+        self.push_quoted_identifier(&mut quoted, ident);
+        quoted
+    }
+
+    /// `parts` quoted and joined by dots (`"schema"."table"`), in one string
+    /// sized once: every node of a parse gets one.
+    pub fn qualified_name(self, parts: &[&str]) -> String {
+        let len = parts.iter().map(|p| p.len() + 3).sum();
+        let mut name = String::with_capacity(len);
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                name.push('.');
+            }
+            self.push_quoted_identifier(&mut name, part);
         }
+        name
+    }
+
+    fn push_quoted_identifier(self, out: &mut String, ident: &str) {
+        let (quote, escaped) = match self {
+            SqlDialect::BigQuery => ('`', "\\`"),
+            _ => ('"', "\"\""),
+        };
+        out.push(quote);
+        for (i, piece) in ident.split(quote).enumerate() {
+            if i > 0 {
+                out.push_str(escaped);
+            }
+            out.push_str(piece);
+        }
+        out.push(quote);
     }
 
     fn parser_dialect(self) -> Box<dyn sqlparser::dialect::Dialect> {
@@ -217,6 +245,28 @@ mod tests {
 
     fn bq(sql: &str) -> String {
         translate(sql, SqlDialect::BigQuery).expect("translates")
+    }
+
+    #[test]
+    fn identifiers_are_quoted_with_their_quote_doubled_or_escaped() {
+        assert_eq!(
+            SqlDialect::DataFusion.quote_identifier("a\"b"),
+            "\"a\"\"b\""
+        );
+        assert_eq!(
+            SqlDialect::Postgres.quote_identifier("\"\""),
+            "\"\"\"\"\"\""
+        );
+        assert_eq!(SqlDialect::BigQuery.quote_identifier("a`b"), "`a\\`b`");
+        assert_eq!(SqlDialect::BigQuery.quote_identifier(""), "``");
+        assert_eq!(
+            SqlDialect::BigQuery.qualified_name(&["p", "d`s", "t"]),
+            "`p`.`d\\`s`.`t`"
+        );
+        assert_eq!(
+            SqlDialect::DuckDb.qualified_name(&["main", "x\"y"]),
+            "\"main\".\"x\"\"y\""
+        );
     }
 
     #[test]
