@@ -30,7 +30,56 @@ struct Parent<'a> {
     name_for_test: String,
     /// `ref('orders')` or `source('shop', 'orders')`.
     expression: String,
+    /// The call `expression` makes, known without reading it back.
+    call: Option<Call>,
     package: &'a Package,
+}
+
+impl Parent<'_> {
+    /// The `ref()`/`source()` calls of the parent's expression. Built from
+    /// its parts when reading it back (a regex, 5,000 instructions a
+    /// parent) would find exactly them: names without quotes.
+    fn calls(&self) -> Vec<Call> {
+        match &self.call {
+            Some(call) => vec![call.clone()],
+            None => calls_in(&self.expression),
+        }
+    }
+}
+
+/// Whether `names` can be written in a quoted call and read back as they
+/// are.
+fn quotable(names: &[&str]) -> bool {
+    names
+        .iter()
+        .all(|n| !n.is_empty() && !n.contains(['\'', '"']))
+}
+
+/// `ref('name')` and the call it makes.
+fn ref_expression(name: &str) -> (String, Option<Call>) {
+    let expression = format!("ref('{name}')");
+    let call = quotable(&[name]).then(|| Call {
+        text: expression.clone(),
+        kind: Some(CallKind::Ref(RefCall {
+            package: None,
+            name: name.to_string(),
+            version: None,
+        })),
+    });
+    (expression, call)
+}
+
+/// `source('source', 'table')` and the call it makes.
+fn source_expression(source: &str, table: &str) -> (String, Option<Call>) {
+    let expression = format!("source('{source}', '{table}')");
+    let call = quotable(&[source, table]).then(|| Call {
+        text: expression.clone(),
+        kind: Some(CallKind::Source(SourceCall {
+            source_name: source.to_string(),
+            table_name: table.to_string(),
+        })),
+    });
+    (expression, call)
 }
 
 // The nodes end up boxed in the parsed project; boxing them here spares
@@ -68,10 +117,12 @@ pub fn build_generic_tests(
             if !parsed.nodes.contains_key(&unique_id) {
                 return None;
             }
+            let (expression, call) = ref_expression(&patch.name);
             let parent = Parent {
                 unique_id,
                 name_for_test: patch.name.clone(),
-                expression: format!("ref('{}')", patch.name),
+                expression,
+                call,
                 package,
             };
             Some((parent, &patch.tests[..], &patch.columns[..]))
@@ -83,10 +134,12 @@ pub fn build_generic_tests(
             if !parsed.nodes.contains_key(&unique_id) {
                 continue;
             }
+            let (expression, call) = source_expression(&s.source_name, &s.name);
             let parent = Parent {
                 unique_id,
                 name_for_test: format!("source_{}_{}", s.source_name, s.name),
-                expression: format!("source('{}', '{}')", s.source_name, s.name),
+                expression,
+                call,
                 package,
             };
             jobs.push((parent, &s.tests, &s.columns));
@@ -163,11 +216,13 @@ struct Shared<'a> {
 
 /// A `ref()` or `source()` found in a test argument: its text and the call
 /// (none for a `source()` naming no table).
+#[derive(Clone, Debug, PartialEq)]
 struct Call {
     text: String,
     kind: Option<CallKind>,
 }
 
+#[derive(Clone, Debug, PartialEq)]
 enum CallKind {
     Ref(RefCall),
     Source(SourceCall),
@@ -220,7 +275,7 @@ impl TestBuilder<'_> {
         });
         let mut shared = Shared {
             lines: self.lines,
-            parent_calls: calls_in(&parent.expression),
+            parent_calls: parent.calls(),
             yaml: None,
             // Shared across parents too, through the recent configs.
             default_config: crate::project::config::share_recent(
@@ -265,7 +320,7 @@ fn build_one(
         Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
         None => (None, def.test_name.clone()),
     };
-    let macro_name = format!("test_{short}");
+    let macro_name = concat(&["test_", &short]);
     let world = &compiler.world;
     let found = match &namespace {
         Some(ns) => world.find_macro(ns, &macro_name),
@@ -320,28 +375,32 @@ fn build_one(
     // hasher takes every write.
     let _ = serde_json::to_writer(&mut hasher, &kwargs);
     let hash = hasher.finalize().to_hex();
-    let unique_id = format!("test.{}.{name}.{}", package.name, &hash[..10]);
+    let unique_id = concat(&["test.", &package.name, ".", &name, ".", &hash[..10]]);
 
-    let mut call_args = vec![format!("model=get_where_subquery({})", parent.expression)];
+    let mut call_args = vec![concat(&[
+        "model=get_where_subquery(",
+        &parent.expression,
+        ")",
+    ])];
     if let Some((col, quote)) = column {
         let col = if quote {
             world.dialect.quote_identifier(col)
         } else {
             col.clone()
         };
-        call_args.push(format!(
-            "column_name={}",
-            jinja_literal(&Value::String(col))
-        ));
+        call_args.push(concat(&[
+            "column_name=",
+            &jinja_literal(&Value::String(col)),
+        ]));
     }
     for (k, v) in &def.args {
-        call_args.push(format!("{k}={}", jinja_literal(v)));
+        call_args.push(concat(&[k, "=", &jinja_literal(v)]));
     }
     let callee = match &namespace {
-        Some(ns) => format!("{ns}.{macro_name}"),
+        Some(ns) => concat(&[ns, ".", &macro_name]),
         None => macro_name.clone(),
     };
-    let raw_code = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
+    let raw_code = concat(&["{{ ", &callee, "(", &call_args.join(", "), ") }}"]);
 
     let (yaml_rel, dirs) = match &shared.yaml {
         Some((file, rel, dirs)) if Arc::ptr_eq(file, &def.origin.file) => (rel.clone(), dirs),
@@ -391,7 +450,7 @@ fn build_one(
     if !def.config.is_empty() {
         node.unrendered_config = Arc::new(def.config.clone());
     }
-    node.path = format!("{name}.sql");
+    node.path = concat(&[&name, ".sql"]);
     node.original_file_path = yaml_rel;
     node.abs_path = def.origin.file.path.clone();
     node.file_text = def.origin.file.text.clone();
@@ -401,7 +460,7 @@ fn build_one(
     node.column_name = column.map(|(c, _)| c.clone());
     node.macros = vec![
         found.unique_id.clone(),
-        format!("macro.{INTERNAL_PACKAGE}.get_where_subquery"),
+        concat(&["macro.", INTERNAL_PACKAGE, ".get_where_subquery"]),
     ];
     node.macros.sort();
     node.macros.dedup();
@@ -445,7 +504,11 @@ fn with_model(
     let mut k = kwargs.clone();
     k.insert(
         "model".into(),
-        Value::String(format!("{{{{ get_where_subquery({parent_expression}) }}}}")),
+        Value::String(concat(&[
+            "{{ get_where_subquery(",
+            parent_expression,
+            ") }}",
+        ])),
     );
     k
 }
@@ -484,18 +547,23 @@ pub fn synthesize_name(
         }
     }
     let clean: Vec<String> = flat
-        .iter()
-        .map(|a| NON_WORD.replace_all(a, "_").into_owned())
+        .into_iter()
+        .map(|a| {
+            if a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                a
+            } else {
+                NON_WORD.replace_all(&a, "_").into_owned()
+            }
+        })
         .collect();
-    let prefix = match namespace {
-        Some(ns) => format!("{ns}_{test}"),
-        None => test.to_string(),
+    let identifier = match namespace {
+        Some(ns) => concat(&[ns, "_", test, "_", target]),
+        None => concat(&[test, "_", target]),
     };
-    let identifier = format!("{prefix}_{target}");
     let full = if clean.is_empty() {
         identifier.clone()
     } else {
-        format!("{identifier}_{}", clean.join("__"))
+        concat(&[&identifier, "_", &clean.join("__")])
     };
     if full.len() >= 64 {
         let digest = blake3::hash(full.as_bytes()).to_hex();
@@ -504,6 +572,16 @@ pub fn synthesize_name(
     } else {
         full
     }
+}
+
+/// `parts` joined into one string sized once: `format!` cost 670
+/// instructions a string here, and every data test makes ten.
+fn concat(parts: &[&str]) -> String {
+    let mut joined = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        joined.push_str(part);
+    }
+    joined
 }
 
 fn value_text(v: &Value) -> String {
@@ -612,6 +690,22 @@ mod tests {
         );
         assert!(name.len() < 64, "{name}");
         assert!(name.starts_with("accepted_values_a_really_long_"));
+    }
+
+    #[test]
+    fn a_parents_call_is_the_one_its_expression_reads_as() {
+        for name in ["orders", "a b", "x-y.z", "it's", "", "é"] {
+            let (expression, call) = ref_expression(name);
+            if let Some(call) = call {
+                assert_eq!(vec![call], calls_in(&expression), "{name}");
+            }
+            let (expression, call) = source_expression("shop", name);
+            if let Some(call) = call {
+                assert_eq!(vec![call], calls_in(&expression), "{name}");
+            }
+        }
+        assert!(ref_expression("orders").1.is_some());
+        assert!(ref_expression("it's").1.is_none());
     }
 
     #[test]

@@ -1432,7 +1432,12 @@ impl LineIndex {
         let key = Arc::as_ptr(text) as *const u8 as usize;
         let starts = self.files.entry(key).or_insert_with(|| {
             std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .chain(
+                    text.bytes()
+                        .enumerate()
+                        .filter(|&(_, b)| b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
                 .collect()
         });
         let Some(&start) = starts.get(line.saturating_sub(1)) else {
