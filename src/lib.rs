@@ -10,6 +10,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod adapters;
+pub mod allocator;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;

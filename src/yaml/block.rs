@@ -538,94 +538,88 @@ mod tests {
     /// nested every way, against the full parser.
     #[test]
     fn generated_documents_read_the_same() {
-        let scalars = [
-            "x", "1", "-1", "2.5", "true", "~", "'q'", "\"d q\"", "a b", "[]", "[a, 'b']", "é",
-            "x # c", "'it''s'", "http://h",
-        ];
-        let mut rng = crate::rng::Rng(7);
+        let mut generator = Generator {
+            rng: crate::rng::Rng(7),
+            scalars: &[
+                "x", "1", "-1", "2.5", "true", "~", "'q'", "\"d q\"", "a b", "[]", "[a, 'b']", "é",
+                "x # c", "'it''s'", "http://h",
+            ],
+            out: String::new(),
+        };
         let mut read_fast = 0;
         for _ in 0..3000 {
-            let mut text = String::new();
-            write_block(&mut text, &mut rng, &scalars, 0, 3);
-            read_fast += usize::from(agrees(&text));
+            generator.out.clear();
+            generator.block(0, 3);
+            read_fast += usize::from(agrees(&generator.out));
         }
         assert!(read_fast > 2500, "only {read_fast} of 3000 read fast");
     }
 
-    fn write_block(
-        out: &mut String,
-        rng: &mut crate::rng::Rng,
-        scalars: &[&str],
-        indent: usize,
-        depth: usize,
-    ) {
-        let pad = " ".repeat(indent);
-        let entries = 1 + rng.below(3) as usize;
-        let as_list = rng.below(2) == 0;
-        for i in 0..entries {
-            let nested = depth > 0 && rng.below(3) == 0;
-            let scalar = scalars[rng.below(scalars.len() as u64) as usize];
-            if as_list {
-                if nested {
-                    if rng.below(2) == 0 {
-                        // The entry's mapping starts on the dash's line.
-                        out.push_str(&format!("{pad}- k{i}: {scalar}\n"));
-                        write_block_map_rest(out, rng, scalars, indent + 2, depth - 1);
-                    } else {
-                        out.push_str(&format!("{pad}-\n"));
-                        write_block(out, rng, scalars, indent + 2, depth - 1);
+    struct Generator<'a> {
+        rng: crate::rng::Rng,
+        scalars: &'a [&'a str],
+        out: String,
+    }
+
+    impl Generator<'_> {
+        fn scalar(&mut self) -> &str {
+            self.rng.pick::<&str>(self.scalars)
+        }
+
+        fn line(&mut self, indent: usize, text: &str) {
+            self.out.push_str(&" ".repeat(indent));
+            self.out.push_str(text);
+            self.out.push('\n');
+        }
+
+        /// A mapping or a list at `indent`, nesting up to `depth` deeper.
+        fn block(&mut self, indent: usize, depth: usize) {
+            let as_list = self.rng.below(2) == 0;
+            for i in 0..1 + self.rng.below(3) {
+                let nested = depth > 0 && self.rng.below(3) == 0;
+                let scalar = self.scalar().to_string();
+                match (as_list, nested) {
+                    (true, false) => self.line(indent, &format!("- {scalar}")),
+                    // The entry's mapping starts on the dash's line.
+                    (true, true) if self.rng.below(2) == 0 => {
+                        self.line(indent, &format!("- k{i}: {scalar}"));
+                        self.mapping_rest(indent + 2, depth - 1);
                     }
-                } else {
-                    out.push_str(&format!("{pad}- {scalar}\n"));
+                    (true, true) => {
+                        self.line(indent, "-");
+                        self.block(indent + 2, depth - 1);
+                    }
+                    (false, false) => self.line(indent, &format!("k{i}: {scalar}")),
+                    (false, true) => {
+                        self.line(indent, &format!("k{i}:"));
+                        // A list may sit at its key's indentation.
+                        if self.rng.below(4) == 0 {
+                            for _ in 0..1 + self.rng.below(3) {
+                                let item = self.scalar().to_string();
+                                self.line(indent, &format!("- {item}"));
+                            }
+                        } else {
+                            self.block(indent + 2, depth - 1);
+                        }
+                    }
                 }
-            } else if nested {
-                out.push_str(&format!("{pad}k{i}:\n"));
-                // A list may sit at its key's indentation.
-                let deeper = if rng.below(4) == 0 {
-                    indent
-                } else {
-                    indent + 2
-                };
-                if deeper == indent {
-                    let mut list = String::new();
-                    write_list(&mut list, rng, scalars, indent);
-                    out.push_str(&list);
-                } else {
-                    write_block(out, rng, scalars, deeper, depth - 1);
+                if self.rng.below(6) == 0 {
+                    self.out.push_str("\n# a comment line\n");
                 }
-            } else {
-                out.push_str(&format!("{pad}k{i}: {scalar}\n"));
-            }
-            if rng.below(6) == 0 {
-                out.push_str("\n# a comment line\n");
             }
         }
-    }
 
-    fn write_block_map_rest(
-        out: &mut String,
-        rng: &mut crate::rng::Rng,
-        scalars: &[&str],
-        indent: usize,
-        depth: usize,
-    ) {
-        let pad = " ".repeat(indent);
-        for i in 0..rng.below(3) {
-            let scalar = scalars[rng.below(scalars.len() as u64) as usize];
-            if depth > 0 && rng.below(3) == 0 {
-                out.push_str(&format!("{pad}m{i}:\n"));
-                write_block(out, rng, scalars, indent + 2, depth - 1);
-            } else {
-                out.push_str(&format!("{pad}m{i}: {scalar}\n"));
+        /// More keys of a mapping whose first key sits on a dash's line.
+        fn mapping_rest(&mut self, indent: usize, depth: usize) {
+            for i in 0..self.rng.below(3) {
+                if depth > 0 && self.rng.below(3) == 0 {
+                    self.line(indent, &format!("m{i}:"));
+                    self.block(indent + 2, depth - 1);
+                } else {
+                    let scalar = self.scalar().to_string();
+                    self.line(indent, &format!("m{i}: {scalar}"));
+                }
             }
-        }
-    }
-
-    fn write_list(out: &mut String, rng: &mut crate::rng::Rng, scalars: &[&str], indent: usize) {
-        let pad = " ".repeat(indent);
-        for _ in 0..1 + rng.below(3) {
-            let scalar = scalars[rng.below(scalars.len() as u64) as usize];
-            out.push_str(&format!("{pad}- {scalar}\n"));
         }
     }
 }
