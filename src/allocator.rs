@@ -14,6 +14,8 @@ pub struct Mimalloc;
 /// at least its size rounded up to a multiple of eight.
 const MIMALLOC_MIN_ALIGN: usize = 16;
 
+// Inlined into the binary's allocation shim, across the crate boundary.
+#[inline]
 fn plain_allocation_is_aligned(layout: std::alloc::Layout) -> bool {
     layout.align() <= MIMALLOC_MIN_ALIGN && layout.align() <= layout.size()
 }
