@@ -1,5 +1,4 @@
-//! The process's allocator: mimalloc, asked the way Rust's own `System`
-//! allocator asks `malloc`. The binary installs it (`main.rs`).
+//! The process's allocator; the binary installs it (`main.rs`).
 
 /// mimalloc, asked for plain allocations whenever their alignment is one
 /// every mimalloc block already has, as Rust's own `System` allocator asks
@@ -14,10 +13,11 @@ pub struct Mimalloc;
 /// at least its size rounded up to a multiple of eight.
 const MIMALLOC_MIN_ALIGN: usize = 16;
 
+/// Whether a plain block of `size` bytes is aligned to `align`.
 // Inlined into the binary's allocation shim, across the crate boundary.
 #[inline]
-fn plain_allocation_is_aligned(layout: std::alloc::Layout) -> bool {
-    layout.align() <= MIMALLOC_MIN_ALIGN && layout.align() <= layout.size()
+fn plain_block_is_aligned(size: usize, align: usize) -> bool {
+    align <= MIMALLOC_MIN_ALIGN && align <= size
 }
 
 type PlainAllocation = unsafe extern "C" fn(usize) -> *mut std::ffi::c_void;
@@ -36,7 +36,7 @@ unsafe fn allocate(
 ) -> *mut u8 {
     // SAFETY: both are mimalloc's, given a size and a power-of-two alignment.
     unsafe {
-        if plain_allocation_is_aligned(layout) {
+        if plain_block_is_aligned(layout.size(), layout.align()) {
             plain(layout.size()).cast()
         } else {
             aligned(layout.size(), layout.align()).cast()
@@ -45,7 +45,7 @@ unsafe fn allocate(
 }
 
 // SAFETY: each method hands the layout to mimalloc's matching function;
-// plain allocations are used only where `plain_allocation_is_aligned`
+// plain allocations are used only where `plain_block_is_aligned`
 // shows mimalloc's guaranteed alignment covers the layout's.
 unsafe impl std::alloc::GlobalAlloc for Mimalloc {
     #[inline]
@@ -73,7 +73,7 @@ unsafe impl std::alloc::GlobalAlloc for Mimalloc {
         use libmimalloc_sys::{mi_realloc, mi_realloc_aligned};
         // SAFETY: see the impl's comment; `new_size` keeps the alignment.
         unsafe {
-            if layout.align() <= MIMALLOC_MIN_ALIGN && layout.align() <= new_size {
+            if plain_block_is_aligned(new_size, layout.align()) {
                 mi_realloc(ptr.cast(), new_size).cast()
             } else {
                 mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()
