@@ -824,11 +824,12 @@ impl<'a> NodeOut<'a> {
             column_name: test.map(|_| &n.column_name),
             file_key_name: test.map(|_| {
                 n.attached_node.as_ref().map(|a| {
-                    format!(
-                        "{}s.{}",
+                    [
                         a.split('.').next().unwrap_or("model"),
-                        a.rsplit('.').next().unwrap_or_default()
-                    )
+                        "s.",
+                        a.rsplit('.').next().unwrap_or_default(),
+                    ]
+                    .concat()
                 })
             }),
             attached_node: test.map(|_| &n.attached_node),

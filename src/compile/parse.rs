@@ -1229,10 +1229,30 @@ const MATERIALIZATIONS: &[&str] = &[
 ];
 
 /// Checks every node's config values, on every core (30,000 nodes at
-/// 10,000 models); problems are reported in node order.
+/// 10,000 models); problems are reported in node order. Nodes share config
+/// allocations (all the data tests of a property file, say), and a config
+/// found clean need not be checked again for the next node holding it.
 fn validate_configs(parsed: &ParsedProject, diags: &mut Diagnostics) {
     let nodes: Vec<&ParsedNode> = parsed.nodes.values().map(|n| &**n).collect();
-    let problems: Vec<Vec<Diagnostic>> = nodes.par_iter().map(|n| config_problems(n)).collect();
+    let problems: Vec<Vec<Diagnostic>> = nodes
+        .par_iter()
+        .map_init(
+            || None::<Arc<Config>>,
+            |last_clean, n| {
+                if last_clean
+                    .as_ref()
+                    .is_some_and(|clean| Arc::ptr_eq(clean, &n.config))
+                {
+                    return Vec::new();
+                }
+                let found = config_problems(n);
+                if found.is_empty() {
+                    *last_clean = Some(n.config.clone());
+                }
+                found
+            },
+        )
+        .collect();
     diags.extend(problems.into_iter().flatten());
 }
 
@@ -1432,12 +1452,7 @@ impl LineIndex {
         let key = Arc::as_ptr(text) as *const u8 as usize;
         let starts = self.files.entry(key).or_insert_with(|| {
             std::iter::once(0)
-                .chain(
-                    text.bytes()
-                        .enumerate()
-                        .filter(|&(_, b)| b == b'\n')
-                        .map(|(i, _)| i + 1),
-                )
+                .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
                 .collect()
         });
         let Some(&start) = starts.get(line.saturating_sub(1)) else {
