@@ -7,6 +7,7 @@ mod json;
 mod manifest;
 
 pub use catalog::{CatalogColumn, CatalogEntry, catalog_json};
+pub use json::write as write_json;
 pub use manifest::{InvocationFields, manifest_json, refresh_invocation_fields, write_manifest};
 
 use crate::diagnostics::{Diagnostic, codes};

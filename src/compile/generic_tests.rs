@@ -364,17 +364,18 @@ fn build_one(
     let name = def.custom_name.clone().unwrap_or_else(|| {
         synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref())
     });
-    // The hash of `name|parent id|kwargs as JSON`, fed to the hasher piece
-    // by piece instead of formatted into one string from a copy of kwargs.
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(name.as_bytes());
-    hasher.update(b"|");
-    hasher.update(parent.unique_id.as_bytes());
-    hasher.update(b"|");
-    // Cannot fail: a map with string keys always serializes, and the
-    // hasher takes every write.
-    let _ = serde_json::to_writer(&mut hasher, &kwargs);
-    let hash = hasher.finalize().to_hex();
+    // The hash of `name|parent id|kwargs as JSON`, written into one buffer
+    // by the manifest's JSON writer (the same bytes as `serde_json`) and
+    // hashed at once: fed to the hasher piece by piece, each of a dozen
+    // small writes cost a hasher update.
+    let mut hashed = Vec::with_capacity(name.len() + parent.unique_id.len() + 64);
+    hashed.extend_from_slice(name.as_bytes());
+    hashed.push(b'|');
+    hashed.extend_from_slice(parent.unique_id.as_bytes());
+    hashed.push(b'|');
+    // Cannot fail: a map with string keys always serializes.
+    let _ = crate::artifacts::write_json(&mut hashed, &kwargs);
+    let hash = blake3::hash(&hashed).to_hex();
     let unique_id = concat(&["test.", &package.name, ".", &name, ".", &hash[..10]]);
 
     let mut call_args = vec![concat(&[
