@@ -105,7 +105,7 @@ fn tail_block(bytes: &[u8], at: usize) -> u128 {
 }
 
 /// Where the first byte of `block` to escape is: a control character, `"`
-/// or `\\`.
+/// or `\`.
 #[cfg(target_arch = "x86_64")]
 fn first_to_escape(block: u128) -> Option<usize> {
     // SAFETY: SSE2 is part of x86_64 itself; every x86_64 processor has it.
@@ -149,7 +149,7 @@ fn first_to_escape_in_words(block: u128) -> Option<usize> {
 }
 
 /// The high bit of each of the eight bytes that is a control character,
-/// `"` or `\\`. A flag can be wrong only above a true one (a borrow runs
+/// `"` or `\`. A flag can be wrong only above a true one (a borrow runs
 /// upwards), so the lowest flag is always a byte to escape.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 fn escape_mask(word: u64) -> u64 {
