@@ -1,5 +1,5 @@
 //! Compact JSON into a byte buffer, byte for byte what `serde_json` writes,
-//! with a string escaper that passes over clean runs eight bytes at a time.
+//! with a string escaper that checks and copies sixteen bytes at a time.
 //! `serde_json` looks at every byte of every string on its own, and that
 //! was the largest single cost of writing a 30,000-node manifest.
 
