@@ -242,4 +242,17 @@ fn an_unchanged_project_skips_the_parse_and_any_change_does_not() {
     let compile = rdbt_env(dir, &["compile"], &[("HOME", home.as_str())]);
     assert_eq!(compile.code, 0, "{}", compile.transcript());
     assert!(!parse(&[], &[]).0);
+
+    // A manifest shorter than it was written (the machine stopped before
+    // it reached the disk) is written again, not refreshed in place.
+    let manifest = dir.join("target/manifest.json");
+    let len = std::fs::metadata(&manifest).expect("manifest").len();
+    std::fs::File::options()
+        .write(true)
+        .open(&manifest)
+        .expect("open")
+        .set_len(len - 2)
+        .expect("truncate");
+    assert!(!parse(&[], &[]).0, "a short manifest is written again");
+    assert!(parse(&[], &[]).0);
 }

@@ -24,6 +24,10 @@ struct Stamp {
     manifest: InvocationFields,
     /// The "Found N models, ..." line, without its timing.
     summary: String,
+    /// The machine's boot: the manifest is not fsynced, so after a restart
+    /// what reached the disk may be part old, part new.
+    #[serde(default)]
+    boot: Option<String>,
 }
 
 /// What the parse command needs to remember between its start and its end.
@@ -74,6 +78,7 @@ pub fn check(g: &GlobalArgs) -> Result<String, Check> {
     let unchanged = inputs.as_ref().and_then(|inputs| {
         let previous = load(&target_dir)?;
         let same = previous.version == env!("CARGO_PKG_VERSION")
+            && previous.boot == boot_id()
             && previous.inputs == inputs.hash
             && previous.flags == flags
             && previous
@@ -142,8 +147,17 @@ pub fn record(check: Check, manifest: InvocationFields, summary: String) {
             env,
             manifest,
             summary,
+            boot: boot_id(),
         },
     );
+}
+
+/// This boot of the machine, where the system tells it (Linux, the one
+/// system where the manifest's blocks are overwritten in place).
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_string())
 }
 
 /// Drops the stamp: the manifest is about to be written by something else.
