@@ -6,7 +6,7 @@
 use super::packages::installed_packages;
 use super::project_file::{ProjectFile, find_project_file};
 use crate::diagnostics::Diagnostics;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Files changed this recently make a fingerprint untrustworthy: a second
@@ -104,17 +104,65 @@ fn walk_package(
             h.update(b"\0missing");
             continue;
         }
-        for entry in super::files::visible_files(&base) {
-            h.update(entry.path().as_os_str().as_encoded_bytes());
-            // The link's target, as the parse reads it.
-            match std::fs::metadata(entry.path()) {
-                Ok(meta) => add_metadata(h, newest, &meta),
-                Err(_) => {
+        let files = files_without_links(&base).unwrap_or_else(|| {
+            super::files::visible_files(&base)
+                .into_iter()
+                // The link's target, as the parse reads it.
+                .map(|entry| (std::fs::metadata(entry.path()).ok(), entry.into_path()))
+                .collect()
+        });
+        for (meta, path) in files {
+            h.update(path.as_os_str().as_encoded_bytes());
+            match meta {
+                Some(meta) => add_metadata(h, newest, &meta),
+                None => {
                     h.update(b"\0unreadable");
                 }
             }
         }
     }
+}
+
+/// The files `files::visible_files` lists under `dir`, in its order, each
+/// with its metadata; `None` when there is a link, which that walk follows.
+///
+/// Each file's metadata is read relative to its open folder, not by its
+/// full path, and without `walkdir`'s bookkeeping: the fingerprint of a
+/// 10,000-model project is taken beside its full parse, on the same two
+/// cores.
+fn files_without_links(dir: &Path) -> Option<Vec<(Option<std::fs::Metadata>, PathBuf)>> {
+    let mut files = Vec::new();
+    add_files_without_links(dir, &mut files)?;
+    Some(files)
+}
+
+fn add_files_without_links(
+    dir: &Path,
+    files: &mut Vec<(Option<std::fs::Metadata>, PathBuf)>,
+) -> Option<()> {
+    // An unreadable folder is skipped, as the walk skips it.
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Some(());
+    };
+    let mut entries: Vec<std::fs::DirEntry> = listing
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+        .collect();
+    entries.sort_unstable_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            return None;
+        }
+        if kind.is_dir() {
+            add_files_without_links(&entry.path(), files)?;
+        } else if kind.is_file() {
+            files.push((entry.metadata().ok(), entry.path()));
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -149,6 +197,42 @@ mod tests {
         std::fs::write(dir.path().join("selectors.yml"), "selectors: []").expect("write");
         let selectors = input_fingerprint(dir.path(), SystemTime::now()).expect("fingerprint");
         assert_ne!(added.hash, selectors.hash);
+    }
+
+    #[test]
+    fn files_are_listed_as_the_parse_walks_them_until_a_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in [
+            "a.sql",
+            "a/z.sql",
+            "a-b.sql",
+            "a.b/c.sql",
+            "b/a.sql",
+            "B.sql",
+            "a/b/c/d.sql",
+            "a/.hidden/x.sql",
+            "b/.x.sql",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, f).expect("write");
+        }
+        let listed = files_without_links(dir.path()).expect("no links");
+        let walked = super::super::files::visible_files(dir.path());
+        assert_eq!(listed.len(), 7);
+        for ((meta, path), entry) in listed.iter().zip(&walked) {
+            assert_eq!(path, entry.path());
+            let expected = std::fs::metadata(path).expect("metadata");
+            let meta = meta.as_ref().expect("metadata read");
+            assert_eq!(meta.len(), expected.len());
+            assert_eq!(meta.modified().ok(), expected.modified().ok());
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("b/linked"))
+                .expect("symlink");
+            assert!(files_without_links(dir.path()).is_none());
+        }
     }
 
     #[test]
