@@ -6,7 +6,7 @@
 use super::packages::installed_packages;
 use super::project_file::{ProjectFile, find_project_file};
 use crate::diagnostics::Diagnostics;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// Files changed this recently make a fingerprint untrustworthy: a second
@@ -104,41 +104,48 @@ fn walk_package(
             h.update(b"\0missing");
             continue;
         }
-        let files = files_without_links(&base).unwrap_or_else(|| {
-            super::files::visible_files(&base)
-                .into_iter()
-                // The link's target, as the parse reads it.
-                .map(|entry| (std::fs::metadata(entry.path()).ok(), entry.into_path()))
-                .collect()
-        });
-        for (meta, path) in files {
-            h.update(path.as_os_str().as_encoded_bytes());
-            match meta {
-                Some(meta) => add_metadata(h, newest, &meta),
-                None => {
-                    h.update(b"\0unreadable");
-                }
+        let (hashed, newest_before) = (h.clone(), *newest);
+        if add_files_without_links(h, newest, &base).is_none() {
+            // A link: walked again following links, as the parse reads.
+            (*h, *newest) = (hashed, newest_before);
+            for entry in super::files::visible_files(&base) {
+                add_file(
+                    h,
+                    newest,
+                    entry.path(),
+                    std::fs::metadata(entry.path()).ok(),
+                );
             }
         }
     }
 }
 
-/// The files `files::visible_files` lists under `dir`, in its order, each
-/// with its metadata; `None` when there is a link, which that walk follows.
+fn add_file(
+    h: &mut blake3::Hasher,
+    newest: &mut SystemTime,
+    path: &Path,
+    meta: Option<std::fs::Metadata>,
+) {
+    h.update(path.as_os_str().as_encoded_bytes());
+    match meta {
+        Some(meta) => add_metadata(h, newest, &meta),
+        None => {
+            h.update(b"\0unreadable");
+        }
+    }
+}
+
+/// Adds the files `files::visible_files` lists under `dir` to the hash, in
+/// its order; `None` at the first link, which that walk follows.
 ///
 /// Each file's metadata is read relative to its open folder, not by its
 /// full path, and without `walkdir`'s bookkeeping: the fingerprint of a
 /// 10,000-model project is taken beside its full parse, on the same two
 /// cores.
-fn files_without_links(dir: &Path) -> Option<Vec<(Option<std::fs::Metadata>, PathBuf)>> {
-    let mut files = Vec::new();
-    add_files_without_links(dir, &mut files)?;
-    Some(files)
-}
-
 fn add_files_without_links(
+    h: &mut blake3::Hasher,
+    newest: &mut SystemTime,
     dir: &Path,
-    files: &mut Vec<(Option<std::fs::Metadata>, PathBuf)>,
 ) -> Option<()> {
     // An unreadable folder is skipped, as the walk skips it.
     let Ok(listing) = std::fs::read_dir(dir) else {
@@ -157,9 +164,9 @@ fn add_files_without_links(
             return None;
         }
         if kind.is_dir() {
-            add_files_without_links(&entry.path(), files)?;
+            add_files_without_links(h, newest, &entry.path())?;
         } else if kind.is_file() {
-            files.push((entry.metadata().ok(), entry.path()));
+            add_file(h, newest, &entry.path(), entry.metadata().ok());
         }
     }
     Some(())
@@ -200,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn files_are_listed_as_the_parse_walks_them_until_a_link() {
+    fn files_are_hashed_as_the_parse_walks_them_until_a_link() {
         let dir = tempfile::tempdir().expect("tempdir");
         for f in [
             "a.sql",
@@ -217,21 +224,30 @@ mod tests {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(&path, f).expect("write");
         }
-        let listed = files_without_links(dir.path()).expect("no links");
-        let walked = super::super::files::visible_files(dir.path());
-        assert_eq!(listed.len(), 7);
-        for ((meta, path), entry) in listed.iter().zip(&walked) {
-            assert_eq!(path, entry.path());
-            let expected = std::fs::metadata(path).expect("metadata");
-            let meta = meta.as_ref().expect("metadata read");
-            assert_eq!(meta.len(), expected.len());
-            assert_eq!(meta.modified().ok(), expected.modified().ok());
-        }
+        let by_walk = || {
+            let mut h = blake3::Hasher::new();
+            let mut newest = SystemTime::UNIX_EPOCH;
+            for entry in super::super::files::visible_files(dir.path()) {
+                add_file(
+                    &mut h,
+                    &mut newest,
+                    entry.path(),
+                    std::fs::metadata(entry.path()).ok(),
+                );
+            }
+            (h.finalize(), newest)
+        };
+        let mut h = blake3::Hasher::new();
+        let mut newest = SystemTime::UNIX_EPOCH;
+        assert!(add_files_without_links(&mut h, &mut newest, dir.path()).is_some());
+        assert_eq!((h.finalize(), newest), by_walk());
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("b/linked"))
                 .expect("symlink");
-            assert!(files_without_links(dir.path()).is_none());
+            let mut h = blake3::Hasher::new();
+            let mut newest = SystemTime::UNIX_EPOCH;
+            assert!(add_files_without_links(&mut h, &mut newest, dir.path()).is_none());
         }
     }
 
