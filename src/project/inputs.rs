@@ -151,12 +151,14 @@ fn add_files_without_links(
     let Ok(listing) = std::fs::read_dir(dir) else {
         return Some(());
     };
-    let mut entries: Vec<std::fs::DirEntry> = listing
+    // Each name is taken once: `DirEntry::file_name` allocates.
+    let mut entries: Vec<(std::ffi::OsString, std::fs::DirEntry)> = listing
         .filter_map(Result::ok)
-        .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+        .map(|e| (e.file_name(), e))
+        .filter(|(name, _)| !name.as_encoded_bytes().starts_with(b"."))
         .collect();
-    entries.sort_unstable_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
+    entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    for (_, entry) in entries {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
