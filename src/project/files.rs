@@ -621,6 +621,30 @@ fn docs_in(root: &Path, abs: &Path, text: &str) -> Vec<DocBlock> {
         .collect()
 }
 
+/// A folder whose files' paths sort differently as text (`a-b.sql`,
+/// `a.b/`, `a/`) than part by part (`a/`, `a-b.sql`, `a.b/`), with hidden
+/// files at two depths (seven visible files in all).
+#[cfg(test)]
+pub(super) fn names_ordered_differently_by_text_and_by_path() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in [
+        "a.sql",
+        "a/z.sql",
+        "a-b.sql",
+        "a.b/c.sql",
+        "b/a.sql",
+        "B.sql",
+        "a/b/c/d.sql",
+        "a/.hidden/x.sql",
+        "b/.x.sql",
+    ] {
+        let path = dir.path().join(f);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, f).expect("write");
+    }
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,22 +760,7 @@ mod tests {
 
     #[test]
     fn files_are_listed_in_path_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for f in [
-            "a.sql",
-            "a/z.sql",
-            "a-b.sql",
-            "a.b/c.sql",
-            "b/a.sql",
-            "B.sql",
-            "a/b/c/d.sql",
-            "a/.hidden/x.sql",
-            "b/.x.sql",
-        ] {
-            let path = dir.path().join(f);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&path, "select 1").expect("write");
-        }
+        let dir = names_ordered_differently_by_text_and_by_path();
         let listed: Vec<PathBuf> = walk(dir.path(), ".").into_iter().map(|(p, _)| p).collect();
         let mut sorted = listed.clone();
         sorted.sort();

@@ -210,22 +210,7 @@ mod tests {
 
     #[test]
     fn files_are_hashed_as_the_parse_walks_them_until_a_link() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for f in [
-            "a.sql",
-            "a/z.sql",
-            "a-b.sql",
-            "a.b/c.sql",
-            "b/a.sql",
-            "B.sql",
-            "a/b/c/d.sql",
-            "a/.hidden/x.sql",
-            "b/.x.sql",
-        ] {
-            let path = dir.path().join(f);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&path, f).expect("write");
-        }
+        let dir = super::super::files::names_ordered_differently_by_text_and_by_path();
         let by_walk = || {
             let mut h = blake3::Hasher::new();
             let mut newest = SystemTime::UNIX_EPOCH;
