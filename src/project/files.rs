@@ -335,8 +335,10 @@ fn read_shared_text(path: &Path) -> std::io::Result<Arc<str>> {
 }
 
 /// Every file a project can read under `base`, in file-name order: hidden
-/// files and folders are skipped. The no-change parse check walks the same
-/// files, so both must use this.
+/// files and folders are skipped. The no-change parse check must hash
+/// these same files: it uses this walk where there are links, and its own
+/// cheaper listing (`inputs::add_files_without_links`) elsewhere, which a
+/// test keeps in step with this one.
 ///
 /// Following links costs a `stat` of every entry (10,000 of them in a
 /// 10,000-model project), so a folder is walked without following them
