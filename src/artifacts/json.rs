@@ -456,10 +456,12 @@ fn plain_key(key: &str) -> Option<String> {
     plain.then(|| format!("\"{key}\":"))
 }
 
-/// Slots per thread, and how far from its home a name's slot may be; a
-/// program's field names are a few hundred at most.
-const KEY_PROBES: usize = 16;
+/// Written names kept per thread: a program's field names are a few
+/// hundred at most, a manifest's about fifty.
 const KEY_SLOTS: usize = 256;
+/// How far past its home slot a name is looked for, or kept.
+const KEY_PROBES: usize = 16;
+/// A slot's room for `"name":`.
 const KEY_BYTES: usize = 32;
 
 /// One name as written: `"name":`, its length, and the name's address.
