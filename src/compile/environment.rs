@@ -21,6 +21,7 @@ const BUILTIN_MACRO_FILES: &[(&str, &str)] = &[
     ("macros/naming.sql", include_str!("builtins/naming.sql")),
     ("macros/tests.sql", include_str!("builtins/tests.sql")),
     ("macros/cross_db.sql", include_str!("builtins/cross_db.sql")),
+    ("macros/duckdb.sql", include_str!("builtins/duckdb.sql")),
 ];
 
 pub struct Compiler {

@@ -8,7 +8,7 @@ use super::relation::Relation;
 use super::scope::{NodeScope, RefCall, SourceCall};
 use crate::diagnostics::{closest_names, codes, did_you_mean};
 use crate::project::config::{Config, merge_into, normalize_key};
-use minijinja::value::{Enumerator, Kwargs, Object, Rest, Value};
+use minijinja::value::{Kwargs, Object, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("__rdbt_list", super::mutable::list_fn);
     env.add_function("__rdbt_dict", super::mutable::dict_fn);
     env.add_function("source", source_fn);
+    env.add_function("__rdbt_render", render_text_fn);
     env.add_function("env_var", env_var_fn);
     env.add_function("return", return_fn);
     env.add_function("log", log_fn);
@@ -88,11 +89,26 @@ pub fn invocation_globals(world: &super::world::World) -> Vec<(&'static str, Val
         ("invocation_id", Value::from(world.invocation_id.clone())),
         (
             "run_started_at",
-            Value::from_object(DateTime(world.run_started_at.naive_utc())),
+            super::pydatetime::PyDateTime::utc_value(world.run_started_at.naive_utc()),
         ),
         ("project_name", Value::from(world.root_package.clone())),
         ("flags", world.flags.clone()),
     ]
+}
+
+/// A test argument (or other YAML value) with Jinja inside it, rendered to a
+/// string in the calling node's scope when the node is rendered, as dbt
+/// renders test arguments.
+fn render_text_fn(state: &State, text: String) -> Result<Value, Error> {
+    let scope = current_scope(state)?;
+    let package = scope.node.package.clone();
+    let ctx = Value::from_object(super::scope::RenderContext { scope, package });
+    let rendered = state.env().render_named_str(
+        "<argument>",
+        &super::mutable::rewrite_literals(&text),
+        ctx,
+    )?;
+    Ok(Value::from(rendered))
 }
 
 fn strings_of(args: &[Value]) -> Result<Vec<String>, Error> {
@@ -646,7 +662,7 @@ impl Object for Adapter {
     }
 }
 
-fn split_kwargs(args: &[Value]) -> (&[Value], Option<Kwargs>) {
+pub(super) fn split_kwargs(args: &[Value]) -> (&[Value], Option<Kwargs>) {
     match args.last().and_then(as_kwargs) {
         Some(k) => (&args[..args.len() - 1], Some(k)),
         None => (args, None),
@@ -684,155 +700,14 @@ impl Object for RelationApi {
     }
 }
 
-/// `modules.datetime`, `modules.re` and `modules.itertools` basics.
+/// `modules`: Python's `datetime`, `pytz`, `re` and `itertools`.
 fn modules() -> Value {
-    let datetime = map_value([
-        ("datetime", Value::from_object(DateTimeModule)),
-        ("date", Value::from_object(DateTimeModule)),
-        (
-            "timedelta",
-            Value::from_function(|kwargs: Kwargs| -> Result<Value, Error> {
-                let days: f64 = kwargs.get::<Option<f64>>("days")?.unwrap_or(0.0);
-                let hours: f64 = kwargs.get::<Option<f64>>("hours")?.unwrap_or(0.0);
-                let minutes: f64 = kwargs.get::<Option<f64>>("minutes")?.unwrap_or(0.0);
-                let seconds: f64 = kwargs.get::<Option<f64>>("seconds")?.unwrap_or(0.0);
-                Ok(Value::from_object(TimeDelta(
-                    chrono::Duration::milliseconds(
-                        ((days * 86400.0 + hours * 3600.0 + minutes * 60.0 + seconds) * 1000.0)
-                            as i64,
-                    ),
-                )))
-            }),
-        ),
-    ]);
-    let re = Value::from_object(ReModule);
     map_value([
-        ("datetime", datetime),
-        ("re", re),
-        ("pytz", Value::from(())),
+        ("datetime", super::pydatetime::datetime_module()),
+        ("pytz", super::pydatetime::pytz_module()),
+        ("re", Value::from_object(ReModule)),
         ("itertools", Value::from(())),
     ])
-}
-
-#[derive(Debug)]
-struct DateTimeModule;
-
-impl Object for DateTimeModule {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        match method {
-            "now" | "utcnow" | "today" => {
-                Ok(Value::from_object(DateTime(chrono::Utc::now().naive_utc())))
-            }
-            "strptime" => {
-                let text = args.first().map(Value::to_string).unwrap_or_default();
-                let fmt = args.get(1).map(Value::to_string).unwrap_or_default();
-                chrono::NaiveDateTime::parse_from_str(&text, &fmt)
-                    .or_else(|_| {
-                        chrono::NaiveDate::parse_from_str(&text, &fmt)
-                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
-                    })
-                    .map(|d| Value::from_object(DateTime(d)))
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidOperation,
-                            format!("strptime('{text}', '{fmt}'): {e}"),
-                        )
-                    })
-            }
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
-        }
-    }
-
-    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let n = |i: usize, d: i64| {
-            args.get(i)
-                .and_then(|v| i64::try_from(v.clone()).ok())
-                .unwrap_or(d)
-        };
-        let date =
-            chrono::NaiveDate::from_ymd_opt(n(0, 1970) as i32, n(1, 1) as u32, n(2, 1) as u32)
-                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "invalid date"))?;
-        let time = chrono::NaiveTime::from_hms_opt(n(3, 0) as u32, n(4, 0) as u32, n(5, 0) as u32)
-            .unwrap_or_default();
-        Ok(Value::from_object(DateTime(date.and_time(time))))
-    }
-}
-
-/// A Python-like datetime for templates: `strftime`, `isoformat`, fields.
-#[derive(Debug, Clone)]
-pub struct DateTime(pub chrono::NaiveDateTime);
-
-impl Object for DateTime {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        use chrono::{Datelike, Timelike};
-        let d = self.0;
-        Some(Value::from(match key.as_str()? {
-            "year" => d.year() as i64,
-            "month" => d.month() as i64,
-            "day" => d.day() as i64,
-            "hour" => d.hour() as i64,
-            "minute" => d.minute() as i64,
-            "second" => d.second() as i64,
-            _ => return None,
-        }))
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::NonEnumerable
-    }
-
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        match method {
-            "strftime" => {
-                let fmt = args.first().map(Value::to_string).unwrap_or_default();
-                let mut out = String::new();
-                use std::fmt::Write;
-                write!(out, "{}", self.0.format(&fmt)).map_err(|_| {
-                    Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("strftime: bad format `{fmt}`"),
-                    )
-                })?;
-                Ok(Value::from(out))
-            }
-            "isoformat" => Ok(Value::from(
-                self.0.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
-            )),
-            "date" => Ok(Value::from_object(DateTime(
-                self.0.date().and_hms_opt(0, 0, 0).unwrap_or_default(),
-            ))),
-            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
-            "replace" => Ok(Value::from_object((**self).clone())),
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
-        }
-    }
-
-    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
-    }
-}
-
-#[derive(Debug)]
-struct TimeDelta(chrono::Duration);
-
-impl Object for TimeDelta {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        match key.as_str()? {
-            "days" => Some(Value::from(self.0.num_days())),
-            "seconds" => Some(Value::from(self.0.num_seconds() % 86400)),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug)]

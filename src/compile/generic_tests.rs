@@ -613,6 +613,10 @@ pub fn jinja_literal(v: &Value) -> String {
             {
                 // dbt renders Jinja in test arguments; a whole `{{ expr }}` keeps its type.
                 format!("({})", expr.trim())
+            } else if t.contains("{{") || t.contains("{%") {
+                // Jinja inside a longer string: rendered as a string.
+                let text = serde_json::to_string(s).unwrap_or_else(|_| "''".into());
+                format!("__rdbt_render({text})")
             } else {
                 serde_json::to_string(s).unwrap_or_else(|_| "''".into())
             }
@@ -717,5 +721,10 @@ mod tests {
         );
         assert_eq!(jinja_literal(&json!(["a", null, 1])), "[\"a\", none, 1]");
         assert_eq!(jinja_literal(&json!("{{ var('xs') }}")), "(var('xs'))");
+        // #28: Jinja inside a longer argument is rendered, as a string.
+        assert_eq!(
+            jinja_literal(&json!("a = {{ dbt_date.yesterday('d') }}")),
+            "__rdbt_render(\"a = {{ dbt_date.yesterday('d') }}\")"
+        );
     }
 }

@@ -12,6 +12,7 @@ mod macros;
 mod mutable;
 pub mod node;
 mod parse;
+mod pydatetime;
 mod relation;
 mod scope;
 pub mod static_analysis;

@@ -77,7 +77,9 @@ impl World {
         target.insert("target_name".into(), t.name.clone().into());
         target.insert("schema".into(), t.schema.clone().into());
         target.insert("database".into(), t.database.clone().into());
-        target.insert("type".into(), t.kind.as_str().into());
+        // What packages branch on: the dialect macros dispatch to, so a
+        // DuckDB project on the embedded warehouse takes its DuckDB branch.
+        target.insert("type".into(), dialect.adapter_type().into());
         target.insert("threads".into(), settings.threads.into());
         target.insert("profile_name".into(), settings.profile_name.clone().into());
         let package_vars = package_vars(project);
@@ -329,5 +331,6 @@ fn project_sql_dialect(project: &Project, settings: &Settings) -> SqlDialect {
                 .and_then(|v| v.as_str())
         })
         .and_then(SqlDialect::from_name)
+        .or_else(|| SqlDialect::from_name(&settings.target.adapter_type))
         .unwrap_or(SqlDialect::DEFAULT)
 }

@@ -37,6 +37,10 @@ pub struct Target {
     pub path: Option<PathBuf>,
     /// The ingestion land root: a folder or `gs://bucket/prefix`.
     pub land: String,
+    /// The adapter name templates see as `target.type`: `datafusion`,
+    /// `duckdb` (a dbt-duckdb profile on the embedded warehouse) or
+    /// `bigquery`.
+    pub adapter_type: String,
     /// Every key of the target as written (after `env_var()` rendering),
     /// for adapters; skipped in output because it may hold credentials.
     #[serde(skip)]
@@ -60,6 +64,7 @@ impl Target {
         Target {
             name: "local".into(),
             kind: TargetKind::DataFusion,
+            adapter_type: "datafusion".into(),
             schema: "main".into(),
             database: "warehouse".into(),
             threads: None,
@@ -200,7 +205,8 @@ pub(super) fn load_target(
         .and_then(|v| v.as_str())
         .unwrap_or("datafusion");
     let kind = match kind_text {
-        "datafusion" => TargetKind::DataFusion,
+        // A dbt-duckdb output is the embedded warehouse with DuckDB's SQL.
+        "datafusion" | "duckdb" => TargetKind::DataFusion,
         "bigquery" => TargetKind::BigQuery,
         other => {
             let mark = output.get("type").map(|n| n.mark).unwrap_or(output.mark);
@@ -210,7 +216,10 @@ pub(super) fn load_target(
                     codes::PROFILE,
                     format!("target type `{other}` is not supported"),
                 )
-                .with_help("use `datafusion` (embedded, local) or `bigquery`"));
+                .with_help(
+                    "use `datafusion` (embedded, local), `duckdb` (a dbt-duckdb profile, \
+                     run on the embedded warehouse) or `bigquery`",
+                ));
         }
     };
     let str_opt = |k: &str| {
@@ -238,8 +247,42 @@ pub(super) fn load_target(
             project_dir.join(p)
         }
     };
-    let path = (kind == TargetKind::DataFusion)
-        .then(|| resolve_path(str_opt("path").unwrap_or_else(|| "target/warehouse".into())));
+    let duckdb = kind_text == "duckdb";
+    let path = (kind == TargetKind::DataFusion).then(|| match str_opt("path") {
+        Some(p) if duckdb => duckdb_warehouse_dir(&p, &resolve_path),
+        Some(p) => resolve_path(p),
+        None => resolve_path("target/warehouse".into()),
+    });
+    if duckdb {
+        let ignored: Vec<&str> = ["extensions", "settings", "attach", "plugins", "filesystems"]
+            .into_iter()
+            .filter(|k| options.contains_key(*k))
+            .collect();
+        if !ignored.is_empty() {
+            let mark = output
+                .get(ignored[0])
+                .map(|n| n.mark)
+                .unwrap_or(output.mark);
+            warnings.push(
+                file.diagnostic_at(
+                    mark,
+                    Diagnostic::warning(
+                        codes::PROFILE,
+                        format!(
+                        "`{}` of this duckdb output {} not used: rdbt runs a duckdb profile on its \
+                         embedded warehouse, which reads Parquet, CSV and JSON without extensions",
+                        ignored.join("`, `"),
+                        if ignored.len() == 1 { "is" } else { "are" }
+                    ),
+                    ),
+                )
+                .with_help(
+                    "an attached database's tables can be declared as external sources \
+                     (docs/external-sources.md); remove these keys to silence this warning",
+                ),
+            );
+        }
+    }
     let land = match str_opt("land") {
         Some(l) if l.contains("://") => l,
         Some(l) => resolve_path(l).to_string_lossy().into_owned(),
@@ -251,6 +294,7 @@ pub(super) fn load_target(
     Ok(Target {
         name: target_name,
         kind,
+        adapter_type: kind_text.to_string(),
         schema,
         database,
         threads,
@@ -258,4 +302,17 @@ pub(super) fn load_target(
         land,
         options,
     })
+}
+
+/// Where a dbt-duckdb `path:` keeps its tables on the embedded warehouse:
+/// the folder `<path>.rdbt` beside the named file (`dev.duckdb` →
+/// `dev.duckdb.rdbt/`), so the DuckDB file itself is never touched. An
+/// in-memory database (`:memory:`) keeps them in `target/warehouse`.
+fn duckdb_warehouse_dir(path: &str, resolve: &dyn Fn(String) -> PathBuf) -> PathBuf {
+    if path == ":memory:" || path.is_empty() {
+        return resolve("target/warehouse".into());
+    }
+    let mut p = resolve(path.to_string()).into_os_string();
+    p.push(".rdbt");
+    PathBuf::from(p)
 }

@@ -3,7 +3,7 @@
 //! `ScalarValue`s: simple to keep exact, fast enough for date logic.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -156,6 +156,27 @@ fn all_functions() -> Vec<ScalarUDF> {
         function("bq_regexp_extract", 2, |_| DataType::Utf8, regexp_extract),
         variadic("bq_format", |_| DataType::Utf8, format),
         function(
+            "rdbt_interval",
+            2,
+            |_| DataType::Interval(IntervalUnit::MonthDayNano),
+            interval_of,
+        ),
+        function(
+            "rdbt_interval_mul",
+            2,
+            |_| DataType::Interval(IntervalUnit::MonthDayNano),
+            interval_times,
+        ),
+        function(
+            "rdbt_at_time_zone",
+            2,
+            |t| match t.first() {
+                Some(DataType::Timestamp(_, Some(_))) => timestamp_type(),
+                _ => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            },
+            at_time_zone,
+        ),
+        function(
             "duckdb_date_trunc",
             2,
             |t| match t.get(1) {
@@ -165,6 +186,165 @@ fn all_functions() -> Vec<ScalarUDF> {
             duckdb_date_trunc,
         ),
     ]
+}
+
+/// `n` of `part` as an interval: `INTERVAL (expr) DAY` computed per row.
+/// Months and years stay calendar months, weeks and days stay days, as in
+/// DuckDB and Postgres; a fraction of a month or day is refused.
+fn interval_of(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    let Some(n) = number(&args[0]) else {
+        return Ok(ScalarValue::Null);
+    };
+    let part = part(&args[1])?;
+    let whole = |n: f64, what: &str| {
+        if n.fract() == 0.0 {
+            Ok(n as i64)
+        } else {
+            Err(format!(
+                "a fractional number of {what} ({n}) is not an interval"
+            ))
+        }
+    };
+    let nanos = |unit: f64| (n * unit).round() as i64;
+    let (months, days, ns) = match part.as_str() {
+        "year" | "years" => (whole(n, "years")? * 12, 0, 0),
+        "quarter" | "quarters" => (whole(n, "quarters")? * 3, 0, 0),
+        "month" | "months" => (whole(n, "months")?, 0, 0),
+        "week" | "weeks" => (0, whole(n * 7.0, "days")?, 0),
+        "day" | "days" => (0, whole(n, "days")?, 0),
+        "hour" | "hours" => (0, 0, nanos(3.6e12)),
+        "minute" | "minutes" => (0, 0, nanos(6e10)),
+        "second" | "seconds" => (0, 0, nanos(1e9)),
+        "millisecond" | "milliseconds" => (0, 0, nanos(1e6)),
+        "microsecond" | "microseconds" => (0, 0, nanos(1e3)),
+        other => return Err(format!("`{other}` is not an interval unit")),
+    };
+    Ok(ScalarValue::IntervalMonthDayNano(Some(
+        IntervalMonthDayNano::new(
+            i32::try_from(months).map_err(|_| "interval out of range".to_string())?,
+            i32::try_from(days).map_err(|_| "interval out of range".to_string())?,
+            ns,
+        ),
+    )))
+}
+
+/// `value AT TIME ZONE zone` as DuckDB and Postgres mean it: a timestamp
+/// without a time zone is wall time in `zone`, and becomes that instant
+/// (a UTC timestamp); a timestamp with one becomes the wall time in `zone`.
+fn at_time_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    use chrono::{Offset, TimeZone};
+    let aware = matches!(
+        &args[0],
+        ScalarValue::TimestampSecond(_, Some(_))
+            | ScalarValue::TimestampMillisecond(_, Some(_))
+            | ScalarValue::TimestampMicrosecond(_, Some(_))
+            | ScalarValue::TimestampNanosecond(_, Some(_))
+    );
+    let Some(t) = datetime(&args[0])? else {
+        return Ok(ScalarValue::Null);
+    };
+    let Some(zone_name) = text(&args[1]) else {
+        return Ok(ScalarValue::Null);
+    };
+    let zone = parse_zone(zone_name)?;
+    if aware {
+        let offset = match zone {
+            Ok(tz) => tz.offset_from_utc_datetime(&t).fix(),
+            Err(fixed) => fixed,
+        };
+        return Ok(to_timestamp_value(
+            t + Duration::seconds(offset.local_minus_utc() as i64),
+        ));
+    }
+    let offset = match zone {
+        Ok(tz) => match tz.offset_from_local_datetime(&t) {
+            chrono::LocalResult::Single(o) => o.fix(),
+            chrono::LocalResult::Ambiguous(a, _) => a.fix(),
+            // A wall time skipped by a DST change: the offset just before it.
+            chrono::LocalResult::None => {
+                tz.offset_from_utc_datetime(&(t - Duration::hours(1))).fix()
+            }
+        },
+        Err(fixed) => fixed,
+    };
+    let utc = t - Duration::seconds(offset.local_minus_utc() as i64);
+    Ok(ScalarValue::TimestampMicrosecond(
+        Some(utc.and_utc().timestamp_micros()),
+        Some("UTC".into()),
+    ))
+}
+
+/// An IANA zone name, `UTC`, or a fixed offset such as `+02:00`.
+fn parse_zone(name: &str) -> Result<Result<chrono_tz::Tz, chrono::FixedOffset>, String> {
+    let n = name.trim();
+    if n.eq_ignore_ascii_case("utc") || n.eq_ignore_ascii_case("z") || n.eq_ignore_ascii_case("gmt")
+    {
+        return Ok(Ok(chrono_tz::UTC));
+    }
+    if let Ok(tz) = n.parse::<chrono_tz::Tz>() {
+        return Ok(Ok(tz));
+    }
+    if let Some(tz) = chrono_tz::TZ_VARIANTS
+        .iter()
+        .find(|tz| tz.name().eq_ignore_ascii_case(n))
+    {
+        return Ok(Ok(*tz));
+    }
+    let digits = n.trim_start_matches(['+', '-']);
+    let (h, m) = digits.split_once(':').unwrap_or((digits, "0"));
+    if let (Ok(h), Ok(m)) = (h.parse::<i32>(), m.parse::<i32>()) {
+        let secs = (h * 3600 + m * 60) * if n.starts_with('-') { -1 } else { 1 };
+        if let Some(o) = chrono::FixedOffset::east_opt(secs) {
+            return Ok(Err(o));
+        }
+    }
+    Err(format!(
+        "unknown time zone `{name}` (use an IANA name such as 'America/New_York')"
+    ))
+}
+
+/// An interval times a number, part by part (`3 * interval '1 day'`).
+fn interval_times(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    let Some(n) = number(&args[1]) else {
+        return Ok(ScalarValue::Null);
+    };
+    let v = match &args[0] {
+        ScalarValue::IntervalMonthDayNano(Some(v)) => *v,
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            IntervalMonthDayNano::new(0, v.days, v.milliseconds as i64 * 1_000_000)
+        }
+        ScalarValue::IntervalYearMonth(Some(m)) => IntervalMonthDayNano::new(*m, 0, 0),
+        v if v.is_null() => return Ok(ScalarValue::Null),
+        other => return Err(format!("expected an interval, got {other}")),
+    };
+    let scale = |x: i64, what: &str| -> Result<i64, String> {
+        let r = x as f64 * n;
+        if r.fract() != 0.0 && what != "nanoseconds" {
+            return Err(format!(
+                "{x} {what} times {n} is not a whole number of {what}"
+            ));
+        }
+        Ok(r.round() as i64)
+    };
+    Ok(ScalarValue::IntervalMonthDayNano(Some(
+        IntervalMonthDayNano::new(
+            scale(v.months as i64, "months")? as i32,
+            scale(v.days as i64, "days")? as i32,
+            scale(v.nanoseconds, "nanoseconds")?,
+        ),
+    )))
+}
+
+fn number(v: &ScalarValue) -> Option<f64> {
+    if v.is_null() {
+        return None;
+    }
+    int(v)
+        .map(|i| i as f64)
+        .or_else(|| match v.cast_to(&DataType::Float64).ok()? {
+            ScalarValue::Float64(f) => f,
+            _ => None,
+        })
 }
 
 /// BigQuery keeps microseconds; so do rdbt's timestamps.
@@ -477,9 +657,18 @@ fn timestamp_trunc(args: &[ScalarValue]) -> Result<ScalarValue, String> {
 
 /// `date_trunc(part, value)`: a date stays a date, anything else is a
 /// timestamp.
+/// DuckDB's weeks start on Monday (ISO), unlike BigQuery's `WEEK`.
 fn duckdb_date_trunc(args: &[ScalarValue]) -> Result<ScalarValue, String> {
     let is_date = matches!(args[1], ScalarValue::Date32(_) | ScalarValue::Date64(_));
-    let swapped = [args[1].clone(), args[0].clone()];
+    let part = match part(&args[0])?.as_str() {
+        "week" | "weeks" | "w" => "isoweek".to_string(),
+        "days" | "d" => "day".to_string(),
+        "months" | "mon" => "month".to_string(),
+        "years" | "y" => "year".to_string(),
+        "quarters" => "quarter".to_string(),
+        other => other.to_string(),
+    };
+    let swapped = [args[1].clone(), ScalarValue::Utf8(Some(part))];
     if is_date {
         date_trunc(&swapped)
     } else {

@@ -842,6 +842,9 @@ fn array_agg(f: &Function, expr: &Expr) -> Result<Expr, TranslateError> {
 /// DuckDB: `/` is floating-point division; a few names differ.
 fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
     complete_timestamp_literal(expr);
+    if computed_interval(expr) || at_time_zone(expr) {
+        return Ok(());
+    }
     match expr {
         Expr::BinaryOp {
             left,
@@ -862,6 +865,70 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             let (_, name) = function_name(f);
             let new = match name.as_str() {
                 "STRING_SPLIT" | "STR_SPLIT" => renamed(f, "string_to_array"),
+                // DuckDB's part functions (`dayofyear(d)`) and parts
+                // (`date_part('dayofyear', d)`) in DataFusion's names.
+                "DAYOFYEAR" | "DAYOFWEEK" | "DAYOFMONTH" | "ISODOW" | "WEEKDAY" | "WEEKOFYEAR"
+                | "ISOYEAR" | "YEAR" | "MONTH" | "DAY" | "HOUR" | "MINUTE" | "SECOND"
+                | "QUARTER" | "WEEK" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                        return Ok(());
+                    };
+                    let part = duckdb_part(&name.to_ascii_lowercase());
+                    call("date_part", vec![string(&part), a[0].clone()])
+                }
+                "DATE_PART" | "DATEPART" | "EXTRACT" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                        return Ok(());
+                    };
+                    let Expr::Value(ValueWithSpan {
+                        value: Value::SingleQuotedString(part),
+                        ..
+                    }) = &a[0]
+                    else {
+                        return Ok(());
+                    };
+                    let mapped = duckdb_part(&part.to_ascii_lowercase());
+                    if mapped == part.to_ascii_lowercase() {
+                        return Ok(());
+                    }
+                    call("date_part", vec![string(&mapped), a[1].clone()])
+                }
+                // `date_add(d, interval)`: DuckDB adds an interval to a date
+                // or timestamp.
+                "DATE_ADD" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                        return Ok(());
+                    };
+                    nested(Expr::BinaryOp {
+                        left: Box::new(a[0].clone()),
+                        op: BinaryOperator::Plus,
+                        right: Box::new(a[1].clone()),
+                    })
+                }
+                "DATE_SUB"
+                    if plain_args(f)
+                        .is_some_and(|a| a.len() == 2 && matches!(a[1], Expr::Interval(_))) =>
+                {
+                    let Some(a) = plain_args(f) else {
+                        return Ok(());
+                    };
+                    nested(Expr::BinaryOp {
+                        left: Box::new(a[0].clone()),
+                        op: BinaryOperator::Minus,
+                        right: Box::new(a[1].clone()),
+                    })
+                }
+                "REGEXP_MATCHES" => renamed(f, "regexp_like"),
+                "MOD" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                        return Ok(());
+                    };
+                    nested(Expr::BinaryOp {
+                        left: Box::new(a[0].clone()),
+                        op: BinaryOperator::Modulo,
+                        right: Box::new(a[1].clone()),
+                    })
+                }
                 // DuckDB keeps a DATE a DATE; DataFusion would widen it.
                 "DATE_TRUNC" => {
                     let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
@@ -915,20 +982,119 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
     }
 }
 
+/// DuckDB's date part names as DataFusion's `date_part` knows them.
+fn duckdb_part(part: &str) -> String {
+    match part {
+        "dayofyear" | "doy" => "doy",
+        "dayofweek" | "weekday" | "dow" => "dow",
+        "dayofmonth" => "day",
+        "weekofyear" | "weeks" => "week",
+        "years" | "yr" | "y" | "yrs" => "year",
+        "months" | "mon" | "mons" => "month",
+        "days" | "d" => "day",
+        "hours" | "h" | "hr" | "hrs" => "hour",
+        "minutes" | "min" | "mins" | "m" => "minute",
+        "seconds" | "s" | "sec" | "secs" => "second",
+        other => other,
+    }
+    .to_string()
+}
+
+/// `ts AT TIME ZONE z` with DuckDB's and Postgres' meaning (see
+/// `rdbt_at_time_zone`); chains convert step by step.
+fn at_time_zone(expr: &mut Expr) -> bool {
+    let Expr::AtTimeZone {
+        timestamp,
+        time_zone,
+    } = expr
+    else {
+        return false;
+    };
+    *expr = call(
+        "rdbt_at_time_zone",
+        vec![(**timestamp).clone(), (**time_zone).clone()],
+    );
+    true
+}
+
+/// `INTERVAL (expr) DAY` and `n * INTERVAL '1 day'`: intervals computed per
+/// row, which DataFusion cannot parse or multiply, become `rdbt_interval`
+/// calls. Returns whether `expr` was rewritten.
+fn computed_interval(expr: &mut Expr) -> bool {
+    match expr {
+        Expr::Interval(i)
+            if i.last_field.is_none()
+                && !matches!(
+                    &*i.value,
+                    Expr::Value(ValueWithSpan {
+                        value: Value::SingleQuotedString(_) | Value::Number(..),
+                        ..
+                    })
+                ) =>
+        {
+            let Some(part) = i.leading_field.as_ref().and_then(datetime_field_name) else {
+                return false;
+            };
+            *expr = call("rdbt_interval", vec![(*i.value).clone(), string(&part)]);
+            true
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Multiply,
+            right,
+        } => {
+            let is_interval = |e: &Expr| {
+                matches!(e, Expr::Interval(_))
+                    || matches!(e, Expr::Function(f) if function_name(f).1 == "RDBT_INTERVAL")
+            };
+            let (interval, factor) = if is_interval(left) && !is_interval(right) {
+                ((**left).clone(), (**right).clone())
+            } else if is_interval(right) && !is_interval(left) {
+                ((**right).clone(), (**left).clone())
+            } else {
+                return false;
+            };
+            *expr = call("rdbt_interval_mul", vec![interval, factor]);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Postgres SQL is close to DataFusion's: integer division truncates in
 /// both, `::` and `interval '1 day'` parse alike.
 fn postgres_expr(expr: &mut Expr) -> Result<(), TranslateError> {
     complete_timestamp_literal(expr);
+    let _ = computed_interval(expr) || at_time_zone(expr);
     Ok(())
 }
 
 /// `TIMESTAMP '2001-09-28 01:00'`: Postgres and DuckDB accept a time
 /// without seconds, DataFusion does not.
 fn complete_timestamp_literal(expr: &mut Expr) {
+    // `cast('... -07:00' as timestamp)`: DuckDB and Postgres apply the
+    // offset and keep the UTC time; DataFusion would read it as a zone name.
+    if let Expr::Cast {
+        expr: inner,
+        data_type: DataType::Timestamp(_, sqlparser::ast::TimezoneInfo::None),
+        ..
+    } = expr
+        && let Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(text),
+            ..
+        }) = inner.as_mut()
+        && let Some(utc) = utc_of_offset_timestamp(text)
+    {
+        *text = utc;
+    }
     if let Expr::TypedString(typed) = expr
         && matches!(typed.data_type, DataType::Timestamp(..))
         && let Value::SingleQuotedString(text) = &mut typed.value.value
     {
+        if let Some(utc) = utc_of_offset_timestamp(text) {
+            *text = utc;
+            return;
+        }
         let bytes = text.as_bytes();
         let short_time = bytes.len() == 16
             && matches!(bytes[10], b' ' | b'T')
@@ -938,4 +1104,32 @@ fn complete_timestamp_literal(expr: &mut Expr) {
             text.push_str(":00");
         }
     }
+}
+
+/// `2021-01-01 06:14:00-07:52:58` (an offset of hours, minutes and maybe
+/// seconds after the time) as the UTC time it names; `None` for text
+/// without an offset.
+fn utc_of_offset_timestamp(text: &str) -> Option<String> {
+    let t = text.trim();
+    let re = crate::regexes::static_regex(
+        r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?$",
+    );
+    let c = re.captures(t)?;
+    let local = &c[1];
+    let naive = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(local, f).ok())?;
+    let n = |i: usize| {
+        c.get(i)
+            .map_or(0, |m| m.as_str().parse::<i64>().unwrap_or(0))
+    };
+    let secs = n(3) * 3600 + n(4) * 60 + n(5);
+    let offset = if &c[2] == "-" { -secs } else { secs };
+    let utc = naive - chrono::Duration::seconds(offset);
+    Some(utc.format("%Y-%m-%d %H:%M:%S%.f").to_string())
 }

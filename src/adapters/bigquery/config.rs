@@ -283,6 +283,7 @@ mod tests {
         Target {
             name: "prod".into(),
             kind: TargetKind::BigQuery,
+            adapter_type: "bigquery".into(),
             schema: "analytics".into(),
             database: "p".into(),
             threads: None,
