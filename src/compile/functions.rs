@@ -589,10 +589,9 @@ impl Object for Adapter {
             "get_columns_in_relation" => Ok(columns_of(&scope, args.first())),
             "get_relation_last_modified" => Ok(Value::from(())),
             "drop_relation" if scope.execute => {
-                if let (Some(wh), Some((schema, name))) = (
-                    scope.world.warehouse.get(),
-                    args.first().and_then(relation_parts),
-                ) {
+                if let (Some(wh), Some((schema, name))) =
+                    (warehouse(&scope), args.first().and_then(relation_parts))
+                {
                     wh.drop_relation(&schema, &name).map_err(|e| {
                         tagged_error(
                             codes::JINJA_RUNTIME,
@@ -783,7 +782,7 @@ fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
     if !scope.execute {
         return Ok(Value::from(()));
     }
-    let Some(wh) = scope.world.warehouse.get() else {
+    let Some(wh) = warehouse(&scope) else {
         return Ok(Value::from(()));
     };
     let sql = super::dialect::executable_sql(
@@ -873,8 +872,19 @@ fn relation_parts(v: &Value) -> Option<(String, String)> {
     Some((schema, ident))
 }
 
+/// The warehouse templates may consult now: none while parsing without one
+/// attached, and none in the static-analysis pass, which records that the
+/// render wanted it.
+fn warehouse(scope: &NodeScope) -> Option<&Arc<dyn super::warehouse_access::WarehouseAccess>> {
+    if scope.analysis {
+        scope.recorded().introspected = true;
+        return None;
+    }
+    scope.world.warehouse.get()
+}
+
 fn lookup_relation(scope: &NodeScope, method: &str, args: &[Value]) -> Value {
-    let Some(wh) = scope.world.warehouse.get() else {
+    let Some(wh) = warehouse(scope) else {
         return Value::from(());
     };
     let (positional, kwargs) = split_kwargs(args);
@@ -906,10 +916,8 @@ fn lookup_relation(scope: &NodeScope, method: &str, args: &[Value]) -> Value {
 }
 
 fn columns_of(scope: &NodeScope, relation: Option<&Value>) -> Value {
-    let (Some(wh), Some((schema, ident))) = (
-        scope.world.warehouse.get(),
-        relation.and_then(relation_parts),
-    ) else {
+    let (Some(wh), Some((schema, ident))) = (warehouse(scope), relation.and_then(relation_parts))
+    else {
         return Value::from(Vec::<Value>::new());
     };
     let cols = wh.columns(&schema, &ident).unwrap_or_default();

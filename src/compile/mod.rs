@@ -172,6 +172,8 @@ pub struct Linker {
     /// Unit-test `overrides`: values templates see in place of vars and
     /// macros.
     overrides: Vec<(String, minijinja::value::Value)>,
+    /// The static-analysis pass (see [`NodeScope::analysis`]).
+    analysis: bool,
 }
 
 impl Linker {
@@ -208,7 +210,41 @@ impl Linker {
             }),
             ephemeral_sql: Mutex::new(HashMap::new()),
             overrides: Vec::new(),
+            analysis: false,
         }
+    }
+
+    /// A linker for the static-analysis pass: templates do not consult the
+    /// warehouse, and [`Linker::compile_for_analysis`] leaves out nodes
+    /// whose SQL depends on what it would have said.
+    pub fn for_analysis(compiler: &Compiler, parsed: &ParsedProject) -> Linker {
+        Linker {
+            analysis: true,
+            ..Linker::new(compiler, parsed)
+        }
+    }
+
+    /// Compiles one node for static analysis: `None` when its SQL depends on
+    /// warehouse introspection (`dbt_utils.star`, `run_query`, ...), which
+    /// only the run can do once the node's parents are built (dbt compiles
+    /// each node just before it runs).
+    pub fn compile_for_analysis(
+        &self,
+        compiler: &Compiler,
+        parsed: &ParsedProject,
+        id: &str,
+    ) -> Result<Option<String>, Diagnostic> {
+        let node = parsed
+            .nodes
+            .get(id)
+            .ok_or_else(|| Diagnostic::internal(format!("compile of unknown node {id}")))?;
+        let (sql, introspected) = self.render_tracked(compiler, node, false)?;
+        if introspected {
+            return Ok(None);
+        }
+        let mut ctes: Vec<(String, String)> = Vec::new();
+        self.collect_ephemerals(compiler, parsed, node, &mut ctes, &mut Vec::new())?;
+        Ok(Some(inject_ctes(&sql, &ctes)))
     }
 
     /// A linker whose `ref()`/`source()` of the given nodes render as the
@@ -236,6 +272,7 @@ impl Linker {
             }),
             ephemeral_sql: Mutex::new(HashMap::new()),
             overrides: override_values(overrides),
+            analysis: self.analysis,
         }
     }
 
@@ -345,6 +382,17 @@ impl Linker {
         node: &ParsedNode,
         incremental: bool,
     ) -> Result<String, Diagnostic> {
+        self.render_tracked(compiler, node, incremental)
+            .map(|(sql, _)| sql)
+    }
+
+    /// Renders `node`, and says whether the render consulted the warehouse.
+    fn render_tracked(
+        &self,
+        compiler: &Compiler,
+        node: &ParsedNode,
+        incremental: bool,
+    ) -> Result<(String, bool), Diagnostic> {
         let resolver: Arc<dyn RelationResolver> = self.resolver.clone();
         let scope = Arc::new(NodeScope {
             world: compiler.world.clone(),
@@ -370,6 +418,7 @@ impl Linker {
             extra: self.overrides.clone(),
             incremental,
             statements: Default::default(),
+            analysis: self.analysis,
         });
         let offset = if node.test_metadata.is_some() {
             node.call_sites
@@ -385,7 +434,9 @@ impl Linker {
             node.raw_code.clone(),
             offset,
         );
-        compiler.render(scope, &node.unique_id, &node.raw_code, &origin)
+        let sql = compiler.render(scope.clone(), &node.unique_id, &node.raw_code, &origin)?;
+        let introspected = scope.recorded().introspected;
+        Ok((sql, introspected))
     }
 
     /// Ephemeral parents (and theirs), parents first, each once.

@@ -6,78 +6,187 @@
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 use std::borrow::Cow;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
-static SET_TAG: LazyLock<regex::Regex> =
-    LazyLock::new(|| crate::regexes::static_regex(r"\{%-?\s*set\s+[A-Za-z_][A-Za-z0-9_]*\s*=\s*"));
-
-/// Rewrites `{% set x = [..] %}` / `{% set x = {..} %}` so the value is
-/// mutable. Nothing else changes, and no newline is added or removed.
+/// Rewrites every list literal (`[...]`) and dict literal (`{...}`) inside
+/// a Jinja tag to `__rdbt_list([...])` / `__rdbt_dict({...})`, so the value
+/// can be mutated wherever it ends up (`{% do d[k].append(x) %}` on a list
+/// stored in a dict, as dbt packages do). Text outside tags, comments and
+/// `{% raw %}` blocks are untouched, and no newline is added or removed, so
+/// error positions keep their lines.
 pub fn rewrite_literals(text: &str) -> Cow<'_, str> {
-    if !text.contains("set") {
-        return Cow::Borrowed(text);
+    let bytes = text.as_bytes();
+    // Fast path: no tag holds a bracket or brace.
+    if !bytes.contains(&b'[') && memchr::memmem::find(bytes, b"{%").is_none() {
+        let inner_brace = memchr::memmem::find_iter(bytes, b"{{").any(|start| {
+            let rest = &bytes[start + 2..];
+            let end = memchr::memmem::find(rest, b"}}").unwrap_or(rest.len());
+            rest[..end].contains(&b'{')
+        });
+        if !inner_brace {
+            return Cow::Borrowed(text);
+        }
     }
-    let mut out = String::with_capacity(text.len() + 32);
+    let mut out = String::with_capacity(text.len() + 64);
     let mut last = 0;
-    for m in SET_TAG.find_iter(text) {
-        let expr_start = m.end();
-        let Some(close) = text[expr_start..].find("%}") else {
-            continue;
-        };
-        let mut expr_end = expr_start + close;
-        if text[..expr_end].ends_with('-') {
-            expr_end -= 1;
+    let mut i = 0;
+    let mut changed = false;
+    while let Some(off) = memchr::memchr(b'{', &bytes[i..]) {
+        let open = i + off;
+        let next = bytes.get(open + 1).copied();
+        match next {
+            Some(b'#') => {
+                // A comment: skip to its end.
+                i = memchr::memmem::find(&bytes[open + 2..], b"#}")
+                    .map_or(bytes.len(), |e| open + 2 + e + 2);
+            }
+            Some(b'{') | Some(b'%') => {
+                let body_start = open + 2;
+                if next == Some(b'%') && is_raw_tag(&text[body_start..]) {
+                    i = find_endraw(text, body_start).unwrap_or(bytes.len());
+                    continue;
+                }
+                let close = if next == Some(b'{') { b'}' } else { b'%' };
+                let Some((end, edits)) = scan_tag(text, body_start, close) else {
+                    // An unterminated tag: leave it for the engine's error.
+                    break;
+                };
+                if !edits.is_empty() {
+                    changed = true;
+                    for (at, insert) in edits {
+                        out.push_str(&text[last..at]);
+                        out.push_str(insert);
+                        last = at;
+                    }
+                }
+                i = end;
+            }
+            _ => i = open + 1,
         }
-        let expr = text[expr_start..expr_end].trim_end();
-        let wrapper = match expr.as_bytes().first() {
-            Some(b'[') => "__rdbt_list",
-            Some(b'{') => "__rdbt_dict",
-            _ => continue,
-        };
-        if matching_close(expr) != Some(expr.len() - 1) {
-            continue;
+        if i >= bytes.len() {
+            break;
         }
-        out.push_str(&text[last..expr_start]);
-        out.push_str(wrapper);
-        out.push('(');
-        out.push_str(expr);
-        out.push(')');
-        last = expr_start + expr.len();
     }
-    if last == 0 {
+    if !changed {
         return Cow::Borrowed(text);
     }
     out.push_str(&text[last..]);
     Cow::Owned(out)
 }
 
-/// Index of the bracket closing the one at position 0, skipping strings.
-fn matching_close(expr: &str) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for (i, c) in expr.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
+fn is_raw_tag(body: &str) -> bool {
+    let t = body.trim_start_matches(['-', '+']).trim_start();
+    t.starts_with("raw")
+        && t[3..]
+            .trim_start()
+            .trim_start_matches(['-', '+'])
+            .starts_with("%}")
+}
+
+/// The end of the `{% endraw %}` tag after `from`.
+fn find_endraw(text: &str, from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(off) = text[at..].find("{%") {
+        let tag = at + off + 2;
+        let t = text[tag..].trim_start_matches(['-', '+']).trim_start();
+        if t.starts_with("endraw") {
+            return text[tag..].find("%}").map(|e| tag + e + 2);
         }
+        at = tag;
+    }
+    None
+}
+
+/// Scans one tag's expression from `start` (after `{{` or `{%`) to its
+/// closing `}}`/`%}` at bracket depth zero. Returns the end of the tag and
+/// the insertions that wrap each literal.
+fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &'static str)>)> {
+    let b = text.as_bytes();
+    let mut edits: Vec<(usize, &'static str)> = Vec::new();
+    // For each open bracket: whether it is a literal we wrapped.
+    let mut stack: Vec<(u8, bool)> = Vec::new();
+    // Whether the previous token ends an operand (a `[` after it indexes).
+    let mut after_operand = false;
+    let mut i = start;
+    while i < b.len() {
+        let c = b[i];
         match c {
-            '\'' | '"' => quote = Some(c),
-            '[' | '{' | '(' => depth += 1,
-            ']' | '}' | ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
+            b'\'' | b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
                 }
+                i += 1;
+                after_operand = true;
+                continue;
             }
-            _ => {}
+            b'[' => {
+                let literal = !after_operand;
+                if literal {
+                    edits.push((i, "__rdbt_list("));
+                }
+                stack.push((b']', literal));
+                after_operand = false;
+            }
+            b'{' => {
+                edits.push((i, "__rdbt_dict("));
+                stack.push((b'}', true));
+                after_operand = false;
+            }
+            b'(' => {
+                stack.push((b')', false));
+                after_operand = false;
+            }
+            b']' | b'}' | b')' if !stack.is_empty() => {
+                let (expected, literal) = stack.pop()?;
+                if expected != c {
+                    return None;
+                }
+                if literal {
+                    edits.push((i + 1, ")"));
+                }
+                after_operand = true;
+            }
+            _ if stack.is_empty()
+                && (c == close || ((c == b'-' || c == b'+') && b.get(i + 1) == Some(&close)))
+                && {
+                    let at = if c == close { i } else { i + 1 };
+                    b.get(at + 1) == Some(&b'}')
+                } =>
+            {
+                let at = if c == close { i } else { i + 1 };
+                return Some((at + 2, edits));
+            }
+            _ if c.is_ascii_alphanumeric() || c == b'_' => {
+                let word_start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                let word = &text[word_start..i];
+                after_operand = !matches!(
+                    word,
+                    "in" | "not"
+                        | "and"
+                        | "or"
+                        | "if"
+                        | "else"
+                        | "is"
+                        | "do"
+                        | "set"
+                        | "return"
+                        | "elif"
+                        | "for"
+                        | "with"
+                );
+                continue;
+            }
+            _ if c.is_ascii_whitespace() => {}
+            _ => after_operand = false,
         }
+        i += 1;
     }
     None
 }
@@ -313,14 +422,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_set_literals_are_rewritten() {
+    fn literals_inside_tags_are_rewritten() {
         let t =
             "{% set cols = [] %}{%- set d = {'a': [1]} -%}{% set n = 3 %}{% set s = '[x]' %}[1]";
         assert_eq!(
             rewrite_literals(t),
-            "{% set cols = __rdbt_list([]) %}{%- set d = __rdbt_dict({'a': [1]}) -%}{% set n = 3 %}{% set s = '[x]' %}[1]"
+            "{% set cols = __rdbt_list([]) %}{%- set d = __rdbt_dict({'a': __rdbt_list([1])}) -%}{% set n = 3 %}{% set s = '[x]' %}[1]"
         );
         assert!(matches!(rewrite_literals("select 1"), Cow::Borrowed(_)));
+        assert!(matches!(
+            rewrite_literals("select {{ ref('a') }}, x[1] from {{ this }}"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    // #28: lists anywhere in an expression can be mutated, indexing and
+    // slicing are left alone, and comments and raw blocks are not touched.
+    #[test]
+    fn indexing_comments_and_raw_blocks_are_left_alone() {
+        let t = "{{ xs[0] ~ f(a)[1] ~ 'ab'[0] ~ [1][0] }}{# [2] #}{% raw %}{{ [3] }}{% endraw %}{% do m.update({k: []}) -%}";
+        assert_eq!(
+            rewrite_literals(t),
+            "{{ xs[0] ~ f(a)[1] ~ 'ab'[0] ~ __rdbt_list([1])[0] }}{# [2] #}{% raw %}{{ [3] }}{% endraw %}{% do m.update(__rdbt_dict({k: __rdbt_list([])})) -%}"
+        );
+        let t = "{% for c in ['a', 'b'] if c not in [x] %}{{ return([c]) }}{% endfor %}";
+        assert_eq!(
+            rewrite_literals(t),
+            "{% for c in __rdbt_list(['a', 'b']) if c not in __rdbt_list([x]) %}{{ return(__rdbt_list([c])) }}{% endfor %}"
+        );
     }
 
     #[test]
@@ -329,7 +458,7 @@ mod tests {
         env.add_function("__rdbt_list", list_fn);
         env.add_function("__rdbt_dict", dict_fn);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        let src = rewrite_literals("{% set xs = [] %}{% for i in range(3) %}{% do xs.append(i * 2) %}{% endfor %}{% set d = {} %}{% do d.update({'k': xs | length}) %}{{ xs | join(',') }} {{ d.k }} {{ xs[-1] }} {% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %}").into_owned();
-        assert_eq!(env.render_str(&src, ()).unwrap(), "0,2,4 3 4 k=3");
+        let src = rewrite_literals("{% set m = {'k': []} %}{% do m['k'].append(1) %}{{ m['k'] | length }} {% set xs = [] %}{% for i in range(3) %}{% do xs.append(i * 2) %}{% endfor %}{% set d = {} %}{% do d.update({'k': xs | length}) %}{{ xs | join(',') }} {{ d.k }} {{ xs[-1] }} {% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %}").into_owned();
+        assert_eq!(env.render_str(&src, ()).unwrap(), "1 0,2,4 3 4 k=3");
     }
 }

@@ -682,6 +682,7 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
         extra: Vec::new(),
         incremental: false,
         statements: Default::default(),
+        analysis: false,
     })
 }
 
@@ -848,6 +849,7 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
             execute: false,
             incremental: false,
             statements: Default::default(),
+            analysis: false,
         });
         let text = "{{ generate_database_name(__db, model) | trim }}\u{1}{{ generate_schema_name(__schema, model) | trim }}\u{1}{{ generate_alias_name(__alias, model) | trim }}";
         let origin = TemplateOrigin::new(

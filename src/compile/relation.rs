@@ -4,7 +4,7 @@
 
 use super::functions::{as_kwargs, map_value};
 use crate::adapters::Dialect;
-use minijinja::value::{Enumerator, Kwargs, Object, Value};
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, State};
 use std::fmt;
 use std::sync::Arc;
@@ -49,7 +49,25 @@ impl fmt::Display for Relation {
     }
 }
 
+/// The class name dbt's adapter gives its relations (`DuckDBRelation`),
+/// which packages check for (`metadata.type` ending in `Relation`).
+fn class_name(dialect: &dyn Dialect) -> &'static str {
+    match dialect.adapter_type() {
+        "duckdb" => "DuckDBRelation",
+        "bigquery" => "BigQueryRelation",
+        "postgres" => "PostgresRelation",
+        _ => "DataFusionRelation",
+    }
+}
+
+const KEYS: &[&str] = &["database", "schema", "identifier", "type", "metadata"];
+
 impl Object for Relation {
+    /// A mapping, as dbt's `BaseRelation` is (`relation is mapping`).
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let opt = |v: &Option<String>| v.clone().map_or(Value::from(()), Value::from);
         Some(match key.as_str()? {
@@ -60,6 +78,18 @@ impl Object for Relation {
             "is_table" => Value::from(self.relation_type == "table"),
             "is_view" => Value::from(self.relation_type == "view"),
             "is_cte" => Value::from(self.relation_type == "cte"),
+            "is_materialized_view" => Value::from(self.relation_type == "materialized_view"),
+            "metadata" => map_value([("type", Value::from(class_name(self.dialect)))]),
+            "quote_character" => Value::from(if self.dialect.adapter_type() == "bigquery" {
+                "`"
+            } else {
+                "\""
+            }),
+            "quote_policy" | "include_policy" => map_value([
+                ("database", Value::from(self.database.is_some())),
+                ("schema", Value::from(self.schema.is_some())),
+                ("identifier", Value::from(true)),
+            ]),
             "path" => map_value([
                 ("database", opt(&self.database)),
                 ("schema", opt(&self.schema)),
@@ -70,7 +100,7 @@ impl Object for Relation {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["database", "schema", "identifier", "name", "type"])
+        Enumerator::Str(KEYS)
     }
 
     fn call_method(
@@ -81,6 +111,20 @@ impl Object for Relation {
     ) -> Result<Value, Error> {
         match method {
             "render" => Ok(Value::from(Relation::render(self))),
+            // Mapping access, as on dbt's relation (`relation.get('metadata', {})`).
+            "get" => {
+                let key = args.first().cloned().unwrap_or_default();
+                let default = args.get(1).cloned().unwrap_or(Value::from(()));
+                Ok(self.get_value(&key).unwrap_or(default))
+            }
+            "keys" => Ok(Value::from(
+                KEYS.iter().map(|k| Value::from(*k)).collect::<Vec<_>>(),
+            )),
+            "without_identifier" => {
+                let mut new = (**self).clone();
+                new.identifier = String::new();
+                Ok(Value::from_object(new))
+            }
             "include" | "incorporate" | "replace_path" => {
                 let kwargs = args
                     .last()

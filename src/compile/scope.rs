@@ -41,6 +41,10 @@ pub struct Recorded {
     /// Environment variables read through `env_var()` and the value seen, so
     /// the partial-parse cache notices when one changes.
     pub env_vars: Vec<(String, Option<String>)>,
+    /// The render asked the warehouse something (`run_query`, columns,
+    /// relations): in the static-analysis pass its SQL is not the SQL the
+    /// run will compile once the parents are built.
+    pub introspected: bool,
 }
 
 /// Resolves `ref()` and `source()` to real relations in the compile pass.
@@ -78,6 +82,10 @@ pub struct NodeScope {
     pub incremental: bool,
     /// `store_result` / `load_result` of `{% call statement %}` blocks.
     pub statements: Mutex<std::collections::HashMap<String, Value>>,
+    /// The static-analysis pass, before anything runs: the warehouse is not
+    /// consulted (what this run builds does not exist yet); a call that
+    /// would consult it is recorded and answered as empty.
+    pub analysis: bool,
 }
 
 impl std::fmt::Debug for NodeScope {

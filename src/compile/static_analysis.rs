@@ -52,9 +52,10 @@ pub fn analyze(
         .cloned()
         .collect();
     timer.lap("order");
-    let linker = Linker::new(compiler, parsed);
-    // A node that does not compile yet (a macro querying a table the run
-    // has still to build) is left unknown; the run reports it if it stays so.
+    let linker = Linker::for_analysis(compiler, parsed);
+    // A node that does not compile yet, or whose SQL depends on querying the
+    // warehouse (a macro reading the columns of a table the run has still
+    // to build), is left unknown: the run compiles it after its parents.
     let compiled: Vec<(String, String)> = {
         use rayon::prelude::*;
         let snapshot: &ParsedProject = parsed;
@@ -62,8 +63,9 @@ pub fn analyze(
             .par_iter()
             .filter_map(|id| {
                 linker
-                    .compile(compiler, snapshot, id, false)
+                    .compile_for_analysis(compiler, snapshot, id)
                     .ok()
+                    .flatten()
                     .map(|sql| (id.clone(), sql))
             })
             .collect()

@@ -845,6 +845,9 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
     if computed_interval(expr) || at_time_zone(expr) {
         return Ok(());
     }
+    if let Expr::Function(f) = expr {
+        equals_arguments_as_comparisons(f);
+    }
     match expr {
         Expr::BinaryOp {
             left,
@@ -979,6 +982,39 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// In a scalar or aggregate call, DuckDB reads `f(a = b)` as a comparison
+/// (`coalesce(lower = upper, false)`); sqlparser's DuckDB dialect parses it
+/// as a named argument, which only table functions take.
+fn equals_arguments_as_comparisons(f: &mut Function) {
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    for arg in &mut list.args {
+        let comparison = match arg {
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(value),
+                operator: sqlparser::ast::FunctionArgOperator::Equals,
+            } => Expr::BinaryOp {
+                left: Box::new(Expr::Identifier(name.clone())),
+                op: BinaryOperator::Eq,
+                right: Box::new(value.clone()),
+            },
+            FunctionArg::ExprNamed {
+                name,
+                arg: FunctionArgExpr::Expr(value),
+                operator: sqlparser::ast::FunctionArgOperator::Equals,
+            } => Expr::BinaryOp {
+                left: Box::new(name.clone()),
+                op: BinaryOperator::Eq,
+                right: Box::new(value.clone()),
+            },
+            _ => continue,
+        };
+        *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(comparison));
     }
 }
 
