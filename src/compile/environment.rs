@@ -94,8 +94,12 @@ impl Compiler {
                 }
                 first_seen.insert(key, (file.abs_path.clone(), decl.first_line + 1));
                 // Errors are located in the text the engine saw; lines are the same.
-                let engine_text: Arc<str> =
-                    Arc::from(super::mutable::rewrite_literals(&decl.body).as_ref());
+                let engine_text: Arc<str> = Arc::from(
+                    super::macros::with_variadic_params(&super::mutable::rewrite_literals(
+                        &decl.body,
+                    ))
+                    .as_ref(),
+                );
                 let origin = TemplateOrigin::at_position(
                     file.abs_path.clone(),
                     file.original_text.clone(),

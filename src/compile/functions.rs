@@ -40,6 +40,12 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("set", set_fn);
     env.add_function("set_strict", set_fn);
     env.add_function("run_query", run_query_fn);
+    // dbt's global `load_relation(relation)`: the relation as the warehouse
+    // has it, or none.
+    env.add_function("load_relation", |state: &State, args: Rest<Value>| {
+        let scope = current_scope(state)?;
+        Ok(lookup_relation(&scope, "load_relation", &args))
+    });
     env.add_function("load_result", load_result_fn);
     env.add_function("store_result", store_result_fn);
     env.add_function("store_raw_result", |_: Rest<Value>, _: Kwargs| {

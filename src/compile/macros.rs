@@ -65,7 +65,6 @@ impl Object for MacroFn {
             ));
         }
         let args = bridge_caller(state, args)?;
-        let args = args.as_slice();
         let template = state.env().get_template(&self.info.template_name)?;
         let ctx = Value::from_object(RenderContext {
             scope,
@@ -74,7 +73,10 @@ impl Object for MacroFn {
         let mut captured = template.render_captured(ctx)?;
         RETURN_SLOTS.with(|s| s.borrow_mut().push(None));
         let result = captured.with_state_mut(|st| match st.lookup(&self.info.name) {
-            Some(m) => m.call(st, args),
+            Some(m) => {
+                let args = gather_variadic(&m, args)?;
+                m.call(st, &args)
+            }
             None => Err(Error::new(
                 minijinja::ErrorKind::UnknownFunction,
                 format!("macro `{}` is not defined in its file", self.info.name),
@@ -203,4 +205,97 @@ fn bridge_caller(state: &mut State, args: &[Value]) -> Result<Vec<Value>, Error>
     let last = args.len() - 1;
     args[last] = Value::from(minijinja::value::Kwargs::from_iter(pairs));
     Ok(args)
+}
+
+/// Jinja2 gives a macro whose body reads `kwargs` (or `varargs`) the keyword
+/// (positional) arguments it does not declare; dbt packages rely on it
+/// (`test_x(model, **kwargs)`). minijinja macros take only declared
+/// arguments, so such a macro gets two trailing parameters,
+/// `varargs=none, kwargs=none`, which [`gather_variadic`] fills. The
+/// signature stays on its line, so error positions do not move.
+pub fn with_variadic_params(body: &str) -> std::borrow::Cow<'_, str> {
+    let Some(sig_end) = body.find("%}") else {
+        return body.into();
+    };
+    let rest = &body[sig_end..];
+    let uses = |word: &str| {
+        rest.match_indices(word).any(|(i, _)| {
+            let before = rest[..i].chars().next_back();
+            let after = rest[i + word.len()..].chars().next();
+            let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            !ident(before) && !ident(after)
+        })
+    };
+    if !uses("kwargs") && !uses("varargs") {
+        return body.into();
+    }
+    let sig = &body[..sig_end];
+    let Some(close) = sig.rfind(')') else {
+        return body.into();
+    };
+    let open = sig.find('(').unwrap_or(close);
+    let declared = sig[open + 1..close].trim();
+    if declared.split(',').any(|p| {
+        let name = p.split('=').next().unwrap_or("").trim();
+        name == "kwargs" || name == "varargs"
+    }) {
+        return body.into();
+    }
+    let sep = if declared.is_empty() { "" } else { ", " };
+    format!(
+        "{}{sep}varargs=none, kwargs=none{}",
+        &body[..close],
+        &body[close..]
+    )
+    .into()
+}
+
+/// Moves the arguments a variadic macro does not declare into its
+/// `varargs` (extra positional) and `kwargs` (extra keyword) parameters.
+fn gather_variadic(m: &Value, args: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let declared: Vec<String> = m
+        .get_attr("arguments")
+        .ok()
+        .and_then(|a| {
+            a.try_iter()
+                .ok()
+                .map(|it| it.map(|v| v.to_string()).collect())
+        })
+        .unwrap_or_default();
+    let n = declared.len();
+    if n < 2 || declared[n - 2] != "varargs" || declared[n - 1] != "kwargs" {
+        return Ok(args);
+    }
+    let own = &declared[..n - 2];
+    let (positional, kwargs) = match args.last().and_then(super::functions::as_kwargs) {
+        Some(k) => (&args[..args.len() - 1], Some(k)),
+        None => (args.as_slice(), None),
+    };
+    let mut out: Vec<Value> = positional.iter().take(own.len()).cloned().collect();
+    let extra_positional: Vec<Value> = positional.iter().skip(own.len()).cloned().collect();
+    let mut named: Vec<(String, Value)> = Vec::new();
+    let mut extra_named: Vec<(Value, Value)> = Vec::new();
+    if let Some(kw) = &kwargs {
+        for key in kw.args() {
+            let v: Value = kw.peek(key)?;
+            if own.iter().any(|d| d == key) || key == "caller" {
+                named.push((key.to_string(), v));
+            } else {
+                extra_named.push((Value::from(key), v));
+            }
+        }
+    }
+    named.push((
+        "varargs".into(),
+        super::mutable::list_fn(Some(Value::from(extra_positional)))?,
+    ));
+    let extra = super::mutable::dict_fn(None)?;
+    for (k, v) in extra_named {
+        if let Some(map) = extra.downcast_object_ref::<super::mutable::MutableMap>() {
+            map.insert(k, v);
+        }
+    }
+    named.push(("kwargs".into(), extra));
+    out.push(Value::from(minijinja::value::Kwargs::from_iter(named)));
+    Ok(out)
 }

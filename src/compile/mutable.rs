@@ -316,6 +316,15 @@ impl MutableMap {
     fn entries(&self) -> std::sync::MutexGuard<'_, Vec<(Value, Value)>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Sets `key` (replacing its value if present).
+    pub fn insert(&self, key: Value, value: Value) {
+        let mut entries = self.entries();
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
 }
 
 impl Object for MutableMap {

@@ -112,10 +112,104 @@ fn variadic(name: &'static str, returns: Returns, eval: Eval) -> ScalarUDF {
     })
 }
 
-/// Registers every `bq_*` function with the warehouse's context.
+/// Registers every `bq_*` function with the warehouse's context, and
+/// `coalesce` with literal-friendly coercion.
 pub fn register_functions(ctx: &SessionContext) {
     for f in all_functions() {
         ctx.register_udf(f);
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(StringAdaptingCoalesce::new()));
+}
+
+/// DataFusion's `coalesce`, except that a string argument among
+/// arguments of one other type takes that type, as a string literal does in
+/// DuckDB, Postgres and BigQuery (`coalesce(valid_to, '2099-01-01')` with a
+/// DATE `valid_to` is a DATE). DataFusion alone refuses `coalesce(Date32,
+/// Utf8)`.
+#[derive(Debug)]
+struct StringAdaptingCoalesce {
+    inner: Arc<ScalarUDF>,
+}
+
+impl StringAdaptingCoalesce {
+    fn new() -> Self {
+        StringAdaptingCoalesce {
+            inner: datafusion::functions::core::coalesce(),
+        }
+    }
+}
+
+impl PartialEq for StringAdaptingCoalesce {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for StringAdaptingCoalesce {}
+
+impl std::hash::Hash for StringAdaptingCoalesce {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "rdbt.coalesce".hash(state);
+    }
+}
+
+fn is_string_type(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+impl ScalarUDFImpl for StringAdaptingCoalesce {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> datafusion::common::Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+
+    fn simplify(
+        &self,
+        args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> datafusion::common::Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        self.inner.simplify(args, info)
+    }
+
+    fn short_circuits(&self) -> bool {
+        self.inner.short_circuits()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> datafusion::common::Result<Vec<DataType>> {
+        let others: Vec<&DataType> = arg_types
+            .iter()
+            .filter(|t| !is_string_type(t) && !t.is_null())
+            .collect();
+        let adapts = others.len() < arg_types.len()
+            && others.first().is_some_and(|first| {
+                others.iter().all(|t| t == first)
+                    && (first.is_temporal() || first.is_numeric() || **first == DataType::Boolean)
+            });
+        match others.first() {
+            Some(target) if adapts => Ok(vec![(*target).clone(); arg_types.len()]),
+            _ => self.inner.inner().coerce_types(arg_types),
+        }
     }
 }
 
