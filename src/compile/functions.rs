@@ -321,14 +321,10 @@ fn zip_fn(args: Rest<Value>) -> Result<Value, Error> {
     ))
 }
 
-fn set_fn(value: Value) -> Result<Value, Error> {
-    let mut out: Vec<Value> = Vec::new();
-    for v in value.try_iter()? {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    Ok(Value::from(out))
+/// dbt's `set(iterable)`: a Python set (unique items, compared without
+/// regard to order, mutable).
+fn set_fn(value: Option<Value>) -> Result<Value, Error> {
+    super::mutable::set_fn(value)
 }
 
 /// `var('name', default)` and `var.has_var('name')`.

@@ -316,6 +316,36 @@ impl Linker {
         self.resolver.relations.get(id).map(Relation::render)
     }
 
+    /// Compiles a data test and returns, beside its SQL, the node with the
+    /// config its test macro set by `config()` while rendering
+    /// (`fail_calc`, `warn_if`, ...): dbt applies those under the test's own
+    /// YAML config, which wins.
+    pub fn compile_test(
+        &self,
+        compiler: &Compiler,
+        parsed: &ParsedProject,
+        id: &str,
+    ) -> Result<(String, ParsedNode), Diagnostic> {
+        let node = parsed
+            .nodes
+            .get(id)
+            .ok_or_else(|| Diagnostic::internal(format!("compile of unknown node {id}")))?;
+        let (sql, set_by_macro) = self.render_recording_config(compiler, node)?;
+        let mut effective = (**node).clone();
+        if !set_by_macro.is_empty() {
+            let mut config = (*node.config).clone();
+            for (key, value) in set_by_macro {
+                if !node.unrendered_config.contains_key(&key) {
+                    config.insert(key, value);
+                }
+            }
+            effective.config = Arc::new(config);
+        }
+        let mut ctes: Vec<(String, String)> = Vec::new();
+        self.collect_ephemerals(compiler, parsed, node, &mut ctes, &mut Vec::new())?;
+        Ok((inject_ctes(&sql, &ctes), effective))
+    }
+
     /// Compiles one node; `incremental` is what `is_incremental()` answers.
     pub fn compile(
         &self,
@@ -386,6 +416,19 @@ impl Linker {
             .map(|(sql, _)| sql)
     }
 
+    /// Renders `node`, with the `config()` calls the render made.
+    fn render_recording_config(
+        &self,
+        compiler: &Compiler,
+        node: &ParsedNode,
+    ) -> Result<(String, crate::project::config::Config), Diagnostic> {
+        let mut config = crate::project::config::Config::new();
+        let sql = self.render_with(compiler, node, false, |scope| {
+            config = scope.recorded().config.clone();
+        })?;
+        Ok((sql, config))
+    }
+
     /// Renders `node`, and says whether the render consulted the warehouse.
     fn render_tracked(
         &self,
@@ -393,6 +436,21 @@ impl Linker {
         node: &ParsedNode,
         incremental: bool,
     ) -> Result<(String, bool), Diagnostic> {
+        let mut introspected = false;
+        let sql = self.render_with(compiler, node, incremental, |scope| {
+            introspected = scope.recorded().introspected;
+        })?;
+        Ok((sql, introspected))
+    }
+
+    /// Renders `node`, then lets `after` read what the render recorded.
+    fn render_with(
+        &self,
+        compiler: &Compiler,
+        node: &ParsedNode,
+        incremental: bool,
+        after: impl FnOnce(&NodeScope),
+    ) -> Result<String, Diagnostic> {
         let resolver: Arc<dyn RelationResolver> = self.resolver.clone();
         let scope = Arc::new(NodeScope {
             world: compiler.world.clone(),
@@ -435,8 +493,8 @@ impl Linker {
             offset,
         );
         let sql = compiler.render(scope.clone(), &node.unique_id, &node.raw_code, &origin)?;
-        let introspected = scope.recorded().introspected;
-        Ok((sql, introspected))
+        after(&scope);
+        Ok(sql)
     }
 
     /// Ephemeral parents (and theirs), parents first, each once.

@@ -309,6 +309,145 @@ impl Object for MutableList {
     }
 }
 
+/// `set(iterable)`: a Python set, kept in insertion order so output is
+/// deterministic; two sets are equal when they hold the same items.
+pub fn set_fn(items: Option<Value>) -> Result<Value, Error> {
+    let mut out: Vec<Value> = Vec::new();
+    if let Some(v) = items.filter(|v| !v.is_undefined() && !v.is_none()) {
+        for item in v.try_iter()? {
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+    }
+    Ok(Value::from_object(PySet(Mutex::new(out))))
+}
+
+#[derive(Debug)]
+pub struct PySet(Mutex<Vec<Value>>);
+
+impl PySet {
+    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Object for PySet {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let i = usize::try_from(key.clone()).ok()?;
+        self.items().get(i).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.items().clone())
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.items().len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.items().is_empty()
+    }
+
+    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+        let other = other.downcast_ref::<Self>()?;
+        let (a, b) = (self.items().clone(), other.items().clone());
+        (a.len() == b.len() && a.iter().all(|x| b.contains(x)))
+            .then_some(std::cmp::Ordering::Equal)
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let other = || -> Result<Vec<Value>, Error> {
+            let mut all = Vec::new();
+            for a in args {
+                all.extend(a.try_iter()?);
+            }
+            Ok(all)
+        };
+        let mut items = self.items();
+        let new_set = |v: Vec<Value>| set_fn(Some(Value::from(v)));
+        match method {
+            "add" => {
+                if let Some(v) = args.first()
+                    && !items.contains(v)
+                {
+                    items.push(v.clone());
+                }
+                Ok(Value::from(""))
+            }
+            "update" => {
+                for v in other()? {
+                    if !items.contains(&v) {
+                        items.push(v);
+                    }
+                }
+                Ok(Value::from(""))
+            }
+            "remove" | "discard" => {
+                let v = args.first().cloned().unwrap_or_default();
+                match items.iter().position(|x| *x == v) {
+                    Some(p) => {
+                        items.remove(p);
+                        Ok(Value::from(""))
+                    }
+                    None if method == "discard" => Ok(Value::from("")),
+                    None => Err(Error::new(ErrorKind::InvalidOperation, format!("KeyError: {v}"))),
+                }
+            }
+            "union" => {
+                let mut all = items.clone();
+                all.extend(other()?);
+                new_set(all)
+            }
+            "intersection" => {
+                let o = other()?;
+                new_set(items.iter().filter(|x| o.contains(x)).cloned().collect())
+            }
+            "difference" => {
+                let o = other()?;
+                new_set(items.iter().filter(|x| !o.contains(x)).cloned().collect())
+            }
+            "symmetric_difference" => {
+                let o = other()?;
+                let mut all: Vec<Value> = items.iter().filter(|x| !o.contains(x)).cloned().collect();
+                all.extend(o.iter().filter(|x| !items.contains(x)).cloned());
+                new_set(all)
+            }
+            "issubset" => {
+                let o = other()?;
+                Ok(Value::from(items.iter().all(|x| o.contains(x))))
+            }
+            "issuperset" => {
+                let o = other()?;
+                Ok(Value::from(o.iter().all(|x| items.contains(x))))
+            }
+            "isdisjoint" => {
+                let o = other()?;
+                Ok(Value::from(!items.iter().any(|x| o.contains(x))))
+            }
+            "copy" => new_set(items.clone()),
+            "clear" => {
+                items.clear();
+                Ok(Value::from(""))
+            }
+            "pop" => items
+                .pop()
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "pop from an empty set")),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct MutableMap(Mutex<Vec<(Value, Value)>>);
 
@@ -469,5 +608,15 @@ mod tests {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         let src = rewrite_literals("{% set m = {'k': []} %}{% do m['k'].append(1) %}{{ m['k'] | length }} {% set xs = [] %}{% for i in range(3) %}{% do xs.append(i * 2) %}{% endfor %}{% set d = {} %}{% do d.update({'k': xs | length}) %}{{ xs | join(',') }} {{ d.k }} {{ xs[-1] }} {% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %}").into_owned();
         assert_eq!(env.render_str(&src, ()).unwrap(), "1 0,2,4 3 4 k=3");
+    }
+
+    // #28: Python sets compare without regard to order (dbt_utils.equality
+    // compares column sets).
+    #[test]
+    fn sets_compare_as_sets() {
+        let mut env = minijinja::Environment::new();
+        env.add_function("set", set_fn);
+        let src = "{{ set(['a', 'b', 'a']) == set(['b', 'a']) }} {{ set(['a']) == set(['b']) }} {{ set(['a', 'b']) | length }} {% set s = set([1]) %}{% do s.add(2) %}{{ s | join(',') }} {{ s.issubset([1, 2, 3]) }}";
+        assert_eq!(env.render_str(src, ()).unwrap(), "True False 2 1,2 True");
     }
 }

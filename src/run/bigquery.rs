@@ -5,7 +5,7 @@
 
 use super::Shared;
 use super::materialize::{
-    Failed, compile, executable, full_refresh_disabled, hooks, key_list, test_verdict,
+    Failed, compile, compile_test, executable, full_refresh_disabled, hooks, key_list, test_verdict,
 };
 use super::results::{NodeResult, NodeStatus};
 use crate::adapters::bigquery::sql::{self, PartitionBy, TableOptions, quote};
@@ -440,7 +440,8 @@ async fn seed(bq: &Arc<BigQuery>, node: &ParsedNode) -> Outcome {
 }
 
 async fn test(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -> Outcome {
-    let compiled = compile(shared, node, false).await?;
+    let (compiled, node) = compile_test(shared, node).await?;
+    let node = &node;
     let sql = executable(shared, node, &compiled)?;
     let limit = node.config.get("limit").and_then(|v| v.as_u64());
     let fail_calc = node.config.str_value("fail_calc").unwrap_or("count(*)");

@@ -85,6 +85,23 @@ pub(super) async fn compile(
     .map_err(|d| render_diagnostic(&d))
 }
 
+/// Compiles a data test: its SQL, and the node with the config its test
+/// macro set (`config(fail_calc=...)`).
+pub(super) async fn compile_test(
+    shared: &Arc<Shared>,
+    node: &ParsedNode,
+) -> Result<(String, ParsedNode), String> {
+    let task = shared.clone();
+    let id = node.unique_id.clone();
+    tokio::task::spawn_blocking(move || {
+        task.linker
+            .compile_test(&task.compiler, &task.parsed, &id)
+    })
+    .await
+    .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
+    .map_err(|d| render_diagnostic(&d))
+}
+
 /// The SQL the warehouse runs for `sql` compiled from `node`.
 pub(super) fn executable(shared: &Shared, node: &ParsedNode, sql: &str) -> Result<String, Failed> {
     shared
@@ -974,7 +991,8 @@ pub(super) fn seed_error(node: &ParsedNode, message: &str) -> String {
 /// BigQuery-style type names in `column_types` mean the same on DataFusion.
 async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     check_tested_column(shared, node).await?;
-    let compiled = compile(shared, node, false).await?;
+    let (compiled, node) = compile_test(shared, node).await?;
+    let node = &node;
     let sql = executable(shared, node, &compiled)?;
     let limit = node.config.get("limit").and_then(|v| v.as_u64());
     let fail_calc = node.config.str_value("fail_calc").unwrap_or("count(*)");
