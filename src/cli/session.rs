@@ -200,6 +200,16 @@ impl Session {
         let started = std::time::Instant::now();
         cache.save();
         phase("cache save", started);
+        // `log(msg, info=True)` from renders after parsing (compile, run,
+        // run-operation) is printed as dbt prints it.
+        let printer = self.printer.clone();
+        let _ = out
+            .compiler
+            .world
+            .log_sink
+            .set(std::sync::Arc::new(move |msg: &str| {
+                printer.info(&format!("{}  {msg}", chrono::Utc::now().format("%H:%M:%S")));
+            }));
         Ok(Parsed {
             parsed,
             dag,

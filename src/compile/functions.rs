@@ -232,11 +232,22 @@ fn env_var_fn(state: &State, name: String, default: Option<Value>) -> Result<Val
     }
 }
 
-fn log_fn(state: &State, msg: Value, info: Option<bool>) -> Result<Value, Error> {
-    if info.unwrap_or(false)
-        && let Ok(scope) = current_scope(state)
-    {
-        scope.recorded().logs.push(msg.to_string());
+/// dbt's `log(msg, info=False)`: with `info` true (positional or keyword)
+/// the line is printed on the console, as dbt does; otherwise it belongs to
+/// the debug log only.
+fn log_fn(state: &State, msg: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let keyword: Option<Value> = kwargs.get("info")?;
+    kwargs.assert_all_used()?;
+    let info = args
+        .first()
+        .or(keyword.as_ref())
+        .is_some_and(Value::is_true);
+    if info && let Ok(scope) = current_scope(state) {
+        let text = msg.to_string();
+        match scope.world.log_sink.get() {
+            Some(sink) => sink(&text),
+            None => scope.recorded().logs.push(text),
+        }
     }
     Ok(Value::from(""))
 }

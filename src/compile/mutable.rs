@@ -354,11 +354,13 @@ impl Object for PySet {
         !self.items().is_empty()
     }
 
-    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+    fn custom_cmp(
+        self: &Arc<Self>,
+        other: &minijinja::value::DynObject,
+    ) -> Option<std::cmp::Ordering> {
         let other = other.downcast_ref::<Self>()?;
         let (a, b) = (self.items().clone(), other.items().clone());
-        (a.len() == b.len() && a.iter().all(|x| b.contains(x)))
-            .then_some(std::cmp::Ordering::Equal)
+        (a.len() == b.len() && a.iter().all(|x| b.contains(x))).then_some(std::cmp::Ordering::Equal)
     }
 
     fn call_method(
@@ -401,7 +403,10 @@ impl Object for PySet {
                         Ok(Value::from(""))
                     }
                     None if method == "discard" => Ok(Value::from("")),
-                    None => Err(Error::new(ErrorKind::InvalidOperation, format!("KeyError: {v}"))),
+                    None => Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("KeyError: {v}"),
+                    )),
                 }
             }
             "union" => {
@@ -419,7 +424,8 @@ impl Object for PySet {
             }
             "symmetric_difference" => {
                 let o = other()?;
-                let mut all: Vec<Value> = items.iter().filter(|x| !o.contains(x)).cloned().collect();
+                let mut all: Vec<Value> =
+                    items.iter().filter(|x| !o.contains(x)).cloned().collect();
                 all.extend(o.iter().filter(|x| !items.contains(x)).cloned());
                 new_set(all)
             }

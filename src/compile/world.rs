@@ -55,7 +55,13 @@ pub struct World {
     /// attaches one.
     pub warehouse:
         std::sync::OnceLock<std::sync::Arc<dyn super::warehouse_access::WarehouseAccess>>,
+    /// Where `log(msg, info=True)` lines go once a command prints them
+    /// (the CLI's printer); until then they are only recorded.
+    pub log_sink: std::sync::OnceLock<LogSink>,
 }
+
+/// Prints a template's `log(msg, info=True)` line.
+pub type LogSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +143,7 @@ impl World {
                 ("WHICH", Value::from("parse")),
             ]),
             warehouse: std::sync::OnceLock::new(),
+            log_sink: std::sync::OnceLock::new(),
         }
     }
 

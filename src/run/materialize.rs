@@ -93,13 +93,10 @@ pub(super) async fn compile_test(
 ) -> Result<(String, ParsedNode), String> {
     let task = shared.clone();
     let id = node.unique_id.clone();
-    tokio::task::spawn_blocking(move || {
-        task.linker
-            .compile_test(&task.compiler, &task.parsed, &id)
-    })
-    .await
-    .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
-    .map_err(|d| render_diagnostic(&d))
+    tokio::task::spawn_blocking(move || task.linker.compile_test(&task.compiler, &task.parsed, &id))
+        .await
+        .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
+        .map_err(|d| render_diagnostic(&d))
 }
 
 /// The SQL the warehouse runs for `sql` compiled from `node`.
@@ -947,6 +944,17 @@ async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
                             .iter()
                             .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
                         {
+                            // Text to a timestamp: any layout DuckDB reads.
+                            Some((_, t))
+                                if c.data_type == "varchar"
+                                    && t.to_ascii_uppercase().starts_with("TIMESTAMP") =>
+                            {
+                                format!(
+                                    "CAST({} AS {t}) AS {}",
+                                    crate::sql::types::parse_timestamp_text(&quote(&c.name)),
+                                    quote(&c.name)
+                                )
+                            }
                             Some((_, t)) => {
                                 format!("CAST({} AS {t}) AS {}", quote(&c.name), quote(&c.name))
                             }

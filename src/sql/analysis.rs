@@ -207,12 +207,12 @@ impl Analyzer {
         column_types: &[(String, String)],
     ) -> Result<TableSchema, AnalysisError> {
         let path = csv.to_string_lossy().into_owned();
-        let options = super::types::seed_csv_options(delimiter);
         let staging = "__rdbt_seed_schema";
         let ctx = &self.ctx;
         self.runtime.block_on(async {
             let _ = ctx.deregister_table(staging);
-            ctx.register_csv(staging, &path, options)
+            let _ = ctx.deregister_table("__rdbt_seed_schema__raw");
+            super::types::register_seed(ctx, staging, &path, delimiter)
                 .await
                 .map_err(|e| engine_error(&e))?;
             let df = ctx.table(staging).await.map_err(|e| engine_error(&e))?;
@@ -233,6 +233,7 @@ impl Analyzer {
                 })
                 .collect();
             let _ = ctx.deregister_table(staging);
+            let _ = ctx.deregister_table("__rdbt_seed_schema__raw");
             Ok(TableSchema(Arc::new(Schema::new(fields))))
         })
     }

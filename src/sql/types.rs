@@ -46,3 +46,128 @@ pub fn seed_csv_options(delimiter: u8) -> datafusion::prelude::CsvReadOptions<'s
         .schema_infer_max_records(100_000)
         .file_extension(".csv")
 }
+
+/// Registers the seed file `path` as the table `name`, typed as a local
+/// build and the static analysis both see it: types inferred from up to
+/// 100,000 rows, and timestamp columns parsed the way DuckDB's CSV reader
+/// (which dbt-duckdb loads seeds with) parses them, so `2021-01-01 00:00`
+/// is a timestamp rather than an error.
+pub async fn register_seed(
+    ctx: &datafusion::prelude::SessionContext,
+    name: &str,
+    path: &str,
+    delimiter: u8,
+) -> datafusion::error::Result<()> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let raw = format!("{name}__raw");
+    ctx.register_csv(raw.as_str(), path, seed_csv_options(delimiter))
+        .await?;
+    let inferred = ctx.table(raw.as_str()).await?.schema().as_arrow().clone();
+    // Text columns whose every value is a timestamp in a layout Arrow's
+    // inference does not take (`2021-01-01 00:00`) are timestamps too.
+    let text_columns: Vec<&str> = inferred
+        .fields()
+        .iter()
+        .filter(|f| f.data_type() == &DataType::Utf8)
+        .map(|f| f.name().as_str())
+        .collect();
+    let mut short_timestamps: Vec<String> = Vec::new();
+    if !text_columns.is_empty() {
+        let checks = text_columns
+            .iter()
+            .map(|c| {
+                let col = quote_ident(c);
+                format!("count({col}) > 0 AND bool_and({col} ~ '{TIMESTAMP_TEXT}') AS {col}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let batches = ctx
+            .sql(&format!("SELECT {checks} FROM {}", quote_ident(&raw)))
+            .await?
+            .collect()
+            .await?;
+        if let Some(batch) = batches.first() {
+            for (i, c) in text_columns.iter().enumerate() {
+                let flag = datafusion::common::ScalarValue::try_from_array(batch.column(i), 0)?;
+                if flag == datafusion::common::ScalarValue::Boolean(Some(true)) {
+                    short_timestamps.push(c.to_string());
+                }
+            }
+        }
+    }
+    let timestamps: Vec<bool> = inferred
+        .fields()
+        .iter()
+        .map(|f| {
+            matches!(f.data_type(), DataType::Timestamp(..))
+                || short_timestamps.iter().any(|s| s == f.name())
+        })
+        .collect();
+    if !timestamps.contains(&true) {
+        ctx.deregister_table(raw.as_str())?;
+        return ctx
+            .register_csv(name, path, seed_csv_options(delimiter))
+            .await;
+    }
+    // Timestamp columns are read as text and parsed with every layout
+    // DuckDB accepts for a timestamp without a zone.
+    ctx.deregister_table(raw.as_str())?;
+    let text_schema = Schema::new(
+        inferred
+            .fields()
+            .iter()
+            .zip(&timestamps)
+            .map(|(f, ts)| {
+                if *ts {
+                    Field::new(f.name(), DataType::Utf8, true)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
+    ctx.register_csv(
+        raw.as_str(),
+        path,
+        seed_csv_options(delimiter).schema(&text_schema),
+    )
+    .await?;
+    let quote = quote_ident;
+    let select = inferred
+        .fields()
+        .iter()
+        .zip(&timestamps)
+        .map(|(f, ts)| {
+            let col = quote(f.name());
+            if *ts {
+                format!("{} AS {col}", parse_timestamp_text(&col))
+            } else {
+                col
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let df = ctx
+        .sql(&format!("SELECT {select} FROM {}", quote(&raw)))
+        .await?;
+    ctx.register_table(name, df.into_view())?;
+    Ok(())
+}
+
+/// A timestamp without a zone as seed files write it: a date, and a time of
+/// hours and minutes with optional seconds and fraction.
+const TIMESTAMP_TEXT: &str = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$";
+
+fn quote_ident(n: &str) -> String {
+    format!("\"{}\"", n.replace('"', "\"\""))
+}
+
+/// SQL parsing the text `expr` as a timestamp in any layout DuckDB's CSV
+/// reader accepts for one without a zone (DataFusion's cast requires
+/// seconds).
+pub fn parse_timestamp_text(expr: &str) -> String {
+    format!(
+        "to_timestamp_micros({expr}, '%Y-%m-%d %H:%M:%S%.f', '%Y-%m-%dT%H:%M:%S%.f', \
+         '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M', '%Y-%m-%d')"
+    )
+}

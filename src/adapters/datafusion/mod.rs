@@ -535,10 +535,8 @@ impl Warehouse {
         select_sql: impl Fn(&[ColumnInfo]) -> String,
     ) -> Result<u64, WarehouseError> {
         let path = csv.to_string_lossy().into_owned();
-        let options = crate::sql::types::seed_csv_options(delimiter);
         let staging = format!("__rdbt_seed_{}", uuid::Uuid::new_v4().simple());
-        self.ctx
-            .register_csv(TableReference::bare(staging.clone()), &path, options)
+        crate::sql::types::register_seed(&self.ctx, &staging, &path, delimiter)
             .await
             .map_err(WarehouseError::engine)?;
         let columns = self.columns_of_bare(&staging).await;
@@ -546,6 +544,9 @@ impl Warehouse {
         let result = self
             .write_table(schema, name, &sql, &WriteMode::Replace)
             .await;
+        let _ = self
+            .ctx
+            .deregister_table(TableReference::bare(format!("{staging}__raw")));
         let _ = self.ctx.deregister_table(TableReference::bare(staging));
         result
     }
@@ -823,13 +824,10 @@ async fn export(df: DataFrame) -> Result<Export, WarehouseError> {
 /// A seed file read with the same type inference as a local build.
 pub async fn export_seed(path: &Path, delimiter: u8) -> Result<Export, WarehouseError> {
     let ctx = SessionContext::new();
-    let df = ctx
-        .read_csv(
-            path.to_string_lossy().into_owned(),
-            crate::sql::types::seed_csv_options(delimiter),
-        )
+    crate::sql::types::register_seed(&ctx, "seed", &path.to_string_lossy(), delimiter)
         .await
         .map_err(WarehouseError::engine)?;
+    let df = ctx.table("seed").await.map_err(WarehouseError::engine)?;
     export(df).await
 }
 
