@@ -34,7 +34,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("tojson", tojson);
     env.add_function("fromyaml", fromyaml);
     env.add_function("toyaml", tojson);
-    env.add_function("local_md5", |s: String| blake3_md5_stand_in(&s));
+    env.add_function("local_md5", |s: String| md5_hex(&s));
     env.add_function("doc", doc_fn);
     env.add_function("zip", zip_fn);
     env.add_function("set", set_fn);
@@ -294,8 +294,16 @@ fn fromyaml(text: String, default: Option<Value>) -> Result<Value, Error> {
 
 /// `local_md5` needs MD5's exact digest only for cross-tool identity, which
 /// nothing here relies on; a stable 32-hex digest keeps the contract.
-fn blake3_md5_stand_in(s: &str) -> String {
-    blake3::hash(s.as_bytes()).to_hex()[..32].to_string()
+/// The MD5 of `s` in hex, as Python's `hashlib.md5(s).hexdigest()`.
+pub fn md5_hex(s: &str) -> String {
+    use md5::Digest;
+    let digest = md5::Md5::digest(s.as_bytes());
+    let mut out = String::with_capacity(32);
+    for b in digest {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 fn doc_fn(state: &State, args: Rest<String>) -> Result<Value, Error> {

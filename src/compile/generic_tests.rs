@@ -361,9 +361,10 @@ fn build_one(
     if let Some((col, _)) = column {
         kwargs.insert("column_name".into(), Value::String(col.clone()));
     }
-    let name = def.custom_name.clone().unwrap_or_else(|| {
-        synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref())
-    });
+    let (name, file_name) = match &def.custom_name {
+        Some(custom) => (custom.clone(), custom.clone()),
+        None => synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref()),
+    };
     // The hash of `name|parent id|kwargs as JSON`, written into one buffer
     // by the manifest's JSON writer (the same bytes as `serde_json`) and
     // hashed at once: fed to the hasher piece by piece, each of a dozen
@@ -451,7 +452,8 @@ fn build_one(
     if !def.config.is_empty() {
         node.unrendered_config = Arc::new(def.config.clone());
     }
-    node.path = concat(&[&name, ".sql"]);
+    node.path = concat(&[&file_name, ".sql"]);
+    node.alias = file_name;
     node.original_file_path = yaml_rel;
     node.abs_path = def.origin.file.path.clone();
     node.file_text = def.origin.file.text.clone();
@@ -536,7 +538,7 @@ pub fn synthesize_name(
     target: &str,
     kwargs: &serde_json::Map<String, Value>,
     namespace: Option<&str>,
-) -> String {
+) -> (String, String) {
     let mut flat: Vec<String> = Vec::new();
     let mut keys: Vec<&String> = kwargs.keys().collect();
     keys.sort();
@@ -566,12 +568,15 @@ pub fn synthesize_name(
     } else {
         concat(&[&identifier, "_", &clean.join("__")])
     };
+    // dbt: a name of 64 characters or more keeps its full form as the
+    // node's name, and a short one (30 characters and the name's MD5) as
+    // its alias and file name.
     if full.len() >= 64 {
-        let digest = blake3::hash(full.as_bytes()).to_hex();
         let trunc: String = identifier.chars().take(30).collect();
-        format!("{trunc}_{}", &digest[..32])
+        let short = concat(&[&trunc, "_", &super::functions::md5_hex(&full)]);
+        (full, short)
     } else {
-        full
+        (full.clone(), full)
     }
 }
 
@@ -660,7 +665,8 @@ mod tests {
                 "orders",
                 &kw(json!({"column_name": "order_id"})),
                 None
-            ),
+            )
+            .0,
             "not_null_orders_order_id"
         );
         assert_eq!(
@@ -669,7 +675,8 @@ mod tests {
                 "orders",
                 &kw(json!({"column_name": "status", "values": ["placed", "shipped"]})),
                 None
-            ),
+            )
+            .0,
             "accepted_values_orders_status__placed__shipped"
         );
         assert_eq!(
@@ -680,21 +687,37 @@ mod tests {
                     json!({"column_name": "customer_id", "to": "ref('customers')", "field": "customer_id"})
                 ),
                 None
-            ),
+            )
+            .0,
             "relationships_orders_customer_id__customer_id__ref_customers_"
         );
     }
 
     #[test]
     fn long_names_are_hashed() {
-        let name = synthesize_name(
+        let (name, alias) = synthesize_name(
             "accepted_values",
             "a_really_long_model_name_for_testing",
             &kw(json!({"column_name": "status", "values": ["one", "two", "three", "four"]})),
             None,
         );
-        assert!(name.len() < 64, "{name}");
-        assert!(name.starts_with("accepted_values_a_really_long_"));
+        // #28: as dbt, the node keeps its full name (what --select matches)
+        // and the MD5-hashed short form is its alias and file name.
+        assert_eq!(
+            name,
+            "accepted_values_a_really_long_model_name_for_testing_status__one__two__three__four"
+        );
+        assert_eq!(
+            alias,
+            format!(
+                "accepted_values_a_really_long_{}",
+                crate::compile::functions::md5_hex(&name)
+            )
+        );
+        assert_eq!(
+            crate::compile::functions::md5_hex("abc"),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
     }
 
     #[test]

@@ -123,7 +123,20 @@ pub fn select(
         }
     }
     if !input.exclude.is_empty() {
-        let excluded = union_of(input.exclude, parsed, dag, input.state)?;
+        let mut excluded = union_of(input.exclude, parsed, dag, input.state)?;
+        // As dbt: excluding a node also excludes the tests that read it
+        // (indirect selection applies to --exclude too), unless it is
+        // `empty`.
+        if input.indirect != IndirectSelection::Empty {
+            let tests_of_excluded: Vec<String> = parsed
+                .nodes
+                .values()
+                .filter(|n| matches!(n.resource_type, ResourceType::Test | ResourceType::UnitTest))
+                .filter(|n| n.depends_on.iter().any(|p| excluded.contains(p)))
+                .map(|n| n.unique_id.clone())
+                .collect();
+            excluded.extend(tests_of_excluded);
+        }
         selected.retain(|id| !excluded.contains(id));
     }
     if !input.resource_types.is_empty() {

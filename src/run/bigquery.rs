@@ -457,7 +457,7 @@ async fn test(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -> Ou
     let audit = format!("{}_dbt_test__audit", shared.compiler.world.target_schema);
     let source = if store {
         bq.ensure_dataset(&audit).await.map_err(plain)?;
-        let stored = bq.relation(&audit, &node.name);
+        let stored = bq.relation(&audit, &node.alias);
         let statement = sql::create_table_as(&stored, &inner, &TableOptions::default());
         bq.execute(&statement, Some(&node.name))
             .await
@@ -478,7 +478,7 @@ async fn test(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -> Ou
         .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
         .unwrap_or(0)
         .max(0) as u64;
-    let stored = store.then(|| format!("{audit}.{}", node.name));
+    let stored = store.then(|| format!("{audit}.{}", node.alias));
     Ok(test_verdict(node, failures, stored, sql))
 }
 

@@ -1023,10 +1023,10 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let source = if store {
         shared
             .local()
-            .write_table(&audit, &node.name, &inner, &WriteMode::Replace)
+            .write_table(&audit, &node.alias, &inner, &WriteMode::Replace)
             .await
             .map_err(with_sql(shared, node, &sql))?;
-        format!("{}.{}", quote(&audit), quote(&node.name))
+        format!("{}.{}", quote(&audit), quote(&node.alias))
     } else {
         format!("(\n{inner}\n)")
     };
@@ -1037,7 +1037,7 @@ async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .await
         .map_err(with_sql(shared, node, &sql))?;
     let failures = first_u64(&batches).unwrap_or(0);
-    let stored = store.then(|| format!("{audit}.{}", node.name));
+    let stored = store.then(|| format!("{audit}.{}", node.alias));
     Ok(test_verdict(node, failures, stored, sql))
 }
 
@@ -1098,7 +1098,7 @@ pub(super) fn test_verdict(
         }
         // Where the SQL that found the rows is written, to run it by hand.
         let run_path = if node.test_metadata.is_some() {
-            format!("{}/{}.sql", node.original_file_path, node.name)
+            format!("{}/{}.sql", node.original_file_path, node.alias)
         } else {
             node.original_file_path.clone()
         };
