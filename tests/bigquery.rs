@@ -384,6 +384,7 @@ fn emulator_client(url: &str, project_id: &str) -> rdbt::adapters::bigquery::Big
     let target = rdbt::settings::Target {
         name: "emulator".into(),
         kind: rdbt::settings::TargetKind::BigQuery,
+        adapter_type: "bigquery".into(),
         schema: "analytics".into(),
         database: project_id.to_string(),
         threads: None,

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 /// failure. `RDBT_TEST_COMPAT_DIR` points elsewhere.
 fn compat_suite(package: &str) -> Option<PathBuf> {
     let found = [
-        std::env::var("RDBT_TEST_COMPAT_DIR").ok().map(PathBuf::from),
+        std::env::var("RDBT_TEST_COMPAT_DIR")
+            .ok()
+            .map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat")),
         Some(PathBuf::from("/work/shared/compat")),
     ]

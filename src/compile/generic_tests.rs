@@ -710,7 +710,7 @@ mod tests {
         assert_eq!(
             alias,
             format!(
-                "accepted_values_a_really_long_{}",
+                "accepted_values_a_really_long__{}",
                 crate::compile::functions::md5_hex(&name)
             )
         );

@@ -719,6 +719,36 @@ pub fn compile_inline(
         .unwrap_or_default())
 }
 
+/// `rdbt run-operation`: renders the macro call once, with `execute` true
+/// and the warehouse attached, as dbt does (a parse-time render would see
+/// `run_query` return none and fail idioms such as
+/// `results.columns[0].values()` outside `{% if execute %}`).
+pub fn render_operation(
+    compiler: &Compiler,
+    parsed: &ParsedProject,
+    sql: &str,
+) -> Result<String, Diagnostics> {
+    let mut node = parse::blank_node(
+        "sql_operation.inline".into(),
+        ResourceType::Operation,
+        &parsed.project_name,
+        "inline_query",
+        vec![parsed.project_name.clone(), "inline_query".into()],
+    );
+    node.raw_code = Arc::from(sql);
+    node.file_text = node.raw_code.clone();
+    node.abs_path = "<operation>".into();
+    let mut tmp = parsed.clone();
+    let id = node.unique_id.clone();
+    tmp.nodes.insert(id.clone(), Box::new(node));
+    compile_nodes_including(compiler, &mut tmp, std::slice::from_ref(&id))?;
+    Ok(tmp
+        .nodes
+        .get(&id)
+        .and_then(|n| n.compiled_code.clone())
+        .unwrap_or_default())
+}
+
 fn compile_nodes_including(
     compiler: &Compiler,
     parsed: &mut ParsedProject,

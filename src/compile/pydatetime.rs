@@ -892,6 +892,16 @@ fn timedelta(args: &[Value]) -> Result<Value, Error> {
     )))
 }
 
+/// `modules.datetime.timedelta`, callable with keyword arguments.
+#[derive(Debug)]
+struct TimeDeltaClass;
+
+impl Object for TimeDeltaClass {
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        timedelta(args)
+    }
+}
+
 /// `modules.datetime.timezone`: `timezone.utc` and `timezone(timedelta)`.
 #[derive(Debug)]
 struct TimezoneClass;
@@ -968,10 +978,7 @@ pub fn datetime_module() -> Value {
     super::functions::map_value([
         ("datetime", Value::from_object(DateTimeClass)),
         ("date", Value::from_object(DateClass)),
-        (
-            "timedelta",
-            Value::from_function(|args: minijinja::value::Rest<Value>| timedelta(&args)),
-        ),
+        ("timedelta", Value::from_object(TimeDeltaClass)),
         ("timezone", Value::from_object(TimezoneClass)),
         ("MINYEAR", Value::from(1)),
         ("MAXYEAR", Value::from(9999)),

@@ -74,7 +74,7 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
     let parsed = &p.parsed;
     // Renders block on the runtime for run_query, so they must not run on it.
     let output = std::thread::scope(|s| {
-        s.spawn(|| crate::compile::compile_inline(compiler, parsed, &call))
+        s.spawn(|| crate::compile::render_operation(compiler, parsed, &call))
             .join()
     })
     .map_err(|_| session.fail(Diagnostic::internal("the macro's thread panicked")))?
