@@ -638,10 +638,8 @@ fn int_args(
                 return i64::try_from(v.clone())
                     .map_err(|_| bad(format!("{name} must be an integer, got {v}")));
             }
-            if let Some(v) = kwargs.map(|k| k.get::<Option<i64>>(name)).transpose()? {
-                if let Some(v) = v {
-                    return Ok(v);
-                }
+            if let Some(Some(v)) = kwargs.map(|k| k.get::<Option<i64>>(name)).transpose()? {
+                return Ok(v);
             }
             defaults
                 .get(i)
