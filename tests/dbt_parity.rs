@@ -256,3 +256,69 @@ fn run_operation_renders_once_with_execute() {
         run.transcript()
     );
 }
+
+/// #28 item 4: `rdbt deps` installs packages' own dependencies, once each
+/// (a hub spec is satisfied by the same package installed from elsewhere),
+/// writes `package-lock.yml` and follows it on the next run.
+#[test]
+fn deps_resolve_transitively_with_a_lock() {
+    let p = duckdb_project(&[
+        ("packages.yml", "packages:\n  - local: vendor/outer\n"),
+        ("models/m.sql", "select {{ outer.doubled(21) }} as answer"),
+    ]);
+    let pkgs = p.path().join("vendor");
+    let write = |rel: &str, text: &str| {
+        let path = pkgs.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(path, text).expect("write");
+    };
+    write(
+        "outer/dbt_project.yml",
+        "name: outer\nversion: '1.0'\nconfig-version: 2\n",
+    );
+    write(
+        "outer/packages.yml",
+        "packages:\n  - local: ../inner\n  - package: someorg/inner\n    version: [\">=1.0.0\", \"<2.0.0\"]\n",
+    );
+    write(
+        "outer/macros/doubled.sql",
+        "{% macro doubled(x) %}{{ inner.times(x, 2) }}{% endmacro %}",
+    );
+    write(
+        "inner/dbt_project.yml",
+        "name: inner\nversion: '1.0'\nconfig-version: 2\n",
+    );
+    write(
+        "inner/macros/times.sql",
+        "{% macro times(x, n) %}({{ x }} * {{ n }}){% endmacro %}",
+    );
+    let deps = rdbt(p.path(), &["deps"]);
+    assert_eq!(deps.code, 0, "{}", deps.transcript());
+    assert!(
+        p.path()
+            .join("dbt_packages/inner/dbt_project.yml")
+            .is_file()
+    );
+    let lock = std::fs::read_to_string(p.path().join("package-lock.yml")).expect("lock");
+    assert!(
+        lock.contains("name: \"outer\"") && lock.contains("name: \"inner\""),
+        "{lock}"
+    );
+    assert!(lock.contains("sha1_hash: "), "{lock}");
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![json!({"answer": 42})]
+    );
+    // The lock is followed: the inner package is installed again from it
+    // even once the outer package stops naming it.
+    write("outer/packages.yml", "packages: []\n");
+    std::fs::remove_dir_all(p.path().join("dbt_packages")).expect("clean");
+    let again = rdbt(p.path(), &["deps"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(
+        p.path()
+            .join("dbt_packages/inner/dbt_project.yml")
+            .is_file()
+    );
+}

@@ -1,5 +1,7 @@
-//! Packages: reading `packages.yml` / `dependencies.yml`, installing them
-//! into `dbt_packages/` (`rdbt deps`), and finding what is installed.
+//! Packages: reading `packages.yml` / `dependencies.yml`, resolving them
+//! with their own dependencies as dbt's resolver does, installing them into
+//! `dbt_packages/` (`rdbt deps`), `package-lock.yml`, and finding what is
+//! installed.
 
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::yaml::{self, MapReader, SourceFile};
@@ -51,11 +53,23 @@ pub fn read_package_specs(
     else {
         return Ok(Vec::new());
     };
-    let file = SourceFile::read(&path)?;
+    Ok(read_specs_file(&path)?.0)
+}
+
+type Specs = Vec<(PackageSpec, SourceFile, yaml::Mark)>;
+
+/// The `packages:` of a packages file or of `package-lock.yml`, and the
+/// lock's `sha1_hash`.
+fn read_specs_file(path: &Path) -> Result<(Specs, Option<String>), Diagnostic> {
+    let file = SourceFile::read(path)?;
     let Some(node) = yaml::parse(&file)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let mut r = MapReader::new(&file, &node, "the packages file")?;
+    let hash = r.string("sha1_hash")?;
+    // dependencies.yml may also list projects (dbt Mesh); they are not
+    // packages to install.
+    r.allow(&["projects"]);
     let mut specs = Vec::new();
     for item in r.seq("packages")? {
         let mut e = MapReader::new(&file, item, "a package entry")?;
@@ -87,14 +101,87 @@ pub fn read_package_specs(
         e.allow(&["version", "install-prerelease", "warn-unpinned", "name"]);
         specs.push((spec, file.clone(), item.mark));
     }
-    Ok(specs)
+    Ok((specs, hash))
 }
 
-/// Installs every package into `install_dir`; returns the installed names.
+impl PackageSpec {
+    /// The spec as dbt's `to_dict()` writes it (sorted keys), the unit of
+    /// `package-lock.yml`'s `sha1_hash`.
+    fn canonical_json(&self) -> String {
+        let mut m = serde_json::Map::new();
+        match self {
+            PackageSpec::Local { path } => {
+                m.insert("local".into(), path.clone().into());
+            }
+            PackageSpec::Git {
+                url,
+                revision,
+                subdirectory,
+            } => {
+                m.insert("git".into(), url.clone().into());
+                if let Some(r) = revision {
+                    m.insert("revision".into(), r.clone().into());
+                }
+                if let Some(s) = subdirectory {
+                    m.insert("subdirectory".into(), s.clone().into());
+                }
+            }
+            PackageSpec::Hub { package, version } => {
+                m.insert("package".into(), package.clone().into());
+                if !version.is_empty() {
+                    let v: serde_json::Value = serde_json::from_str(version)
+                        .unwrap_or_else(|_| serde_json::Value::String(version.clone()));
+                    m.insert("version".into(), v);
+                }
+            }
+        }
+        // serde_json's maps are ordered as inserted unless sorted: sort.
+        let sorted: std::collections::BTreeMap<_, _> = m.into_iter().collect();
+        serde_json::to_string(&sorted).unwrap_or_default()
+    }
+
+    /// What the spec is called in messages.
+    fn label(&self) -> String {
+        match self {
+            PackageSpec::Local { path } => format!("local: {path}"),
+            PackageSpec::Git { url, .. } => format!("git: {url}"),
+            PackageSpec::Hub { package, .. } => format!("package: {package}"),
+        }
+    }
+}
+
+/// dbt's lock hash: SHA-1 of the sorted, newline-joined specs.
+fn specs_hash(specs: &[PackageSpec]) -> String {
+    use sha1::Digest;
+    let mut lines: Vec<String> = specs.iter().map(PackageSpec::canonical_json).collect();
+    lines.sort();
+    let digest = sha1::Sha1::digest(lines.join("\n").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One package to install: its spec, the folder a `local:` path is read
+/// from, where it was written, and which package asked for it.
+struct Wanted {
+    spec: PackageSpec,
+    base: PathBuf,
+    file: SourceFile,
+    mark: yaml::Mark,
+    required_by: Option<String>,
+    /// A hub spec waits once behind the rest, which may provide its name.
+    deferred: bool,
+}
+
+/// `rdbt deps`: installs the packages of packages.yml and, transitively,
+/// theirs, into `install_dir`, and returns the installed names in install
+/// order. As dbt: a package is installed once (the first spec naming it
+/// wins, direct dependencies before theirs); `package-lock.yml` lists the
+/// resolved set and is followed while it matches packages.yml (its
+/// `sha1_hash`), and written anew when it does not.
 pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnostics> {
     let specs = read_package_specs(root).map_err(Diagnostics::from)?;
-    let mut diags = Diagnostics::default();
-    let mut installed = Vec::new();
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
     if let Err(e) = std::fs::create_dir_all(install_dir) {
         return Err(Diagnostic::error(
             codes::PACKAGE,
@@ -102,28 +189,207 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
         )
         .into());
     }
-    for (spec, file, mark) in specs {
-        match install_one(root, install_dir, &spec) {
-            Ok(name) => installed.push(name),
-            Err(message) => diags.push(
-                file.error_at(mark, codes::PACKAGE, message.0)
-                    .with_help(message.1),
-            ),
+    let hash = specs_hash(&specs.iter().map(|(s, _, _)| s.clone()).collect::<Vec<_>>());
+    let lock_path = root.join("package-lock.yml");
+    let locked = if lock_path.is_file() {
+        let (entries, lock_hash) = read_specs_file(&lock_path).map_err(Diagnostics::from)?;
+        // A lock written for these very specs: its hash says so, or (a lock
+        // from another tool, hashed its own way) it holds every spec.
+        let covers = specs
+            .iter()
+            .all(|(s, _, _)| entries.iter().any(|(e, _, _)| e == s));
+        (lock_hash.as_deref() == Some(hash.as_str()) || covers).then_some(entries)
+    } else {
+        None
+    };
+    let from_lock = locked.is_some();
+    let mut queue: std::collections::VecDeque<Wanted> = locked
+        .unwrap_or(specs)
+        .into_iter()
+        .map(|(spec, file, mark)| Wanted {
+            spec,
+            base: root.to_path_buf(),
+            file,
+            mark,
+            required_by: None,
+            deferred: false,
+        })
+        .collect();
+    let mut diags = Diagnostics::default();
+    let mut installed: Vec<(String, PackageSpec)> = Vec::new();
+    while let Some(mut w) = queue.pop_front() {
+        if let PackageSpec::Hub { package, .. } = &w.spec {
+            // The hub cannot be reached; a package of that name already
+            // installed from another source satisfies it (dbt dedupes by name).
+            let short = package.rsplit('/').next().unwrap_or(package);
+            if installed.iter().any(|(n, _)| n == short)
+                || queue
+                    .iter()
+                    .any(|q| spec_name_hint(&q.spec).as_deref() == Some(short))
+            {
+                continue;
+            }
+            if !w.deferred && !queue.is_empty() {
+                w.deferred = true;
+                queue.push_back(w);
+                continue;
+            }
+        }
+        match install_one(&w.base, install_dir, &w.spec) {
+            Ok((name, source)) => {
+                if installed.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                installed.push((name.clone(), lock_spec(root, &w.base, &w.spec)));
+                if from_lock {
+                    continue;
+                }
+                match read_package_specs(&install_dir.join(&name)) {
+                    Ok(nested) => {
+                        queue.extend(nested.into_iter().map(|(spec, file, mark)| Wanted {
+                            spec,
+                            base: source.clone(),
+                            file,
+                            mark,
+                            required_by: Some(name.clone()),
+                            deferred: false,
+                        }))
+                    }
+                    Err(d) => diags.push(d),
+                }
+            }
+            Err(message) => {
+                let help = match &w.required_by {
+                    Some(by) => format!(
+                        "{} (`{}` is a dependency of the package `{by}`)",
+                        message.1,
+                        w.spec.label()
+                    ),
+                    None => message.1,
+                };
+                diags.push(
+                    w.file
+                        .error_at(w.mark, codes::PACKAGE, message.0)
+                        .with_help(help),
+                );
+            }
         }
     }
     if diags.has_errors() {
         return Err(diags);
     }
-    Ok(installed)
+    if !from_lock {
+        write_lock(&lock_path, &installed, &hash)?;
+    }
+    Ok(installed.into_iter().map(|(n, _)| n).collect())
+}
+
+/// The name a spec will install under, when it can be told before
+/// installing (a local package's project file).
+fn spec_name_hint(spec: &PackageSpec) -> Option<String> {
+    match spec {
+        PackageSpec::Hub { package, .. } => package.rsplit('/').next().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// A spec as the lock records it: local paths relative to the project root.
+fn lock_spec(root: &Path, base: &Path, spec: &PackageSpec) -> PackageSpec {
+    match spec {
+        PackageSpec::Local { path } if base != root => {
+            let abs = base.join(path);
+            let abs = abs.canonicalize().unwrap_or(abs);
+            let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+            PackageSpec::Local {
+                path: relative_path(&root, &abs).to_string_lossy().into_owned(),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// `to` relative to `from` (both absolute), with `..` where needed.
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Writes `package-lock.yml` as dbt does: every resolved package with its
+/// name, and the hash of packages.yml's specs. Written whole through a
+/// temporary file, so a reader never sees half of one.
+fn write_lock(
+    path: &Path,
+    installed: &[(String, PackageSpec)],
+    hash: &str,
+) -> Result<(), Diagnostics> {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut text = String::from("packages:\n");
+    for (name, spec) in installed {
+        match spec {
+            PackageSpec::Local { path } => text.push_str(&format!("  - local: {}\n", quote(path))),
+            PackageSpec::Git {
+                url,
+                revision,
+                subdirectory,
+            } => {
+                text.push_str(&format!("  - git: {}\n", quote(url)));
+                if let Some(r) = revision {
+                    text.push_str(&format!("    revision: {}\n", quote(r)));
+                }
+                if let Some(s) = subdirectory {
+                    text.push_str(&format!("    subdirectory: {}\n", quote(s)));
+                }
+            }
+            PackageSpec::Hub { package, version } => {
+                text.push_str(&format!("  - package: {}\n", quote(package)));
+                if !version.is_empty() {
+                    text.push_str(&format!("    version: {version}\n"));
+                }
+            }
+        }
+        text.push_str(&format!("    name: {}\n", quote(name)));
+    }
+    text.push_str(&format!("sha1_hash: {hash}\n"));
+    let tmp = path.with_extension("yml.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Diagnostics::from(
+                Diagnostic::error(
+                    codes::PACKAGE,
+                    format!("cannot write {}: {e}", path.display()),
+                )
+                .with_help("check that the project folder is writable"),
+            )
+        })
 }
 
 struct InstallError(String, String);
 
+/// Installs one package; returns its name and the folder its own `local:`
+/// dependencies are read from.
 fn install_one(
     root: &Path,
     install_dir: &Path,
     spec: &PackageSpec,
-) -> Result<String, InstallError> {
+) -> Result<(String, PathBuf), InstallError> {
     match spec {
         PackageSpec::Local { path } => {
             let source = root.join(path);
@@ -144,7 +410,7 @@ fn install_one(
                     "check permissions of the install folder".into(),
                 )
             })?;
-            Ok(name)
+            Ok((name, pkg_root))
         }
         PackageSpec::Git {
             url,
@@ -182,7 +448,8 @@ fn install_one(
                     "check permissions of the install folder".into(),
                 )
             })?;
-            Ok(name)
+            let installed = install_dir.join(&name);
+            Ok((name, installed))
         }
         PackageSpec::Hub { package, .. } => Err(InstallError(
             format!("package `{package}` comes from the dbt package hub, which rdbt cannot reach"),
