@@ -372,6 +372,42 @@ impl Node {
         }
     }
 
+    /// Renders every string scalar through `f`; a rendered `True`/`False`
+    /// or number becomes that scalar (as dbt reads rendered config values
+    /// such as `+enabled: "{{ target.name == 'prod' }}"`).
+    pub fn try_render_strings<E>(
+        &mut self,
+        f: &mut impl FnMut(&str, Mark) -> Result<Option<String>, E>,
+    ) -> Result<(), E> {
+        match &mut self.value {
+            Value::String(s) => {
+                if let Some(new) = f(s, self.mark)? {
+                    self.value = match new.as_str() {
+                        "True" | "true" => Value::Bool(true),
+                        "False" | "false" => Value::Bool(false),
+                        "None" | "none" => Value::Null,
+                        t => match t.parse::<i64>() {
+                            Ok(i) => Value::Int(i),
+                            Err(_) => Value::String(new),
+                        },
+                    };
+                }
+            }
+            Value::Seq(items) => {
+                for item in items {
+                    item.try_render_strings(f)?;
+                }
+            }
+            Value::Map(entries) => {
+                for (_, v) in entries {
+                    v.try_render_strings(f)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Applies `f` to every string scalar, e.g. to render `{{ env_var() }}`.
     pub fn try_map_strings<E>(
         &mut self,

@@ -322,3 +322,27 @@ fn deps_resolve_transitively_with_a_lock() {
             .is_file()
     );
 }
+
+/// #28 item 5: Jinja in `dbt_project.yml` config values and in vars is
+/// rendered, as dbt renders it.
+#[test]
+fn jinja_in_project_configs_and_vars() {
+    let p = project(&[
+        (
+            "dbt_project.yml",
+            "name: parity\nversion: '1.0'\nprofile: parity\nconfig-version: 2\n\
+             vars:\n  greeting: \"{{ 'hi' ~ '!' }}\"\n\
+             models:\n  parity:\n    +materialized: \"{{ 'table' if target.name == 'dev' else 'view' }}\"\n    off:\n      +enabled: \"{{ target.name != 'dev' }}\"\n",
+        ),
+        ("profiles.yml", DUCKDB_PROFILE),
+        ("models/m.sql", "select '{{ var('greeting') }}' as greeting"),
+        ("models/off/skipped.sql", "select 1 as x"),
+    ]);
+    let out = build_ok(p.path(), &[]);
+    assert!(out.contains("sql table model main.m"), "{out}");
+    assert!(!out.contains("skipped"), "{out}");
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![json!({"greeting": "hi!"})]
+    );
+}

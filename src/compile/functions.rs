@@ -367,6 +367,12 @@ impl Object for VarFn {
             return Ok(v);
         }
         if let Some(v) = scope.world.lookup_var(&scope.node.package, name) {
+            // dbt renders a var's Jinja when it is read.
+            if let serde_json::Value::String(text) = &v
+                && (text.contains("{{") || text.contains("{%"))
+            {
+                return render_text_fn(state, text.clone());
+            }
             return Ok(Value::from(minijinja::value::Serde(v)));
         }
         if let Some(default) = args.get(1) {

@@ -75,6 +75,16 @@ pub fn parse_project(
 ) -> Result<ParseOutput, Diagnostics> {
     let step = std::time::Instant::now();
     let compiler = Compiler::new(project, settings)?;
+    // Jinja in the project files' config values (`+materialized: "{{ ... }}"`)
+    // is rendered once, as dbt renders dbt_project.yml.
+    let rendered_project;
+    let project = match render_project_configs(project, &compiler)? {
+        Some(rendered) => {
+            rendered_project = rendered;
+            &rendered_project
+        }
+        None => project,
+    };
     let mut diags = Diagnostics::default();
     let fingerprint = cache.world_fingerprint(&compiler, settings);
     let patches = index_patches(project);
@@ -579,6 +589,78 @@ impl FolderBases {
             })
             .clone()
     }
+}
+
+/// A copy of `project` with the Jinja in its project files' config trees
+/// rendered (`target`, `var()`, `env_var()` in scope), or `None` when no
+/// value holds any.
+fn render_project_configs(
+    project: &Project,
+    compiler: &Compiler,
+) -> Result<Option<Project>, Diagnostics> {
+    let has_jinja = |n: &crate::yaml::Node| {
+        let mut found = false;
+        let mut probe = n.clone();
+        let _ = probe.try_map_strings(&mut |s, _| -> Result<Option<String>, ()> {
+            found |= s.contains("{{") || s.contains("{%");
+            Ok(None)
+        });
+        found
+    };
+    if !project
+        .packages
+        .iter()
+        .any(|p| p.file.config_trees.iter().any(|(_, t)| has_jinja(t)))
+    {
+        return Ok(None);
+    }
+    let mut rendered = project.clone();
+    let mut diags = Diagnostics::default();
+    for package in &mut rendered.packages {
+        let node = blank_node(
+            format!("project.{}", package.name),
+            ResourceType::Operation,
+            &package.name,
+            &package.name,
+            vec![package.name.clone()],
+        );
+        let scope = scope_for(compiler, &node, Config::new());
+        let path = crate::project::project_file::find_project_file(&package.root)
+            .map(|(file, _)| file)
+            .unwrap_or_else(|| package.root.join("dbt_project.yml"));
+        let file = crate::yaml::SourceFile::new(
+            path.clone(),
+            std::fs::read_to_string(&path).unwrap_or_default(),
+        );
+        for (_, tree) in &mut package.file.config_trees {
+            let result = tree.try_render_strings(&mut |s, mark| {
+                if !s.contains("{{") && !s.contains("{%") {
+                    return Ok(None);
+                }
+                compiler
+                    .render_string(scope.clone(), s)
+                    .map(|r| Some(r.trim().to_string()))
+                    .map_err(|e| {
+                        file.error_at(
+                            mark,
+                            codes::JINJA_RUNTIME,
+                            format!(
+                                "cannot render this config value: {}",
+                                e.detail().unwrap_or(&e.to_string())
+                            ),
+                        )
+                        .with_help("project-file Jinja sees target, var() and env_var()")
+                    })
+            });
+            if let Err(d) = result {
+                diags.push(d);
+            }
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(Some(rendered))
 }
 
 pub fn default_config(kind: ResourceType) -> Config {
