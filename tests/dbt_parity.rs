@@ -346,3 +346,27 @@ fn jinja_in_project_configs_and_vars() {
         vec![json!({"greeting": "hi!"})]
     );
 }
+
+/// #28 item 8: the `graph` object holds the project's nodes and sources
+/// with dbt's fields, as project linters and code generators read it.
+#[test]
+fn graph_object_lists_the_project() {
+    let p = duckdb_project(&[
+        ("models/a.sql", "select 1 as id"),
+        ("models/b.sql", "select * from {{ ref('a') }}"),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: events\n",
+        ),
+        (
+            "models/report.sql",
+            "{% set models = [] %}{% for node in graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') %}{% do models.append(node.name ~ ':' ~ (node.depends_on.nodes | length)) %}{% endfor %}\n\
+             select '{{ models | sort | join(',') }}' as models, {{ graph.sources | length }} as sources",
+        ),
+    ]);
+    build_ok(p.path(), &["-s", "a", "report"]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('report') }}"),
+        vec![json!({"models": "a:0,b:1,report:0", "sources": 1})]
+    );
+}

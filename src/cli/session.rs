@@ -197,6 +197,16 @@ impl Session {
         let quiet_parse = out.warnings.is_empty() && self.load_warnings == 0;
         self.printer.diagnostics(&out.warnings.into_sorted());
         let dag = graph.map_err(|d| self.report(d))?;
+        // dbt's `graph` object, for the templates that read it (project
+        // linters, code generators): the manifest's nodes as dbt has them.
+        if crate::compile::reads_graph(&out.compiler, &parsed) {
+            let manifest = crate::artifacts::manifest_json(
+                &parsed,
+                &dag,
+                out.compiler.world.dialect.adapter_type(),
+            );
+            crate::compile::attach_graph(&out.compiler, manifest);
+        }
         let started = std::time::Instant::now();
         cache.save();
         phase("cache save", started);

@@ -719,6 +719,52 @@ pub fn compile_inline(
         .unwrap_or_default())
 }
 
+/// Whether any template of the project reads dbt's `graph` object; it is
+/// built only then.
+pub fn reads_graph(compiler: &Compiler, parsed: &ParsedProject) -> bool {
+    let mentions = |text: &str| {
+        text.match_indices("graph").any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + 5..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                && matches!(
+                    after,
+                    Some('.') | Some('[') | Some(' ') | Some('|') | Some(')')
+                )
+        })
+    };
+    compiler
+        .macro_files
+        .iter()
+        .any(|(_, f)| f.macros.iter().any(|m| mentions(&m.body)))
+        || parsed.nodes.values().any(|n| mentions(&n.raw_code))
+}
+
+/// Sets dbt's `graph` for templates: the manifest's nodes, sources,
+/// exposures, metrics, semantic models and macros, keyed by unique id.
+pub fn attach_graph(compiler: &Compiler, manifest: serde_json::Value) {
+    let pick = |key: &str| {
+        minijinja::value::Value::from(minijinja::value::Serde(
+            manifest
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+        ))
+    };
+    let graph = functions::map_value([
+        ("nodes", pick("nodes")),
+        ("sources", pick("sources")),
+        ("exposures", pick("exposures")),
+        ("metrics", pick("metrics")),
+        ("semantic_models", pick("semantic_models")),
+        ("saved_queries", pick("saved_queries")),
+        ("unit_tests", pick("unit_tests")),
+        ("macros", pick("macros")),
+        ("groups", pick("groups")),
+    ]);
+    let _ = compiler.world.graph.set(graph);
+}
+
 /// `rdbt run-operation`: renders the macro call once, with `execute` true
 /// and the warehouse attached, as dbt does (a parse-time render would see
 /// `run_query` return none and fail idioms such as

@@ -143,6 +143,11 @@ impl Object for RenderContext {
             "this" => return scope.this.clone().map(Value::from_object),
             "execute" => return Some(Value::from(scope.execute)),
             "model" => return Some(super::functions::model_value(scope)),
+            "graph" => {
+                if let Some(graph) = scope.world.graph.get() {
+                    return Some(graph.clone());
+                }
+            }
             "config" => {
                 return Some(Value::from_object(super::functions::ConfigFn {
                     scope: scope.clone(),

@@ -58,6 +58,9 @@ pub struct World {
     /// Where `log(msg, info=True)` lines go once a command prints them
     /// (the CLI's printer); until then they are only recorded.
     pub log_sink: std::sync::OnceLock<LogSink>,
+    /// dbt's `graph` (`graph.nodes`, `graph.sources`, ...), set once the
+    /// project is parsed and only when a template reads it.
+    pub graph: std::sync::OnceLock<Value>,
 }
 
 /// Prints a template's `log(msg, info=True)` line.
@@ -144,6 +147,7 @@ impl World {
             ]),
             warehouse: std::sync::OnceLock::new(),
             log_sink: std::sync::OnceLock::new(),
+            graph: std::sync::OnceLock::new(),
         }
     }
 
