@@ -370,3 +370,48 @@ fn graph_object_lists_the_project() {
         vec![json!({"models": "a:0,b:1,report:0", "sources": 1})]
     );
 }
+
+/// #28 item 9: dbt's global cross-database macros are callable by name
+/// (`dbt.date_spine`, `dbt.date`, `dbt.equals`, `dbt.cast`, `dbt.dateadd`
+/// with a computed interval, `dbt.datediff`, arrays). As in dbt, the date
+/// spine stops before its end date.
+#[test]
+fn global_cross_database_macros() {
+    let p = duckdb_project(&[
+        (
+            "models/spine.sql",
+            "{{ dbt.date_spine('day', \"cast('2024-01-30' as date)\", \"cast('2024-02-02' as date)\") }}",
+        ),
+        (
+            "models/misc.sql",
+            "select {{ dbt.date(2024, 2, 29) }} as d,\n\
+             {{ dbt.equals('cast(null as int)', 'cast(null as int)') }} as nulls_equal,\n\
+             {{ dbt.cast(\"'7'\", dbt.type_int()) }} as seven,\n\
+             {{ dbt.datediff(\"cast('2024-01-31' as date)\", \"cast('2024-03-01' as date)\", 'month') }} as months,\n\
+             {{ dbt.datediff(\"cast('2024-01-07' as date)\", \"cast('2024-01-08' as date)\", 'week') }} as weeks,\n\
+             {{ dbt.dateadd('month', '1 + 1', \"cast('2024-01-31' as date)\") }} as later,\n\
+             array_length({{ dbt.array_append(dbt.array_construct([1, 2]), 3) }}, 1) as n",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(
+            p.path(),
+            "select cast(date_day as varchar) as d from {{ ref('spine') }} order by 1"
+        ),
+        vec![
+            json!({"d": "2024-01-30"}),
+            json!({"d": "2024-01-31"}),
+            json!({"d": "2024-02-01"}),
+        ]
+    );
+    assert_eq!(
+        rows(
+            p.path(),
+            "select cast(d as varchar) as d, nulls_equal, seven, months, weeks, cast(later as varchar) as later, n from {{ ref('misc') }}"
+        ),
+        vec![
+            json!({"d": "2024-02-29", "nulls_equal": true, "seven": 7, "months": 2, "weeks": 1, "later": "2024-03-31", "n": 3})
+        ]
+    );
+}

@@ -922,6 +922,28 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
                     })
                 }
                 "REGEXP_MATCHES" => renamed(f, "regexp_like"),
+                // `date_diff(part, start, end)`: the part boundaries crossed
+                // from start to end (weeks start on Monday).
+                "DATE_DIFF" | "DATEDIFF" => {
+                    let Some(a) = plain_args(f).filter(|a| a.len() == 3) else {
+                        return Ok(());
+                    };
+                    let Expr::Value(ValueWithSpan {
+                        value: Value::SingleQuotedString(part),
+                        ..
+                    }) = &a[0]
+                    else {
+                        return Ok(());
+                    };
+                    let part = match duckdb_part(&part.to_ascii_lowercase()).as_str() {
+                        "week" => "isoweek".to_string(),
+                        other => other.to_string(),
+                    };
+                    call(
+                        "bq_datetime_diff",
+                        vec![a[2].clone(), a[1].clone(), string(&part)],
+                    )
+                }
                 "MOD" => {
                     let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
                         return Ok(());

@@ -114,3 +114,105 @@
         cast((extract(epoch from date_trunc('{{ p }}', {{ b }})) - extract(epoch from date_trunc('{{ p }}', {{ a }}))) / {{ seconds }} as bigint)
     {%- endif -%}
 {%- endmacro %}
+
+{#- More of dbt's global cross-database macros, as dbt-core defines them. -#}
+{% macro cast(field, type) %}{{ return(adapter.dispatch('cast', 'dbt')(field, type)) }}{% endmacro %}
+{% macro default__cast(field, type) %}cast({{ field }} as {{ type }}){% endmacro %}
+
+{% macro date(year, month, day) %}{{ return(adapter.dispatch('date', 'dbt')(year, month, day)) }}{% endmacro %}
+{% macro default__date(year, month, day) -%}
+    {%- set dt = modules.datetime.date(year, month, day) -%}
+    cast('{{ dt.strftime('%Y-%m-%d') }}' as date)
+{%- endmacro %}
+
+{% macro equals(expr1, expr2) %}{{ return(adapter.dispatch('equals', 'dbt')(expr1, expr2)) }}{% endmacro %}
+{% macro default__equals(expr1, expr2) -%}
+    case when (({{ expr1 }} = {{ expr2 }}) or ({{ expr1 }} is null and {{ expr2 }} is null))
+        then 0
+        else 1
+    end = 0
+{%- endmacro %}
+
+{% macro array_append(array, new_element) %}{{ return(adapter.dispatch('array_append', 'dbt')(array, new_element)) }}{% endmacro %}
+{% macro default__array_append(array, new_element) %}array_append({{ array }}, {{ new_element }}){% endmacro %}
+{% macro bigquery__array_append(array, new_element) %}{{ array_concat(array, array_construct([new_element])) }}{% endmacro %}
+
+{% macro array_concat(array_1, array_2) %}{{ return(adapter.dispatch('array_concat', 'dbt')(array_1, array_2)) }}{% endmacro %}
+{% macro default__array_concat(array_1, array_2) %}array_cat({{ array_1 }}, {{ array_2 }}){% endmacro %}
+{% macro bigquery__array_concat(array_1, array_2) %}array_concat({{ array_1 }}, {{ array_2 }}){% endmacro %}
+
+{% macro get_powers_of_two(upper_bound) %}{{ return(adapter.dispatch('get_powers_of_two', 'dbt')(upper_bound)) }}{% endmacro %}
+{% macro default__get_powers_of_two(upper_bound) %}
+    {% if upper_bound <= 0 %}
+    {{ exceptions.raise_compiler_error("upper bound must be positive") }}
+    {% endif %}
+    {% for _ in range(1, 100) %}
+       {% if upper_bound <= 2 ** loop.index %}{{ return(loop.index) }}{% endif %}
+    {% endfor %}
+{% endmacro %}
+
+{% macro generate_series(upper_bound) %}{{ return(adapter.dispatch('generate_series', 'dbt')(upper_bound)) }}{% endmacro %}
+{% macro default__generate_series(upper_bound) %}
+    {% set n = dbt.get_powers_of_two(upper_bound) %}
+    with p as (
+        select 0 as generated_number union all select 1
+    ), unioned as (
+    select
+    {% for i in range(n) %}
+    p{{i}}.generated_number * power(2, {{i}})
+    {% if not loop.last %} + {% endif %}
+    {% endfor %}
+    + 1
+    as generated_number
+    from
+    {% for i in range(n) %}
+    p as p{{i}}
+    {% if not loop.last %} cross join {% endif %}
+    {% endfor %}
+    )
+    select *
+    from unioned
+    where generated_number <= {{upper_bound}}
+    order by generated_number
+{% endmacro %}
+
+{% macro get_intervals_between(start_date, end_date, datepart) -%}{{ return(adapter.dispatch('get_intervals_between', 'dbt')(start_date, end_date, datepart)) }}{%- endmacro %}
+{% macro default__get_intervals_between(start_date, end_date, datepart) -%}
+    {%- call statement('get_intervals_between', fetch_result=True) %}
+        select {{ dbt.datediff(start_date, end_date, datepart) }}
+    {%- endcall -%}
+    {%- set value_list = load_result('get_intervals_between') -%}
+    {%- if value_list and value_list['data'] -%}
+        {%- set values = value_list['data'] | map(attribute=0) | list %}
+        {{ return(values[0]) }}
+    {%- else -%}
+        {{ return(1) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro date_spine(datepart, start_date, end_date) %}{{ return(adapter.dispatch('date_spine', 'dbt')(datepart, start_date, end_date)) }}{%- endmacro %}
+{% macro default__date_spine(datepart, start_date, end_date) %}
+    with rawdata as (
+        {{dbt.generate_series(
+            dbt.get_intervals_between(start_date, end_date, datepart)
+        )}}
+    ),
+    all_periods as (
+        select (
+            {{
+                dbt.dateadd(
+                    datepart,
+                    "row_number() over (order by 1) - 1",
+                    start_date
+                )
+            }}
+        ) as date_{{datepart}}
+        from rawdata
+    ),
+    filtered as (
+        select *
+        from all_periods
+        where date_{{datepart}} <= {{ end_date }}
+    )
+    select * from filtered
+{% endmacro %}
