@@ -415,3 +415,25 @@ fn global_cross_database_macros() {
         ]
     );
 }
+
+/// #28 item 11: `| int` and `| float` fall back to their default on bad
+/// input, and a macro default may name an earlier argument.
+#[test]
+fn jinja2_filters_and_defaults() {
+    let p = duckdb_project(&[
+        (
+            "macros/m.sql",
+            "{% macro greet(schema_name, name=schema_name) %}{{ name }}{% endmacro %}",
+        ),
+        (
+            "models/m.sql",
+            "select '{{ 'abc' | int }},{{ '3.7' | int }},{{ 'ff' | int(base=16) }},{{ 'x' | float }},{{ 'q' | int(5) }}' as filters,\n\
+             '{{ greet('s') }}/{{ greet('s', 'n') }}' as defaults",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![json!({"filters": "0,3,255,0.0,5", "defaults": "s/n"})]
+    );
+}

@@ -95,8 +95,8 @@ impl Compiler {
                 first_seen.insert(key, (file.abs_path.clone(), decl.first_line + 1));
                 // Errors are located in the text the engine saw; lines are the same.
                 let engine_text: Arc<str> = Arc::from(
-                    super::macros::with_variadic_params(&super::mutable::rewrite_literals(
-                        &decl.body,
+                    super::macros::with_late_defaults(&super::macros::with_variadic_params(
+                        &super::mutable::rewrite_literals(&decl.body),
                     ))
                     .as_ref(),
                 );

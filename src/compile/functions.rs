@@ -57,6 +57,8 @@ pub fn register(env: &mut Environment<'static>) {
         Value::from(())
     });
     env.add_filter("tojson", tojson);
+    env.add_filter("int", int_filter);
+    env.add_filter("float", float_filter);
     env.add_filter("as_bool", |v: Value| v.is_true());
     env.add_filter("as_number", |v: Value| v);
     env.add_filter("as_native", |v: Value| v);
@@ -100,6 +102,62 @@ pub fn invocation_globals(world: &super::world::World) -> Vec<(&'static str, Val
         ("project_name", Value::from(world.root_package.clone())),
         ("flags", world.flags.clone()),
     ]
+}
+
+/// Jinja2's `int(default=0, base=10)`: a value that is not a number gives
+/// the default instead of an error; `'3.7'` is 3.
+fn int_filter(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let default: Option<Value> = match args.first() {
+        Some(d) => Some(d.clone()),
+        None => kwargs.get("default")?,
+    };
+    let base: Option<u32> = match args.get(1) {
+        Some(b) => u32::try_from(b.clone()).ok(),
+        None => kwargs.get("base")?,
+    };
+    kwargs.assert_all_used()?;
+    Ok(int_value(v, default.unwrap_or(Value::from(0)), base))
+}
+
+fn int_value(v: Value, fallback: Value, base: Option<u32>) -> Value {
+    if let Ok(i) = i64::try_from(v.clone()) {
+        return Value::from(i);
+    }
+    if let Some(s) = v.as_str() {
+        let t = s.trim().replace('_', "");
+        let radix = base.unwrap_or(10);
+        if let Ok(i) = i64::from_str_radix(&t, radix) {
+            return Value::from(i);
+        }
+        if radix == 10
+            && let Ok(f) = t.parse::<f64>()
+            && f.is_finite()
+        {
+            return Value::from(f.trunc() as i64);
+        }
+        return fallback;
+    }
+    match f64::try_from(v) {
+        Ok(f) if f.is_finite() => Value::from(f.trunc() as i64),
+        _ => fallback,
+    }
+}
+
+/// Jinja2's `float(default=0.0)`.
+fn float_filter(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let default: Option<Value> = match args.first() {
+        Some(d) => Some(d.clone()),
+        None => kwargs.get("default")?,
+    };
+    kwargs.assert_all_used()?;
+    Ok(float_value(v, default.unwrap_or(Value::from(0.0))))
+}
+
+fn float_value(v: Value, fallback: Value) -> Value {
+    if let Some(s) = v.as_str() {
+        return s.trim().parse::<f64>().map_or(fallback, Value::from);
+    }
+    f64::try_from(v).map_or(fallback, Value::from)
 }
 
 /// A test argument (or other YAML value) with Jinja inside it, rendered to a

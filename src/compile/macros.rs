@@ -299,3 +299,154 @@ fn gather_variadic(m: &Value, args: Vec<Value>) -> Result<Vec<Value>, Error> {
     out.push(Value::from(minijinja::value::Kwargs::from_iter(named)));
     Ok(out)
 }
+
+/// The sentinel a late-bound default starts as (see [`with_late_defaults`]).
+const LATE_DEFAULT: &str = "__rdbt_late_default__";
+
+/// Jinja2 evaluates a macro argument's default when the macro is called, so
+/// a default may name an earlier argument (`{% macro m(schema, name=schema) %}`);
+/// minijinja evaluates it where the macro is defined. Such a default becomes
+/// a sentinel, replaced at the start of the body by the expression. The
+/// signature keeps its line, and the body's whitespace control is kept.
+pub fn with_late_defaults(body: &str) -> std::borrow::Cow<'_, str> {
+    let Some(sig_end) = body.find("%}") else {
+        return body.into();
+    };
+    let sig = &body[..sig_end];
+    let (Some(open), Some(close)) = (sig.find('('), sig.rfind(')')) else {
+        return body.into();
+    };
+    if open >= close {
+        return body.into();
+    }
+    let params = split_top_level(&sig[open + 1..close]);
+    let mut names: Vec<String> = Vec::new();
+    let mut late: Vec<(String, String)> = Vec::new();
+    let mut rewritten: Vec<String> = Vec::new();
+    for p in &params {
+        let (name, default) = match p.split_once('=') {
+            Some((n, d)) => (n.trim().to_string(), Some(d.trim().to_string())),
+            None => (p.trim().to_string(), None),
+        };
+        match default {
+            Some(d) if names.iter().any(|earlier| names_word(&d, earlier)) => {
+                rewritten.push(format!("{name}='{LATE_DEFAULT}'"));
+                late.push((name.clone(), d));
+            }
+            _ => rewritten.push(p.trim().to_string()),
+        }
+        names.push(name);
+    }
+    if late.is_empty() {
+        return body.into();
+    }
+    let trims = sig.trim_end().ends_with('-');
+    let mut prelude = String::new();
+    for (i, (name, default)) in late.iter().enumerate() {
+        let last = i + 1 == late.len();
+        let close_tag = if last && trims { "-%}" } else { "%}" };
+        prelude.push_str(&format!(
+            "{{% if {name} == '{LATE_DEFAULT}' %}}{{% set {name} = {default} %}}{{% endif {close_tag}"
+        ));
+    }
+    format!(
+        "{}{}{}{}{}",
+        &body[..open + 1],
+        rewritten.join(", "),
+        &body[close..sig_end + 2],
+        prelude,
+        &body[sig_end + 2..]
+    )
+    .into()
+}
+
+/// Whether `expr` reads the variable `name` (outside string literals).
+fn names_word(expr: &str, name: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let chars: Vec<char> = expr.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == '\'' || c == '"' {
+            quote = Some(c);
+            i += 1;
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let after_dot = start > 0 && chars[start - 1] == '.';
+            if word == name && !after_dot {
+                return true;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Splits a parameter list at commas outside brackets and strings.
+fn split_top_level(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut current = String::new();
+    for c in text.chars() {
+        if let Some(q) = quote {
+            current.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                current.push(c);
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                current.push(c);
+            }
+            ')' | ']' | '}' => {
+                depth -= 1;
+                current.push(c);
+            }
+            ',' if depth == 0 => out.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // #28: a default naming an earlier argument is evaluated at call time.
+    #[test]
+    fn late_defaults_are_rewritten_in_place() {
+        let body =
+            "{% macro m(schema_name, name=schema_name, n=1) -%}\n  {{ name }}\n{%- endmacro %}";
+        assert_eq!(
+            with_late_defaults(body),
+            "{% macro m(schema_name, name='__rdbt_late_default__', n=1) -%}{% if name == '__rdbt_late_default__' %}{% set name = schema_name %}{% endif -%}\n  {{ name }}\n{%- endmacro %}"
+        );
+        let plain = "{% macro m(a, b='a', c=none) %}{% endmacro %}";
+        assert_eq!(with_late_defaults(plain), plain);
+    }
+}
