@@ -437,3 +437,32 @@ fn jinja2_filters_and_defaults() {
         vec![json!({"filters": "0,3,255,0.0,5", "defaults": "s/n"})]
     );
 }
+
+/// #28 item 10: `modules.re` is Python's `re`: match objects, look-around,
+/// a literal `{`, back-references in `sub`, flags.
+#[test]
+fn python_re_module() {
+    let p = duckdb_project(&[(
+        "models/m.sql",
+        "{% set re = modules.re %}\n\
+         {% set m = re.match('(?P<word>[a-z]+)_(\\\\d+)', 'order_42_x') %}\n\
+         select '{{ m.group(0) }}|{{ m.group('word') }}|{{ m.groups() | join(',') }}|{{ m.span() | join(',') }}' as groups,\n\
+         '{{ re.search('foo(?=bar)', 'xfoobar').group() }}' as lookahead,\n\
+         '{{ re.findall('{(\\\\w+)}', '{a} and {b}') | join(',') }}' as braces,\n\
+         '{{ re.sub('(\\\\w+)@(\\\\w+)', '\\\\2 at \\\\1', 'me@host') }}' as replaced,\n\
+         '{{ re.match('abc', 'ABC', re.IGNORECASE) is not none }}|{{ re.match('b', 'abc') is none }}' as flags,\n\
+         '{{ re.compile('\\\\s+').split('a  b c') | join('/') }}' as split",
+    )]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![json!({
+            "groups": "order_42|order|order,42|0,8",
+            "lookahead": "foo",
+            "braces": "a,b",
+            "replaced": "host at me",
+            "flags": "True|True",
+            "split": "a/b/c"
+        })]
+    );
+}

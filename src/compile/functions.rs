@@ -789,55 +789,9 @@ fn modules() -> Value {
     map_value([
         ("datetime", super::pydatetime::datetime_module()),
         ("pytz", super::pydatetime::pytz_module()),
-        ("re", Value::from_object(ReModule)),
+        ("re", Value::from_object(super::pyre::ReModule)),
         ("itertools", Value::from(())),
     ])
-}
-
-#[derive(Debug)]
-struct ReModule;
-
-impl Object for ReModule {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        let pattern = args.first().map(Value::to_string).unwrap_or_default();
-        let re = regex::Regex::new(&pattern).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("modules.re: bad pattern: {e}"),
-            )
-        })?;
-        let text = args.get(1).map(Value::to_string).unwrap_or_default();
-        match method {
-            "search" => Ok(re
-                .find(&text)
-                .map_or(Value::from(()), |m| Value::from(m.as_str()))),
-            "match" | "fullmatch" => Ok(re
-                .find(&text)
-                .filter(|m| m.start() == 0 && (method == "match" || m.end() == text.len()))
-                .map_or(Value::from(()), |m| Value::from(m.as_str()))),
-            "findall" => Ok(Value::from(
-                re.find_iter(&text)
-                    .map(|m| m.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            )),
-            "sub" => {
-                let replacement = text;
-                let target = args.get(2).map(Value::to_string).unwrap_or_default();
-                Ok(Value::from(
-                    re.replace_all(&target, replacement.as_str()).into_owned(),
-                ))
-            }
-            "split" => Ok(Value::from(
-                re.split(&text).map(str::to_string).collect::<Vec<_>>(),
-            )),
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
-        }
-    }
 }
 
 /// The trailing keyword arguments of a call, if any.

@@ -13,6 +13,7 @@ mod mutable;
 pub mod node;
 mod parse;
 mod pydatetime;
+mod pyre;
 mod relation;
 mod scope;
 pub mod static_analysis;
