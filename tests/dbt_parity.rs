@@ -466,3 +466,50 @@ fn python_re_module() {
         })]
     );
 }
+
+/// #28 item 19: `show --select <snapshot>` reads the snapshot's table;
+/// `show --output csv` prints the header of an empty result and keeps
+/// trailing whitespace in values.
+#[test]
+fn show_reads_snapshots_and_prints_csv_faithfully() {
+    let p = duckdb_project(&[
+        ("models/src.sql", "select 1 as id, 'a' as v"),
+        (
+            "snapshots/snap.sql",
+            "{% snapshot snap %}\n{{ config(target_schema='snapshots', unique_key='id', strategy='check', check_cols=['v']) }}\nselect * from {{ ref('src') }}\n{% endsnapshot %}\n",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    let run = rdbt(p.path(), &["show", "-q", "-s", "snap", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("dbt_valid_from"),
+        "{}",
+        run.transcript()
+    );
+    let run = rdbt(
+        p.path(),
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select 'x  ' as padded, 1 as n where 1 = 0",
+            "--output",
+            "csv",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stdout, "padded,n\n");
+    let run = rdbt(
+        p.path(),
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select 'x  ' as padded",
+            "--output",
+            "csv",
+        ],
+    );
+    assert_eq!(run.stdout, "padded\nx  \n");
+}

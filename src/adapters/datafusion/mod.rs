@@ -342,7 +342,13 @@ impl Warehouse {
             Some(n) => df.limit(0, Some(n)).map_err(WarehouseError::engine)?,
             None => df,
         };
-        df.collect().await.map_err(WarehouseError::engine)
+        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(WarehouseError::engine)?;
+        // No rows still has columns: printers show the header.
+        if batches.is_empty() {
+            return Ok(vec![RecordBatch::new_empty(schema)]);
+        }
+        Ok(batches)
     }
 
     /// The columns of a relation, if it exists.

@@ -58,7 +58,9 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
             let n = &p.parsed.nodes[&node];
             dialect = crate::compile::sql_dialect_of(&world, &n.config);
             origin = (n.abs_path.clone(), n.file_text.clone());
-            if n.resource_type == ResourceType::Seed {
+            // Seeds and snapshots are tables: show what they hold (a
+            // snapshot's query is not its table).
+            if matches!(n.resource_type, ResourceType::Seed | ResourceType::Snapshot) {
                 format!(
                     "select * from {}",
                     n.relation_name.clone().unwrap_or_default()
@@ -106,9 +108,15 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
         ShowOutput::Json => crate::adapters::datafusion::to_json(&batches)
             .map_err(|e| session.fail(Diagnostic::internal(e.to_string())))?,
     };
+    // CSV keeps its values' trailing whitespace; only the last line break
+    // goes (the printer ends the output with one).
+    let text = match args.output {
+        ShowOutput::Csv => text.strip_suffix('\n').unwrap_or(&text),
+        _ => text.trim_end(),
+    };
     session
         .printer
-        .output(text.trim_end())
+        .output(text)
         .map_err(|_| Failure::BrokenPipe)?;
     Ok(EXIT_OK)
 }
