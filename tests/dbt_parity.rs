@@ -513,3 +513,25 @@ fn show_reads_snapshots_and_prints_csv_faithfully() {
     );
     assert_eq!(run.stdout, "padded\nx  \n");
 }
+
+/// #28 item 2: an incremental strategy the warehouse lacks is an error only
+/// when the incremental branch runs, not at parse for the whole project.
+#[test]
+fn incremental_strategy_is_checked_when_it_runs() {
+    let p = duckdb_project(&[
+        (
+            "models/inc.sql",
+            "{{ config(materialized='incremental', incremental_strategy='no_such_strategy') }}\nselect 1 as id",
+        ),
+        ("models/other.sql", "select 2 as id"),
+    ]);
+    build_ok(p.path(), &[]);
+    let again = rdbt(p.path(), &["build"]);
+    assert_eq!(again.code, 1, "{}", again.transcript());
+    let out = format!("{}{}", again.stdout, again.stderr);
+    assert!(
+        out.contains("incremental_strategy `no_such_strategy`"),
+        "{out}"
+    );
+    assert!(out.contains("PASS=1"), "{out}");
+}
