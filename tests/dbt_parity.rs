@@ -535,3 +535,22 @@ fn incremental_strategy_is_checked_when_it_runs() {
     );
     assert!(out.contains("PASS=1"), "{out}");
 }
+
+/// #29 bug 1: a `unit_tests:` block in the same YAML file as data tests
+/// builds, and every node's compiled SQL is written.
+#[test]
+fn unit_tests_beside_data_tests_in_one_yaml() {
+    let p = duckdb_project(&[
+        ("models/m.sql", "select 1 as id"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests: [not_null]\n\
+             unit_tests:\n  - name: m_keeps_its_row\n    model: m\n    given: []\n    expect:\n      rows:\n        - {id: 1}\n",
+        ),
+    ]);
+    let out = build_ok(p.path(), &[]);
+    assert!(out.contains("PASS=3"), "{out}");
+    let folder = p.path().join("target/run/parity/models/schema.yml");
+    assert!(folder.join("not_null_m_id.sql").is_file());
+    assert!(folder.join("m_keeps_its_row.sql").is_file());
+}
