@@ -554,3 +554,38 @@ fn unit_tests_beside_data_tests_in_one_yaml() {
     assert!(folder.join("not_null_m_id.sql").is_file());
     assert!(folder.join("m_keeps_its_row.sql").is_file());
 }
+
+/// #28 item 13: unit-test fixtures as dbt has them: `fixture:` files under
+/// tests/fixtures/ (not singular tests), CSV and SQL formats, an empty
+/// `expect`, and a macro override that returns a dict.
+#[test]
+fn unit_test_fixtures() {
+    let p = duckdb_project(&[
+        ("models/src.sql", "select 1 as id, 'a' as v"),
+        (
+            "models/m.sql",
+            "select id, v, '{{ my_lookup()[\"k\"] }}' as looked from {{ ref('src') }} where id > 0",
+        ),
+        (
+            "macros/l.sql",
+            "{% macro my_lookup() %}{{ return({'k': 'real'}) }}{% endmacro %}",
+        ),
+        ("tests/fixtures/src_rows.csv", "id,v\n1,x\n2,y\n"),
+        (
+            "tests/fixtures/src_rows_sql.sql",
+            "select 3 as id, 'z' as v",
+        ),
+        (
+            "models/ut.yml",
+            "version: 2\nunit_tests:\n\
+             \x20 - name: from_csv_fixture\n    model: m\n    overrides:\n      macros:\n        my_lookup: {k: mocked}\n\
+             \x20   given:\n      - input: ref('src')\n        format: csv\n        fixture: src_rows\n\
+             \x20   expect:\n      rows:\n        - {id: 1, v: x, looked: mocked}\n        - {id: 2, v: y, looked: mocked}\n\
+             \x20 - name: from_sql_fixture\n    model: m\n    given:\n      - input: ref('src')\n        format: sql\n        fixture: src_rows_sql\n\
+             \x20   expect:\n      format: sql\n      rows: \"select 3 as id, 'z' as v, 'real' as looked\"\n\
+             \x20 - name: nothing_expected\n    model: m\n    given:\n      - input: ref('src')\n        rows: []\n    expect:\n      rows: []\n",
+        ),
+    ]);
+    let out = build_ok(p.path(), &[]);
+    assert!(out.contains("PASS=5 WARN=0 ERROR=0"), "{out}");
+}

@@ -668,13 +668,8 @@ fn relation_type(n: &ParsedNode) -> String {
     }
 }
 
-/// `rdbt compile --inline "<sql>"`: renders free SQL as if it were a model of
-/// the root project.
-pub fn compile_inline(
-    compiler: &Compiler,
-    parsed: &ParsedProject,
-    sql: &str,
-) -> Result<String, Diagnostics> {
+/// Free SQL as a node of the root project, `place` naming it in errors.
+fn inline_node(parsed: &ParsedProject, sql: &str, place: &str) -> ParsedNode {
     let mut node = parse::blank_node(
         "sql_operation.inline".into(),
         ResourceType::Operation,
@@ -684,7 +679,18 @@ pub fn compile_inline(
     );
     node.raw_code = Arc::from(sql);
     node.file_text = node.raw_code.clone();
-    node.abs_path = "<inline>".into();
+    node.abs_path = place.into();
+    node
+}
+
+/// `rdbt compile --inline "<sql>"`: renders free SQL as if it were a model of
+/// the root project.
+pub fn compile_inline(
+    compiler: &Compiler,
+    parsed: &ParsedProject,
+    sql: &str,
+) -> Result<String, Diagnostics> {
+    let node = inline_node(parsed, sql, "<inline>");
     let mut tmp = parsed.clone();
     tmp.nodes
         .insert(node.unique_id.clone(), Box::new(node.clone()));
@@ -775,16 +781,7 @@ pub fn render_operation(
     parsed: &ParsedProject,
     sql: &str,
 ) -> Result<String, Diagnostics> {
-    let mut node = parse::blank_node(
-        "sql_operation.inline".into(),
-        ResourceType::Operation,
-        &parsed.project_name,
-        "inline_query",
-        vec![parsed.project_name.clone(), "inline_query".into()],
-    );
-    node.raw_code = Arc::from(sql);
-    node.file_text = node.raw_code.clone();
-    node.abs_path = "<operation>".into();
+    let node = inline_node(parsed, sql, "<operation>");
     let mut tmp = parsed.clone();
     let id = node.unique_id.clone();
     tmp.nodes.insert(id.clone(), Box::new(node));

@@ -365,7 +365,24 @@ pub fn parse_project(
         }
         for u in &package.properties.unit_tests {
             let unique_id = format!("unit_test.{}.{}.{}", package.name, u.model, u.name);
-            parsed.unit_tests.insert(unique_id.clone(), u.raw.clone());
+            // `fixture: name` rows come from tests/fixtures/name.csv|.sql.
+            let mut raw = u.raw.clone();
+            if let Err(message) =
+                resolve_fixtures(&mut raw, &package.root, &package.file.test_paths)
+            {
+                diags.push(
+                    u.origin
+                        .file
+                        .error_at(
+                            u.origin.mark,
+                            codes::YAML_INVALID,
+                            format!("unit test `{}`: {message}", u.name),
+                        )
+                        .with_help("put the fixture file under tests/fixtures/ (a test path's fixtures folder), named <fixture>.csv or <fixture>.sql"),
+                );
+                continue;
+            }
+            parsed.unit_tests.insert(unique_id.clone(), raw.clone());
             // A node too, so selection (`test_type:unit`) and runs see it;
             // it depends on its model only to name it, never to build it.
             let fqn = vec![package.name.clone(), u.model.clone(), u.name.clone()];
@@ -393,9 +410,9 @@ pub fn parse_project(
                 version: None,
             });
             Arc::make_mut(&mut node.config).insert("enabled".into(), true.into());
-            node.unit_test = Some(Box::new(u.raw.clone()));
+            node.unit_test = Some(Box::new(raw.clone()));
             // Inputs are refs too, so a wrong name is reported now, at its line.
-            match unit_test_inputs(&u.raw) {
+            match unit_test_inputs(&raw) {
                 Ok(inputs) => {
                     for text in inputs {
                         if let Some(c) = LITERAL_REF.captures(&text) {
@@ -1467,6 +1484,89 @@ fn relative_to_any_by_components(
         root.pop();
     }
     relative_to(&root, yaml_path)
+}
+
+/// Replaces each `fixture: name` of a unit test's `given` inputs and
+/// `expect` by the rows of the fixture file `<test path>/fixtures/**/name.csv`
+/// (or `.sql` with `format: sql`), as dbt reads them.
+fn resolve_fixtures(
+    raw: &mut serde_json::Value,
+    root: &std::path::Path,
+    test_paths: &[String],
+) -> Result<(), String> {
+    let mut blocks: Vec<&mut serde_json::Value> = Vec::new();
+    let (given, expect) = match raw {
+        serde_json::Value::Object(m) => {
+            let mut given = None;
+            let mut expect = None;
+            for (k, v) in m.iter_mut() {
+                match k.as_str() {
+                    "given" => given = Some(v),
+                    "expect" => expect = Some(v),
+                    _ => {}
+                }
+            }
+            (given, expect)
+        }
+        _ => return Ok(()),
+    };
+    if let Some(serde_json::Value::Array(items)) = given {
+        blocks.extend(items.iter_mut());
+    }
+    if let Some(e) = expect {
+        blocks.push(e);
+    }
+    for block in blocks {
+        let Some(name) = block
+            .get("fixture")
+            .and_then(|f| f.as_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let format = block
+            .get("format")
+            .and_then(|f| f.as_str())
+            .unwrap_or("dict")
+            .to_string();
+        let ext = match format.as_str() {
+            "csv" => "csv",
+            "sql" => "sql",
+            other => {
+                return Err(format!(
+                    "`fixture: {name}` needs `format: csv` or `format: sql` (found `{other}`)"
+                ));
+            }
+        };
+        let found = test_paths.iter().find_map(|tp| {
+            walkdir::WalkDir::new(root.join(tp).join("fixtures"))
+                .into_iter()
+                .filter_map(Result::ok)
+                .find(|e| {
+                    e.file_type().is_file()
+                        && e.path().file_stem().is_some_and(|s| s == name.as_str())
+                        && e.path().extension().is_some_and(|x| x == ext)
+                })
+                .map(|e| e.into_path())
+        });
+        let Some(path) = found else {
+            return Err(format!(
+                "fixture `{name}` not found: no {name}.{ext} under {}",
+                test_paths
+                    .iter()
+                    .map(|t| format!("{t}/fixtures/"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read fixture {}: {e}", path.display()))?;
+        if let serde_json::Value::Object(m) = block {
+            m.remove("fixture");
+            m.insert("rows".into(), serde_json::Value::String(text));
+        }
+    }
+    Ok(())
 }
 
 /// The `input:` of every `given` of a unit test, checked for shape: inputs

@@ -257,13 +257,14 @@ fn python_replacement(repl: &str) -> String {
                     i = j;
                     continue;
                 }
-                if n == 'g' && chars.get(i + 2) == Some(&'<') {
-                    if let Some(end) = chars[i + 3..].iter().position(|c| *c == '>') {
-                        let group: String = chars[i + 3..i + 3 + end].iter().collect();
-                        out.push_str(&format!("${{{group}}}"));
-                        i += 4 + end;
-                        continue;
-                    }
+                if n == 'g'
+                    && chars.get(i + 2) == Some(&'<')
+                    && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
+                {
+                    let group: String = chars[i + 3..i + 3 + end].iter().collect();
+                    out.push_str(&format!("${{{group}}}"));
+                    i += 4 + end;
+                    continue;
                 }
                 out.push(match n {
                     'n' => '\n',

@@ -111,10 +111,14 @@ pub fn load_package(
     for (kind, dirs) in kinds {
         for dir in dirs {
             let found = listing.files(root, dir, &["sql"]);
-            // Generic test definitions under tests/generic are macros, not nodes.
+            // Generic test definitions under tests/generic are macros, and
+            // unit-test fixtures under tests/fixtures are data: not nodes.
             let found: Vec<_> = found
                 .into_iter()
-                .filter(|(_, rel)| !(kind == ResourceType::Test && rel.starts_with("generic/")))
+                .filter(|(_, rel)| {
+                    !(kind == ResourceType::Test
+                        && (rel.starts_with("generic/") || rel.starts_with("fixtures/")))
+                })
                 .collect();
             let read: Vec<Vec<SqlFile>> = found
                 .par_iter()

@@ -656,10 +656,14 @@ pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcom
         };
         let id = id.ok_or_else(|| fail(format!("given input `{input}` names no model, seed, snapshot or source; write ref('name') or source('a', 'b')")))?;
         let cte = format!("__rdbt_given_{i}");
-        ctes.push((
-            cte.clone(),
-            fixture_sql(given, ident).map_err(|e| fail(format!("given input `{input}`: {e}")))?,
-        ));
+        // `rows: []`: an empty input with the real relation's columns, as
+        // dbt gives it.
+        let sql = match (no_rows(given), shared.linker.relation_name(&id)) {
+            (true, Some(relation)) => format!("SELECT * FROM {relation} WHERE 1 = 0"),
+            _ => fixture_sql(given, ident)
+                .map_err(|e| fail(format!("given input `{input}`: {e}")))?,
+        };
+        ctes.push((cte.clone(), sql));
         inputs.insert(id, cte);
     }
     let incremental = def
@@ -682,10 +686,14 @@ pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcom
     let model_sql = executable(shared, model_node, &model_sql).map_err(|f| fail(f.message))?;
     let sql = crate::compile::inject_ctes(&model_sql, &ctes);
     let expect = def.get("expect").cloned().unwrap_or_default();
-    let expected_sql = fixture_sql(&expect, ident).map_err(|e| fail(format!("expect: {e}")))?;
-    let expected = json_rows(shared, &expected_sql)
-        .await
-        .map_err(|e| fail(format!("expect rows: {e}")))?;
+    let expected = if no_rows(&expect) {
+        Vec::new()
+    } else {
+        let expected_sql = fixture_sql(&expect, ident).map_err(|e| fail(format!("expect: {e}")))?;
+        json_rows(shared, &expected_sql)
+            .await
+            .map_err(|e| fail(format!("expect rows: {e}")))?
+    };
     let columns: Vec<String> = expected
         .first()
         .map(|r| r.keys().cloned().collect())
@@ -801,6 +809,17 @@ async fn json_rows(
                 .collect())
         }
     }
+}
+
+/// A block of dict rows with none: `rows: []`.
+fn no_rows(block: &serde_json::Value) -> bool {
+    let dict = block
+        .get("format")
+        .and_then(|f| f.as_str())
+        .is_none_or(|f| f == "dict");
+    dict && block
+        .get("rows")
+        .is_some_and(|r| r.as_array().is_some_and(Vec::is_empty))
 }
 
 /// A `given` or `expect` block as SQL: dict rows (the default), `format:
