@@ -589,3 +589,39 @@ fn unit_test_fixtures() {
     let out = build_ok(p.path(), &[]);
     assert!(out.contains("PASS=5 WARN=0 ERROR=0"), "{out}");
 }
+
+/// #29 bug 5: an unchanged exposure is not `state:modified`.
+#[test]
+fn unchanged_exposures_are_not_modified() {
+    let p = duckdb_project(&[
+        ("models/a.sql", "select 1 as x"),
+        (
+            "models/exposures.yml",
+            "version: 2\nexposures:\n  - name: dash\n    type: dashboard\n    owner: {email: a@example.com}\n    depends_on: [ref('a')]\n",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    let state = tempfile::tempdir().expect("state");
+    std::fs::copy(
+        p.path().join("target/manifest.json"),
+        state.path().join("manifest.json"),
+    )
+    .expect("copy manifest");
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let run = rdbt(
+        p.path(),
+        &["ls", "-s", "state:modified", "--state", &state_dir],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(!run.stdout.contains("dash"), "{}", run.transcript());
+    std::fs::write(p.path().join("models/a.sql"), "select 2 as x").expect("edit");
+    let run = rdbt(
+        p.path(),
+        &["ls", "-s", "state:modified+", "--state", &state_dir],
+    );
+    assert!(
+        run.stdout.contains("dash") && run.stdout.contains(".a"),
+        "{}",
+        run.transcript()
+    );
+}

@@ -51,15 +51,22 @@ impl PreviousState {
                                 .unwrap_or_default()
                                 .to_string(),
                             config: n.get("config").cloned().unwrap_or_default(),
-                            relation: (
-                                s("database"),
-                                s("schema"),
-                                if section == "sources" {
-                                    s("identifier")
-                                } else {
-                                    s("alias")
-                                },
-                            ),
+                            relation: if !matches!(
+                                s("resource_type").as_str(),
+                                "model" | "seed" | "snapshot" | "source" | "test"
+                            ) {
+                                Default::default()
+                            } else {
+                                (
+                                    s("database"),
+                                    s("schema"),
+                                    if section == "sources" {
+                                        s("identifier")
+                                    } else {
+                                        s("alias")
+                                    },
+                                )
+                            },
                             contract: n.pointer("/config/contract").cloned().unwrap_or_default(),
                             macros: n
                                 .pointer("/depends_on/macros")
@@ -147,8 +154,18 @@ impl PreviousState {
     }
 }
 
+/// Where a node is built; nodes that build nothing (exposures, metrics,
+/// semantic models, unit tests) have no relation to compare.
 fn relation_of(n: &ParsedNode) -> (String, String, String) {
-    (n.database.clone(), n.schema.clone(), n.alias.clone())
+    use crate::project::ResourceType;
+    match n.resource_type {
+        ResourceType::Model
+        | ResourceType::Seed
+        | ResourceType::Snapshot
+        | ResourceType::Source
+        | ResourceType::Test => (n.database.clone(), n.schema.clone(), n.alias.clone()),
+        _ => Default::default(),
+    }
 }
 
 fn configs_differ(old: &OldNode, n: &ParsedNode) -> bool {
