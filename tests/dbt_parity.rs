@@ -625,3 +625,34 @@ fn unchanged_exposures_are_not_modified() {
         run.transcript()
     );
 }
+
+/// #28 item 16: `FULL OUTER JOIN ... USING (k)` gives `k` as the coalesce
+/// of both sides, in `*` and by name, as DuckDB does.
+#[test]
+fn full_join_using_coalesces_the_key() {
+    let p = duckdb_project(&[
+        ("models/l.sql", "select 1 as k, 'left' as l"),
+        ("models/r.sql", "select 2 as k, 'right' as r"),
+        (
+            "models/j.sql",
+            "select * from {{ ref('l') }} full outer join {{ ref('r') }} using (k)",
+        ),
+        (
+            "models/named.sql",
+            "select k, count(*) as n from {{ ref('l') }} a full join {{ ref('r') }} b using (k) where k > 0 group by k",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('j') }} order by k"),
+        vec![
+            // (NULLs are left out of the JSON rows.)
+            json!({"k": 1, "l": "left"}),
+            json!({"k": 2, "r": "right"}),
+        ]
+    );
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('named') }} order by k"),
+        vec![json!({"k": 1, "n": 1}), json!({"k": 2, "n": 1})]
+    );
+}

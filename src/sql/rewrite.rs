@@ -46,6 +46,9 @@ impl VisitorMut for Rewriter {
     /// DataFusion would refuse two that print alike.
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<TranslateError> {
         if self.dialect != SqlDialect::BigQuery {
+            if matches!(self.dialect, SqlDialect::DuckDb | SqlDialect::Postgres) {
+                full_join_using(select);
+            }
             return ControlFlow::Continue(());
         }
         let mut anonymous = 0;
@@ -173,6 +176,149 @@ impl VisitorMut for Rewriter {
         match result {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(e),
+        }
+    }
+}
+
+/// `a FULL JOIN b USING (k)`: in DuckDB and Postgres (and BigQuery) `k` is
+/// the coalesce of both sides, where DataFusion takes the left side's and
+/// gives NULL for rows only the right side has. The join becomes `ON a.k =
+/// b.k`, a bare `k` becomes `COALESCE(a.k, b.k)`, and `*` lists `k` once,
+/// then each side's other columns. Done for a FROM of two named relations;
+/// longer join chains are left as they are.
+fn full_join_using(select: &mut Select) {
+    use sqlparser::ast::{
+        ExcludeSelectItem, JoinConstraint, JoinOperator, SelectItemQualifiedWildcardKind,
+        WildcardAdditionalOptions,
+    };
+    let [from] = select.from.as_mut_slice() else {
+        return;
+    };
+    let [join] = from.joins.as_mut_slice() else {
+        return;
+    };
+    let JoinOperator::FullOuter(JoinConstraint::Using(columns)) = &join.join_operator else {
+        return;
+    };
+    // How each side's columns are qualified: its alias, else its name.
+    let qualifier = |t: &TableFactor| -> Option<Vec<Ident>> {
+        match t {
+            TableFactor::Table { alias: Some(a), .. }
+            | TableFactor::Derived { alias: Some(a), .. } => Some(vec![a.name.clone()]),
+            TableFactor::Table {
+                name, alias: None, ..
+            } => name
+                .0
+                .iter()
+                .map(|p| p.as_ident().cloned())
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        }
+    };
+    let (Some(left), Some(right)) = (qualifier(&from.relation), qualifier(&join.relation)) else {
+        return;
+    };
+    let keys: Vec<Ident> = columns
+        .iter()
+        .filter_map(|c| c.0.last().and_then(|p| p.as_ident()).cloned())
+        .collect();
+    if keys.len() != columns.len() || keys.is_empty() {
+        return;
+    }
+    // A `*` with options of its own is left alone (and so is the join).
+    if select.projection.iter().any(|item| {
+        matches!(item, SelectItem::Wildcard(o) if *o != WildcardAdditionalOptions::default())
+    }) {
+        return;
+    }
+    let side = |q: &[Ident], k: &Ident| {
+        let mut parts = q.to_vec();
+        parts.push(k.clone());
+        Expr::CompoundIdentifier(parts)
+    };
+    let merged = |k: &Ident| call("coalesce", vec![side(&left, k), side(&right, k)]);
+    let on = keys
+        .iter()
+        .map(|k| Expr::BinaryOp {
+            left: Box::new(side(&left, k)),
+            op: BinaryOperator::Eq,
+            right: Box::new(side(&right, k)),
+        })
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: BinaryOperator::And,
+            right: Box::new(b),
+        });
+    let Some(on) = on else { return };
+    join.join_operator = JoinOperator::FullOuter(JoinConstraint::On(on));
+    let is_key = |i: &Ident| keys.iter().any(|k| k.value.eq_ignore_ascii_case(&i.value));
+    let bare_keys = |e: &mut Expr| {
+        let _ = sqlparser::ast::visit_expressions_mut(e, |e| {
+            if let Expr::Identifier(i) = e
+                && let Some(k) = keys.iter().find(|k| k.value.eq_ignore_ascii_case(&i.value))
+            {
+                *e = merged(k);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    };
+    let mut projection = Vec::with_capacity(select.projection.len() + keys.len());
+    for item in std::mem::take(&mut select.projection) {
+        match item {
+            SelectItem::Wildcard(_) => {
+                for k in &keys {
+                    projection.push(SelectItem::ExprWithAlias {
+                        expr: merged(k),
+                        alias: k.clone(),
+                    });
+                }
+                for q in [&left, &right] {
+                    let exclude = ExcludeSelectItem::Multiple(
+                        keys.iter()
+                            .map(|k| ObjectName::from(vec![k.clone()]))
+                            .collect(),
+                    );
+                    projection.push(SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(q.clone())),
+                        WildcardAdditionalOptions {
+                            opt_exclude: Some(exclude),
+                            ..Default::default()
+                        },
+                    ));
+                }
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) if is_key(&i) => {
+                let k = keys
+                    .iter()
+                    .find(|k| k.value.eq_ignore_ascii_case(&i.value))
+                    .cloned()
+                    .unwrap_or(i.clone());
+                projection.push(SelectItem::ExprWithAlias {
+                    expr: merged(&k),
+                    alias: i,
+                });
+            }
+            SelectItem::UnnamedExpr(mut e) => {
+                bare_keys(&mut e);
+                projection.push(SelectItem::UnnamedExpr(e));
+            }
+            SelectItem::ExprWithAlias { mut expr, alias } => {
+                bare_keys(&mut expr);
+                projection.push(SelectItem::ExprWithAlias { expr, alias });
+            }
+            other => projection.push(other),
+        }
+    }
+    select.projection = projection;
+    if let Some(w) = &mut select.selection {
+        bare_keys(w);
+    }
+    if let Some(h) = &mut select.having {
+        bare_keys(h);
+    }
+    if let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+        for e in exprs {
+            bare_keys(e);
         }
     }
 }
