@@ -656,3 +656,27 @@ fn full_join_using_coalesces_the_key() {
         vec![json!({"k": 1, "n": 1}), json!({"k": 2, "n": 1})]
     );
 }
+
+/// #28 item 15: more of DuckDB's common functions run with DuckDB's results.
+#[test]
+fn duckdb_functions() {
+    let p = duckdb_project(&[(
+        "models/m.sql",
+        "select regexp_extract('abc123', '[0-9]+') as digits,\n\
+         regexp_extract('abc123', '([a-z]+)([0-9]+)', 1) as letters,\n\
+         regexp_extract('abc', 'z') as none_found,\n\
+         epoch_ms(timestamp '2024-01-01 00:00:01') as ms,\n\
+         len('abc') as chars, strlen('é') as bytes,\n\
+         cast(last_day(date '2024-02-10') as varchar) as month_end,\n\
+         json_extract_string('{\"a\": {\"b\": \"x\"}}', '$.a.b') as json_value,\n\
+         list_value(1, 2) as list",
+    )]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![
+            json!({"digits": "123", "letters": "abc", "none_found": "", "ms": 1704067201000i64,
+                    "chars": 3, "bytes": 2, "month_end": "2024-02-29", "json_value": "x", "list": [1, 2]})
+        ]
+    );
+}

@@ -261,6 +261,20 @@ fn all_functions() -> Vec<ScalarUDF> {
             |_| DataType::Interval(IntervalUnit::MonthDayNano),
             interval_times,
         ),
+        variadic(
+            "duckdb_regexp_extract",
+            |_| DataType::Utf8,
+            duckdb_regexp_extract,
+        ),
+        function(
+            "duckdb_epoch_ms",
+            1,
+            |t| match t.first() {
+                Some(t) if t.is_integer() => timestamp_type(),
+                _ => DataType::Int64,
+            },
+            duckdb_epoch_ms,
+        ),
         function(
             "rdbt_at_time_zone",
             2,
@@ -1060,6 +1074,41 @@ fn regexp_extract(args: &[ScalarValue]) -> Result<ScalarValue, String> {
         c.get(if c.len() > 1 { 1 } else { 0 })
             .map(|m| m.as_str().to_string())
     })))
+}
+
+/// DuckDB's `regexp_extract(s, pattern[, group])`: the group (0: the whole
+/// match) of the first match, or '' when nothing matches.
+fn duckdb_regexp_extract(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    let (Some(s), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(ScalarValue::Null);
+    };
+    let group = match args.get(2) {
+        Some(g) => int(g).ok_or("the group must be an integer")?,
+        None => 0,
+    };
+    let re = regex::Regex::new(pattern).map_err(|e| format!("invalid regular expression: {e}"))?;
+    let group = usize::try_from(group).map_err(|_| "the group must not be negative".to_string())?;
+    if group >= re.captures_len() {
+        return Err(format!("the pattern has no group {group}"));
+    }
+    Ok(ScalarValue::Utf8(Some(
+        re.captures(s)
+            .and_then(|c| c.get(group).map(|m| m.as_str().to_string()))
+            .unwrap_or_default(),
+    )))
+}
+
+/// DuckDB's `epoch_ms`: milliseconds since the epoch of a timestamp, or the
+/// timestamp of a number of milliseconds.
+fn duckdb_epoch_ms(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    if let Some(ms) = int(&args[0]) {
+        let t = chrono::DateTime::from_timestamp_millis(ms).ok_or("epoch_ms out of range")?;
+        return Ok(to_timestamp_value(t.naive_utc()));
+    }
+    Ok(match datetime(&args[0])? {
+        Some(t) => ScalarValue::Int64(Some(t.and_utc().timestamp_millis())),
+        None => ScalarValue::Null,
+    })
 }
 
 /// FORMAT with `%d`, `%i`, `%s`, `%f`, `%.Nf`, `%t`, `%%`.

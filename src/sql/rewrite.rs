@@ -1068,6 +1068,21 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
                     })
                 }
                 "REGEXP_MATCHES" => renamed(f, "regexp_like"),
+                "REGEXP_EXTRACT" => renamed(f, "duckdb_regexp_extract"),
+                "EPOCH_MS" => renamed(f, "duckdb_epoch_ms"),
+                "LEN" => renamed(f, "character_length"),
+                "STRLEN" => renamed(f, "octet_length"),
+                "LIST_VALUE" => renamed(f, "make_array"),
+                "TODAY" => renamed(f, "current_date"),
+                "JSON_EXTRACT_STRING" => renamed(f, "bq_json_value"),
+                "JSON_EXTRACT" => renamed(f, "bq_json_query"),
+                // DuckDB's one-argument `last_day(d)`: the month's last day.
+                "LAST_DAY" if plain_args(f).is_some_and(|a| a.len() == 1) => {
+                    let Some(a) = plain_args(f) else {
+                        return Ok(());
+                    };
+                    call("bq_last_day", vec![a[0].clone(), string("month")])
+                }
                 // `date_diff(part, start, end)`: the part boundaries crossed
                 // from start to end (weeks start on Monday).
                 "DATE_DIFF" | "DATEDIFF" => {
