@@ -25,6 +25,8 @@ pub use dialect::{executable_sql, sql_dialect_of};
 pub use environment::{Compiler, render_env_string};
 pub use generic_tests::jinja_literal;
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, TestKwargs};
+#[cfg(test)]
+pub(crate) use parse::blank_node;
 pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};
 pub use warehouse_access::{QueryTable, WarehouseAccess};

@@ -166,10 +166,32 @@ pub(super) async fn hooks(
 /// The message of a failed model: the engine's words, where the model is,
 /// and where the executed SQL was written.
 pub(super) fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
-    format!(
-        "{e}\n  in {} (compiled SQL: target/run/{}/{})",
-        node.original_file_path, node.package_name, node.original_file_path
-    )
+    let text = e.to_string();
+    // The query engine's own bugs are not the user's: say so, without
+    // DataFusion's plea to file a report in its tracker.
+    let internal = text.contains("Internal error");
+    let text = match text.find("This issue was likely caused by a bug") {
+        Some(at) => text[..at].trim_end().to_string(),
+        None => text,
+    };
+    let in_yaml =
+        node.original_file_path.ends_with(".yml") || node.original_file_path.ends_with(".yaml");
+    let compiled = if node.test_metadata.is_some() || in_yaml {
+        format!("{}/{}.sql", node.original_file_path, node.alias)
+    } else {
+        node.original_file_path.clone()
+    };
+    let mut message = format!(
+        "{text}\n  in {} (compiled SQL: target/run/{}/{compiled})",
+        node.original_file_path, node.package_name
+    );
+    if internal {
+        message.push_str(
+            "\n  this is an internal error of the embedded query engine, not a problem in your \
+             SQL; please report it to rdbt with the compiled SQL",
+        );
+    }
+    message
 }
 
 /// "table 'warehouse.main.orders' not found": say which upstream node that
@@ -1329,7 +1351,34 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::condition_holds;
+    use super::{condition_holds, engine_error};
+    use crate::compile::ParsedNode;
+    use crate::project::ResourceType;
+
+    // #28 item 18: the query engine's internal errors are labelled as rdbt's,
+    // and a YAML-defined test points at its own compiled file.
+    #[test]
+    fn internal_errors_are_not_the_users() {
+        let mut node = crate::compile::blank_node(
+            "test.p.t".into(),
+            ResourceType::Test,
+            "p",
+            "not_null_m_id",
+            vec!["p".into(), "not_null_m_id".into()],
+        );
+        node.original_file_path = "models/schema.yml".into();
+        node.alias = "not_null_m_id".into();
+        let message = engine_error(
+            &node,
+            "Internal error: Physical input schema should be the same. This issue was likely caused by a bug in DataFusion's code. Please help us",
+        );
+        assert!(message.contains("Internal error: Physical input schema should be the same."));
+        assert!(!message.contains("likely caused by a bug in DataFusion"));
+        assert!(message.contains("internal error of the embedded query engine"));
+        assert!(message.contains("target/run/p/models/schema.yml/not_null_m_id.sql"));
+        let plain: &ParsedNode = &node;
+        assert!(!engine_error(plain, "Divide by zero").contains("internal error"));
+    }
 
     #[test]
     fn thresholds() {
