@@ -417,7 +417,8 @@ fn global_cross_database_macros() {
 }
 
 /// #28 item 11: `| int` and `| float` fall back to their default on bad
-/// input, and a macro default may name an earlier argument.
+/// input, a macro default may name an earlier argument, and `| list` and
+/// `dict()` make values that can be mutated.
 #[test]
 fn jinja2_filters_and_defaults() {
     let p = duckdb_project(&[
@@ -428,13 +429,16 @@ fn jinja2_filters_and_defaults() {
         (
             "models/m.sql",
             "select '{{ 'abc' | int }},{{ '3.7' | int }},{{ 'ff' | int(base=16) }},{{ 'x' | float }},{{ 'q' | int(5) }}' as filters,\n\
-             '{{ greet('s') }}/{{ greet('s', 'n') }}' as defaults",
+             '{{ greet('s') }}/{{ greet('s', 'n') }}' as defaults,\n\
+             '{% set l = ['b', 'a'] | sort | list %}{% do l.append('c') %}{% set d = dict(a=1) %}{% do d.update({'b': 2}) %}{{ l | join }}{{ d | tojson }}' as mutable",
         ),
     ]);
     build_ok(p.path(), &[]);
     assert_eq!(
         rows(p.path(), "select * from {{ ref('m') }}"),
-        vec![json!({"filters": "0,3,255,0.0,5", "defaults": "s/n"})]
+        vec![
+            json!({"filters": "0,3,255,0.0,5", "defaults": "s/n", "mutable": "abc{\"a\":1,\"b\":2}"})
+        ]
     );
 }
 

@@ -17,6 +17,22 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("ref", ref_fn);
     env.add_function("__rdbt_list", super::mutable::list_fn);
     env.add_function("__rdbt_dict", super::mutable::dict_fn);
+    // Python's `list(...)` / `| list` and `dict(...)` make values that can
+    // be mutated, as in dbt's Jinja.
+    env.add_filter("list", |v: Value| super::mutable::list_fn(Some(v)));
+    env.add_function("list", |v: Option<Value>| super::mutable::list_fn(v));
+    env.add_function(
+        "dict",
+        |args: Rest<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+            let map = super::mutable::dict_fn(args.first().cloned())?;
+            if let Some(m) = map.downcast_object_ref::<super::mutable::MutableMap>() {
+                for key in kwargs.args() {
+                    m.insert(Value::from(key), kwargs.get::<Value>(key)?);
+                }
+            }
+            Ok(map)
+        },
+    );
     env.add_function("source", source_fn);
     env.add_function("__rdbt_render", render_text_fn);
     env.add_function("env_var", env_var_fn);
