@@ -34,7 +34,7 @@ pub fn write_project(dir: &Path, spec: SyntheticSpec) -> io::Result<()> {
     std::fs::create_dir_all(dir.join("seeds"))?;
     std::fs::write(
         dir.join("rdbt_project.yml"),
-        "name: synthetic\nprofile: synthetic\nvars:\n  factor: 3\nmodels:\n  synthetic:\n    +materialized: view\n",
+        "name: synthetic\nvars:\n  factor: 3\nmodels:\n  synthetic:\n    +materialized: view\n",
     )?;
     std::fs::write(
         dir.join("macros/helpers.sql"),

@@ -684,3 +684,32 @@ fn duckdb_functions() {
         ]
     );
 }
+
+/// #29 bug 6: a profile the project names must exist, as in dbt; only a
+/// project that names none builds on the built-in local target.
+#[test]
+fn a_named_profile_must_exist() {
+    let misspelled = project(&[
+        ("dbt_project.yml", "name: shop\nprofile: shopp\n"),
+        ("profiles.yml", "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: dev.duckdb\n"),
+        ("models/m.sql", "select 1 as x"),
+    ]);
+    let run = rdbt(misspelled.path(), &["build"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("profile `shopp` is not in"), "{}", run.transcript());
+    assert!(run.stderr.contains("shop"), "{}", run.transcript());
+
+    let missing = project(&[
+        ("dbt_project.yml", "name: shop\nprofile: shop\n"),
+        ("models/m.sql", "select 1 as x"),
+    ]);
+    let run = rdbt(missing.path(), &["build"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("no profiles.yml was found"), "{}", run.transcript());
+
+    let unnamed = project(&[
+        ("dbt_project.yml", "name: shop\n"),
+        ("models/m.sql", "select 1 as x"),
+    ]);
+    build_ok(unnamed.path(), &[]);
+}

@@ -85,6 +85,7 @@ pub fn resolve_settings(
     root: &std::path::Path,
     project_file: &crate::project::ProjectFile,
 ) -> Result<(Settings, Printer, Vec<Diagnostic>), Failure> {
+    let named = project_file.profile.is_some();
     let profile = project_file
         .profile
         .clone()
@@ -92,7 +93,12 @@ pub fn resolve_settings(
     let mut flags = flags_from(g);
     flags.project_dir = Some(root.to_path_buf());
     let (settings, warnings) =
-        match crate::settings::resolve(&flags, &profile, &crate::compile::render_env_string) {
+        match crate::settings::resolve(
+            &flags,
+            &profile,
+            named,
+            &crate::compile::render_env_string,
+        ) {
             Ok(s) => s,
             Err(d) => {
                 early_printer(g).diagnostics(&[d]);

@@ -64,10 +64,14 @@ pub struct Settings {
 }
 
 /// Resolves the settings for a project at `flags.project_dir` (or the current
-/// directory). `project_profile` is the project file's `profile:` or name.
+/// directory). `project_profile` is the project file's `profile:` or name;
+/// `profile_named` says whether the project file (or `--profile`) names one:
+/// a named profile must exist, as in dbt, and only a project that names
+/// none falls back to the built-in local target.
 pub fn resolve(
     flags: &Flags,
     project_profile: &str,
+    profile_named: bool,
     render: StringRenderer,
 ) -> Result<(Settings, Diagnostics), Diagnostic> {
     let env = |name: &str| read_env(name).filter(|v| !v.is_empty());
@@ -92,15 +96,38 @@ pub fn resolve(
         .or_else(|| env("RDBT_PROFILE"))
         .unwrap_or_else(|| project_profile.to_string());
     let target_flag = flags.target.clone().or_else(|| env("RDBT_TARGET"));
+    let profile_named = profile_named || flags.profile.is_some() || env("RDBT_PROFILE").is_some();
     let target = match &profiles_file {
         Some(path) => profiles::load_target(
             path,
             &profile_name,
             target_flag.as_deref(),
+            profile_named,
             &project_dir,
             render,
             &mut warnings,
         )?,
+        None if profile_named => {
+            let mut looked = vec![project_dir.join("profiles.yml").display().to_string()];
+            if let Some(dir) = &profiles_dir {
+                looked = vec![dir.join("profiles.yml").display().to_string()];
+            } else if let Some(home) = std::env::var_os("HOME") {
+                let home = PathBuf::from(home);
+                looked.push(home.join(".rdbt/profiles.yml").display().to_string());
+                looked.push(home.join(".dbt/profiles.yml").display().to_string());
+            }
+            return Err(Diagnostic::error(
+                codes::PROFILE,
+                format!(
+                    "the project uses profile `{profile_name}`, but no profiles.yml was found (looked for {})",
+                    looked.join(", ")
+                ),
+            )
+            .with_help(
+                "create profiles.yml with that profile (`rdbt init` writes one), pass --profiles-dir, \
+                 or remove `profile:` from the project file to build on the built-in local target",
+            ));
+        }
         None => {
             if let Some(dir) = &profiles_dir {
                 return Err(Diagnostic::error(codes::PROFILE, format!("no profiles.yml in {}", dir.display()))

@@ -115,6 +115,7 @@ pub(super) fn load_target(
     path: &Path,
     profile_name: &str,
     target_flag: Option<&str>,
+    profile_named: bool,
     project_dir: &Path,
     render: StringRenderer,
     warnings: &mut Diagnostics,
@@ -129,7 +130,8 @@ pub(super) fn load_target(
                     .map(|e| e.map(|(k, _, _)| k).filter(|k| k != "config").collect())
             })
             .unwrap_or_default();
-        if target_flag.is_some() {
+        // A target asked for, or a profile the project names, must exist.
+        if target_flag.is_some() || profile_named {
             return Err(Diagnostic::error(
                 codes::PROFILE,
                 format!("profile `{profile_name}` is not in {}", path.display()),
