@@ -117,6 +117,16 @@ fn debug_shows_settings_and_masks_secrets() {
 fn no_profiles_means_the_local_warehouse() {
     let p = fixture("jaffle_nested");
     std::fs::remove_file(p.path().join("profiles.yml")).expect("rm");
+    // A project naming no profile (one naming a missing profile is an
+    // error, as in dbt: #29).
+    let project_file = p.path().join("dbt_project.yml");
+    let text = std::fs::read_to_string(&project_file).expect("project file");
+    let unnamed: String = text
+        .lines()
+        .filter(|l| !l.starts_with("profile:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&project_file, unnamed).expect("write project file");
     let run = rdbt(p.path(), &["debug"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(run.stdout.contains("target: local (type: datafusion)"));

@@ -691,12 +691,19 @@ fn duckdb_functions() {
 fn a_named_profile_must_exist() {
     let misspelled = project(&[
         ("dbt_project.yml", "name: shop\nprofile: shopp\n"),
-        ("profiles.yml", "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: dev.duckdb\n"),
+        (
+            "profiles.yml",
+            "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: dev.duckdb\n",
+        ),
         ("models/m.sql", "select 1 as x"),
     ]);
     let run = rdbt(misspelled.path(), &["build"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("profile `shopp` is not in"), "{}", run.transcript());
+    assert!(
+        run.stderr.contains("profile `shopp` is not in"),
+        "{}",
+        run.transcript()
+    );
     assert!(run.stderr.contains("shop"), "{}", run.transcript());
 
     let missing = project(&[
@@ -705,7 +712,11 @@ fn a_named_profile_must_exist() {
     ]);
     let run = rdbt(missing.path(), &["build"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("no profiles.yml was found"), "{}", run.transcript());
+    assert!(
+        run.stderr.contains("no profiles.yml was found"),
+        "{}",
+        run.transcript()
+    );
 
     let unnamed = project(&[
         ("dbt_project.yml", "name: shop\n"),

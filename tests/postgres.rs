@@ -23,7 +23,7 @@ fn pull_project(table: &str, extra: &str, columns: &str) -> tempfile::TempDir {
         "version: 2\nsources:\n  - name: pg\n    tables:\n      - name: {table}\n        ingest:\n          postgres:\n            url: \"{{{{ env_var('PG_URL') }}}}\"\n            table: public.{table}\n{extra}{columns}"
     );
     project(&[
-        ("rdbt_project.yml", "name: pulls\nprofile: pulls\n"),
+        ("rdbt_project.yml", "name: pulls\n"),
         ("models/sources.yml", &sources),
     ])
 }

@@ -80,8 +80,13 @@ fn partial_parse_rerenders_only_the_edited_model() {
             ..Default::default()
         };
         let (project, _) = rdbt::project::load_project(dir).expect("load");
-        let (settings, _) =
-            resolve(&flags, "jaffle_nested", &rdbt::compile::render_env_string).expect("settings");
+        let (settings, _) = resolve(
+            &flags,
+            "jaffle_nested",
+            true,
+            &rdbt::compile::render_env_string,
+        )
+        .expect("settings");
         let mut cache = ParseCache::load(&project.target_dir());
         let out = parse_project(&project, &settings, &mut cache).expect("parse");
         assert!(out.errors.is_empty(), "{:?}", out.errors);

@@ -93,12 +93,8 @@ pub fn resolve_settings(
     let mut flags = flags_from(g);
     flags.project_dir = Some(root.to_path_buf());
     let (settings, warnings) =
-        match crate::settings::resolve(
-            &flags,
-            &profile,
-            named,
-            &crate::compile::render_env_string,
-        ) {
+        match crate::settings::resolve(&flags, &profile, named, &crate::compile::render_env_string)
+        {
             Ok(s) => s,
             Err(d) => {
                 early_printer(g).diagnostics(&[d]);
