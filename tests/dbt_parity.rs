@@ -745,3 +745,29 @@ fn compile_sees_existing_incremental_tables() {
     assert_eq!(after.code, 0, "{}", after.transcript());
     assert!(after.stdout.contains("max(id)"), "{}", after.transcript());
 }
+
+/// #28 item 5: Jinja in a column's `data_type` and a seed's `column_types`
+/// in property YAML is rendered.
+#[test]
+fn jinja_in_yaml_types() {
+    let p = duckdb_project(&[
+        ("seeds/s.csv", "id,amount\n1,2\n"),
+        (
+            "seeds/s.yml",
+            "version: 2\nseeds:\n  - name: s\n    config:\n      column_types:\n        amount: \"{{ dbt.type_float() }}\"\n",
+        ),
+        (
+            "models/m.sql",
+            "{{ config(contract={'enforced': true}) }}\nselect cast(id as varchar) as id, amount from {{ ref('s') }}",
+        ),
+        (
+            "models/m.yml",
+            "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_type: \"{{ dbt.type_string() }}\"\n      - name: amount\n        data_type: \"{{ 'double' }}\"\n",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![json!({"id": "1", "amount": 2.0})]
+    );
+}

@@ -460,6 +460,7 @@ pub fn parse_project(
     render_descriptions(&compiler, &mut parsed, &mut diags);
     report_unused_patches(project, &patches, &mut diags);
     report_unused_config_paths(project, &parsed, &mut diags);
+    render_yaml_types(&compiler, &mut parsed, &mut diags);
     validate_configs(&parsed, &mut diags);
     cache.retain(&new_cache_entries);
     crate::timings::phase("  parse: macros, descriptions, config checks", step);
@@ -605,6 +606,79 @@ impl FolderBases {
                 Arc::new(config)
             })
             .clone()
+    }
+}
+
+/// Jinja in property YAML's column `data_type` and a seed's `column_types`
+/// (`data_type: "{{ dbt.type_string() }}"`), rendered in the node's scope as
+/// dbt renders them. Only nodes holding such a value are touched.
+fn render_yaml_types(compiler: &Compiler, parsed: &mut ParsedProject, diags: &mut Diagnostics) {
+    let jinja = |s: &str| s.contains("{{") || s.contains("{%");
+    for node in parsed.nodes.values_mut() {
+        let in_columns = node
+            .columns
+            .values()
+            .any(|c| c.data_type.as_deref().is_some_and(jinja));
+        let in_types = node
+            .config
+            .get("column_types")
+            .and_then(|t| t.as_object())
+            .is_some_and(|m| m.values().any(|v| v.as_str().is_some_and(jinja)));
+        if !in_columns && !in_types {
+            continue;
+        }
+        let scope = scope_for(compiler, node, (*node.config).clone());
+        let render = |text: &str| -> Result<String, Diagnostic> {
+            compiler
+                .render_string(scope.clone(), text)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| {
+                    Diagnostic::error(
+                        codes::JINJA_RUNTIME,
+                        format!(
+                            "cannot render `{text}` for {} `{}`: {}",
+                            node.resource_type,
+                            node.name,
+                            e.detail().unwrap_or(&e.to_string())
+                        ),
+                    )
+                    .at(Location::new(&node.abs_path, 1, 1), None)
+                    .with_help("a type may use target, var() and dbt's type macros")
+                })
+        };
+        let mut rendered_columns = Vec::new();
+        for (name, c) in &node.columns {
+            if let Some(t) = c.data_type.as_deref().filter(|t| jinja(t)) {
+                match render(t) {
+                    Ok(r) => rendered_columns.push((name.clone(), r)),
+                    Err(d) => diags.push(d),
+                }
+            }
+        }
+        let mut rendered_types = Vec::new();
+        if let Some(types) = node.config.get("column_types").and_then(|t| t.as_object()) {
+            for (name, v) in types {
+                if let Some(t) = v.as_str().filter(|t| jinja(t)) {
+                    match render(t) {
+                        Ok(r) => rendered_types.push((name.clone(), r)),
+                        Err(d) => diags.push(d),
+                    }
+                }
+            }
+        }
+        for (name, t) in rendered_columns {
+            if let Some(c) = node.columns.get_mut(&name) {
+                c.data_type = Some(t);
+            }
+        }
+        if !rendered_types.is_empty() {
+            let config = Arc::make_mut(&mut node.config);
+            if let Some(serde_json::Value::Object(types)) = config.get_mut("column_types") {
+                for (name, t) in rendered_types {
+                    types.insert(name, serde_json::Value::String(t));
+                }
+            }
+        }
     }
 }
 
