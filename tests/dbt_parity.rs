@@ -771,3 +771,22 @@ fn jinja_in_yaml_types() {
         vec![json!({"id": "1", "amount": 2.0})]
     );
 }
+
+/// #28 item 16: `current_timestamp` is one value per query, in every view
+/// the query reads.
+#[test]
+fn current_timestamp_is_one_value_per_query() {
+    let p = duckdb_project(&[
+        ("models/v1.sql", "select current_timestamp as t"),
+        ("models/v2.sql", "select now() as t"),
+        (
+            "models/same.sql",
+            "{{ config(materialized='table') }}\nselect v1.t = v2.t and v1.t = current_timestamp as same from {{ ref('v1') }} v1 cross join {{ ref('v2') }} v2",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('same') }}"),
+        vec![json!({"same": true})]
+    );
+}

@@ -218,7 +218,7 @@ impl TableProvider for SqlView {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        outer: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
@@ -227,7 +227,14 @@ impl TableProvider for SqlView {
             .ctx
             .upgrade()
             .ok_or_else(|| DataFusionError::Internal("the warehouse was closed".into()))?;
-        let df = ctx.sql(&self.sql).await?;
+        // Planned with the scanning query's start time, so `now()` and
+        // `current_timestamp` are one value in the query and every view it
+        // reads, as in DuckDB.
+        let mut state = ctx.state();
+        state.execution_props_mut().query_execution_start_time =
+            outer.execution_props().query_execution_start_time;
+        let plan = state.create_logical_plan(&self.sql).await?;
+        let df = datafusion::dataframe::DataFrame::new(state, plan);
         let df = match projection {
             Some(cols) => {
                 let names: Vec<String> = cols
