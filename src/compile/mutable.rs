@@ -107,6 +107,10 @@ fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &
     let mut stack: Vec<(u8, bool)> = Vec::new();
     // Whether the previous token ends an operand (a `[` after it indexes).
     let mut after_operand = false;
+    // Whether the previous token is the keyword `in`: a literal there is
+    // only iterated or searched (`for x in [...]`, `x in [...]`) and can
+    // never be reached to mutate, so it stays a plain (cheaper) list.
+    let mut after_in = false;
     let mut i = start;
     while i < b.len() {
         let c = b[i];
@@ -121,24 +125,28 @@ fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &
                 }
                 i += 1;
                 after_operand = true;
+                after_in = false;
                 continue;
             }
             b'[' => {
-                let literal = !after_operand;
+                let literal = !after_operand && !after_in;
                 if literal {
                     edits.push((i, "__rdbt_list("));
                 }
                 stack.push((b']', literal));
                 after_operand = false;
+                after_in = false;
             }
             b'{' => {
                 edits.push((i, "__rdbt_dict("));
                 stack.push((b'}', true));
                 after_operand = false;
+                after_in = false;
             }
             b'(' => {
                 stack.push((b')', false));
                 after_operand = false;
+                after_in = false;
             }
             b']' | b'}' | b')' if !stack.is_empty() => {
                 let (expected, literal) = stack.pop()?;
@@ -149,6 +157,7 @@ fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &
                     edits.push((i + 1, ")"));
                 }
                 after_operand = true;
+                after_in = false;
             }
             _ if stack.is_empty()
                 && (c == close || ((c == b'-' || c == b'+') && b.get(i + 1) == Some(&close)))
@@ -166,6 +175,7 @@ fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &
                     i += 1;
                 }
                 let word = &text[word_start..i];
+                after_in = word == "in";
                 after_operand = !matches!(
                     word,
                     "in" | "not"
@@ -184,7 +194,10 @@ fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &
                 continue;
             }
             _ if c.is_ascii_whitespace() => {}
-            _ => after_operand = false,
+            _ => {
+                after_operand = false;
+                after_in = false;
+            }
         }
         i += 1;
     }
@@ -602,7 +615,7 @@ mod tests {
         let t = "{% for c in ['a', 'b'] if c not in [x] %}{{ return([c]) }}{% endfor %}";
         assert_eq!(
             rewrite_literals(t),
-            "{% for c in __rdbt_list(['a', 'b']) if c not in __rdbt_list([x]) %}{{ return(__rdbt_list([c])) }}{% endfor %}"
+            "{% for c in ['a', 'b'] if c not in [x] %}{{ return(__rdbt_list([c])) }}{% endfor %}"
         );
     }
 
