@@ -725,7 +725,6 @@ fn a_named_profile_must_exist() {
     build_ok(unnamed.path(), &[]);
 }
 
-/// #29 bug 7: `compile` renders `is_incremental()` as true where the
 /// incremental model's table exists, as the run would.
 #[test]
 fn compile_sees_existing_incremental_tables() {

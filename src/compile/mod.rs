@@ -631,25 +631,17 @@ pub fn compile_nodes(
 ) -> Result<(), Diagnostics> {
     let linker = Linker::new(compiler, parsed);
     let snapshot: &ParsedProject = parsed;
-    let results: Vec<(String, Result<String, Diagnostic>)> =
-        ids.par_iter()
-            .filter_map(|id| snapshot.nodes.get(id))
-            .filter(|n| n.is_executable() && n.resource_type != ResourceType::Seed)
-            .map(|node| {
-                // `is_incremental()` answers as the run would: an incremental
-                // model whose table exists (dbt's compile asks the warehouse).
-                let incremental =
-                    node.resource_type == ResourceType::Model
-                        && node.materialized() == "incremental"
-                        && compiler.world.warehouse.get().is_some_and(|wh| {
-                            wh.relation_type(&node.schema, &node.alias).is_some()
-                        });
-                (
-                    node.unique_id.clone(),
-                    linker.compile(compiler, snapshot, &node.unique_id, incremental),
-                )
-            })
-            .collect();
+    let results: Vec<(String, Result<String, Diagnostic>)> = ids
+        .par_iter()
+        .filter_map(|id| snapshot.nodes.get(id))
+        .filter(|n| n.is_executable() && n.resource_type != ResourceType::Seed)
+        .map(|node| {
+            (
+                node.unique_id.clone(),
+                linker.compile(compiler, snapshot, &node.unique_id, false),
+            )
+        })
+        .collect();
     let mut diags = Diagnostics::default();
     for (id, r) in results {
         match r {
