@@ -725,26 +725,6 @@ fn a_named_profile_must_exist() {
     build_ok(unnamed.path(), &[]);
 }
 
-/// incremental model's table exists, as the run would.
-#[test]
-fn compile_sees_existing_incremental_tables() {
-    let p = duckdb_project(&[(
-        "models/inc.sql",
-        "{{ config(materialized='incremental') }}\nselect 1 as id{% if is_incremental() %} where id > (select max(id) from {{ this }}){% endif %}",
-    )]);
-    let before = rdbt(p.path(), &["compile", "-s", "inc"]);
-    assert_eq!(before.code, 0, "{}", before.transcript());
-    assert!(
-        !before.stdout.contains("max(id)"),
-        "{}",
-        before.transcript()
-    );
-    build_ok(p.path(), &[]);
-    let after = rdbt(p.path(), &["compile", "-s", "inc"]);
-    assert_eq!(after.code, 0, "{}", after.transcript());
-    assert!(after.stdout.contains("max(id)"), "{}", after.transcript());
-}
-
 /// #28 item 5: Jinja in a column's `data_type` and a seed's `column_types`
 /// in property YAML is rendered.
 #[test]
