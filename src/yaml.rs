@@ -379,33 +379,16 @@ impl Node {
         &mut self,
         f: &mut impl FnMut(&str, Mark) -> Result<Option<String>, E>,
     ) -> Result<(), E> {
-        match &mut self.value {
-            Value::String(s) => {
-                if let Some(new) = f(s, self.mark)? {
-                    self.value = match new.as_str() {
-                        "True" | "true" => Value::Bool(true),
-                        "False" | "false" => Value::Bool(false),
-                        "None" | "none" => Value::Null,
-                        t => match t.parse::<i64>() {
-                            Ok(i) => Value::Int(i),
-                            Err(_) => Value::String(new),
-                        },
-                    };
-                }
-            }
-            Value::Seq(items) => {
-                for item in items {
-                    item.try_render_strings(f)?;
-                }
-            }
-            Value::Map(entries) => {
-                for (_, v) in entries {
-                    v.try_render_strings(f)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        self.try_replace_strings(&mut |s, mark| {
+            Ok(f(s, mark)?.map(|new| match new.as_str() {
+                "True" | "true" => Value::Bool(true),
+                "False" | "false" => Value::Bool(false),
+                "None" | "none" => Value::Null,
+                t => t
+                    .parse::<i64>()
+                    .map_or(Value::String(new.clone()), Value::Int),
+            }))
+        })
     }
 
     /// Applies `f` to every string scalar, e.g. to render `{{ env_var() }}`.
@@ -413,20 +396,28 @@ impl Node {
         &mut self,
         f: &mut impl FnMut(&str, Mark) -> Result<Option<String>, E>,
     ) -> Result<(), E> {
+        self.try_replace_strings(&mut |s, mark| Ok(f(s, mark)?.map(Value::String)))
+    }
+
+    /// Replaces every string scalar for which `f` returns a value.
+    fn try_replace_strings<E>(
+        &mut self,
+        f: &mut impl FnMut(&str, Mark) -> Result<Option<Value>, E>,
+    ) -> Result<(), E> {
         match &mut self.value {
             Value::String(s) => {
                 if let Some(new) = f(s, self.mark)? {
-                    *s = new;
+                    self.value = new;
                 }
             }
             Value::Seq(items) => {
                 for item in items {
-                    item.try_map_strings(f)?;
+                    item.try_replace_strings(f)?;
                 }
             }
             Value::Map(entries) => {
                 for (_, v) in entries {
-                    v.try_map_strings(f)?;
+                    v.try_replace_strings(f)?;
                 }
             }
             _ => {}

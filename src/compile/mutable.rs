@@ -209,7 +209,7 @@ pub fn list_fn(items: Option<Value>) -> Result<Value, Error> {
         Some(v) if !v.is_undefined() && !v.is_none() => v.try_iter()?.collect(),
         _ => Vec::new(),
     };
-    Ok(Value::from_object(MutableList(Mutex::new(items))))
+    Ok(Value::from_object(MutableList(Items::new(items))))
 }
 
 pub fn dict_fn(map: Option<Value>) -> Result<Value, Error> {
@@ -223,22 +223,23 @@ pub fn dict_fn(map: Option<Value>) -> Result<Value, Error> {
     Ok(Value::from_object(MutableMap(Mutex::new(entries))))
 }
 
-#[derive(Debug)]
-pub struct MutableList(Mutex<Vec<Value>>);
+/// The items of a mutable sequence, and the sequence behaviour a list and
+/// a set share: Python-style indexing (negative from the end), iteration,
+/// length and truth.
+#[derive(Debug, Default)]
+struct Items(Mutex<Vec<Value>>);
 
-impl MutableList {
-    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
+impl Items {
+    fn new(items: Vec<Value>) -> Items {
+        Items(Mutex::new(items))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl Object for MutableList {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Seq
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let items = self.items();
+    fn get(&self, key: &Value) -> Option<Value> {
+        let items = self.lock();
         let idx = i64::try_from(key.clone()).ok()?;
         let idx = if idx < 0 {
             items.len() as i64 + idx
@@ -248,16 +249,43 @@ impl Object for MutableList {
         items.get(usize::try_from(idx).ok()?).cloned()
     }
 
+    fn enumerate(&self) -> Enumerator {
+        Enumerator::Values(self.lock().clone())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[derive(Debug)]
+pub struct MutableList(Items);
+
+impl MutableList {
+    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
+        self.0.lock()
+    }
+}
+
+impl Object for MutableList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.get(key)
+    }
+
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.items().clone())
+        self.0.enumerate()
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.items().len())
+        Some(self.0.len())
     }
 
     fn is_true(self: &Arc<Self>) -> bool {
-        !self.items().is_empty()
+        self.0.len() > 0
     }
 
     fn call_method(
@@ -314,7 +342,7 @@ impl Object for MutableList {
             }
             "reverse" => items.reverse(),
             "sort" => items.sort(),
-            "copy" => return Ok(Value::from_object(MutableList(Mutex::new(items.clone())))),
+            "copy" => return Ok(Value::from_object(MutableList(Items::new(items.clone())))),
             "clear" => items.clear(),
             _ => return Err(Error::from(ErrorKind::UnknownMethod)),
         }
@@ -333,15 +361,15 @@ pub fn set_fn(items: Option<Value>) -> Result<Value, Error> {
             }
         }
     }
-    Ok(Value::from_object(PySet(Mutex::new(out))))
+    Ok(Value::from_object(PySet(Items::new(out))))
 }
 
 #[derive(Debug)]
-pub struct PySet(Mutex<Vec<Value>>);
+pub struct PySet(Items);
 
 impl PySet {
     fn items(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock()
     }
 }
 
@@ -351,20 +379,19 @@ impl Object for PySet {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let i = usize::try_from(key.clone()).ok()?;
-        self.items().get(i).cloned()
+        self.0.get(key)
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.items().clone())
+        self.0.enumerate()
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.items().len())
+        Some(self.0.len())
     }
 
     fn is_true(self: &Arc<Self>) -> bool {
-        !self.items().is_empty()
+        self.0.len() > 0
     }
 
     fn custom_cmp(
