@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Runs rdbt with `env`, returns (the `ingest_finished` JSON line, wall
+/// Runs rdbt with `env`, returns (the `IngestFinished` event's data, wall
 /// seconds, peak RSS in MiB).
 fn ingest(
     exe: &str,
@@ -33,14 +33,14 @@ fn ingest(
     cmd.args(args)
         .args(["--log-format", "json"])
         .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn rdbt");
-    let stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let (status, peak_kib) = common::wait_with_peak_rss(&mut child);
     let wall = start.elapsed().as_secs_f64();
     let text = reader.join().unwrap_or_default();
@@ -48,8 +48,9 @@ fn ingest(
     let finished = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "ingest_finished")
-        .expect("an ingest_finished line");
+        .find(|v| v["info"]["name"] == "IngestFinished")
+        .map(|v| v["data"].clone())
+        .expect("an IngestFinished line");
     (finished, wall, peak_kib as f64 / 1024.0)
 }
 

@@ -28,3 +28,10 @@ pub mod store;
 pub mod synthetic;
 mod timings;
 pub mod yaml;
+
+/// This process's invocation id: in every artifact and every JSON log line,
+/// so a run's logs and its artifacts can be matched, as dbt's can.
+pub fn invocation_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}

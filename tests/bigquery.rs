@@ -340,15 +340,15 @@ fn a_bad_bigquery_profile_is_a_clear_error() {
     let out = run(dir.path(), &["run"]);
     assert_eq!(out.code, 2, "{}", out.transcript());
     assert!(
-        out.stderr
+        out.stdout
             .contains("uses `method: service-account` but has no `keyfile`"),
         "{}",
-        out.stderr
+        out.stdout
     );
     assert!(
-        out.stderr.contains("keyfile: /path/to/key.json"),
+        out.stdout.contains("keyfile: /path/to/key.json"),
         "{}",
-        out.stderr
+        out.stdout
     );
     let out = run(dir.path(), &["compile", "--dry-run", "--target", "bq"]);
     assert_eq!(out.code, 2, "{}", out.transcript());

@@ -20,10 +20,10 @@ fn init_scaffolds_a_project_that_compiles() {
     assert!(sql.contains("from \"main\".\"stg_customers\""), "{sql}");
     let again = rdbt(dir.path(), &["init", "shop"]);
     assert_eq!(again.code, 2);
-    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    assert!(again.stdout.contains("already exists"), "{}", again.stdout);
     let bad = rdbt(dir.path(), &["init", "my-shop"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("not a valid project name"));
+    assert!(bad.stdout.contains("not a valid project name"));
 }
 
 #[test]
@@ -43,8 +43,8 @@ fn deps_installs_local_packages_and_explains_what_it_cannot_fetch() {
     .expect("write");
     let run = rdbt(p.path(), &["deps"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("packages.yml:2:5"), "{}", run.stderr);
-    assert!(run.stderr.contains("dbt_utils"), "{}", run.stderr);
+    assert!(run.stdout.contains("packages.yml:2:5"), "{}", run.stdout);
+    assert!(run.stdout.contains("dbt_utils"), "{}", run.stdout);
     std::fs::write(
         p.path().join("packages.yml"),
         "packages:\n  - local: ../nowhere\n",
@@ -53,9 +53,9 @@ fn deps_installs_local_packages_and_explains_what_it_cannot_fetch() {
     let run = rdbt(p.path(), &["deps"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("has no dbt_project.yml"),
+        run.stdout.contains("has no dbt_project.yml"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }
 
@@ -66,9 +66,9 @@ fn a_missing_package_macro_names_deps() {
     let run = rdbt(p.path(), &["parse"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("models/marts/orders.sql:27"),
+        run.stdout.contains("models/marts/orders.sql:27"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }
 
@@ -93,23 +93,23 @@ fn debug_shows_settings_and_masks_secrets() {
     assert!(run.stdout.contains("threads: 3"));
     assert!(run.stdout.contains("threads: --threads"));
     assert!(run.stdout.contains("password: \"****\""), "{}", run.stdout);
-    assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"));
+    assert!(!run.stdout.contains("hunter2") && !run.stdout.contains("hunter2"));
     assert!(run.stdout.contains("connection: OK"));
     let missing = rdbt(p.path(), &["debug"]);
     assert_eq!(missing.code, 2);
     assert!(
-        missing.stderr.contains("RDBT_TEST_SECRET"),
+        missing.stdout.contains("RDBT_TEST_SECRET"),
         "{}",
-        missing.stderr
+        missing.stdout
     );
     let wrong_target = rdbt(p.path(), &["debug", "--target", "prod"]);
     assert_eq!(wrong_target.code, 2);
     assert!(
         wrong_target
-            .stderr
+            .stdout
             .contains("target `prod` is not an output"),
         "{}",
-        wrong_target.stderr
+        wrong_target.stdout
     );
 }
 
@@ -158,9 +158,9 @@ fn clean_removes_clean_targets_only_inside_the_project() {
         let run = rdbt(&project, &["clean"]);
         assert_eq!(run.code, 2, "{escape}: {}", run.transcript());
         assert!(
-            run.stderr.contains("outside the project"),
+            run.stdout.contains("outside the project"),
             "{escape}: {}",
-            run.stderr
+            run.stdout
         );
         assert!(
             canary.is_dir() && project.join("models").is_dir(),

@@ -700,11 +700,11 @@ fn a_named_profile_must_exist() {
     let run = rdbt(misspelled.path(), &["build"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr.contains("profile `shopp` is not in"),
+        run.stdout.contains("profile `shopp` is not in"),
         "{}",
         run.transcript()
     );
-    assert!(run.stderr.contains("shop"), "{}", run.transcript());
+    assert!(run.stdout.contains("shop"), "{}", run.transcript());
 
     let missing = project(&[
         ("dbt_project.yml", "name: shop\nprofile: shop\n"),
@@ -713,7 +713,7 @@ fn a_named_profile_must_exist() {
     let run = rdbt(missing.path(), &["build"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr.contains("no profiles.yml was found"),
+        run.stdout.contains("no profiles.yml was found"),
         "{}",
         run.transcript()
     );

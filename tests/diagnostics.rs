@@ -28,16 +28,16 @@ fn each_error_fixture_renders_its_diagnostic() {
             run.transcript()
         );
         assert!(
-            run.stderr.contains("error["),
+            run.stdout.contains("error["),
             "{name} printed no diagnostic:\n{}",
             run.transcript()
         );
         assert!(
-            !run.stderr.contains("panicked"),
+            !run.stdout.contains("panicked"),
             "{name} panicked:\n{}",
             run.transcript()
         );
-        insta::assert_snapshot!(name.clone(), run.stderr);
+        insta::assert_snapshot!(name.clone(), run.stdout);
     }
 }
 
@@ -47,12 +47,20 @@ fn diagnostics_as_json_lines() {
     let run = rdbt(project.path(), &["parse", "--log-format", "json"]);
     assert_eq!(run.code, 2);
     let line = run
-        .stderr
+        .stdout
         .lines()
         .find(|l| l.contains("\"R301\""))
         .expect("a JSON diagnostic");
-    let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
-    assert_eq!(v["level"], "error");
+    let event: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+    assert_eq!(event["info"]["level"], "error");
+    assert_eq!(event["info"]["name"], "Diagnostic");
+    assert_eq!(event["info"]["code"], "R301");
+    assert!(
+        event["info"]["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("models/customers.sql:3:9"))
+    );
+    let v = &event["data"];
     assert_eq!(v["location"]["path"], "models/customers.sql");
     assert_eq!(v["location"]["line"], 3);
     assert_eq!(v["location"]["column"], 9);
@@ -77,19 +85,19 @@ fn unknown_keys_warn_but_do_not_fail() {
     let run = rdbt(project.path(), &["parse"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stderr
+        run.stdout
             .contains("warning[R104]: unknown key `descripton` in model `stg_customers`"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("did you mean `description`?"),
+        run.stdout.contains("did you mean `description`?"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("models/staging/schema.yml:5:5"),
+        run.stdout.contains("models/staging/schema.yml:5:5"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }

@@ -80,27 +80,27 @@ fn a_construct_the_dialect_cannot_run_fails_at_compile_time_at_its_line() {
     assert_eq!(compile.code, 2, "{}", compile.transcript());
     assert!(
         compile
-            .stderr
+            .stdout
             .contains("error[R208]: UNNEST ... WITH OFFSET over a column of another table"),
         "{}",
-        compile.stderr
+        compile.stdout
     );
     assert!(
-        compile.stderr.contains("models/days.sql:4:"),
+        compile.stdout.contains("models/days.sql:4:"),
         "{}",
-        compile.stderr
+        compile.stdout
     );
     assert!(
-        compile.stderr.contains("ROW_NUMBER()"),
+        compile.stdout.contains("ROW_NUMBER()"),
         "{}",
-        compile.stderr
+        compile.stdout
     );
 
     // A run stops before anything runs, with the same error; without the
     // check, the model itself fails with it.
     let run = rdbt(dir, &["run"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R208]"), "{}", run.transcript());
+    assert!(run.stdout.contains("error[R208]"), "{}", run.transcript());
     let unchecked = rdbt(dir, &["run", "--static-analysis", "off"]);
     assert_eq!(unchecked.code, 1, "{}", unchecked.transcript());
     assert!(
@@ -116,14 +116,14 @@ fn an_unknown_dialect_is_an_error_naming_the_choices() {
     let run = rdbt(p.path(), &["parse"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr.contains("`oracle` is not a SQL dialect"),
+        run.stdout.contains("`oracle` is not a SQL dialect"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("bigquery, duckdb, postgres, datafusion"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }

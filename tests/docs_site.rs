@@ -215,15 +215,21 @@ fn serve(dir: &Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("rdbt docs serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("Serving docs at ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_string();
+    // The console lines before it (what docs generate wrote) come first.
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("no `Serving docs at` line in: {seen}");
+        }
+        if let Some(url) = line.trim().strip_prefix("Serving docs at ") {
+            break url.to_string();
+        }
+        seen.push_str(&line);
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     (child, url)
 }
 

@@ -41,11 +41,11 @@ fn every_materialization_twice() {
     let first = rdbt(dir, &["build", "--exclude", "inc_schema_fail"]);
     assert_eq!(first.code, 0, "{}", first.transcript());
     assert!(
-        first.stderr.contains("OK loaded seed file main.events"),
+        first.stdout.contains("OK loaded seed file main.events"),
         "{}",
-        first.stderr
+        first.stdout
     );
-    assert!(first.stderr.contains("Done. PASS="), "{}", first.stderr);
+    assert!(first.stdout.contains("Done. PASS="), "{}", first.stdout);
     assert_eq!(
         rows(dir, "select * from {{ ref('uses_ephemeral') }} order by id"),
         vec![
@@ -94,7 +94,7 @@ fn every_materialization_twice() {
         ],
     );
     assert_eq!(second.code, 0, "{}", second.transcript());
-    assert!(second.stderr.contains("[APPEND 6 in"), "{}", second.stderr);
+    assert!(second.stdout.contains("[APPEND 6 in"), "{}", second.stdout);
     let ids = |m: &str| {
         rows(
             dir,
@@ -153,10 +153,10 @@ fn every_materialization_twice() {
     );
     assert_eq!(fail.code, 1, "{}", fail.transcript());
     assert!(
-        fail.stderr
+        fail.stdout
             .contains("on_schema_change is `fail`: added [label varchar]"),
         "{}",
-        fail.stderr
+        fail.stdout
     );
     assert_eq!(
         rows(
@@ -212,9 +212,9 @@ fn seeds_infer_types_and_take_column_types() {
     let bad = rdbt(dir, &["seed", "-s", "customers"]);
     assert_eq!(bad.code, 1, "{}", bad.transcript());
     assert!(
-        bad.stderr.contains("seeds/customers.csv:3"),
+        bad.stdout.contains("seeds/customers.csv:3"),
         "{}",
-        bad.stderr
+        bad.stdout
     );
     assert_eq!(
         rows(dir, "select customer_id from {{ ref('customers') }}"),
@@ -231,11 +231,11 @@ fn a_failure_skips_descendants_only_and_retry_reruns_them() {
     assert_eq!(checked.code, 2, "{}", checked.transcript());
     assert!(
         checked
-            .stderr
+            .stdout
             .contains("error[R209]: No field named missing_column")
-            && checked.stderr.contains("models/broken.sql:1:12"),
+            && checked.stdout.contains("models/broken.sql:1:12"),
         "{}",
-        checked.stderr
+        checked.stdout
     );
     assert!(!dir.join("target/run_results.json").exists(), "nothing ran");
     // ...and without it, the failure is the model's alone.
@@ -245,15 +245,15 @@ fn a_failure_skips_descendants_only_and_retry_reruns_them() {
     let run = rdbt(dir, &["run"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
-        run.stderr.contains("No field named missing_column"),
+        run.stdout.contains("No field named missing_column"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=2 TOTAL=5"),
         "{}",
-        run.stderr
+        run.stdout
     );
     let mut got = results(dir);
     got.sort();
@@ -481,10 +481,10 @@ fn a_second_writer_stops_with_a_clear_message_and_readers_are_not_blocked() {
     assert_eq!(blocked.code, 2, "{}", blocked.transcript());
     assert!(
         blocked
-            .stderr
+            .stdout
             .contains("is being written by another rdbt process"),
         "{}",
-        blocked.stderr
+        blocked.stdout
     );
     assert_eq!(
         rows(dir, "select id from {{ ref('root') }}"),
@@ -541,7 +541,7 @@ fn show_prints_table_csv_and_json() {
     assert_eq!(csv.stdout, "id,label\n1,a\n2,b\n");
     let none = rdbt(dir, &["show", "-q"]);
     assert_eq!(none.code, 2);
-    assert!(none.stderr.contains("needs one model"), "{}", none.stderr);
+    assert!(none.stdout.contains("needs one model"), "{}", none.stdout);
 }
 
 #[test]
@@ -582,18 +582,18 @@ fn build_runs_tests_and_a_failing_test_skips_downstream() {
         "a failing test skips what depends on its model"
     );
     assert_eq!(status("other"), "success");
-    assert!(run.stderr.contains("FAIL 1"), "{}", run.stderr);
+    assert!(run.stdout.contains("FAIL 1"), "{}", run.stdout);
     assert!(
-        run.stderr
+        run.stdout
             .contains("Got 1 result, configured to fail if != 0 on base, column id"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("compiled test SQL: target/run/gate/models/schema.yml/unique_base_id.sql"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
         d.join("target/run/gate/models/schema.yml/unique_base_id.sql")
@@ -628,10 +628,10 @@ fn snapshots_keep_history_with_both_strategies() {
     assert_eq!(first.code, 0, "{}", first.transcript());
     assert!(
         first
-            .stderr
+            .stdout
             .contains("snapshot snapshots.people_by_timestamp"),
         "{}",
-        first.stderr
+        first.stdout
     );
     let changed = rdbt(dir, &["build", "-s", "people_src+", "--vars", "{batch: 2}"]);
     assert_eq!(changed.code, 0, "{}", changed.transcript());
@@ -699,6 +699,7 @@ fn run_operation_calls_a_macro_against_the_warehouse() {
         dir,
         &[
             "run-operation",
+            "-q",
             "count_rows",
             "--args",
             "{model_name: events}",
@@ -709,9 +710,9 @@ fn run_operation_calls_a_macro_against_the_warehouse() {
     let missing = rdbt(dir, &["run-operation", "count_row"]);
     assert_eq!(missing.code, 2);
     assert!(
-        missing.stderr.contains("did you mean `count_rows`?"),
+        missing.stdout.contains("did you mean `count_rows`?"),
         "{}",
-        missing.stderr
+        missing.stdout
     );
 }
 
@@ -727,9 +728,9 @@ fn a_failing_project_hook_fails_the_run() {
     let run = rdbt(dir, &["run", "-s", "a_view"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
-        run.stderr.contains("on-run-start hook failed"),
+        run.stdout.contains("on-run-start hook failed"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
         results(dir).iter().all(|(_, s)| s == "skipped"),
@@ -742,7 +743,7 @@ fn a_missing_upstream_table_names_the_command_that_builds_it() {
     let p = fixture("run_failures");
     let run = rdbt(p.path(), &["run", "-s", "sibling"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(run.stderr.contains("upstream model `root` has not been built here: run `rdbt run -s root` (or `rdbt build -s +sibling`)"), "{}", run.stderr);
+    assert!(run.stdout.contains("upstream model `root` has not been built here: run `rdbt run -s root` (or `rdbt build -s +sibling`)"), "{}", run.stdout);
 }
 
 #[test]
@@ -755,14 +756,14 @@ fn an_unwritable_warehouse_is_a_clear_error_and_keeps_previous_tables() {
     let run = rdbt(dir, &["run", "-s", "root", "sibling"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
-        run.stderr.contains("cannot create a table version in"),
+        run.stdout.contains("cannot create a table version in"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("target/warehouse/main/sibling"),
+        run.stdout.contains("target/warehouse/main/sibling"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(
         rows(dir, "select id from {{ ref('root') }}"),
@@ -796,8 +797,8 @@ fn sigterm_stops_cleanly_and_still_writes_run_results() {
         .args(["run"])
         .current_dir(d)
         .env("HOME", home.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
     // Wait until the slow model is writing, then ask the run to stop.
@@ -822,7 +823,7 @@ fn sigterm_stops_cleanly_and_still_writes_run_results() {
         out.status.code(),
         Some(1),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stdout)
     );
     let mut got = results(d);
     got.sort();
@@ -859,10 +860,10 @@ fn stored_failures_land_in_the_audit_schema() {
         run.transcript()
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("failing rows stored in main_dbt_test__audit.unique_dupes_id"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(
         rows(
@@ -881,24 +882,114 @@ fn log_format_json_prints_one_event_per_line() {
         &["run", "--log-format", "json", "-s", "root", "sibling"],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
+    // Every console line is one JSON event in dbt's envelope.
     let events: Vec<Value> = run
-        .stderr
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect();
+    assert!(events.iter().all(|e| {
+        e["info"]["name"].is_string()
+            && e["info"]["level"].is_string()
+            && e["info"]["msg"].is_string()
+            && e["info"]["ts"].is_string()
+            && e["info"]["invocation_id"] == events[0]["info"]["invocation_id"]
+            && e["data"].is_object()
+    }));
     let finished: Vec<&Value> = events
         .iter()
-        .filter(|e| e["event"] == "node_finished")
+        .filter(|e| e["info"]["name"] == "LogModelResult")
         .collect();
     assert_eq!(finished.len(), 2);
-    assert!(finished.iter().all(|e| e["status"] == "success"
-        && e["execution_time"].is_number()
-        && e["rows_affected"] == 1));
-    assert!(events.iter().any(|e| {
-        e["msg"]
-            .as_str()
-            .is_some_and(|m| m.contains("Done. PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2"))
+    assert!(finished.iter().all(|e| {
+        e["info"]["code"] == "Q012"
+            && e["data"]["status"] == "success"
+            && e["data"]["execution_time"].is_number()
+            && e["data"]["rows_affected"] == 1
+            && e["data"]["node_info"]["unique_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("model."))
     }));
+    let stats = events
+        .iter()
+        .find(|e| e["info"]["name"] == "StatsLine")
+        .expect("a StatsLine event");
+    assert_eq!(
+        stats["info"]["msg"],
+        "Done. PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2"
+    );
+    assert_eq!(stats["data"]["stats"]["pass"], 2);
+    // The run_results.json of this run carries the same invocation id.
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(p.path().join("target/run_results.json")).expect("results"),
+    )
+    .expect("json");
+    assert_eq!(
+        results["metadata"]["invocation_id"],
+        events[0]["info"]["invocation_id"]
+    );
+}
+
+#[test]
+fn failures_go_to_stdout_and_quiet_keeps_them() {
+    let p = fixture("run_failures");
+    // The failure this checks is the warehouse's, at run time.
+    let run = rdbt(p.path(), &["run", "--static-analysis", "off"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stdout.contains("Done. PASS="), "{}", run.transcript());
+    assert!(
+        run.stdout.contains("ERROR creating"),
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(run.stderr, "", "nothing on stderr: {}", run.transcript());
+
+    let quiet = rdbt(p.path(), &["run", "-q", "--static-analysis", "off"]);
+    assert_eq!(quiet.code, 1, "{}", quiet.transcript());
+    // The failing node's line, its error and the failure's message stay;
+    // progress and the summary go.
+    assert!(
+        quiet.stdout.contains("ERROR creating"),
+        "{}",
+        quiet.transcript()
+    );
+    assert!(
+        quiet.stdout.contains("Error in model"),
+        "{}",
+        quiet.transcript()
+    );
+    assert!(!quiet.stdout.contains("START"), "{}", quiet.transcript());
+    assert!(
+        !quiet.stdout.contains("Done. PASS="),
+        "{}",
+        quiet.transcript()
+    );
+    assert!(
+        !quiet.stdout.contains("OK created"),
+        "{}",
+        quiet.transcript()
+    );
+
+    let errors_only = rdbt(
+        p.path(),
+        &["run", "--log-level", "error", "--static-analysis", "off"],
+    );
+    assert!(
+        errors_only.stdout.contains("ERROR creating"),
+        "{}",
+        errors_only.transcript()
+    );
+    assert!(
+        !errors_only.stdout.contains("START"),
+        "{}",
+        errors_only.transcript()
+    );
+    let silent = rdbt(
+        p.path(),
+        &["run", "--log-level", "none", "--static-analysis", "off"],
+    );
+    assert_eq!(silent.code, 1);
+    assert_eq!(silent.stdout, "", "{}", silent.transcript());
 }
 
 #[test]
@@ -923,27 +1014,27 @@ fn enforced_contracts_are_checked_before_anything_is_written() {
     assert_eq!(mismatch.code, 1, "{}", mismatch.transcript());
     assert!(
         mismatch
-            .stderr
+            .stdout
             .contains("the contract of model `customers` is not met"),
         "{}",
-        mismatch.stderr
+        mismatch.stdout
     );
     assert!(
         mismatch
-            .stderr
+            .stdout
             .contains("id: declared int, the model produces varchar"),
         "{}",
-        mismatch.stderr
+        mismatch.stdout
     );
     assert!(
         mismatch
-            .stderr
+            .stdout
             .contains("extra: produced as integer, not declared")
             || mismatch
-                .stderr
+                .stdout
                 .contains("extra: produced as bigint, not declared"),
         "{}",
-        mismatch.stderr
+        mismatch.stdout
     );
 
     std::fs::write(
@@ -955,10 +1046,10 @@ fn enforced_contracts_are_checked_before_anything_is_written() {
     assert_eq!(violated.code, 1, "{}", violated.transcript());
     assert!(
         violated
-            .stderr
+            .stdout
             .contains("constraint id not_null fails for 1 row; nothing was written"),
         "{}",
-        violated.stderr
+        violated.stdout
     );
     assert_eq!(
         rows(d, "select id, name from {{ ref('customers') }}"),
@@ -1039,22 +1130,22 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
     let run = rdbt(dir, &["test", "-s", "test_type:unit"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stderr
+        run.stdout
             .contains("PASS unit test full_load_keeps_every_row"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("PASS unit test incremental_run_takes_only_new_batches"),
         "the is_incremental override and a mocked `this`: {}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("PASS unit test vars_override_picks_the_batch"),
         "overrides: vars: {}",
-        run.stderr
+        run.stdout
     );
     assert!(
         !dir.join("target/warehouse/main/events").exists(),
@@ -1070,22 +1161,22 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
     let fail = rdbt(dir, &["test", "-s", "test_type:unit"]);
     assert_eq!(fail.code, 1, "{}", fail.transcript());
     assert!(
-        fail.stderr
+        fail.stdout
             .contains("actual differs from expected on [id, label]"),
         "{}",
-        fail.stderr
+        fail.stdout
     );
     assert!(
-        fail.stderr
+        fail.stdout
             .contains("- 4 | \"x\"   (expected, not produced)"),
         "{}",
-        fail.stderr
+        fail.stdout
     );
     assert!(
-        fail.stderr
+        fail.stdout
             .contains("+ 4 | \"d\"   (produced, not expected)"),
         "{}",
-        fail.stderr
+        fail.stdout
     );
 
     // A fixture naming nothing is reported before anything runs, at its file.
@@ -1097,21 +1188,21 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
     let bad = rdbt(dir, &["test", "-s", "test_type:unit"]);
     assert_eq!(bad.code, 2, "{}", bad.transcript());
     assert!(
-        bad.stderr.contains(
+        bad.stdout.contains(
             "error[R301]: unit_test `incremental_run_takes_only_new_batches` refers to `event`"
         ),
         "{}",
-        bad.stderr
+        bad.stdout
     );
     assert!(
-        bad.stderr.contains("models/unit_tests.yml:"),
+        bad.stdout.contains("models/unit_tests.yml:"),
         "{}",
-        bad.stderr
+        bad.stdout
     );
     assert!(
-        bad.stderr.contains("did you mean `events`?"),
+        bad.stdout.contains("did you mean `events`?"),
         "{}",
-        bad.stderr
+        bad.stdout
     );
 
     // A malformed fixture too.
@@ -1119,11 +1210,11 @@ fn unit_tests_run_on_given_rows_without_building_anything() {
     std::fs::write(&yaml, text).expect("write");
     let malformed = rdbt(dir, &["test", "-s", "test_type:unit"]);
     assert_eq!(malformed.code, 2, "{}", malformed.transcript());
-    assert!(malformed.stderr.contains("unit test `full_load_keeps_every_row`: given input `ref('events')`: `rows` must be a list of mappings"), "{}", malformed.stderr);
+    assert!(malformed.stdout.contains("unit test `full_load_keeps_every_row`: given input `ref('events')`: `rows` must be a list of mappings"), "{}", malformed.stdout);
     assert!(
-        malformed.stderr.contains("models/unit_tests.yml:4:"),
+        malformed.stdout.contains("models/unit_tests.yml:4:"),
         "{}",
-        malformed.stderr
+        malformed.stdout
     );
 }
 
@@ -1140,22 +1231,22 @@ fn a_test_on_a_missing_column_names_the_yaml_line_and_the_real_columns() {
     // Reported before anything runs, at the test's YAML entry.
     let run = rdbt(d, &["build"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R209]: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have"), "{}", run.stderr);
+    assert!(run.stdout.contains("error[R209]: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have"), "{}", run.stdout);
     assert!(
-        run.stderr.contains("models/schema.yml:8:"),
+        run.stdout.contains("models/schema.yml:8:"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("its columns are: order_id, amount"),
+        run.stdout.contains("its columns are: order_id, amount"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(!d.join("target/run_results.json").exists(), "nothing ran");
     // Without static analysis, the test itself fails the same way.
     let run = common::rdbt_env(d, &["build"], &[("RDBT_STATIC_ANALYSIS", "off")]);
     assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(run.stderr.contains("models/schema.yml:8: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have (its columns: order_id, amount)"), "{}", run.stderr);
+    assert!(run.stdout.contains("models/schema.yml:8: test `not_null_orders_amont` checks column `amont`, which model `orders` does not have (its columns: order_id, amount)"), "{}", run.stdout);
 }
 
 #[test]
@@ -1203,20 +1294,20 @@ fn freshness_of_a_source_not_in_the_warehouse_points_at_its_yaml() {
     let run = rdbt(d, &["source", "freshness"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
-        run.stderr
+        run.stdout
             .contains("freshness of app.events could not be checked"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("models/sources.yml:8:"),
+        run.stdout.contains("models/sources.yml:8:"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("land the source first"),
+        run.stdout.contains("land the source first"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }
 
@@ -1229,10 +1320,10 @@ fn adapter_methods_the_warehouse_lacks_fail_instead_of_doing_nothing() {
     let run = rdbt(dir, &["run-operation", "truncate_events"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr
+        run.stdout
             .contains("adapter.truncate_relation is not available on the datafusion warehouse yet"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(
         rows(dir, "select count(*) as n from {{ ref('events') }}"),

@@ -117,7 +117,7 @@ fn a_file_lands_typed_rows_quarantines_every_bad_kind_and_lands_nothing_twice() 
     let args = ["ingest", "-s", "source:kafka.events", "--from-file", &input];
     let run = rdbt_env(dir.path(), &args, &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stderr.contains("warning[R505]"), "{}", run.stderr);
+    assert!(run.stdout.contains("warning[R505]"), "{}", run.stdout);
     let positions = landed_positions(dir.path());
     assert_eq!(positions.len(), 2500);
     let quarantine = quarantined(dir.path());
@@ -141,7 +141,7 @@ fn a_file_lands_typed_rows_quarantines_every_bad_kind_and_lands_nothing_twice() 
         &[],
     );
     assert_eq!(again.code, 0, "{}", again.transcript());
-    assert!(again.stderr.contains("landed before"), "{}", again.stderr);
+    assert!(again.stdout.contains("landed before"), "{}", again.stdout);
     assert_eq!(landed_positions(dir.path()).len(), 2500);
     assert_eq!(quarantined(dir.path()).len(), bad.len());
 }
@@ -208,9 +208,9 @@ fn replaying_the_quarantine_after_a_schema_fix_lands_the_fixed_messages_once() {
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stderr.contains("\"event\":\"ingest_finished\""),
+        run.stdout.contains("\"name\":\"IngestFinished\""),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(landed_positions(dir.path()).len(), 300);
     assert_eq!(quarantined(dir.path()).len(), 6);
@@ -234,7 +234,7 @@ fn replaying_the_quarantine_after_a_schema_fix_lands_the_fixed_messages_once() {
     for _ in 0..2 {
         let run = rdbt_env(dir.path(), &replay, &[]);
         assert_eq!(run.code, 0, "{}", run.transcript());
-        assert_eq!(landed_positions(dir.path()).len(), 305, "{}", run.stderr);
+        assert_eq!(landed_positions(dir.path()).len(), 305, "{}", run.stdout);
         let left = quarantined(dir.path());
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0].0, "invalid_json");
@@ -321,7 +321,7 @@ fn spawn_follow(dir: &Path, env: &[(&str, &str)]) -> Child {
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -356,11 +356,11 @@ fn sigkill_at_any_moment_then_restart_loses_nothing_and_duplicates_nothing() {
         });
         child.kill().expect("SIGKILL");
         let out = child.wait_with_output().expect("wait");
-        transcripts.push_str(&String::from_utf8_lossy(&out.stderr));
+        transcripts.push_str(&String::from_utf8_lossy(&out.stdout));
     }
     let run = rdbt_env(dir.path(), &["ingest", "--once"], &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    transcripts.push_str(&run.stderr);
+    transcripts.push_str(&run.stdout);
     assert!(
         transcripts.contains("uncommitted file(s) of an interrupted run"),
         "no restart found a half-committed range to undo:\n{transcripts}"
@@ -392,7 +392,7 @@ fn two_consumers_in_one_group_split_partitions_across_a_rebalance() {
     for child in [first, second] {
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let out = child.wait_with_output().expect("wait");
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let stderr = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(out.status.success(), "{stderr}");
         let landed: u64 = stderr
             .lines()
@@ -418,13 +418,13 @@ fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
         &[("KAFKA_BROKERS", "127.0.0.1:1")],
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R503]"), "{}", run.stderr);
+    assert!(run.stdout.contains("error[R503]"), "{}", run.stdout);
     assert!(
-        run.stderr.contains("ingest.kafka.brokers"),
+        run.stdout.contains("ingest.kafka.brokers"),
         "{}",
-        run.stderr
+        run.stdout
     );
-    assert!(run.stderr.contains("models/sources.yml:"), "{}", run.stderr);
+    assert!(run.stdout.contains("models/sources.yml:"), "{}", run.stdout);
 
     let (_cluster, brokers) = mock_cluster(1);
     let run = rdbt_env(
@@ -437,9 +437,9 @@ fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr.contains("topic `no_such_topic` does not exist"),
+        run.stdout.contains("topic `no_such_topic` does not exist"),
         "{}",
-        run.stderr
+        run.stdout
     );
 
     // A land that cannot be written: a file where the folder should be.
@@ -452,7 +452,7 @@ fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
         &[("KAFKA_BROKERS", &brokers), ("LAND", &land)],
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R502]"), "{}", run.stderr);
+    assert!(run.stdout.contains("error[R502]"), "{}", run.stdout);
 
     // Missing credentials for gs:// (no key, no ADC, no metadata server).
     let run = rdbt_env(
@@ -465,7 +465,7 @@ fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
         ],
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R502]"), "{}", run.stderr);
+    assert!(run.stdout.contains("error[R502]"), "{}", run.stdout);
     assert!(parquet_files(&dir.path().join("target/land")).is_empty());
 
     // A setting of the wrong kind names itself, at its line.
@@ -482,16 +482,16 @@ fn bad_configuration_is_one_clear_error_before_anything_is_consumed() {
         &[("KAFKA_BROKERS", &brokers)],
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R501]"), "{}", run.stderr);
+    assert!(run.stdout.contains("error[R501]"), "{}", run.stdout);
     assert!(
-        run.stderr.contains("ingest.kafka.flush_interval"),
+        run.stdout.contains("ingest.kafka.flush_interval"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("models/sources.yml:13"),
+        run.stdout.contains("models/sources.yml:13"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }
 
@@ -558,7 +558,7 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     ];
     let run = rdbt_env(dir.path(), &from_bucket, &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stderr.contains("300 landed"), "{}", run.stderr);
+    assert!(run.stdout.contains("300 landed"), "{}", run.stdout);
     let missing = [
         "ingest",
         "-s",
@@ -568,7 +568,7 @@ fn the_gs_land_works_end_to_end_through_object_stores_gcs_client() {
     ];
     let run = rdbt_env(dir.path(), &missing, &env);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("error[R504]"), "{}", run.stderr);
+    assert!(run.stdout.contains("error[R504]"), "{}", run.stdout);
 }
 
 #[test]

@@ -196,9 +196,9 @@ fn vars_from_the_command_line_override_the_project() {
     let bad = rdbt(project.path(), &["parse", "--vars", "[1, 2"]);
     assert_eq!(bad.code, 2);
     assert!(
-        bad.stderr.contains("--vars is not valid YAML"),
+        bad.stdout.contains("--vars is not valid YAML"),
         "{}",
-        bad.stderr
+        bad.stdout
     );
 }
 
@@ -263,13 +263,13 @@ fn a_described_model_without_a_file_warns_and_used_descriptions_do_not() {
     let run = rdbt(project.path(), &["parse", "--no-partial-parse"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stderr
+        run.stdout
             .contains("`refunds` is described under `models` but no such model file exists"),
         "{}",
         run.transcript()
     );
     assert_eq!(
-        run.stderr.matches("R110").count(),
+        run.stdout.matches("R110").count(),
         1,
         "only the entry without a file warns:\n{}",
         run.transcript()
@@ -287,9 +287,9 @@ fn a_model_file_that_is_not_utf8_is_an_error_naming_it() {
     let run = rdbt(project.path(), &["parse", "--no-partial-parse"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr.contains("latin1.sql") && run.stderr.contains("not UTF-8 text"),
+        run.stdout.contains("latin1.sql") && run.stdout.contains("not UTF-8 text"),
         "{}",
         run.transcript()
     );
-    assert!(!run.stderr.contains("panicked"), "{}", run.transcript());
+    assert!(!run.stdout.contains("panicked"), "{}", run.transcript());
 }

@@ -199,7 +199,7 @@ fn incremental_pulls_land_inserts_and_updates_since_the_watermark() {
     );
     let run = ingest(dir.path(), &url);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stderr.contains("2 row(s) deleted"), "{}", run.stderr);
+    assert!(run.stdout.contains("2 row(s) deleted"), "{}", run.stdout);
     let batches = landed(dir.path(), "rdbt_t_incr");
     // The third pull: the boundary row again, 5 inserted, 3 updated and 2
     // tombstones.
@@ -251,7 +251,7 @@ fn a_pull_killed_midway_leaves_no_file_and_runs_again_cleanly() {
         .env("PG_URL", &url)
         .env("RDBT_FAULT_PULL_DELAY_MS", "100")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
         .spawn()
         .expect("spawn");
     let journal = dir
@@ -331,9 +331,9 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     // Nothing listens on port 1; the password must not be printed.
     let run = ingest(dir.path(), "postgres://someone:s3cret-pw@127.0.0.1:1/test");
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("ingest.postgres.url"), "{}", run.stderr);
-    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
-    assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
+    assert!(run.stdout.contains("ingest.postgres.url"), "{}", run.stdout);
+    assert!(run.stdout.contains("127.0.0.1:1"), "{}", run.stdout);
+    assert!(!run.stdout.contains("s3cret-pw"), "{}", run.stdout);
     let manifest =
         std::fs::read_to_string(dir.path().join("target/manifest.json")).unwrap_or_default();
     assert!(!manifest.contains("s3cret-pw"));
@@ -350,18 +350,18 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
         &format!("postgres://no_such_role_rdbt:pw@{base}"),
     );
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("no_such_role_rdbt"), "{}", run.stderr);
+    assert!(run.stdout.contains("no_such_role_rdbt"), "{}", run.stdout);
 
     // A missing table, and a declared column the table lacks.
     let missing = pull_project("rdbt_t_no_such_table", "", "");
     let run = ingest(missing.path(), &url);
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(
-        run.stderr.contains("ingest.postgres.table"),
+        run.stdout.contains("ingest.postgres.table"),
         "{}",
-        run.stderr
+        run.stdout
     );
-    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(run.stdout.contains("does not exist"), "{}", run.stdout);
     let bad_column = pull_project(
         "rdbt_t_errors",
         "",
@@ -369,7 +369,7 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     );
     let run = ingest(bad_column.path(), &url);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("citty"), "{}", run.stderr);
+    assert!(run.stdout.contains("citty"), "{}", run.stdout);
 
     // A type rdbt cannot land names the column and the type.
     sql(
@@ -379,6 +379,6 @@ fn connection_and_schema_problems_name_the_setting_and_never_the_password() {
     let point = pull_project("rdbt_t_point", "", "");
     let run = ingest(point.path(), &url);
     assert_eq!(run.code, 2, "{}", run.transcript());
-    assert!(run.stderr.contains("columns.spot"), "{}", run.stderr);
-    assert!(run.stderr.contains("`point`"), "{}", run.stderr);
+    assert!(run.stdout.contains("columns.spot"), "{}", run.stdout);
+    assert!(run.stdout.contains("`point`"), "{}", run.stdout);
 }

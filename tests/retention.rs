@@ -576,18 +576,18 @@ fn a_fresh_copy_builds_from_the_sample_and_passes_every_test() {
     let run = rdbt_env(dir.path(), &["ingest", "--sample", "120"], &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stderr
+        run.stdout
             .contains("Landed postgres.customers: 120 messages"),
         "{}",
-        run.stderr
+        run.stdout
     );
     let run = rdbt_env(dir.path(), &["build"], &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stderr.contains("ERROR=0 SKIP=0"), "{}", run.stderr);
+    assert!(run.stdout.contains("ERROR=0 SKIP=0"), "{}", run.stdout);
     // Landing the same sample again lands nothing twice.
     let again = rdbt_env(dir.path(), &["ingest", "--sample", "120"], &[]);
     assert_eq!(again.code, 0, "{}", again.transcript());
-    assert!(again.stderr.contains("landed before"), "{}", again.stderr);
+    assert!(again.stdout.contains("landed before"), "{}", again.stdout);
 }
 
 /// The real exports through every stage of the old stack's replacement:
@@ -628,7 +628,7 @@ fn the_real_exports_flow_from_postgres_and_events_to_gold() {
 
     let run = rdbt_env(dir.path(), &["build"], &env);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stderr.contains("ERROR=0 SKIP=0"), "{}", run.stderr);
+    assert!(run.stdout.contains("ERROR=0 SKIP=0"), "{}", run.stdout);
     let orders = orders(landed_events(dir.path()));
     assert!(orders.len() > 10_000, "{} orders", orders.len());
     check_marts(dir.path(), &expected_marts(&orders, None), &[]);

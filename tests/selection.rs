@@ -6,7 +6,9 @@ mod common;
 use common::{fixture, rdbt};
 
 fn names(dir: &std::path::Path, args: &[&str]) -> Vec<String> {
-    let mut full = vec!["ls", "--output", "name"];
+    // `-q`, as a script reading the list passes it (dbt prints its log lines
+    // on stdout too).
+    let mut full = vec!["ls", "-q", "--output", "name"];
     full.extend_from_slice(args);
     let run = rdbt(dir, &full);
     assert_eq!(run.code, 0, "{args:?}: {}", run.transcript());
@@ -282,22 +284,22 @@ fn bad_selectors_are_clear_errors() {
     let run = rdbt(p.path(), &["ls", "-s", "tags:finance"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("`tags` is not a selection method"),
+        run.stdout.contains("`tags` is not a selection method"),
         "{}",
-        run.stderr
+        run.stdout
     );
-    assert!(run.stderr.contains("did you mean `tag`?"), "{}", run.stderr);
+    assert!(run.stdout.contains("did you mean `tag`?"), "{}", run.stdout);
     let run = rdbt(p.path(), &["ls", "--selector", "finance"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("no selector named `finance`"),
+        run.stdout.contains("no selector named `finance`"),
         "{}",
-        run.stderr
+        run.stdout
     );
-    assert!(run.stderr.contains("finance_only"), "{}", run.stderr);
+    assert!(run.stdout.contains("finance_only"), "{}", run.stdout);
     let run = rdbt(p.path(), &["ls", "-s", "state:modified"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--state"), "{}", run.stderr);
+    assert!(run.stdout.contains("--state"), "{}", run.stdout);
 }
 
 /// Regression (issue 8): selecting a model selects its unit tests, as in
@@ -331,6 +333,7 @@ fn a_selected_model_brings_its_unit_tests() {
         dir.path(),
         &[
             "ls",
+            "-q",
             "-s",
             "events",
             "--resource-type",

@@ -26,6 +26,7 @@ fn state_modified_selects_only_what_changed() {
             dir,
             &[
                 "ls",
+                "-q",
                 "--output",
                 "name",
                 "--resource-type",

@@ -126,7 +126,7 @@ fn a_wrong_column_and_a_type_mismatch_fail_compile_at_their_line_and_column() {
     let dir = p.path();
     let compile = rdbt(dir, &["compile"]);
     assert_eq!(compile.code, 2, "{}", compile.transcript());
-    let err = &compile.stderr;
+    let err = &compile.stdout;
     assert!(err.contains("error[R209]: No field named amont"), "{err}");
     assert!(err.contains("models/wrong_column.sql:4:3"), "{err}");
     assert!(err.contains("Valid fields are"), "{err}");
@@ -160,13 +160,13 @@ fn strict_mode_fails_a_model_whose_schema_cannot_be_inferred() {
     assert_eq!(strict.code, 2, "{}", strict.transcript());
     assert!(
         strict
-            .stderr
+            .stdout
             .contains("the schema of `events` cannot be inferred")
-            && strict.stderr.contains("source `events`"),
+            && strict.stdout.contains("source `events`"),
         "{}",
-        strict.stderr
+        strict.stdout
     );
-    assert!(strict.stderr.contains("data_type"), "{}", strict.stderr);
+    assert!(strict.stdout.contains("data_type"), "{}", strict.stdout);
 }
 
 /// Writes one Parquet file with an `id` (bigint) and `email` (text) column.
@@ -220,14 +220,14 @@ fn a_landed_source_is_checked_against_the_parquet_schema() {
     let after = rdbt(dir, &["compile"]);
     assert_eq!(after.code, 2, "{}", after.transcript());
     assert!(
-        after.stderr.contains("No field named mail"),
+        after.stdout.contains("No field named mail"),
         "{}",
-        after.stderr
+        after.stdout
     );
     assert!(
-        after.stderr.contains("models/bad_users.sql:1:12"),
+        after.stdout.contains("models/bad_users.sql:1:12"),
         "{}",
-        after.stderr
+        after.stdout
     );
     let ok = rdbt(dir, &["compile", "-s", "user_emails"]);
     assert_eq!(ok.code, 0, "{}", ok.transcript());

@@ -18,10 +18,10 @@ fn synthetic_project_parses_with_the_promised_shape() {
     let run = common::rdbt(dir.path(), &["parse"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stderr
-            .contains("Found 1200 models, 1 seeds, 0 snapshots, 2400 data tests"),
+        run.stdout
+            .contains("Found 1200 models, 1 seed, 2400 data tests"),
         "{}",
-        run.stderr
+        run.stdout
     );
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),

@@ -58,6 +58,15 @@ pub struct GlobalArgs {
     /// Output style: `text` for people, `json` for one JSON object per line.
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// The lowest level of console lines shown: debug, info (the default), warn, error or none.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "LEVEL",
+        env = "RDBT_LOG_LEVEL"
+    )]
+    pub log_level: Option<LogLevelArg>,
     /// Print only errors (and the output a command exists to print, such as `ls`).
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -70,6 +79,15 @@ pub struct GlobalArgs {
     /// Plan every model against its parents' columns before anything runs (compile, run, build, test): `on` reports unknown columns, type mismatches and unknown functions; `strict` also fails a model whose schema cannot be inferred; `off` skips the check.
     #[arg(long, global = true, value_enum, default_value_t = StaticAnalysisArg::On, value_name = "MODE", env = "RDBT_STATIC_ANALYSIS")]
     pub static_analysis: StaticAnalysisArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogLevelArg {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]

@@ -1,13 +1,13 @@
 //! The shared first steps of every project command: resolve settings, load
 //! the project, parse (with the partial-parse cache), build the graph.
 
-use super::args::{GlobalArgs, IndirectArg, LogFormatArg};
+use super::args::{GlobalArgs, IndirectArg, LogFormatArg, LogLevelArg};
 use super::printer::Printer;
 use crate::compile::{Compiler, ParseCache, ParsedProject, parse_project};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::graph::{Dag, IndirectSelection, PreviousState, Selection, SelectionInput};
 use crate::project::{Project, ResourceType, load_project};
-use crate::settings::{Flags, LogFormat, Settings};
+use crate::settings::{Flags, LogFormat, LogLevel, Settings};
 
 /// Why a command stopped early: the diagnostics have been printed.
 #[derive(Debug)]
@@ -49,10 +49,62 @@ pub fn flags_from(g: &GlobalArgs) -> Flags {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
         }),
+        log_level: g.log_level.map(level_of),
         quiet: g.quiet,
         no_color: g.no_color,
         no_partial_parse: g.no_partial_parse,
     }
+}
+
+fn level_of(arg: LogLevelArg) -> LogLevel {
+    match arg {
+        LogLevelArg::Debug => LogLevel::Debug,
+        LogLevelArg::Info => LogLevel::Info,
+        LogLevelArg::Warn => LogLevel::Warn,
+        LogLevelArg::Error => LogLevel::Error,
+        LogLevelArg::None => LogLevel::None,
+    }
+}
+
+/// The lowest level shown before settings exist.
+fn early_level(g: &GlobalArgs) -> LogLevel {
+    let level = g.log_level.map_or(LogLevel::Info, level_of);
+    if g.quiet {
+        level.max(LogLevel::Error)
+    } else {
+        level
+    }
+}
+
+/// dbt's "Found ..." line: the project's resources (not the selection's), each
+/// kind counted only when there is one, e.g. `2 models, 1 seed, 471 macros`.
+pub fn found_stats(parsed: &crate::compile::ParsedProject) -> String {
+    use ResourceType as R;
+    // One pass over the nodes (30,000 at 10,000 models), not one per kind.
+    let mut counts: std::collections::HashMap<ResourceType, usize> =
+        std::collections::HashMap::new();
+    for n in parsed.nodes.values() {
+        *counts.entry(n.resource_type).or_default() += 1;
+    }
+    let count = |t| counts.get(&t).copied().unwrap_or(0);
+    let unit_tests = count(R::UnitTest).max(parsed.unit_tests.len());
+    [
+        (count(R::Model), "model", "models"),
+        (count(R::Snapshot), "snapshot", "snapshots"),
+        (count(R::Analysis), "analysis", "analyses"),
+        (count(R::Seed), "seed", "seeds"),
+        (count(R::Test), "data test", "data tests"),
+        (count(R::Source), "source", "sources"),
+        (count(R::Exposure), "exposure", "exposures"),
+        (count(R::Operation), "operation", "operations"),
+        (parsed.macros.len(), "macro", "macros"),
+        (unit_tests, "unit test", "unit tests"),
+    ]
+    .into_iter()
+    .filter(|(n, ..)| *n > 0)
+    .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// The folder the user pointed at (`--project-dir`, else the current one).
@@ -75,8 +127,8 @@ pub fn early_printer(g: &GlobalArgs) -> Printer {
     let base = std::path::absolute(&base).unwrap_or(base);
     let color = !g.no_color
         && std::env::var_os("NO_COLOR").is_none()
-        && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    Printer::new(format, g.quiet, color, base)
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    Printer::new(format, early_level(g), color, base)
 }
 
 /// Settings and the printer they configure, for the project at `root`.
@@ -103,7 +155,7 @@ pub fn resolve_settings(
         };
     let printer = Printer::new(
         settings.log_format,
-        settings.quiet,
+        settings.min_level,
         settings.color,
         root.to_path_buf(),
     );
@@ -220,7 +272,16 @@ impl Session {
             .world
             .log_sink
             .set(std::sync::Arc::new(move |msg: &str| {
-                printer.info(&format!("{}  {msg}", chrono::Utc::now().format("%H:%M:%S")));
+                printer.event(
+                    &super::printer::Event::new(
+                        "JinjaLogInfo",
+                        "I062",
+                        crate::settings::LogLevel::Info,
+                        msg,
+                    )
+                    .data(serde_json::json!({"msg": msg}))
+                    .clocked(),
+                );
             }));
         Ok(Parsed {
             parsed,

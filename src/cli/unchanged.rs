@@ -95,7 +95,7 @@ pub fn check(g: &GlobalArgs) -> Result<String, Check> {
     let Some(previous) = unchanged else {
         return Err(check);
     };
-    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let invocation_id = crate::invocation_id().to_string();
     let generated_at = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();

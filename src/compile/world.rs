@@ -139,7 +139,7 @@ impl World {
             package_namespaces,
             dispatch: project.root_package().file.dispatch.clone(),
             docs,
-            invocation_id: uuid::Uuid::new_v4().to_string(),
+            invocation_id: crate::invocation_id().to_string(),
             run_started_at: chrono::Utc::now(),
             flags: super::functions::map_value([
                 ("FULL_REFRESH", Value::from(false)),

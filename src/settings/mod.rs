@@ -32,6 +32,7 @@ pub struct Flags {
     pub vars: Option<String>,
     pub threads: Option<usize>,
     pub log_format: Option<LogFormat>,
+    pub log_level: Option<LogLevel>,
     pub quiet: bool,
     pub no_color: bool,
     pub no_partial_parse: bool,
@@ -42,6 +43,42 @@ pub struct Flags {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// A console line's level, lowest first, as dbt's `--log-level` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    /// Above every event's level: nothing but printed output.
+    None,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::None => "none",
+        }
+    }
+
+    /// `--log-level`'s values.
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" => Some(LogLevel::Debug),
+            "info" => Some(LogLevel::Info),
+            "warn" | "warning" => Some(LogLevel::Warn),
+            "error" => Some(LogLevel::Error),
+            "none" => Some(LogLevel::None),
+            _ => None,
+        }
+    }
 }
 
 /// Settings with every layer applied.
@@ -57,6 +94,9 @@ pub struct Settings {
     pub cli_vars: serde_json::Map<String, serde_json::Value>,
     pub log_format: LogFormat,
     pub quiet: bool,
+    /// The lowest level printed (`--log-level`, raised to errors by
+    /// `--quiet`); `None` prints only what a command exists to print.
+    pub min_level: LogLevel,
     pub color: bool,
     pub partial_parse: bool,
     /// Where each setting came from, for `rdbt debug`.
@@ -171,6 +211,25 @@ pub fn resolve(
             Some("text") => Some(LogFormat::Text),
             _ => None,
         });
+    let quiet = flags.quiet || env("RDBT_QUIET").is_some();
+    let level = match flags.log_level {
+        Some(level) => level,
+        None => match env("RDBT_LOG_LEVEL") {
+            Some(text) => LogLevel::parse(&text).ok_or_else(|| {
+                Diagnostic::error(
+                    codes::USAGE,
+                    format!("RDBT_LOG_LEVEL is `{text}`, which is not a log level"),
+                )
+                .with_help("use one of debug, info, warn, error, none")
+            })?,
+            None => LogLevel::Info,
+        },
+    };
+    let min_level = if quiet {
+        level.max(LogLevel::Error)
+    } else {
+        level
+    };
     let no_color = flags.no_color || env("NO_COLOR").is_some() || env("RDBT_NO_COLOR").is_some();
     let settings = Settings {
         project_dir,
@@ -180,8 +239,9 @@ pub fn resolve(
         threads: threads.max(1),
         cli_vars,
         log_format: log_format.unwrap_or(LogFormat::Text),
-        quiet: flags.quiet || env("RDBT_QUIET").is_some(),
-        color: !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        quiet,
+        min_level,
+        color: !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         partial_parse: !flags.no_partial_parse && env("RDBT_NO_PARTIAL_PARSE").is_none(),
         sources,
     };

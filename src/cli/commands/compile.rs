@@ -3,6 +3,7 @@
 
 use crate::cli::EXIT_OK;
 use crate::cli::args::{CompileArgs, GlobalArgs};
+use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::project::ResourceType;
 
@@ -15,7 +16,7 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
             .map_err(|d| session.report(d))?;
         session
             .printer
-            .output(&compiled)
+            .output(Out::Compiled, &compiled)
             .map_err(|_| Failure::BrokenPipe)?;
         return Ok(EXIT_OK);
     }
@@ -78,7 +79,7 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
         ));
         session
             .printer
-            .output(code.trim_end())
+            .output(Out::Compiled, code.trim_end())
             .map_err(|_| Failure::BrokenPipe)?;
     }
     session.printer.info(&format!(

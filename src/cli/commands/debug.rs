@@ -2,6 +2,7 @@
 //! file, the profile and target (secrets masked), and a connection check.
 
 use crate::cli::args::GlobalArgs;
+use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::cli::{EXIT_ERROR, EXIT_OK};
 use crate::settings::TargetKind;
@@ -10,7 +11,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let s = &session.settings;
     let p = &session.printer;
-    let out = |line: String| p.output(&line).map_err(|_| Failure::BrokenPipe);
+    let out = |line: String| p.output(Out::Debug, &line).map_err(|_| Failure::BrokenPipe);
     out(format!("rdbt version: {}", env!("CARGO_PKG_VERSION")))?;
     out(format!(
         "project: {} ({})",

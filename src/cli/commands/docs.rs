@@ -7,6 +7,7 @@ use crate::adapters::datafusion::{RelationKind, Warehouse};
 use crate::artifacts::{CatalogColumn, CatalogEntry};
 use crate::cli::EXIT_OK;
 use crate::cli::args::{DocsGenerateArgs, DocsServeArgs, GlobalArgs};
+use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::compile::{ParsedNode, ParsedProject};
 use crate::diagnostics::{Diagnostic, codes};
@@ -134,7 +135,7 @@ pub fn serve(g: &GlobalArgs, args: &DocsServeArgs) -> Result<u8, Failure> {
         // On stdout, so scripts and tests can read the address.
         session
             .printer
-            .output(&format!("Serving docs at {url}"))
+            .output(Out::Note, &format!("Serving docs at {url}"))
             .map_err(|_| Failure::BrokenPipe)?;
         session.printer.info("Press Ctrl+C to exit.");
         if !address.ip().is_loopback() {

@@ -2,7 +2,7 @@
 //! validated by BigQuery without running, with the bytes it would process.
 
 use crate::adapters::bigquery::{BigQuery, BigQueryError};
-use crate::cli::printer::Printer;
+use crate::cli::printer::{Out, Printer};
 use crate::cli::session::{Failure, Session};
 use crate::compile::ParsedProject;
 use crate::diagnostics::{Diagnostic, codes};
@@ -136,16 +136,21 @@ pub fn print(printer: &Printer, estimate: &Estimate) -> Result<(), Failure> {
             }
             Verdict::Invalid(m) => format!("{name:<width$}  {:>10}  INVALID: {m}", "-"),
         };
-        printer.output(&line).map_err(|_| Failure::BrokenPipe)?;
+        printer
+            .output(Out::Note, &line)
+            .map_err(|_| Failure::BrokenPipe)?;
     }
     printer
-        .output(&format!(
-            "{:<width$}  {:>10}  {} models, {} invalid",
-            "total",
-            human(estimate.total),
-            estimate.models.len(),
-            estimate.invalid()
-        ))
+        .output(
+            Out::Note,
+            &format!(
+                "{:<width$}  {:>10}  {} models, {} invalid",
+                "total",
+                human(estimate.total),
+                estimate.models.len(),
+                estimate.invalid()
+            ),
+        )
         .map_err(|_| Failure::BrokenPipe)
 }
 

@@ -4,13 +4,15 @@
 
 use crate::adapters::datafusion::{Warehouse, WarehouseError};
 use crate::cli::args::{GlobalArgs, RunArgs};
+use crate::cli::printer::{Event, clock};
 use crate::cli::session::{Failure, Session};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
 use crate::run::results::{NodeResult, NodeStatus, run_results_json, summarize};
 use crate::run::{RunEvent, RunOptions};
-use crate::settings::{LogFormat, Settings, TargetKind};
+use crate::settings::{LogFormat, LogLevel, Settings, TargetKind};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,38 +137,52 @@ fn execute(
         .collect();
     let started = Instant::now();
     let printer = session.printer.clone();
-    let count = |t: ResourceType| {
-        ids.iter()
-            .filter(|id| {
-                p.parsed
-                    .nodes
-                    .get(*id)
-                    .is_some_and(|n| n.resource_type == t)
-            })
-            .count()
-    };
-    let found = format!(
-        "{} models, {} seeds, {} data tests",
-        count(ResourceType::Model),
-        count(ResourceType::Seed),
-        count(ResourceType::Test)
+    let stat_line = crate::cli::session::found_stats(&p.parsed);
+    printer.event(
+        &Event::new(
+            "MainReportVersion",
+            "A001",
+            LogLevel::Info,
+            &format!("Running with rdbt={}", env!("CARGO_PKG_VERSION")),
+        )
+        .data(json!({"version": env!("CARGO_PKG_VERSION")}))
+        .clocked(),
     );
-    printer.info(&format!(
-        "{}  Running with rdbt={}",
-        clock(),
-        env!("CARGO_PKG_VERSION")
-    ));
-    printer.info(&format!("{}  Found {found}", clock()));
+    printer.event(
+        &Event::new(
+            "FoundStats",
+            "W006",
+            LogLevel::Info,
+            &format!("Found {stat_line}"),
+        )
+        .data(json!({"stat_line": stat_line}))
+        .clocked(),
+    );
     if ids.is_empty() {
-        printer.info(&format!("{}  Nothing to do: no nodes selected.", clock()));
+        printer.event(
+            &Event::new(
+                "NothingToDo",
+                "Q035",
+                LogLevel::Warn,
+                "Nothing to do. Try checking your model configs and model specification args",
+            )
+            .clocked(),
+        );
         return Ok(EXIT_OK);
     }
-    printer.info(&format!(
-        "{}  Concurrency: {} threads (target='{}')",
-        clock(),
-        settings.threads,
-        settings.target.name
-    ));
+    printer.event(
+        &Event::new(
+            "ConcurrencyLine",
+            "Q027",
+            LogLevel::Info,
+            &format!(
+                "Concurrency: {} threads (target='{}')",
+                settings.threads, settings.target.name
+            ),
+        )
+        .data(json!({"num_threads": settings.threads, "target_name": settings.target.name}))
+        .clocked(),
+    );
     if (args.dry_run || args.max_bytes.is_some()) && settings.target.kind != TargetKind::BigQuery {
         super::dry_run::require_bigquery(session)?;
     }
@@ -446,10 +462,6 @@ fn interrupted() -> impl std::future::Future<Output = ()> + Send {
     }
 }
 
-fn clock() -> String {
-    chrono::Local::now().format("%H:%M:%S").to_string()
-}
-
 /// `left ........ [RIGHT]`, padded as dbt pads it.
 fn dotted(left: &str, right: &str) -> String {
     let width: usize = 80;
@@ -463,12 +475,12 @@ fn progress_bar(
     total: usize,
 ) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
-    if printer.quiet || printer.format != LogFormat::Text || !std::io::stderr().is_terminal() {
+    if printer.quiet() || printer.format != LogFormat::Text || !std::io::stdout().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr(),
+        indicatif::ProgressDrawTarget::stdout(),
     );
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{bar:40.cyan/blue} {pos}/{len} {elapsed_precise} {wide_msg}",
@@ -483,39 +495,18 @@ fn print_event(
     e: &RunEvent,
     bar: Option<&indicatif::ProgressBar>,
 ) {
-    if printer.format == LogFormat::Json {
-        let v = match e {
-            RunEvent::Start {
-                index,
-                total,
-                description,
-            } => {
-                serde_json::json!({"level": "info", "event": "node_start", "index": index, "total": total, "node": description})
-            }
-            RunEvent::Finish {
-                index,
-                total,
-                description,
-                result,
-            } => serde_json::json!({
-                "level": if result.status.is_failure() { "error" } else { "info" },
-                "event": "node_finished", "index": index, "total": total, "node": description,
-                "unique_id": result.unique_id, "status": result.status.as_str(),
-                "execution_time": result.execution_time.as_secs_f64(), "rows_affected": result.rows_affected,
-                "failures": result.failures, "message": result.message,
-            }),
-        };
-        if !printer.quiet {
-            eprintln!("{v}");
-        }
-        return;
-    }
-    let line = match e {
+    let (name, code, level, line, data) = match e {
         RunEvent::Start {
             index,
             total,
             description,
-        } => dotted(&format!("{index} of {total} START {description}"), "RUN"),
+        } => (
+            "LogStartLine",
+            "Q011",
+            LogLevel::Info,
+            dotted(&format!("{index} of {total} START {description}"), "RUN"),
+            json!({"description": description, "index": index, "total": total}),
+        ),
         RunEvent::Finish {
             index,
             total,
@@ -543,14 +534,43 @@ fn print_event(
                 NodeStatus::Skipped => format!("{index} of {total} SKIP relation {description}"),
                 _ => format!("{index} of {total} {verb} {description}"),
             };
-            dotted(&text, &right)
+            let resource_type = result.unique_id.split('.').next().unwrap_or_default();
+            let (name, code) = match (result.status, resource_type) {
+                (NodeStatus::Skipped, _) => ("SkippingDetails", "Q034"),
+                (_, "test" | "unit_test") => ("LogTestResult", "Q007"),
+                (_, "seed") => ("LogSeedResult", "Q016"),
+                (_, "snapshot") => ("LogSnapshotResult", "Q015"),
+                _ => ("LogModelResult", "Q012"),
+            };
+            let level = match result.status {
+                NodeStatus::Error | NodeStatus::Fail => LogLevel::Error,
+                NodeStatus::Warn => LogLevel::Warn,
+                _ => LogLevel::Info,
+            };
+            (
+                name,
+                code,
+                level,
+                dotted(&text, &right),
+                json!({
+                    "description": description, "index": index, "total": total,
+                    "status": result.status.as_str(), "execution_time": secs,
+                    "rows_affected": result.rows_affected, "num_failures": result.failures,
+                    "message": result.message,
+                    "node_info": {"unique_id": result.unique_id, "resource_type": resource_type,
+                                  "node_status": result.status.as_str()},
+                }),
+            )
         }
     };
-    let text = format!("{}  {line}", clock());
     match bar {
         // Lines go above the bar so it stays at the bottom.
-        Some(bar) => bar.println(text),
-        None => printer.info(&text),
+        Some(bar) if printer.format == LogFormat::Text => {
+            if printer.shows(level) {
+                bar.println(format!("{}  {line}", clock()));
+            }
+        }
+        _ => printer.event(&Event::new(name, code, level, &line).data(data).clocked()),
     }
 }
 
@@ -569,13 +589,18 @@ fn print_summary(
     elapsed: Duration,
 ) {
     let s = summarize(results);
-    printer.info("");
-    printer.info(&format!(
-        "{}  Finished running {} nodes in {:.2}s.",
-        clock(),
-        s.total,
-        elapsed.as_secs_f64()
-    ));
+    let secs = elapsed.as_secs_f64();
+    printer.blank();
+    printer.event(
+        &Event::new(
+            "FinishedRunningStats",
+            "E047",
+            LogLevel::Info,
+            &format!("Finished running {} nodes in {secs:.2}s.", s.total),
+        )
+        .data(json!({"stat_line": format!("{} nodes", s.total), "execution_time": secs}))
+        .clocked(),
+    );
     let problems: Vec<&NodeResult> = results
         .iter()
         .filter(|r| {
@@ -585,45 +610,69 @@ fn print_summary(
             )
         })
         .collect();
-    if problems.is_empty() {
-        printer.info(&format!("{}  Completed successfully", clock()));
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let ended = if s.error > 0 {
+        format!(
+            "Completed with {} and {}:",
+            plural(s.error, "error"),
+            plural(s.warn, "warning")
+        )
+    } else if s.warn > 0 {
+        format!("Completed with {}:", plural(s.warn, "warning"))
     } else {
-        printer.info(&format!(
-            "{}  Completed with {} error(s) and {} warning(s):",
-            clock(),
-            s.error,
-            s.warn
-        ));
-        for r in problems {
-            let n = nodes.get(&r.unique_id);
-            let what = n.map_or_else(
-                || r.unique_id.clone(),
-                |n| format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
-            );
-            let label = match r.status {
-                NodeStatus::Warn => "Warning in",
-                NodeStatus::Fail => "Failure in",
-                _ => "Error in",
+        "Completed successfully".to_string()
+    };
+    printer.event(
+        &Event::new("EndOfRunSummary", "Z030", LogLevel::Info, &ended)
+            .data(json!({"num_errors": s.error, "num_warnings": s.warn}))
+            .clocked(),
+    );
+    for r in problems {
+        let n = nodes.get(&r.unique_id);
+        let what = n.map_or_else(
+            || r.unique_id.clone(),
+            |n| format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
+        );
+        let (label, name, code, level) = match r.status {
+            NodeStatus::Warn => ("Warning in", "RunResultWarning", "Z021", LogLevel::Warn),
+            NodeStatus::Fail => ("Failure in", "RunResultFailure", "Z022", LogLevel::Error),
+            _ => ("Error in", "RunResultFailure", "Z022", LogLevel::Error),
+        };
+        let node_info = json!({"unique_id": r.unique_id, "node_status": r.status.as_str()});
+        if printer.shows(level) {
+            printer.blank();
+        }
+        printer.event(
+            &Event::new(name, code, level, &format!("{label} {what}"))
+                .data(json!({"node_info": node_info}))
+                .clocked(),
+        );
+        if let Some(m) = &r.message {
+            let indented: Vec<String> = m.lines().map(|l| format!("  {l}")).collect();
+            let (name, code) = match r.status {
+                NodeStatus::Warn => ("RunResultWarningMessage", "Z046"),
+                _ => ("RunResultError", "Z024"),
             };
-            printer.info("");
-            printer.info(&format!("{}  {label} {what}", clock()));
-            if let Some(m) = &r.message {
-                for line in m.lines() {
-                    printer.info(&format!("{}    {line}", clock()));
-                }
-            }
+            printer.event(
+                &Event::new(name, code, level, &indented.join("\n"))
+                    .data(json!({"msg": m, "node_info": node_info}))
+                    .clocked(),
+            );
         }
     }
-    printer.info("");
-    printer.info(&format!(
-        "{}  Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
-        clock(),
-        s.pass,
-        s.warn,
-        s.error,
-        s.skip,
-        s.total
-    ));
+    printer.blank();
+    let stats = format!(
+        "Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+        s.pass, s.warn, s.error, s.skip, s.total
+    );
+    printer.event(
+        &Event::new("StatsLine", "Z023", LogLevel::Info, &stats)
+            .data(
+                json!({"stats": {"pass": s.pass, "warn": s.warn, "error": s.error,
+                                   "skip": s.skip, "total": s.total}}),
+            )
+            .clocked(),
+    );
 }
 
 fn write_run_artifacts(

@@ -127,11 +127,22 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
             "error" => "ERROR STALE",
             _ => "ERROR",
         };
-        session.printer.info(&format!(
+        let line = format!(
             "{} of {total} {label} freshness of {name} [{label} in {:.2}s]",
             i + 1,
             t0.elapsed().as_secs_f64()
-        ));
+        );
+        let level = match status {
+            "pass" => crate::settings::LogLevel::Info,
+            "warn" => crate::settings::LogLevel::Warn,
+            _ => crate::settings::LogLevel::Error,
+        };
+        session.printer.event(
+            &crate::cli::printer::Event::new("LogFreshnessResult", "Q018", level, &line).data(
+                serde_json::json!({"status": status, "index": i + 1, "total": total,
+                                   "source_name": name}),
+            ),
+        );
         if let Err(e) = &outcome {
             session.printer.diagnostics(&[Diagnostic::error(
                 codes::USAGE,

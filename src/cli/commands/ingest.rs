@@ -30,6 +30,34 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
         .filter(|n| n.source.as_ref().is_some_and(|s| s.ingest.is_some()))
         .collect();
     if nodes.is_empty() {
+        let named: Vec<String> = selected
+            .iter()
+            .filter_map(|id| p.parsed.nodes.get(id))
+            .filter_map(|n| Some(format!("{}.{}", n.source.as_ref()?.source_name, n.name)))
+            .collect();
+        if (!g.select.is_empty() || g.selector.is_some()) && !named.is_empty() {
+            // The user asked for these sources by name: landing nothing is
+            // not what they asked for.
+            let d = crate::diagnostics::Diagnostic::error(
+                crate::diagnostics::codes::INGEST_CONFIG,
+                format!(
+                    "nothing to land: the selected source table{} {} {} no `ingest:` block",
+                    if named.len() == 1 { "" } else { "s" },
+                    named
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if named.len() == 1 { "has" } else { "have" },
+                ),
+            )
+            .with_help(
+                "rdbt lands only sources with an `ingest:` block (Kafka, files or Postgres); \
+                 load other sources into the warehouse yourself, or add an `ingest:` block \
+                 (see docs/ingestion.md)",
+            );
+            return Err(session.fail(d));
+        }
         session.printer.info(
             "No selected source table has an `ingest:` block; nothing to land. Select one with --select source:<source>.<table>.",
         );
@@ -374,32 +402,35 @@ struct TableProgress {
 impl Reporter {
     fn new(printer: &Printer) -> Reporter {
         let terminal = printer.format == LogFormat::Text
-            && !printer.quiet
-            && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            && !printer.quiet()
+            && std::io::IsTerminal::is_terminal(&std::io::stdout());
         Reporter {
             printer: printer.clone(),
-            bars: terminal.then(indicatif::MultiProgress::new),
+            bars: terminal.then(|| {
+                indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout())
+            }),
             tables: Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn json(&self, event: &str, table: &str, stats: Option<&Stats>, message: Option<&str>) {
-        let mut line = serde_json::json!({
-            "level": "info",
-            "event": event,
-            "table": table,
-            "ts": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        });
+    /// One machine-readable progress event (`--log-format json`).
+    fn json(&self, name: &'static str, table: &str, stats: Option<&Stats>, message: Option<&str>) {
+        let mut data = serde_json::json!({"table": table});
         if let Some(stats) = stats
             && let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats)
-            && let Some(object) = line.as_object_mut()
+            && let Some(object) = data.as_object_mut()
         {
             object.extend(fields);
         }
-        if let Some(m) = message {
-            line["msg"] = serde_json::json!(m);
-        }
-        eprintln!("{line}");
+        let msg = match (message, stats) {
+            (Some(m), _) => format!("{table}: {m}"),
+            (None, Some(stats)) => format!("{table}: {}", summary(stats)),
+            (None, None) => table.to_string(),
+        };
+        self.printer.event(
+            &crate::cli::printer::Event::new(name, "", crate::settings::LogLevel::Info, &msg)
+                .data(data),
+        );
     }
 }
 
@@ -444,9 +475,7 @@ impl Progress for Reporter {
             );
         }
         match self.printer.format {
-            LogFormat::Json if !self.printer.quiet => {
-                self.json("ingest_started", table, None, Some(what))
-            }
+            LogFormat::Json => self.json("IngestStarted", table, None, Some(what)),
             _ => self.printer.info(&format!("Landing {table} from {what}")),
         }
     }
@@ -467,12 +496,12 @@ impl Progress for Reporter {
             LogFormat::Json => Duration::from_secs(1),
             LogFormat::Text => Duration::from_secs(5),
         };
-        if self.printer.quiet || progress.last_line.elapsed() < every {
+        if self.printer.quiet() || progress.last_line.elapsed() < every {
             return;
         }
         progress.last_line = Instant::now();
         match self.printer.format {
-            LogFormat::Json => self.json("ingest_progress", table, Some(stats), None),
+            LogFormat::Json => self.json("IngestProgress", table, Some(stats), None),
             LogFormat::Text => self.printer.info(&format!("  {table}: {}", summary(stats))),
         }
     }
@@ -485,9 +514,7 @@ impl Progress for Reporter {
             bar.finish_and_clear();
         }
         match self.printer.format {
-            LogFormat::Json if !self.printer.quiet => {
-                self.json("ingest_finished", table, Some(stats), None)
-            }
+            LogFormat::Json => self.json("IngestFinished", table, Some(stats), None),
             _ => self.printer.info(&format!(
                 "Landed {table}: {} in {:.1} s",
                 summary(stats),
@@ -498,9 +525,7 @@ impl Progress for Reporter {
 
     fn note(&self, table: &str, message: &str) {
         match self.printer.format {
-            LogFormat::Json if !self.printer.quiet => {
-                self.json("ingest_note", table, None, Some(message))
-            }
+            LogFormat::Json => self.json("IngestNote", table, None, Some(message)),
             _ => self.printer.info(&format!("{table}: {message}")),
         }
     }

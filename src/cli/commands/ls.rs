@@ -2,6 +2,7 @@
 
 use crate::cli::EXIT_OK;
 use crate::cli::args::{GlobalArgs, LsArgs, LsOutput};
+use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::compile::ParsedNode;
 use crate::diagnostics::{Diagnostic, codes};
@@ -45,11 +46,16 @@ pub fn run(g: &GlobalArgs, args: &LsArgs) -> Result<u8, Failure> {
         };
         session
             .printer
-            .output(&line)
+            .output(Out::List, &line)
             .map_err(|_| Failure::BrokenPipe)?;
     }
     if selected.is_empty() {
-        session.printer.info("No nodes selected!");
+        session.printer.event(&crate::cli::printer::Event::new(
+            "NoNodesSelected",
+            "Q038",
+            crate::settings::LogLevel::Warn,
+            "No nodes selected!",
+        ));
     }
     // The process ends next; freeing the parsed project (hundreds of MB on
     // large projects) would only add time.
@@ -153,7 +159,7 @@ fn list_columns(
             };
             session
                 .printer
-                .output(&line)
+                .output(Out::List, &line)
                 .map_err(|_| Failure::BrokenPipe)?;
         }
     }

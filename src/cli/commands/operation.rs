@@ -4,6 +4,7 @@
 
 use crate::cli::EXIT_OK;
 use crate::cli::args::{GlobalArgs, OperationArgs};
+use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::diagnostics::{Diagnostic, closest_names, codes, did_you_mean};
 use crate::settings::TargetKind;
@@ -83,7 +84,7 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
     if !output.is_empty() {
         session
             .printer
-            .output(output)
+            .output(Out::Note, output)
             .map_err(|_| Failure::BrokenPipe)?;
     }
     session.printer.info(&format!("Ran operation {name}"));

@@ -24,24 +24,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     super::external::external_sources(&session.settings, &parsed.parsed)
         .map_err(|d| session.fail(d))?;
     let fields = session.write_manifest(&parsed)?;
-    // One pass over the nodes (30,000 at 10,000 models), not one per kind.
-    let mut counts: std::collections::HashMap<crate::project::ResourceType, usize> =
-        std::collections::HashMap::new();
-    for n in parsed.parsed.nodes.values() {
-        *counts.entry(n.resource_type).or_default() += 1;
-    }
-    let count = |t| counts.get(&t).copied().unwrap_or(0);
-    use crate::project::ResourceType as R;
-    let summary = format!(
-        "Found {} models, {} seeds, {} snapshots, {} data tests, {} sources, {} exposures, {} macros",
-        count(R::Model),
-        count(R::Seed),
-        count(R::Snapshot),
-        count(R::Test),
-        count(R::Source),
-        count(R::Exposure),
-        parsed.parsed.macros.len(),
-    );
+    let summary = format!("Found {}", crate::cli::session::found_stats(&parsed.parsed));
     session.printer.info(&format!(
         "{summary} in {:.2}s",
         started.elapsed().as_secs_f64()

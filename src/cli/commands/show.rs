@@ -3,6 +3,7 @@
 
 use crate::cli::EXIT_OK;
 use crate::cli::args::{GlobalArgs, ShowArgs, ShowOutput};
+use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
@@ -116,7 +117,7 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     };
     session
         .printer
-        .output(text)
+        .output(Out::Show, text)
         .map_err(|_| Failure::BrokenPipe)?;
     Ok(EXIT_OK)
 }
