@@ -211,3 +211,117 @@ fn quiet_hides_info_but_not_output() {
     assert_eq!(run.stdout, "jaffle_nested.marts.orders\n");
     assert_eq!(run.stderr, "");
 }
+
+/// #29 bug 8: hints that pointed the wrong way, and engine internals that
+/// reached the user.
+#[test]
+fn errors_say_what_and_where_without_engine_internals() {
+    let dir = common::project(&[
+        (
+            "rdbt_project.yml",
+            "name: hints\nmodels:\n  hints:\n    +materialized: table\n",
+        ),
+        ("models/trailing.sql", "select 1 as a,\n  2 as b from\n"),
+        ("models/types.sql", "select 'a' + 1 as y\n"),
+        ("models/divz.sql", "select 1 / 0 as x\n"),
+        ("models/castfail.sql", "select cast('abc' as int) as z\n"),
+        (
+            "models/reads_raw.sql",
+            "select * from {{ source('raw', 'orders') }}\n",
+        ),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: orders\n",
+        ),
+        ("seeds/people.csv", "id,name,amount\n1,a,10\n2,b\n3,c,30\n"),
+    ]);
+    let d = dir.path();
+
+    // A syntax error at the very end is placed after the last character.
+    let run = rdbt(d, &["compile", "-s", "trailing"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("error[R208]") && run.stdout.contains("models/trailing.sql:2:14"),
+        "{}",
+        run.transcript()
+    );
+
+    // Type errors name SQL types, not Arrow's.
+    let run = rdbt(d, &["compile", "-s", "types"]);
+    assert!(
+        run.stdout.contains("VARCHAR + BIGINT") && !run.stdout.contains("Utf8"),
+        "{}",
+        run.transcript()
+    );
+
+    // A failing query in `show` is the query's error (R403), at its model.
+    let run = rdbt(d, &["show", "-s", "divz"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("error[R403]")
+            && run.stdout.contains("Divide by zero")
+            && run.stdout.contains("models/divz.sql:1:1"),
+        "{}",
+        run.transcript()
+    );
+    // The optimizer's rule name and Arrow's framing are not the user's.
+    let run = rdbt(d, &["run", "-s", "castfail"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("Cast error: Cannot cast string 'abc' to value of INTEGER type")
+            && !run.stdout.contains("Optimizer rule")
+            && !run.stdout.contains("Arrow error"),
+        "{}",
+        run.transcript()
+    );
+
+    // A source nobody loads is not sent to `rdbt ingest`...
+    let run = rdbt(d, &["run", "-s", "reads_raw", "--static-analysis", "off"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("no `ingest:` or `external:` block")
+            && !run.stdout.contains("rdbt ingest --select"),
+        "{}",
+        run.transcript()
+    );
+    // ...and `rdbt ingest` of it is an error, not a quiet success.
+    let run = rdbt(d, &["ingest", "-s", "source:raw.orders"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("`raw.orders` has no `ingest:` block"),
+        "{}",
+        run.transcript()
+    );
+
+    // A short seed row names its line, once, with the file as the user
+    // knows it.
+    let run = rdbt(d, &["seed"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("seeds/people.csv:3: this row has 2 values, but the header names 3 columns")
+            && !run.stdout.contains("Error when processing CSV"),
+        "{}",
+        run.transcript()
+    );
+    // The Found line counts the project, whatever the command selects.
+    assert!(
+        run.stdout.contains("Found 5 models, 1 seed, 1 source"),
+        "{}",
+        run.transcript()
+    );
+
+    // `clone` is dbt's, and rdbt says it lacks it; `clean` (which deletes)
+    // is never offered as the similar command.
+    let run = rdbt(d, &["clone"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("`dbt clone`") && !run.stderr.contains("'clean'"),
+        "{}",
+        run.transcript()
+    );
+    let run = rdbt(d, &["clea"]);
+    assert_eq!(run.code, 2);
+    assert!(!run.stderr.contains("similar"), "{}", run.transcript());
+}

@@ -22,7 +22,12 @@ pub fn run(argv: Vec<std::ffi::OsString>) -> u8 {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
-            let _ = e.print();
+            match unknown_command_message(&e) {
+                Some(message) => eprint!("{message}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return code;
         }
     };
@@ -32,4 +37,41 @@ pub fn run(argv: Vec<std::ffi::OsString>) -> u8 {
         Err(Failure::BrokenPipe) => EXIT_OK,
         Err(Failure::Reported) => EXIT_ERROR,
     }
+}
+
+/// dbt's commands that rdbt does not have yet.
+const DBT_COMMANDS_MISSING: &[(&str, &str)] = &[(
+    "clone",
+    "`dbt clone` (copying the selected nodes' relations from a --state) is not in rdbt yet; \
+     build them instead with `rdbt build -s <selection>`, or defer with `--state` and `state:modified+`",
+)];
+
+/// Clap's text for an unknown subcommand, except where it would mislead: a
+/// dbt command rdbt lacks gets a plain answer, and a command that deletes
+/// something (`clean`) is never offered as the "similar" one.
+fn unknown_command_message(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    let Some(ContextValue::String(given)) = e.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    if let Some((_, why)) = DBT_COMMANDS_MISSING.iter().find(|(name, _)| name == given) {
+        return Some(format!(
+            "error: {why}\n\nFor the commands rdbt has, try 'rdbt --help'.\n"
+        ));
+    }
+    let suggests_clean = matches!(
+        e.get(ContextKind::SuggestedSubcommand),
+        Some(ContextValue::Strings(s)) if s.iter().any(|s| s == "clean")
+    ) || matches!(
+        e.get(ContextKind::SuggestedSubcommand),
+        Some(ContextValue::String(s)) if s == "clean"
+    );
+    suggests_clean.then(|| {
+        format!(
+            "error: unrecognized subcommand '{given}'\n\nUsage: rdbt [OPTIONS] <COMMAND>\n\nFor the commands rdbt has, try 'rdbt --help'.\n"
+        )
+    })
 }

@@ -39,7 +39,18 @@ pub fn executable_sql(
     if world.target_kind != TargetKind::DataFusion {
         return Ok(sql.to_string());
     }
-    crate::sql::translate(sql, dialect).map_err(|e| {
+    crate::sql::translate(sql, dialect).map_err(|e| sql_error(e, sql, path, raw_code))
+}
+
+/// A SQL error as a diagnostic at its line in the node's own file when that
+/// line can be found there, else at the line of the compiled SQL.
+pub fn sql_error(
+    e: crate::sql::TranslateError,
+    sql: &str,
+    path: &Path,
+    raw_code: &str,
+) -> Diagnostic {
+    {
         let (line, column, note) = match source_position(sql, e.line, e.column, raw_code) {
             Some((l, c)) => (l, c, String::new()),
             None if e.line > 0 => (
@@ -58,7 +69,7 @@ pub fn executable_sql(
             d = d.with_help(help);
         }
         d
-    })
+    }
 }
 
 /// A position in compiled SQL as a position in the source it was rendered

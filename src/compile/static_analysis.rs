@@ -308,11 +308,18 @@ impl State {
         let dialect = sql_dialect_of(&compiler.world, &node.config);
         let statement = match crate::sql::translate_statement(compiled, dialect) {
             Ok(statement) => statement,
-            Err(_) => {
-                // The same translation again, for a diagnostic at the line.
+            Err(e) => {
+                // The same translation again, for a diagnostic at the line;
+                // SQL already in the engine's dialect is not translated
+                // there, so its parse error is reported from here.
                 return match linker.executable(compiler, parsed, &node.unique_id, compiled) {
                     Err(d) => Outcome::Diag(d),
-                    Ok(_) => Outcome::Nothing,
+                    Ok(_) => Outcome::Diag(super::dialect::sql_error(
+                        e,
+                        compiled,
+                        &node.abs_path,
+                        &node.file_text,
+                    )),
                 };
             }
         };
@@ -339,7 +346,9 @@ impl State {
                 });
                 let d = match at {
                     Some((line, column)) => {
-                        Diagnostic::error(codes::STATIC_ANALYSIS, e.message.clone())
+                        let message =
+                            crate::sql::types::sql_types_in_message(&e.message, dialect.name());
+                        Diagnostic::error(codes::STATIC_ANALYSIS, message)
                             .at(
                                 Location::new(&node.abs_path, line, column),
                                 Some(&node.file_text),
@@ -400,11 +409,17 @@ impl State {
             return Outcome::Nothing;
         };
         let dialect = sql_dialect_of(&compiler.world, &node.config);
-        let Ok(statement) = crate::sql::translate_statement(compiled, dialect) else {
-            return match linker.executable(compiler, parsed, &node.unique_id, compiled) {
-                Err(d) => Outcome::Diag(d),
-                Ok(_) => Outcome::Nothing,
-            };
+        let statement = match crate::sql::translate_statement(compiled, dialect) {
+            Ok(statement) => statement,
+            Err(e) => {
+                return match linker.executable(compiler, parsed, &node.unique_id, compiled) {
+                    Err(d) => Outcome::Diag(d),
+                    Ok(_) => Outcome::Diag(yaml_located(
+                        node,
+                        format!("test `{}` cannot run: {}", node.name, e.message),
+                    )),
+                };
+            }
         };
         match self.analyzer.analyze_statement(statement) {
             Err(e) if !e.unknown_relation => Outcome::Diag(yaml_located(
@@ -481,7 +496,8 @@ impl State {
 /// The error at the first whole-word occurrence of its subject in the
 /// model's own source, else at the top of the file.
 fn located(node: &ParsedNode, message: &str, subject: Option<&str>, dialect: &str) -> Diagnostic {
-    let d = Diagnostic::error(codes::STATIC_ANALYSIS, message.to_string());
+    let message = crate::sql::types::sql_types_in_message(message, dialect);
+    let d = Diagnostic::error(codes::STATIC_ANALYSIS, message);
     let body_start = node.body_offset.min(node.file_text.len());
     let found = subject.and_then(|s| {
         find_word(&node.file_text[body_start..], s).map(|at| (at + body_start, s.len()))
@@ -500,6 +516,7 @@ fn help(dialect: &str) -> String {
 }
 
 fn yaml_located(node: &ParsedNode, message: String) -> Diagnostic {
+    let message = crate::sql::types::sql_types_in_message(&message, "");
     let d = Diagnostic::error(codes::STATIC_ANALYSIS, message);
     match node.call_sites.first() {
         Some((_, offset, len)) if node.test_metadata.is_some() => {

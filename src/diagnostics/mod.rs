@@ -82,6 +82,9 @@ pub mod codes {
     pub const USAGE: Code = Code("R401");
     /// Writing artifacts or compiled files failed.
     pub const ARTIFACT_WRITE: Code = Code("R402");
+    /// The warehouse could not run a query (division by zero, a failed
+    /// cast, a missing table): the SQL's or the data's problem.
+    pub const QUERY_FAILED: Code = Code("R403");
     /// A source table's `ingest:` block or columns cannot be used.
     pub const INGEST_CONFIG: Code = Code("R501");
     /// The land cannot be opened, read or written.

@@ -166,7 +166,7 @@ pub(super) async fn hooks(
 /// The message of a failed model: the engine's words, where the model is,
 /// and where the executed SQL was written.
 pub(super) fn engine_error(node: &ParsedNode, e: impl std::fmt::Display) -> String {
-    let text = e.to_string();
+    let text = crate::adapters::datafusion::clean_message(&e.to_string());
     // The query engine's own bugs are not the user's: say so, without
     // DataFusion's plea to file a report in its tracker.
     let internal = text.contains("Internal error");
@@ -211,15 +211,25 @@ fn missing_upstream_hint(shared: &Shared, node: &ParsedNode, message: &str) -> S
         .find(|p| p.schema == schema && p.alias == name);
     match parent {
         Some(p) if p.resource_type == ResourceType::Source => {
-            let src = p
-                .source
-                .as_ref()
-                .map(|s| s.source_name.as_str())
-                .unwrap_or_default();
-            format!(
-                "\n  source `{src}.{}` has no data in the warehouse yet; land it with `rdbt ingest --select source:{src}.{}`",
-                p.name, p.name
-            )
+            let info = p.source.as_deref();
+            let src = info.map(|s| s.source_name.as_str()).unwrap_or_default();
+            let (schema, identifier) = (&p.schema, info.map_or(&p.name, |s| &s.identifier));
+            if info.is_some_and(|s| s.ingest.is_some()) {
+                format!(
+                    "\n  source `{src}.{}` has no data in the warehouse yet; land it with `rdbt ingest --select source:{src}.{}`",
+                    p.name, p.name
+                )
+            } else if info.is_some_and(|s| s.external.is_some()) {
+                format!(
+                    "\n  source `{src}.{}` is external, and no file was found at its `external:` location; check the location, or land the files first",
+                    p.name
+                )
+            } else {
+                format!(
+                    "\n  source `{src}.{}` is not in the warehouse: no table `{schema}.{identifier}` exists there. rdbt does not load it (it has no `ingest:` or `external:` block): load that table, or correct the source's `schema`/`identifier`",
+                    p.name
+                )
+            }
         }
         Some(p) => {
             let command = match p.resource_type {
@@ -1024,6 +1034,23 @@ async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
 
 /// CSV errors name a line; say it as `file:line`.
 pub(super) fn seed_error(node: &ParsedNode, message: &str) -> String {
+    // The reader's own framing ("Error when processing CSV file <path>
+    // caused by Arrow error: Csv error: ...") says nothing the file:line
+    // prefix does not.
+    let cleaned = crate::adapters::datafusion::clean_message(message);
+    let message = match cleaned.rfind("Csv error: ") {
+        Some(at) => &cleaned[at + "Csv error: ".len()..],
+        None => cleaned.as_str(),
+    };
+    if let Some(c) = regex::Regex::new(r"Expected (\d+) records, found (\d+) records at line (\d+)")
+        .ok()
+        .and_then(|re| re.captures(message))
+    {
+        return format!(
+            "{}:{}: this row has {} values, but the header names {} columns\n  fix that row of the seed file (a missing value, or a comma inside an unquoted value)",
+            node.original_file_path, &c[3], &c[2], &c[1]
+        );
+    }
     let line = regex::Regex::new(r"line (\d+)")
         .ok()
         .and_then(|re| re.captures(message))

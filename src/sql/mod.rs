@@ -137,7 +137,7 @@ pub fn translate(sql: &str, dialect: SqlDialect) -> Result<String, TranslateErro
     }
     let parser_dialect = dialect.parser_dialect();
     let mut statements = Parser::parse_sql(parser_dialect.as_ref(), sql)
-        .map_err(|e| parse_error(&e.to_string(), dialect))?;
+        .map_err(|e| parse_error(&e.to_string(), dialect, sql))?;
     let mut out = Vec::with_capacity(statements.len());
     for statement in &mut statements {
         rewrite::rewrite_statement(statement, dialect)?;
@@ -187,7 +187,7 @@ pub fn translate_statement(
 ) -> Result<sqlparser::ast::Statement, TranslateError> {
     let parser_dialect = dialect.parser_dialect();
     let mut statements = Parser::parse_sql(parser_dialect.as_ref(), sql)
-        .map_err(|e| parse_error(&e.to_string(), dialect))?;
+        .map_err(|e| parse_error(&e.to_string(), dialect, sql))?;
     if statements.len() != 1 {
         return Err(TranslateError {
             message: format!("expected one SQL statement, found {}", statements.len()),
@@ -204,8 +204,16 @@ pub fn translate_statement(
 }
 
 /// sqlparser reports "... at Line: 3, Column: 7"; keep the position apart.
-fn parse_error(message: &str, dialect: SqlDialect) -> TranslateError {
-    let position = regex_position(message);
+fn parse_error(message: &str, dialect: SqlDialect, sql: &str) -> TranslateError {
+    let mut position = regex_position(message);
+    // An error at the end of the input carries no position: it is after the
+    // last character of the last line that has any.
+    if position == (0, 0) && message.contains("found: EOF") {
+        let trimmed = sql.trim_end();
+        let line = trimmed.lines().count().max(1);
+        let last = trimmed.lines().last().unwrap_or_default();
+        position = (line as u64, last.chars().count() as u64 + 1);
+    }
     let text = message
         .split(" at Line: ")
         .next()
@@ -296,6 +304,19 @@ mod tests {
         .expect_err("unsupported");
         assert!(err.message.contains("WITH OFFSET"), "{}", err.message);
         assert_eq!(err.line, 3);
+    }
+
+    #[test]
+    fn an_error_at_the_end_is_placed_after_the_last_character() {
+        for dialect in [
+            SqlDialect::DataFusion,
+            SqlDialect::DuckDb,
+            SqlDialect::BigQuery,
+        ] {
+            let err =
+                translate_statement("select 1 as a,\n  2 as b from\n\n", dialect).expect_err("bad");
+            assert_eq!((err.line, err.column), (2, 14), "{dialect}: {err:?}");
+        }
     }
 
     #[test]

@@ -171,3 +171,94 @@ pub fn parse_timestamp_text(expr: &str) -> String {
          '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M', '%Y-%m-%d')"
     )
 }
+
+/// An engine message with its Arrow type names (`Utf8 + Int64`) spelled as
+/// the SQL types the user writes (`VARCHAR + BIGINT`; `STRING + INT64` for
+/// BigQuery SQL).
+pub fn sql_types_in_message(message: &str, dialect: &str) -> String {
+    static ARROW: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\b(?:Timestamp\((?:[^()]|\([^()]*\))*\)|Decimal(?:128|256)\(\d+, *-?\d+\)|Interval\(\w+\)|Duration\(\w+\)|(?:Utf8View|LargeUtf8|Utf8|U?Int(?:8|16|32|64)|Float(?:16|32|64)|Boolean|Date32|Date64|LargeBinary|BinaryView|Binary)\b)",
+        )
+        .ok()
+    });
+    let Some(re) = ARROW.as_ref() else {
+        return message.to_string();
+    };
+    let bigquery = dialect.eq_ignore_ascii_case("bigquery");
+    re.replace_all(message, |caps: &regex::Captures| {
+        let t = &caps[0];
+        let name: String = if let Some(inner) = t.strip_prefix("Timestamp(") {
+            let zoned = !(inner.contains("None") || !inner.contains(','));
+            match (bigquery, zoned) {
+                (true, true) => "TIMESTAMP".into(),
+                (true, false) => "DATETIME".into(),
+                (false, true) => "TIMESTAMP WITH TIME ZONE".into(),
+                (false, false) => "TIMESTAMP".into(),
+            }
+        } else if let Some(args) = t
+            .strip_prefix("Decimal128")
+            .or_else(|| t.strip_prefix("Decimal256"))
+        {
+            if bigquery {
+                "NUMERIC".into()
+            } else {
+                format!("DECIMAL{}", args.replace(' ', ""))
+            }
+        } else if t.starts_with("Interval(") || t.starts_with("Duration(") {
+            "INTERVAL".into()
+        } else {
+            let (duck, bq) = match t {
+                "Utf8" | "Utf8View" | "LargeUtf8" => ("VARCHAR", "STRING"),
+                "Int8" => ("TINYINT", "INT64"),
+                "Int16" => ("SMALLINT", "INT64"),
+                "Int32" => ("INTEGER", "INT64"),
+                "Int64" => ("BIGINT", "INT64"),
+                "UInt8" => ("UTINYINT", "INT64"),
+                "UInt16" => ("USMALLINT", "INT64"),
+                "UInt32" => ("UINTEGER", "INT64"),
+                "UInt64" => ("UBIGINT", "INT64"),
+                "Float16" | "Float32" => ("FLOAT", "FLOAT64"),
+                "Float64" => ("DOUBLE", "FLOAT64"),
+                "Boolean" => ("BOOLEAN", "BOOL"),
+                "Date32" | "Date64" => ("DATE", "DATE"),
+                _ => ("BLOB", "BYTES"),
+            };
+            if bigquery { bq } else { duck }.into()
+        };
+        name
+    })
+    .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sql_types_in_message;
+
+    #[test]
+    fn arrow_type_names_become_sql_type_names() {
+        assert_eq!(
+            sql_types_in_message(
+                "Cannot coerce arithmetic expression Utf8 + Int64 to valid types",
+                "duckdb"
+            ),
+            "Cannot coerce arithmetic expression VARCHAR + BIGINT to valid types"
+        );
+        assert_eq!(
+            sql_types_in_message("Utf8 + Int64", "bigquery"),
+            "STRING + INT64"
+        );
+        assert_eq!(
+            sql_types_in_message(
+                "cannot compare Timestamp(Nanosecond, None) with Timestamp(Microsecond, Some(\"UTC\")) or Decimal128(10, 2)",
+                "postgres"
+            ),
+            "cannot compare TIMESTAMP with TIMESTAMP WITH TIME ZONE or DECIMAL(10,2)"
+        );
+        // Words that only contain a type name are left alone.
+        assert_eq!(
+            sql_types_in_message("column my_Int64_col and Utf8ish", "duckdb"),
+            "column my_Int64_col and Utf8ish"
+        );
+    }
+}

@@ -56,8 +56,16 @@ impl WarehouseError {
 
 /// DataFusion prefixes messages with its internal error kinds; users want the
 /// sentence.
-fn clean_message(m: &str) -> String {
+pub fn clean_message(m: &str) -> String {
     let mut s = m.trim();
+    // "Optimizer rule 'simplify_expressions' failed\ncaused by\n<error>":
+    // the optimizer evaluated a constant and met the user's error early;
+    // which rule it was is the engine's business.
+    while s.starts_with("Optimizer rule '")
+        && let Some(at) = s.find("caused by\n")
+    {
+        s = s[at + "caused by\n".len()..].trim_start();
+    }
     for prefix in [
         "Error during planning: ",
         "Schema error: ",
@@ -72,7 +80,7 @@ fn clean_message(m: &str) -> String {
             s = rest;
         }
     }
-    s.to_string()
+    crate::sql::types::sql_types_in_message(s, "")
 }
 
 /// A relation that exists in the warehouse.
@@ -412,7 +420,8 @@ impl Warehouse {
     }
 
     /// Materializes `sql` into `schema.name` as `mode` says; returns the rows
-    /// written. On any error the previous version stays live.
+    /// the query produced (for an incremental write, the rows inserted or
+    /// changed). On any error the previous version stays live.
     pub async fn write_table(
         &self,
         schema: &str,
@@ -471,12 +480,13 @@ impl Warehouse {
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
                 write_parquet(df, version, "part").await
             }
+            // Incremental writes report the rows they inserted or changed
+            // (what dbt calls rows affected), not the table's new size.
             WriteMode::Append => {
-                let old_rows = link_files(previous, version)?;
+                link_files(previous, version)?;
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
                 let stem = format!("part-{}", uuid::Uuid::new_v4().simple());
-                let new_rows = write_parquet(df, version, &stem).await?;
-                Ok(old_rows + new_rows)
+                write_parquet(df, version, &stem).await
             }
             WriteMode::Merge { unique_key }
             | WriteMode::InsertOverwrite {
@@ -487,7 +497,7 @@ impl Warehouse {
                 std::fs::create_dir_all(&staged)
                     .map_err(|e| WarehouseError::io("cannot stage rows in", &staged, e))?;
                 let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
-                write_parquet(df, &staged, "new").await?;
+                let affected = write_parquet(df, &staged, "new").await?;
                 let staged_name = format!("__rdbt_staged_{}", uuid::Uuid::new_v4().simple());
                 let staged_ref = TableReference::bare(staged_name.clone());
                 self.ctx
@@ -525,7 +535,7 @@ impl Warehouse {
                 .await;
                 let _ = self.ctx.deregister_table(staged_ref);
                 let _ = std::fs::remove_dir_all(&staged);
-                result
+                result.map(|_| affected)
             }
         }
     }

@@ -96,9 +96,19 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
                 }
             };
             wh.query_limited(&sql, limit).await.map_err(|e| {
-                Diagnostic::error(codes::USAGE, format!("the query failed: {e}")).with_help(
-                    "check that the models it reads were built (`rdbt build`) and the SQL is valid",
-                )
+                let d = Diagnostic::error(codes::QUERY_FAILED, format!("the query failed: {e}"))
+                    .with_help(
+                        "check that the models it reads were built (`rdbt build`) and the SQL and data are valid",
+                    );
+                // The node's file, when a node was shown.
+                if args.inline.is_some() {
+                    d
+                } else {
+                    d.at(
+                        crate::diagnostics::Location::new(&origin.0, 1, 1),
+                        Some(&origin.1),
+                    )
+                }
             })
         })
         .map_err(|d| session.fail(d))?;
