@@ -458,3 +458,42 @@ fn big_manifest(n: usize) -> String {
     out.push_str("}}");
     out
 }
+
+/// #29 bug 9: `docs: {show: false}` as a config hides the node from the
+/// site, as the top-level property does (and as dbt's site does).
+#[test]
+fn docs_show_false_in_a_config_hides_the_node() {
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: shown\n"),
+        ("models/visible.sql", "select 1 as id"),
+        ("models/by_config.sql", "select * from {{ ref('visible') }}"),
+        (
+            "models/in_file.sql",
+            "{{ config(docs={'show': false}) }}\nselect * from {{ ref('visible') }}",
+        ),
+        (
+            "models/by_property.sql",
+            "select * from {{ ref('visible') }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: by_config\n    config:\n      docs: {show: false}\n  - name: by_property\n    docs: {show: false}\n",
+        ),
+    ]);
+    let run = rdbt(dir.path(), &["docs", "generate", "--no-compile"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let index =
+        std::fs::read_to_string(dir.path().join("target/docs/data/index.js")).expect("index");
+    assert!(index.contains("model.shown.visible"), "{index}");
+    for hidden in ["by_config", "in_file", "by_property"] {
+        assert!(
+            !index.contains(&format!("model.shown.{hidden}")),
+            "{hidden} is shown: {index}"
+        );
+    }
+    let manifest = read_json(&dir.path().join("target/manifest.json"));
+    assert_eq!(
+        manifest["nodes"]["model.shown.by_config"]["docs"]["show"],
+        false
+    );
+}

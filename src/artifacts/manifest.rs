@@ -503,11 +503,16 @@ fn map<'a>(
     w.write_all(b"}")
 }
 
-/// A node's `docs`, or dbt's default.
+/// A node's `docs` property, else its `docs` config (`config: {docs: {show:
+/// false}}`, `+docs:` in the project file, `config(docs=...)`), else dbt's
+/// default.
 fn docs(n: &ParsedNode) -> &Value {
     static DEFAULT: std::sync::LazyLock<Value> =
         std::sync::LazyLock::new(|| json!({"show": true, "node_color": null}));
-    n.docs.as_ref().unwrap_or(&DEFAULT)
+    n.docs
+        .as_ref()
+        .or_else(|| n.config.get("docs").filter(|d| d.is_object()))
+        .unwrap_or(&DEFAULT)
 }
 
 fn any_json(n: &ParsedNode) -> Value {

@@ -126,6 +126,9 @@ fn build(a: &Artifacts) -> SiteData {
         .chain(section("sources").values())
         .chain(section("exposures").values())
         .filter(|n| graph_kind(n["resource_type"].as_str().unwrap_or_default()))
+        // `docs: {show: false}` (a property or a config) hides a node from
+        // the site, as it does from dbt's.
+        .filter(|n| n["docs"]["show"] != Value::Bool(false))
         .collect();
     graph.sort_by(|x, y| x["unique_id"].as_str().cmp(&y["unique_id"].as_str()));
     let position: HashMap<&str, usize> = graph

@@ -82,6 +82,8 @@ try {
     await page.keyboard.press('Enter');
     await page.waitForSelector('h1:has-text("fact_order") ~ table');
     check((await page.textContent('main')).includes('order_id'), 'the node page lists its columns');
+    const mdTable = await page.$$eval('main table.md th', (ths) => ths.map((t) => t.textContent));
+    check(mdTable.join(',') === 'event,sets', 'a markdown table in a description renders as a table: ' + mdTable);
     // Search finds columns too.
     await searchTime('late_delivery_share');
     const byColumn = await page.textContent('#results');

@@ -62,6 +62,24 @@
         return esc(s).replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>')
           .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2" rel="noopener">$1</a>');
       };
+      // A pipe table: a header row, a |---|:--:| rule, then rows.
+      var rule = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+      if (lines.length >= 2 && lines[0].indexOf('|') >= 0 && rule.test(lines[1])) {
+        var cells = function (l) {
+          return l.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map(function (c) { return c.trim(); });
+        };
+        var aligns = cells(lines[1]).map(function (c) {
+          var left = c.charAt(0) === ':', right = c.charAt(c.length - 1) === ':';
+          return left && right ? 'center' : right ? 'right' : left ? 'left' : '';
+        });
+        var td = function (tag, c, k) {
+          return '<' + tag + (aligns[k] ? ' style="text-align:' + aligns[k] + '"' : '') + '>' + inline(c) + '</' + tag + '>';
+        };
+        return '<table class="md"><thead><tr>' + cells(lines[0]).map(function (c, k) { return td('th', c, k); }).join('') +
+          '</tr></thead><tbody>' + lines.slice(2).map(function (l) {
+            return '<tr>' + cells(l).map(function (c, k) { return td('td', c, k); }).join('') + '</tr>';
+          }).join('') + '</tbody></table>';
+      }
       if (lines.every(function (l) { return /^\s*[-*] /.test(l); })) {
         return '<ul>' + lines.map(function (l) { return '<li>' + inline(l.replace(/^\s*[-*] /, '')) + '</li>'; }).join('') + '</ul>';
       }
@@ -453,8 +471,10 @@
   }
   function graphPage(params) {
     var sel = params.select || '';
+    // The placeholder's example is one of this project's own models.
+    var example = (S.nodes.filter(function (n) { return n.kind === 'model'; })[0] || S.nodes[0] || { name: 'my_model' }).name;
     var m = setMain('<h1>Lineage</h1><form class="controls" id="selform" role="search"><label for="sel">Select</label>' +
-      '<input id="sel" type="text" value="' + esc(sel) + '" placeholder="+fact_order+  tag:gold  path:models/silver  source:kafka+  @dim_customer" aria-describedby="selhelp">' +
+      '<input id="sel" type="text" value="' + esc(sel) + '" placeholder="e.g. +' + esc(example) + '+  tag:nightly  path:models  @' + esc(example) + '" aria-describedby="selhelp">' +
       '<button type="submit">Show</button><a class="btn" href="#/graph">Whole project</a></form>' +
       '<p id="selhelp" class="muted">The selection syntax of <code>rdbt ls -s</code>: names and globs, <code>+</code>/<code>n+</code> for ancestors and descendants, <code>@</code>, ' +
       '<code>tag:</code> <code>path:</code> <code>source:</code> <code>resource_type:</code> <code>package:</code> <code>fqn:</code> <code>config.materialized:</code> <code>exposure:</code>; spaces union, commas intersect, <code>--exclude</code>.</p>' +
