@@ -769,3 +769,40 @@ fn current_timestamp_is_one_value_per_query() {
         vec![json!({"same": true})]
     );
 }
+
+/// #29 bug 7: `compile` renders `is_incremental()` as the run would: true
+/// once the incremental model's table exists (and the static analysis still
+/// plans the full-refresh shape, whose columns the manifest keeps).
+#[test]
+fn compile_sees_existing_incremental_tables() {
+    let p = common::project(&[
+        ("rdbt_project.yml", "name: inc\n"),
+        (
+            "models/events.sql",
+            "{{ config(materialized='incremental', unique_key='id') }}\nselect 1 as id, 'a' as label\n{% if is_incremental() %}where 1 > (select max(id) from {{ this }}){% endif %}\n",
+        ),
+    ]);
+    let dir = p.path();
+    let compiled = dir.join("target/compiled/inc/models/events.sql");
+    let before = rdbt(dir, &["compile"]);
+    assert_eq!(before.code, 0, "{}", before.transcript());
+    let text = std::fs::read_to_string(&compiled).expect("compiled");
+    assert!(!text.contains("max(id)"), "{text}");
+
+    assert_eq!(rdbt(dir, &["run"]).code, 0);
+    let after = rdbt(dir, &["compile"]);
+    assert_eq!(after.code, 0, "{}", after.transcript());
+    let text = std::fs::read_to_string(&compiled).expect("compiled");
+    assert!(text.contains("max(id)"), "{text}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let node = &manifest["nodes"]["model.inc.events"];
+    assert!(
+        node["compiled_code"]
+            .as_str()
+            .is_some_and(|c| c.contains("max(id)"))
+    );
+    assert_eq!(node["inferred_columns"][1]["name"], "label", "{node}");
+}

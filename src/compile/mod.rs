@@ -659,6 +659,52 @@ pub fn compile_nodes(
     Ok(())
 }
 
+/// Renders the incremental models among `ids` whose table exists again with
+/// `is_incremental()` true: what the run would execute and what dbt's
+/// `compile` writes. The static analysis plans the full-refresh shape (the
+/// table's columns and lineage come from it), so this runs after it.
+pub fn compile_incremental_as_run(
+    compiler: &Compiler,
+    parsed: &mut ParsedProject,
+    ids: &[String],
+) -> Result<(), Diagnostics> {
+    let Some(warehouse) = compiler.world.warehouse.get() else {
+        return Ok(());
+    };
+    let linker = Linker::new(compiler, parsed);
+    let snapshot: &ParsedProject = parsed;
+    let results: Vec<(String, Result<String, Diagnostic>)> = ids
+        .par_iter()
+        .filter_map(|id| snapshot.nodes.get(id))
+        .filter(|n| {
+            n.resource_type == ResourceType::Model
+                && n.materialized() == "incremental"
+                && warehouse.relation_type(&n.schema, &n.alias).is_some()
+        })
+        .map(|node| {
+            (
+                node.unique_id.clone(),
+                linker.compile(compiler, snapshot, &node.unique_id, true),
+            )
+        })
+        .collect();
+    let mut diags = Diagnostics::default();
+    for (id, r) in results {
+        match r {
+            Ok(sql) => {
+                if let Some(n) = parsed.nodes.get_mut(&id) {
+                    n.compiled_code = Some(sql);
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(())
+}
+
 fn relation_type(n: &ParsedNode) -> String {
     match n.resource_type {
         ResourceType::Source => "external".into(),

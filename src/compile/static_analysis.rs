@@ -283,12 +283,24 @@ impl State {
                     .join(table),
             )
         });
+        // Nothing landed yet: the declared columns, plus the `dt`/`hr`
+        // folders every landed table of an `ingest:` source has (so a
+        // model reading them is checked as it will run, not failed).
+        let ingested = node.source.as_ref().is_some_and(|i| i.ingest.is_some());
         let declared = || {
-            TableSchema::from_declared(
-                node.columns
-                    .values()
-                    .map(|c| (c.name.as_str(), c.data_type.as_deref())),
-            )
+            let mut columns: Vec<(&str, Option<&str>)> = node
+                .columns
+                .values()
+                .map(|c| (c.name.as_str(), c.data_type.as_deref()))
+                .collect();
+            if ingested && !columns.is_empty() {
+                for folder in ["dt", "hr"] {
+                    if !columns.iter().any(|(n, _)| n.eq_ignore_ascii_case(folder)) {
+                        columns.push((folder, Some("string")));
+                    }
+                }
+            }
+            TableSchema::from_declared(columns)
         };
         if let Some(schema) = landed.or_else(declared) {
             self.register(node, schema);
@@ -346,8 +358,7 @@ impl State {
                 });
                 let d = match at {
                     Some((line, column)) => {
-                        let message =
-                            crate::sql::types::sql_types_in_message(&e.message, dialect.name());
+                        let message = engine_text(&e.message, dialect.name());
                         Diagnostic::error(codes::STATIC_ANALYSIS, message)
                             .at(
                                 Location::new(&node.abs_path, line, column),
@@ -493,11 +504,51 @@ impl State {
     }
 }
 
-/// The error at the first whole-word occurrence of its subject in the
-/// model's own source, else at the top of the file.
+/// The error at the first whole-word occurrence of its subject in the SQL
+/// that was planned, mapped back to the model's own source (a word in a
+/// Jinja branch that did not render is not the one at fault); else at the
+/// first occurrence in the source; else at the top of the file.
 fn located(node: &ParsedNode, message: &str, subject: Option<&str>, dialect: &str) -> Diagnostic {
-    let message = crate::sql::types::sql_types_in_message(message, dialect);
+    let message = engine_text(message, dialect);
     let d = Diagnostic::error(codes::STATIC_ANALYSIS, message);
+    let in_compiled = subject
+        .zip(node.compiled_code.as_deref())
+        .and_then(|(s, compiled)| {
+            let at = find_word(compiled, s)?;
+            let line = compiled[..at].matches('\n').count() + 1;
+            let column = at - compiled[..at].rfind('\n').map_or(0, |nl| nl + 1) + 1;
+            if let Some((line, column)) = super::dialect::source_position(
+                compiled,
+                line as u64,
+                column as u64,
+                &node.file_text,
+            ) {
+                return Some((line, column, s.len()));
+            }
+            // Jinja changed the line after the word (a ref() or source()): find
+            // the line's text up to and including the word in the source.
+            let line_start = compiled[..at].rfind('\n').map_or(0, |nl| nl + 1);
+            let head = compiled[line_start..at + s.len()].trim_start();
+            node.file_text.lines().enumerate().find_map(|(i, l)| {
+                l.find(head)
+                    .map(|p| (i + 1, p + head.len() - s.len() + 1, s.len()))
+            })
+        });
+    if let Some((line, column, len)) = in_compiled {
+        let offset = node
+            .file_text
+            .split_inclusive('\n')
+            .take(line - 1)
+            .map(str::len)
+            .sum::<usize>()
+            + column
+            - 1;
+        if node.file_text.get(offset..offset + len).is_some() {
+            return d
+                .at_offset(&node.abs_path, &node.file_text, offset, len)
+                .with_help(help(dialect));
+        }
+    }
     let body_start = node.body_offset.min(node.file_text.len());
     let found = subject.and_then(|s| {
         find_word(&node.file_text[body_start..], s).map(|at| (at + body_start, s.len()))
@@ -509,6 +560,14 @@ fn located(node: &ParsedNode, message: &str, subject: Option<&str>, dialect: &st
     d.with_help(help(dialect))
 }
 
+/// The planner's words without its internal framing, with SQL type names.
+fn engine_text(message: &str, dialect: &str) -> String {
+    crate::sql::types::sql_types_in_message(
+        &crate::adapters::datafusion::clean_message(message),
+        dialect,
+    )
+}
+
 fn help(dialect: &str) -> String {
     format!(
         "rdbt planned this {dialect} SQL against the columns its parents produce, without running it; fix the SQL, or pass --static-analysis off to skip the check"
@@ -516,7 +575,7 @@ fn help(dialect: &str) -> String {
 }
 
 fn yaml_located(node: &ParsedNode, message: String) -> Diagnostic {
-    let message = crate::sql::types::sql_types_in_message(&message, "");
+    let message = engine_text(&message, "");
     let d = Diagnostic::error(codes::STATIC_ANALYSIS, message);
     match node.call_sites.first() {
         Some((_, offset, len)) if node.test_metadata.is_some() => {

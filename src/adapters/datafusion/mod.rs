@@ -61,10 +61,15 @@ pub fn clean_message(m: &str) -> String {
     // "Optimizer rule 'simplify_expressions' failed\ncaused by\n<error>":
     // the optimizer evaluated a constant and met the user's error early;
     // which rule it was is the engine's business.
-    while s.starts_with("Optimizer rule '")
-        && let Some(at) = s.find("caused by\n")
-    {
-        s = s[at + "caused by\n".len()..].trim_start();
+    // Likewise an analyzer rule's bare name ("type_coercion\ncaused by\n").
+    while let Some(at) = s.find("\ncaused by\n") {
+        let head = &s[..at];
+        let rule = head.starts_with("Optimizer rule '")
+            || !head.is_empty() && head.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if !rule {
+            break;
+        }
+        s = s[at + "\ncaused by\n".len()..].trim_start();
     }
     for prefix in [
         "Error during planning: ",

@@ -35,6 +35,8 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     );
     crate::cli::session::phase("static analysis", started);
     analyzed.map_err(|d| session.report(d))?;
+    crate::compile::compile_incremental_as_run(&p.compiler, &mut p.parsed, &ids)
+        .map_err(|d| session.report(d))?;
     let target = session.project.target_dir();
     let mut written = 0;
     for id in &ids {
