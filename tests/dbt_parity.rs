@@ -227,7 +227,8 @@ fn duckdb_semantics() {
 }
 
 /// #29 bug 2: `log(msg, info=True)` and `log(msg, True)` print on the
-/// console instead of failing or staying silent.
+/// console instead of failing or staying silent; every log, debug ones
+/// too, goes to `logs/dbt.log`, as dbt keeps it.
 #[test]
 fn info_logs_are_printed() {
     let p = duckdb_project(&[(
@@ -238,6 +239,10 @@ fn info_logs_are_printed() {
     assert!(out.contains("hello from m"), "{out}");
     assert!(out.contains("and again"), "{out}");
     assert!(!out.contains("debug only"), "{out}");
+    let log = std::fs::read_to_string(p.path().join("logs/dbt.log")).expect("logs/dbt.log");
+    assert!(log.contains("[debug] [MainThread]: debug only"), "{log}");
+    assert!(log.contains("[info ] [MainThread]: hello from m"), "{log}");
+    assert!(log.contains("Done. PASS=1"), "{log}");
 }
 
 /// #29 bug 3: `run-operation` renders the macro once, with `execute` true,

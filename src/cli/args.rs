@@ -73,6 +73,9 @@ pub struct GlobalArgs {
     /// No colors in output (also when NO_COLOR is set).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// The folder of the log file (`dbt.log`, every event of every run, debug ones included). Default: `logs` in the project folder.
+    #[arg(long, global = true, value_name = "DIR", env = "RDBT_LOG_PATH")]
+    pub log_path: Option<std::path::PathBuf>,
     /// Render every node again instead of reusing the partial-parse cache.
     #[arg(long, global = true)]
     pub no_partial_parse: bool,

@@ -10,7 +10,8 @@ use crate::diagnostics::{Diagnostic, Severity, render_diagnostic, render_summary
 use crate::settings::{LogFormat, LogLevel};
 use serde_json::{Value, json};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
 pub struct Printer {
@@ -21,6 +22,8 @@ pub struct Printer {
     pub color: bool,
     /// Paths in diagnostics are shown relative to this folder.
     pub base: PathBuf,
+    /// `logs/dbt.log`: every event, debug ones too, as dbt keeps it.
+    file: Option<Arc<Mutex<std::fs::File>>>,
 }
 
 /// Stdout was closed by the reader; stop quietly.
@@ -96,6 +99,67 @@ impl Printer {
             min_level,
             color,
             base,
+            file: None,
+        }
+    }
+
+    /// Appends every event from now on to `path` (dbt's `logs/dbt.log`),
+    /// in dbt's debug text format, or JSON lines with `--log-format json`.
+    /// A log file that cannot be written is said once, and the run goes on.
+    pub fn with_log_file(mut self, path: &Path) -> Self {
+        let opened = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+            });
+        match opened {
+            Ok(mut file) => {
+                if self.format == LogFormat::Text {
+                    let _ = writeln!(
+                        file,
+                        "\n\n============================== {} | {} ==============================",
+                        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f"),
+                        crate::invocation_id()
+                    );
+                }
+                self.file = Some(Arc::new(Mutex::new(file)));
+            }
+            Err(e) => self.event(&Event::new(
+                "Note",
+                "Z050",
+                LogLevel::Warn,
+                &format!(
+                    "cannot write the log file {}: {e} (set --log-path to a writable folder)",
+                    path.display()
+                ),
+            )),
+        }
+        self
+    }
+
+    /// One event into the log file, whatever the console shows.
+    fn to_file(&self, e: &Event) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let line = match self.format {
+            LogFormat::Json => format!("{}\n", envelope(e)),
+            LogFormat::Text => {
+                let ts = chrono::Utc::now().format("%H:%M:%S%.6f");
+                let level = format!("{:<5}", e.level.as_str());
+                let mut text = String::new();
+                for line in e.msg.split('\n') {
+                    text.push_str(&format!("{ts} [{level}] [MainThread]: {line}\n"));
+                }
+                text
+            }
+        };
+        if let Ok(mut file) = file.lock() {
+            let _ = file.write_all(line.as_bytes());
         }
     }
 
@@ -121,6 +185,7 @@ impl Printer {
     }
 
     pub fn event(&self, e: &Event) {
+        self.to_file(e);
         if !self.shows(e.level) {
             return;
         }
@@ -147,11 +212,12 @@ impl Printer {
     /// The output a command exists for (ls lines, compiled SQL); shown even
     /// with `--quiet`.
     pub fn output(&self, kind: Out, text: &str) -> Result<(), BrokenPipe> {
+        let (name, code) = kind.event();
+        self.to_file(&Event::new(name, code, LogLevel::Info, text).data(json!({"msg": text})));
         let mut out = std::io::stdout().lock();
         match self.format {
             LogFormat::Text => writeln!(out, "{text}"),
             LogFormat::Json => {
-                let (name, code) = kind.event();
                 let e = Event::new(name, code, LogLevel::Info, text).data(json!({"msg": text}));
                 writeln!(out, "{}", envelope(&e))
             }
@@ -172,6 +238,10 @@ impl Printer {
                     LogLevel::Warn
                 }
             };
+            if self.file.is_some() {
+                let msg = render_diagnostic(d, &self.base, false);
+                self.to_file(&Event::new("Diagnostic", d.code.0, level, msg.trim_end()));
+            }
             if !self.shows(level) {
                 continue;
             }

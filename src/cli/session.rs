@@ -153,12 +153,17 @@ pub fn resolve_settings(
                 return Err(Failure::Reported);
             }
         };
+    let log_dir = match &g.log_path {
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+        None => root.join("logs"),
+    };
     let printer = Printer::new(
         settings.log_format,
         settings.min_level,
         settings.color,
         root.to_path_buf(),
-    );
+    )
+    .with_log_file(&log_dir.join("dbt.log"));
     Ok((settings, printer, warnings.into_iter().collect()))
 }
 
@@ -267,22 +272,22 @@ impl Session {
         // `log(msg, info=True)` from renders after parsing (compile, run,
         // run-operation) is printed as dbt prints it.
         let printer = self.printer.clone();
-        let _ = out
-            .compiler
-            .world
-            .log_sink
-            .set(std::sync::Arc::new(move |msg: &str| {
-                printer.event(
-                    &super::printer::Event::new(
-                        "JinjaLogInfo",
-                        "I062",
-                        crate::settings::LogLevel::Info,
-                        msg,
-                    )
-                    .data(serde_json::json!({"msg": msg}))
-                    .clocked(),
-                );
-            }));
+        let _ =
+            out.compiler
+                .world
+                .log_sink
+                .set(std::sync::Arc::new(move |msg: &str, info: bool| {
+                    let (name, code, level) = if info {
+                        ("JinjaLogInfo", "I062", crate::settings::LogLevel::Info)
+                    } else {
+                        ("JinjaLogDebug", "I063", crate::settings::LogLevel::Debug)
+                    };
+                    printer.event(
+                        &super::printer::Event::new(name, code, level, msg)
+                            .data(serde_json::json!({"msg": msg}))
+                            .clocked(),
+                    );
+                }));
         Ok(Parsed {
             parsed,
             dag,

@@ -316,11 +316,12 @@ fn log_fn(state: &State, msg: Value, args: Rest<Value>, kwargs: Kwargs) -> Resul
         .first()
         .or(keyword.as_ref())
         .is_some_and(Value::is_true);
-    if info && let Ok(scope) = current_scope(state) {
+    if let Ok(scope) = current_scope(state) {
         let text = msg.to_string();
         match scope.world.log_sink.get() {
-            Some(sink) => sink(&text),
-            None => scope.recorded().logs.push(text),
+            Some(sink) => sink(&text, info),
+            None if info => scope.recorded().logs.push(text),
+            None => {}
         }
     }
     Ok(Value::from(""))

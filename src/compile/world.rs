@@ -64,7 +64,9 @@ pub struct World {
 }
 
 /// Prints a template's `log(msg, info=True)` line.
-pub type LogSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+/// Where `log(msg, info)` goes once the console is set up: `info` lines are
+/// shown, the others only kept in the log file.
+pub type LogSink = std::sync::Arc<dyn Fn(&str, bool) + Send + Sync>;
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
