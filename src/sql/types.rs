@@ -189,7 +189,7 @@ pub fn sql_types_in_message(message: &str, dialect: &str) -> String {
     re.replace_all(message, |caps: &regex::Captures| {
         let t = &caps[0];
         let name: String = if let Some(inner) = t.strip_prefix("Timestamp(") {
-            let zoned = !(inner.contains("None") || !inner.contains(','));
+            let zoned = !inner.contains("None") && inner.contains(',');
             match (bigquery, zoned) {
                 (true, true) => "TIMESTAMP".into(),
                 (true, false) => "DATETIME".into(),
