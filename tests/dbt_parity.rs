@@ -811,3 +811,119 @@ fn compile_sees_existing_incremental_tables() {
     );
     assert_eq!(node["inferred_columns"][1]["name"], "label", "{node}");
 }
+
+/// #29 feature: model versions as dbt has them: `versions:` with
+/// `defined_in`, `latest_version`, version columns (`include`/`exclude`),
+/// `ref(name, v=)`, the `<name>_v<v>` relations, selection by
+/// `name.v1`/`name_v1`/`version:`, tests per version, and deprecation
+/// warnings.
+#[test]
+fn model_versions() {
+    let p = project(&[
+        (
+            "rdbt_project.yml",
+            "name: mv\nmodels:\n  mv:\n    +materialized: table\n",
+        ),
+        (
+            "models/dim_customers_v1.sql",
+            "select 1 as customer_id, 'Netherlands' as country_name, 'x' as extra",
+        ),
+        (
+            "models/dim_customers.sql",
+            "select 1 as customer_id, 'NL' as country_code",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: dim_customers\n    latest_version: 2\n    columns:\n      - name: customer_id\n        data_tests: [unique, not_null]\n      - name: country_name\n    versions:\n      - v: 1\n        deprecation_date: 2020-01-01\n        columns:\n          - include: all\n          - name: extra\n      - v: 2\n        defined_in: dim_customers\n        columns:\n          - include: all\n            exclude: [country_name]\n          - name: country_code\n",
+        ),
+        (
+            "models/latest_reader.sql",
+            "select * from {{ ref('dim_customers') }}",
+        ),
+        (
+            "models/v1_reader.sql",
+            "select * from {{ ref('dim_customers', v=1) }}",
+        ),
+    ]);
+    let dir = p.path();
+    let out = build_ok(dir, &[]);
+    assert!(out.contains("PASS=8"), "{out}");
+    // The relations are `<model>_v<v>`; a plain ref() reads the latest.
+    assert_eq!(
+        rows(dir, "select * from {{ ref('latest_reader') }}"),
+        vec![json!({"customer_id": 1, "country_code": "NL"})]
+    );
+    assert_eq!(
+        rows(dir, "select country_name from main.dim_customers_v1"),
+        vec![json!({"country_name": "Netherlands"})]
+    );
+    // The version past its deprecation date warns, and so does a reference.
+    assert!(
+        out.contains("warning[R306]: model dim_customers.v1 has passed its deprecation date"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`v1_reader` refers to dim_customers.v1, which was deprecated on 2020-01-01"),
+        "{out}"
+    );
+
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let v1 = &manifest["nodes"]["model.mv.dim_customers.v1"];
+    assert_eq!(v1["name"], "dim_customers");
+    assert_eq!(v1["alias"], "dim_customers_v1");
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["latest_version"], 2);
+    assert_eq!(v1["deprecation_date"], "2020-01-01");
+    assert_eq!(v1["fqn"], json!(["mv", "dim_customers", "v1"]));
+    let columns = |n: &serde_json::Value| {
+        let mut c: Vec<String> = n["columns"]
+            .as_object()
+            .expect("columns")
+            .keys()
+            .cloned()
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(columns(v1), ["country_name", "customer_id", "extra"]);
+    assert_eq!(
+        columns(&manifest["nodes"]["model.mv.dim_customers.v2"]),
+        ["country_code", "customer_id"]
+    );
+    assert_eq!(
+        manifest["nodes"]["model.mv.v1_reader"]["depends_on"]["nodes"],
+        json!(["model.mv.dim_customers.v1"])
+    );
+
+    let ls = |sel: &str| {
+        let run = rdbt(dir, &["ls", "-q", "-s", sel, "--resource-type", "model"]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        run.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(ls("dim_customers.v1"), ["mv.dim_customers.v1"]);
+    assert_eq!(ls("dim_customers_v2"), ["mv.dim_customers.v2"]);
+    assert_eq!(ls("version:latest"), ["mv.dim_customers.v2"]);
+    assert_eq!(ls("version:old"), ["mv.dim_customers.v1"]);
+    assert_eq!(
+        ls("dim_customers"),
+        ["mv.dim_customers.v1", "mv.dim_customers.v2"]
+    );
+
+    // A version that does not exist says which do.
+    std::fs::write(
+        dir.join("models/bad.sql"),
+        "select * from {{ ref('dim_customers', v=7) }}",
+    )
+    .expect("write");
+    let run = rdbt(dir, &["parse"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("refers to version 7 of model `dim_customers`, which has no such version"),
+        "{}",
+        run.transcript()
+    );
+}

@@ -503,6 +503,26 @@ fn map<'a>(
     w.write_all(b"}")
 }
 
+/// A model's `version`, `latest_version` and `deprecation_date`, as dbt
+/// writes them (versions that are numbers as numbers); nulls when the model
+/// is not versioned.
+fn version_fields(n: &ParsedNode) -> (Value, Value, Value) {
+    let Some(v) = &n.version else {
+        return (Value::Null, Value::Null, Value::Null);
+    };
+    let number = |s: &str| {
+        s.parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| s.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::from(s))
+    };
+    (
+        number(&v.version),
+        number(&v.latest),
+        v.deprecation_date.clone().map_or(Value::Null, Value::from),
+    )
+}
+
 /// A node's `docs` property, else its `docs` config (`config: {docs: {show:
 /// false}}`, `+docs:` in the project file, `config(docs=...)`), else dbt's
 /// default.
@@ -590,9 +610,10 @@ fn node_json(n: &ParsedNode) -> Value {
             "constraints".into(),
             n.config.get("constraints").cloned().unwrap_or(json!([])),
         );
-        m.insert("version".into(), Value::Null);
-        m.insert("latest_version".into(), Value::Null);
-        m.insert("deprecation_date".into(), Value::Null);
+        let (version, latest, deprecation) = version_fields(n);
+        m.insert("version".into(), version);
+        m.insert("latest_version".into(), latest);
+        m.insert("deprecation_date".into(), deprecation);
     }
     if let Some(code) = &n.compiled_code {
         m.insert("compiled".into(), json!(true));
@@ -787,11 +808,11 @@ struct NodeOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     constraints: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<Option<()>>,
+    version: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    latest_version: Option<Option<()>>,
+    latest_version: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    deprecation_date: Option<Option<()>>,
+    deprecation_date: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     compiled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -885,9 +906,9 @@ impl<'a> NodeOut<'a> {
             },
             access: is_model.then(|| n.config.get("access").unwrap_or(&PROTECTED)),
             constraints: is_model.then(|| n.config.get("constraints").unwrap_or(&EMPTY_ARRAY)),
-            version: is_model.then_some(None),
-            latest_version: is_model.then_some(None),
-            deprecation_date: is_model.then_some(None),
+            version: is_model.then(|| version_fields(n).0),
+            latest_version: is_model.then(|| version_fields(n).1),
+            deprecation_date: is_model.then(|| version_fields(n).2),
             compiled: n.compiled_code.as_ref().map(|_| true),
             compiled_code: n.compiled_code.as_deref(),
             inferred_columns: n.inferred.as_ref().map(|m| {

@@ -253,8 +253,10 @@ impl Session {
             all.extend(out.warnings);
             return Err(self.report(all));
         }
-        let quiet_parse = out.warnings.is_empty() && self.load_warnings == 0;
-        self.printer.diagnostics(&out.warnings.into_sorted());
+        let mut warnings = out.warnings;
+        warnings.extend(crate::graph::deprecation_warnings(&parsed));
+        let quiet_parse = warnings.is_empty() && self.load_warnings == 0;
+        self.printer.diagnostics(&warnings.into_sorted());
         let dag = graph.map_err(|d| self.report(d))?;
         // dbt's `graph` object, for the templates that read it (project
         // linters, code generators): the manifest's nodes as dbt has them.

@@ -571,15 +571,17 @@ fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
 pub fn model_value(scope: &Arc<NodeScope>) -> Value {
     let n = &scope.node;
     let config = scope.current_config();
-    let alias = config
-        .get("alias")
-        .and_then(|a| a.as_str())
-        .unwrap_or(&n.name)
-        .to_string();
+    let alias = match (config.get("alias").and_then(|a| a.as_str()), &n.version) {
+        (Some(alias), _) => alias.to_string(),
+        (None, Some((v, _))) => format!("{}_v{}", n.name, v.replace('.', "_")),
+        (None, None) => n.name.clone(),
+    };
     Value::from(minijinja::value::Serde(serde_json::json!({
         "unique_id": n.unique_id,
         "name": n.name,
         "alias": alias,
+        "version": n.version.as_ref().map(|(v, _)| v),
+        "latest_version": n.version.as_ref().map(|(_, l)| l),
         "package_name": n.package,
         "resource_type": n.resource_type,
         "original_file_path": n.original_file_path,

@@ -69,6 +69,25 @@ fn ref_expression(name: &str) -> (String, Option<Call>) {
     (expression, call)
 }
 
+/// `ref('name', v=2)` and the call it makes.
+fn versioned_ref_expression(name: &str, version: &str) -> (String, Option<Call>) {
+    let literal = if version.parse::<f64>().is_ok() {
+        version.to_string()
+    } else {
+        format!("'{version}'")
+    };
+    let expression = format!("ref('{name}', v={literal})");
+    let call = quotable(&[name, version]).then(|| Call {
+        text: expression.clone(),
+        kind: Some(CallKind::Ref(RefCall {
+            package: None,
+            name: name.to_string(),
+            version: Some(version.to_string()),
+        })),
+    });
+    (expression, call)
+}
+
 /// `source('source', 'table')` and the call it makes.
 fn source_expression(source: &str, table: &str) -> (String, Option<Call>) {
     let expression = format!("source('{source}', '{table}')");
@@ -113,14 +132,26 @@ pub fn build_generic_tests(
                 "snapshots" => "snapshot",
                 _ => return None,
             };
-            let unique_id = format!("{kind}.{}.{}", package.name, patch.name);
+            // A model version's tests name `<model>_v<v>` and read
+            // `ref('<model>', v=<v>)`, as dbt's do.
+            let (unique_id, name_for_test, (expression, call)) = match patch.version.as_deref() {
+                Some(v) => (
+                    format!("{kind}.{}.{}.v{}", package.name, v.model, v.version),
+                    format!("{}_v{}", v.model, v.version),
+                    versioned_ref_expression(&v.model, &v.version),
+                ),
+                None => (
+                    format!("{kind}.{}.{}", package.name, patch.name),
+                    patch.name.clone(),
+                    ref_expression(&patch.name),
+                ),
+            };
             if !parsed.nodes.contains_key(&unique_id) {
                 return None;
             }
-            let (expression, call) = ref_expression(&patch.name);
             let parent = Parent {
                 unique_id,
-                name_for_test: patch.name.clone(),
+                name_for_test,
                 expression,
                 call,
                 package,

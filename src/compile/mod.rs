@@ -43,10 +43,11 @@ use std::sync::{Arc, Mutex};
 /// Finds what a `ref()` or `source()` call names. The graph uses it to draw
 /// edges; the compile pass to print relation names.
 pub struct RefIndex {
-    /// package → name → unique ids (several when versioned). Nested, so a
-    /// lookup by borrowed names allocates nothing; Fx-hashed, as project
-    /// names are not hostile input and SipHash dominated the lookups.
-    by_name: FxHashMap<String, FxHashMap<String, Vec<String>>>,
+    /// package → name → (unique id, version) (several when versioned, the
+    /// one a plain `ref()` means first). Nested, so a lookup by borrowed
+    /// names allocates nothing; Fx-hashed, as project names are not hostile
+    /// input and SipHash dominated the lookups.
+    by_name: FxHashMap<String, FxHashMap<String, Vec<(String, Option<String>)>>>,
     /// source name → table name → unique id.
     by_source: FxHashMap<String, FxHashMap<String, String>>,
     root_package: String,
@@ -56,7 +57,8 @@ type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 impl RefIndex {
     pub fn new(parsed: &ParsedProject) -> Self {
-        let mut by_name: FxHashMap<String, FxHashMap<String, Vec<String>>> = HashMap::default();
+        let mut by_name: FxHashMap<String, FxHashMap<String, Vec<(String, Option<String>)>>> =
+            HashMap::default();
         let mut by_source: FxHashMap<String, FxHashMap<String, String>> = HashMap::default();
         for n in parsed.nodes.values() {
             match n.resource_type {
@@ -65,10 +67,14 @@ impl RefIndex {
                         Some(names) => names,
                         None => by_name.entry(n.package_name.clone()).or_default(),
                     };
-                    names
-                        .entry(n.name.clone())
-                        .or_default()
-                        .push(n.unique_id.clone());
+                    let targets = names.entry(n.name.clone()).or_default();
+                    let version = n.version.as_ref().map(|v| v.version.clone());
+                    // A plain ref() means the latest version: keep it first.
+                    if n.version.as_ref().is_some_and(|v| v.version == v.latest) {
+                        targets.insert(0, (n.unique_id.clone(), version));
+                    } else {
+                        targets.push((n.unique_id.clone(), version));
+                    }
                 }
                 ResourceType::Source => {
                     if let Some(s) = &n.source {
@@ -91,12 +97,20 @@ impl RefIndex {
     /// dbt's lookup: an explicit package; else the calling package, then the
     /// root project, then any package with a unique match.
     pub fn resolve_ref(&self, from_package: &str, call: &RefCall) -> Option<&str> {
+        fn choose<'t>(targets: &'t [(String, Option<String>)], call: &RefCall) -> Option<&'t str> {
+            match &call.version {
+                Some(v) => targets
+                    .iter()
+                    .find(|(_, version)| version.as_deref() == Some(v.as_str()))
+                    .map(|(id, _)| id.as_str()),
+                None => targets.first().map(|(id, _)| id.as_str()),
+            }
+        }
         let pick = |pkg: &str| {
             self.by_name
                 .get(pkg)
                 .and_then(|names| names.get(call.name.as_str()))
-                .and_then(|ids| ids.first())
-                .map(String::as_str)
+                .and_then(|targets| choose(targets, call))
         };
         if let Some(pkg) = &call.package {
             return pick(pkg);
@@ -109,7 +123,7 @@ impl RefIndex {
             .values()
             .filter_map(|names| names.get(call.name.as_str()));
         match (matches.next(), matches.next()) {
-            (Some(ids), None) => ids.first().map(String::as_str),
+            (Some(targets), None) => choose(targets, call),
             _ => None,
         }
     }
@@ -119,6 +133,20 @@ impl RefIndex {
             .get(call.source_name.as_str())
             .and_then(|tables| tables.get(call.table_name.as_str()))
             .map(String::as_str)
+    }
+
+    /// The versions of the versioned model `name` (in any package).
+    pub fn versions_of(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .by_name
+            .values()
+            .filter_map(|names| names.get(name))
+            .flatten()
+            .filter_map(|(_, version)| version.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     /// Names that a ref could have meant, for hints.

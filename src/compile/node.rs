@@ -146,6 +146,8 @@ pub struct ParsedNode {
     pub call_sites: Vec<(String, usize, usize)>,
     /// Output columns, types and column lineage found by static analysis.
     pub inferred: Option<Arc<crate::sql::analysis::ModelSchema>>,
+    /// A versioned model's version (`versions:` in its YAML).
+    pub version: Option<Box<crate::project::properties::ModelVersion>>,
 }
 
 impl ParsedNode {

@@ -99,10 +99,25 @@ pub fn parse_project(
     let mut jobs: Vec<Job> = files
         .par_iter()
         .map_init(FolderBases::default, |folder_bases, &(package, file)| {
-            let fqn = fqn_for(&package.name, &file.path, &file.name);
-            let unique_id = format!("{}.{}.{}", file.resource_type, package.name, file.name);
             let kind = file.resource_type.config_key();
             let patch = patches.find(&package.name, kind, &file.name);
+            // A version of a versioned model is `<model>.v<v>`, its fqn
+            // ending `[..., model, "v<v>"]`, as in dbt.
+            let (fqn, unique_id) = match patch.and_then(|p| p.version.as_deref()) {
+                Some(v) => {
+                    let mut fqn = fqn_for(&package.name, &file.path, &v.model);
+                    fqn.push(format!("v{}", v.version));
+                    let id = format!(
+                        "{}.{}.{}.v{}",
+                        file.resource_type, package.name, v.model, v.version
+                    );
+                    (fqn, id)
+                }
+                None => (
+                    fqn_for(&package.name, &file.path, &file.name),
+                    format!("{}.{}.{}", file.resource_type, package.name, file.name),
+                ),
+            };
             let folder_base = folder_bases.get(project, package, file.resource_type, &fqn);
             let base_config = match patch {
                 Some(p) if !p.config.is_empty() => {
@@ -817,6 +832,7 @@ pub fn blank_node(
         compiled_code: None,
         call_sites: Vec::new(),
         inferred: None,
+        version: None,
     }
 }
 
@@ -832,7 +848,7 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
         }),
         identifier: base_config
             .str_value("alias")
-            .unwrap_or(&node.name)
+            .unwrap_or(&node.alias)
             .to_string(),
         relation_type: String::new(),
         dialect: world.dialect,
@@ -846,6 +862,10 @@ pub fn scope_for(compiler: &Compiler, node: &ParsedNode, base_config: Config) ->
             resource_type: node.resource_type.as_str(),
             original_file_path: node.original_file_path.clone(),
             fqn: node.fqn.clone(),
+            version: node
+                .version
+                .as_ref()
+                .map(|v| (v.version.clone(), v.latest.clone())),
         },
         base_config,
         recorded: Mutex::new(Recorded::default()),
@@ -874,6 +894,12 @@ fn parse_sql_node(
         &file.name,
         job.fqn.clone(),
     );
+    if let Some(v) = job.patch.and_then(|p| p.version.as_deref()) {
+        // Its relation is `<model>_v<v>` unless an alias says otherwise.
+        node.name = v.model.clone();
+        node.alias = format!("{}_v{}", v.model, v.version);
+        node.version = Some(Box::new(v.clone()));
+    }
     node.path = file.path.clone();
     node.original_file_path = file.original_file_path.clone();
     node.abs_path = file.abs_path.clone();
@@ -983,6 +1009,14 @@ fn columns(defs: &[ColumnDef]) -> BTreeMap<String, Box<ColumnInfo>> {
 
 /// Database, schema and alias, through dbt's `generate_*_name` macros when
 /// the project overrides them, natively otherwise (same result, far faster).
+/// dbt's default alias: the name, and `_v<version>` for a model version.
+fn default_alias(node: &ParsedNode) -> String {
+    match &node.version {
+        Some(v) => format!("{}_v{}", node.name, v.version.replace('.', "_")),
+        None => node.name.clone(),
+    }
+}
+
 pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Diagnostics) {
     let world = &compiler.world;
     let custom_schema = node.config.str_value("schema").map(str::to_string);
@@ -1000,7 +1034,7 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
             .config
             .str_value("target_database")
             .map_or(world.target_database.clone(), str::to_string);
-        node.alias = custom_alias.unwrap_or_else(|| node.name.clone());
+        node.alias = custom_alias.unwrap_or_else(|| default_alias(node));
         set_relation_name(compiler, node);
         return;
     }
@@ -1050,7 +1084,7 @@ pub fn name_relation(compiler: &Compiler, node: &mut ParsedNode, diags: &mut Dia
             Some(s) => format!("{}_{}", world.target_schema, s.trim()),
             None => world.target_schema.clone(),
         };
-        node.alias = custom_alias.unwrap_or_else(|| node.name.clone());
+        node.alias = custom_alias.unwrap_or_else(|| default_alias(node));
     }
     set_relation_name(compiler, node);
 }
@@ -1117,10 +1151,16 @@ fn batch_may_clash(
     if same_id {
         return true;
     }
-    let mut names: Vec<(&str, &str)> = batch
+    let mut names: Vec<(&str, &str, Option<&str>)> = batch
         .par_iter()
         .filter(|(_, n)| shares_namespace(n))
-        .map(|(_, n)| (n.package_name.as_str(), n.name.as_str()))
+        .map(|(_, n)| {
+            (
+                n.package_name.as_str(),
+                n.name.as_str(),
+                n.version.as_ref().map(|v| v.version.as_str()),
+            )
+        })
         .collect();
     names.par_sort_unstable();
     if names.par_windows(2).any(|w| w[0] == w[1]) {

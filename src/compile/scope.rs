@@ -62,6 +62,8 @@ pub struct NodeIdentity {
     pub resource_type: &'static str,
     pub original_file_path: String,
     pub fqn: Vec<String>,
+    /// A model version's `v` and the model's latest version.
+    pub version: Option<(String, String)>,
 }
 
 pub struct NodeScope {

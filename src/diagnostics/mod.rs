@@ -78,6 +78,9 @@ pub mod codes {
     pub const BAD_SELECTOR: Code = Code("R304");
     /// `--state` holds no usable manifest.
     pub const STATE: Code = Code("R305");
+    /// A model version past its `deprecation_date`, or a reference to one
+    /// (a warning).
+    pub const DEPRECATED: Code = Code("R306");
     /// Command-line input that is wrong (`--vars` YAML and the like).
     pub const USAGE: Code = Code("R401");
     /// Writing artifacts or compiled files failed.

@@ -176,7 +176,25 @@ fn parents_of(
         match index.resolve_ref(&node.package_name, call) {
             Some(id) => d.push(id.to_string()),
             None if parsed.failed.iter().any(|(_, n)| *n == call.name) => {}
-            None => diags.push(unknown_ref(node, &call.name, index, disabled)),
+            None => match (&call.version, index.versions_of(&call.name)) {
+                (Some(v), versions) if !versions.is_empty() => diags.push(at_call(
+                    node,
+                    "ref",
+                    &call.name,
+                    Diagnostic::error(
+                        codes::UNKNOWN_REF,
+                        format!(
+                            "{} `{}` refers to version {v} of model `{}`, which has no such version",
+                            node.resource_type, node.name, call.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "its versions are {}; or leave out v= for the latest",
+                        versions.join(", ")
+                    )),
+                )),
+                _ => diags.push(unknown_ref(node, &call.name, index, disabled)),
+            },
         }
     }
     for call in &node.sources {
@@ -209,6 +227,71 @@ fn parents_of(
     d.dedup();
     d.shrink_to_fit();
     (d, diags)
+}
+
+/// dbt's deprecation warnings for model versions: a version past its
+/// `deprecation_date`, and each reference to one (with the version to move
+/// to). Dates are compared with today's (UTC).
+pub fn deprecation_warnings(parsed: &ParsedProject) -> Vec<Diagnostic> {
+    let today = chrono::Utc::now().date_naive();
+    let deprecated = |n: &ParsedNode| -> Option<String> {
+        let date = n.version.as_ref()?.deprecation_date.as_ref()?;
+        let day =
+            chrono::NaiveDate::parse_from_str(date.get(..10).unwrap_or(date), "%Y-%m-%d").ok()?;
+        (day <= today).then(|| date.clone())
+    };
+    let mut out = Vec::new();
+    for n in parsed.nodes.values() {
+        if n.resource_type == ResourceType::Model
+            && let (Some(date), Some(v)) = (deprecated(n), &n.version)
+        {
+            out.push(
+                Diagnostic::warning(
+                    codes::DEPRECATED,
+                    format!(
+                        "model {}.v{} has passed its deprecation date of {date}; it should be disabled or removed",
+                        n.name, v.version
+                    ),
+                )
+                .at(Location::new(&n.abs_path, 1, 1), None)
+                .with_help(format!(
+                    "the latest version is v{}; remove v{} from `versions:` once nothing refers to it",
+                    v.latest, v.version
+                )),
+            );
+        }
+        // Generated tests of a deprecated version are not references to it.
+        let depends =
+            if n.resource_type == ResourceType::Test || n.resource_type == ResourceType::UnitTest {
+                &[][..]
+            } else {
+                &n.depends_on[..]
+            };
+        for parent in depends {
+            let Some(p) = parsed.nodes.get(parent) else {
+                continue;
+            };
+            if let (Some(date), Some(v)) = (deprecated(p), &p.version) {
+                out.push(at_call(
+                    n,
+                    "ref",
+                    &p.name,
+                    Diagnostic::warning(
+                        codes::DEPRECATED,
+                        format!(
+                            "{} `{}` refers to {}.v{}, which was deprecated on {date}",
+                            n.resource_type, n.name, p.name, v.version
+                        ),
+                    )
+                    .with_help(format!(
+                        "a newer version is available: {{{{ ref('{}', v={}) }}}}",
+                        p.name, v.latest
+                    )),
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn unknown_ref(

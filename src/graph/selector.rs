@@ -314,7 +314,9 @@ fn match_method(
                 !matches!(
                     n.resource_type,
                     ResourceType::Source | ResourceType::Exposure
-                ) && (name.is_match(&n.name) || fqn_matches(&n.fqn, &parts))
+                ) && (name.is_match(&n.name)
+                    || fqn_matches(&n.fqn, &parts)
+                    || versioned_matches(n, &name, &parts))
             })
         }
         "tag" => {
@@ -426,7 +428,31 @@ fn match_method(
                 }
             })
         }
-        "access" | "group" | "version" => {
+        "version" => {
+            // dbt's: latest, prerelease (after the latest), old (before it),
+            // none (not versioned).
+            let wanted = v.to_ascii_lowercase();
+            if !matches!(wanted.as_str(), "latest" | "prerelease" | "old" | "none") {
+                return Err(Diagnostic::error(
+                    codes::BAD_SELECTOR,
+                    format!("`version:{v}` is not a version selector"),
+                )
+                .with_help("use version:latest, version:prerelease, version:old or version:none"));
+            }
+            Box::new(move |n: &ParsedNode| {
+                let Some(ver) = &n.version else {
+                    return wanted == "none" && n.resource_type == ResourceType::Model;
+                };
+                let order = compare_versions(&ver.version, &ver.latest);
+                match wanted.as_str() {
+                    "latest" => order.is_eq(),
+                    "prerelease" => order.is_gt(),
+                    "old" => order.is_lt(),
+                    _ => false,
+                }
+            })
+        }
+        "access" | "group" => {
             let key = c.method.clone();
             let wanted = v.to_string();
             Box::new(move |n: &ParsedNode| {
@@ -496,6 +522,31 @@ fn match_method(
         .filter(|n| hit(n))
         .map(|n| n.unique_id.clone())
         .collect())
+}
+
+/// A model version is also selected as `<model>_v<v>` and by the last two
+/// parts of its fqn (`dim_customers.v2`), as in dbt.
+fn versioned_matches(n: &ParsedNode, name: &GlobMatcher, parts: &[GlobMatcher]) -> bool {
+    let Some(v) = &n.version else {
+        return false;
+    };
+    if name.is_match(format!("{}_v{}", n.name, v.version)) {
+        return true;
+    }
+    parts.len() >= 2
+        && n.fqn.len() >= 2
+        && parts[parts.len() - 2..]
+            .iter()
+            .zip(&n.fqn[n.fqn.len() - 2..])
+            .all(|(p, f)| p.is_match(f))
+}
+
+/// Versions compared as numbers when both are, else as text.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
 }
 
 /// dbt's fqn matching: the selector's dotted parts match a prefix of the fqn,

@@ -54,6 +54,23 @@ pub struct NodePatch {
     pub docs: Value,
     pub origin: Origin,
     pub package: String,
+    /// For one version of a versioned model (`versions:`): which. The patch
+    /// is then keyed by the version's file (`defined_in`, else
+    /// `<model>_v<v>`) and holds the model's YAML with the version's own
+    /// config, columns and tests applied.
+    pub version: Option<Box<ModelVersion>>,
+}
+
+/// One version of a versioned model.
+#[derive(Debug, Clone)]
+pub struct ModelVersion {
+    /// The model's name (every version shares it).
+    pub model: String,
+    /// `v` as written (`1`, `2`, `3a`).
+    pub version: String,
+    /// `latest_version`, else the greatest `v`.
+    pub latest: String,
+    pub deprecation_date: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,7 +224,7 @@ impl PropertyReader<'_> {
             };
             for item in items {
                 match self.node_patch(kind, what, item) {
-                    Ok(p) => props.patches.push(p),
+                    Ok(p) => props.patches.extend(p),
                     Err(d) => self.diags.push(d),
                 }
             }
@@ -256,8 +273,14 @@ impl PropertyReader<'_> {
         Ok(config)
     }
 
-    /// One entry under `kind`; `what` names it in errors.
-    fn node_patch(&mut self, kind: &str, what: &str, item: &Node) -> Result<NodePatch, Diagnostic> {
+    /// One entry under `kind`; `what` names it in errors. A versioned model
+    /// gives one patch per version.
+    fn node_patch(
+        &mut self,
+        kind: &str,
+        what: &str,
+        item: &Node,
+    ) -> Result<Vec<NodePatch>, Diagnostic> {
         let mut r = MapReader::new(self.file, item, what)?;
         let name = r.required_string("name", what)?;
         let description = r.string("description")?.unwrap_or_default();
@@ -271,14 +294,10 @@ impl PropertyReader<'_> {
         let columns = self.columns(&mut r)?;
         let tests = self.tests(&mut r)?;
         let docs = r.get("docs").map(Node::to_json).unwrap_or(Value::Null);
-        r.allow(&[
-            "versions",
-            "latest_version",
-            "constraints",
-            "deprecation_date",
-            "time_spine",
-            "contract",
-        ]);
+        let latest = r.get("latest_version").and_then(Node::as_scalar_string);
+        let deprecation_date = r.string("deprecation_date")?;
+        let versions = r.seq("versions")?;
+        r.allow(&["constraints", "time_spine", "contract"]);
         if let Some(c) = r.get("constraints") {
             config
                 .entry("constraints".to_string())
@@ -286,7 +305,7 @@ impl PropertyReader<'_> {
         }
         self.diags
             .extend(r.unknown_keys(format_args!("model `{name}`")));
-        Ok(NodePatch {
+        let base = NodePatch {
             kind: kind.to_string(),
             name,
             description,
@@ -296,12 +315,137 @@ impl PropertyReader<'_> {
             docs,
             origin: self.origin(item.mark),
             package: self.package.to_string(),
-        })
+            version: None,
+        };
+        if versions.is_empty() {
+            return Ok(vec![base]);
+        }
+        self.versions(base, versions, latest, deprecation_date)
+    }
+
+    /// dbt's model versions: each entry of `versions:` is the model's YAML
+    /// with the version's `config` merged over it, its `columns` (`include`
+    /// / `exclude` pick among the model's; named ones replace or add), and
+    /// the model's tests plus the version's.
+    fn versions(
+        &mut self,
+        base: NodePatch,
+        items: &[Node],
+        latest: Option<String>,
+        deprecation_date: Option<String>,
+    ) -> Result<Vec<NodePatch>, Diagnostic> {
+        let mut read = Vec::new();
+        for item in items {
+            let what = "an entry of `versions`";
+            let mut r = MapReader::new(self.file, item, what)?;
+            let v = r.get("v").and_then(Node::as_scalar_string).ok_or_else(|| {
+                self.file.error_at(
+                    item.mark,
+                    codes::YAML_INVALID,
+                    format!(
+                        "{what} of model `{}` is missing the required key `v`",
+                        base.name
+                    ),
+                )
+            })?;
+            let defined_in = r.string("defined_in")?;
+            let config = self.config(&mut r)?;
+            let description = r.string("description")?;
+            let version_deprecation = r.string("deprecation_date")?;
+            let mut include: Option<Vec<String>> = None;
+            let mut exclude: Vec<String> = Vec::new();
+            let mut named = Vec::new();
+            for column in r.seq("columns")? {
+                if let Some(inc) = column.get("include") {
+                    include = match inc.as_str() {
+                        Some("all" | "*") => None,
+                        _ => Some(yaml::string_list(self.file, "include", inc)?),
+                    };
+                    if let Some(ex) = column.get("exclude") {
+                        exclude = yaml::string_list(self.file, "exclude", ex)?;
+                    }
+                } else {
+                    named.push(self.column(column)?);
+                }
+            }
+            let tests = self.tests(&mut r)?;
+            r.allow(&["docs", "constraints", "access", "group", "contract"]);
+            self.diags
+                .extend(r.unknown_keys(format_args!("version {v} of model `{}`", base.name)));
+            let mut columns: Vec<ColumnDef> = base
+                .columns
+                .iter()
+                .filter(|c| include.as_ref().is_none_or(|i| i.contains(&c.name)))
+                .filter(|c| !exclude.contains(&c.name))
+                .filter(|c| !named.iter().any(|n: &ColumnDef| n.name == c.name))
+                .cloned()
+                .collect();
+            columns.extend(named);
+            let mut merged = base.config.clone();
+            for (k, v) in config {
+                merged.insert(k, v);
+            }
+            let mut all_tests = base.tests.clone();
+            all_tests.extend(tests);
+            read.push((
+                v,
+                defined_in,
+                merged,
+                description,
+                version_deprecation,
+                columns,
+                all_tests,
+                item.mark,
+            ));
+        }
+        // dbt: `latest_version`, else the greatest version (numbers compared
+        // as numbers).
+        let latest = latest.unwrap_or_else(|| {
+            read.iter()
+                .map(|r| r.0.clone())
+                .max_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x.total_cmp(&y),
+                    _ => a.cmp(b),
+                })
+                .unwrap_or_default()
+        });
+        Ok(read
+            .into_iter()
+            .map(
+                |(v, defined_in, config, description, dep, columns, tests, mark)| NodePatch {
+                    kind: base.kind.clone(),
+                    name: defined_in.unwrap_or_else(|| format!("{}_v{v}", base.name)),
+                    description: description.unwrap_or_else(|| base.description.clone()),
+                    config,
+                    columns,
+                    tests,
+                    docs: base.docs.clone(),
+                    origin: self.origin(mark),
+                    package: base.package.clone(),
+                    version: Some(Box::new(ModelVersion {
+                        model: base.name.clone(),
+                        version: v,
+                        latest: latest.clone(),
+                        deprecation_date: dep.or_else(|| deprecation_date.clone()),
+                    })),
+                },
+            )
+            .collect())
     }
 
     fn columns(&mut self, r: &mut MapReader) -> Result<Vec<ColumnDef>, Diagnostic> {
         let mut out = Vec::new();
         for item in r.seq("columns")? {
+            out.push(self.column(item)?);
+        }
+        // Kept until the parse ends, for tens of thousands of models: a
+        // grown list holds up to twice its columns.
+        out.shrink_to_fit();
+        Ok(out)
+    }
+
+    fn column(&mut self, item: &Node) -> Result<ColumnDef, Diagnostic> {
+        {
             let mut c = MapReader::new(self.file, item, "a column entry")?;
             let name = c.required_string("name", "a column entry")?;
             let description = c.string("description")?.unwrap_or_default();
@@ -324,7 +468,7 @@ impl PropertyReader<'_> {
             ]);
             self.diags
                 .extend(c.unknown_keys(format_args!("column `{name}`")));
-            out.push(ColumnDef {
+            Ok(ColumnDef {
                 name,
                 description,
                 data_type,
@@ -334,12 +478,8 @@ impl PropertyReader<'_> {
                 constraints,
                 tests,
                 origin: self.origin(item.mark),
-            });
+            })
         }
-        // Kept until the parse ends, for tens of thousands of models: a
-        // grown list holds up to twice its columns.
-        out.shrink_to_fit();
-        Ok(out)
     }
 
     /// `tests:` and `data_tests:` (dbt 1.8's name) both hold data tests.
