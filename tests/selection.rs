@@ -344,3 +344,133 @@ fn a_selected_model_brings_its_unit_tests() {
     );
     assert_eq!(events.stdout.trim(), "", "{}", events.transcript());
 }
+
+/// #29 features: `result:` and `source_status:` with `--state`, and
+/// `build --resource-type` / `--exclude-resource-type` / `--store-failures`.
+#[test]
+fn result_and_source_status_selectors_and_build_flags() {
+    let p = common::project(&[
+        (
+            "rdbt_project.yml",
+            "name: res\nmodels:\n  res:\n    +materialized: table\nseeds:\n  res:\n    +schema: raw\n",
+        ),
+        ("models/good.sql", "select 1 as id"),
+        ("models/after_good.sql", "select * from {{ ref('good') }}"),
+        ("models/broken.sql", "select cast('x' as int) as id"),
+        (
+            "models/reads_events.sql",
+            "select * from {{ source('app', 'events') }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: good\n    columns:\n      - name: id\n        data_tests:\n          - accepted_values: {values: [2]}\n",
+        ),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: app\n    schema: main_raw\n    loaded_at_field: loaded_at\n    freshness: {warn_after: {count: 1, period: day}}\n    tables:\n      - name: events\n",
+        ),
+        ("seeds/events.csv", "id,loaded_at\n1,2026-01-01 00:00:00\n"),
+    ]);
+    let d = p.path();
+    // The source's table is the seed: load it before anything reads it.
+    assert_eq!(rdbt(d, &["seed"]).code, 0);
+    let build = rdbt(d, &["build", "--static-analysis", "off"]);
+    assert_eq!(build.code, 1, "{}", build.transcript());
+    let freshness = rdbt(d, &["source", "freshness"]);
+    assert!(freshness.code <= 1, "{}", freshness.transcript());
+    // The earlier run's artifacts, kept aside as --state.
+    let state = tempfile::tempdir().expect("state");
+    for f in ["manifest.json", "run_results.json", "sources.json"] {
+        std::fs::copy(d.join("target").join(f), state.path().join(f)).expect("copy");
+    }
+    let state_arg = state.path().to_string_lossy().to_string();
+    let ls = |sel: &str| {
+        let run = rdbt(
+            d,
+            &[
+                "ls", "-q", "--output", "name", "-s", sel, "--state", &state_arg,
+            ],
+        );
+        assert_eq!(run.code, 0, "{sel}: {}", run.transcript());
+        let mut v: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ls("result:error"), ["broken"]);
+    assert_eq!(ls("result:fail"), ["accepted_values_good_id__2"]);
+    // (A selected model's tests come along, as always.)
+    assert_eq!(
+        ls("result:success"),
+        [
+            "accepted_values_good_id__2",
+            "events",
+            "good",
+            "reads_events"
+        ]
+    );
+    // The failing test skipped what reads `good`.
+    assert_eq!(ls("result:skipped"), ["after_good"]);
+    // Nothing is fresher than the state yet; new rows make the source and
+    // what reads it selected.
+    assert!(ls("source_status:fresher+").is_empty());
+    std::fs::write(
+        d.join("seeds/events.csv"),
+        "id,loaded_at\n1,2026-01-01 00:00:00\n2,2026-02-01 00:00:00\n",
+    )
+    .expect("write");
+    assert_eq!(rdbt(d, &["seed"]).code, 0);
+    let again = rdbt(d, &["source", "freshness"]);
+    assert!(again.code <= 1, "{}", again.transcript());
+    assert_eq!(ls("source_status:fresher+"), ["events", "reads_events"]);
+    // Without --state the selectors say what they need.
+    let run = rdbt(d, &["ls", "-s", "result:error"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stdout.contains("--state"), "{}", run.transcript());
+
+    // build --resource-type test runs only the tests; --store-failures
+    // keeps the failing rows.
+    let tests_only = rdbt(
+        d,
+        &[
+            "build",
+            "--resource-type",
+            "test",
+            "--store-failures",
+            "-s",
+            "good",
+        ],
+    );
+    assert_eq!(tests_only.code, 1, "{}", tests_only.transcript());
+    assert!(
+        tests_only
+            .stdout
+            .contains("FAIL test accepted_values_good_id__2")
+            && !tests_only.stdout.contains("START sql table model"),
+        "{}",
+        tests_only.transcript()
+    );
+    assert_eq!(
+        common::rows(
+            d,
+            "select count(*) as n from main_dbt_test__audit.accepted_values_good_id__2"
+        ),
+        vec![serde_json::json!({"n": 1})]
+    );
+    let no_tests = rdbt(
+        d,
+        &[
+            "build",
+            "--exclude-resource-type",
+            "test",
+            "unit_test",
+            "-s",
+            "good",
+        ],
+    );
+    assert_eq!(no_tests.code, 0, "{}", no_tests.transcript());
+    assert!(
+        !no_tests.stdout.contains("START test"),
+        "{}",
+        no_tests.transcript()
+    );
+}

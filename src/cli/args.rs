@@ -298,6 +298,15 @@ pub struct RunArgs {
     /// (`500MB`, `2GB`, `1TB` or bytes); every job is also capped at it.
     #[arg(long, value_name = "BYTES")]
     pub max_bytes: Option<String>,
+    /// Only these kinds of the selected nodes (model, seed, snapshot, test, unit_test), as dbt's `build --resource-type`.
+    #[arg(long = "resource-type", alias = "resource-types", value_name = "TYPE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub resource_types: Vec<String>,
+    /// Leave these kinds out of the selected nodes.
+    #[arg(long = "exclude-resource-type", alias = "exclude-resource-types", value_name = "TYPE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub exclude_resource_types: Vec<String>,
+    /// Store every failing test's rows in the audit schema (a test's own `store_failures` config wins).
+    #[arg(long)]
+    pub store_failures: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

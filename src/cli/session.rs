@@ -326,7 +326,11 @@ impl Session {
         types: &[ResourceType],
     ) -> Result<Selection, Failure> {
         let state = match &g.state {
-            Some(dir) => Some(PreviousState::load(dir).map_err(|d| self.fail(d))?),
+            Some(dir) => Some(
+                PreviousState::load(dir)
+                    .map_err(|d| self.fail(d))?
+                    .with_current_freshness(&self.project.target_dir()),
+            ),
             None => None,
         };
         let input = SelectionInput {

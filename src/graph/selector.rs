@@ -502,14 +502,42 @@ fn match_method(
             .with_help("on the command line use --selector NAME"));
         }
         "source_status" | "result" => {
-            return Err(Diagnostic::error(
-                codes::BAD_SELECTOR,
-                format!(
-                    "`{}:` needs the results of an earlier run, which this command does not read",
-                    c.method
-                ),
-            )
-            .with_help("run it with `rdbt build` or `rdbt retry`"));
+            let state = state.ok_or_else(|| {
+                Diagnostic::error(
+                    codes::STATE,
+                    format!("`{}:{v}` needs the artifacts of an earlier run", c.method),
+                )
+                .with_help("pass --state DIR, the target folder of an earlier run")
+            })?;
+            let ids = if c.method == "result" {
+                const STATUSES: &[&str] = &[
+                    "success",
+                    "error",
+                    "fail",
+                    "warn",
+                    "pass",
+                    "skipped",
+                    "runtime error",
+                ];
+                if !STATUSES.contains(&v.to_ascii_lowercase().as_str()) {
+                    return Err(Diagnostic::error(
+                        codes::BAD_SELECTOR,
+                        format!("`result:{v}` is not a result status"),
+                    )
+                    .with_help(format!("use one of {}", STATUSES.join(", "))));
+                }
+                state.select_result(v)?
+            } else {
+                if v != "fresher" {
+                    return Err(Diagnostic::error(
+                        codes::BAD_SELECTOR,
+                        format!("`source_status:{v}` is not a source status selector"),
+                    )
+                    .with_help("use source_status:fresher (with + for what reads them)"));
+                }
+                state.select_fresher(v)?
+            };
+            Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id))
         }
         other => {
             return Err(Diagnostic::error(

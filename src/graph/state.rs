@@ -10,6 +10,31 @@ use std::path::Path;
 pub struct PreviousState {
     nodes: BTreeMap<String, OldNode>,
     macros: BTreeMap<String, String>,
+    /// `run_results.json` beside the manifest: each node's last status.
+    results: Option<BTreeMap<String, String>>,
+    /// `sources.json` beside the manifest: each source's `max_loaded_at`.
+    freshness: Option<BTreeMap<String, String>>,
+    /// This project's own `target/sources.json` (the freshness just
+    /// checked), for `source_status:`.
+    current_freshness: Option<BTreeMap<String, String>>,
+    dir: std::path::PathBuf,
+}
+
+/// `unique_id → field` of each entry of an artifact's `results`.
+fn results_of(path: &Path, field: &str) -> Option<BTreeMap<String, String>> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    Some(
+        json.get("results")?
+            .as_array()?
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("unique_id")?.as_str()?.to_string(),
+                    r.get(field)?.as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+    )
 }
 
 struct OldNode {
@@ -99,7 +124,75 @@ impl PreviousState {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(PreviousState { nodes, macros })
+        Ok(PreviousState {
+            nodes,
+            macros,
+            results: results_of(&dir.join("run_results.json"), "status"),
+            freshness: results_of(&dir.join("sources.json"), "max_loaded_at"),
+            current_freshness: None,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Reads this run's `sources.json` (in `target_dir`), for
+    /// `source_status:`.
+    pub fn with_current_freshness(mut self, target_dir: &Path) -> Self {
+        self.current_freshness = results_of(&target_dir.join("sources.json"), "max_loaded_at");
+        self
+    }
+
+    /// Ids of the nodes whose status in the earlier run was `status`
+    /// (`result:error`, `result:fail`, ...).
+    pub fn select_result(&self, status: &str) -> Result<BTreeSet<String>, Diagnostic> {
+        let results = self.results.as_ref().ok_or_else(|| {
+            Diagnostic::error(
+                codes::STATE,
+                format!(
+                    "`result:{status}` needs the run_results.json of an earlier run, and {} has none",
+                    self.dir.display()
+                ),
+            )
+            .with_help("point --state at the target folder of a run (copy it aside before the next run writes over it)")
+        })?;
+        Ok(results
+            .iter()
+            .filter(|(_, s)| s.eq_ignore_ascii_case(status))
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    /// Sources whose newest row is newer now (`fresher`) than in the
+    /// earlier `sources.json`, as dbt's `source_status:fresher` selects:
+    /// a source new since then counts as fresher.
+    pub fn select_fresher(&self, what: &str) -> Result<BTreeSet<String>, Diagnostic> {
+        let missing = |file: &str, dir: &Path| {
+            Diagnostic::error(
+                codes::STATE,
+                format!(
+                    "`source_status:{what}` needs {file} in {}, and there is none",
+                    dir.display()
+                ),
+            )
+            .with_help(
+                "run `rdbt source freshness` now, and pass --state the target folder of an earlier one",
+            )
+        };
+        let old = self
+            .freshness
+            .as_ref()
+            .ok_or_else(|| missing("sources.json", &self.dir))?;
+        let new = self
+            .current_freshness
+            .as_ref()
+            .ok_or_else(|| missing("sources.json", Path::new("target")))?;
+        Ok(new
+            .iter()
+            .filter(|(id, loaded)| match old.get(*id) {
+                None => true,
+                Some(before) => newer(loaded, before),
+            })
+            .map(|(id, _)| id.clone())
+            .collect())
     }
 
     /// Ids of the nodes matching `state:<what>`.
@@ -151,6 +244,17 @@ impl PreviousState {
             })
             .map(|n| n.unique_id.clone())
             .collect()
+    }
+}
+
+/// Whether timestamp `a` is after `b` (RFC 3339, or text compared as text).
+fn newer(a: &str, b: &str) -> bool {
+    match (
+        chrono::DateTime::parse_from_rfc3339(a),
+        chrono::DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(x), Ok(y)) => x > y,
+        _ => a > b,
     }
 }
 

@@ -68,8 +68,54 @@ impl Kind {
 
 pub fn run(g: &GlobalArgs, args: &RunArgs, kind: Kind) -> Result<u8, Failure> {
     let session = Session::open(g)?;
-    let parsed = session.parse()?;
-    let selected = session.select(g, &parsed, kind.types())?;
+    let parse_types = |names: &[String]| -> Result<Vec<ResourceType>, Failure> {
+        let mut types = Vec::new();
+        for t in names.iter().flat_map(|t| t.split(',')) {
+            match ResourceType::parse(t) {
+                Some(rt) => types.push(rt),
+                None if t == "all" || t == "default" => types.extend(kind.types()),
+                None => {
+                    return Err(session.fail(
+                        Diagnostic::error(codes::USAGE, format!("`{t}` is not a resource type"))
+                            .with_help("use model, seed, snapshot, test or unit_test"),
+                    ));
+                }
+            }
+        }
+        Ok(types)
+    };
+    let wanted = parse_types(&args.resource_types)?;
+    let unwanted = parse_types(&args.exclude_resource_types)?;
+    let types: Vec<ResourceType> = kind
+        .types()
+        .iter()
+        .copied()
+        .filter(|t| wanted.is_empty() || wanted.contains(t))
+        .filter(|t| !unwanted.contains(t))
+        .collect();
+    let mut parsed = session.parse()?;
+    // No kind left (`build --resource-type source`): nothing, not all.
+    let selected = if types.is_empty() {
+        BTreeSet::new()
+    } else {
+        session.select(g, &parsed, &types)?
+    };
+    if args.store_failures {
+        // dbt's flag: every test stores its failures unless its own config
+        // says otherwise.
+        for id in &selected {
+            if let Some(node) = parsed.parsed.nodes.get_mut(id)
+                && node.resource_type == ResourceType::Test
+                && node
+                    .config
+                    .get("store_failures")
+                    .is_none_or(|v| v.is_null())
+            {
+                std::sync::Arc::make_mut(&mut node.config)
+                    .insert("store_failures".into(), serde_json::Value::Bool(true));
+            }
+        }
+    }
     execute(&session, parsed, selected, args, kind)
 }
 
