@@ -927,3 +927,76 @@ fn model_versions() {
         run.transcript()
     );
 }
+
+/// #29 feature: dbt 1.9 snapshots defined in YAML (`relation:` and
+/// `config:`), with `dbt_valid_to_current` and `hard_deletes: new_record`.
+#[test]
+fn yaml_snapshots_with_valid_to_current_and_new_record_deletes() {
+    let p = project(&[
+        ("rdbt_project.yml", "name: ys\n"),
+        (
+            "seeds/orders.csv",
+            "id,status,updated_at\n1,new,2024-01-01 00:00:00\n2,new,2024-01-01 00:00:00\n",
+        ),
+        (
+            "snapshots/snapshots.yml",
+            "snapshots:\n  - name: orders_snapshot\n    relation: ref('orders')\n    config:\n      unique_key: id\n      strategy: timestamp\n      updated_at: updated_at\n      dbt_valid_to_current: \"cast('9999-12-31' as timestamp)\"\n      hard_deletes: new_record\n    columns:\n      - name: id\n        data_tests: [not_null]\n",
+        ),
+    ]);
+    let dir = p.path();
+    let history = || {
+        rows(
+            dir,
+            "select id, status, cast(dbt_valid_to as varchar) as valid_to, dbt_is_deleted from {{ ref('orders_snapshot') }} order by id, dbt_valid_from",
+        )
+    };
+    let current = "9999-12-31T00:00:00";
+    let out = build_ok(dir, &[]);
+    assert!(out.contains("PASS=3"), "{out}");
+    assert_eq!(
+        history(),
+        vec![
+            json!({"id": 1, "status": "new", "valid_to": current, "dbt_is_deleted": "False"}),
+            json!({"id": 2, "status": "new", "valid_to": current, "dbt_is_deleted": "False"}),
+        ]
+    );
+    // 1 changes, 2 is deleted: 2's row closes and a deleted row opens.
+    std::fs::write(
+        dir.join("seeds/orders.csv"),
+        "id,status,updated_at\n1,paid,2024-02-01 00:00:00\n",
+    )
+    .expect("write");
+    build_ok(dir, &[]);
+    let rows_now = history();
+    assert_eq!(rows_now.len(), 4, "{rows_now:?}");
+    assert_eq!(rows_now[0]["valid_to"], "2024-02-01T00:00:00");
+    assert_eq!(rows_now[1]["status"], "paid");
+    assert_eq!(rows_now[1]["valid_to"], current);
+    assert_ne!(rows_now[2]["valid_to"], current);
+    assert_eq!(rows_now[3]["dbt_is_deleted"], "True");
+    assert_eq!(rows_now[3]["valid_to"], current);
+    // 2 comes back: the deleted row closes and a live one opens; a rerun
+    // with nothing new changes nothing.
+    std::fs::write(
+        dir.join("seeds/orders.csv"),
+        "id,status,updated_at\n1,paid,2024-02-01 00:00:00\n2,back,2024-01-01 00:00:00\n",
+    )
+    .expect("write");
+    build_ok(dir, &[]);
+    build_ok(dir, &[]);
+    let rows_now = history();
+    assert_eq!(rows_now.len(), 5, "{rows_now:?}");
+    assert_ne!(rows_now[3]["valid_to"], current);
+    assert_eq!(
+        rows_now[4],
+        json!({"id": 2, "status": "back", "valid_to": current, "dbt_is_deleted": "False"})
+    );
+    // The node is dbt's: a snapshot defined in the YAML file.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let node = &manifest["nodes"]["snapshot.ys.orders_snapshot"];
+    assert_eq!(node["original_file_path"], "snapshots/snapshots.yml");
+    assert_eq!(node["depends_on"]["nodes"], json!(["seed.ys.orders"]));
+}

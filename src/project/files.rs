@@ -263,6 +263,12 @@ pub fn load_package(
     }
     crate::timings::phase("  load: property files", step);
     diags.extend(errors.into_inner().unwrap_or_else(|e| e.into_inner()));
+    sql_files.extend(
+        properties
+            .yaml_snapshots
+            .iter()
+            .map(|s| yaml_snapshot(root, s)),
+    );
     sql_files.sort_by(|a, b| {
         a.original_file_path
             .cmp(&b.original_file_path)
@@ -553,6 +559,41 @@ fn sql_nodes(
         body_offset: 0,
         file_text: text,
     }]
+}
+
+/// A snapshot defined in YAML, as dbt 1.9 reads it: a node whose code
+/// selects everything from its `relation`. Its code is not in the YAML, so
+/// it is placed where the `ref`/`source` call in it is the one written
+/// after `relation:` (errors about the call point there).
+fn yaml_snapshot(root: &Path, s: &super::properties::YamlSnapshot) -> SqlFile {
+    let file_text = s.origin.file.text.clone();
+    let raw_code = format!("select * from {{{{ {} }}}}\n", s.relation);
+    let line_start: usize = file_text
+        .split_inclusive('\n')
+        .take(s.origin.mark.line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let value_at = line_start + s.origin.mark.column.saturating_sub(1);
+    let call_in_file = file_text
+        .get(value_at..)
+        .and_then(|rest| rest.find(&s.relation))
+        .map(|i| value_at + i);
+    let call_in_code = raw_code.find(&s.relation).unwrap_or(0);
+    let body_offset = call_in_file.map_or(0, |at| at.saturating_sub(call_in_code));
+    let original_file_path = relative(root, &s.origin.file.path);
+    let path = original_file_path
+        .split_once('/')
+        .map_or(original_file_path.clone(), |(_, rest)| rest.to_string());
+    SqlFile {
+        resource_type: ResourceType::Snapshot,
+        name: s.name.clone(),
+        abs_path: s.origin.file.path.clone(),
+        original_file_path,
+        path,
+        raw_code: Arc::from(raw_code),
+        body_offset,
+        file_text,
+    }
 }
 
 /// Rewrites dbt-only block tags into plain Jinja, keeping every newline so

@@ -61,6 +61,16 @@ pub struct NodePatch {
     pub version: Option<Box<ModelVersion>>,
 }
 
+/// A snapshot whose YAML names the relation it records.
+#[derive(Debug, Clone)]
+pub struct YamlSnapshot {
+    pub name: String,
+    /// `ref('orders')` or `source('shop', 'orders')`, as written.
+    pub relation: String,
+    /// Where `relation`'s value starts in the file.
+    pub origin: Origin,
+}
+
 /// One version of a versioned model.
 #[derive(Debug, Clone)]
 pub struct ModelVersion {
@@ -139,6 +149,9 @@ pub struct UnitTestDef {
 #[derive(Debug, Default, Clone)]
 pub struct Properties {
     pub patches: Vec<NodePatch>,
+    /// Snapshots defined in YAML (dbt 1.9's `snapshots:` with `relation:`);
+    /// their config, columns and tests are in `patches` under their name.
+    pub yaml_snapshots: Vec<YamlSnapshot>,
     pub sources: Vec<SourceTableDef>,
     pub exposures: Vec<ExposureDef>,
     pub macros: Vec<MacroPatch>,
@@ -149,6 +162,7 @@ impl Properties {
     /// Appends what another file declared, after this one's.
     pub fn append(&mut self, other: Properties) {
         self.patches.extend(other.patches);
+        self.yaml_snapshots.extend(other.yaml_snapshots);
         self.sources.extend(other.sources);
         self.exposures.extend(other.exposures);
         self.macros.extend(other.macros);
@@ -223,6 +237,22 @@ impl PropertyReader<'_> {
                 }
             };
             for item in items {
+                if kind == "snapshots"
+                    && let Some(relation) = item.get("relation")
+                {
+                    match (item.get("name").and_then(Node::as_str), relation.as_str()) {
+                        (Some(name), Some(text)) => props.yaml_snapshots.push(YamlSnapshot {
+                            name: name.to_string(),
+                            relation: text.trim().trim_start_matches("{{").trim_end_matches("}}").trim().to_string(),
+                            origin: self.origin(relation.mark),
+                        }),
+                        _ => self.diags.push(self.file.error_at(
+                            relation.mark,
+                            codes::YAML_INVALID,
+                            "a snapshot's `relation` must be a string: ref('model') or source('source', 'table')",
+                        )),
+                    }
+                }
                 match self.node_patch(kind, what, item) {
                     Ok(p) => props.patches.extend(p),
                     Err(d) => self.diags.push(d),
@@ -298,6 +328,9 @@ impl PropertyReader<'_> {
         let deprecation_date = r.string("deprecation_date")?;
         let versions = r.seq("versions")?;
         r.allow(&["constraints", "time_spine", "contract"]);
+        if kind == "snapshots" {
+            r.allow(&["relation"]);
+        }
         if let Some(c) = r.get("constraints") {
             config
                 .entry("constraints".to_string())

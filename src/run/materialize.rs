@@ -1298,20 +1298,83 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         .join(" || '|' || ");
     let scd_id =
         |valid_from: &str| format!("md5({key_concat} || '|' || CAST({valid_from} AS VARCHAR))");
+    // dbt 1.9: current rows may carry a `dbt_valid_to_current` value instead
+    // of NULL, and `hard_deletes` says what a row gone from the source
+    // becomes: nothing (ignore), closed (invalidate), or closed with a new
+    // `dbt_is_deleted = 'True'` row (new_record).
+    // The snapshot's own timestamps are microseconds, as DuckDB's are:
+    // the usual "current" value, 9999-12-31, is past what nanoseconds reach.
+    let us = |expr: &str| format!("arrow_cast({expr}, 'Timestamp(Microsecond, None)')");
+    let current_value = node
+        .config
+        .str_value("dbt_valid_to_current")
+        .filter(|e| !e.trim().is_empty())
+        .map(|expr| {
+            // A date written in it ('9999-12-31', cast(... as timestamp),
+            // to_date(...)) is read straight into microseconds.
+            let literal = regex::Regex::new(
+                r"'(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)'",
+            )
+            .ok()
+            .and_then(|re| re.captures(expr).map(|c| c[1].to_string()));
+            match literal {
+                Some(day) => us(&format!("'{day}'")),
+                None => us(&format!("CAST(({expr}) AS TIMESTAMP)")),
+            }
+        });
+    let current_to = current_value
+        .clone()
+        .unwrap_or_else(|| us("CAST(NULL AS TIMESTAMP)"));
+    let is_current = |alias: &str| match &current_value {
+        Some(value) => format!("({alias}.dbt_valid_to IS NULL OR {alias}.dbt_valid_to = {value})"),
+        None => format!("{alias}.dbt_valid_to IS NULL"),
+    };
+    let hard_deletes = match node.config.str_value("hard_deletes") {
+        Some(mode @ ("ignore" | "invalidate" | "new_record")) => mode,
+        Some(other) => {
+            return Err(Failed::from(format!(
+                "snapshot `{}`: hard_deletes is `{other}`; use ignore, invalidate or new_record",
+                node.name
+            )));
+        }
+        None if node
+            .config
+            .get("invalidate_hard_deletes")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false) =>
+        {
+            "invalidate"
+        }
+        None => "ignore",
+    };
+    let new_record = hard_deletes == "new_record";
+    let deleted_col = |value: &str| {
+        if new_record {
+            format!(", {value} AS dbt_is_deleted")
+        } else {
+            String::new()
+        }
+    };
     let existing = wh.relation_kind(&node.schema, &node.alias) == Some(RelationKind::Table);
     let full_sql = if !existing {
         format!(
-            "SELECT src.*, {id} AS dbt_scd_id, {updated} AS dbt_updated_at, {updated} AS dbt_valid_from, CAST(NULL AS TIMESTAMP) AS dbt_valid_to FROM (\n{sql}\n) AS src",
-            id = scd_id(&updated)
+            "SELECT src.*, {id} AS dbt_scd_id, {updated_us} AS dbt_updated_at, {updated_us} AS dbt_valid_from, {current_to} AS dbt_valid_to{deleted} FROM (\n{sql}\n) AS src",
+            id = scd_id(&updated),
+            updated_us = us(&updated),
+            deleted = deleted_col("'False'"),
         )
     } else {
         let target = format!("{}.{}", quote(&node.schema), quote(&node.alias));
-        let snap_cols: Vec<String> = wh
+        let table_cols: Vec<String> = wh
             .columns(&node.schema, &node.alias)
             .await
             .unwrap_or_default()
             .into_iter()
             .map(|c| c.name)
+            .collect();
+        let had_deleted = table_cols.iter().any(|c| c == "dbt_is_deleted");
+        let snap_cols: Vec<String> = table_cols
+            .into_iter()
             .filter(|c| !c.starts_with("dbt_"))
             .collect();
         let join = |l: &str, r: &str| {
@@ -1320,45 +1383,90 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
-        let invalidate = node
-            .config
-            .get("invalidate_hard_deletes")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false)
-            || node.config.str_value("hard_deletes") == Some("invalidate");
-        let src_list = snap_cols
-            .iter()
-            .map(|c| format!("src.{}", quote(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let snap_list = snap_cols
-            .iter()
-            .map(|c| format!("s.{}", quote(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = |alias: &str| {
+            snap_cols
+                .iter()
+                .map(|c| format!("{alias}.{}", quote(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (src_list, snap_list, del_list) = (list("src"), list("s"), list("d"));
         let key_list_sql = keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
-        let deleted_case = if invalidate {
-            format!("WHEN s.dbt_valid_to IS NULL AND k.__present IS NULL THEN {now} ")
+        // A row's deleted flag ('False' in a table from before new_record).
+        let flag = |alias: &str| {
+            if had_deleted {
+                format!("COALESCE({alias}.dbt_is_deleted, 'False')")
+            } else {
+                "'False'".to_string()
+            }
+        };
+        let closes_deleted = if hard_deletes == "ignore" {
+            String::new()
+        } else {
+            format!(
+                "WHEN {cur_s} AND k.__present IS NULL AND {flag_s} <> 'True' THEN {now_us} ",
+                cur_s = is_current("s"),
+                flag_s = flag("s"),
+                now_us = us(&now),
+            )
+        };
+        // A key deleted earlier (new_record) and back in the source is new
+        // again from now.
+        let (changed_from, changed_when) = if new_record {
+            (
+                format!(
+                    "CASE WHEN {} = 'True' THEN {now} ELSE {updated} END",
+                    flag("cur")
+                ),
+                format!("({changed}) OR {} = 'True'", flag("cur")),
+            )
+        } else {
+            (updated.clone(), changed.clone())
+        };
+        let deleted_rows = if new_record {
+            format!(
+                "\nUNION ALL SELECT {del_list}, {id_deleted} AS dbt_scd_id, {now_us} AS dbt_updated_at, {now_us} AS dbt_valid_from, {current_to} AS dbt_valid_to, 'True' AS dbt_is_deleted FROM cur d WHERE {flag_d} <> 'True' AND NOT EXISTS (SELECT 1 FROM src WHERE {on_d})",
+                now_us = us(&now),
+                id_deleted = scd_id(&now).replace("src.", "d."),
+                flag_d = flag("d"),
+                on_d = join("src", "d"),
+            )
         } else {
             String::new()
         };
         format!(
             "WITH src AS (\n{sql}\n),\n\
-             cur AS (SELECT * FROM {target} WHERE dbt_valid_to IS NULL),\n\
-             changed AS (SELECT src.*, {updated} AS __new_from FROM src JOIN cur ON {on_cur} WHERE {changed}),\n\
+             cur AS (SELECT * FROM {target} s WHERE {cur_s}),\n\
+             changed AS (SELECT src.*, {changed_from} AS __new_from FROM src JOIN cur ON {on_cur} WHERE {changed_when}),\n\
              fresh AS (SELECT src.* FROM src WHERE NOT EXISTS (SELECT 1 FROM cur WHERE {on_cur}))\n\
-             SELECT {snap_list}, s.dbt_scd_id, s.dbt_updated_at, s.dbt_valid_from,\n\
-               CASE WHEN s.dbt_valid_to IS NULL AND c.__new_from IS NOT NULL THEN c.__new_from {deleted_case}ELSE s.dbt_valid_to END AS dbt_valid_to\n\
+             SELECT {snap_list}, s.dbt_scd_id, {s_updated} AS dbt_updated_at, {s_from} AS dbt_valid_from,\n\
+               {s_to} AS dbt_valid_to{kept_flag}\n\
              FROM {target} s\n\
              LEFT JOIN (SELECT {key_list_sql}, __new_from FROM changed) c ON {on_c}\n\
              LEFT JOIN (SELECT DISTINCT {key_list_sql}, 1 AS __present FROM src) k ON {on_k}\n\
-             UNION ALL SELECT {src_list}, {id_changed} AS dbt_scd_id, src.__new_from AS dbt_updated_at, src.__new_from AS dbt_valid_from, CAST(NULL AS TIMESTAMP) AS dbt_valid_to FROM changed src\n\
-             UNION ALL SELECT {src_list}, {id_fresh} AS dbt_scd_id, {updated} AS dbt_updated_at, {updated} AS dbt_valid_from, CAST(NULL AS TIMESTAMP) AS dbt_valid_to FROM fresh src",
+             UNION ALL SELECT {src_list}, {id_changed} AS dbt_scd_id, {new_from} AS dbt_updated_at, {new_from} AS dbt_valid_from, {current_to} AS dbt_valid_to{fresh_flag} FROM changed src\n\
+             UNION ALL SELECT {src_list}, {id_fresh} AS dbt_scd_id, {updated_us} AS dbt_updated_at, {updated_us} AS dbt_valid_from, {current_to} AS dbt_valid_to{fresh_flag} FROM fresh src{deleted_rows}",
+            s_updated = us("s.dbt_updated_at"),
+            s_from = us("s.dbt_valid_from"),
+            s_to = us(&format!(
+                "CASE WHEN {cur_s} AND c.__new_from IS NOT NULL THEN {c_from} {closes_deleted}ELSE s.dbt_valid_to END",
+                cur_s = is_current("s"),
+                c_from = us("c.__new_from"),
+            )),
+            new_from = us("src.__new_from"),
+            updated_us = us(&updated),
+            cur_s = is_current("s"),
             on_cur = join("src", "cur"),
             on_c = join("c", "s"),
             on_k = join("k", "s"),
             id_changed = scd_id("src.__new_from"),
             id_fresh = scd_id(&updated),
+            kept_flag = if new_record {
+                format!(", {} AS dbt_is_deleted", flag("s"))
+            } else {
+                String::new()
+            },
+            fresh_flag = deleted_col("'False'"),
         )
     };
     let rows = wh
