@@ -1000,3 +1000,210 @@ fn yaml_snapshots_with_valid_to_current_and_new_record_deletes() {
     assert_eq!(node["original_file_path"], "snapshots/snapshots.yml");
     assert_eq!(node["depends_on"]["nodes"], json!(["seed.ys.orders"]));
 }
+
+/// A tiny static HTTP server for the hub tests: serves `root`'s files
+/// until the process ends; returns its base URL.
+fn serve_dir(root: std::path::PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                // Headers, up to the blank line.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let file = root.join(path.trim_start_matches('/'));
+                let mut out = &stream;
+                match std::fs::read(&file) {
+                    Ok(body) => {
+                        let _ = write!(
+                            out,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = out.write_all(&body);
+                    }
+                    Err(_) => {
+                        let _ = write!(
+                            out,
+                            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// One hub package version: a tarball with a top folder (as GitHub's
+/// are) and its entry in the package's hub JSON.
+fn hub_version(
+    hub: &std::path::Path,
+    url: &str,
+    package: &str,
+    version: &str,
+    deps: serde_json::Value,
+) -> (String, serde_json::Value) {
+    let name = package.rsplit('/').next().expect("name");
+    let work = tempfile::tempdir().expect("work");
+    let top = work.path().join(format!("{name}-{version}"));
+    std::fs::create_dir_all(top.join("macros")).expect("mkdir");
+    std::fs::write(
+        top.join("dbt_project.yml"),
+        format!("name: {name}\nversion: '{version}'\nconfig-version: 2\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        top.join("macros/version.sql"),
+        format!("{{% macro which_{name}() %}}'{name} {version}'{{% endmacro %}}"),
+    )
+    .expect("write");
+    let tarball = format!("{name}-{version}.tar.gz");
+    std::fs::create_dir_all(hub.join("tarballs")).expect("mkdir");
+    let status = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(hub.join("tarballs").join(&tarball))
+        .arg("-C")
+        .arg(work.path())
+        .arg(format!("{name}-{version}"))
+        .status()
+        .expect("run tar");
+    assert!(status.success());
+    (
+        version.to_string(),
+        json!({
+            "id": format!("{package}/{version}"),
+            "name": name,
+            "version": version,
+            "packages": deps,
+            "downloads": {"tarball": format!("{url}tarballs/{tarball}")},
+        }),
+    )
+}
+
+fn write_hub_package(
+    hub: &std::path::Path,
+    package: &str,
+    versions: &[(String, serde_json::Value)],
+) {
+    let path = hub.join("api/v1").join(format!("{package}.json"));
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let versions: serde_json::Map<String, serde_json::Value> = versions.iter().cloned().collect();
+    std::fs::write(
+        path,
+        json!({"name": package.rsplit('/').next(), "namespace": package.split('/').next(), "versions": versions})
+            .to_string(),
+    )
+    .expect("write");
+}
+
+/// #29 feature: packages from the dbt hub resolve through its JSON API
+/// (here a local server with a recorded index and tarballs): every
+/// constraint in the tree is met by the highest version, the hub's own
+/// dependencies come along, `package-lock.yml` pins the result, and an
+/// unsatisfiable range says which constraints clash.
+#[test]
+fn hub_packages_resolve_install_and_lock() {
+    let hub = tempfile::tempdir().expect("hub");
+    let url = serve_dir(hub.path().to_path_buf());
+    let helpers: Vec<_> = ["1.0.0", "1.2.0", "2.0.0", "2.1.0-rc1"]
+        .iter()
+        .map(|v| hub_version(hub.path(), &url, "acme/helpers", v, json!([])))
+        .collect();
+    write_hub_package(hub.path(), "acme/helpers", &helpers);
+    let wrapper = vec![hub_version(
+        hub.path(),
+        &url,
+        "acme/wrapper",
+        "1.0.0",
+        json!([{"package": "acme/helpers", "version": [">=1.0.0", "<2.0.0"]}]),
+    )];
+    write_hub_package(hub.path(), "acme/wrapper", &wrapper);
+
+    let p = project(&[
+        ("rdbt_project.yml", "name: uses_hub\n"),
+        (
+            "packages.yml",
+            "packages:\n  - package: acme/wrapper\n    version: 1.0.0\n  - package: acme/helpers\n    version: \">=1.1.0\"\n",
+        ),
+        (
+            "models/m.sql",
+            "select {{ helpers.which_helpers() }} as helpers, {{ wrapper.which_wrapper() }} as wrapper",
+        ),
+    ]);
+    let dir = p.path();
+    let env = [("DBT_PACKAGE_HUB_URL", url.as_str())];
+    let deps = common::rdbt_env(dir, &["deps"], &env);
+    assert_eq!(deps.code, 0, "{}", deps.transcript());
+    assert_eq!(
+        rows(
+            dir,
+            "select {{ helpers.which_helpers() }} as h, {{ wrapper.which_wrapper() }} as w"
+        ),
+        vec![json!({"h": "helpers 1.2.0", "w": "wrapper 1.0.0"})],
+        "the highest helpers meeting >=1.1.0 (packages.yml) and <2.0.0 (wrapper)"
+    );
+    let lock = std::fs::read_to_string(dir.join("package-lock.yml")).expect("lock");
+    assert!(
+        lock.contains("package: \"acme/helpers\"") && lock.contains("\"1.2.0\""),
+        "{lock}"
+    );
+    assert!(lock.contains("name: \"wrapper\""), "{lock}");
+    build_ok(dir, &[]);
+
+    // A newer helpers on the hub changes nothing while the lock matches.
+    let mut more = helpers.clone();
+    more.push(hub_version(
+        hub.path(),
+        &url,
+        "acme/helpers",
+        "1.3.0",
+        json!([]),
+    ));
+    write_hub_package(hub.path(), "acme/helpers", &more);
+    std::fs::remove_dir_all(dir.join("dbt_packages")).expect("rm");
+    let again = common::rdbt_env(dir, &["deps"], &env);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(
+        rows(dir, "select {{ helpers.which_helpers() }} as h"),
+        vec![json!({"h": "helpers 1.2.0"})]
+    );
+
+    // Constraints no version meets name themselves and who set them.
+    std::fs::write(
+        dir.join("packages.yml"),
+        "packages:\n  - package: acme/wrapper\n    version: 1.0.0\n  - package: acme/helpers\n    version: \">=2.0.0\"\n",
+    )
+    .expect("write");
+    let clash = common::rdbt_env(dir, &["deps"], &env);
+    assert_eq!(clash.code, 2, "{}", clash.transcript());
+    let out = format!("{}{}", clash.stdout, clash.stderr);
+    assert!(
+        out.contains("no version of `acme/helpers` satisfies >=2.0.0 (packages.yml), >=1.0.0 (package `acme/wrapper` 1.0.0), <2.0.0 (package `acme/wrapper` 1.0.0)"),
+        "{out}"
+    );
+    // An unknown package is the hub's 404, said as such.
+    std::fs::write(
+        dir.join("packages.yml"),
+        "packages:\n  - package: acme/nothing\n    version: 1.0.0\n",
+    )
+    .expect("write");
+    let missing = common::rdbt_env(dir, &["deps"], &env);
+    assert_eq!(missing.code, 2, "{}", missing.transcript());
+    assert!(
+        format!("{}{}", missing.stdout, missing.stderr).contains("404"),
+        "{}",
+        missing.transcript()
+    );
+}

@@ -47,7 +47,7 @@ pub struct RefIndex {
     /// one a plain `ref()` means first). Nested, so a lookup by borrowed
     /// names allocates nothing; Fx-hashed, as project names are not hostile
     /// input and SipHash dominated the lookups.
-    by_name: FxHashMap<String, FxHashMap<String, Vec<(String, Option<String>)>>>,
+    by_name: FxHashMap<String, FxHashMap<String, Vec<RefTarget>>>,
     /// source name → table name → unique id.
     by_source: FxHashMap<String, FxHashMap<String, String>>,
     root_package: String,
@@ -55,10 +55,12 @@ pub struct RefIndex {
 
 type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
+/// What a ref can name: a unique id, and its version when versioned.
+type RefTarget = (String, Option<String>);
+
 impl RefIndex {
     pub fn new(parsed: &ParsedProject) -> Self {
-        let mut by_name: FxHashMap<String, FxHashMap<String, Vec<(String, Option<String>)>>> =
-            HashMap::default();
+        let mut by_name: FxHashMap<String, FxHashMap<String, Vec<RefTarget>>> = HashMap::default();
         let mut by_source: FxHashMap<String, FxHashMap<String, String>> = HashMap::default();
         for n in parsed.nodes.values() {
             match n.resource_type {
@@ -97,7 +99,7 @@ impl RefIndex {
     /// dbt's lookup: an explicit package; else the calling package, then the
     /// root project, then any package with a unique match.
     pub fn resolve_ref(&self, from_package: &str, call: &RefCall) -> Option<&str> {
-        fn choose<'t>(targets: &'t [(String, Option<String>)], call: &RefCall) -> Option<&'t str> {
+        fn choose<'t>(targets: &'t [RefTarget], call: &RefCall) -> Option<&'t str> {
             match &call.version {
                 Some(v) => targets
                     .iter()

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod files;
+pub mod hub;
 pub mod inputs;
 pub mod packages;
 pub mod project_file;

@@ -167,8 +167,14 @@ struct Wanted {
     file: SourceFile,
     mark: yaml::Mark,
     required_by: Option<String>,
-    /// A hub spec waits once behind the rest, which may provide its name.
-    deferred: bool,
+}
+
+/// A hub package wanted somewhere in the tree: every constraint on it, with
+/// who asked, and where it was first written (for errors).
+struct HubWanted {
+    constraints: Vec<(String, String)>,
+    file: SourceFile,
+    mark: yaml::Mark,
 }
 
 /// `rdbt deps`: installs the packages of packages.yml and, transitively,
@@ -212,28 +218,30 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
             file,
             mark,
             required_by: None,
-            deferred: false,
         })
         .collect();
     let mut diags = Diagnostics::default();
     let mut installed: Vec<(String, PackageSpec)> = Vec::new();
-    while let Some(mut w) = queue.pop_front() {
-        if let PackageSpec::Hub { package, .. } = &w.spec {
-            // The hub cannot be reached; a package of that name already
-            // installed from another source satisfies it (dbt dedupes by name).
-            let short = package.rsplit('/').next().unwrap_or(package);
-            if installed.iter().any(|(n, _)| n == short)
-                || queue
-                    .iter()
-                    .any(|q| spec_name_hint(&q.spec).as_deref() == Some(short))
-            {
-                continue;
+    // Hub packages are resolved together once the tree's other packages
+    // (which may ask for them too) are in.
+    let mut hub_wanted: std::collections::BTreeMap<String, HubWanted> = Default::default();
+    while let Some(w) = queue.pop_front() {
+        if let PackageSpec::Hub { package, version } = &w.spec {
+            let by = w
+                .required_by
+                .clone()
+                .map_or("packages.yml".to_string(), |p| format!("package `{p}`"));
+            let entry = hub_wanted
+                .entry(package.clone())
+                .or_insert_with(|| HubWanted {
+                    constraints: Vec::new(),
+                    file: w.file.clone(),
+                    mark: w.mark,
+                });
+            for c in super::hub::constraints_of(version) {
+                entry.constraints.push((c, by.clone()));
             }
-            if !w.deferred && !queue.is_empty() {
-                w.deferred = true;
-                queue.push_back(w);
-                continue;
-            }
+            continue;
         }
         match install_one(&w.base, install_dir, &w.spec) {
             Ok((name, source)) => {
@@ -252,7 +260,6 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
                             file,
                             mark,
                             required_by: Some(name.clone()),
-                            deferred: false,
                         }))
                     }
                     Err(d) => diags.push(d),
@@ -275,6 +282,15 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
             }
         }
     }
+    if !diags.has_errors() && !hub_wanted.is_empty() {
+        install_from_hub(
+            install_dir,
+            hub_wanted,
+            from_lock,
+            &mut installed,
+            &mut diags,
+        );
+    }
     if diags.has_errors() {
         return Err(diags);
     }
@@ -284,12 +300,115 @@ pub fn install(root: &Path, install_dir: &Path) -> Result<Vec<String>, Diagnosti
     Ok(installed.into_iter().map(|(n, _)| n).collect())
 }
 
-/// The name a spec will install under, when it can be told before
-/// installing (a local package's project file).
-fn spec_name_hint(spec: &PackageSpec) -> Option<String> {
-    match spec {
-        PackageSpec::Hub { package, .. } => package.rsplit('/').next().map(str::to_string),
-        _ => None,
+/// Resolves the hub packages of the tree as dbt does (the constraints of
+/// every package that asks, the hub's own dependencies of each chosen
+/// version, until nothing changes) and installs them. A package whose name
+/// a `local:` or `git:` package already installed is left to that one.
+fn install_from_hub(
+    install_dir: &Path,
+    mut wanted: std::collections::BTreeMap<String, HubWanted>,
+    from_lock: bool,
+    installed: &mut Vec<(String, PackageSpec)>,
+    diags: &mut Diagnostics,
+) {
+    let fail = |diags: &mut Diagnostics, w: &HubWanted, e: super::hub::HubError| {
+        diags.push(
+            w.file
+                .error_at(w.mark, codes::PACKAGE, e.message)
+                .with_help(e.help),
+        );
+    };
+    // dbt dedupes by name: a package already installed from `local:` or
+    // `git:` under the hub package's name is the one kept, and the hub is
+    // not asked about it.
+    wanted.retain(|package, _| {
+        let short = package.rsplit('/').next().unwrap_or(package);
+        !installed.iter().any(|(n, _)| n == short)
+    });
+    if wanted.is_empty() {
+        return;
+    }
+    let mut hub = match super::hub::Hub::new() {
+        Ok(hub) => hub,
+        Err(e) => {
+            if let Some(w) = wanted.values().next() {
+                fail(diags, w, e);
+            }
+            return;
+        }
+    };
+    let mut chosen: std::collections::BTreeMap<String, (semver::Version, super::hub::HubVersion)> =
+        Default::default();
+    // Each round may add constraints (a chosen version's own dependencies);
+    // a tree settles in a few rounds.
+    for _ in 0..32 {
+        chosen.clear();
+        for (package, w) in &wanted {
+            match hub.resolve(package, &w.constraints, false) {
+                Ok(found) => {
+                    chosen.insert(package.clone(), found);
+                }
+                Err(e) => {
+                    fail(diags, w, e);
+                    return;
+                }
+            }
+        }
+        if from_lock {
+            // The lock already lists the whole tree.
+            break;
+        }
+        let mut changed = false;
+        for (package, (version, v)) in &chosen {
+            let Some(first) = wanted.get(package) else {
+                continue;
+            };
+            let (file, mark) = (first.file.clone(), first.mark);
+            for (dep, constraints) in &v.packages {
+                let by = format!("package `{package}` {version}");
+                let entry = wanted.entry(dep.clone()).or_insert_with(|| {
+                    changed = true;
+                    HubWanted {
+                        constraints: Vec::new(),
+                        file: file.clone(),
+                        mark,
+                    }
+                });
+                for c in constraints {
+                    if !entry
+                        .constraints
+                        .iter()
+                        .any(|(have, b)| have == c && *b == by)
+                    {
+                        entry.constraints.push((c.clone(), by.clone()));
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (package, (version, v)) in chosen {
+        // dbt dedupes by name: a package of that name from `local:` or
+        // `git:` is the one kept.
+        if installed.iter().any(|(n, _)| *n == v.name) {
+            continue;
+        }
+        if let Err(e) = hub.install(&package, &v, &install_dir.join(&v.name)) {
+            if let Some(w) = wanted.get(&package) {
+                fail(diags, w, e);
+            }
+            continue;
+        }
+        installed.push((
+            v.name.clone(),
+            PackageSpec::Hub {
+                package,
+                version: format!("\"{version}\""),
+            },
+        ));
     }
 }
 
@@ -452,8 +571,8 @@ fn install_one(
             Ok((name, installed))
         }
         PackageSpec::Hub { package, .. } => Err(InstallError(
-            format!("package `{package}` comes from the dbt package hub, which rdbt cannot reach"),
-            "use its git URL (`git: https://github.com/...`) or a `local:` copy".into(),
+            format!("package `{package}` is resolved with the other hub packages"),
+            "this is a bug in rdbt: hub packages are installed after the others".into(),
         )),
     }
 }
@@ -478,7 +597,7 @@ fn package_name(root: &Path) -> Result<String, InstallError> {
 
 /// Copies `src` to `dest` through a temporary folder so a failed copy never
 /// leaves a half-installed package.
-fn replace_dir(src: &Path, dest: &Path) -> std::io::Result<()> {
+pub(super) fn replace_dir(src: &Path, dest: &Path) -> std::io::Result<()> {
     let tmp = dest.with_extension("installing");
     let _ = std::fs::remove_dir_all(&tmp);
     copy_dir(src, &tmp)?;
