@@ -1207,3 +1207,41 @@ fn hub_packages_resolve_install_and_lock() {
         missing.transcript()
     );
 }
+
+/// #29 feature: BigQuery's semantics on the local target: FLOAT64/NUMERIC
+/// to INT64 rounds halves away from zero, and the functions that take a
+/// time zone run with the IANA database.
+#[test]
+fn bigquery_rounding_and_time_zones_on_the_local_target() {
+    let p = project(&[("rdbt_project.yml", "name: bqs\nsql_dialect: bigquery\n")]);
+    let got = rows(
+        p.path(),
+        "select cast(2.5 as int64) as a, cast(-2.5 as int64) as b, cast(1.4 as int64) as c, \
+         safe_cast('x' as int64) as d, cast('42' as int64) as e, \
+         cast(cast(2.5 as numeric) as int64) as f, \
+         date(timestamp '2024-01-01 03:00:00', 'America/New_York') as g, \
+         cast(datetime(timestamp '2024-07-01 12:00:00', 'Europe/Amsterdam') as string) as h, \
+         cast(timestamp('2024-07-01 14:00:00', 'Europe/Amsterdam') as string) as i, \
+         extract(hour from timestamp '2024-07-01 12:00:00' at time zone 'Asia/Tokyo') as j, \
+         format_timestamp('%Y-%m-%d %H:%M', timestamp '2024-01-01 03:00:00', 'America/Los_Angeles') as k, \
+         current_date('UTC') = current_date() as l",
+    );
+    assert_eq!(
+        got,
+        vec![json!({
+            "a": 3, "b": -3, "c": 1, "e": 42, "f": 3, "g": "2023-12-31",
+            "h": "2024-07-01T14:00:00", "i": "2024-07-01T12:00:00", "j": 21,
+            "k": "2023-12-31 19:00", "l": true,
+        })]
+    );
+    let run = rdbt(
+        p.path(),
+        &["show", "--inline", "select cast(9.3e30 as int64) as z"],
+    );
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("out of range for INT64"),
+        "{}",
+        run.transcript()
+    );
+}

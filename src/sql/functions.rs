@@ -248,6 +248,9 @@ fn all_functions() -> Vec<ScalarUDF> {
         function("bq_json_value", 2, |_| DataType::Utf8, json_value),
         function("bq_json_query", 2, |_| DataType::Utf8, json_query),
         function("bq_regexp_extract", 2, |_| DataType::Utf8, regexp_extract),
+        function("bq_to_zone", 2, |_| timestamp_type(), bq_to_zone),
+        function("bq_from_zone", 2, |_| timestamp_type(), bq_from_zone),
+        function("bq_int64", 2, |_| DataType::Int64, bq_int64),
         variadic("bq_format", |_| DataType::Utf8, format),
         function(
             "rdbt_interval",
@@ -380,6 +383,107 @@ fn at_time_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
         Some(utc.and_utc().timestamp_micros()),
         Some("UTC".into()),
     ))
+}
+
+/// BigQuery's TIMESTAMP (a UTC instant, kept here as UTC wall time) as the
+/// wall time in `zone`: what `DATE(ts, zone)`, `DATETIME(ts, zone)` and
+/// `EXTRACT(... FROM ts AT TIME ZONE zone)` read.
+fn bq_to_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    use chrono::{Offset, TimeZone};
+    let (Some(t), Some(zone)) = (datetime(&args[0])?, text(&args[1])) else {
+        return Ok(ScalarValue::TimestampMicrosecond(None, None));
+    };
+    let offset = match parse_zone(zone)? {
+        Ok(tz) => tz.offset_from_utc_datetime(&t).fix(),
+        Err(fixed) => fixed,
+    };
+    Ok(to_timestamp_value(
+        t + Duration::seconds(offset.local_minus_utc() as i64),
+    ))
+}
+
+/// Wall time in `zone` as BigQuery's TIMESTAMP (UTC): `TIMESTAMP(x, zone)`.
+/// A wall time a DST change skips takes the offset before it; one it
+/// repeats, the first.
+fn bq_from_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    use chrono::{Offset, TimeZone};
+    let (Some(t), Some(zone)) = (datetime(&args[0])?, text(&args[1])) else {
+        return Ok(ScalarValue::TimestampMicrosecond(None, None));
+    };
+    let offset = match parse_zone(zone)? {
+        Ok(tz) => match tz.offset_from_local_datetime(&t) {
+            chrono::LocalResult::Single(o) => o.fix(),
+            chrono::LocalResult::Ambiguous(a, _) => a.fix(),
+            chrono::LocalResult::None => {
+                tz.offset_from_utc_datetime(&(t - Duration::hours(1))).fix()
+            }
+        },
+        Err(fixed) => fixed,
+    };
+    Ok(to_timestamp_value(
+        t - Duration::seconds(offset.local_minus_utc() as i64),
+    ))
+}
+
+/// `CAST(x AS INT64)` as BigQuery computes it: a FLOAT64 or NUMERIC rounds
+/// to the nearest integer, halves away from zero (DataFusion truncates);
+/// text must be an integer; out of range is an error (NULL for SAFE_CAST).
+fn bq_int64(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    let safe = matches!(args[1], ScalarValue::Boolean(Some(true)));
+    let fail = |message: String| {
+        if safe {
+            Ok(ScalarValue::Int64(None))
+        } else {
+            Err(message)
+        }
+    };
+    let from_float = |f: f64| {
+        let r = f.round();
+        if r.is_finite() && r >= -9.223_372_036_854_776e18 && r < 9.223_372_036_854_776e18 {
+            Ok(ScalarValue::Int64(Some(r as i64)))
+        } else {
+            fail(format!("{f} is out of range for INT64"))
+        }
+    };
+    match &args[0] {
+        v if v.is_null() => Ok(ScalarValue::Int64(None)),
+        ScalarValue::Float64(Some(f)) => from_float(*f),
+        ScalarValue::Float32(Some(f)) => from_float(f64::from(*f)),
+        ScalarValue::Float16(Some(f)) => from_float(f64::from(f32::from(*f))),
+        ScalarValue::Decimal128(Some(v), _, scale) => {
+            let div = 10i128
+                .checked_pow(u32::try_from(*scale).unwrap_or(0))
+                .unwrap_or(1);
+            let (mut q, rem) = (v / div, v % div);
+            if rem.abs() * 2 >= div {
+                q += v.signum();
+            }
+            match i64::try_from(q) {
+                Ok(n) => Ok(ScalarValue::Int64(Some(n))),
+                Err(_) => fail(format!("{q} is out of range for INT64")),
+            }
+        }
+        ScalarValue::Boolean(Some(b)) => Ok(ScalarValue::Int64(Some(i64::from(*b)))),
+        ScalarValue::UInt64(Some(n)) => match i64::try_from(*n) {
+            Ok(n) => Ok(ScalarValue::Int64(Some(n))),
+            Err(_) => fail(format!("{n} is out of range for INT64")),
+        },
+        other => match (int(other), text(other)) {
+            (Some(n), _) => Ok(ScalarValue::Int64(Some(n))),
+            (None, Some(s)) => {
+                let t = s.trim();
+                let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(hex) => i64::from_str_radix(hex, 16).ok(),
+                    None => t.parse::<i64>().ok(),
+                };
+                match parsed {
+                    Some(n) => Ok(ScalarValue::Int64(Some(n))),
+                    None => fail(format!("Bad int64 value: {s}")),
+                }
+            }
+            (None, None) => fail(format!("cannot cast {other} to INT64")),
+        },
+    }
 }
 
 /// An IANA zone name, `UTC`, or a fixed offset such as `+02:00`.

@@ -286,8 +286,13 @@ mod tests {
     #[test]
     fn bigquery_names_and_casts() {
         assert_eq!(
-            bq("SELECT SAFE_CAST(x AS INT64) FROM `proj.ds.t`"),
-            "SELECT TRY_CAST(x AS BIGINT) AS f0_ FROM \"ds\".\"t\""
+            bq("SELECT SAFE_CAST(x AS FLOAT64) FROM `proj.ds.t`"),
+            "SELECT TRY_CAST(x AS DOUBLE) AS f0_ FROM \"ds\".\"t\""
+        );
+        // INT64 rounds halves away from zero, as BigQuery does.
+        assert_eq!(
+            bq("SELECT SAFE_CAST(x AS INT64) AS n FROM `proj.ds.t`"),
+            "SELECT bq_int64(x, true) AS n FROM \"ds\".\"t\""
         );
         assert_eq!(
             bq("SELECT IF(a > 1, 'y', 'n') AS f FROM `ds`.`t`"),

@@ -556,14 +556,40 @@ fn bigquery_expr(expr: &mut Expr) -> Result<(), TranslateError> {
     }
     match expr {
         Expr::Cast {
-            kind, data_type, ..
+            kind,
+            data_type,
+            expr: inner,
+            ..
         } => {
+            // FLOAT64 → INT64 rounds (halves away from zero) in BigQuery.
+            if matches!(
+                data_type,
+                DataType::Int64 | DataType::BigInt(_) | DataType::Integer(_) | DataType::Int(_)
+            ) {
+                let safe = matches!(kind, CastKind::SafeCast | CastKind::TryCast);
+                *expr = call(
+                    "bq_int64",
+                    vec![(**inner).clone(), Expr::value(Value::Boolean(safe))],
+                );
+                return Ok(());
+            }
             if *kind == CastKind::SafeCast {
                 *kind = CastKind::TryCast;
             }
             if let Some(t) = bigquery_type(data_type) {
                 *data_type = t;
             }
+            Ok(())
+        }
+        // Only inside EXTRACT in BigQuery: the wall time in that zone.
+        Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => {
+            *expr = call(
+                "bq_to_zone",
+                vec![(**timestamp).clone(), (**time_zone).clone()],
+            );
             Ok(())
         }
         // `/` always returns FLOAT64 in BigQuery.
@@ -726,18 +752,42 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             match a.len() {
                 1 => call("bq_date", vec![a[0].clone(), safe_flag]),
                 3 => call("make_date", a),
-                _ => {
-                    return Err(unsupported(
-                        "DATE(timestamp, time zone)",
-                        expr,
-                        "convert the time zone first, then DATE(ts)",
-                    ));
-                }
+                // The date of a TIMESTAMP in that zone.
+                _ => call(
+                    "bq_date",
+                    vec![
+                        call("bq_to_zone", vec![a[0].clone(), a[1].clone()]),
+                        safe_flag,
+                    ],
+                ),
             }
         }
-        "TIMESTAMP" | "DATETIME" => {
+        // DATETIME(ts, zone): the wall time of a TIMESTAMP in that zone.
+        "DATETIME" => {
+            let a = need(1..=2)?;
+            let value = call("bq_timestamp", vec![a[0].clone(), safe_flag]);
+            match a.get(1) {
+                Some(zone) => call("bq_to_zone", vec![value, zone.clone()]),
+                None => value,
+            }
+        }
+        // TIMESTAMP(text_or_datetime, zone): that wall time in that zone.
+        "TIMESTAMP" => {
+            let a = need(1..=2)?;
+            let value = call("bq_timestamp", vec![a[0].clone(), safe_flag]);
+            match a.get(1) {
+                Some(zone) => call("bq_from_zone", vec![value, zone.clone()]),
+                None => value,
+            }
+        }
+        "CURRENT_DATE" | "CURRENT_DATETIME" if args.as_ref().is_some_and(|a| a.len() == 1) => {
             let a = need(1..=1)?;
-            call("bq_timestamp", vec![a[0].clone(), safe_flag])
+            let local = call("bq_to_zone", vec![call("now", Vec::new()), a[0].clone()]);
+            if name == "CURRENT_DATE" {
+                call("bq_date", vec![local, Expr::value(Value::Boolean(false))])
+            } else {
+                local
+            }
         }
         "DATE_TRUNC" | "DATETIME_TRUNC" | "TIMESTAMP_TRUNC" => {
             let a = need(2..=2)?;
@@ -815,16 +865,12 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
         }
         "FORMAT_DATE" | "FORMAT_DATETIME" | "FORMAT_TIMESTAMP" => {
             let a = need(2..=3)?;
-            if let Some(zone) = a.get(2)
-                && !matches!(zone, Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(z) if z.eq_ignore_ascii_case("UTC")))
-            {
-                return Err(unsupported(
-                    &format!("{name} with a time zone other than 'UTC'"),
-                    expr,
-                    "the local warehouse keeps timestamps in UTC",
-                ));
-            }
-            call("bq_format_date", vec![a[0].clone(), a[1].clone()])
+            // FORMAT_TIMESTAMP(fmt, ts, zone) formats the wall time there.
+            let value = match a.get(2) {
+                Some(zone) => call("bq_to_zone", vec![a[1].clone(), zone.clone()]),
+                None => a[1].clone(),
+            };
+            call("bq_format_date", vec![a[0].clone(), value])
         }
         "PARSE_DATE" => {
             let a = need(2..=2)?;
