@@ -188,6 +188,46 @@ fn python_datetime_and_pytz() {
     );
 }
 
+/// #28 item 10: datetime arithmetic with Python's operators (`+`, `-`),
+/// as dbt's Jinja2 has it.
+#[test]
+fn datetime_arithmetic_with_operators() {
+    let p = duckdb_project(&[(
+        "models/m.sql",
+        "{% set dt = modules.datetime %}\n\
+         select '{{ dt.date(2024, 1, 10) - dt.timedelta(days=7) }}' as week_before,\n\
+         '{{ dt.timedelta(days=1) + dt.date(2024, 2, 28) }}' as leap,\n\
+         '{{ (dt.datetime(2024, 3, 1, 12) - dt.datetime(2024, 2, 28)).days }}' as days,\n\
+         '{{ dt.datetime(2024, 1, 1) + dt.timedelta(hours=36) }}' as later,\n\
+         '{{ dt.timedelta(days=2) - dt.timedelta(hours=12) }}' as span,\n\
+         '{{ (run_started_at - dt.timedelta(days=1)) < run_started_at }}' as earlier,\n\
+         {{ 5 - 2 }} as plain, '{{ ([1] + [2]) | join(',') }}' as lists",
+    )]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('m') }}"),
+        vec![json!({
+            "week_before": "2024-01-03",
+            "leap": "2024-02-29",
+            "days": "2",
+            "later": "2024-01-02 12:00:00",
+            "span": "1 day, 12:00:00",
+            "earlier": "True",
+            "plain": 3,
+            "lists": "1,2",
+        })]
+    );
+    // A date minus a number is Python's TypeError, said as such.
+    std::fs::write(
+        p.path().join("models/m.sql"),
+        "select '{{ modules.datetime.date(2024, 1, 1) - 1 }}' as x",
+    )
+    .expect("write");
+    let run = rdbt(p.path(), &["compile"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stdout.contains("timedelta"), "{}", run.transcript());
+}
+
 /// #28 items 14–17: DuckDB's semantics on the embedded warehouse.
 #[test]
 fn duckdb_semantics() {

@@ -383,7 +383,7 @@ impl Object for PyDateTime {
                 let zone = zone_of(&arg(0))?.unwrap_or(Zone::Utc);
                 Ok(self.astimezone(zone))
             }
-            "__add__" => Ok(self.shifted(duration_of(&arg(0))?)),
+            "__add__" | "__radd__" => Ok(self.shifted(duration_of(&arg(0))?)),
             "__sub__" => {
                 let other = arg(0);
                 if let Some(o) = other.downcast_object_ref::<PyDateTime>() {
@@ -475,7 +475,7 @@ impl Object for PyDate {
                     .map(|d| Value::from_object(PyDate(d)))
                     .ok_or_else(|| bad("replace(): day is out of range for month"))
             }
-            "__add__" => {
+            "__add__" | "__radd__" => {
                 let by = duration_of(&arg(0))?;
                 Ok(Value::from_object(PyDate(
                     self.0 + Duration::days(by.num_days()),
@@ -550,6 +550,11 @@ impl Object for PyTimeDelta {
             "total_seconds" => Ok(Value::from(
                 self.0.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6,
             )),
+            // timedelta + date: Python's NotImplemented, so the date's
+            // `__radd__` answers.
+            "__add__" if other.downcast_object_ref::<PyTimeDelta>().is_none() => {
+                Err(Error::from(ErrorKind::UnknownMethod))
+            }
             "__add__" => Ok(PyTimeDelta::value(self.0 + duration_of(&other)?)),
             "__sub__" => Ok(PyTimeDelta::value(self.0 - duration_of(&other)?)),
             "__neg__" => Ok(PyTimeDelta::value(-self.0)),

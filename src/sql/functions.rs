@@ -439,7 +439,7 @@ fn bq_int64(args: &[ScalarValue]) -> Result<ScalarValue, String> {
     };
     let from_float = |f: f64| {
         let r = f.round();
-        if r.is_finite() && r >= -9.223_372_036_854_776e18 && r < 9.223_372_036_854_776e18 {
+        if r.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r) {
             Ok(ScalarValue::Int64(Some(r as i64)))
         } else {
             fail(format!("{f} is out of range for INT64"))

@@ -649,9 +649,15 @@ impl<'env> Executor<'env> {
                     b = stack.pop();
                     a = stack.pop();
                     ctx_ok!(ops::ensure_fuel_for_binop(state, "add", &a, &b));
+                    // rdbt patch: `__add__`/`__radd__` of plain objects, as
+                    // in Python (see RDBT-PATCH.md).
                     // like in Jinja2, adding a plain string to a safe string
                     // escapes it when auto escaping is enabled.
-                    let rv = if a.kind() == ValueKind::String
+                    let rv = if let Some(rv) =
+                        object_binop(state, "__add__", Some("__radd__"), &a, &b)
+                    {
+                        rv
+                    } else if a.kind() == ValueKind::String
                         && b.kind() == ValueKind::String
                         && ops::needs_markup_concat(state, &a, &b)
                     {
@@ -661,7 +667,15 @@ impl<'env> Executor<'env> {
                     };
                     stack.push(charge_value!(ctx_ok!(rv)));
                 }
-                Instruction::Sub => func_binop!(sub),
+                Instruction::Sub => {
+                    b = stack.pop();
+                    a = stack.pop();
+                    // rdbt patch: `__sub__`/`__rsub__` of plain objects.
+                    match object_binop(state, "__sub__", Some("__rsub__"), &a, &b) {
+                        Some(rv) => stack.push(ctx_ok!(rv)),
+                        None => stack.push(ctx_ok!(ops::sub(&a, &b))),
+                    }
+                }
                 Instruction::Mul => alloc_binop!(mul),
                 Instruction::Div => func_binop!(div),
                 Instruction::IntDiv => func_binop!(int_div),
@@ -1616,4 +1630,36 @@ fn describe_expr_at(
         }
         _ => None,
     }
+}
+
+/// rdbt patch: a binary operator on an object that is not a sequence
+/// calls its Python-style method (`__add__`), or the other operand's
+/// reflected one (`__radd__`); `None` when neither operand has one, so the
+/// built-in operator applies.
+fn object_binop(
+    state: &mut State,
+    method: &str,
+    reflected: Option<&str>,
+    a: &Value,
+    b: &Value,
+) -> Option<Result<Value, Error>> {
+    let plain = |v: &Value| {
+        v.as_object()
+            .filter(|o| !matches!(o.repr(), ObjectRepr::Seq | ObjectRepr::Iterable))
+            .filter(|_| !v.is_tuple())
+            .cloned()
+    };
+    if let Some(obj) = plain(a) {
+        match obj.call_method(state, method, std::slice::from_ref(b)) {
+            Err(e) if e.kind() == ErrorKind::UnknownMethod => {}
+            rv => return Some(rv),
+        }
+    }
+    if let (Some(obj), Some(reflected)) = (plain(b), reflected) {
+        match obj.call_method(state, reflected, std::slice::from_ref(a)) {
+            Err(e) if e.kind() == ErrorKind::UnknownMethod => {}
+            rv => return Some(rv),
+        }
+    }
+    None
 }
