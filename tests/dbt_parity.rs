@@ -1285,3 +1285,78 @@ fn bigquery_rounding_and_time_zones_on_the_local_target() {
         run.transcript()
     );
 }
+
+/// #28 item 11: rendered text keeps whitespace exactly as dbt's Jinja2
+/// does (`-` trimming, no trim_blocks or lstrip_blocks, newlines after
+/// tags). The expected texts are Jinja2 3.1's renders of the same sources.
+#[test]
+fn whitespace_renders_as_jinja2_does() {
+    let cases: &[(&str, &str)] = &[
+        ("a\n{% if true %}\n  b\n{% endif %}\nc", "a\n\n  b\n\nc"),
+        ("a\n{%- if true %}\n  b\n{%- endif %}\nc", "a\n  b\nc"),
+        (
+            "{% for x in [1,2,3] %}\n  {{ x }},\n{% endfor %}\nend",
+            "\n  1,\n\n  2,\n\n  3,\n\nend",
+        ),
+        (
+            "{%- for x in [1,2,3] -%}\n  {{ x }}{{ ',' if not loop.last }}\n{%- endfor -%}\nend",
+            "1,2,3end",
+        ),
+        (
+            "{% set cols = ['a', 'b'] %}\nselect\n{%- for c in cols %}\n    {{ c }}{% if not loop.last %},{% endif %}\n{%- endfor %}\nfrom t",
+            "\nselect\n    a,\n    b\nfrom t",
+        ),
+        (
+            "{% macro m(x) %}\n  value {{ x }}\n{% endmacro %}\n[{{ m(1) }}]",
+            "\n[\n  value 1\n]",
+        ),
+        (
+            "{% macro m(x) -%}\n  value {{ x }}\n{%- endmacro %}\n[{{ m(1) }}]",
+            "\n[value 1]",
+        ),
+        ("x  {# comment #}  y\n  {#- c -#}  z", "x    yz"),
+        ("{% raw %}{{ a }}{% endraw %}  {{ 'q' }}", "{{ a }}  q"),
+        (
+            "  {% if false %}no{% else %}  yes  {% endif %}  ",
+            "    yes    ",
+        ),
+        (
+            "{% set x %}\n  inner\n{% endset %}[{{ x }}]",
+            "[\n  inner\n]",
+        ),
+        (
+            "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }}\n{% endfor %}",
+            "a=1\nb=2\n",
+        ),
+        ("line1\n\n\n{{ 'x' }}\n\n", "line1\n\n\nx\n"),
+        (
+            "{{ '  padded  ' }}|{{ '  padded  ' | trim }}|{{ 'Ab' | lower }}",
+            "  padded  |padded|ab",
+        ),
+        ("{% filter upper %}\nhello\n{% endfilter %}", "\nHELLO\n"),
+    ];
+    let files: Vec<(String, String)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (source, _))| (format!("analyses/case_{i}.sql"), source.to_string()))
+        .collect();
+    let mut all: Vec<(&str, &str)> = vec![("rdbt_project.yml", "name: ws\n")];
+    all.extend(files.iter().map(|(p, s)| (p.as_str(), s.as_str())));
+    let p = project(&all);
+    let run = rdbt(p.path(), &["compile", "--static-analysis", "off"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    for (i, (source, expected)) in cases.iter().enumerate() {
+        let got = std::fs::read_to_string(
+            p.path()
+                .join(format!("target/compiled/ws/analyses/case_{i}.sql")),
+        )
+        .expect("compiled");
+        // Jinja2 drops one newline at the very end (keep_trailing_newline
+        // is off); the compiled file keeps the source's.
+        assert_eq!(
+            got.trim_end_matches('\n'),
+            expected.trim_end_matches('\n'),
+            "case {i}: {source:?}"
+        );
+    }
+}
