@@ -1360,3 +1360,44 @@ fn whitespace_renders_as_jinja2_does() {
         );
     }
 }
+
+/// #29 feature: an enforced contract reports integer and float widths as
+/// dbt-duckdb does (INTEGER is not BIGINT, FLOAT is not DOUBLE); a constant
+/// such as `1 as one` (INTEGER in DuckDB) is not held to its width.
+#[test]
+fn contracts_check_integer_and_float_widths() {
+    let p = duckdb_project(&[
+        ("seeds/amounts.csv", "id,amount\n1,10.5\n2,3.0\n"),
+        (
+            "models/m.sql",
+            "{{ config(materialized='table') }}\nselect id, cast(id as int) as small_id, 1 as one, amount / 2 as half from {{ ref('amounts') }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: m\n    config:\n      contract: {enforced: true}\n    columns:\n      - {name: id, data_type: integer}\n      - {name: small_id, data_type: bigint}\n      - {name: one, data_type: integer}\n      - {name: half, data_type: float}\n",
+        ),
+    ]);
+    let dir = p.path();
+    assert_eq!(rdbt(dir, &["seed"]).code, 0);
+    let run = rdbt(dir, &["run", "-s", "m"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    for line in [
+        "id: declared integer (INTEGER), the model produces BIGINT: data type mismatch",
+        "small_id: declared bigint (BIGINT), the model produces INTEGER: data type mismatch",
+        "half: declared float (FLOAT), the model produces DOUBLE: data type mismatch",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.transcript());
+    }
+    assert!(
+        !run.stdout.contains("one: declared"),
+        "{}",
+        run.transcript()
+    );
+    std::fs::write(
+        dir.join("models/schema.yml"),
+        "version: 2\nmodels:\n  - name: m\n    config:\n      contract: {enforced: true}\n    columns:\n      - {name: id, data_type: bigint}\n      - {name: small_id, data_type: int}\n      - {name: one, data_type: integer}\n      - {name: half, data_type: double}\n",
+    )
+    .expect("write");
+    let run = rdbt(dir, &["run", "-s", "m"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}

@@ -549,28 +549,42 @@ async fn enforce_contract(
         .plan_schema(sql)
         .await
         .map_err(with_sql(shared, node, sql))?;
-    let actual: Vec<(String, String)> = planned
+    let actual: Vec<(String, String, Option<&'static str>)> = planned
         .fields()
         .iter()
         .map(|f| {
             (
                 f.name().clone(),
                 crate::adapters::datafusion::sql_type(f.data_type()),
+                sized_type_of(f.data_type()),
             )
         })
         .collect();
+    // BigQuery has one integer and one float type: widths cannot differ.
+    let dialect = crate::compile::sql_dialect_of(&shared.compiler.world, &node.config);
+    let widths_matter = dialect != crate::sql::SqlDialect::BigQuery;
     let mut problems = Vec::new();
     for (name, col) in &node.columns {
-        match actual.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)) {
+        match actual.iter().find(|(a, ..)| a.eq_ignore_ascii_case(name)) {
             None => problems.push(format!("  {name}: declared{}, missing from the model's output", col.data_type.as_deref().map(|t| format!(" as {t}")).unwrap_or_default())),
-            Some((_, actual_type)) => match &col.data_type {
+            Some((_, actual_type, actual_sized)) => match &col.data_type {
                 None => problems.push(format!("  {name}: no data_type declared (an enforced contract needs one for every column)")),
                 Some(declared) if type_family(declared) != type_family(actual_type) => problems.push(format!("  {name}: declared {declared}, the model produces {actual_type}")),
-                Some(_) => {}
+                // As dbt-duckdb reports it: INTEGER is not BIGINT, FLOAT is
+                // not DOUBLE. A constant (`1 as id`) is INTEGER in DuckDB and
+                // BIGINT here, so constants are not held to their width.
+                Some(declared) => {
+                    if let (true, Some(want), Some(got)) = (widths_matter, sized_type(declared), actual_sized)
+                        && want != *got
+                        && !is_constant(node, name)
+                    {
+                        problems.push(format!("  {name}: declared {declared} ({want}), the model produces {got}: data type mismatch"));
+                    }
+                }
             },
         }
     }
-    for (name, actual_type) in &actual {
+    for (name, actual_type, _) in &actual {
         if !node.columns.keys().any(|c| c.eq_ignore_ascii_case(name)) {
             problems.push(format!("  {name}: produced as {actual_type}, not declared"));
         }
@@ -627,6 +641,53 @@ async fn enforce_contract(
         }
     }
     Ok(())
+}
+
+/// A declared integer or float type as DuckDB names its width.
+fn sized_type(t: &str) -> Option<&'static str> {
+    let t = t.trim().to_ascii_lowercase();
+    Some(match t.split(['(', ' ']).next().unwrap_or_default() {
+        "tinyint" | "int1" => "TINYINT",
+        "smallint" | "int2" | "short" => "SMALLINT",
+        "int" | "integer" | "int4" | "signed" => "INTEGER",
+        "bigint" | "int8" | "long" | "int64" => "BIGINT",
+        "float" | "real" | "float4" => "FLOAT",
+        "double" | "float8" | "float64" => "DOUBLE",
+        _ => return None,
+    })
+}
+
+/// The width of an output column's type, for integers and floats.
+fn sized_type_of(t: &datafusion::arrow::datatypes::DataType) -> Option<&'static str> {
+    use datafusion::arrow::datatypes::DataType as D;
+    Some(match t {
+        D::Int8 => "TINYINT",
+        D::Int16 => "SMALLINT",
+        D::Int32 => "INTEGER",
+        D::Int64 => "BIGINT",
+        D::Float16 | D::Float32 => "FLOAT",
+        D::Float64 => "DOUBLE",
+        _ => return None,
+    })
+}
+
+/// Whether `column` may be a constant such as `1 as id`: the static
+/// analysis found it reads no upstream column, or did not plan the model.
+fn is_constant(node: &ParsedNode, column: &str) -> bool {
+    use crate::sql::analysis::Derivation;
+    node.inferred.as_ref().is_none_or(|m| {
+        m.lineage
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(column))
+            .is_none_or(|(_, sources)| {
+                !sources.iter().any(|s| {
+                    matches!(
+                        s.derivation,
+                        Derivation::Copy | Derivation::Transform | Derivation::Aggregate
+                    )
+                })
+            })
+    })
 }
 
 /// Type names compared by family, so `int`/`integer`/`bigint`/`INT64` agree.
