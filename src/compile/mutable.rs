@@ -102,6 +102,20 @@ fn find_endraw(text: &str, from: usize) -> Option<usize> {
 /// the insertions that wrap each literal.
 fn scan_tag(text: &str, start: usize, close: u8) -> Option<(usize, Vec<(usize, &'static str)>)> {
     let b = text.as_bytes();
+    // Most tags (`{{ ref('x') }}`, `{% if ... %}`) hold no bracket or
+    // brace: find their end with memchr and skip the byte-by-byte scan.
+    // Balanced quotes make sure the end found is not inside a string.
+    let closing = [close, b'}'];
+    if let Some(off) = memchr::memmem::find(&b[start..], &closing) {
+        let body = &b[start..start + off];
+        if memchr::memchr2(b'[', b'{', body).is_none()
+            && memchr::memchr_iter(b'\'', body).count().is_multiple_of(2)
+            && memchr::memchr_iter(b'"', body).count().is_multiple_of(2)
+            && memchr::memchr(b'\\', body).is_none()
+        {
+            return Some((start + off + 2, Vec::new()));
+        }
+    }
     let mut edits: Vec<(usize, &'static str)> = Vec::new();
     // For each open bracket: whether it is a literal we wrapped.
     let mut stack: Vec<(u8, bool)> = Vec::new();
@@ -624,6 +638,14 @@ mod tests {
             "{% set cols = __rdbt_list([]) %}{%- set d = __rdbt_dict({'a': __rdbt_list([1])}) -%}{% set n = 3 %}{% set s = '[x]' %}[1]"
         );
         assert!(matches!(rewrite_literals("select 1"), Cow::Borrowed(_)));
+        // A tag's end inside a string is not its end (the quick scan of
+        // tags without brackets must not stop there).
+        assert_eq!(
+            rewrite_literals(
+                "{% set s = '%}' %}{% set l = [1] %}{{ \"}}\" ~ [2] }}{%- if a -%}x{%- endif -%}"
+            ),
+            "{% set s = '%}' %}{% set l = __rdbt_list([1]) %}{{ \"}}\" ~ __rdbt_list([2]) }}{%- if a -%}x{%- endif -%}"
+        );
         assert!(matches!(
             rewrite_literals("select {{ ref('a') }}, x[1] from {{ this }}"),
             Cow::Borrowed(_)
