@@ -746,3 +746,85 @@ fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
         "the snapshot closed order 2's old version and added the new ones"
     );
 }
+
+/// #29 features on BigQuery (the emulator): model versions, a YAML snapshot
+/// with `dbt_valid_to_current` and `hard_deletes: new_record`, and
+/// `--store-failures`.
+#[test]
+fn versions_and_yaml_snapshots_run_on_the_emulator() {
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
+    let project_id = format!("rdbt-v-{}", uuid::Uuid::new_v4().simple());
+    let profiles = format!(
+        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 2\n"
+    );
+    let dir = common::project(&[
+        (
+            "rdbt_project.yml",
+            "name: demo\nprofile: demo\nsql_dialect: bigquery\n",
+        ),
+        ("profiles.yml", &profiles),
+        (
+            "seeds/orders.csv",
+            "order_id,status,updated_at\n1,new,2024-01-01 00:00:00\n2,new,2024-01-01 00:00:00\n",
+        ),
+        ("models/dim_v1.sql", "select 1 as id, 'old' as shape"),
+        ("models/dim_v2.sql", "select 1 as id, 'new' as shape"),
+        ("models/reader.sql", "select shape from {{ ref('dim') }}"),
+        (
+            "models/old_reader.sql",
+            "select shape from {{ ref('dim', v=1) }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: dim\n    latest_version: 2\n    config: {materialized: table}\n    versions:\n      - v: 1\n      - v: 2\n",
+        ),
+        (
+            "snapshots/snapshots.yml",
+            "snapshots:\n  - name: orders_snapshot\n    relation: ref('orders')\n    config:\n      schema: snapshots\n      unique_key: order_id\n      strategy: timestamp\n      updated_at: updated_at\n      dbt_valid_to_current: \"timestamp('9999-12-31')\"\n      hard_deletes: new_record\n",
+        ),
+    ]);
+    let first = run(dir.path(), &["build"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    // Order 1 changes, order 2 is deleted.
+    std::fs::write(
+        dir.path().join("seeds/orders.csv"),
+        "order_id,status,updated_at\n1,paid,2024-02-01 00:00:00\n",
+    )
+    .unwrap();
+    let second = run(dir.path(), &["build"]);
+    assert_eq!(second.code, 0, "{}", second.transcript());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bq = emulator_client(&url, &project_id);
+    let rows = |sql: &str| -> Vec<String> {
+        let r = rt
+            .block_on(bq.fetch(sql, None))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let cols: Vec<String> = r.schema.iter().map(|f| f.name.clone()).collect();
+        sorted_rows(&cols, r.rows.into_iter())
+    };
+    let p = &project_id;
+    assert_eq!(
+        rows(&format!("select shape from `{p}`.`analytics`.`reader`")),
+        vec!["shape=new"],
+        "a plain ref reads the latest version"
+    );
+    assert_eq!(
+        rows(&format!("select shape from `{p}`.`analytics`.`dim_v1`")),
+        vec!["shape=old"]
+    );
+    assert_eq!(
+        rows(&format!(
+            "select order_id, status, dbt_is_deleted = 'True' as deleted, dbt_valid_to = timestamp('9999-12-31') as is_current from `{p}`.`analytics_snapshots`.`orders_snapshot`"
+        )),
+        vec![
+            "order_id=1 | status=new | deleted=false | is_current=false",
+            "order_id=1 | status=paid | deleted=false | is_current=true",
+            "order_id=2 | status=new | deleted=false | is_current=false",
+            "order_id=2 | status=new | deleted=true | is_current=true",
+        ],
+        "the change closed order 1's row; the deletion closed order 2's and opened a deleted one"
+    );
+}

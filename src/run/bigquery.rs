@@ -556,10 +556,49 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
         .collect::<Vec<_>>()
         .join(" || '|' || ");
     let scd_id = |from: &str| format!("to_hex(md5({key_concat} || '|' || cast({from} as string)))");
+    // dbt 1.9's `dbt_valid_to_current` (current rows' dbt_valid_to instead
+    // of NULL) and `hard_deletes` (ignore, invalidate, new_record), as on
+    // the embedded warehouse.
+    let current_value = node
+        .config
+        .str_value("dbt_valid_to_current")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| format!("cast(({e}) as timestamp)"));
+    let current_to = current_value
+        .clone()
+        .unwrap_or_else(|| "cast(null as timestamp)".to_string());
+    let is_current = |alias: &str| match &current_value {
+        Some(v) => format!("({alias}.dbt_valid_to is null or {alias}.dbt_valid_to = {v})"),
+        None => format!("{alias}.dbt_valid_to is null"),
+    };
+    let hard_deletes = match node.config.str_value("hard_deletes") {
+        Some(mode @ ("ignore" | "invalidate" | "new_record")) => mode,
+        Some(other) => {
+            return Err(Failed::from(format!(
+                "snapshot `{}`: hard_deletes is `{other}`; use ignore, invalidate or new_record",
+                node.name
+            )));
+        }
+        None if node
+            .config
+            .get("invalidate_hard_deletes")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false) =>
+        {
+            "invalidate"
+        }
+        None => "ignore",
+    };
+    let new_record = hard_deletes == "new_record";
     let Some(target) = existing else {
         let first = format!(
-            "select src.*, {id} as dbt_scd_id, {updated} as dbt_updated_at, {updated} as dbt_valid_from, cast(null as timestamp) as dbt_valid_to from (\n{sql}\n) as src",
-            id = scd_id(&updated)
+            "select src.*, {id} as dbt_scd_id, {updated} as dbt_updated_at, {updated} as dbt_valid_from, {current_to} as dbt_valid_to{deleted} from (\n{sql}\n) as src",
+            id = scd_id(&updated),
+            deleted = if new_record {
+                ", 'False' as dbt_is_deleted"
+            } else {
+                ""
+            },
         );
         let statement = sql::create_table_as(&relation, &first, &TableOptions::default());
         bq.execute(&statement, Some(&node.name))
@@ -588,26 +627,63 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let invalidate = node
-        .config
-        .get("invalidate_hard_deletes")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
-        || node.config.str_value("hard_deletes") == Some("invalidate");
-    let deletes = if invalidate {
-        format!(
-            "\nunion all\nselect {cur}, cur.dbt_scd_id, cur.dbt_updated_at, cur.dbt_valid_from, {now} as dbt_valid_to, 'delete' as dbt_change_type\nfrom cur where not exists (select 1 from src where {on_src})",
-            cur = list("cur"),
-            on_src = on("src", "cur"),
+    let had_deleted = target.fields.iter().any(|f| f.name == "dbt_is_deleted");
+    // A row's deleted flag ('False' in a table from before new_record).
+    let flag = |alias: &str| {
+        if had_deleted {
+            format!("coalesce({alias}.dbt_is_deleted, 'False')")
+        } else {
+            "'False'".to_string()
+        }
+    };
+    let (flag_out, flag_kept) = if new_record {
+        (
+            ", 'False' as dbt_is_deleted".to_string(),
+            format!(", {} as dbt_is_deleted", flag("cur")),
         )
     } else {
+        (String::new(), String::new())
+    };
+    let deletes = if hard_deletes == "ignore" {
         String::new()
+    } else {
+        let gone = format!(
+            "{} <> 'True' and not exists (select 1 from src where {})",
+            flag("cur"),
+            on("src", "cur")
+        );
+        let mut text = format!(
+            "\nunion all\nselect {cur}, cur.dbt_scd_id, cur.dbt_updated_at, cur.dbt_valid_from, {now} as dbt_valid_to{flag_kept}, 'delete' as dbt_change_type\nfrom cur where {gone}",
+            cur = list("cur"),
+        );
+        if new_record {
+            text.push_str(&format!(
+                "\nunion all\nselect {cur}, {id} as dbt_scd_id, {now} as dbt_updated_at, {now} as dbt_valid_from, {current_to} as dbt_valid_to, 'True' as dbt_is_deleted, 'insert' as dbt_change_type\nfrom cur where {gone}",
+                cur = list("cur"),
+                id = scd_id(&now).replace("src.", "cur."),
+            ));
+        }
+        text
+    };
+    // A key deleted earlier (new_record) and back in the source is new
+    // again from now.
+    let (changed_from, changed_when) = if new_record {
+        (
+            format!(
+                "case when {} = 'True' then {now} else {updated} end",
+                flag("cur")
+            ),
+            format!("({changed}) or {} = 'True'", flag("cur")),
+        )
+    } else {
+        (updated.clone(), changed.clone())
     };
     let staged = format!(
-        "with src as (\n{sql}\n),\ncur as (select * from {relation} where dbt_valid_to is null),\nchanged as (select src.*, {updated} as dbt_new_from from src join cur on {on_cur} where {changed}),\nfresh as (select src.* from src where not exists (select 1 from cur where {on_cur}))\n\
-         select {src_cols}, {id_changed} as dbt_scd_id, src.dbt_new_from as dbt_updated_at, src.dbt_new_from as dbt_valid_from, cast(null as timestamp) as dbt_valid_to, 'insert' as dbt_change_type from changed as src\n\
-         union all\nselect {src_cols}, {id_fresh} as dbt_scd_id, {updated} as dbt_updated_at, {updated} as dbt_valid_from, cast(null as timestamp) as dbt_valid_to, 'insert' as dbt_change_type from fresh as src\n\
-         union all\nselect {cur_cols}, cur.dbt_scd_id, cur.dbt_updated_at, cur.dbt_valid_from, changed.dbt_new_from as dbt_valid_to, 'update' as dbt_change_type from cur join changed on {on_changed}{deletes}",
+        "with src as (\n{sql}\n),\ncur as (select * from {relation} as s where {cur_s}),\nchanged as (select src.*, {changed_from} as dbt_new_from from src join cur on {on_cur} where {changed_when}),\nfresh as (select src.* from src where not exists (select 1 from cur where {on_cur}))\n\
+         select {src_cols}, {id_changed} as dbt_scd_id, src.dbt_new_from as dbt_updated_at, src.dbt_new_from as dbt_valid_from, {current_to} as dbt_valid_to{flag_out}, 'insert' as dbt_change_type from changed as src\n\
+         union all\nselect {src_cols}, {id_fresh} as dbt_scd_id, {updated} as dbt_updated_at, {updated} as dbt_valid_from, {current_to} as dbt_valid_to{flag_out}, 'insert' as dbt_change_type from fresh as src\n\
+         union all\nselect {cur_cols}, cur.dbt_scd_id, cur.dbt_updated_at, cur.dbt_valid_from, changed.dbt_new_from as dbt_valid_to{flag_kept}, 'update' as dbt_change_type from cur join changed on {on_changed}{deletes}",
+        cur_s = is_current("s"),
         on_cur = on("src", "cur"),
         on_changed = on("changed", "cur"),
         src_cols = list("src"),
@@ -615,27 +691,29 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
         id_changed = scd_id("src.dbt_new_from"),
         id_fresh = scd_id(&updated),
     );
+    let mut meta = vec![
+        "dbt_scd_id",
+        "dbt_updated_at",
+        "dbt_valid_from",
+        "dbt_valid_to",
+    ];
+    if new_record {
+        meta.push("dbt_is_deleted");
+    }
     let all_cols: Vec<String> = cols
         .iter()
         .cloned()
-        .chain(
-            [
-                "dbt_scd_id",
-                "dbt_updated_at",
-                "dbt_valid_from",
-                "dbt_valid_to",
-            ]
-            .map(String::from),
-        )
+        .chain(meta.into_iter().map(String::from))
         .collect();
     let quoted = all_cols
         .iter()
         .map(|c| quote(c))
         .collect::<Vec<_>>()
         .join(", ");
+    let dest_current = is_current("DBT_INTERNAL_DEST");
     let statement = format!(
         "merge into {relation} as DBT_INTERNAL_DEST\nusing (\n{staged}\n) as DBT_INTERNAL_SOURCE\non DBT_INTERNAL_SOURCE.dbt_scd_id = DBT_INTERNAL_DEST.dbt_scd_id\n\
-         when matched and DBT_INTERNAL_DEST.dbt_valid_to is null and DBT_INTERNAL_SOURCE.dbt_change_type in ('update', 'delete')\n    then update set dbt_valid_to = DBT_INTERNAL_SOURCE.dbt_valid_to\n\
+         when matched and {dest_current} and DBT_INTERNAL_SOURCE.dbt_change_type in ('update', 'delete')\n    then update set dbt_valid_to = DBT_INTERNAL_SOURCE.dbt_valid_to\n\
          when not matched and DBT_INTERNAL_SOURCE.dbt_change_type = 'insert'\n    then insert ({quoted}) values ({quoted});"
     );
     let done = bq
