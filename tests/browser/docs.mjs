@@ -141,6 +141,8 @@ try {
     const selected = await page.$$eval('#graph .gnode', (ns) => ns.map((n) => n.textContent));
     check(selected.some((t) => t.includes('int_orders')) && selected.some((t) => t.includes('mart_retention_monthly')), 'the selection +mart_retention_monthly holds its ancestors');
     check(!selected.some((t) => t.includes('mart_churn_drivers')), 'the selection leaves out unrelated marts');
+    const example = await page.getAttribute('#sel', 'placeholder');
+    check(/^e\.g\. \+\w+\+ /.test(example || ''), 'the selector box suggests a model of this project: ' + example);
     await navigate('#/graph?select=' + encodeURIComponent('nonsense:x'), '#selinfo .error');
     await navigate('#/graph', '#graph svg, #graph canvas');
     await shot('project-graph');
