@@ -1351,13 +1351,7 @@ fn whitespace_renders_as_jinja2_does() {
                 .join(format!("target/compiled/ws/analyses/case_{i}.sql")),
         )
         .expect("compiled");
-        // Jinja2 drops one newline at the very end (keep_trailing_newline
-        // is off); the compiled file keeps the source's.
-        assert_eq!(
-            got.trim_end_matches('\n'),
-            expected.trim_end_matches('\n'),
-            "case {i}: {source:?}"
-        );
+        assert_eq!(got, *expected, "case {i}: {source:?}");
     }
 }
 

@@ -39,7 +39,9 @@ impl Compiler {
     pub fn new(project: &Project, settings: &Settings) -> Result<Compiler, Diagnostics> {
         let mut diags = Diagnostics::default();
         let mut env = Environment::new();
-        let syntax = SyntaxConfig::builder().keep_trailing_newline(true).build();
+        // As dbt's Jinja2 environment: `keep_trailing_newline` off, so a
+        // template's one final newline is not part of what it renders.
+        let syntax = SyntaxConfig::builder().keep_trailing_newline(false).build();
         match syntax {
             Ok(s) => env.set_syntax(s),
             Err(e) => {
