@@ -672,21 +672,7 @@ pub fn compile_nodes(
             )
         })
         .collect();
-    let mut diags = Diagnostics::default();
-    for (id, r) in results {
-        match r {
-            Ok(sql) => {
-                if let Some(n) = parsed.nodes.get_mut(&id) {
-                    n.compiled_code = Some(sql);
-                }
-            }
-            Err(d) => diags.push(d),
-        }
-    }
-    if diags.has_errors() {
-        return Err(diags);
-    }
-    Ok(())
+    store_compiled(parsed, results)
 }
 
 /// Renders the incremental models among `ids` whose table exists again with
@@ -718,6 +704,14 @@ pub fn compile_incremental_as_run(
             )
         })
         .collect();
+    store_compiled(parsed, results)
+}
+
+/// Keeps each node's compiled SQL; the errors, all of them, otherwise.
+fn store_compiled(
+    parsed: &mut ParsedProject,
+    results: Vec<(String, Result<String, Diagnostic>)>,
+) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::default();
     for (id, r) in results {
         match r {

@@ -559,10 +559,10 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
     // dbt 1.9's `dbt_valid_to_current` (current rows' dbt_valid_to instead
     // of NULL) and `hard_deletes` (ignore, invalidate, new_record), as on
     // the embedded warehouse.
-    let current_value = node
-        .config
-        .str_value("dbt_valid_to_current")
-        .filter(|e| !e.trim().is_empty())
+    let options = super::materialize::SnapshotOptions::of(node)?;
+    let current_value = options
+        .valid_to_current
+        .as_deref()
         .map(|e| format!("cast(({e}) as timestamp)"));
     let current_to = current_value
         .clone()
@@ -571,25 +571,8 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
         Some(v) => format!("({alias}.dbt_valid_to is null or {alias}.dbt_valid_to = {v})"),
         None => format!("{alias}.dbt_valid_to is null"),
     };
-    let hard_deletes = match node.config.str_value("hard_deletes") {
-        Some(mode @ ("ignore" | "invalidate" | "new_record")) => mode,
-        Some(other) => {
-            return Err(Failed::from(format!(
-                "snapshot `{}`: hard_deletes is `{other}`; use ignore, invalidate or new_record",
-                node.name
-            )));
-        }
-        None if node
-            .config
-            .get("invalidate_hard_deletes")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false) =>
-        {
-            "invalidate"
-        }
-        None => "ignore",
-    };
-    let new_record = hard_deletes == "new_record";
+    let hard_deletes = options.hard_deletes;
+    let new_record = options.new_record();
     let Some(target) = existing else {
         let first = format!(
             "select src.*, {id} as dbt_scd_id, {updated} as dbt_updated_at, {updated} as dbt_valid_from, {current_to} as dbt_valid_to{deleted} from (\n{sql}\n) as src",

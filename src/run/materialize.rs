@@ -1125,6 +1125,52 @@ pub(super) fn seed_error(node: &ParsedNode, message: &str) -> String {
     }
 }
 
+/// A snapshot's dbt 1.9 options, read the same way for both warehouses.
+pub(super) struct SnapshotOptions {
+    /// `dbt_valid_to_current` as written (SQL in the snapshot's dialect).
+    pub valid_to_current: Option<String>,
+    /// `hard_deletes`: `ignore`, `invalidate` (also the older
+    /// `invalidate_hard_deletes: true`) or `new_record`.
+    pub hard_deletes: &'static str,
+}
+
+impl SnapshotOptions {
+    pub(super) fn of(node: &ParsedNode) -> Result<SnapshotOptions, Failed> {
+        let hard_deletes = match node.config.str_value("hard_deletes") {
+            Some("ignore") => "ignore",
+            Some("invalidate") => "invalidate",
+            Some("new_record") => "new_record",
+            Some(other) => {
+                return Err(Failed::from(format!(
+                    "snapshot `{}`: hard_deletes is `{other}`; use ignore, invalidate or new_record",
+                    node.name
+                )));
+            }
+            None if node
+                .config
+                .get("invalidate_hard_deletes")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false) =>
+            {
+                "invalidate"
+            }
+            None => "ignore",
+        };
+        Ok(SnapshotOptions {
+            valid_to_current: node
+                .config
+                .str_value("dbt_valid_to_current")
+                .filter(|e| !e.trim().is_empty())
+                .map(str::to_string),
+            hard_deletes,
+        })
+    }
+
+    pub(super) fn new_record(&self) -> bool {
+        self.hard_deletes == "new_record"
+    }
+}
+
 /// BigQuery-style type names in `column_types` mean the same on DataFusion.
 async fn test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     check_tested_column(shared, node).await?;
@@ -1366,23 +1412,19 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     // The snapshot's own timestamps are microseconds, as DuckDB's are:
     // the usual "current" value, 9999-12-31, is past what nanoseconds reach.
     let us = |expr: &str| format!("arrow_cast({expr}, 'Timestamp(Microsecond, None)')");
-    let current_value = node
-        .config
-        .str_value("dbt_valid_to_current")
-        .filter(|e| !e.trim().is_empty())
-        .map(|expr| {
-            // A date written in it ('9999-12-31', cast(... as timestamp),
-            // to_date(...)) is read straight into microseconds.
-            let literal = regex::Regex::new(
-                r"'(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)'",
-            )
-            .ok()
-            .and_then(|re| re.captures(expr).map(|c| c[1].to_string()));
-            match literal {
-                Some(day) => us(&format!("'{day}'")),
-                None => us(&format!("CAST(({expr}) AS TIMESTAMP)")),
-            }
-        });
+    let options = SnapshotOptions::of(node)?;
+    let current_value = options.valid_to_current.as_deref().map(|expr| {
+        // A date written in it ('9999-12-31', cast(... as timestamp),
+        // to_date(...)) is read straight into microseconds.
+        let literal =
+            regex::Regex::new(r"'(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)'")
+                .ok()
+                .and_then(|re| re.captures(expr).map(|c| c[1].to_string()));
+        match literal {
+            Some(day) => us(&format!("'{day}'")),
+            None => us(&format!("CAST(({expr}) AS TIMESTAMP)")),
+        }
+    });
     let current_to = current_value
         .clone()
         .unwrap_or_else(|| us("CAST(NULL AS TIMESTAMP)"));
@@ -1390,25 +1432,8 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         Some(value) => format!("({alias}.dbt_valid_to IS NULL OR {alias}.dbt_valid_to = {value})"),
         None => format!("{alias}.dbt_valid_to IS NULL"),
     };
-    let hard_deletes = match node.config.str_value("hard_deletes") {
-        Some(mode @ ("ignore" | "invalidate" | "new_record")) => mode,
-        Some(other) => {
-            return Err(Failed::from(format!(
-                "snapshot `{}`: hard_deletes is `{other}`; use ignore, invalidate or new_record",
-                node.name
-            )));
-        }
-        None if node
-            .config
-            .get("invalidate_hard_deletes")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false) =>
-        {
-            "invalidate"
-        }
-        None => "ignore",
-    };
-    let new_record = hard_deletes == "new_record";
+    let hard_deletes = options.hard_deletes;
+    let new_record = options.new_record();
     let deleted_col = |value: &str| {
         if new_record {
             format!(", {value} AS dbt_is_deleted")

@@ -343,7 +343,6 @@ fn interval_of(args: &[ScalarValue]) -> Result<ScalarValue, String> {
 /// without a time zone is wall time in `zone`, and becomes that instant
 /// (a UTC timestamp); a timestamp with one becomes the wall time in `zone`.
 fn at_time_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
-    use chrono::{Offset, TimeZone};
     let aware = matches!(
         &args[0],
         ScalarValue::TimestampSecond(_, Some(_))
@@ -359,25 +358,12 @@ fn at_time_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
     };
     let zone = parse_zone(zone_name)?;
     if aware {
-        let offset = match zone {
-            Ok(tz) => tz.offset_from_utc_datetime(&t).fix(),
-            Err(fixed) => fixed,
-        };
+        let offset = offset_at_instant(zone, t);
         return Ok(to_timestamp_value(
             t + Duration::seconds(offset.local_minus_utc() as i64),
         ));
     }
-    let offset = match zone {
-        Ok(tz) => match tz.offset_from_local_datetime(&t) {
-            chrono::LocalResult::Single(o) => o.fix(),
-            chrono::LocalResult::Ambiguous(a, _) => a.fix(),
-            // A wall time skipped by a DST change: the offset just before it.
-            chrono::LocalResult::None => {
-                tz.offset_from_utc_datetime(&(t - Duration::hours(1))).fix()
-            }
-        },
-        Err(fixed) => fixed,
-    };
+    let offset = offset_at_wall_time(zone, t);
     let utc = t - Duration::seconds(offset.local_minus_utc() as i64);
     Ok(ScalarValue::TimestampMicrosecond(
         Some(utc.and_utc().timestamp_micros()),
@@ -389,14 +375,10 @@ fn at_time_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
 /// wall time in `zone`: what `DATE(ts, zone)`, `DATETIME(ts, zone)` and
 /// `EXTRACT(... FROM ts AT TIME ZONE zone)` read.
 fn bq_to_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
-    use chrono::{Offset, TimeZone};
     let (Some(t), Some(zone)) = (datetime(&args[0])?, text(&args[1])) else {
         return Ok(ScalarValue::TimestampMicrosecond(None, None));
     };
-    let offset = match parse_zone(zone)? {
-        Ok(tz) => tz.offset_from_utc_datetime(&t).fix(),
-        Err(fixed) => fixed,
-    };
+    let offset = offset_at_instant(parse_zone(zone)?, t);
     Ok(to_timestamp_value(
         t + Duration::seconds(offset.local_minus_utc() as i64),
     ))
@@ -406,20 +388,10 @@ fn bq_to_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
 /// A wall time a DST change skips takes the offset before it; one it
 /// repeats, the first.
 fn bq_from_zone(args: &[ScalarValue]) -> Result<ScalarValue, String> {
-    use chrono::{Offset, TimeZone};
     let (Some(t), Some(zone)) = (datetime(&args[0])?, text(&args[1])) else {
         return Ok(ScalarValue::TimestampMicrosecond(None, None));
     };
-    let offset = match parse_zone(zone)? {
-        Ok(tz) => match tz.offset_from_local_datetime(&t) {
-            chrono::LocalResult::Single(o) => o.fix(),
-            chrono::LocalResult::Ambiguous(a, _) => a.fix(),
-            chrono::LocalResult::None => {
-                tz.offset_from_utc_datetime(&(t - Duration::hours(1))).fix()
-            }
-        },
-        Err(fixed) => fixed,
-    };
+    let offset = offset_at_wall_time(parse_zone(zone)?, t);
     Ok(to_timestamp_value(
         t - Duration::seconds(offset.local_minus_utc() as i64),
     ))
@@ -486,8 +458,35 @@ fn bq_int64(args: &[ScalarValue]) -> Result<ScalarValue, String> {
     }
 }
 
+type Zone = Result<chrono_tz::Tz, chrono::FixedOffset>;
+
+/// The zone's offset at the UTC instant `t`.
+fn offset_at_instant(zone: Zone, t: NaiveDateTime) -> chrono::FixedOffset {
+    use chrono::{Offset, TimeZone};
+    match zone {
+        Ok(tz) => tz.offset_from_utc_datetime(&t).fix(),
+        Err(fixed) => fixed,
+    }
+}
+
+/// The zone's offset at the wall time `t`: a wall time a DST change repeats
+/// takes its first offset; one it skips, the offset just before it.
+fn offset_at_wall_time(zone: Zone, t: NaiveDateTime) -> chrono::FixedOffset {
+    use chrono::{Offset, TimeZone};
+    match zone {
+        Ok(tz) => match tz.offset_from_local_datetime(&t) {
+            chrono::LocalResult::Single(o) => o.fix(),
+            chrono::LocalResult::Ambiguous(a, _) => a.fix(),
+            chrono::LocalResult::None => {
+                tz.offset_from_utc_datetime(&(t - Duration::hours(1))).fix()
+            }
+        },
+        Err(fixed) => fixed,
+    }
+}
+
 /// An IANA zone name, `UTC`, or a fixed offset such as `+02:00`.
-fn parse_zone(name: &str) -> Result<Result<chrono_tz::Tz, chrono::FixedOffset>, String> {
+fn parse_zone(name: &str) -> Result<Zone, String> {
     let n = name.trim();
     if n.eq_ignore_ascii_case("utc") || n.eq_ignore_ascii_case("z") || n.eq_ignore_ascii_case("gmt")
     {
