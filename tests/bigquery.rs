@@ -425,6 +425,26 @@ fn canonical(v: &Value) -> String {
     }
 }
 
+/// A `demo` profile whose `emu` target is the emulator's `project_id`.
+fn emulator_profiles(url: &str, project_id: &str) -> String {
+    format!(
+        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 2\n"
+    )
+}
+
+/// A query's rows on the emulator, each `col=value | ...`, sorted.
+fn emulator_rows(url: &str, project_id: &str) -> impl Fn(&str) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bq = emulator_client(url, project_id);
+    move |sql: &str| {
+        let r = rt
+            .block_on(bq.fetch(sql, None))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let cols: Vec<String> = r.schema.iter().map(|f| f.name.clone()).collect();
+        sorted_rows(&cols, r.rows.into_iter())
+    }
+}
+
 fn sorted_rows(columns: &[String], rows: impl Iterator<Item = Vec<Value>>) -> Vec<String> {
     let mut out: Vec<String> = rows
         .map(|r| {
@@ -638,9 +658,7 @@ fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
         return;
     };
     let project_id = format!("rdbt-mat-{}", uuid::Uuid::new_v4().simple());
-    let profiles = format!(
-        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 2\n"
-    );
+    let profiles = emulator_profiles(&url, &project_id);
     let dir = common::project(&[
         ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
         ("profiles.yml", &profiles),
@@ -705,15 +723,7 @@ fn seeds_incremental_strategies_and_snapshots_run_on_the_emulator() {
         wrong.transcript()
     );
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let bq = emulator_client(&url, &project_id);
-    let rows = |sql: &str| -> Vec<String> {
-        let r = rt
-            .block_on(bq.fetch(sql, None))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let cols: Vec<String> = r.schema.iter().map(|f| f.name.clone()).collect();
-        sorted_rows(&cols, r.rows.into_iter())
-    };
+    let rows = emulator_rows(&url, &project_id);
     let p = &project_id;
     assert_eq!(
         rows(&format!(
@@ -756,9 +766,7 @@ fn versions_and_yaml_snapshots_run_on_the_emulator() {
         return;
     };
     let project_id = format!("rdbt-v-{}", uuid::Uuid::new_v4().simple());
-    let profiles = format!(
-        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 2\n"
-    );
+    let profiles = emulator_profiles(&url, &project_id);
     let dir = common::project(&[
         (
             "rdbt_project.yml",
@@ -796,15 +804,7 @@ fn versions_and_yaml_snapshots_run_on_the_emulator() {
     let second = run(dir.path(), &["build"]);
     assert_eq!(second.code, 0, "{}", second.transcript());
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let bq = emulator_client(&url, &project_id);
-    let rows = |sql: &str| -> Vec<String> {
-        let r = rt
-            .block_on(bq.fetch(sql, None))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let cols: Vec<String> = r.schema.iter().map(|f| f.name.clone()).collect();
-        sorted_rows(&cols, r.rows.into_iter())
-    };
+    let rows = emulator_rows(&url, &project_id);
     let p = &project_id;
     assert_eq!(
         rows(&format!("select shape from `{p}`.`analytics`.`reader`")),
