@@ -690,6 +690,14 @@ fn full_join_using_coalesces_the_key() {
             "models/named.sql",
             "select k, count(*) as n from {{ ref('l') }} a full join {{ ref('r') }} b using (k) where k > 0 group by k",
         ),
+        (
+            "models/third.sql",
+            "select 2 as k, 'third' as t union all select 3, 'only third'",
+        ),
+        (
+            "models/chain.sql",
+            "select * from {{ ref('l') }} a full join {{ ref('r') }} b using (k) full join {{ ref('third') }} c using (k)",
+        ),
     ]);
     build_ok(p.path(), &[]);
     assert_eq!(
@@ -703,6 +711,15 @@ fn full_join_using_coalesces_the_key() {
     assert_eq!(
         rows(p.path(), "select * from {{ ref('named') }} order by k"),
         vec![json!({"k": 1, "n": 1}), json!({"k": 2, "n": 1})]
+    );
+    // In a chain, each join matches the key merged so far.
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('chain') }} order by k"),
+        vec![
+            json!({"k": 1, "l": "left"}),
+            json!({"k": 2, "r": "right", "t": "third"}),
+            json!({"k": 3, "t": "only third"}),
+        ]
     );
 }
 

@@ -194,12 +194,21 @@ fn full_join_using(select: &mut Select) {
     let [from] = select.from.as_mut_slice() else {
         return;
     };
-    let [join] = from.joins.as_mut_slice() else {
+    // A chain `a FULL JOIN b USING (k) FULL JOIN c USING (k) ...`, every
+    // join on the same keys.
+    if from.joins.is_empty() {
+        return;
+    }
+    let JoinOperator::FullOuter(JoinConstraint::Using(columns)) = &from.joins[0].join_operator
+    else {
         return;
     };
-    let JoinOperator::FullOuter(JoinConstraint::Using(columns)) = &join.join_operator else {
+    let columns = columns.clone();
+    if !from.joins.iter().all(|j| {
+        matches!(&j.join_operator, JoinOperator::FullOuter(JoinConstraint::Using(c)) if *c == columns)
+    }) {
         return;
-    };
+    }
     // How each side's columns are qualified: its alias, else its name.
     let qualifier = |t: &TableFactor| -> Option<Vec<Ident>> {
         match t {
@@ -215,7 +224,11 @@ fn full_join_using(select: &mut Select) {
             _ => None,
         }
     };
-    let (Some(left), Some(right)) = (qualifier(&from.relation), qualifier(&join.relation)) else {
+    let Some(qualifiers) = std::iter::once(&from.relation)
+        .chain(from.joins.iter().map(|j| &j.relation))
+        .map(qualifier)
+        .collect::<Option<Vec<_>>>()
+    else {
         return;
     };
     let keys: Vec<Ident> = columns
@@ -236,21 +249,36 @@ fn full_join_using(select: &mut Select) {
         parts.push(k.clone());
         Expr::CompoundIdentifier(parts)
     };
-    let merged = |k: &Ident| call("coalesce", vec![side(&left, k), side(&right, k)]);
-    let on = keys
-        .iter()
-        .map(|k| Expr::BinaryOp {
-            left: Box::new(side(&left, k)),
-            op: BinaryOperator::Eq,
-            right: Box::new(side(&right, k)),
-        })
-        .reduce(|a, b| Expr::BinaryOp {
-            left: Box::new(a),
-            op: BinaryOperator::And,
-            right: Box::new(b),
-        });
-    let Some(on) = on else { return };
-    join.join_operator = JoinOperator::FullOuter(JoinConstraint::On(on));
+    // The key as DuckDB exposes it after the first `n` relations: the first
+    // of their values that is not NULL.
+    let merged_upto = |n: usize, k: &Ident| {
+        if n == 1 {
+            side(&qualifiers[0], k)
+        } else {
+            call(
+                "coalesce",
+                qualifiers[..n].iter().map(|q| side(q, k)).collect(),
+            )
+        }
+    };
+    let merged = |k: &Ident| merged_upto(qualifiers.len(), k);
+    for (i, join) in from.joins.iter_mut().enumerate() {
+        // Join number i joins relation i + 1 to the i + 1 before it.
+        let on = keys
+            .iter()
+            .map(|k| Expr::BinaryOp {
+                left: Box::new(merged_upto(i + 1, k)),
+                op: BinaryOperator::Eq,
+                right: Box::new(side(&qualifiers[i + 1], k)),
+            })
+            .reduce(|a, b| Expr::BinaryOp {
+                left: Box::new(a),
+                op: BinaryOperator::And,
+                right: Box::new(b),
+            });
+        let Some(on) = on else { return };
+        join.join_operator = JoinOperator::FullOuter(JoinConstraint::On(on));
+    }
     let is_key = |i: &Ident| keys.iter().any(|k| k.value.eq_ignore_ascii_case(&i.value));
     let bare_keys = |e: &mut Expr| {
         let _ = sqlparser::ast::visit_expressions_mut(e, |e| {
@@ -272,7 +300,7 @@ fn full_join_using(select: &mut Select) {
                         alias: k.clone(),
                     });
                 }
-                for q in [&left, &right] {
+                for q in &qualifiers {
                     let exclude = ExcludeSelectItem::Multiple(
                         keys.iter()
                             .map(|k| ObjectName::from(vec![k.clone()]))
