@@ -233,6 +233,14 @@ fn parents_of(
 /// `deprecation_date`, and each reference to one (with the version to move
 /// to). Dates are compared with today's (UTC).
 pub fn deprecation_warnings(parsed: &ParsedProject) -> Vec<Diagnostic> {
+    // Most projects deprecate nothing: one pass over the nodes, no lookups.
+    if !parsed.nodes.values().any(|n| {
+        n.version
+            .as_ref()
+            .is_some_and(|v| v.deprecation_date.is_some())
+    }) {
+        return Vec::new();
+    }
     let today = chrono::Utc::now().date_naive();
     let deprecated = |n: &ParsedNode| -> Option<String> {
         let date = n.version.as_ref()?.deprecation_date.as_ref()?;
