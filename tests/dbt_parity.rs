@@ -983,6 +983,23 @@ fn model_versions() {
         "{}",
         run.transcript()
     );
+    // A version whose file is missing is an error at its YAML entry.
+    std::fs::remove_file(dir.join("models/bad.sql")).expect("rm");
+    let yaml = std::fs::read_to_string(dir.join("models/schema.yml")).expect("read");
+    std::fs::write(
+        dir.join("models/schema.yml"),
+        yaml.replace("      - v: 2\n", "      - v: 3\n      - v: 2\n"),
+    )
+    .expect("write");
+    let run = rdbt(dir, &["parse"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stdout.contains(
+            "version 3 of model `dim_customers` has no file: no `dim_customers_v3.sql` in the model paths"
+        ) && run.stdout.contains("models/schema.yml:"),
+        "{}",
+        run.transcript()
+    );
 }
 
 /// #29 feature: dbt 1.9 snapshots defined in YAML (`relation:` and

@@ -1374,7 +1374,29 @@ fn report_unused_patches(project: &Project, patches: &PatchIndex, diags: &mut Di
         for patch in &p.properties.patches {
             let used = patches.was_used(&p.name, &patch.kind, &patch.name)
                 || patches.was_used(&p.name, "seeds", &patch.name);
-            if !used {
+            if !used && let Some(v) = &patch.version {
+                // A version without its file: the model's refs to it would
+                // fail far from the cause, so it is an error, as in dbt.
+                diags.push(
+                    patch
+                        .origin
+                        .file
+                        .diagnostic_at(
+                            patch.origin.mark,
+                            Diagnostic::error(
+                                codes::YAML_INVALID,
+                                format!(
+                                    "version {} of model `{}` has no file: no `{}.sql` in the model paths",
+                                    v.version, v.model, patch.name
+                                ),
+                            ),
+                        )
+                        .with_help(format!(
+                            "create {}.sql, or name the version's file with `defined_in: <file name>`",
+                            patch.name
+                        )),
+                );
+            } else if !used {
                 let kind = patch.kind.trim_end_matches('s').trim_end_matches("se");
                 diags.push(
                     patch

@@ -246,7 +246,9 @@ impl PropertyReader<'_> {
                             relation: text.trim().trim_start_matches("{{").trim_end_matches("}}").trim().to_string(),
                             origin: self.origin(relation.mark),
                         }),
-                        _ => self.diags.push(self.file.error_at(
+                        // A missing name is reported with the entry below.
+                        (None, Some(_)) => {}
+                        (_, None) => self.diags.push(self.file.error_at(
                             relation.mark,
                             codes::YAML_INVALID,
                             "a snapshot's `relation` must be a string: ref('model') or source('source', 'table')",

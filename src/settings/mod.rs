@@ -67,18 +67,6 @@ impl LogLevel {
             LogLevel::None => "none",
         }
     }
-
-    /// `--log-level`'s values.
-    pub fn parse(s: &str) -> Option<LogLevel> {
-        match s.to_ascii_lowercase().as_str() {
-            "debug" => Some(LogLevel::Debug),
-            "info" => Some(LogLevel::Info),
-            "warn" | "warning" => Some(LogLevel::Warn),
-            "error" => Some(LogLevel::Error),
-            "none" => Some(LogLevel::None),
-            _ => None,
-        }
-    }
 }
 
 /// Settings with every layer applied.
@@ -212,19 +200,8 @@ pub fn resolve(
             _ => None,
         });
     let quiet = flags.quiet || env("RDBT_QUIET").is_some();
-    let level = match flags.log_level {
-        Some(level) => level,
-        None => match env("RDBT_LOG_LEVEL") {
-            Some(text) => LogLevel::parse(&text).ok_or_else(|| {
-                Diagnostic::error(
-                    codes::USAGE,
-                    format!("RDBT_LOG_LEVEL is `{text}`, which is not a log level"),
-                )
-                .with_help("use one of debug, info, warn, error, none")
-            })?,
-            None => LogLevel::Info,
-        },
-    };
+    // `--log-level` (clap also reads RDBT_LOG_LEVEL for it).
+    let level = flags.log_level.unwrap_or(LogLevel::Info);
     let min_level = if quiet {
         level.max(LogLevel::Error)
     } else {
