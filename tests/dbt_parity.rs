@@ -723,6 +723,64 @@ fn full_join_using_coalesces_the_key() {
     );
 }
 
+/// #28 item 16: column names resolve regardless of case, quoted or not, as
+/// in DuckDB: a seed header `CustomerName` is `customername` and
+/// `"customerName"` too, in views, tables, incremental keys, `USING`,
+/// `EXCLUDE` and data tests. DataFusion SQL keeps its exact quoted names.
+#[test]
+fn identifiers_resolve_regardless_of_case() {
+    let p = duckdb_project(&[
+        (
+            "seeds/people.csv",
+            "Id,CustomerName,\"Order Date\"\n1,ann,2024-01-01\n2,bob,2024-01-02\n",
+        ),
+        (
+            "models/v.sql",
+            "select id, customername, \"customerName\" as cn2, \"order date\" as od from {{ ref('people') }}",
+        ),
+        (
+            "models/t.sql",
+            "{{ config(materialized='table') }}\nselect p.* exclude (\"OD\") from {{ ref('v') }} p join {{ ref('people') }} q using (ID) where p.Id > 0 and q.\"order date\" is not null",
+        ),
+        (
+            "models/inc.sql",
+            "{{ config(materialized='incremental', unique_key='id') }}\nselect Id, CustomerName from {{ ref('people') }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: customername\n        data_tests: [not_null, unique]\n",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    // A second run merges on `id`, spelled `Id` in the table.
+    build_ok(p.path(), &["-s", "inc"]);
+    assert_eq!(
+        rows(p.path(), "select * from {{ ref('t') }} order by ID"),
+        vec![
+            json!({"Id": 1, "CustomerName": "ann", "cn2": "ann"}),
+            json!({"Id": 2, "CustomerName": "bob", "cn2": "bob"}),
+        ]
+    );
+    assert_eq!(
+        rows(p.path(), "select count(*) as n from {{ ref('inc') }}"),
+        vec![json!({"n": 2})]
+    );
+
+    // DataFusion's dialect matches quoted names exactly.
+    let exact = project(&[
+        (
+            "dbt_project.yml",
+            "name: exact\nversion: '1.0'\nprofile: parity\nsql_dialect: datafusion\n",
+        ),
+        ("profiles.yml", DUCKDB_PROFILE),
+        ("seeds/people.csv", "Id\n1\n"),
+        ("models/m.sql", "select \"id\" from {{ ref('people') }}"),
+    ]);
+    let run = rdbt(exact.path(), &["build"]);
+    assert_ne!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("No field named id"), "{}", run.transcript());
+}
+
 /// #28 item 15: more of DuckDB's common functions run with DuckDB's results.
 #[test]
 fn duckdb_functions() {

@@ -22,6 +22,7 @@ mod world;
 
 pub use cache::ParseCache;
 pub use dialect::{executable_sql, sql_dialect_of};
+pub use world::project_sql_dialect;
 pub use environment::{Compiler, render_env_string};
 pub use generic_tests::jinja_literal;
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, TestKwargs};

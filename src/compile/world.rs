@@ -327,7 +327,7 @@ impl FromSerializeMap for Value {
 /// The dialect models are written in: the project file's `sql_dialect`,
 /// else the target's, else DuckDB's (most local dbt projects are written
 /// for DuckDB). On BigQuery everything is BigQuery SQL.
-fn project_sql_dialect(project: &Project, settings: &Settings) -> SqlDialect {
+pub fn project_sql_dialect(project: &Project, settings: &Settings) -> SqlDialect {
     if settings.target.kind == crate::settings::TargetKind::BigQuery {
         return SqlDialect::BigQuery;
     }

@@ -249,20 +249,26 @@ impl Analyzer {
                     subject: None,
                 }
             })?;
-        self.analyze_statement(statement)
+        self.analyze_statement(statement, false)
     }
 
-    /// Plans a statement already translated to DataFusion's SQL.
+    /// Plans a statement already translated to DataFusion's SQL; with
+    /// `case_insensitive`, column names resolve as in DuckDB (`sql::case`).
     pub fn analyze_statement(
         &self,
         statement: datafusion::sql::sqlparser::ast::Statement,
+        case_insensitive: bool,
     ) -> Result<(TableSchema, ModelSchema), AnalysisError> {
         let state = &self.state;
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
         // Planning against in-memory tables never waits on I/O, so a plain
         // executor does, and threads planning side by side share nothing.
-        let plan = futures::executor::block_on(state.statement_to_plan(statement))
-            .map_err(|e| engine_error(&e))?;
+        let (plan, _) = futures::executor::block_on(super::case::plan_statement(
+            state,
+            statement,
+            case_insensitive,
+        ))
+        .map_err(|e| engine_error(&e))?;
         // Type coercion and its checks run in the analyzer rules.
         state
             .analyzer()

@@ -6,6 +6,7 @@
 //! position, never a silently different result.
 
 pub mod analysis;
+pub mod case;
 pub mod functions;
 mod rewrite;
 pub mod types;
@@ -48,6 +49,13 @@ impl SqlDialect {
             SqlDialect::Postgres => "postgres",
             SqlDialect::DataFusion => "datafusion",
         }
+    }
+
+    /// Whether column names match regardless of case, quoted or not (as in
+    /// DuckDB and BigQuery); DataFusion and Postgres fold unquoted names to
+    /// lower case and match quoted ones exactly.
+    pub fn case_insensitive_columns(self) -> bool {
+        matches!(self, SqlDialect::DuckDb | SqlDialect::BigQuery)
     }
 
     /// How generated SQL quotes an identifier in this dialect.

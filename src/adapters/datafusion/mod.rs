@@ -158,6 +158,8 @@ pub struct Warehouse {
     /// The land, read for sources the warehouse does not hold.
     land: Option<crate::store::Land>,
     externals: Arc<std::sync::RwLock<Externals>>,
+    /// Column names resolve regardless of case (DuckDB and BigQuery SQL).
+    case_insensitive: bool,
 }
 
 /// External sources by `schema.name`, and the object-store options (the
@@ -209,6 +211,7 @@ impl Warehouse {
             _lock: lock,
             land,
             externals: Default::default(),
+            case_insensitive: false,
         };
         wh.ensure_schema("main").await?;
         for (schema, _, _) in storage::list(&wh.root) {
@@ -224,6 +227,50 @@ impl Warehouse {
             }
         }
         Ok(wh)
+    }
+
+    /// Resolves column names regardless of case, as the SQL of DuckDB and
+    /// BigQuery does (see `sql::case`); DataFusion and Postgres SQL match
+    /// quoted names exactly.
+    pub fn with_case_insensitive_columns(mut self, on: bool) -> Self {
+        self.case_insensitive = on;
+        self
+    }
+
+    /// Plans `sql`. With case-insensitive columns, also returns the
+    /// statement as planned when a column name was respelled.
+    async fn plan(&self, sql: &str) -> Result<(DataFrame, Option<String>), WarehouseError> {
+        if !self.case_insensitive {
+            let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+            return Ok((df, None));
+        }
+        let state = self.ctx.state();
+        let (plan, respelled) = crate::sql::case::plan_sql(&state, sql, true)
+            .await
+            .map_err(WarehouseError::engine)?;
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(WarehouseError::engine)?;
+        Ok((df, respelled))
+    }
+
+    /// The column of `columns` that `name` (a `unique_key`, say) names:
+    /// itself, or with case-insensitive columns its one spelling there.
+    fn column_named<'a>(&self, columns: &'a [ColumnInfo], name: &'a str) -> &'a str {
+        if !self.case_insensitive || columns.iter().any(|c| c.name == name) {
+            return name;
+        }
+        let mut matching = columns.iter().filter(|c| c.name.eq_ignore_ascii_case(name));
+        match (matching.next(), matching.next()) {
+            (Some(only), None) => &only.name,
+            _ => name,
+        }
+    }
+
+    async fn sql(&self, sql: &str) -> Result<DataFrame, WarehouseError> {
+        Ok(self.plan(sql).await?.0)
     }
 
     pub fn root(&self) -> &Path {
@@ -328,16 +375,14 @@ impl Warehouse {
 
     /// Plans `sql` without running it and returns its output schema.
     pub async fn plan_schema(&self, sql: &str) -> Result<SchemaRef, WarehouseError> {
-        let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+        let df = self.sql(sql).await?;
         Ok(Arc::new(df.schema().as_arrow().clone()))
     }
 
     /// Runs a query and returns its rows.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
-        self.ctx
-            .sql(sql)
-            .await
-            .map_err(WarehouseError::engine)?
+        self.sql(sql)
+            .await?
             .collect()
             .await
             .map_err(WarehouseError::engine)
@@ -350,7 +395,7 @@ impl Warehouse {
         sql: &str,
         limit: Option<usize>,
     ) -> Result<Vec<RecordBatch>, WarehouseError> {
-        let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+        let df = self.sql(sql).await?;
         let df = match limit {
             Some(n) => df.limit(0, Some(n)).map_err(WarehouseError::engine)?,
             None => df,
@@ -414,8 +459,10 @@ impl Warehouse {
         sql: &str,
     ) -> Result<(), WarehouseError> {
         self.ensure_schema(schema).await?;
-        // Plan first: a broken view must not replace a working one.
-        self.plan_schema(sql).await?;
+        // Plan first: a broken view must not replace a working one. It is
+        // stored as planned, its column names spelled as its inputs have them.
+        let (_, respelled) = self.plan(sql).await?;
+        let sql = respelled.as_deref().unwrap_or(sql);
         self.drop_table_files(schema, name)?;
         let file = storage::view_file(&self.root, schema, name);
         storage::write_file_atomic(&file, sql.as_bytes())
@@ -478,18 +525,18 @@ impl Warehouse {
                 .unwrap_or(false);
         match mode {
             WriteMode::Replace => {
-                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                let df = self.sql(sql).await?;
                 write_parquet(df, version, "part").await
             }
             _ if !existing => {
-                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                let df = self.sql(sql).await?;
                 write_parquet(df, version, "part").await
             }
             // Incremental writes report the rows they inserted or changed
             // (what dbt calls rows affected), not the table's new size.
             WriteMode::Append => {
                 link_files(previous, version)?;
-                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                let df = self.sql(sql).await?;
                 let stem = format!("part-{}", uuid::Uuid::new_v4().simple());
                 write_parquet(df, version, &stem).await
             }
@@ -501,7 +548,7 @@ impl Warehouse {
                 let staged = version.join("staged");
                 std::fs::create_dir_all(&staged)
                     .map_err(|e| WarehouseError::io("cannot stage rows in", &staged, e))?;
-                let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
+                let df = self.sql(sql).await?;
                 let affected = write_parquet(df, &staged, "new").await?;
                 let staged_name = format!("__rdbt_staged_{}", uuid::Uuid::new_v4().simple());
                 let staged_ref = TableReference::bare(staged_name.clone());
@@ -522,6 +569,7 @@ impl Warehouse {
                     .join(", ");
                 let keys = unique_key
                     .iter()
+                    .map(|k| self.column_named(&cols, k))
                     .map(|k| format!("n.{q} IS NOT DISTINCT FROM o.{q}", q = quote(k)))
                     .collect::<Vec<_>>()
                     .join(" AND ");
@@ -530,11 +578,7 @@ impl Warehouse {
                     staged = quote(&staged_name)
                 );
                 let result = async {
-                    let df = self
-                        .ctx
-                        .sql(&merged)
-                        .await
-                        .map_err(WarehouseError::engine)?;
+                    let df = self.sql(&merged).await?;
                     write_parquet(df, version, "part").await
                 }
                 .await;

@@ -241,7 +241,7 @@ fn execute(
     let engine = match settings.target.kind {
         TargetKind::DataFusion => {
             let wh = runtime
-                .block_on(open_warehouse(settings, true))
+                .block_on(open_warehouse(session, true))
                 .map_err(|d| session.fail(d))?;
             runtime
                 .block_on(super::external::register(&wh, settings, &p.parsed))
@@ -395,8 +395,10 @@ pub fn bigquery_diagnostic(e: &crate::adapters::bigquery::BigQueryError) -> Diag
     }
 }
 
-/// Opens the warehouse of a DataFusion target.
-pub async fn open_warehouse(settings: &Settings, writer: bool) -> Result<Warehouse, Diagnostic> {
+/// Opens the warehouse of a DataFusion target, resolving column names as
+/// the project's SQL dialect does.
+pub async fn open_warehouse(session: &Session, writer: bool) -> Result<Warehouse, Diagnostic> {
+    let settings = &session.settings;
     let path = settings
         .target
         .path
@@ -416,7 +418,9 @@ pub async fn open_warehouse(settings: &Settings, writer: bool) -> Result<Warehou
     // model reading one reports with the ingest command to run.
     let land =
         crate::store::Land::open(&settings.target.land, &land_options(&settings.target)).ok();
-    Warehouse::open(&path, memory_limit, writer, Duration::from_secs(wait), land).await.map_err(|e| match e {
+    let case_insensitive =
+        crate::compile::project_sql_dialect(&session.project, settings).case_insensitive_columns();
+    Warehouse::open(&path, memory_limit, writer, Duration::from_secs(wait), land).await.map(|w| w.with_case_insensitive_columns(case_insensitive)).map_err(|e| match e {
         WarehouseError::Locked { .. } => Diagnostic::error(codes::USAGE, e.to_string())
             .with_help("wait for the other run to finish (RDBT_LOCK_WAIT=<seconds> waits longer); reading commands such as `rdbt show` are not blocked"),
         other => Diagnostic::error(codes::USAGE, format!("cannot open the warehouse: {other}")).with_help("check the target's `path` in profiles.yml and that the folder is writable"),
@@ -767,7 +771,7 @@ pub fn attach_reader(
         return Ok((runtime, None));
     }
     let wh = runtime
-        .block_on(open_warehouse(&session.settings, false))
+        .block_on(open_warehouse(session, false))
         .map_err(|d| session.fail(d))?;
     runtime
         .block_on(super::external::register(&wh, &session.settings, parsed))

@@ -46,7 +46,7 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
     }
     let runtime = session.runtime()?;
     let wh = runtime
-        .block_on(open_warehouse(&session.settings, false))
+        .block_on(open_warehouse(&session, false))
         .map_err(|d| session.fail(d))?;
     runtime
         .block_on(super::external::register(&wh, &session.settings, &p.parsed))

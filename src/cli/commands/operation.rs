@@ -58,7 +58,7 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
     }
     if session.settings.target.kind == TargetKind::DataFusion {
         let wh = runtime
-            .block_on(super::execute::open_warehouse(&session.settings, true))
+            .block_on(super::execute::open_warehouse(&session, true))
             .map_err(|d| session.fail(d))?;
         runtime
             .block_on(super::external::register(&wh, &session.settings, &p.parsed))
