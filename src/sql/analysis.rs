@@ -269,10 +269,11 @@ impl Analyzer {
             case_insensitive,
         ))
         .map_err(|e| engine_error(&e))?;
-        // Type coercion and its checks run in the analyzer rules.
-        state
+        // Type coercion and its checks run in the analyzer rules; the
+        // analyzed plan has the types the rows will have (a UNION's widest).
+        let plan = state
             .analyzer()
-            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+            .execute_and_check(plan, state.config_options(), |_, _| {})
             .map_err(|e| engine_error(&e))?;
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let lineage = lineage_of(&plan, &self.relations);

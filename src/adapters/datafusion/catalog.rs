@@ -134,13 +134,18 @@ impl SchemaProvider for LazySchema {
             let file = storage::view_file(&self.root, &self.schema, name);
             match std::fs::read_to_string(&file) {
                 Ok(sql) => {
-                    let planned = ctx.sql(&sql).await.map_err(|e| {
+                    let state = ctx.state();
+                    let schema = async {
+                        let plan = state.create_logical_plan(&sql).await?;
+                        super::declared_schema(&state, &plan)
+                    }
+                    .await
+                    .map_err(|e| {
                         DataFusionError::Plan(format!(
                             "view {}.{name} no longer plans: {e}",
                             self.schema
                         ))
                     })?;
-                    let schema: SchemaRef = Arc::new(planned.schema().as_arrow().clone());
                     Arc::new(SqlView {
                         sql,
                         schema,
@@ -246,6 +251,45 @@ impl TableProvider for SqlView {
             }
             None => df,
         };
-        df.create_physical_plan().await
+        let plan = df.create_physical_plan().await?;
+        conform(plan, &self.schema, projection)
     }
+}
+
+/// `plan` with the columns the view declared (all, or `projection` of
+/// them), cast where the executed types differ from the declared ones: a
+/// reader planned against the declared schema must get it.
+fn conform(
+    plan: Arc<dyn ExecutionPlan>,
+    declared: &SchemaRef,
+    projection: Option<&Vec<usize>>,
+) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+    use datafusion::physical_expr::expressions::{CastExpr, Column};
+    use datafusion::physical_plan::projection::ProjectionExec;
+    let wanted: Vec<usize> = match projection {
+        Some(cols) => cols.clone(),
+        None => (0..declared.fields().len()).collect(),
+    };
+    let actual = plan.schema();
+    let same = wanted
+        .iter()
+        .zip(actual.fields())
+        .all(|(i, f)| declared.field(*i).data_type() == f.data_type());
+    // (A plan of other columns than asked is the planner's to report.)
+    if same || wanted.len() != actual.fields().len() {
+        return Ok(plan);
+    }
+    let mut exprs: Vec<(Arc<dyn datafusion::physical_expr::PhysicalExpr>, String)> = Vec::new();
+    for (n, i) in wanted.iter().enumerate() {
+        let field = declared.field(*i);
+        let column = Arc::new(Column::new(actual.field(n).name(), n));
+        let expr: Arc<dyn datafusion::physical_expr::PhysicalExpr> =
+            if actual.field(n).data_type() == field.data_type() {
+                column
+            } else {
+                Arc::new(CastExpr::new(column, field.data_type().clone(), None))
+            };
+        exprs.push((expr, field.name().clone()));
+    }
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
 }

@@ -240,12 +240,8 @@ impl Warehouse {
     /// Plans `sql`. With case-insensitive columns, also returns the
     /// statement as planned when a column name was respelled.
     async fn plan(&self, sql: &str) -> Result<(DataFrame, Option<String>), WarehouseError> {
-        if !self.case_insensitive {
-            let df = self.ctx.sql(sql).await.map_err(WarehouseError::engine)?;
-            return Ok((df, None));
-        }
         let state = self.ctx.state();
-        let (plan, respelled) = crate::sql::case::plan_sql(&state, sql, true)
+        let (plan, respelled) = crate::sql::case::plan_sql(&state, sql, self.case_insensitive)
             .await
             .map_err(WarehouseError::engine)?;
         let df = self
@@ -373,10 +369,12 @@ impl Warehouse {
         }
     }
 
-    /// Plans `sql` without running it and returns its output schema.
+    /// Plans `sql` without running it and returns the schema its rows
+    /// will have (see [`declared_schema`]).
     pub async fn plan_schema(&self, sql: &str) -> Result<SchemaRef, WarehouseError> {
         let df = self.sql(sql).await?;
-        Ok(Arc::new(df.schema().as_arrow().clone()))
+        let (state, plan) = df.into_parts();
+        declared_schema(&state, &plan).map_err(WarehouseError::engine)
     }
 
     /// Runs a query and returns its rows.
@@ -696,10 +694,15 @@ fn parquet_rows(path: &Path) -> u64 {
 /// plan that sorts its output ends in one partition, so an ordered result
 /// stays one file in order.
 async fn write_parquet(df: DataFrame, folder: &Path, stem: &str) -> Result<u64, WarehouseError> {
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let streams = df
-        .execute_stream_partitioned()
+    // The files take the schema of the rows as executed (the logical
+    // plan's can differ, see `declared_schema`).
+    let task = Arc::new(df.task_ctx());
+    let plan = df
+        .create_physical_plan()
         .await
+        .map_err(WarehouseError::engine)?;
+    let schema = plan.schema();
+    let streams = datafusion::physical_plan::execute_stream_partitioned(plan, task)
         .map_err(WarehouseError::engine)?;
     let file = |n: usize| folder.join(format!("{stem}-{n:05}.parquet"));
     if streams.is_empty() {
@@ -759,6 +762,24 @@ async fn write_stream(
     file.sync_all()
         .map_err(|e| WarehouseError::io("cannot sync", &path, e))?;
     Ok(rows)
+}
+
+/// The schema the rows of `plan` will have: that of the optimized plan.
+/// A plan's schema before analysis can differ from its rows': a `UNION`
+/// of an INTEGER and a BIGINT column says INTEGER (its first input's type)
+/// and produces BIGINT, and `round(decimal, 0)` changes its scale once its
+/// argument's cast is folded. A view declared with such a schema fails its
+/// readers ("Invalid comparison operation: BIGINT != INTEGER").
+pub(crate) fn declared_schema(
+    state: &datafusion::execution::SessionState,
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> Result<SchemaRef, datafusion::error::DataFusionError> {
+    use datafusion::logical_expr::LogicalPlan as P;
+    if matches!(plan, P::Ddl(_) | P::Statement(_) | P::Dml(_) | P::Copy(_)) {
+        return Ok(Arc::new(plan.schema().as_arrow().clone()));
+    }
+    let optimized = state.optimize(plan)?;
+    Ok(Arc::new(optimized.schema().as_arrow().clone()))
 }
 
 pub fn quote(ident: &str) -> String {
