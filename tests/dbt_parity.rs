@@ -778,7 +778,58 @@ fn identifiers_resolve_regardless_of_case() {
     ]);
     let run = rdbt(exact.path(), &["build"]);
     assert_ne!(run.code, 0, "{}", run.transcript());
-    assert!(run.stdout.contains("No field named id"), "{}", run.transcript());
+    assert!(
+        run.stdout.contains("No field named id"),
+        "{}",
+        run.transcript()
+    );
+}
+
+/// #28 item 16: an integer literal that becomes a column is an INTEGER, as
+/// in DuckDB (`typeof` says so); a view whose rows' types settle only
+/// after planning (a UNION of INTEGER and BIGINT, `round(decimal, 0)`)
+/// reads back with the types its rows have.
+#[test]
+fn integer_literals_are_integer() {
+    let p = duckdb_project(&[
+        (
+            "models/lits.sql",
+            "select 1 as a, -2 as b, 3000000000 as c, case when true then 1 else 0 end as d, coalesce(null, 5) as e, [1, 2] as l",
+        ),
+        (
+            "models/mixed.sql",
+            "select 1 as id, 2 as two union all select 2, 3000000000",
+        ),
+        (
+            "models/rounded.sql",
+            "select round(cast(430.123 as decimal(28,6)), 0) as r, 430 as e",
+        ),
+    ]);
+    build_ok(p.path(), &[]);
+    assert_eq!(
+        rows(
+            p.path(),
+            "select typeof(a) as a, typeof(b) as b, typeof(c) as c, typeof(d) as d, typeof(e) as e, typeof(l) as l, typeof(1) as lit from {{ ref('lits') }}"
+        ),
+        vec![json!({
+            "a": "INTEGER", "b": "INTEGER", "c": "BIGINT", "d": "INTEGER",
+            "e": "INTEGER", "l": "INTEGER[]", "lit": "INTEGER"
+        })]
+    );
+    assert_eq!(
+        rows(
+            p.path(),
+            "select typeof(two) as t, count(*) as n from {{ ref('mixed') }} where two != 2 group by 1"
+        ),
+        vec![json!({"t": "BIGINT", "n": 1})]
+    );
+    assert_eq!(
+        rows(
+            p.path(),
+            "select count(*) as n from {{ ref('rounded') }} where r != e"
+        ),
+        vec![json!({"n": 0})]
+    );
 }
 
 /// #28 item 15: more of DuckDB's common functions run with DuckDB's results.

@@ -22,7 +22,6 @@ mod world;
 
 pub use cache::ParseCache;
 pub use dialect::{executable_sql, sql_dialect_of};
-pub use world::project_sql_dialect;
 pub use environment::{Compiler, render_env_string};
 pub use generic_tests::jinja_literal;
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, TestKwargs};
@@ -31,6 +30,7 @@ pub(crate) use parse::blank_node;
 pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};
 pub use warehouse_access::{QueryTable, WarehouseAccess};
+pub use world::project_sql_dialect;
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::project::ResourceType;

@@ -335,10 +335,10 @@ impl State {
                 };
             }
         };
-        match self
-            .analyzer
-            .analyze_statement(statement, compiler.world.sql_dialect.case_insensitive_columns())
-        {
+        match self.analyzer.analyze_statement(
+            statement,
+            compiler.world.sql_dialect.case_insensitive_columns(),
+        ) {
             Ok((mut schema, model)) => {
                 if node.resource_type == ResourceType::Snapshot {
                     schema = schema.with_snapshot_columns();
@@ -435,10 +435,10 @@ impl State {
                 };
             }
         };
-        match self
-            .analyzer
-            .analyze_statement(statement, compiler.world.sql_dialect.case_insensitive_columns())
-        {
+        match self.analyzer.analyze_statement(
+            statement,
+            compiler.world.sql_dialect.case_insensitive_columns(),
+        ) {
             Err(e) if !e.unknown_relation => Outcome::Diag(yaml_located(
                 node,
                 format!("test `{}` cannot run: {}", node.name, e.message),

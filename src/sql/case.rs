@@ -14,8 +14,8 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, JoinConstraint, ObjectNamePart, Query, Select, SelectItem, Statement,
-    TableFactor, VisitMut, Visitor, VisitorMut,
+    Expr, Ident, JoinConstraint, ObjectNamePart, Query, Select, SelectItem, Statement, TableFactor,
+    VisitMut, Visitor, VisitorMut,
 };
 use std::collections::HashMap;
 use std::ops::ControlFlow;

@@ -269,6 +269,7 @@ fn all_functions() -> Vec<ScalarUDF> {
             |_| DataType::Utf8,
             duckdb_regexp_extract,
         ),
+        function("duckdb_typeof", 1, |_| DataType::Utf8, duckdb_typeof),
         function(
             "duckdb_epoch_ms",
             1,
@@ -1199,6 +1200,63 @@ fn duckdb_regexp_extract(args: &[ScalarValue]) -> Result<ScalarValue, String> {
             .and_then(|c| c.get(group).map(|m| m.as_str().to_string()))
             .unwrap_or_default(),
     )))
+}
+
+/// DuckDB's `typeof`: the name DuckDB gives the argument's type.
+fn duckdb_typeof(args: &[ScalarValue]) -> Result<ScalarValue, String> {
+    Ok(ScalarValue::Utf8(Some(duckdb_type_name(
+        &args[0].data_type(),
+    ))))
+}
+
+/// A type's name as DuckDB writes it (`INTEGER`, `DECIMAL(18,3)`,
+/// `VARCHAR[]`, `STRUCT(a INTEGER)`).
+pub fn duckdb_type_name(t: &DataType) -> String {
+    use DataType as D;
+    match t {
+        D::Null => "\"NULL\"".into(),
+        D::Int8 => "TINYINT".into(),
+        D::Int16 => "SMALLINT".into(),
+        D::Int32 => "INTEGER".into(),
+        D::Int64 => "BIGINT".into(),
+        D::UInt8 => "UTINYINT".into(),
+        D::UInt16 => "USMALLINT".into(),
+        D::UInt32 => "UINTEGER".into(),
+        D::UInt64 => "UBIGINT".into(),
+        D::Float16 | D::Float32 => "FLOAT".into(),
+        D::Float64 => "DOUBLE".into(),
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => "VARCHAR".into(),
+        D::Boolean => "BOOLEAN".into(),
+        D::Date32 | D::Date64 => "DATE".into(),
+        D::Time32(_) | D::Time64(_) => "TIME".into(),
+        D::Timestamp(_, None) => "TIMESTAMP".into(),
+        D::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        D::Interval(_) | D::Duration(_) => "INTERVAL".into(),
+        D::Decimal128(p, s) | D::Decimal256(p, s) => format!("DECIMAL({p},{s})"),
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => "BLOB".into(),
+        D::List(f) | D::LargeList(f) | D::ListView(f) | D::LargeListView(f) => {
+            format!("{}[]", duckdb_type_name(f.data_type()))
+        }
+        D::FixedSizeList(f, n) => format!("{}[{n}]", duckdb_type_name(f.data_type())),
+        D::Struct(fields) => format!(
+            "STRUCT({})",
+            fields
+                .iter()
+                .map(|f| format!("{} {}", f.name(), duckdb_type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        D::Map(f, _) => match f.data_type() {
+            D::Struct(kv) if kv.len() == 2 => format!(
+                "MAP({}, {})",
+                duckdb_type_name(kv[0].data_type()),
+                duckdb_type_name(kv[1].data_type())
+            ),
+            _ => "MAP".into(),
+        },
+        D::Dictionary(_, v) => duckdb_type_name(v),
+        other => other.to_string().to_uppercase(),
+    }
 }
 
 /// DuckDB's `epoch_ms`: milliseconds since the epoch of a timestamp, or the

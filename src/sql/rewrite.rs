@@ -22,9 +22,104 @@ pub(super) fn rewrite_statement(
     dialect: SqlDialect,
 ) -> Result<(), TranslateError> {
     let mut rewriter = Rewriter { dialect };
-    match statement.visit(&mut rewriter) {
-        ControlFlow::Continue(()) => Ok(()),
-        ControlFlow::Break(e) => Err(e),
+    if let ControlFlow::Break(e) = statement.visit(&mut rewriter) {
+        return Err(e);
+    }
+    if matches!(dialect, SqlDialect::DuckDb | SqlDialect::Postgres) {
+        let _ = statement.visit(&mut IntegerLiterals);
+    }
+    Ok(())
+}
+
+/// DuckDB and Postgres type an integer literal that fits 32 bits as
+/// INTEGER; DataFusion makes every one BIGINT. Where a literal becomes a
+/// column's value (a select item, a CASE result, a `coalesce` argument, a
+/// VALUES cell, a list element, and `typeof`'s argument) it is cast to
+/// INTEGER, so `1 as flag` is an INTEGER column
+/// as in DuckDB. Literals elsewhere keep BIGINT, the wider type: INTEGER
+/// arithmetic wraps on DataFusion where DuckDB raises an overflow error,
+/// and positions such as `LIMIT 10`, `ORDER BY 1` or a function's
+/// literal argument need the literal itself. Only literals the user wrote
+/// (with a position) are cast, not those of the translation's own SQL.
+struct IntegerLiterals;
+
+impl IntegerLiterals {
+    fn as_integer(e: &mut Expr) {
+        let literal = match e {
+            Expr::UnaryOp {
+                op: sqlparser::ast::UnaryOperator::Minus,
+                expr,
+            } => expr.as_mut(),
+            other => other,
+        };
+        if let Expr::Value(v) = literal
+            && v.span != sqlparser::tokenizer::Span::empty()
+            && let Value::Number(text, false) = &v.value
+            && text.parse::<i32>().is_ok()
+        {
+            let l = std::mem::replace(literal, Expr::value(Value::Null));
+            *literal = cast(l, DataType::Int(None));
+        }
+    }
+}
+
+impl VisitorMut for IntegerLiterals {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in &mut select.projection {
+            // An unnamed literal keeps its name (DataFusion names it after
+            // its text); only named outputs are cast.
+            if let SelectItem::ExprWithAlias { expr, .. } = item {
+                Self::as_integer(expr);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+        if let SetExpr::Values(values) = query.body.as_mut() {
+            values
+                .rows
+                .iter_mut()
+                .flat_map(|row| row.content.iter_mut())
+                .for_each(Self::as_integer);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Case {
+                conditions,
+                else_result,
+                ..
+            } => {
+                for c in conditions {
+                    Self::as_integer(&mut c.result);
+                }
+                if let Some(e) = else_result {
+                    Self::as_integer(e);
+                }
+            }
+            Expr::Array(array) => array.elem.iter_mut().for_each(Self::as_integer),
+            Expr::Function(f)
+                if matches!(
+                    function_name(f).1.as_str(),
+                    "COALESCE" | "IFNULL" | "NVL" | "DUCKDB_TYPEOF"
+                ) =>
+            {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    for arg in &mut list.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                            Self::as_integer(e);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -1144,6 +1239,7 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
                 "REGEXP_MATCHES" => renamed(f, "regexp_like"),
                 "REGEXP_EXTRACT" => renamed(f, "duckdb_regexp_extract"),
                 "EPOCH_MS" => renamed(f, "duckdb_epoch_ms"),
+                "TYPEOF" => renamed(f, "duckdb_typeof"),
                 "LEN" => renamed(f, "character_length"),
                 "STRLEN" => renamed(f, "octet_length"),
                 "LIST_VALUE" => renamed(f, "make_array"),
