@@ -698,6 +698,11 @@ fn full_join_using_coalesces_the_key() {
             "models/chain.sql",
             "select * from {{ ref('l') }} a full join {{ ref('r') }} b using (k) full join {{ ref('third') }} c using (k)",
         ),
+        // Mixed kinds, and a join on a key the first join merged.
+        (
+            "models/mixed.sql",
+            "select * from (select 0 as z, 1 as k, 1 as j, 'a' as x) a left join (select 1 as k, 1 as j, 'b' as y) b using (k, j) full join {{ ref('third') }} c using (k)",
+        ),
     ]);
     build_ok(p.path(), &[]);
     assert_eq!(
@@ -711,6 +716,32 @@ fn full_join_using_coalesces_the_key() {
     assert_eq!(
         rows(p.path(), "select * from {{ ref('named') }} order by k"),
         vec![json!({"k": 1, "n": 1}), json!({"k": 2, "n": 1})]
+    );
+    // `*` lists the first relation's columns with the keys merged in place.
+    let run = rdbt(
+        p.path(),
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select * from {{ ref('mixed') }} order by k",
+            "--output",
+            "csv",
+            "--limit",
+            "0",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        run.stdout.lines().collect::<Vec<_>>(),
+        vec![
+            "z,k,j,x,y,t",
+            "0,1,1,a,b,",
+            ",2,,,,third",
+            ",3,,,,only third"
+        ],
+        "{}",
+        run.transcript()
     );
     // In a chain, each join matches the key merged so far.
     assert_eq!(

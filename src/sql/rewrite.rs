@@ -277,34 +277,71 @@ impl VisitorMut for Rewriter {
 
 /// `a FULL JOIN b USING (k)`: in DuckDB and Postgres (and BigQuery) `k` is
 /// the coalesce of both sides, where DataFusion takes the left side's and
-/// gives NULL for rows only the right side has. The join becomes `ON a.k =
-/// b.k`, a bare `k` becomes `COALESCE(a.k, b.k)`, and `*` lists `k` once,
-/// then each side's other columns. Done for a FROM of two named relations;
-/// longer join chains are left as they are.
+/// gives NULL for rows only the right side has.
+///
+/// Done for a FROM that is one chain of `USING` joins (inner, left, right
+/// or full) with at least one right or full join, whose keys are the first
+/// join's (or some of them): each join becomes `ON`, matching the right
+/// relation to the key as merged so far (the left side's value after an
+/// inner or left join, the first non-NULL of both after a right or full
+/// one). A bare key means the merged key; `*` lists the first relation's
+/// columns with each key merged in its place, then every other relation's
+/// columns without the keys it was joined on, as DuckDB lists them. Other
+/// chains (keys a later relation brings, a `*` with options) are left as
+/// they are.
 fn full_join_using(select: &mut Select) {
     use sqlparser::ast::{
-        ExcludeSelectItem, JoinConstraint, JoinOperator, SelectItemQualifiedWildcardKind,
-        WildcardAdditionalOptions,
+        ExcludeSelectItem, JoinConstraint, JoinOperator, ReplaceSelectElement, ReplaceSelectItem,
+        SelectItemQualifiedWildcardKind, WildcardAdditionalOptions,
     };
     let [from] = select.from.as_mut_slice() else {
         return;
     };
-    // A chain `a FULL JOIN b USING (k) FULL JOIN c USING (k) ...`, every
-    // join on the same keys.
-    if from.joins.is_empty() {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        /// The merged key stays the left side's.
+        KeepLeft,
+        /// The merged key is the first non-NULL of the left and the right.
+        Coalesce,
+    }
+    // Each join's kind and keys; any other join leaves the chain alone.
+    let mut steps: Vec<(Kind, Vec<Ident>)> = Vec::with_capacity(from.joins.len());
+    for join in &from.joins {
+        let (kind, constraint) = match &join.join_operator {
+            JoinOperator::Join(c) | JoinOperator::Inner(c) => (Kind::KeepLeft, c),
+            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (Kind::KeepLeft, c),
+            JoinOperator::Right(c) | JoinOperator::RightOuter(c) | JoinOperator::FullOuter(c) => {
+                (Kind::Coalesce, c)
+            }
+            _ => return,
+        };
+        let JoinConstraint::Using(columns) = constraint else {
+            return;
+        };
+        let keys: Option<Vec<Ident>> = columns
+            .iter()
+            .map(|c| match c.0.as_slice() {
+                [part] => part.as_ident().cloned(),
+                _ => None,
+            })
+            .collect();
+        match keys {
+            Some(keys) if !keys.is_empty() => steps.push((kind, keys)),
+            _ => return,
+        }
+    }
+    if !steps.iter().any(|(kind, _)| *kind == Kind::Coalesce) {
         return;
     }
-    let JoinOperator::FullOuter(JoinConstraint::Using(columns)) = &from.joins[0].join_operator
-    else {
-        return;
-    };
-    let columns = columns.clone();
-    if !from.joins.iter().all(|j| {
-        matches!(&j.join_operator, JoinOperator::FullOuter(JoinConstraint::Using(c)) if *c == columns)
-    }) {
+    let same = |a: &Ident, b: &Ident| a.value.eq_ignore_ascii_case(&b.value);
+    let all_keys: Vec<Ident> = steps[0].1.clone();
+    if !steps
+        .iter()
+        .all(|(_, keys)| keys.iter().all(|k| all_keys.iter().any(|a| same(a, k))))
+    {
         return;
     }
-    // How each side's columns are qualified: its alias, else its name.
+    // How each relation's columns are qualified: its alias, else its name.
     let qualifier = |t: &TableFactor| -> Option<Vec<Ident>> {
         match t {
             TableFactor::Table { alias: Some(a), .. }
@@ -326,13 +363,6 @@ fn full_join_using(select: &mut Select) {
     else {
         return;
     };
-    let keys: Vec<Ident> = columns
-        .iter()
-        .filter_map(|c| c.0.last().and_then(|p| p.as_ident()).cloned())
-        .collect();
-    if keys.len() != columns.len() || keys.is_empty() {
-        return;
-    }
     // A `*` with options of its own is left alone (and so is the join).
     if select.projection.iter().any(|item| {
         matches!(item, SelectItem::Wildcard(o) if *o != WildcardAdditionalOptions::default())
@@ -344,65 +374,107 @@ fn full_join_using(select: &mut Select) {
         parts.push(k.clone());
         Expr::CompoundIdentifier(parts)
     };
-    // The key as DuckDB exposes it after the first `n` relations: the first
-    // of their values that is not NULL.
-    let merged_upto = |n: usize, k: &Ident| {
-        if n == 1 {
-            side(&qualifiers[0], k)
-        } else {
-            call(
-                "coalesce",
-                qualifiers[..n].iter().map(|q| side(q, k)).collect(),
-            )
-        }
-    };
-    let merged = |k: &Ident| merged_upto(qualifiers.len(), k);
-    for (i, join) in from.joins.iter_mut().enumerate() {
-        // Join number i joins relation i + 1 to the i + 1 before it.
-        let on = keys
-            .iter()
-            .map(|k| Expr::BinaryOp {
-                left: Box::new(merged_upto(i + 1, k)),
+    // The key as exposed after each join: starts as the first relation's.
+    let mut merged: Vec<(Ident, Expr)> = all_keys
+        .iter()
+        .map(|k| (k.clone(), side(&qualifiers[0], k)))
+        .collect();
+    for (i, (join, (kind, keys))) in from.joins.iter_mut().zip(&steps).enumerate() {
+        let right = &qualifiers[i + 1];
+        let mut on: Option<Expr> = None;
+        for k in keys {
+            let Some((_, left)) = merged.iter_mut().find(|(m, _)| same(m, k)) else {
+                return;
+            };
+            let condition = Expr::BinaryOp {
+                left: Box::new(left.clone()),
                 op: BinaryOperator::Eq,
-                right: Box::new(side(&qualifiers[i + 1], k)),
-            })
-            .reduce(|a, b| Expr::BinaryOp {
-                left: Box::new(a),
-                op: BinaryOperator::And,
-                right: Box::new(b),
+                right: Box::new(side(right, k)),
+            };
+            on = Some(match on {
+                None => condition,
+                Some(a) => Expr::BinaryOp {
+                    left: Box::new(a),
+                    op: BinaryOperator::And,
+                    right: Box::new(condition),
+                },
             });
+            if *kind == Kind::Coalesce {
+                let mut args = match &*left {
+                    Expr::Function(f) if function_name(f).1 == "COALESCE" => {
+                        plain_args(f).unwrap_or_default()
+                    }
+                    other => vec![other.clone()],
+                };
+                args.push(side(right, k));
+                *left = call("coalesce", args);
+            }
+        }
         let Some(on) = on else { return };
-        join.join_operator = JoinOperator::FullOuter(JoinConstraint::On(on));
+        let constraint = JoinConstraint::On(on);
+        join.join_operator = match join.join_operator {
+            JoinOperator::Join(_) | JoinOperator::Inner(_) => JoinOperator::Inner(constraint),
+            JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => {
+                JoinOperator::LeftOuter(constraint)
+            }
+            JoinOperator::Right(_) | JoinOperator::RightOuter(_) => {
+                JoinOperator::RightOuter(constraint)
+            }
+            _ => JoinOperator::FullOuter(constraint),
+        };
     }
-    let is_key = |i: &Ident| keys.iter().any(|k| k.value.eq_ignore_ascii_case(&i.value));
+    let merged_key = |i: &Ident| -> Option<Expr> {
+        merged
+            .iter()
+            .find(|(k, _)| same(k, i))
+            .map(|(_, e)| e.clone())
+    };
     let bare_keys = |e: &mut Expr| {
         let _ = sqlparser::ast::visit_expressions_mut(e, |e| {
             if let Expr::Identifier(i) = e
-                && let Some(k) = keys.iter().find(|k| k.value.eq_ignore_ascii_case(&i.value))
+                && let Some(m) = merged_key(i)
             {
-                *e = merged(k);
+                *e = m;
             }
             ControlFlow::<()>::Continue(())
         });
     };
-    let mut projection = Vec::with_capacity(select.projection.len() + keys.len());
+    let mut projection = Vec::with_capacity(select.projection.len() + qualifiers.len());
     for item in std::mem::take(&mut select.projection) {
         match item {
             SelectItem::Wildcard(_) => {
-                for k in &keys {
-                    projection.push(SelectItem::ExprWithAlias {
-                        expr: merged(k),
-                        alias: k.clone(),
-                    });
-                }
-                for q in &qualifiers {
+                let wildcard = |q: &[Ident], options| {
+                    SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(q.to_vec())),
+                        options,
+                    )
+                };
+                projection.push(wildcard(
+                    &qualifiers[0],
+                    WildcardAdditionalOptions {
+                        opt_replace: Some(ReplaceSelectItem {
+                            items: merged
+                                .iter()
+                                .map(|(k, e)| {
+                                    Box::new(ReplaceSelectElement {
+                                        expr: e.clone(),
+                                        column_name: k.clone(),
+                                        as_keyword: true,
+                                    })
+                                })
+                                .collect(),
+                        }),
+                        ..Default::default()
+                    },
+                ));
+                for (q, (_, keys)) in qualifiers[1..].iter().zip(&steps) {
                     let exclude = ExcludeSelectItem::Multiple(
                         keys.iter()
                             .map(|k| ObjectName::from(vec![k.clone()]))
                             .collect(),
                     );
-                    projection.push(SelectItem::QualifiedWildcard(
-                        SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(q.clone())),
+                    projection.push(wildcard(
+                        q,
                         WildcardAdditionalOptions {
                             opt_exclude: Some(exclude),
                             ..Default::default()
@@ -410,16 +482,9 @@ fn full_join_using(select: &mut Select) {
                     ));
                 }
             }
-            SelectItem::UnnamedExpr(Expr::Identifier(i)) if is_key(&i) => {
-                let k = keys
-                    .iter()
-                    .find(|k| k.value.eq_ignore_ascii_case(&i.value))
-                    .cloned()
-                    .unwrap_or(i.clone());
-                projection.push(SelectItem::ExprWithAlias {
-                    expr: merged(&k),
-                    alias: i,
-                });
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) if merged_key(&i).is_some() => {
+                let expr = merged_key(&i).unwrap_or(Expr::Identifier(i.clone()));
+                projection.push(SelectItem::ExprWithAlias { expr, alias: i });
             }
             SelectItem::UnnamedExpr(mut e) => {
                 bare_keys(&mut e);

@@ -146,6 +146,18 @@ impl SchemaProvider for LazySchema {
                             self.schema
                         ))
                     })?;
+                    // Declared nullable: a reader planned as if a column
+                    // could not be NULL fails in the engine ("Physical input
+                    // schema ... nullability", #28 item 18) when the view's
+                    // plan at scan time says otherwise.
+                    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.as_ref().clone().with_nullable(true))
+                            .collect::<Vec<_>>(),
+                        schema.metadata().clone(),
+                    ));
                     Arc::new(SqlView {
                         sql,
                         schema,
