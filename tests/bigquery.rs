@@ -597,6 +597,44 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
             assert_eq!(l, r, "{mart}: the warehouses disagree");
         }
     }
+
+    // `rdbt show` reads BigQuery as it reads the embedded warehouse: the
+    // same CSV for the same model (rows sorted: neither mart orders them).
+    for mart in ["mart_retention_monthly", "mart_customer_segments"] {
+        let show = |target: &str| {
+            let run = common::rdbt(
+                dir.path(),
+                &[
+                    "show", "-q", "--target", target, "-s", mart, "--limit", "0", "--output", "csv",
+                ],
+            );
+            assert_eq!(run.code, 0, "{}", run.transcript());
+            let mut lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+            lines[1..].sort();
+            lines
+        };
+        let (local, remote) = (show("local"), show("emulator"));
+        assert!(local.len() > 1, "{mart}: {local:?}");
+        assert_eq!(local, remote, "{mart}: `show` differs between the targets");
+    }
+    let inline = common::rdbt(
+        dir.path(),
+        &[
+            "show",
+            "-q",
+            "--target",
+            "emulator",
+            "--inline",
+            "select customer_id from {{ ref('fact_order') }} order by customer_id",
+            "--limit",
+            "3",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(inline.code, 0, "{}", inline.transcript());
+    let rows: Vec<Value> = serde_json::from_str(&inline.stdout).expect("json rows");
+    assert_eq!(rows.len(), 3, "{}", inline.stdout);
 }
 
 #[test]

@@ -1,12 +1,109 @@
 //! Warehouses. Each adapter is a pure [`Dialect`] (quoting, relation names,
-//! type names) plus, once execution lands, an async connection. Code above
-//! this module asks the dialect; it never branches on the warehouse kind.
+//! type names) and an [`Adapter`]: the async connection that `run/` and
+//! `cli/` use as `Arc<dyn Adapter>`. Code above this module asks these; it
+//! never branches on the warehouse kind.
 
 pub mod bigquery;
 pub mod datafusion;
 
 use crate::settings::TargetKind;
 use crate::sql::SqlDialect;
+use ::datafusion::arrow::record_batch::RecordBatch;
+
+/// A relation that exists in the warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+}
+
+impl RelationKind {
+    /// As dbt's `Relation.type` says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelationKind::Table => "table",
+            RelationKind::View => "view",
+        }
+    }
+}
+
+/// One column of a relation, with its type as the warehouse spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+}
+
+/// What a warehouse can do beyond running SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `MERGE` statements.
+    pub supports_merge: bool,
+    /// Multi-statement transactions.
+    pub supports_transactions: bool,
+    /// Cost estimates without running (BigQuery's dry run).
+    pub supports_dry_run: bool,
+}
+
+/// A warehouse call that failed: the warehouse's message, with what to do
+/// when the adapter knows.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct AdapterError {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl AdapterError {
+    pub fn new(message: impl Into<String>) -> Self {
+        AdapterError {
+            message: message.into(),
+            help: None,
+        }
+    }
+}
+
+/// A warehouse connection. Every warehouse implements it; code above
+/// `adapters/` holds an `Arc<dyn Adapter>` and never names the warehouse.
+#[async_trait::async_trait]
+pub trait Adapter: Send + Sync {
+    /// The adapter name as dbt macros see it (`adapter.type()`).
+    fn adapter_type(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Runs a query and returns its rows as Arrow batches, at most `limit`
+    /// of them, in the query's order. An empty result still carries its
+    /// columns (one empty batch).
+    async fn query(
+        &self,
+        sql: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<RecordBatch>, AdapterError>;
+
+    /// Runs a statement for its effect.
+    async fn execute(&self, sql: &str) -> Result<(), AdapterError>;
+
+    /// The columns of `schema.name`, or `None` when it does not exist.
+    async fn columns(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<Vec<ColumnInfo>>, AdapterError>;
+
+    /// Whether `schema.name` exists, and as what.
+    async fn relation_kind(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<RelationKind>, AdapterError>;
+
+    /// Creates a schema (a BigQuery dataset) if it does not exist.
+    async fn create_schema(&self, schema: &str) -> Result<(), AdapterError>;
+
+    /// Drops a table or view; a missing one is not an error.
+    async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), AdapterError>;
+}
 
 /// SQL generation facts of one warehouse.
 pub trait Dialect: Send + Sync {

@@ -63,9 +63,14 @@ impl Engine {
         &self,
         handle: tokio::runtime::Handle,
     ) -> Arc<dyn crate::compile::WarehouseAccess> {
+        Arc::new(bridge::Bridge::with_handle(self.adapter(), handle))
+    }
+
+    /// The warehouse as an [`crate::adapters::Adapter`].
+    pub fn adapter(&self) -> Arc<dyn crate::adapters::Adapter> {
         match self {
-            Engine::Local(w) => Arc::new(bridge::Bridge::with_handle(w.clone(), handle)),
-            Engine::BigQuery(b) => Arc::new(bridge::BigQueryBridge::new(b.clone(), handle)),
+            Engine::Local(w) => w.clone(),
+            Engine::BigQuery(b) => b.clone(),
         }
     }
 

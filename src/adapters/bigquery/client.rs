@@ -98,6 +98,8 @@ pub struct JobOptions {
     pub dry_run: bool,
     /// Fetch the result rows (tests, `run_query`); statements do not.
     pub fetch_rows: bool,
+    /// Stop fetching after this many rows (`rdbt show --limit`).
+    pub max_rows: Option<usize>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -342,6 +344,10 @@ impl Client {
         let mut page_token: Option<String> = None;
         loop {
             let mut url = self.api(&format!("/queries/{job_id}?{}", self.location_query()));
+            if let Some(max) = options.max_rows {
+                let left = max.saturating_sub(result.rows.len()).max(1);
+                url.push_str(&format!("&maxResults={left}"));
+            }
             if let Some(t) = &page_token {
                 url.push_str(&format!("&pageToken={}", percent(t)));
             }
@@ -355,6 +361,12 @@ impl Client {
                 }
             }
             page_token = page["pageToken"].as_str().map(str::to_string);
+            if let Some(max) = options.max_rows
+                && result.rows.len() >= max
+            {
+                result.rows.truncate(max);
+                break;
+            }
             if page_token.is_none() {
                 break;
             }

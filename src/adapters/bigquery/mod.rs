@@ -2,6 +2,8 @@
 //! credentials, and the SQL each materialization sends. The run module
 //! drives it; nothing here knows about nodes.
 
+mod adapter;
+pub mod arrow;
 mod auth;
 pub mod catalog;
 pub mod client;
@@ -76,7 +78,23 @@ impl BigQuery {
         let options = JobOptions {
             dry_run,
             fetch_rows,
+            max_rows: None,
             labels: self.labels(node),
+        };
+        self.client.query(sql, &options).await
+    }
+
+    /// Runs a query and returns at most `limit` of its rows, in its order.
+    pub async fn fetch_limited(
+        &self,
+        sql: &str,
+        limit: Option<usize>,
+    ) -> Result<QueryResult, BigQueryError> {
+        let options = JobOptions {
+            fetch_rows: true,
+            max_rows: limit,
+            labels: self.labels(None),
+            ..Default::default()
         };
         self.client.query(sql, &options).await
     }

@@ -4,6 +4,7 @@
 //! warehouse opens. One writer at a time (a lock file); readers never lock.
 //! The only place `datafusion::` is used for execution.
 
+mod adapter;
 mod catalog;
 pub mod external;
 mod land;
@@ -88,19 +89,7 @@ pub fn clean_message(m: &str) -> String {
     crate::sql::types::sql_types_in_message(s, "")
 }
 
-/// A relation that exists in the warehouse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelationKind {
-    Table,
-    View,
-}
-
-/// One column of a relation, with its Arrow type spelled as SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColumnInfo {
-    pub name: String,
-    pub data_type: String,
-}
+pub use super::{ColumnInfo, RelationKind};
 
 /// A relation as the catalog describes it. `kind` is `None` for relations
 /// the warehouse reads but does not hold (sources on the land).

@@ -761,6 +761,29 @@ fn write_run_artifacts(
 /// compiler, so `run_query` and adapter look-ups work in `compile` and
 /// `show`. Without a local warehouse (a BigQuery target, or nothing built
 /// yet) templates simply see no warehouse.
+/// Opens the target's warehouse for reading, whatever it is, and lets
+/// templates introspect it (`run_query`, `adapter.get_relation`).
+pub fn attach_adapter(
+    session: &Session,
+    compiler: &crate::compile::Compiler,
+    parsed: &crate::compile::ParsedProject,
+) -> Result<(tokio::runtime::Runtime, Arc<dyn crate::adapters::Adapter>), Failure> {
+    let (runtime, warehouse) = attach_reader(session, compiler, parsed)?;
+    let adapter: Arc<dyn crate::adapters::Adapter> =
+        match warehouse {
+            Some(wh) => wh,
+            None => {
+                let bq = open_bigquery(&session.settings, &compiler.world.invocation_id, None)
+                    .map_err(|d| session.fail(d))?;
+                let _ = compiler.world.warehouse.set(Arc::new(
+                    crate::run::bridge::Bridge::with_handle(bq.clone(), runtime.handle().clone()),
+                ));
+                bq
+            }
+        };
+    Ok((runtime, adapter))
+}
+
 pub fn attach_reader(
     session: &Session,
     compiler: &crate::compile::Compiler,

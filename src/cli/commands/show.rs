@@ -11,7 +11,7 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
+    let (runtime, adapter) = super::execute::attach_adapter(&session, &p.compiler, &p.parsed)?;
     let world = p.compiler.world.clone();
     let mut dialect = world.sql_dialect;
     let mut origin: (std::path::PathBuf, std::sync::Arc<str>) =
@@ -85,21 +85,12 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let limit = (args.limit > 0).then_some(args.limit);
     let batches = runtime
         .block_on(async {
-            let wh = match warehouse {
-                Some(wh) => wh,
-                None => {
-                    return Err(Diagnostic::error(
-                        codes::USAGE,
-                        "`rdbt show` runs on the embedded warehouse; this target has none",
-                    )
-                    .with_help("use --target local"));
-                }
-            };
-            wh.query_limited(&sql, limit).await.map_err(|e| {
+            adapter.query(&sql, limit).await.map_err(|e| {
+                let help = e.help.clone().unwrap_or_else(|| {
+                    "check that the models it reads were built (`rdbt build`) and the SQL and data are valid".into()
+                });
                 let d = Diagnostic::error(codes::QUERY_FAILED, format!("the query failed: {e}"))
-                    .with_help(
-                        "check that the models it reads were built (`rdbt build`) and the SQL and data are valid",
-                    );
+                    .with_help(help);
                 // The node's file, when a node was shown.
                 if args.inline.is_some() {
                     d
