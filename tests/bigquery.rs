@@ -617,6 +617,35 @@ fn the_example_project_builds_on_the_emulator_with_the_same_gold_marts() {
         assert!(local.len() > 1, "{mart}: {local:?}");
         assert_eq!(local, remote, "{mart}: `show` differs between the targets");
     }
+    // Source freshness reads the same newest rows on both targets.
+    let freshness = |target: &str| {
+        let run = common::rdbt(dir.path(), &["source", "freshness", "--target", target]);
+        assert!(run.code <= 1, "{}", run.transcript());
+        assert!(
+            !run.stdout.contains("could not be checked"),
+            "{}",
+            run.transcript()
+        );
+        let doc: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("target/rdbt/sources.json")).unwrap(),
+        )
+        .unwrap();
+        let mut newest: Vec<(String, Value)> = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["unique_id"].to_string(), r["max_loaded_at"].clone()))
+            .collect();
+        newest.sort_by(|a, b| a.0.cmp(&b.0));
+        newest
+    };
+    let (local, remote) = (freshness("local"), freshness("emulator"));
+    assert!(
+        !local.is_empty() && local.iter().all(|(_, t)| t.is_string()),
+        "{local:?}"
+    );
+    assert_eq!(local, remote, "freshness differs between the targets");
+
     let inline = common::rdbt(
         dir.path(),
         &[

@@ -43,6 +43,8 @@ pub struct Capabilities {
     pub supports_transactions: bool,
     /// Cost estimates without running (BigQuery's dry run).
     pub supports_dry_run: bool,
+    /// Every relation records when it last changed ([`Adapter::last_modified`]).
+    pub supports_metadata_freshness: bool,
 }
 
 /// A warehouse call that failed: the warehouse's message, with what to do
@@ -103,6 +105,14 @@ pub trait Adapter: Send + Sync {
 
     /// Drops a table or view; a missing one is not an error.
     async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), AdapterError>;
+
+    /// When `schema.name`'s data last changed, as the warehouse records it
+    /// (dbt's metadata-based source freshness); `None` where it does not.
+    async fn last_modified(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AdapterError>;
 }
 
 /// SQL generation facts of one warehouse.

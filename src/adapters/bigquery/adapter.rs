@@ -24,6 +24,7 @@ impl Adapter for BigQuery {
             supports_merge: true,
             supports_transactions: true,
             supports_dry_run: true,
+            supports_metadata_freshness: true,
         }
     }
 
@@ -78,5 +79,16 @@ impl Adapter for BigQuery {
 
     async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
         Ok(self.drop_table(schema, name).await?)
+    }
+
+    async fn last_modified(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AdapterError> {
+        Ok(self
+            .table(schema, name)
+            .await?
+            .and_then(|t| t.last_modified))
     }
 }

@@ -87,6 +87,8 @@ pub struct TableInfo {
     pub fields: Vec<Field>,
     pub num_rows: Option<u64>,
     pub num_bytes: Option<u64>,
+    /// When the table's data or schema last changed (`lastModifiedTime`).
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
     pub description: Option<String>,
     /// Top-level column descriptions, by column name.
     pub column_descriptions: BTreeMap<String, String>,
@@ -426,6 +428,9 @@ impl Client {
             fields: fields_of(&v["schema"]["fields"]),
             num_rows: number(&v["numRows"]),
             num_bytes: number(&v["numBytes"]),
+            last_modified: number(&v["lastModifiedTime"])
+                .and_then(|ms| i64::try_from(ms).ok())
+                .and_then(chrono::DateTime::from_timestamp_millis),
             description: v["description"].as_str().map(str::to_string),
             column_descriptions: v["schema"]["fields"]
                 .as_array()

@@ -21,6 +21,7 @@ impl Adapter for Warehouse {
             supports_merge: false,
             supports_transactions: false,
             supports_dry_run: false,
+            supports_metadata_freshness: false,
         }
     }
 
@@ -59,5 +60,17 @@ impl Adapter for Warehouse {
 
     async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
         Ok(Warehouse::drop_relation(self, schema, name).await?)
+    }
+
+    /// Files in place date themselves: an external source's newest file.
+    async fn last_modified(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AdapterError> {
+        if !self.is_external(schema, name) {
+            return Ok(None);
+        }
+        Ok(self.external_newest_file(schema, name).await?)
     }
 }

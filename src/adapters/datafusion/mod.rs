@@ -265,6 +265,15 @@ impl Warehouse {
     /// When the newest file of the external source at `schema.name` was
     /// modified; `Ok(None)` when it has no files, an error when it is not
     /// an external source.
+    /// Whether `schema.name` is a source declared over files in place.
+    pub fn is_external(&self, schema: &str, name: &str) -> bool {
+        self.externals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .sources
+            .contains_key(&format!("{schema}.{name}"))
+    }
+
     pub async fn external_newest_file(
         &self,
         schema: &str,

@@ -2,7 +2,6 @@
 //! `loaded_at_field` and a `freshness` policy, the age of its newest row
 //! against `warn_after` / `error_after`; results in target/sources.json.
 
-use super::execute::open_warehouse;
 use crate::cli::args::{FreshnessArgs, GlobalArgs};
 use crate::cli::session::{Failure, Session};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
@@ -25,32 +24,66 @@ fn threshold_seconds(v: Option<&Value>) -> Option<f64> {
     Some(count * unit)
 }
 
+/// The newest `loaded_at` of a freshness query's one row, as an instant
+/// (a timestamp without a zone is UTC, as dbt reads it).
+fn newest(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    let Some(column) = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| b.column(0))
+    else {
+        return Ok(None);
+    };
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let cast =
+        datafusion::arrow::compute::cast(column, &utc).map_err(|e| format!("loaded_at: {e}"))?;
+    let Some(micros) = cast.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
+        return Ok(None);
+    };
+    if micros.is_null(0) {
+        return Ok(None);
+    }
+    Ok(chrono::DateTime::from_timestamp_micros(micros.value(0)))
+}
+
 pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let p = session.parse()?;
     let selected = session.select(g, &p, &[ResourceType::Source])?;
-    let sources: Vec<&ParsedNode> = selected
+    let with_policy: Vec<&ParsedNode> = selected
         .iter()
         .filter_map(|id| p.parsed.nodes.get(id).map(|n| &**n))
+        .filter(|n| n.source.as_ref().is_some_and(|s| !s.freshness.is_null()))
+        .collect();
+    let (runtime, adapter) = if with_policy.is_empty() {
+        (session.runtime()?, None)
+    } else {
+        let (r, a) = super::execute::attach_adapter(&session, &p.compiler, &p.parsed)?;
+        (r, Some(a))
+    };
+    // Without a loaded_at_field, a source is dated by the warehouse's
+    // metadata where it keeps some (BigQuery's tables, files in place).
+    let metadata = adapter
+        .as_ref()
+        .is_some_and(|a| a.capabilities().supports_metadata_freshness);
+    let sources: Vec<&ParsedNode> = with_policy
+        .into_iter()
         .filter(|n| {
-            n.source.as_ref().is_some_and(|s| {
-                (s.loaded_at_field.is_some() || s.external.is_some()) && !s.freshness.is_null()
-            })
+            n.source
+                .as_ref()
+                .is_some_and(|s| s.loaded_at_field.is_some() || s.external.is_some() || metadata)
         })
         .collect();
-    if sources.is_empty() {
+    let Some(adapter) = adapter.filter(|_| !sources.is_empty()) else {
         session
             .printer
             .info("No selected source has a freshness policy and a loaded_at_field (or, for an external source, files to date it by).");
         return Ok(EXIT_OK);
-    }
-    let runtime = session.runtime()?;
-    let wh = runtime
-        .block_on(open_warehouse(&session, false))
-        .map_err(|d| session.fail(d))?;
-    runtime
-        .block_on(super::external::register(&wh, &session.settings, &p.parsed))
-        .map_err(|d| session.fail(d))?;
+    };
     let started = Instant::now();
     let total = sources.len();
     let mut results = Vec::new();
@@ -71,36 +104,40 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
             .map(|f| format!(" WHERE {f}"))
             .unwrap_or_default();
         let relation = n.relation_name.clone().unwrap_or_default();
+        // dbt's collect_freshness: the newest loaded_at, aged here.
         let sql = format!(
-            "SELECT CAST(max(CAST({field} AS TIMESTAMP)) AS VARCHAR) AS max_loaded_at, extract(epoch FROM now()) - extract(epoch FROM max(CAST({field} AS TIMESTAMP))) AS age_s FROM {relation}{filter}"
+            "select max(cast({field} as timestamp)) as max_loaded_at from {relation}{filter}"
         );
         let t0 = Instant::now();
-        // An external source without a loaded_at_field is as fresh as its
-        // newest file.
-        let by_files = info.loaded_at_field.is_none() && info.external.is_some();
-        let outcome = if by_files {
+        let loaded_at = if info.loaded_at_field.is_none() {
+            // Dated by metadata: an external source's newest file, a
+            // BigQuery table's last modification.
             runtime
-                .block_on(wh.external_newest_file(&n.schema, &n.alias))
+                .block_on(adapter.last_modified(&n.schema, &n.alias))
                 .map_err(|e| e.to_string())
-                .map(|newest| match newest {
-                    Some(t) => json!({
-                        "max_loaded_at": t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-                        "age_s": (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0,
-                    }),
-                    None => Value::Null,
-                })
         } else {
-            runtime
-                .block_on(wh.query(&sql))
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    let json =
-                        crate::adapters::datafusion::to_json(&b).map_err(|e| e.to_string())?;
-                    let rows: Vec<Value> =
-                        serde_json::from_str(&json).map_err(|e| e.to_string())?;
-                    Ok(rows.into_iter().next().unwrap_or(Value::Null))
-                })
+            crate::compile::executable_sql(
+                &p.compiler.world,
+                p.compiler.world.sql_dialect,
+                &sql,
+                &n.abs_path,
+                &n.file_text,
+            )
+            .map_err(|d| d.message)
+            .and_then(|sql| {
+                runtime
+                    .block_on(adapter.query(&sql, Some(1)))
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|batches| newest(&batches))
         };
+        let outcome = loaded_at.map(|newest| match newest {
+            Some(t) => json!({
+                "max_loaded_at": t.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+                "age_s": (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0,
+            }),
+            None => Value::Null,
+        });
         let warn = threshold_seconds(info.freshness.get("warn_after"));
         let error = threshold_seconds(info.freshness.get("error_after"));
         let (status, max_loaded, age) = match &outcome {
