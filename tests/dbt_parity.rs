@@ -639,6 +639,50 @@ fn unit_test_fixtures() {
     assert!(out.contains("PASS=5 WARN=0 ERROR=0"), "{out}");
 }
 
+/// #30 item 8: in `build`, a model's unit tests run before it (after its
+/// parents), and a failing one skips the model and its descendants, as in
+/// dbt 1.8; a passing one lets it build.
+#[test]
+fn build_runs_unit_tests_before_their_model() {
+    let p = duckdb_project(&[
+        ("models/src.sql", "select 1 as id"),
+        ("models/good.sql", "select id from {{ ref('src') }}"),
+        (
+            "models/bad.sql",
+            "select id + 1 as id from {{ ref('src') }}",
+        ),
+        ("models/child.sql", "select * from {{ ref('bad') }}"),
+        (
+            "models/ut.yml",
+            concat!(
+                "version: 2\nunit_tests:\n",
+                "  - name: good_keeps_ids\n    model: good\n",
+                "    given: [{input: \"ref('src')\", rows: [{id: 5}]}]\n",
+                "    expect: {rows: [{id: 5}]}\n",
+                "  - name: bad_keeps_ids\n    model: bad\n",
+                "    given: [{input: \"ref('src')\", rows: [{id: 5}]}]\n",
+                "    expect: {rows: [{id: 5}]}\n",
+            ),
+        ),
+    ]);
+    let run = rdbt(p.path(), &["build", "--threads", "1"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let out = &run.stdout;
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in {out}"))
+    };
+    assert!(at("PASS unit test good_keeps_ids") < at("START sql view model main.good"));
+    assert!(at("START sql view model main.src") < at("START unit test bad_keeps_ids"));
+    assert!(out.contains("FAIL unit test bad_keeps_ids"), "{out}");
+    assert!(out.contains("SKIP relation main.bad"), "{out}");
+    assert!(out.contains("SKIP relation main.child"), "{out}");
+    assert!(out.contains("OK created sql view model main.good"), "{out}");
+    // `rdbt test` alone runs the unit tests against what exists.
+    let test = rdbt(p.path(), &["test", "-s", "good"]);
+    assert_eq!(test.code, 0, "{}", test.transcript());
+}
+
 /// #29 bug 5: an unchanged exposure is not `state:modified`.
 #[test]
 fn unchanged_exposures_are_not_modified() {

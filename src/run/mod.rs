@@ -280,13 +280,22 @@ pub async fn execute(
         .err();
     // Whatever never started is reported, so run_results.json is complete.
     let done: BTreeSet<String> = results.iter().map(|r| r.unique_id.clone()).collect();
+    let any_failed = results.iter().any(|r| r.status.is_failure());
     for id in ids.iter().filter(|id| !done.contains(*id)) {
-        let why = if shared.cancelled.load(Ordering::SeqCst) {
-            "not run: the run was interrupted"
+        if shared.cancelled.load(Ordering::SeqCst) {
+            results.push(NodeResult::skipped(id, "not run: the run was interrupted"));
+        } else if any_failed {
+            results.push(NodeResult::skipped(
+                id,
+                "skipped because an upstream node failed",
+            ));
         } else {
-            "skipped because an upstream node failed"
-        };
-        results.push(NodeResult::skipped(id, why));
+            // Nothing failed, yet it never became ready: the plan has a cycle.
+            results.push(NodeResult::error(
+                id,
+                "internal error (a bug in rdbt): never became ready to run (a cycle in the run plan)",
+            ));
+        }
     }
     RunOutput {
         results,
@@ -356,6 +365,21 @@ fn plan_edges(
         }
     };
     for id in ids {
+        // `build` runs a unit test before its model, after the model's
+        // parents (its inputs that have no fixture are read), and a failing
+        // one skips the model and what depends on it, as dbt 1.8 does.
+        if tests_gate && let Some(model) = unit_tested_model(parsed, id) {
+            for p in selected_ancestors(dag, model, ids) {
+                add(&p, id);
+            }
+            for p in selected_ancestors(dag, id, ids) {
+                if p != model {
+                    add(&p, id);
+                }
+            }
+            add(id, model);
+            continue;
+        }
         // Ancestors outside the selection still order the selected ones.
         for p in selected_ancestors(dag, id, ids) {
             add(&p, id);
@@ -368,10 +392,10 @@ fn plan_edges(
         {
             for tested in &n.depends_on {
                 for child in dag.children(tested) {
-                    let is_test = parsed
-                        .nodes
-                        .get(child)
-                        .is_some_and(|c| c.resource_type == ResourceType::Test);
+                    // (A unit test of the tested model runs before it.)
+                    let is_test = parsed.nodes.get(child).is_some_and(|c| {
+                        matches!(c.resource_type, ResourceType::Test | ResourceType::UnitTest)
+                    });
                     // A test that also reads the child (a relationships test
                     // from a fact to a dimension built from that fact) runs
                     // after it, so it cannot gate it: that would be a cycle.
@@ -387,6 +411,24 @@ fn plan_edges(
         }
     }
     Edges { parents, children }
+}
+
+/// The model unit test `id` tests (its inputs are among its parents too).
+fn unit_tested_model<'a>(parsed: &'a ParsedProject, id: &str) -> Option<&'a str> {
+    let n = parsed
+        .nodes
+        .get(id)
+        .filter(|n| n.resource_type == ResourceType::UnitTest)?;
+    let name = n.unit_test.as_ref()?.get("model")?.as_str()?;
+    n.depends_on
+        .iter()
+        .find(|d| {
+            parsed.nodes.get(*d).is_some_and(|m| {
+                m.resource_type == ResourceType::Model
+                    && (m.name == name || m.fqn.last().is_some_and(|f| f == name))
+            })
+        })
+        .map(String::as_str)
 }
 
 /// Whether `node` is downstream of `ancestor`.

@@ -581,7 +581,10 @@ fn print_event(
             let text = match result.status {
                 NodeStatus::Success => format!("{index} of {total} OK {}", created(description)),
                 NodeStatus::Error => format!("{index} of {total} ERROR creating {description}"),
-                NodeStatus::Skipped => format!("{index} of {total} SKIP relation {description}"),
+                NodeStatus::Skipped => format!(
+                    "{index} of {total} {}",
+                    skipped(&result.unique_id, description)
+                ),
                 _ => format!("{index} of {total} {verb} {description}"),
             };
             let resource_type = result.unique_id.split('.').next().unwrap_or_default();
@@ -761,6 +764,18 @@ fn write_run_artifacts(
 /// compiler, so `run_query` and adapter look-ups work in `compile` and
 /// `show`. Without a local warehouse (a BigQuery target, or nothing built
 /// yet) templates simply see no warehouse.
+/// dbt's `SkippingDetails` line: `SKIP relation schema.name` for what
+/// `ref` names (the relation ends the node's description), else `SKIP
+/// <resource type> <name>`.
+fn skipped(unique_id: &str, description: &str) -> String {
+    let resource_type = unique_id.split('.').next().unwrap_or_default();
+    let last = description.rsplit(' ').next().unwrap_or(description);
+    match resource_type {
+        "model" | "seed" | "snapshot" => format!("SKIP relation {last}"),
+        other => format!("SKIP {other} {last}"),
+    }
+}
+
 /// Opens the target's warehouse for reading, whatever it is, and lets
 /// templates introspect it (`run_query`, `adapter.get_relation`).
 pub fn attach_adapter(
