@@ -683,6 +683,46 @@ fn build_runs_unit_tests_before_their_model() {
     assert_eq!(test.code, 0, "{}", test.transcript());
 }
 
+/// #30 item 2: a misspelled or custom config key is a warning at its
+/// place, in SQL and in YAML, with the key it is closest to.
+#[test]
+fn unknown_config_keys_are_warned_with_did_you_mean() {
+    let p = duckdb_project(&[
+        (
+            "models/m.sql",
+            "{{ config(materialised='table', tags=['a']) }}\nselect 1 as id",
+        ),
+        (
+            "models/m.yml",
+            "version: 2\nmodels:\n  - name: m\n    config:\n      uniqe_key: id\n      owner_team: growth\n",
+        ),
+    ]);
+    let run = rdbt(p.path(), &["parse"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let out = &run.stdout;
+    for (key, place, help) in [
+        (
+            "materialised",
+            "models/m.sql:1:11",
+            "did you mean `materialized`?",
+        ),
+        (
+            "uniqe_key",
+            "models/m.yml:5:7",
+            "did you mean `unique_key`?",
+        ),
+        ("owner_team", "models/m.yml:6:7", "put it under `meta:`"),
+    ] {
+        let at = out
+            .find(&format!("warning[R210]: unknown config `{key}`"))
+            .unwrap_or_else(|| panic!("no warning for {key}: {out}"));
+        let block = &out[at..];
+        assert!(block.contains(place), "{key}: {block}");
+        assert!(block.contains(help), "{key}: {block}");
+    }
+    assert!(!out.contains("unknown config `tags`"), "{out}");
+}
+
 /// #29 bug 5: an unchanged exposure is not `state:modified`.
 #[test]
 fn unchanged_exposures_are_not_modified() {

@@ -950,6 +950,25 @@ fn parse_sql_node(
                 .at(Location::new(&file.abs_path, 1, 1), None),
         );
     }
+    for key in recorded.config.keys() {
+        if let Some((message, help)) = crate::project::config::unknown_config_key(key) {
+            // At `key=` in the config() call when it is there.
+            let at = Regex::new(&format!(r"\b{}\s*=", regex::escape(key)))
+                .ok()
+                .and_then(|re| re.find(&file.raw_code))
+                .map_or(0, |m| m.start());
+            warnings.push(
+                Diagnostic::warning(codes::UNKNOWN_CONFIG, message)
+                    .at_offset(
+                        &file.abs_path,
+                        &file.file_text,
+                        file.body_offset + at,
+                        key.len(),
+                    )
+                    .with_help(help),
+            );
+        }
+    }
     node.config = if recorded.config.is_empty() {
         job.base_config.clone()
     } else {

@@ -69,6 +69,8 @@ pub mod codes {
     pub const SQL_DIALECT: Code = Code("R208");
     /// A model or test that static analysis shows cannot run.
     pub const STATIC_ANALYSIS: Code = Code("R209");
+    /// A config key nothing reads (a misspelling, or a custom key).
+    pub const UNKNOWN_CONFIG: Code = Code("R210");
     pub const UNKNOWN_REF: Code = Code("R301");
     /// `source()` names no declared source table.
     pub const UNKNOWN_SOURCE: Code = Code("R302");

@@ -109,8 +109,40 @@ pub const KNOWN_CONFIG_KEYS: &[&str] = &[
     "packages",
     "freshness",
     "loaded_at_field",
+    "loaded_at_query",
     "description",
+    "sql_header",
+    "transient",
+    "copy_grants",
+    // dbt-postgres
+    "indexes",
+    "unlogged",
+    // dbt-duckdb's external materialization and plugins
+    "format",
+    "options",
+    "plugin",
+    "glue_register",
+    "glue_database",
 ];
+
+/// A config key that neither dbt nor rdbt reads, as a warning message and
+/// what to do: the known key it is closest to, else move it under `meta`
+/// (dbt 1.10 warns about custom config keys the same way). `None` for a
+/// known key.
+pub fn unknown_config_key(key: &str) -> Option<(String, String)> {
+    let key = key.strip_prefix('+').unwrap_or(key);
+    if KNOWN_CONFIG_KEYS.contains(&key) || matches!(key, "tests" | "data_tests") {
+        return None;
+    }
+    let suggestions = crate::diagnostics::closest_names(key, KNOWN_CONFIG_KEYS.iter().copied());
+    Some((
+        format!("unknown config `{key}`"),
+        crate::diagnostics::did_you_mean(
+            &suggestions,
+            "if it is a setting of your own, put it under `meta:` (`config(meta={...})`), where macros read it with `config.get('meta')`",
+        ),
+    ))
+}
 
 /// Keys whose values add up instead of replacing the less specific value.
 fn merge_behavior(key: &str) -> MergeBehavior {

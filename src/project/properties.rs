@@ -298,7 +298,17 @@ impl PropertyReader<'_> {
     fn config(&mut self, r: &mut MapReader) -> Result<Config, Diagnostic> {
         let mut config = Config::new();
         if let Some(node) = r.map("config")? {
-            for (k, _, v) in node.entries().into_iter().flatten() {
+            for (k, key_node, v) in node.entries().into_iter().flatten() {
+                if let Some((message, help)) = crate::project::config::unknown_config_key(&k) {
+                    self.diags.push(
+                        self.file
+                            .diagnostic_at(
+                                key_node.mark,
+                                Diagnostic::warning(codes::UNKNOWN_CONFIG, message),
+                            )
+                            .with_help(help),
+                    );
+                }
                 config.insert(normalize_key(&k), v.to_json());
             }
         }
