@@ -723,6 +723,52 @@ fn unknown_config_keys_are_warned_with_did_you_mean() {
     assert!(!out.contains("unknown config `tags`"), "{out}");
 }
 
+/// #30 item 4: a node that stops says why by kind, as dbt labels it
+/// (`Database Error in model`), with a stable code in run_results.json and
+/// the JSON logs.
+#[test]
+fn run_errors_are_typed_with_stable_codes() {
+    let p = duckdb_project(&[
+        ("models/broken.sql", "select nope from (select 1 as id)"),
+        (
+            "models/bad_config.sql",
+            "{{ config(materialized='incremental', incremental_strategy='merge') }}\nselect 1 as id",
+        ),
+    ]);
+    let run = rdbt(p.path(), &["run", "--static-analysis", "off"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("Database Error in model broken (models/broken.sql)"),
+        "{}",
+        run.transcript()
+    );
+    // A second run takes the incremental branch, whose strategy needs a key.
+    let again = rdbt(
+        p.path(),
+        &["run", "-s", "bad_config", "--log-format", "json"],
+    );
+    assert_eq!(again.code, 1, "{}", again.transcript());
+    let failure = again
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["info"]["name"] == "RunResultFailure")
+        .unwrap_or_else(|| panic!("no RunResultFailure: {}", again.stdout));
+    assert_eq!(
+        failure["data"]["node_info"]["error_code"], "R604",
+        "{failure}"
+    );
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.path().join("target/run_results.json")).expect("run_results"),
+    )
+    .expect("json");
+    assert_eq!(
+        results["results"][0]["rdbt_error"],
+        json!({"code": "R604", "kind": "config"})
+    );
+}
+
 /// #29 bug 5: an unchanged exposure is not `state:modified`.
 #[test]
 fn unchanged_exposures_are_not_modified() {

@@ -101,6 +101,20 @@ pub mod codes {
     /// Messages went to the quarantine (a warning: the run goes on).
     pub const QUARANTINED: Code = Code("R505");
     /// Something that can only be a bug in rdbt.
+    /// A node's SQL or Jinja failed at run time.
+    pub const RUN_COMPILE: Code = Code("R601");
+    /// The warehouse failed a node's statement.
+    pub const RUN_WAREHOUSE: Code = Code("R602");
+    /// A model's output breaks its contract.
+    pub const RUN_CONTRACT: Code = Code("R603");
+    /// A config value a materialization cannot use.
+    pub const RUN_CONFIG: Code = Code("R604");
+    /// A test or unit test could not run.
+    pub const RUN_TEST: Code = Code("R605");
+    /// A pre- or post-hook failed.
+    pub const RUN_HOOK: Code = Code("R606");
+    /// The run was interrupted.
+    pub const RUN_CANCELLED: Code = Code("R607");
     pub const INTERNAL: Code = Code("R901");
 }
 

@@ -4,6 +4,7 @@
 //! schema, snapshots by MERGE, data tests as counting queries.
 
 use super::Shared;
+use super::error::RunError;
 use super::materialize::{
     Failed, compile, compile_test, executable, full_refresh_disabled, hooks, key_list, test_verdict,
 };
@@ -26,14 +27,14 @@ pub(super) async fn run(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedN
         // The model's SQL runs on BigQuery over the fixtures, as dbt-bigquery
         // does, so dialect differences show up here and not in production.
         ResourceType::UnitTest => super::materialize::unit_test(shared, node).await,
-        other => Err(Failed::from(format!(
+        other => Err(Failed::from(RunError::Internal(format!(
             "{other} nodes do not run on BigQuery yet; run them on the local target (--target local)"
-        ))),
+        )))),
     };
     match outcome {
         Ok(r) => r,
         Err(f) => {
-            let mut r = NodeResult::error(&node.unique_id, &f.message);
+            let mut r = NodeResult::failed(&node.unique_id, f.error);
             r.relation_name = node.relation_name.clone();
             r.compiled_code = f.sql;
             r
@@ -81,7 +82,7 @@ fn node_error<'a>(
             node.original_file_path, node.package_name, node.original_file_path
         ));
         Failed {
-            message,
+            error: RunError::Warehouse(message),
             sql: Some(statement.to_string()),
         }
     }
@@ -89,15 +90,19 @@ fn node_error<'a>(
 
 /// An error outside any statement (datasets, table look-ups), with its help.
 fn plain(e: BigQueryError) -> Failed {
-    Failed::from(match e.help() {
+    Failed::from(RunError::Warehouse(match e.help() {
         Some(h) => format!("{e}\n  help: {h}"),
         None => e.to_string(),
-    })
+    }))
 }
 
 fn table_options(node: &ParsedNode) -> Result<TableOptions, Failed> {
-    let partition_by = PartitionBy::from_config(node.config.get("partition_by"))
-        .map_err(|e| Failed::from(format!("{e} (in {})", node.original_file_path)))?;
+    let partition_by = PartitionBy::from_config(node.config.get("partition_by")).map_err(|e| {
+        Failed::from(RunError::Config(format!(
+            "{e} (in {})",
+            node.original_file_path
+        )))
+    })?;
     let labels = match node.config.get("labels") {
         Some(serde_json::Value::Object(m)) => m
             .iter()
@@ -223,14 +228,16 @@ async fn model(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -> O
         "incremental" if !incremental => create_table(bq, node, &relation, &sql, &options).await?,
         "incremental" => {
             let Some(target) = existing else {
-                return Err(Failed::from("the incremental target vanished".to_string()));
+                return Err(Failed::from(RunError::Warehouse(
+                    "the incremental target vanished".to_string(),
+                )));
             };
             incremental_model(bq, node, &relation, &sql, &target, &options).await?
         }
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "materialization `{other}` is not available on BigQuery; use view, table, incremental or ephemeral"
-            )));
+            ))));
         }
     };
     persist_column_docs(bq, node, &relation).await?;
@@ -291,26 +298,26 @@ async fn incremental_model(
         "append" => sql::insert_into(relation, sql, &columns),
         "merge" | "delete+insert" => {
             if unique_key.is_empty() {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "incremental_strategy `{strategy}` needs a `unique_key` (a column or a list of columns) in {}",
                     node.original_file_path
-                )));
+                ))));
             }
             sql::merge(relation, sql, &unique_key, &columns)
         }
         "insert_overwrite" => {
             let Some(partition) = &options.partition_by else {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "incremental_strategy `insert_overwrite` needs `partition_by` in {}",
                     node.original_file_path
-                )));
+                ))));
             };
             return insert_overwrite(bq, node, relation, sql, partition, &columns).await;
         }
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "incremental_strategy `{other}` is not one of append, merge, delete+insert, insert_overwrite"
-            )));
+            ))));
         }
     };
     let done = bq
@@ -384,7 +391,12 @@ async fn insert_overwrite(
 async fn seed(bq: &Arc<BigQuery>, node: &ParsedNode) -> Outcome {
     let export = crate::adapters::datafusion::export_seed(&node.abs_path, node.seed_delimiter())
         .await
-        .map_err(|e| Failed::from(super::materialize::seed_error(node, &e.to_string())))?;
+        .map_err(|e| {
+            Failed::from(RunError::Warehouse(super::materialize::seed_error(
+                node,
+                &e.to_string(),
+            )))
+        })?;
     let declared: std::collections::BTreeMap<String, String> = match node.config.get("column_types")
     {
         Some(serde_json::Value::Object(m)) => m
@@ -419,7 +431,7 @@ async fn seed(bq: &Arc<BigQuery>, node: &ParsedNode) -> Outcome {
         )
         .await
         .map_err(|e| {
-            Failed::from(super::materialize::seed_error(
+            Failed::from(RunError::Warehouse(super::materialize::seed_error(
                 node,
                 &format!(
                     "{e}{}",
@@ -427,7 +439,7 @@ async fn seed(bq: &Arc<BigQuery>, node: &ParsedNode) -> Outcome {
                         .map(|h| format!("\n  help: {h}"))
                         .unwrap_or_default()
                 ),
-            ))
+            )))
         })?;
     let mut r = NodeResult::new(
         &node.unique_id,
@@ -490,10 +502,10 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
     let sql = executable(shared, node, &compiled)?;
     let keys = key_list(node, "unique_key");
     if keys.is_empty() {
-        return Err(Failed::from(format!(
+        return Err(Failed::from(RunError::Config(format!(
             "snapshot `{}` needs `unique_key` (a column or a list of columns) in its config",
             node.name
-        )));
+        ))));
     }
     bq.ensure_dataset(&node.schema).await.map_err(plain)?;
     let relation = bq.relation(&node.schema, &node.alias);
@@ -506,10 +518,10 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
     let (updated, changed) = match strategy.as_str() {
         "timestamp" => {
             let col = node.config.str_value("updated_at").ok_or_else(|| {
-                Failed::from(format!(
+                Failed::from(RunError::Config(format!(
                     "snapshot `{}` uses the timestamp strategy and needs `updated_at`",
                     node.name
-                ))
+                )))
             })?;
             (
                 format!("cast(src.{} as timestamp)", quote(col)),
@@ -530,10 +542,10 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
                 _ => key_list(node, "check_cols"),
             };
             if cols.is_empty() {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "snapshot `{}` uses the check strategy and needs `check_cols` (a list or 'all')",
                     node.name
-                )));
+                ))));
             }
             (
                 now.clone(),
@@ -544,10 +556,10 @@ async fn snapshot(shared: &Arc<Shared>, bq: &Arc<BigQuery>, node: &ParsedNode) -
             )
         }
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "snapshot strategy `{other}` is not timestamp or check (snapshot `{}`)",
                 node.name
-            )));
+            ))));
         }
     };
     let key_concat = keys

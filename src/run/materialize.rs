@@ -3,6 +3,7 @@
 //! on_schema_change), and data tests count their failing rows.
 
 use super::Shared;
+use super::error::RunError;
 use super::results::{NodeResult, NodeStatus};
 use crate::adapters::datafusion::{ColumnInfo, RelationKind, WriteMode, quote};
 use crate::compile::ParsedNode;
@@ -13,13 +14,13 @@ use std::sync::Arc;
 /// Why a node failed, with the SQL it ran when it got that far (written to
 /// target/run/ so the user can look at it).
 pub(super) struct Failed {
-    pub(super) message: String,
+    pub(super) error: RunError,
     pub(super) sql: Option<String>,
 }
 
-impl From<String> for Failed {
-    fn from(message: String) -> Self {
-        Failed { message, sql: None }
+impl From<RunError> for Failed {
+    fn from(error: RunError) -> Self {
+        Failed { error, sql: None }
     }
 }
 
@@ -36,14 +37,14 @@ pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
         ResourceType::Test => test(shared, node).await,
         ResourceType::Snapshot => snapshot(shared, node).await,
         ResourceType::UnitTest => unit_test(shared, node).await,
-        other => Err(Failed::from(format!(
+        other => Err(Failed::from(RunError::Internal(format!(
             "{other} nodes are not run by this command"
-        ))),
+        )))),
     };
     match outcome {
         Ok(r) => r,
         Err(f) => {
-            let mut r = NodeResult::error(id, &f.message);
+            let mut r = NodeResult::failed(id, f.error);
             r.relation_name = node.relation_name.clone();
             r.compiled_code = f.sql;
             r
@@ -59,11 +60,11 @@ fn with_sql<'a>(
 ) -> impl Fn(crate::adapters::datafusion::WarehouseError) -> Failed + 'a {
     let sql = sql.to_string();
     move |e| Failed {
-        message: format!(
+        error: RunError::Warehouse(format!(
             "{}{}",
             engine_error(node, &e),
             missing_upstream_hint(shared, node, &e.to_string())
-        ),
+        )),
         sql: Some(sql.clone()),
     }
 }
@@ -72,7 +73,7 @@ pub(super) async fn compile(
     shared: &Arc<Shared>,
     node: &ParsedNode,
     incremental: bool,
-) -> Result<String, String> {
+) -> Result<String, RunError> {
     let task = shared.clone();
     let id = node.unique_id.clone();
     // Rendering may call back into the warehouse; keep it off the async workers.
@@ -81,8 +82,8 @@ pub(super) async fn compile(
             .compile(&task.compiler, &task.parsed, &id, incremental)
     })
     .await
-    .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
-    .map_err(|d| render_diagnostic(&d))
+    .map_err(|e| RunError::Internal(e.to_string()))?
+    .map_err(|d| RunError::Compile(render_diagnostic(&d)))
 }
 
 /// Compiles a data test: its SQL, and the node with the config its test
@@ -90,13 +91,13 @@ pub(super) async fn compile(
 pub(super) async fn compile_test(
     shared: &Arc<Shared>,
     node: &ParsedNode,
-) -> Result<(String, ParsedNode), String> {
+) -> Result<(String, ParsedNode), RunError> {
     let task = shared.clone();
     let id = node.unique_id.clone();
     tokio::task::spawn_blocking(move || task.linker.compile_test(&task.compiler, &task.parsed, &id))
         .await
-        .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
-        .map_err(|d| render_diagnostic(&d))
+        .map_err(|e| RunError::Internal(e.to_string()))?
+        .map_err(|d| RunError::Compile(render_diagnostic(&d)))
 }
 
 /// The SQL the warehouse runs for `sql` compiled from `node`.
@@ -105,7 +106,7 @@ pub(super) fn executable(shared: &Shared, node: &ParsedNode, sql: &str) -> Resul
         .linker
         .executable(&shared.compiler, &shared.parsed, &node.unique_id, sql)
         .map_err(|d| Failed {
-            message: render_diagnostic(&d),
+            error: RunError::Compile(render_diagnostic(&d)),
             sql: Some(sql.to_string()),
         })
 }
@@ -127,7 +128,7 @@ pub(super) async fn hooks(
     shared: &Arc<Shared>,
     node: &ParsedNode,
     key: &str,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let list: Vec<String> = match node.config.get(key) {
         Some(serde_json::Value::Array(items)) => items
             .iter()
@@ -148,17 +149,19 @@ pub(super) async fn hooks(
                 .render_snippet(&task.compiler, &task.parsed, &id, &hook)
         })
         .await
-        .map_err(|e| format!("internal error (a bug in rdbt): {e}"))?
-        .map_err(|d| format!("in a {key}: {}", render_diagnostic(&d)))?;
+        .map_err(|e| RunError::Internal(e.to_string()))?
+        .map_err(|d| RunError::Hook(format!("in a {key}: {}", render_diagnostic(&d))))?;
         if sql.trim().is_empty() {
             continue;
         }
-        let sql =
-            executable(shared, node, &sql).map_err(|f| format!("in a {key}: {}", f.message))?;
+        let sql = executable(shared, node, &sql)
+            .map_err(|f| RunError::Hook(format!("in a {key}: {}", f.error)))?;
         shared
             .execute_statement(&sql, Some(&node.name))
             .await
-            .map_err(|e| format!("{key} failed: {e}\n  hook SQL: {}", sql.trim()))?;
+            .map_err(|e| {
+                RunError::Hook(format!("{key} failed: {e}\n  hook SQL: {}", sql.trim()))
+            })?;
     }
     Ok(())
 }
@@ -287,9 +290,9 @@ async fn model(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
         "incremental" => incremental_model(shared, node, &exec_sql, incremental).await?,
         "ephemeral" => NodeResult::new(&node.unique_id, NodeStatus::Success, "EPHEMERAL"),
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "materialization `{other}` is not available on the DataFusion warehouse; use view, table, incremental or ephemeral"
-            )));
+            ))));
         }
     };
     hooks(shared, node, "post-hook").await?;
@@ -359,27 +362,27 @@ async fn incremental_model(
         "append" => WriteMode::Append,
         "merge" | "delete+insert" => {
             if unique_key.is_empty() {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "incremental_strategy `{strategy}` needs a `unique_key` (a column or a list of columns) in {}",
                     node.original_file_path
-                )));
+                ))));
             }
             WriteMode::Merge { unique_key }
         }
         "insert_overwrite" => {
             let partition_by = key_list(node, "partition_by");
             if partition_by.is_empty() {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "incremental_strategy `insert_overwrite` needs `partition_by` in {}",
                     node.original_file_path
-                )));
+                ))));
             }
             WriteMode::InsertOverwrite { partition_by }
         }
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "incremental_strategy `{other}` is not one of append, merge, delete+insert, insert_overwrite"
-            )));
+            ))));
         }
     };
     let sql = align_schema(shared, node, sql).await?;
@@ -453,12 +456,12 @@ async fn align_schema(
     let target: Vec<ColumnInfo> = match policy {
         "ignore" => old.clone(),
         "fail" => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Contract(format!(
                 "the columns of incremental model `{}` changed and on_schema_change is `fail`: added [{}], removed [{}]; run with --full-refresh or set on_schema_change",
                 node.name,
                 names(&added),
                 names(&removed)
-            )));
+            ))));
         }
         "append_new_columns" => old
             .iter()
@@ -467,9 +470,9 @@ async fn align_schema(
             .collect(),
         "sync_all_columns" => new.clone(),
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "on_schema_change `{other}` is not one of ignore, fail, append_new_columns, sync_all_columns"
-            )));
+            ))));
         }
     };
     if policy != "ignore" {
@@ -521,10 +524,10 @@ async fn check_tested_column(shared: &Arc<Shared>, node: &ParsedNode) -> Result<
         .map(|c| c.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    Err(Failed::from(format!(
+    Err(Failed::from(RunError::Test(format!(
         "{}:{line}: test `{}` checks column `{bare}`, which {} `{}` does not have (its columns: {names})\n  fix the column name in the YAML, or add the column to the {}",
         node.original_file_path, node.name, parent.resource_type, parent.name, parent.resource_type
-    )))
+    ))))
 }
 
 /// `contract: {enforced: true}`: the model's columns and types must be the
@@ -590,11 +593,11 @@ async fn enforce_contract(
         }
     }
     if !problems.is_empty() {
-        return Err(Failed::from(format!(
+        return Err(Failed::from(RunError::Contract(format!(
             "the contract of model `{}` is not met:\n{}\n  fix the SQL or the `columns:` of the model in YAML",
             node.name,
             problems.join("\n")
-        )));
+        ))));
     }
     // Column constraints, checked on the rows about to be written.
     let mut checks: Vec<(String, String)> = Vec::new();
@@ -633,11 +636,11 @@ async fn enforce_contract(
             .map_err(with_sql(shared, node, &count_sql))?;
         let n = first_u64(&batches).unwrap_or(0);
         if n > 0 {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Contract(format!(
                 "the contract of model `{}` is not met: constraint {label} fails for {n} row{}; nothing was written",
                 node.name,
                 if n == 1 { "" } else { "s" }
-            )));
+            ))));
         }
     }
     Ok(())
@@ -715,10 +718,10 @@ fn type_family(t: &str) -> &'static str {
 pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let def = node.unit_test.as_deref().cloned().unwrap_or_default();
     let fail = |m: String| {
-        Failed::from(format!(
+        Failed::from(RunError::Test(format!(
             "unit test `{}` ({}): {m}",
             node.name, node.original_file_path
-        ))
+        )))
     };
     let model_name = def
         .get("model")
@@ -776,7 +779,8 @@ pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcom
     // The model's SQL is in its dialect; the fixtures rdbt writes are
     // already the warehouse's SQL.
     let model_node = shared.parsed.nodes.get(&model_id).map_or(node, |n| &**n);
-    let model_sql = executable(shared, model_node, &model_sql).map_err(|f| fail(f.message))?;
+    let model_sql =
+        executable(shared, model_node, &model_sql).map_err(|f| fail(f.error.to_string()))?;
     let sql = crate::compile::inject_ctes(&model_sql, &ctes);
     let expect = def.get("expect").cloned().unwrap_or_default();
     let expected = if no_rows(&expect) {
@@ -806,7 +810,7 @@ pub(super) async fn unit_test(shared: &Arc<Shared>, node: &ParsedNode) -> Outcom
     )
     .await
     .map_err(|e| Failed {
-        message: fail(e).message,
+        error: fail(e).error,
         sql: Some(sql.clone()),
     })?;
     let canon = |rows: &[serde_json::Map<String, serde_json::Value>]| {
@@ -1082,7 +1086,7 @@ async fn seed(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
             },
         )
         .await
-        .map_err(|e| seed_error(node, &e.to_string()))?;
+        .map_err(|e| Failed::from(RunError::Warehouse(seed_error(node, &e.to_string()))))?;
     let mut r = NodeResult::new(
         &node.unique_id,
         NodeStatus::Success,
@@ -1141,10 +1145,10 @@ impl SnapshotOptions {
             Some("invalidate") => "invalidate",
             Some("new_record") => "new_record",
             Some(other) => {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "snapshot `{}`: hard_deletes is `{other}`; use ignore, invalidate or new_record",
                     node.name
-                )));
+                ))));
             }
             None if node
                 .config
@@ -1340,10 +1344,10 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let sql = executable(shared, node, &compiled)?;
     let keys = key_list(node, "unique_key");
     if keys.is_empty() {
-        return Err(Failed::from(format!(
+        return Err(Failed::from(RunError::Config(format!(
             "snapshot `{}` needs `unique_key` (a column or a list of columns) in its config",
             node.name
-        )));
+        ))));
     }
     let strategy = node.config.str_value("strategy").unwrap_or("").to_string();
     let now = format!(
@@ -1353,10 +1357,10 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
     let (updated, changed) = match strategy.as_str() {
         "timestamp" => {
             let col = node.config.str_value("updated_at").ok_or_else(|| {
-                Failed::from(format!(
+                Failed::from(RunError::Config(format!(
                     "snapshot `{}` uses the timestamp strategy and needs `updated_at`",
                     node.name
-                ))
+                )))
             })?;
             (
                 format!("CAST(src.{} AS TIMESTAMP)", quote(col)),
@@ -1378,10 +1382,10 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
                 _ => key_list(node, "check_cols"),
             };
             if cols.is_empty() {
-                return Err(Failed::from(format!(
+                return Err(Failed::from(RunError::Config(format!(
                     "snapshot `{}` uses the check strategy and needs `check_cols` (a list or 'all')",
                     node.name
-                )));
+                ))));
             }
             (
                 now.clone(),
@@ -1392,10 +1396,10 @@ async fn snapshot(shared: &Arc<Shared>, node: &ParsedNode) -> Outcome {
             )
         }
         other => {
-            return Err(Failed::from(format!(
+            return Err(Failed::from(RunError::Config(format!(
                 "snapshot strategy `{other}` is not timestamp or check (snapshot `{}`)",
                 node.name
-            )));
+            ))));
         }
     };
     let key_concat = keys

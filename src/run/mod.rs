@@ -5,6 +5,8 @@
 
 mod bigquery;
 pub mod bridge;
+pub mod error;
+pub use error::RunError;
 mod materialize;
 pub mod results;
 
@@ -257,8 +259,7 @@ pub async fn execute(
             Ok(pair) => pair,
             Err(e) => {
                 // A panic in a node task is a bug; the run goes on.
-                let r =
-                    NodeResult::error("unknown", &format!("internal error (a bug in rdbt): {e}"));
+                let r = NodeResult::failed("unknown", RunError::Internal(e.to_string()));
                 results.push(r);
                 continue;
             }
@@ -291,9 +292,9 @@ pub async fn execute(
             ));
         } else {
             // Nothing failed, yet it never became ready: the plan has a cycle.
-            results.push(NodeResult::error(
+            results.push(NodeResult::failed(
                 id,
-                "internal error (a bug in rdbt): never became ready to run (a cycle in the run plan)",
+                RunError::Internal("never became ready to run (a cycle in the run plan)".into()),
             ));
         }
     }
@@ -511,10 +512,7 @@ async fn run_node(shared: &Arc<Shared>, id: &str) -> NodeResult {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     let Some(node) = shared.parsed.nodes.get(id) else {
-        return NodeResult::error(
-            id,
-            "internal error (a bug in rdbt): node vanished from the plan",
-        );
+        return NodeResult::failed(id, RunError::Internal("node vanished from the plan".into()));
     };
     let mut result = materialize::run(shared, node).await;
     result.timing(started_at, started.elapsed());

@@ -47,6 +47,9 @@ pub struct NodeResult {
     pub relation_name: Option<String>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub execution_time: Duration,
+    /// Why it stopped, when it did (its code goes to the console, the JSON
+    /// logs and run_results.json).
+    pub error: Option<Box<super::error::RunError>>,
 }
 
 impl NodeResult {
@@ -61,8 +64,16 @@ impl NodeResult {
             compiled_code: None,
             relation_name: None,
             started_at: None,
+            error: None,
             execution_time: Duration::ZERO,
         }
+    }
+
+    /// A node that stopped on `error`.
+    pub fn failed(id: &str, error: super::error::RunError) -> Self {
+        let mut r = NodeResult::error(id, &error.to_string());
+        r.error = Some(Box::new(error));
+        r
     }
 
     pub fn error(id: &str, message: &str) -> Self {
@@ -127,7 +138,7 @@ pub fn run_results_json(
                 (Some(s), Some(c)) => json!([{"name": "execute", "started_at": s, "completed_at": c}]),
                 _ => json!([]),
             };
-            json!({
+            let mut item = json!({
                 "unique_id": r.unique_id,
                 "status": r.status.as_str(),
                 "timing": timing,
@@ -139,7 +150,12 @@ pub fn run_results_json(
                 "compiled": r.compiled_code.is_some(),
                 "compiled_code": r.compiled_code,
                 "relation_name": r.relation_name,
-            })
+            });
+            // Why it stopped, by kind and stable code (rdbt's addition).
+            if let Some(e) = &r.error {
+                item["rdbt_error"] = json!({"code": e.code().0, "kind": e.kind()});
+            }
+            item
         })
         .collect();
     json!({

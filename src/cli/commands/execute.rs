@@ -689,9 +689,22 @@ fn print_summary(
         let (label, name, code, level) = match r.status {
             NodeStatus::Warn => ("Warning in", "RunResultWarning", "Z021", LogLevel::Warn),
             NodeStatus::Fail => ("Failure in", "RunResultFailure", "Z022", LogLevel::Error),
-            _ => ("Error in", "RunResultFailure", "Z022", LogLevel::Error),
+            _ => (
+                r.error.as_ref().map_or("Error", |e| e.label()),
+                "RunResultFailure",
+                "Z022",
+                LogLevel::Error,
+            ),
         };
-        let node_info = json!({"unique_id": r.unique_id, "node_status": r.status.as_str()});
+        let label = match r.status {
+            NodeStatus::Warn | NodeStatus::Fail => label.to_string(),
+            _ => format!("{label} in"),
+        };
+        let mut node_info = json!({"unique_id": r.unique_id, "node_status": r.status.as_str()});
+        if let Some(e) = &r.error {
+            node_info["error_code"] = json!(e.code().0);
+            node_info["error_kind"] = json!(e.kind());
+        }
         if printer.shows(level) {
             printer.blank();
         }
