@@ -895,3 +895,58 @@ fn versions_and_yaml_snapshots_run_on_the_emulator() {
         "the change closed order 1's row; the deletion closed order 2's and opened a deleted one"
     );
 }
+
+/// #30 item 6: `run-operation` (a macro that queries and logs) and
+/// `retry` (only what failed, once fixed) work on BigQuery as locally.
+#[test]
+fn run_operation_and_retry_on_the_emulator() {
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
+    let project_id = format!("rdbt-retry-{}", uuid::Uuid::new_v4().simple());
+    let profiles = format!(
+        "demo:\n  target: emu\n  outputs:\n    emu:\n      type: bigquery\n      method: oauth-secrets\n      token: t\n      project: {project_id}\n      dataset: analytics\n      api_endpoint: {url}\n      threads: 1\n"
+    );
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
+        ("profiles.yml", &profiles),
+        ("models/good.sql", "select 1 as id\n"),
+        ("models/bad.sql", "select id, nope from {{ ref('good') }}\n"),
+        (
+            "macros/count_rows.sql",
+            "{% macro count_rows(model) %}{% set r = run_query('select count(*) as n from ' ~ ref(model)) %}{{ log('rows: ' ~ r.columns[0].values()[0], info=True) }}{% endmacro %}\n",
+        ),
+    ]);
+    let first = run(dir.path(), &["run", "--static-analysis", "off"]);
+    assert_eq!(first.code, 1, "{}", first.transcript());
+    assert!(
+        first.stdout.contains("Database Error in model bad"),
+        "{}",
+        first.transcript()
+    );
+    std::fs::write(
+        dir.path().join("models/bad.sql"),
+        "select id, 2 as fixed from {{ ref('good') }}\n",
+    )
+    .unwrap();
+    let retry = run(dir.path(), &["retry"]);
+    assert_eq!(retry.code, 0, "{}", retry.transcript());
+    assert!(
+        retry
+            .stdout
+            .contains("OK created sql view model analytics.bad"),
+        "{}",
+        retry.transcript()
+    );
+    assert!(
+        !retry.stdout.contains("model analytics.good"),
+        "only what failed is retried: {}",
+        retry.transcript()
+    );
+    let op = run(
+        dir.path(),
+        &["run-operation", "count_rows", "--args", "{model: bad}"],
+    );
+    assert_eq!(op.code, 0, "{}", op.transcript());
+    assert!(op.stdout.contains("rows: 1"), "{}", op.transcript());
+}
