@@ -896,8 +896,8 @@ fn versions_and_yaml_snapshots_run_on_the_emulator() {
     );
 }
 
-/// #30 item 6: `run-operation` (a macro that queries and logs) and
-/// `retry` (only what failed, once fixed) work on BigQuery as locally.
+/// #30 item 6: `run-operation` (a macro that queries and logs), `retry`
+/// (only what failed, once fixed) and `debug` work on BigQuery as locally.
 #[test]
 fn run_operation_and_retry_on_the_emulator() {
     let Some((url, _one_at_a_time)) = emulator() else {
@@ -949,4 +949,14 @@ fn run_operation_and_retry_on_the_emulator() {
     );
     assert_eq!(op.code, 0, "{}", op.transcript());
     assert!(op.stdout.contains("rows: 1"), "{}", op.transcript());
+    // `debug` checks the connection with a query, as dbt debug does.
+    let debug = run(dir.path(), &["debug"]);
+    assert_eq!(debug.code, 0, "{}", debug.transcript());
+    assert!(
+        debug.stdout.contains(&format!(
+            "connection: OK (BigQuery project {project_id} answered a query)"
+        )),
+        "{}",
+        debug.transcript()
+    );
 }

@@ -54,7 +54,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     }
     let check = match s.target.kind {
         TargetKind::DataFusion => check_local(s.target.path.as_deref()),
-        TargetKind::BigQuery => Err("the BigQuery connection check is not available yet: the BigQuery target is still being built".to_string()),
+        TargetKind::BigQuery => check_bigquery(&session),
     };
     match check {
         Ok(msg) => {
@@ -65,6 +65,33 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
             out(format!("connection: FAILED: {msg}"))?;
             Ok(EXIT_ERROR)
         }
+    }
+}
+
+/// BigQuery is reachable when the credentials work and a query runs, as
+/// dbt debug checks it (`select 1 as id`).
+fn check_bigquery(session: &Session) -> Result<String, String> {
+    use crate::adapters::Adapter;
+    let s = &session.settings;
+    let bq = super::execute::open_bigquery(s, &crate::invocation_id(), None)
+        .map_err(|d| with_help(&d.message, d.help.as_deref()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime
+        .block_on(bq.query("select 1 as id", Some(1)))
+        .map_err(|e| with_help(&e.message, e.help.as_deref()))?;
+    Ok(format!(
+        "BigQuery project {} answered a query",
+        bq.config().project
+    ))
+}
+
+fn with_help(message: &str, help: Option<&str>) -> String {
+    match help {
+        Some(h) => format!("{message}\n  help: {h}"),
+        None => message.to_string(),
     }
 }
 
