@@ -12,12 +12,14 @@
 pub mod adapters;
 pub mod allocator;
 pub mod artifacts;
+mod atomic;
 pub mod cli;
 pub mod compile;
 pub mod diagnostics;
 pub mod docs;
 pub mod graph;
 pub mod ingest;
+mod json;
 pub mod project;
 mod regexes;
 mod rng;

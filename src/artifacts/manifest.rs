@@ -372,15 +372,15 @@ fn stream<W: Write + Send>(
         });
         let mut serialized = Ok(());
         'windows: for window in project_nodes.chunks(NODE_WINDOW) {
-            let parts: Vec<Result<Vec<u8>, super::json::Error>> = window
+            let parts: Vec<Result<Vec<u8>, crate::json::Error>> = window
                 .par_chunks(NODE_CHUNK)
                 .map(|chunk| {
                     let mut buf = Vec::with_capacity(chunk.len() * 2048);
                     for n in chunk {
                         buf.push(b',');
-                        super::json::write_str(&mut buf, &n.unique_id);
+                        crate::json::write_str(&mut buf, &n.unique_id);
                         buf.push(b':');
-                        super::json::write(&mut buf, &NodeOut::new(n))?;
+                        crate::json::write(&mut buf, &NodeOut::new(n))?;
                     }
                     Ok(buf)
                 })
@@ -462,13 +462,13 @@ fn adjacency(w: &mut impl Write, dag: &Dag, direction: petgraph::Direction) -> s
             let mut buf = Vec::with_capacity(chunk.len() * 128);
             for &ix in chunk {
                 buf.push(b',');
-                super::json::write_str(&mut buf, &dag.graph[ix]);
+                crate::json::write_str(&mut buf, &dag.graph[ix]);
                 buf.extend_from_slice(b":[");
                 for (i, neighbor) in dag.neighbors_at(ix, direction).iter().enumerate() {
                     if i > 0 {
                         buf.push(b',');
                     }
-                    super::json::write_str(&mut buf, neighbor);
+                    crate::json::write_str(&mut buf, neighbor);
                 }
                 buf.push(b']');
             }

@@ -3,32 +3,15 @@
 //! Every write is atomic: a reader never sees half a file.
 
 mod catalog;
-mod json;
 mod manifest;
 
+pub use crate::atomic::write_atomic;
+pub use crate::json::write as write_json;
 pub use catalog::{CatalogColumn, CatalogEntry, catalog_json};
-pub use json::write as write_json;
 pub use manifest::{InvocationFields, manifest_json, refresh_invocation_fields, write_manifest};
 
 use crate::diagnostics::{Diagnostic, codes};
-use std::io::Write;
 use std::path::Path;
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.flush()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
 
 /// [`write_atomic`] with a user-facing error.
 pub fn write_artifact(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {

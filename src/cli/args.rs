@@ -84,6 +84,15 @@ pub struct GlobalArgs {
     pub static_analysis: StaticAnalysisArg,
 }
 
+impl GlobalArgs {
+    /// `--project-dir`, else the working directory.
+    pub fn project_dir_arg(&self) -> std::path::PathBuf {
+        self.project_dir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."))
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogLevelArg {
     Debug,

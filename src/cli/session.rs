@@ -107,13 +107,6 @@ pub fn found_stats(parsed: &crate::compile::ParsedProject) -> String {
     .join(", ")
 }
 
-/// The folder the user pointed at (`--project-dir`, else the current one).
-pub fn project_dir_arg(g: &GlobalArgs) -> std::path::PathBuf {
-    g.project_dir
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("."))
-}
-
 /// A printer usable before settings exist (for errors while resolving them).
 pub fn early_printer(g: &GlobalArgs) -> Printer {
     let format = match g.log_format {
@@ -170,7 +163,7 @@ pub fn resolve_settings(
 impl Session {
     pub fn open(g: &GlobalArgs) -> Result<Session, Failure> {
         let early = early_printer(g);
-        let dir = project_dir_arg(g);
+        let dir = g.project_dir_arg();
         let load_started = std::time::Instant::now();
         let loaded = load_project(&dir);
         phase("load", load_started);

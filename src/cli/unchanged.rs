@@ -59,7 +59,7 @@ pub fn check(g: &GlobalArgs) -> Result<String, Check> {
     // Files changed after this instant make the stamp untrustworthy, even
     // when the fingerprint is taken later, beside the parse.
     let started = std::time::SystemTime::now();
-    let dir = super::session::project_dir_arg(g);
+    let dir = g.project_dir_arg();
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let flags = flags_fingerprint(g, &dir);
     let target_dir = target_dir(&dir);

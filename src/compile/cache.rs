@@ -166,7 +166,7 @@ impl ParseCache {
             entries,
         };
         if let Ok(bytes) = serde_json::to_vec(&file) {
-            let _ = crate::artifacts::write_atomic(path, &bytes);
+            let _ = crate::atomic::write_atomic(path, &bytes);
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::environment::Compiler;
 use super::node::{ParsedNode, ParsedProject, TestMetadata};
-use super::parse::{LineIndex, blank_node, default_config};
+use super::node_parts::{LineIndex, blank_node, default_config};
 use super::scope::{RefCall, SourceCall};
 use super::world::INTERNAL_PACKAGE;
 use crate::diagnostics::{Diagnostics, closest_names, codes, did_you_mean};
@@ -108,7 +108,7 @@ pub fn build_generic_tests(
     project: &Project,
     compiler: &Compiler,
     parsed: &ParsedProject,
-    patches: &super::parse::PatchIndex,
+    patches: &super::node_parts::PatchIndex,
     diags: &mut Diagnostics,
 ) -> Vec<Box<ParsedNode>> {
     type Job<'a> = (
@@ -406,7 +406,7 @@ fn build_one(
     hashed.extend_from_slice(parent.unique_id.as_bytes());
     hashed.push(b'|');
     // Cannot fail: a map with string keys always serializes.
-    let _ = crate::artifacts::write_json(&mut hashed, &kwargs);
+    let _ = crate::json::write(&mut hashed, &kwargs);
     let hash = blake3::hash(&hashed).to_hex();
     let unique_id = concat(&["test.", &package.name, ".", &name, ".", &hash[..10]]);
 
@@ -471,7 +471,7 @@ fn build_one(
         &name,
         fqn.clone(),
     );
-    let from_folders = super::parse::folder_config(project, package, ResourceType::Test, &fqn);
+    let from_folders = super::node_parts::folder_config(project, package, ResourceType::Test, &fqn);
     node.config = if from_folders.is_empty() && def.config.is_empty() {
         shared.default_config.clone()
     } else {

@@ -11,6 +11,7 @@ mod generic_tests;
 mod macros;
 mod mutable;
 pub mod node;
+mod node_parts;
 mod parse;
 mod pydatetime;
 mod pyre;
@@ -26,7 +27,7 @@ pub use environment::{Compiler, render_env_string};
 pub use generic_tests::jinja_literal;
 pub use node::{ColumnInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, TestKwargs};
 #[cfg(test)]
-pub(crate) use parse::blank_node;
+pub(crate) use node_parts::blank_node;
 pub use parse::{ParseOutput, parse_project};
 pub use scope::{RefCall, SourceCall};
 pub use warehouse_access::{QueryTable, WarehouseAccess};
@@ -743,7 +744,7 @@ fn relation_type(n: &ParsedNode) -> String {
 
 /// Free SQL as a node of the root project, `place` naming it in errors.
 fn inline_node(parsed: &ParsedProject, sql: &str, place: &str) -> ParsedNode {
-    let mut node = parse::blank_node(
+    let mut node = node_parts::blank_node(
         "sql_operation.inline".into(),
         ResourceType::Operation,
         &parsed.project_name,

@@ -3,11 +3,13 @@
 //! call site. Selection (`-s`, `--exclude`, selectors.yml) lives here too.
 
 pub mod columns;
+mod selection;
 mod selector;
 mod selectors_file;
 mod state;
 
-pub use selector::{IndirectSelection, Selection, SelectionInput, select};
+pub use selection::select;
+pub use selector::{IndirectSelection, Selection, SelectionInput};
 pub use state::PreviousState;
 
 use crate::compile::{ParsedNode, ParsedProject, RefIndex};

@@ -313,7 +313,7 @@ impl Hub {
                     "the hub's download is not a dbt package; pin it by `git:`",
                 )
             })?;
-            super::packages::replace_dir(&root, dest).map_err(|e| {
+            super::install::replace_dir(&root, dest).map_err(|e| {
                 HubError::new(
                     format!("cannot install `{package}` into {}: {e}", dest.display()),
                     "check permissions of the install folder",

@@ -6,6 +6,7 @@ pub mod config;
 mod files;
 pub mod hub;
 pub mod inputs;
+mod install;
 pub mod packages;
 pub mod project_file;
 pub mod properties;

@@ -523,7 +523,7 @@ fn install_one(
                 })?;
             let name = package_name(&pkg_root)?;
             let dest = install_dir.join(&name);
-            replace_dir(&pkg_root, &dest).map_err(|e| {
+            super::install::replace_dir(&pkg_root, &dest).map_err(|e| {
                 InstallError(
                     format!("cannot copy `{path}` into {}: {e}", dest.display()),
                     "check permissions of the install folder".into(),
@@ -559,7 +559,7 @@ fn install_one(
             }
             let src = subdirectory.as_ref().map_or(tmp.clone(), |s| tmp.join(s));
             let name = package_name(&src)?;
-            let result = replace_dir(&src, &install_dir.join(&name));
+            let result = super::install::replace_dir(&src, &install_dir.join(&name));
             let _ = std::fs::remove_dir_all(&tmp);
             result.map_err(|e| {
                 InstallError(
@@ -593,32 +593,4 @@ fn package_name(root: &Path) -> Result<String, InstallError> {
                 "fix or update the package".into(),
             )
         })
-}
-
-/// Copies `src` to `dest` through a temporary folder so a failed copy never
-/// leaves a half-installed package.
-pub(super) fn replace_dir(src: &Path, dest: &Path) -> std::io::Result<()> {
-    let tmp = dest.with_extension("installing");
-    let _ = std::fs::remove_dir_all(&tmp);
-    copy_dir(src, &tmp)?;
-    let _ = std::fs::remove_dir_all(dest);
-    std::fs::rename(&tmp, dest)
-}
-
-fn copy_dir(src: &Path, dest: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dest)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') || name == "target" || name == "dbt_packages" {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &dest.join(&name))?;
-        } else {
-            std::fs::copy(&path, dest.join(&name))?;
-        }
-    }
-    Ok(())
 }

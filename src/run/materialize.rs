@@ -26,11 +26,9 @@ impl From<RunError> for Failed {
 
 type Outcome = Result<NodeResult, Failed>;
 
+/// Runs `node` on the embedded warehouse.
 pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
     let id = node.unique_id.as_str();
-    if let super::Engine::BigQuery(bq) = &shared.engine {
-        return super::bigquery::run(shared, bq, node).await;
-    }
     let outcome = match node.resource_type {
         ResourceType::Seed => seed(shared, node).await,
         ResourceType::Model => model(shared, node).await,

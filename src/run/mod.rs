@@ -514,7 +514,10 @@ async fn run_node(shared: &Arc<Shared>, id: &str) -> NodeResult {
     let Some(node) = shared.parsed.nodes.get(id) else {
         return NodeResult::failed(id, RunError::Internal("node vanished from the plan".into()));
     };
-    let mut result = materialize::run(shared, node).await;
+    let mut result = match &shared.engine {
+        Engine::BigQuery(bq) => bigquery::run(shared, bq, node).await,
+        Engine::Local(_) => materialize::run(shared, node).await,
+    };
     result.timing(started_at, started.elapsed());
     result
 }

@@ -93,7 +93,7 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
         let limit = super::dry_run::max_bytes(&session, args.max_bytes.as_deref())?;
         let runtime = session.runtime()?;
         let bq =
-            super::execute::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
+            super::connect::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
                 .map_err(|d| session.fail(d))?;
         let estimate = runtime.block_on(super::dry_run::estimate(&bq, &p.parsed, &ids));
         super::dry_run::print(&session.printer, &estimate)?;

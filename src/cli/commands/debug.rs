@@ -73,7 +73,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
 fn check_bigquery(session: &Session) -> Result<String, String> {
     use crate::adapters::Adapter;
     let s = &session.settings;
-    let bq = super::execute::open_bigquery(s, crate::invocation_id(), None)
+    let bq = super::connect::open_bigquery(s, crate::invocation_id(), None)
         .map_err(|d| with_help(&d.message, d.help.as_deref()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -22,7 +22,7 @@ pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> 
     let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
     let bigquery = if warehouse.is_none() {
         let bq =
-            super::execute::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
+            super::connect::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
                 .map_err(|d| session.fail(d))?;
         let _ = p
             .compiler
@@ -62,7 +62,7 @@ pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> 
     } else if let Some(bq) = &bigquery {
         let catalog = runtime
             .block_on(bq.catalog(&bigquery_relations(&p.parsed)))
-            .map_err(|e| session.fail(super::execute::bigquery_diagnostic(&e)))?;
+            .map_err(|e| session.fail(super::connect::bigquery_diagnostic(&e)))?;
         (catalog.entries, catalog.errors)
     } else {
         (Vec::new(), Vec::new())

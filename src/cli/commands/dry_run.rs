@@ -35,7 +35,7 @@ pub fn max_bytes(session: &Session, text: Option<&str>) -> Result<Option<u64>, F
     let Some(text) = text else {
         return Ok(None);
     };
-    super::execute::parse_bytes(&serde_json::Value::String(text.to_string()))
+    super::connect::parse_bytes(&serde_json::Value::String(text.to_string()))
         .map(|n| Some(n as u64))
         .ok_or_else(|| {
             session.fail(

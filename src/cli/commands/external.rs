@@ -76,7 +76,7 @@ pub async fn register(
         })
         .collect();
     warehouse
-        .register_externals(sources, super::execute::land_options(&settings.target))
+        .register_externals(sources, super::connect::land_options(&settings.target))
         .await
         .map_err(|e| Diagnostic::internal(e.to_string()))
 }

@@ -2,6 +2,7 @@
 
 mod clean;
 mod compile;
+mod connect;
 mod debug;
 mod deps;
 mod docs;

@@ -51,14 +51,14 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
     let call = format!("{{{{ {name}({call_args}) }}}}");
     let runtime = session.runtime()?;
     if session.settings.target.kind == TargetKind::BigQuery {
-        let bq = super::execute::open_bigquery(&session.settings, &world.invocation_id, None)
+        let bq = super::connect::open_bigquery(&session.settings, &world.invocation_id, None)
             .map_err(|d| session.fail(d))?;
         let engine = crate::run::Engine::BigQuery(bq);
         let _ = world.warehouse.set(engine.bridge(runtime.handle().clone()));
     }
     if session.settings.target.kind == TargetKind::DataFusion {
         let wh = runtime
-            .block_on(super::execute::open_warehouse(&session, true))
+            .block_on(super::connect::open_warehouse(&session, true))
             .map_err(|d| session.fail(d))?;
         runtime
             .block_on(super::external::register(&wh, &session.settings, &p.parsed))
@@ -130,7 +130,7 @@ fn stage_external_sources(
     }
     let runtime = session.runtime()?;
     let bq =
-        super::execute::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
+        super::connect::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
             .map_err(|d| session.fail(d))?;
     let staged = runtime
         .block_on(super::stage::stage_sources(

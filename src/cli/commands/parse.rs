@@ -45,7 +45,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
 
 /// Prints what a full parse would, for a project that did not change.
 fn report_unchanged(g: &GlobalArgs, summary: &str, started: Instant) -> Result<u8, Failure> {
-    let dir = crate::cli::session::project_dir_arg(g);
+    let dir = g.project_dir_arg();
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let mut diags = crate::diagnostics::Diagnostics::default();
     let Some((file, root)) = crate::project::project_file::find_project_file(&dir) else {

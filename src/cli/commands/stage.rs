@@ -179,14 +179,14 @@ pub async fn stage_sources(
         );
         bq.ensure_dataset(dataset)
             .await
-            .map_err(|e| super::execute::bigquery_diagnostic(&e))?;
+            .map_err(|e| super::connect::bigquery_diagnostic(&e))?;
         match (bq.config().source_staging, external) {
             (SourceStaging::External, Some(spec)) => {
                 let table_sql = external_table_for(&name, spec)?;
                 let statement = sql::external_table_with(&bq.relation(dataset, table), &table_sql);
                 bq.execute(&statement, None)
                     .await
-                    .map_err(|e| super::execute::bigquery_diagnostic(&e))?;
+                    .map_err(|e| super::connect::bigquery_diagnostic(&e))?;
                 printer.info(&format!(
                     "Staged source {name} as an external table over {}",
                     spec.written
@@ -199,7 +199,7 @@ pub async fn stage_sources(
                 };
                 let export = crate::adapters::datafusion::export_external(
                     &source,
-                    &super::execute::land_options(&settings.target),
+                    &super::connect::land_options(&settings.target),
                 )
                 .await
                 .map_err(|e| {
@@ -231,7 +231,7 @@ pub async fn stage_sources(
                     sql::external_table(&bq.relation(dataset, table), &prefix, "parquet", true);
                 bq.execute(&statement, None)
                     .await
-                    .map_err(|e| super::execute::bigquery_diagnostic(&e))?;
+                    .map_err(|e| super::connect::bigquery_diagnostic(&e))?;
                 printer.info(&format!(
                     "Staged source {name} as an external table over {prefix}/"
                 ));
@@ -239,7 +239,7 @@ pub async fn stage_sources(
             (SourceStaging::Load, None) => {
                 let land = crate::store::Land::open(
                     &settings.target.land,
-                    &super::execute::land_options(&settings.target),
+                    &super::connect::land_options(&settings.target),
                 )
                 .map_err(|e| land_error(e.to_string()))?;
                 let Some(export) =
@@ -282,5 +282,5 @@ async fn load(
         .collect();
     bq.replace_with_csv(dataset, table, &fields, export.csv, None)
         .await
-        .map_err(|e| super::execute::bigquery_diagnostic(&e))
+        .map_err(|e| super::connect::bigquery_diagnostic(&e))
 }
