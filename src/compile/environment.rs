@@ -2,8 +2,9 @@
 //! own template, dbt's context functions, and the error mapping back to files.
 //! The only place a minijinja `Environment` is built.
 
+use super::context::RenderContext;
 use super::errors::{TemplateOrigin, TemplateOrigins, to_diagnostic};
-use super::scope::{NodeScope, RenderContext};
+use super::scope::NodeScope;
 use super::world::{INTERNAL_PACKAGE, MacroInfo, World};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
 use crate::project::{MacroFile, Project};
@@ -135,7 +136,11 @@ impl Compiler {
                     n.starts_with("generate_") && n.ends_with("_name") || n.contains("__generate_")
                 })
         });
-        let world = Arc::new(World::new(project, settings, macros));
+        // Each macro is callable as a MacroFn (macros.rs builds on the world,
+        // so the world is handed the constructor).
+        let world = Arc::new(World::new(project, settings, macros, |info| {
+            Value::from_object(super::macros::MacroFn::new(info.clone()))
+        }));
         for (name, value) in super::functions::invocation_globals(&world) {
             env.add_global(name, value);
         }

@@ -6,8 +6,10 @@ use super::errors::tagged_error;
 use super::macros::{MacroFn, current_scope, return_fn};
 use super::relation::Relation;
 use super::scope::{NodeScope, RefCall, SourceCall};
+use super::values::map_value;
+use super::values::split_kwargs;
 use crate::diagnostics::{closest_names, codes, did_you_mean};
-use crate::project::config::{Config, merge_into, normalize_key};
+
 use minijinja::value::{Kwargs, Object, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 use std::sync::Arc;
@@ -182,7 +184,7 @@ fn float_value(v: Value, fallback: Value) -> Value {
 fn render_text_fn(state: &State, text: String) -> Result<Value, Error> {
     let scope = current_scope(state)?;
     let package = scope.node.package.clone();
-    let ctx = Value::from_object(super::scope::RenderContext { scope, package });
+    let ctx = Value::from_object(super::context::RenderContext { scope, package });
     let rendered = state.env().render_named_str(
         "<argument>",
         &super::mutable::rewrite_literals(&text),
@@ -488,109 +490,6 @@ impl Object for VarFn {
     }
 }
 
-/// `config(...)` plus `config.get`, `config.require` and friends.
-#[derive(Debug)]
-pub struct ConfigFn {
-    pub scope: Arc<NodeScope>,
-}
-
-impl Object for ConfigFn {
-    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let mut new = Config::new();
-        for arg in args {
-            if let Some(kwargs) = as_kwargs(arg) {
-                for key in kwargs.args() {
-                    let v: Value = kwargs.get(key)?;
-                    new.insert(normalize_key(key), to_json(&v)?);
-                }
-            } else if let serde_json::Value::Object(m) = to_json(arg)? {
-                for (k, v) in m {
-                    new.insert(normalize_key(&k), v);
-                }
-            }
-        }
-        merge_into(&mut self.scope.recorded().config, &new);
-        Ok(Value::from(""))
-    }
-
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        let key = args.first().and_then(Value::as_str).map(normalize_key);
-        let current = self.scope.current_config();
-        match method {
-            "get" => Ok(key
-                .and_then(|k| current.get(&k).cloned())
-                .filter(|v| !v.is_null())
-                .map(|v| Value::from(minijinja::value::Serde(v)))
-                .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(())))),
-            "require" => {
-                let key = key.unwrap_or_default();
-                match current.get(&key) {
-                    Some(v) if !v.is_null() => Ok(Value::from(minijinja::value::Serde(v.clone()))),
-                    _ => Err(tagged_error(
-                        codes::INVALID_CONFIG,
-                        &format!("config `{key}` is required here but is not set"),
-                        &format!("set it with {{{{ config({key}=...) }}}} or in YAML"),
-                    )),
-                }
-            }
-            "set" => Ok(Value::from("")),
-            "persist_relation_docs" => Ok(Value::from(
-                current
-                    .get("persist_docs")
-                    .and_then(|p| p.get("relation"))
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(false),
-            )),
-            "persist_column_docs" => Ok(Value::from(
-                current
-                    .get("persist_docs")
-                    .and_then(|p| p.get("columns"))
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(false),
-            )),
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
-        }
-    }
-}
-
-fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(v).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidOperation,
-            format!("config value cannot be stored: {e}"),
-        )
-    })
-}
-
-/// `model` as templates see it.
-pub fn model_value(scope: &Arc<NodeScope>) -> Value {
-    let n = &scope.node;
-    let config = scope.current_config();
-    let alias = match (config.get("alias").and_then(|a| a.as_str()), &n.version) {
-        (Some(alias), _) => alias.to_string(),
-        (None, Some((v, _))) => format!("{}_v{}", n.name, v.replace('.', "_")),
-        (None, None) => n.name.clone(),
-    };
-    Value::from(minijinja::value::Serde(serde_json::json!({
-        "unique_id": n.unique_id,
-        "name": n.name,
-        "alias": alias,
-        "version": n.version.as_ref().map(|(v, _)| v),
-        "latest_version": n.version.as_ref().map(|(_, l)| l),
-        "package_name": n.package,
-        "resource_type": n.resource_type,
-        "original_file_path": n.original_file_path,
-        "fqn": n.fqn,
-        "config": config,
-        "tags": config.get("tags").cloned().unwrap_or(serde_json::Value::Array(vec![])),
-    })))
-}
-
 /// `exceptions.raise_compiler_error(msg)` and `exceptions.warn(msg)`.
 #[derive(Debug)]
 struct Exceptions;
@@ -765,13 +664,6 @@ impl Object for Adapter {
     }
 }
 
-pub(super) fn split_kwargs(args: &[Value]) -> (&[Value], Option<Kwargs>) {
-    match args.last().and_then(as_kwargs) {
-        Some(k) => (&args[..args.len() - 1], Some(k)),
-        None => (args, None),
-    }
-}
-
 /// `api.Relation.create(database=, schema=, identifier=, type=)`.
 #[derive(Debug)]
 struct RelationApi;
@@ -811,26 +703,6 @@ fn modules() -> Value {
         ("re", Value::from_object(super::pyre::ReModule)),
         ("itertools", Value::from(())),
     ])
-}
-
-/// The trailing keyword arguments of a call, if any.
-pub fn as_kwargs(v: &Value) -> Option<Kwargs> {
-    if v.is_kwargs() {
-        Kwargs::try_from(v.clone()).ok()
-    } else {
-        None
-    }
-}
-
-/// A Jinja mapping from key/value pairs (`Value::from_iter` of pairs makes a
-/// list of tuples, not a mapping).
-pub fn map_value<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-    Value::from(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
-            .collect::<std::collections::BTreeMap<String, Value>>(),
-    )
 }
 
 /// `run_query(sql)`: an agate-like table when a warehouse is attached and

@@ -3,8 +3,9 @@
 //! the macro, so `ref()`, `this` and `config` inside it mean the caller's.
 //! Also implements dbt's `return()`, which plain Jinja lacks.
 
+use super::context::RenderContext;
 use super::errors::tagged_error;
-use super::scope::{NodeScope, RenderContext};
+use super::scope::NodeScope;
 use super::world::MacroInfo;
 use crate::diagnostics::codes;
 use minijinja::value::{Enumerator, Object, Value};
@@ -173,7 +174,7 @@ impl Object for RenderedCaller {
 
 fn bridge_caller(state: &mut State, args: &[Value]) -> Result<Vec<Value>, Error> {
     let mut args = args.to_vec();
-    let Some(kwargs) = args.last().and_then(super::functions::as_kwargs) else {
+    let Some(kwargs) = args.last().and_then(super::values::as_kwargs) else {
         return Ok(args);
     };
     if !kwargs.has("caller") {
@@ -267,7 +268,7 @@ fn gather_variadic(m: &Value, args: Vec<Value>) -> Result<Vec<Value>, Error> {
         return Ok(args);
     }
     let own = &declared[..n - 2];
-    let (positional, kwargs) = match args.last().and_then(super::functions::as_kwargs) {
+    let (positional, kwargs) = match args.last().and_then(super::values::as_kwargs) {
         Some(k) => (&args[..args.len() - 1], Some(k)),
         None => (args.as_slice(), None),
     };

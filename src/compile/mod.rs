@@ -3,6 +3,7 @@
 //! real relation names. `minijinja` is used only inside this module.
 
 pub mod cache;
+mod context;
 mod dialect;
 mod environment;
 mod errors;
@@ -18,6 +19,7 @@ mod pyre;
 mod relation;
 mod scope;
 pub mod static_analysis;
+mod values;
 mod warehouse_access;
 mod world;
 
@@ -832,7 +834,7 @@ pub fn attach_graph(compiler: &Compiler, manifest: serde_json::Value) {
                 .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
         ))
     };
-    let graph = functions::map_value([
+    let graph = values::map_value([
         ("nodes", pick("nodes")),
         ("sources", pick("sources")),
         ("exposures", pick("exposures")),

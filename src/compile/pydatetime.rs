@@ -344,7 +344,7 @@ impl Object for PyDateTime {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let arg = |i: usize| positional.get(i).cloned().unwrap_or(Value::from(()));
         match method {
             "strftime" => Ok(Value::from(self.strftime(&arg(0).to_string())?)),
@@ -448,7 +448,7 @@ impl Object for PyDate {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let arg = |i: usize| positional.get(i).cloned().unwrap_or(Value::from(()));
         match method {
             "strftime" => {
@@ -669,7 +669,7 @@ struct DateTimeClass;
 
 impl Object for DateTimeClass {
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let v = int_args(
             positional,
             kwargs.as_ref(),
@@ -706,7 +706,7 @@ impl Object for DateTimeClass {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let arg = |i: usize, k: &str| -> Value {
             positional
                 .get(i)
@@ -821,7 +821,7 @@ struct DateClass;
 
 impl Object for DateClass {
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let v = int_args(
             positional,
             kwargs.as_ref(),
@@ -862,7 +862,7 @@ impl Object for DateClass {
 /// `modules.datetime.timedelta(days, seconds, microseconds, milliseconds,
 /// minutes, hours, weeks)`, positional or by keyword, fractions allowed.
 fn timedelta(args: &[Value]) -> Result<Value, Error> {
-    let (positional, kwargs) = super::functions::split_kwargs(args);
+    let (positional, kwargs) = super::values::split_kwargs(args);
     const NAMES: [(&str, f64); 7] = [
         ("days", 86_400e6),
         ("seconds", 1e6),
@@ -978,7 +978,7 @@ impl Object for PytzModule {
 
 /// `modules.datetime` (the module).
 pub fn datetime_module() -> Value {
-    super::functions::map_value([
+    super::values::map_value([
         ("datetime", Value::from_object(DateTimeClass)),
         ("date", Value::from_object(DateClass)),
         ("timedelta", Value::from_object(TimeDeltaClass)),

@@ -120,7 +120,7 @@ struct Pattern {
 
 impl Pattern {
     fn call(&self, method: &str, args: &[Value]) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let arg = |i: usize, name: &str| -> Option<Value> {
             positional
                 .get(i)
@@ -387,7 +387,7 @@ impl Object for Match {
                     .map(|i| self.text(i))
                     .collect::<Vec<_>>(),
             )),
-            "groupdict" => Ok(super::functions::map_value(
+            "groupdict" => Ok(super::values::map_value(
                 self.names.iter().map(|(n, i)| (n.clone(), self.text(*i))),
             )),
             "start" => Ok(Value::from(
@@ -436,7 +436,7 @@ impl Object for ReModule {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let (positional, kwargs) = super::functions::split_kwargs(args);
+        let (positional, kwargs) = super::values::split_kwargs(args);
         let pattern = positional.first().map(Value::to_string).unwrap_or_default();
         if method == "escape" {
             return Ok(Value::from(fancy_regex::escape(&pattern).into_owned()));

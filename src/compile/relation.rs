@@ -2,7 +2,7 @@
 //! prints as the quoted relation name, and answers dbt's attribute and method
 //! calls (`.schema`, `.identifier`, `.include()`, `.incorporate()`).
 
-use super::functions::{as_kwargs, map_value};
+use super::values::{as_kwargs, map_value};
 use crate::adapters::Dialect;
 use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, State};

@@ -6,7 +6,7 @@
 use super::relation::Relation;
 use super::world::World;
 use crate::project::config::{self, Config};
-use minijinja::value::{Enumerator, Object, Value};
+use minijinja::value::{Object, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -126,44 +126,3 @@ impl NodeScope {
 }
 
 impl Object for NodeScope {}
-
-/// The root Jinja context of one render: scope-dependent variables first,
-/// then the macros of the package whose code is running (so a package's
-/// macros call each other unqualified), then the environment's globals.
-#[derive(Debug)]
-pub struct RenderContext {
-    pub scope: Arc<NodeScope>,
-    pub package: String,
-}
-
-impl Object for RenderContext {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let key = key.as_str()?;
-        let scope = &self.scope;
-        match key {
-            "__scope" => return Some(Value::from_dyn_object(scope.clone())),
-            "this" => return scope.this.clone().map(Value::from_object),
-            "execute" => return Some(Value::from(scope.execute)),
-            "model" => return Some(super::functions::model_value(scope)),
-            "graph" => {
-                if let Some(graph) = scope.world.graph.get() {
-                    return Some(graph.clone());
-                }
-            }
-            "config" => {
-                return Some(Value::from_object(super::functions::ConfigFn {
-                    scope: scope.clone(),
-                }));
-            }
-            _ => {}
-        }
-        if let Some((_, v)) = scope.extra.iter().find(|(k, _)| k == key) {
-            return Some(v.clone());
-        }
-        scope.world.macro_value(&self.package, key)
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["this", "execute", "model", "config"])
-    }
-}

@@ -2,7 +2,6 @@
 //! dispatch order, docs blocks, and the invocation's id and start time.
 //! Built once per command; read by all renders in parallel.
 
-use super::macros::MacroFn;
 use crate::adapters::Dialect;
 use crate::project::Project;
 use crate::settings::Settings;
@@ -79,6 +78,7 @@ impl World {
         project: &Project,
         settings: &Settings,
         macros: BTreeMap<String, BTreeMap<String, MacroInfo>>,
+        macro_value: impl Fn(&MacroInfo) -> Value,
     ) -> World {
         let sql_dialect = project_sql_dialect(project, settings);
         let dialect = crate::adapters::dialect_for(settings.target.kind, sql_dialect);
@@ -109,9 +109,7 @@ impl World {
                 (
                     pkg.clone(),
                     ms.iter()
-                        .map(|(n, info)| {
-                            (n.clone(), Value::from_object(MacroFn::new(info.clone())))
-                        })
+                        .map(|(n, info)| (n.clone(), macro_value(info)))
                         .collect(),
                 )
             })
@@ -121,7 +119,7 @@ impl World {
             .map(|(pkg, ms)| {
                 (
                     pkg.clone(),
-                    super::functions::map_value(ms.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                    super::values::map_value(ms.iter().map(|(k, v)| (k.clone(), v.clone()))),
                 )
             })
             .collect();
@@ -143,7 +141,7 @@ impl World {
             docs,
             invocation_id: crate::invocation_id().to_string(),
             run_started_at: chrono::Utc::now(),
-            flags: super::functions::map_value([
+            flags: super::values::map_value([
                 ("FULL_REFRESH", Value::from(false)),
                 ("WHICH", Value::from("parse")),
             ]),
