@@ -34,29 +34,6 @@ pub struct ColumnInfo {
     pub data_type: String,
 }
 
-/// One relation as the warehouse describes it (`catalog.json`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CatalogEntry {
-    pub unique_id: String,
-    pub database: String,
-    pub schema: String,
-    pub name: String,
-    /// `BASE TABLE`, `VIEW` or `EXTERNAL`, as dbt writes it.
-    pub kind: String,
-    pub comment: Option<String>,
-    pub columns: Vec<CatalogColumn>,
-    pub row_count: Option<u64>,
-    pub bytes: Option<u64>,
-}
-
-/// One column of a [`CatalogEntry`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CatalogColumn {
-    pub name: String,
-    pub data_type: String,
-    pub comment: Option<String>,
-}
-
 /// What a warehouse can do beyond running SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {

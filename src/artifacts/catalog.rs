@@ -4,7 +4,27 @@
 
 use serde_json::{Map, Value, json};
 
-pub use crate::adapters::{CatalogColumn, CatalogEntry};
+/// One relation as the warehouse describes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogEntry {
+    pub unique_id: String,
+    pub database: String,
+    pub schema: String,
+    pub name: String,
+    /// `BASE TABLE`, `VIEW` or `EXTERNAL`, as dbt writes it.
+    pub kind: String,
+    pub comment: Option<String>,
+    pub columns: Vec<CatalogColumn>,
+    pub row_count: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogColumn {
+    pub name: String,
+    pub data_type: String,
+    pub comment: Option<String>,
+}
 
 /// The document: entries whose id starts with `source.` go under `sources`,
 /// the rest under `nodes`; `errors` lists relations that could not be read.

@@ -254,7 +254,7 @@ impl Session {
         // dbt's `graph` object, for the templates that read it (project
         // linters, code generators): the manifest's nodes as dbt has them.
         if crate::compile::reads_graph(&out.compiler, &parsed) {
-            let manifest = crate::artifacts::manifest_json(
+            let manifest = crate::graph::manifest_json(
                 &parsed,
                 &dag,
                 out.compiler.world.dialect.adapter_type(),
@@ -291,22 +291,15 @@ impl Session {
         })
     }
 
-    pub fn write_manifest(
-        &self,
-        p: &Parsed,
-    ) -> Result<crate::artifacts::InvocationFields, Failure> {
+    pub fn write_manifest(&self, p: &Parsed) -> Result<crate::graph::InvocationFields, Failure> {
         let adapter = p.compiler.world.target_kind.as_str();
         let started = std::time::Instant::now();
         // Whatever wrote the manifest last, only `rdbt parse` vouches for
         // it matching an unchanged project.
         super::unchanged::forget(&self.project.target_dir());
-        let written = crate::artifacts::write_manifest(
-            &self.project.target_dir(),
-            &p.parsed,
-            &p.dag,
-            adapter,
-        )
-        .map_err(|d| self.fail(d));
+        let written =
+            crate::graph::write_manifest(&self.project.target_dir(), &p.parsed, &p.dag, adapter)
+                .map_err(|d| self.fail(d));
         phase("manifest", started);
         written
     }

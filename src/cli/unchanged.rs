@@ -6,7 +6,7 @@
 //! which are refreshed in place.
 
 use super::args::GlobalArgs;
-use crate::artifacts::InvocationFields;
+use crate::graph::InvocationFields;
 use crate::project::inputs::{InputFingerprint, input_fingerprint, stamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ pub fn check(g: &GlobalArgs) -> Result<String, Check> {
     let generated_at = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
-    match crate::artifacts::refresh_invocation_fields(
+    match crate::graph::refresh_invocation_fields(
         &check.target_dir,
         &previous.manifest,
         &invocation_id,

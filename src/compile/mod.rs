@@ -881,6 +881,21 @@ fn compile_nodes_including(
     compile_nodes(compiler, parsed, ids)
 }
 
+/// Where the compiled SQL of a node goes: `target/compiled/<package>/<path>`;
+/// for a node defined in YAML (a data test, a unit test), a file named
+/// after its alias in a folder named after the YAML file, as dbt does.
+pub fn compiled_path(target_dir: &std::path::Path, node: &ParsedNode) -> std::path::PathBuf {
+    let base = target_dir.join("compiled").join(&node.package_name);
+    let in_yaml =
+        node.original_file_path.ends_with(".yml") || node.original_file_path.ends_with(".yaml");
+    if node.test_metadata.is_some() || in_yaml {
+        base.join(&node.original_file_path)
+            .join(format!("{}.sql", node.alias))
+    } else {
+        base.join(&node.original_file_path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::inject_ctes;

@@ -3,11 +3,13 @@
 //! call site. Selection (`-s`, `--exclude`, selectors.yml) lives here too.
 
 pub mod columns;
+mod manifest;
 mod selection;
 mod selector;
 mod selectors_file;
 mod state;
 
+pub use manifest::{InvocationFields, manifest_json, refresh_invocation_fields, write_manifest};
 pub use selection::select;
 pub use selector::{IndirectSelection, Selection, SelectionInput};
 pub use state::PreviousState;

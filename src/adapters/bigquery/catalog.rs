@@ -5,7 +5,7 @@
 //! without it) each relation is described by `tables.get` instead.
 
 use super::{BigQuery, BigQueryError, sql};
-use crate::adapters::{CatalogColumn, CatalogEntry};
+use crate::artifacts::{CatalogColumn, CatalogEntry};
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -46,7 +46,7 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
         let Some(code) = &node.compiled_code else {
             continue;
         };
-        let path = crate::artifacts::compiled_path(&target, node);
+        let path = crate::compile::compiled_path(&target, node);
         // Rewriting an identical file (a temporary file and a rename each)
         // cost more than the whole compile on large projects.
         let unchanged = std::fs::read(&path).is_ok_and(|old| old == code.as_bytes());

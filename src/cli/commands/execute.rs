@@ -640,7 +640,7 @@ fn write_run_artifacts(
         let (Some(code), Some(node)) = (&r.compiled_code, nodes.get(&r.unique_id)) else {
             continue;
         };
-        let path = crate::artifacts::compiled_path(&target_dir.join("run_tmp"), node);
+        let path = crate::compile::compiled_path(&target_dir.join("run_tmp"), node);
         let rel = path
             .strip_prefix(target_dir.join("run_tmp").join("compiled"))
             .map(|p| p.to_path_buf())
