@@ -878,32 +878,22 @@ fn canonical(v: &serde_json::Value) -> String {
     }
 }
 
+/// A query's rows as JSON objects, through the run's [`Adapter`]: the same
+/// conversion on every warehouse, so unit tests compare alike everywhere.
+///
+/// [`Adapter`]: crate::adapters::Adapter
 async fn json_rows(
     shared: &Arc<Shared>,
     sql: &str,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, String> {
-    match &shared.engine {
-        super::Engine::Local(warehouse) => {
-            let batches = warehouse.query(sql).await.map_err(|e| e.to_string())?;
-            let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
-            serde_json::from_str(&json).map_err(|e| e.to_string())
-        }
-        super::Engine::BigQuery(bq) => {
-            let result = bq.fetch(sql, None).await.map_err(|e| e.to_string())?;
-            Ok(result
-                .rows
-                .into_iter()
-                .map(|row| {
-                    result
-                        .schema
-                        .iter()
-                        .map(|f| f.name.clone())
-                        .zip(row)
-                        .collect()
-                })
-                .collect())
-        }
-    }
+    let batches = shared
+        .engine
+        .adapter()
+        .query(sql, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
+    serde_json::from_str(&json).map_err(|e| e.to_string())
 }
 
 /// A block of dict rows with none: `rows: []`.
