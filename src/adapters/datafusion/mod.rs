@@ -762,12 +762,14 @@ async fn write_stream(
     Ok(rows)
 }
 
-/// The schema the rows of `plan` will have: that of the optimized plan.
+/// The schema `plan` declares to its readers: that of the analyzed plan.
 /// A plan's schema before analysis can differ from its rows': a `UNION`
 /// of an INTEGER and a BIGINT column says INTEGER (its first input's type)
-/// and produces BIGINT, and `round(decimal, 0)` changes its scale once its
-/// argument's cast is folded. A view declared with such a schema fails its
-/// readers ("Invalid comparison operation: BIGINT != INTEGER").
+/// and produces BIGINT. A view declared with such a schema fails its
+/// readers ("Invalid comparison operation: BIGINT != INTEGER"). Analysis
+/// (type coercion) is cheap; the optimizer can still change a type
+/// (`round(decimal, 0)` rescales once its argument's cast is folded), so a
+/// view's scan casts what differs to the declared types.
 pub(crate) fn declared_schema(
     state: &datafusion::execution::SessionState,
     plan: &datafusion::logical_expr::LogicalPlan,
@@ -776,8 +778,11 @@ pub(crate) fn declared_schema(
     if matches!(plan, P::Ddl(_) | P::Statement(_) | P::Dml(_) | P::Copy(_)) {
         return Ok(Arc::new(plan.schema().as_arrow().clone()));
     }
-    let optimized = state.optimize(plan)?;
-    Ok(Arc::new(optimized.schema().as_arrow().clone()))
+    let analyzed =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+    Ok(Arc::new(analyzed.schema().as_arrow().clone()))
 }
 
 pub fn quote(ident: &str) -> String {
