@@ -811,10 +811,7 @@ fn parse_sql_node(
     for key in recorded.config.keys() {
         if let Some((message, help)) = crate::project::config::unknown_config_key(key) {
             // At `key=` in the config() call when it is there.
-            let at = Regex::new(&format!(r"\b{}\s*=", regex::escape(key)))
-                .ok()
-                .and_then(|re| re.find(&file.raw_code))
-                .map_or(0, |m| m.start());
+            let at = config_key_at(&file.raw_code, key).map_or(0, |(at, _)| at);
             warnings.push(
                 Diagnostic::warning(codes::UNKNOWN_CONFIG, message)
                     .at_offset(
@@ -1434,6 +1431,14 @@ fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
     diags
 }
 
+/// Where `key=` is in a node's SQL (a `config()` argument): offset, length.
+fn config_key_at(raw_code: &str, key: &str) -> Option<(usize, usize)> {
+    Regex::new(&format!(r"\b{}\s*=", regex::escape(key)))
+        .ok()?
+        .find(raw_code)
+        .map(|m| (m.start(), m.len()))
+}
+
 /// Points at the `config(... key=` in SQL when it is there, else the file.
 fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str]) -> Diagnostic {
     let d = Diagnostic::error(
@@ -1441,11 +1446,7 @@ fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str])
         format!("{message} (in {} `{}`)", node.resource_type, node.name),
     )
     .with_help(format!("use one of: {}", allowed.join(", ")));
-    let needle = Regex::new(&format!(r"\b{}\s*=", regex::escape(key))).ok();
-    let in_sql = needle.and_then(|re| {
-        re.find(&node.raw_code)
-            .map(|m| (node.body_offset + m.start(), m.len()))
-    });
+    let in_sql = config_key_at(&node.raw_code, key).map(|(at, len)| (node.body_offset + at, len));
     match in_sql {
         Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),
         None => {

@@ -2,8 +2,8 @@
 //! limit, land, and how its SQL resolves names) or a BigQuery connection,
 //! with the errors a user can act on.
 
-use super::super::session::Session;
 use crate::adapters::datafusion::{Warehouse, WarehouseError};
+use crate::cli::session::Session;
 use crate::diagnostics::{Diagnostic, codes};
 use crate::settings::Settings;
 use std::sync::Arc;

@@ -28,7 +28,10 @@ pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> 
             .compiler
             .world
             .warehouse
-            .set(crate::run::Engine::BigQuery(bq.clone()).bridge(runtime.handle().clone()));
+            .set(Arc::new(crate::run::bridge::Bridge::with_handle(
+                bq.clone(),
+                runtime.handle().clone(),
+            )));
         Some(bq)
     } else {
         None

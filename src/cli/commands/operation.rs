@@ -53,8 +53,12 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
     if session.settings.target.kind == TargetKind::BigQuery {
         let bq = super::connect::open_bigquery(&session.settings, &world.invocation_id, None)
             .map_err(|d| session.fail(d))?;
-        let engine = crate::run::Engine::BigQuery(bq);
-        let _ = world.warehouse.set(engine.bridge(runtime.handle().clone()));
+        let _ = world
+            .warehouse
+            .set(Arc::new(crate::run::bridge::Bridge::with_handle(
+                bq,
+                runtime.handle().clone(),
+            )));
     }
     if session.settings.target.kind == TargetKind::DataFusion {
         let wh = runtime
