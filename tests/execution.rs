@@ -1372,3 +1372,38 @@ fn a_relationships_test_to_a_downstream_model_does_not_block_it() {
     );
     assert_eq!(statuses.len(), 5, "{statuses:?}");
 }
+
+/// `full_refresh` in config wins over the flag, as dbt's
+/// `should_full_refresh()`: `false` keeps a model incremental under
+/// `--full-refresh`, `true` rebuilds it on every run.
+#[test]
+fn full_refresh_config_wins_over_the_flag() {
+    let p = common::project(&[
+        ("rdbt_project.yml", "name: demo\nmodel-paths: [models]\n"),
+        (
+            "models/kept.sql",
+            "{{ config(materialized='incremental', full_refresh=false) }}\nselect {{ var('batch', 1) }} as id",
+        ),
+        (
+            "models/rebuilt.sql",
+            "{{ config(materialized='incremental', full_refresh=true) }}\nselect {{ var('batch', 1) }} as id",
+        ),
+    ]);
+    let dir = p.path();
+    let first = rdbt(dir, &["run"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    let second = rdbt(dir, &["run", "--full-refresh", "--vars", "{batch: 2}"]);
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    let ids = |m: &str| {
+        rows(
+            dir,
+            &format!("select id from {{{{ ref('{m}') }}}} order by id"),
+        )
+    };
+    assert_eq!(ids("kept"), vec![json!({"id": 1}), json!({"id": 2})]);
+    assert_eq!(ids("rebuilt"), vec![json!({"id": 2})]);
+    let third = rdbt(dir, &["run", "--vars", "{batch: 3}"]);
+    assert_eq!(third.code, 0, "{}", third.transcript());
+    assert_eq!(ids("rebuilt"), vec![json!({"id": 3})]);
+    assert_eq!(ids("kept").len(), 3);
+}

@@ -5,6 +5,9 @@
 
 pub mod bigquery;
 pub mod datafusion;
+pub mod write;
+
+pub use write::{AdapterResponse, PartitionBy, Relation, RelationOptions, SeedFile, WriteStrategy};
 
 use crate::settings::TargetKind;
 use crate::sql::SqlDialect;
@@ -48,20 +51,42 @@ pub struct Capabilities {
 }
 
 /// A warehouse call that failed: the warehouse's message, with what to do
-/// when the adapter knows.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// when the adapter knows, and what it knows about where and why.
+#[derive(Debug, Clone, PartialEq, Default, thiserror::Error)]
 #[error("{message}")]
 pub struct AdapterError {
     pub message: String,
     pub help: Option<String>,
+    /// The statement the warehouse ran, when it was not the caller's SQL
+    /// as given (a wrapping DDL or MERGE).
+    pub statement: Option<String>,
+    /// Line and column in `statement` (or the caller's SQL) it points at.
+    pub position: Option<(usize, Option<usize>)>,
+    /// A relation the statement read and the warehouse does not have:
+    /// (schema, name).
+    pub missing_relation: Option<(String, String)>,
+    /// The warehouse's own bug, not the user's SQL.
+    pub internal: bool,
 }
 
 impl AdapterError {
     pub fn new(message: impl Into<String>) -> Self {
         AdapterError {
             message: message.into(),
-            help: None,
+            ..Default::default()
         }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn in_statement(mut self, statement: &str) -> Self {
+        if self.statement.is_none() {
+            self.statement = Some(statement.to_string());
+        }
+        self
     }
 }
 
@@ -113,6 +138,61 @@ pub trait Adapter: Send + Sync {
         schema: &str,
         name: &str,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AdapterError>;
+
+    /// How this warehouse's SQL is written (what it executes, whatever
+    /// dialect the models are written in).
+    fn dialect(&self) -> &'static dyn Dialect;
+
+    /// `schema.name` fully qualified and quoted, as statements name it.
+    fn relation(&self, schema: &str, name: &str) -> String;
+
+    /// Runs a statement on behalf of a node (hooks); the node labels the
+    /// warehouse's job where it has labels.
+    async fn execute_for(&self, sql: &str, node: Option<&str>) -> Result<(), AdapterError> {
+        let _ = node;
+        self.execute(sql).await
+    }
+
+    /// The columns `sql` would produce, without running it (a plan, or a
+    /// dry run).
+    async fn query_columns(&self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
+
+    /// Creates or replaces a view; a table of that name is replaced too. A
+    /// view that does not compile leaves the previous relation in place.
+    async fn create_view(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+    ) -> Result<AdapterResponse, AdapterError>;
+
+    /// Writes `sql`'s rows into a table as `strategy` says; a missing table
+    /// is created whatever the strategy, and a view of that name replaced.
+    /// On failure the previous table stays as it was.
+    async fn write_table(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+        strategy: &WriteStrategy,
+    ) -> Result<AdapterResponse, AdapterError>;
+
+    /// Replaces a table with a seed file's rows, types inferred as a local
+    /// build infers them and `column_types` applied.
+    async fn load_seed(
+        &self,
+        relation: &Relation<'_>,
+        seed: &SeedFile<'_>,
+    ) -> Result<AdapterResponse, AdapterError>;
+
+    /// `persist_docs: {columns: true}`: column descriptions stored on the
+    /// relation, where the warehouse keeps them.
+    async fn persist_column_docs(
+        &self,
+        relation: &Relation<'_>,
+        descriptions: &[(String, String)],
+    ) -> Result<(), AdapterError> {
+        let _ = (relation, descriptions);
+        Ok(())
+    }
 }
 
 /// SQL generation facts of one warehouse.
@@ -125,6 +205,32 @@ pub trait Dialect: Send + Sync {
     fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String;
     /// dbt's `type_*` cross-database types.
     fn type_name(&self, generic: GenericType) -> &'static str;
+
+    /// A timestamp literal.
+    fn timestamp_literal(&self, text: &str) -> String {
+        format!("CAST('{}' AS TIMESTAMP)", text.replace('\'', "''"))
+    }
+
+    /// A timestamp expression as the warehouse stores snapshot times
+    /// (`dbt_valid_from`, `dbt_valid_to`, `dbt_updated_at`).
+    fn snapshot_time(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    /// `dbt_valid_to_current` as written in config, as a snapshot time.
+    fn snapshot_time_value(&self, configured: &str) -> String {
+        self.snapshot_time(&format!("CAST(({configured}) AS TIMESTAMP)"))
+    }
+
+    /// A hex MD5 of a text expression (dbt's `dbt_scd_id`).
+    fn md5_hex(&self, expr: &str) -> String {
+        format!("md5({expr})")
+    }
+
+    /// The query's rows capped at none (`--empty`).
+    fn empty_query(&self, sql: &str) -> String {
+        format!("select * from (\n{sql}\n) as dbt_internal_empty limit 0")
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +272,25 @@ impl Dialect for DataFusionDialect {
             GenericType::Timestamp => "timestamp",
         }
     }
+
+    /// Microseconds, as DuckDB's are: the usual "current" value,
+    /// 9999-12-31, is past what nanoseconds reach.
+    fn snapshot_time(&self, expr: &str) -> String {
+        format!("arrow_cast({expr}, 'Timestamp(Microsecond, None)')")
+    }
+
+    /// A date written in it ('9999-12-31', cast(... as timestamp),
+    /// to_date(...)) is read straight into microseconds.
+    fn snapshot_time_value(&self, configured: &str) -> String {
+        let literal =
+            regex::Regex::new(r"'(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)'")
+                .ok()
+                .and_then(|re| re.captures(configured).map(|c| c[1].to_string()));
+        match literal {
+            Some(day) => self.snapshot_time(&format!("'{day}'")),
+            None => self.snapshot_time(&format!("CAST(({configured}) AS TIMESTAMP)")),
+        }
+    }
 }
 
 /// Google BigQuery: `project`.`dataset`.`table` in backticks.
@@ -193,6 +318,14 @@ impl Dialect for BigQueryDialect {
             GenericType::Boolean => "bool",
             GenericType::Timestamp => "timestamp",
         }
+    }
+
+    fn timestamp_literal(&self, text: &str) -> String {
+        format!("timestamp {}", bigquery::sql::string_literal(text))
+    }
+
+    fn md5_hex(&self, expr: &str) -> String {
+        format!("to_hex(md5({expr}))")
     }
 }
 

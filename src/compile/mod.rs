@@ -12,6 +12,7 @@ mod generic_tests;
 mod macros;
 mod mutable;
 pub mod node;
+pub mod node_config;
 mod node_parts;
 mod parse;
 mod pydatetime;

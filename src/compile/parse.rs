@@ -1328,17 +1328,6 @@ fn report_unused_config_paths(project: &Project, parsed: &ParsedProject, diags: 
     }
 }
 
-const MATERIALIZATIONS: &[&str] = &[
-    "view",
-    "table",
-    "incremental",
-    "ephemeral",
-    "materialized_view",
-    "snapshot",
-    "seed",
-    "test",
-];
-
 /// Checks every node's config values, on every core (30,000 nodes at
 /// 10,000 models); problems are reported in node order. Nodes share config
 /// allocations (all the data tests of a property file, say), and a config
@@ -1372,7 +1361,7 @@ fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
     // `incremental_strategy` is checked when the incremental branch runs,
     // as dbt does: a strategy the warehouse lacks fails only that run.
     let checks: [(&str, &[&str]); 4] = [
-        ("materialized", MATERIALIZATIONS),
+        ("materialized", super::node_config::Materialization::NAMES),
         (
             "on_schema_change",
             &["ignore", "fail", "append_new_columns", "sync_all_columns"],

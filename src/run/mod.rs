@@ -3,15 +3,13 @@
 //! descendants only; everything else still runs. Progress is reported as
 //! [`RunEvent`]s; this module never prints.
 
-mod bigquery;
 pub mod bridge;
 pub mod error;
 pub use error::RunError;
-mod materialize;
+mod materializations;
 pub mod results;
 
-use crate::adapters::bigquery::BigQuery;
-use crate::adapters::datafusion::Warehouse;
+use crate::adapters::Adapter;
 use crate::compile::{Compiler, Linker, ParsedNode, ParsedProject};
 use crate::graph::Dag;
 use crate::project::ResourceType;
@@ -51,38 +49,12 @@ pub enum RunEvent {
     },
 }
 
-/// The warehouse a run builds in.
-#[derive(Clone)]
-pub enum Engine {
-    /// The embedded DataFusion warehouse.
-    Local(Arc<Warehouse>),
-    BigQuery(Arc<BigQuery>),
-}
-
-impl Engine {
-    /// How templates reach this warehouse (`run_query`, adapter look-ups).
-    pub fn bridge(
-        &self,
-        handle: tokio::runtime::Handle,
-    ) -> Arc<dyn crate::compile::WarehouseAccess> {
-        Arc::new(bridge::Bridge::with_handle(self.adapter(), handle))
-    }
-
-    /// The warehouse as an [`crate::adapters::Adapter`].
-    pub fn adapter(&self) -> Arc<dyn crate::adapters::Adapter> {
-        match self {
-            Engine::Local(w) => w.clone(),
-            Engine::BigQuery(b) => b.clone(),
-        }
-    }
-
-    /// How this warehouse quotes an identifier.
-    pub fn quote_ident(&self) -> fn(&str) -> String {
-        match self {
-            Engine::Local(_) => crate::adapters::datafusion::quote,
-            Engine::BigQuery(_) => crate::adapters::bigquery::sql::quote,
-        }
-    }
+/// How templates reach `adapter` (`run_query`, adapter look-ups).
+pub fn bridge(
+    adapter: &Arc<dyn Adapter>,
+    handle: tokio::runtime::Handle,
+) -> Arc<dyn crate::compile::WarehouseAccess> {
+    Arc::new(bridge::Bridge::with_handle(adapter.clone(), handle))
 }
 
 /// Everything a node task needs, shared.
@@ -90,39 +62,16 @@ struct Shared {
     compiler: Compiler,
     parsed: ParsedProject,
     linker: Linker,
-    engine: Engine,
+    adapter: Arc<dyn Adapter>,
     options: RunOptions,
     cancelled: AtomicBool,
-}
-
-impl Shared {
-    /// The embedded warehouse; node code for DataFusion runs only when the
-    /// engine is local (`materialize::run` sends BigQuery nodes elsewhere).
-    fn local(&self) -> &Arc<Warehouse> {
-        match &self.engine {
-            Engine::Local(w) => w,
-            Engine::BigQuery(_) => unreachable!("DataFusion node code called on a BigQuery run"),
-        }
-    }
-
-    /// Runs a hook or other statement on whichever warehouse this is.
-    async fn execute_statement(&self, sql: &str, node: Option<&str>) -> Result<(), String> {
-        match &self.engine {
-            Engine::Local(w) => w.execute(sql).await.map(|_| ()).map_err(|e| e.to_string()),
-            Engine::BigQuery(b) => b
-                .execute(sql, node)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-        }
-    }
 }
 
 /// What a run works on: the compiled project, the warehouse, the options.
 pub struct RunInput {
     pub compiler: Compiler,
     pub parsed: ParsedProject,
-    pub engine: Engine,
+    pub adapter: Arc<dyn Adapter>,
     pub options: RunOptions,
     /// The project's on-run-start and on-run-end hooks.
     pub on_run_start: Vec<String>,
@@ -147,7 +96,7 @@ pub async fn execute(
     let RunInput {
         compiler,
         parsed,
-        engine,
+        adapter,
         options,
         on_run_start,
         on_run_end,
@@ -156,14 +105,14 @@ pub async fn execute(
     let _ = compiler
         .world
         .warehouse
-        .set(engine.bridge(tokio::runtime::Handle::current()));
+        .set(bridge(&adapter, tokio::runtime::Handle::current()));
     let linker = Linker::new(&compiler, &parsed);
     let edges = plan_edges(&parsed, dag, ids, options.tests_gate_children);
     let shared = Arc::new(Shared {
         compiler,
         parsed,
         linker,
-        engine,
+        adapter,
         options,
         cancelled: AtomicBool::new(false),
     });
@@ -331,7 +280,8 @@ async fn run_project_hooks(
             continue;
         }
         shared
-            .execute_statement(&sql, None)
+            .adapter
+            .execute(&sql)
             .await
             .map_err(|e| format!("{which} hook failed: {e}\n  hook SQL: {}", sql.trim()))?;
     }
@@ -514,10 +464,7 @@ async fn run_node(shared: &Arc<Shared>, id: &str) -> NodeResult {
     let Some(node) = shared.parsed.nodes.get(id) else {
         return NodeResult::failed(id, RunError::Internal("node vanished from the plan".into()));
     };
-    let mut result = match &shared.engine {
-        Engine::BigQuery(bq) => bigquery::run(shared, bq, node).await,
-        Engine::Local(_) => materialize::run(shared, node).await,
-    };
+    let mut result = materializations::run(shared, node).await;
     result.timing(started_at, started.elapsed());
     result
 }

@@ -1,15 +1,139 @@
 //! BigQuery as an [`Adapter`].
 
-use super::{BigQuery, BigQueryError};
-use crate::adapters::{Adapter, AdapterError, Capabilities, ColumnInfo, RelationKind};
+use super::sql::{self, PartitionSql, TableOptions, quote};
+use super::{BigQuery, BigQueryError, Field};
+use crate::adapters::{
+    Adapter, AdapterError, AdapterResponse, BigQueryDialect, Capabilities, ColumnInfo, Dialect,
+    PartitionBy, Relation, RelationKind, SeedFile, WriteStrategy,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 impl From<BigQueryError> for AdapterError {
     fn from(e: BigQueryError) -> Self {
+        let position = match &e {
+            BigQueryError::Job {
+                line: Some(line),
+                column,
+                ..
+            } => Some((*line, *column)),
+            _ => None,
+        };
+        // "Not found: Table project:dataset.table was not found in location US"
+        let missing_relation = match &e {
+            BigQueryError::Job { message, .. } => {
+                regex::Regex::new(r"Not found: Table [^:\s]+:([^.\s]+)\.([^\s]+)")
+                    .ok()
+                    .and_then(|re| re.captures(message))
+                    .map(|c| (c[1].to_string(), c[2].to_string()))
+            }
+            _ => None,
+        };
         AdapterError {
             message: e.to_string(),
             help: e.help().map(str::to_string),
+            position,
+            missing_relation,
+            ..Default::default()
         }
+    }
+}
+
+/// Runs one statement for a node, keeping it with any error.
+async fn run(
+    bq: &BigQuery,
+    statement: &str,
+    node: Option<&str>,
+) -> Result<super::QueryResult, AdapterError> {
+    bq.execute(statement, node)
+        .await
+        .map_err(|e| AdapterError::from(e).in_statement(statement))
+}
+
+/// BigQuery partitions by one column.
+fn single_partition(p: &PartitionBy) -> Result<(), AdapterError> {
+    if p.columns.len() > 1 {
+        return Err(AdapterError::new(format!(
+            "`partition_by` lists {} columns; BigQuery partitions a table by one",
+            p.columns.len()
+        ))
+        .with_help("write partition_by as a mapping: {field: <column>, data_type: date}"));
+    }
+    Ok(())
+}
+
+impl BigQuery {
+    async fn create_table(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+    ) -> Result<AdapterResponse, AdapterError> {
+        if let Some(p) = &relation.options.partition_by {
+            single_partition(p)?;
+        }
+        let target = Adapter::relation(self, relation.schema, relation.name);
+        let statement = sql::create_table_as(&target, sql, relation.options);
+        run(self, &statement, relation.node).await?;
+        let rows = self
+            .table(relation.schema, relation.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.num_rows);
+        Ok(AdapterResponse::new(
+            format!("CREATE TABLE ({} rows)", rows.unwrap_or(0)),
+            rows,
+        ))
+    }
+
+    /// The new rows go to a temporary table; their partitions are read from
+    /// it and replaced in the target by one MERGE, so readers see the old or
+    /// the new partitions, never a mix.
+    async fn insert_overwrite(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+        columns: &[String],
+    ) -> Result<AdapterResponse, AdapterError> {
+        let Some(partition) = &relation.options.partition_by else {
+            return Err(AdapterError::new(
+                "incremental_strategy `insert_overwrite` needs `partition_by`",
+            ));
+        };
+        single_partition(partition)?;
+        let target = Adapter::relation(self, relation.schema, relation.name);
+        let tmp_name = format!("{}__dbt_tmp", relation.name);
+        let tmp = Adapter::relation(self, relation.schema, &tmp_name);
+        let stage = sql::create_table_as(&tmp, sql, &TableOptions::default());
+        let outcome = async {
+            run(self, &stage, relation.node).await?;
+            let found = self
+                .fetch(&sql::partitions_of(&tmp, partition), relation.node)
+                .await
+                .map_err(|e| AdapterError::from(e).in_statement(&stage))?;
+            let partitions: Vec<String> = found
+                .rows
+                .iter()
+                .filter_map(|r| r.first())
+                .filter(|v| !v.is_null())
+                .map(|v| partition.literal(v))
+                .collect();
+            let statement = sql::insert_overwrite(
+                &target,
+                &format!("select * from {tmp}"),
+                partition,
+                &partitions,
+                columns,
+            );
+            let done = run(self, &statement, relation.node).await?;
+            Ok::<_, AdapterError>((partitions.len(), done.affected_rows.unwrap_or(0)))
+        }
+        .await;
+        let _ = self.drop_table(relation.schema, &tmp_name).await;
+        let (partitions, rows) = outcome?;
+        Ok(AdapterResponse::new(
+            format!("INSERT_OVERWRITE ({partitions} partitions, {rows} rows)"),
+            Some(rows),
+        ))
     }
 }
 
@@ -40,6 +164,170 @@ impl Adapter for BigQuery {
 
     async fn execute(&self, sql: &str) -> Result<(), AdapterError> {
         BigQuery::execute(self, sql, None).await?;
+        Ok(())
+    }
+
+    async fn execute_for(&self, sql: &str, node: Option<&str>) -> Result<(), AdapterError> {
+        BigQuery::execute(self, sql, node).await?;
+        Ok(())
+    }
+
+    fn dialect(&self) -> &'static dyn Dialect {
+        &BigQueryDialect
+    }
+
+    fn relation(&self, schema: &str, name: &str) -> String {
+        BigQuery::relation(self, schema, name)
+    }
+
+    /// As dbt-bigquery's `get_column_schema_from_query`: the query under
+    /// `where false limit 0`, which BigQuery answers with its schema and no
+    /// bytes read.
+    async fn query_columns(&self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
+        let empty = format!(
+            "select * from (\n{}\n) as dbt_sbq where false limit 0",
+            sql.trim_end().trim_end_matches(';')
+        );
+        let result = self
+            .fetch(&empty, None)
+            .await
+            .map_err(|e| AdapterError::from(e).in_statement(&empty))?;
+        Ok(result
+            .schema
+            .iter()
+            .map(|f| ColumnInfo {
+                name: f.name.clone(),
+                data_type: f.sql_type(),
+            })
+            .collect())
+    }
+
+    async fn create_view(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+    ) -> Result<AdapterResponse, AdapterError> {
+        self.ensure_dataset(relation.schema).await?;
+        // A table cannot be replaced by a view in place.
+        if let Some(t) = self.table(relation.schema, relation.name).await?
+            && t.kind != "VIEW"
+        {
+            self.drop_table(relation.schema, relation.name).await?;
+        }
+        let target = Adapter::relation(self, relation.schema, relation.name);
+        let statement = sql::create_view(&target, sql, relation.options);
+        run(self, &statement, relation.node).await?;
+        Ok(AdapterResponse::new("CREATE VIEW", None))
+    }
+
+    async fn write_table(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+        strategy: &WriteStrategy,
+    ) -> Result<AdapterResponse, AdapterError> {
+        self.ensure_dataset(relation.schema).await?;
+        let existing = self.table(relation.schema, relation.name).await?;
+        let table = match existing {
+            // A view cannot be replaced by a table in place.
+            Some(t) if t.kind == "VIEW" => {
+                self.drop_table(relation.schema, relation.name).await?;
+                None
+            }
+            other => other,
+        };
+        let Some(table) = table.filter(|_| *strategy != WriteStrategy::Replace) else {
+            return self.create_table(relation, sql).await;
+        };
+        let target = Adapter::relation(self, relation.schema, relation.name);
+        let columns: Vec<String> = table.fields.iter().map(|f| f.name.clone()).collect();
+        let statement = match strategy {
+            WriteStrategy::Replace => unreachable!("replaced above"),
+            WriteStrategy::Append => sql::insert_into(&target, sql, &columns),
+            WriteStrategy::Merge { unique_key } | WriteStrategy::DeleteInsert { unique_key } => {
+                sql::merge(&target, sql, unique_key, &columns)
+            }
+            WriteStrategy::InsertOverwrite => {
+                return self.insert_overwrite(relation, sql, &columns).await;
+            }
+        };
+        let done = run(self, &statement, relation.node).await?;
+        let rows = done.affected_rows.unwrap_or(0);
+        Ok(AdapterResponse::new(
+            format!("{} ({rows} rows)", strategy.label()),
+            Some(rows),
+        ))
+    }
+
+    async fn load_seed(
+        &self,
+        relation: &Relation<'_>,
+        seed: &SeedFile<'_>,
+    ) -> Result<AdapterResponse, AdapterError> {
+        let export = crate::adapters::datafusion::export_seed(seed.path, seed.delimiter)
+            .await
+            .map_err(AdapterError::from)?;
+        let declared: std::collections::BTreeMap<String, String> = seed
+            .column_types
+            .iter()
+            .map(|(k, t)| (k.to_ascii_lowercase(), t.to_ascii_uppercase()))
+            .collect();
+        let fields: Vec<Field> = export
+            .columns
+            .iter()
+            .map(|(name, inferred)| Field {
+                name: name.clone(),
+                data_type: declared
+                    .get(&name.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| inferred.to_string()),
+                mode: "NULLABLE".into(),
+                fields: Vec::new(),
+            })
+            .collect();
+        let rows = self
+            .replace_with_csv(
+                relation.schema,
+                relation.name,
+                &fields,
+                export.csv,
+                relation.node,
+            )
+            .await?;
+        Ok(AdapterResponse::new(format!("INSERT {rows}"), Some(rows)))
+    }
+
+    async fn persist_column_docs(
+        &self,
+        relation: &Relation<'_>,
+        descriptions: &[(String, String)],
+    ) -> Result<(), AdapterError> {
+        if descriptions.is_empty() {
+            return Ok(());
+        }
+        let Some(table) = self.table(relation.schema, relation.name).await? else {
+            return Ok(());
+        };
+        let keyword = if table.kind == "VIEW" {
+            "view"
+        } else {
+            "table"
+        };
+        let target = Adapter::relation(self, relation.schema, relation.name);
+        for field in &table.fields {
+            let Some((_, description)) = descriptions.iter().find(|(c, _)| *c == field.name) else {
+                continue;
+            };
+            if description.trim().is_empty() {
+                continue;
+            }
+            let statement = format!(
+                "alter {keyword} {target} alter column {} set options(description={})",
+                quote(&field.name),
+                sql::string_literal(description)
+            );
+            run(self, &statement, relation.node).await?;
+        }
         Ok(())
     }
 

@@ -2,7 +2,6 @@
 //! dbt-bigquery writes it. Pure functions: snapshot-tested offline.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "\\`"))
@@ -25,82 +24,19 @@ pub fn string_literal(s: &str) -> String {
     out
 }
 
-/// dbt-bigquery's `partition_by` config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PartitionBy {
-    pub field: String,
-    /// `date`, `timestamp`, `datetime` or `int64`.
-    pub data_type: String,
-    /// `hour`, `day`, `month`, `year`.
-    pub granularity: String,
-    /// int64 partitions: start, end, interval.
-    pub range: Option<(i64, i64, i64)>,
+pub use crate::adapters::write::{PartitionBy, RelationOptions as TableOptions};
+
+/// How BigQuery SQL writes a `partition_by`.
+pub trait PartitionSql {
+    /// The partitioning expression over `column` (a column reference).
+    fn expression_over(&self, column: &str) -> String;
+    fn clause(&self) -> String;
+    /// A partition value (as the result JSON gives it) as a literal.
+    fn literal(&self, value: &Value) -> String;
 }
 
-impl PartitionBy {
-    /// `partition_by: {field: ..., data_type: ..., granularity: ...}`.
-    pub fn from_config(v: Option<&Value>) -> Result<Option<PartitionBy>, String> {
-        let Some(v) = v.filter(|v| !v.is_null()) else {
-            return Ok(None);
-        };
-        let Some(map) = v.as_object() else {
-            return Err(
-                "`partition_by` must be a mapping such as {field: order_date, data_type: date}"
-                    .into(),
-            );
-        };
-        let field = map
-            .get("field")
-            .and_then(Value::as_str)
-            .ok_or("`partition_by` needs a `field`")?
-            .to_string();
-        let data_type = map
-            .get("data_type")
-            .and_then(Value::as_str)
-            .unwrap_or("date")
-            .to_ascii_lowercase();
-        if !matches!(
-            data_type.as_str(),
-            "date" | "timestamp" | "datetime" | "int64"
-        ) {
-            return Err(format!(
-                "`partition_by.data_type` is `{data_type}`; use date, timestamp, datetime or int64"
-            ));
-        }
-        let granularity = map
-            .get("granularity")
-            .and_then(Value::as_str)
-            .unwrap_or("day")
-            .to_ascii_lowercase();
-        if !matches!(granularity.as_str(), "hour" | "day" | "month" | "year") {
-            return Err(format!(
-                "`partition_by.granularity` is `{granularity}`; use hour, day, month or year"
-            ));
-        }
-        let range = if data_type == "int64" {
-            let r = map
-                .get("range")
-                .and_then(Value::as_object)
-                .ok_or("an int64 `partition_by` needs `range: {start, end, interval}`")?;
-            let n = |k: &str| {
-                r.get(k)
-                    .and_then(Value::as_i64)
-                    .ok_or(format!("`partition_by.range.{k}` must be a whole number"))
-            };
-            Some((n("start")?, n("end")?, n("interval")?))
-        } else {
-            None
-        };
-        Ok(Some(PartitionBy {
-            field,
-            data_type,
-            granularity,
-            range,
-        }))
-    }
-
-    /// The partitioning expression over `column` (a column reference).
-    pub fn expression_over(&self, column: &str) -> String {
+impl PartitionSql for PartitionBy {
+    fn expression_over(&self, column: &str) -> String {
         match (self.data_type.as_str(), self.granularity.as_str()) {
             ("int64", _) => {
                 let (start, end, interval) = self.range.unwrap_or((0, 1, 1));
@@ -112,12 +48,11 @@ impl PartitionBy {
         }
     }
 
-    pub fn clause(&self) -> String {
+    fn clause(&self) -> String {
         format!("partition by {}", self.expression_over(&quote(&self.field)))
     }
 
-    /// A partition value (as the result JSON gives it) as a literal.
-    pub fn literal(&self, value: &Value) -> String {
+    fn literal(&self, value: &Value) -> String {
         let text = value
             .as_str()
             .map_or_else(|| value.to_string(), str::to_string);
@@ -128,17 +63,6 @@ impl PartitionBy {
             _ => format!("timestamp {}", string_literal(&text)),
         }
     }
-}
-
-/// Table and view options from a node's config.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TableOptions {
-    pub partition_by: Option<PartitionBy>,
-    pub cluster_by: Vec<String>,
-    pub labels: BTreeMap<String, String>,
-    pub description: Option<String>,
-    pub require_partition_filter: bool,
-    pub partition_expiration_days: Option<u64>,
 }
 
 fn options_clause(options: &TableOptions, for_table: bool) -> String {
@@ -154,7 +78,13 @@ fn options_clause(options: &TableOptions, for_table: bool) -> String {
         let pairs: Vec<String> = options
             .labels
             .iter()
-            .map(|(k, v)| format!("({}, {})", string_literal(k), string_literal(v)))
+            .map(|(k, v)| {
+                format!(
+                    "({}, {})",
+                    string_literal(&super::client::label_value(k)),
+                    string_literal(&super::client::label_value(v))
+                )
+            })
             .collect();
         items.push(format!("labels=[{}]", pairs.join(", ")));
     }
@@ -485,7 +415,7 @@ mod tests {
     #[test]
     fn bad_partition_configs_say_what_to_write() {
         assert!(
-            PartitionBy::from_config(Some(&json!("order_date")))
+            PartitionBy::from_config(Some(&json!(42)))
                 .unwrap_err()
                 .contains("mapping")
         );

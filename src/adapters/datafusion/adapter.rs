@@ -1,12 +1,81 @@
 //! The embedded warehouse as an [`Adapter`].
 
-use super::{Warehouse, WarehouseError};
-use crate::adapters::{Adapter, AdapterError, Capabilities, ColumnInfo, RelationKind};
+use super::{Warehouse, WarehouseError, WriteMode, quote};
+use crate::adapters::{
+    Adapter, AdapterError, AdapterResponse, Capabilities, ColumnInfo, DataFusionDialect, Dialect,
+    Relation, RelationKind, SeedFile, WriteStrategy,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 impl From<WarehouseError> for AdapterError {
     fn from(e: WarehouseError) -> Self {
-        AdapterError::new(e.to_string())
+        let text = super::clean_message(&e.to_string());
+        // The query engine's own bugs are not the user's: say so, without
+        // DataFusion's plea to file a report in its tracker.
+        let internal = text.contains("Internal error");
+        let text = match text.find("This issue was likely caused by a bug") {
+            Some(at) => text[..at].trim_end().to_string(),
+            None => text,
+        };
+        // "table 'warehouse.main.orders' not found"
+        let missing_relation =
+            regex::Regex::new(r"table '(?:[^'.]+\.)?([^'.]+)\.([^'.]+)' not found")
+                .ok()
+                .and_then(|re| re.captures(&text))
+                .map(|c| (c[1].to_string(), c[2].to_string()));
+        AdapterError {
+            message: text,
+            missing_relation,
+            internal,
+            help: internal.then(|| {
+                "this is an internal error of the embedded query engine, not a problem in your \
+                 SQL; please report it to rdbt with the compiled SQL"
+                    .to_string()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+impl Warehouse {
+    /// `--empty` and `column_types` applied to a seed's inferred columns
+    /// (the `__rdbt_seed` table).
+    fn seed_select(seed: &SeedFile<'_>, cols: &[ColumnInfo]) -> String {
+        let column_types: Vec<(String, String)> = seed
+            .column_types
+            .iter()
+            .map(|(k, t)| (k.clone(), crate::sql::types::warehouse_type(t)))
+            .collect();
+        let list = cols
+            .iter()
+            .map(|c| {
+                match column_types
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
+                {
+                    // Text to a timestamp: any layout DuckDB reads.
+                    Some((_, t))
+                        if c.data_type == "varchar"
+                            && t.to_ascii_uppercase().starts_with("TIMESTAMP") =>
+                    {
+                        format!(
+                            "CAST({} AS {t}) AS {}",
+                            crate::sql::types::parse_timestamp_text(&quote(&c.name)),
+                            quote(&c.name)
+                        )
+                    }
+                    Some((_, t)) => {
+                        format!("CAST({} AS {t}) AS {}", quote(&c.name), quote(&c.name))
+                    }
+                    None => quote(&c.name),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {list} FROM __rdbt_seed{}",
+            if seed.empty { " LIMIT 0" } else { "" }
+        )
     }
 }
 
@@ -60,6 +129,82 @@ impl Adapter for Warehouse {
 
     async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
         Ok(Warehouse::drop_relation(self, schema, name).await?)
+    }
+
+    fn dialect(&self) -> &'static dyn Dialect {
+        &DataFusionDialect
+    }
+
+    fn relation(&self, schema: &str, name: &str) -> String {
+        format!("{}.{}", quote(schema), quote(name))
+    }
+
+    async fn query_columns(&self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
+        let schema = self.plan_schema(sql).await?;
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| ColumnInfo {
+                name: f.name().clone(),
+                data_type: crate::sql::types::sql_type(f.data_type()),
+            })
+            .collect())
+    }
+
+    async fn create_view(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+    ) -> Result<AdapterResponse, AdapterError> {
+        Warehouse::create_view(self, relation.schema, relation.name, sql).await?;
+        Ok(AdapterResponse::new("CREATE VIEW", None))
+    }
+
+    async fn write_table(
+        &self,
+        relation: &Relation<'_>,
+        sql: &str,
+        strategy: &WriteStrategy,
+    ) -> Result<AdapterResponse, AdapterError> {
+        let mode = match strategy {
+            WriteStrategy::Replace => WriteMode::Replace,
+            WriteStrategy::Append => WriteMode::Append,
+            WriteStrategy::Merge { unique_key } | WriteStrategy::DeleteInsert { unique_key } => {
+                WriteMode::Merge {
+                    unique_key: unique_key.clone(),
+                }
+            }
+            WriteStrategy::InsertOverwrite => WriteMode::InsertOverwrite {
+                partition_by: relation
+                    .options
+                    .partition_by
+                    .as_ref()
+                    .map(|p| p.columns.clone())
+                    .unwrap_or_default(),
+            },
+        };
+        let rows = Warehouse::write_table(self, relation.schema, relation.name, sql, &mode).await?;
+        Ok(AdapterResponse::new(
+            format!("{} {rows}", strategy.label()),
+            Some(rows),
+        ))
+    }
+
+    async fn load_seed(
+        &self,
+        relation: &Relation<'_>,
+        seed: &SeedFile<'_>,
+    ) -> Result<AdapterResponse, AdapterError> {
+        let rows = self
+            .load_csv(
+                relation.schema,
+                relation.name,
+                seed.path,
+                seed.delimiter,
+                |cols| Warehouse::seed_select(seed, cols),
+            )
+            .await?;
+        Ok(AdapterResponse::new(format!("INSERT {rows}"), Some(rows)))
     }
 
     /// Files in place date themselves: an external source's newest file.

@@ -238,7 +238,7 @@ fn execute(
         let _inside = runtime.enter();
         interrupted()
     };
-    let engine = match settings.target.kind {
+    let adapter: Arc<dyn crate::adapters::Adapter> = match settings.target.kind {
         TargetKind::DataFusion => {
             let wh = runtime
                 .block_on(super::connect::open_warehouse(session, true))
@@ -246,7 +246,7 @@ fn execute(
             runtime
                 .block_on(super::external::register(&wh, settings, &p.parsed))
                 .map_err(|d| session.fail(d))?;
-            crate::run::Engine::Local(Arc::new(wh))
+            Arc::new(wh)
         }
         TargetKind::BigQuery => {
             let limit = super::dry_run::max_bytes(session, args.max_bytes.as_deref())?;
@@ -276,7 +276,7 @@ fn execute(
                     settings, &bq, &p.parsed, &needed, &printer,
                 ))
                 .map_err(|d| session.fail(d))?;
-            crate::run::Engine::BigQuery(bq)
+            bq
         }
     };
     // Templates compiled by the static analysis may query the warehouse.
@@ -284,7 +284,7 @@ fn execute(
         .compiler
         .world
         .warehouse
-        .set(engine.bridge(runtime.handle().clone()));
+        .set(crate::run::bridge(&adapter, runtime.handle().clone()));
     let analyzed: Vec<String> = ids
         .iter()
         .filter(|id| {
@@ -330,7 +330,7 @@ fn execute(
     let input = crate::run::RunInput {
         compiler: p.compiler,
         parsed: p.parsed,
-        engine,
+        adapter,
         options,
         on_run_start: hooks.on_run_start.clone(),
         on_run_end: hooks.on_run_end.clone(),
