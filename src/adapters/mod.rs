@@ -4,8 +4,14 @@
 //! never branches on the warehouse kind.
 
 pub mod bigquery;
+mod connect;
 pub mod datafusion;
+pub mod format;
+mod sources;
 pub mod write;
+
+pub use connect::{OpenOptions, open};
+pub use sources::{Catalog, CatalogRequest, DryRun, LandAccess, SourceTable};
 
 pub use write::{AdapterResponse, PartitionBy, Relation, RelationOptions, SeedFile, WriteStrategy};
 
@@ -48,6 +54,9 @@ pub struct Capabilities {
     pub supports_dry_run: bool,
     /// Every relation records when it last changed ([`Adapter::last_modified`]).
     pub supports_metadata_freshness: bool,
+    /// Sources on the land and over files are read where they are; nothing
+    /// needs staging ([`Adapter::stage_sources`]).
+    pub reads_sources_in_place: bool,
 }
 
 /// A warehouse call that failed: the warehouse's message, with what to do
@@ -182,6 +191,47 @@ pub trait Adapter: Send + Sync {
         relation: &Relation<'_>,
         seed: &SeedFile<'_>,
     ) -> Result<AdapterResponse, AdapterError>;
+
+    /// Whether the warehouse answers: a query runs, or its folder takes a
+    /// file (`rdbt debug`). Says what was checked.
+    async fn check_connection(&self) -> Result<String, AdapterError>;
+
+    /// The relations' columns, kinds and sizes (`rdbt docs generate`).
+    async fn catalog(&self, wanted: &[CatalogRequest]) -> Result<Catalog, AdapterError>;
+
+    /// Declares the project's source tables to a warehouse that reads them
+    /// in place (external sources over files).
+    async fn register_sources(
+        &self,
+        sources: &[SourceTable],
+        land: &LandAccess,
+    ) -> Result<(), AdapterError> {
+        let _ = (sources, land);
+        Ok(())
+    }
+
+    /// Creates or refreshes tables for sources the warehouse cannot read in
+    /// place (BigQuery: external tables, or loaded copies); returns how many
+    /// were staged. `report` says each one.
+    async fn stage_sources(
+        &self,
+        sources: &[SourceTable],
+        land: &LandAccess,
+        report: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<usize, AdapterError> {
+        let _ = (sources, land, report);
+        Ok(0)
+    }
+
+    /// Validates a query without running it, with the bytes it would
+    /// process (`capabilities().supports_dry_run`).
+    async fn dry_run(&self, sql: &str, node: Option<&str>) -> Result<DryRun, AdapterError> {
+        let _ = (sql, node);
+        Err(AdapterError::new(format!(
+            "the {} warehouse has no dry run",
+            self.adapter_type()
+        )))
+    }
 
     /// `persist_docs: {columns: true}`: column descriptions stored on the
     /// relation, where the warehouse keeps them.

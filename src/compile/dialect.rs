@@ -5,15 +5,14 @@
 use super::world::World;
 use crate::diagnostics::{Diagnostic, Location, codes};
 use crate::project::config::Config;
-use crate::settings::TargetKind;
 use crate::sql::SqlDialect;
 use std::path::Path;
 
 /// A node's `sql_dialect` config value (already validated at parse), else
 /// the project's dialect.
 pub fn sql_dialect_in(world: &World, configured: Option<&serde_json::Value>) -> SqlDialect {
-    if world.target_kind == TargetKind::BigQuery {
-        return SqlDialect::BigQuery;
+    if let Some(native) = world.target_kind.native_sql_dialect() {
+        return native;
     }
     configured
         .and_then(|v| v.as_str())
@@ -36,7 +35,8 @@ pub fn executable_sql(
     path: &Path,
     raw_code: &str,
 ) -> Result<String, Diagnostic> {
-    if world.target_kind != TargetKind::DataFusion {
+    // A warehouse with one native dialect runs the SQL as compiled.
+    if world.target_kind.native_sql_dialect().is_some() {
         return Ok(sql.to_string());
     }
     crate::sql::translate(sql, dialect).map_err(|e| sql_error(e, sql, path, raw_code))

@@ -326,8 +326,8 @@ impl FromSerializeMap for Value {
 /// else the target's, else DuckDB's (most local dbt projects are written
 /// for DuckDB). On BigQuery everything is BigQuery SQL.
 pub fn project_sql_dialect(project: &Project, settings: &Settings) -> SqlDialect {
-    if settings.target.kind == crate::settings::TargetKind::BigQuery {
-        return SqlDialect::BigQuery;
+    if let Some(native) = settings.target.kind.native_sql_dialect() {
+        return native;
     }
     project
         .root_package()

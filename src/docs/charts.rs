@@ -128,7 +128,7 @@ fn chart(c: &Value) -> Result<ChartSpec, String> {
 
 /// The query a chart runs on `relation`, with identifiers quoted by the
 /// warehouse's `quote`.
-pub fn query(spec: &ChartSpec, relation: &str, quote: fn(&str) -> String) -> String {
+pub fn query(spec: &ChartSpec, relation: &str, quote: &dyn Fn(&str) -> String) -> String {
     let columns = spec
         .columns
         .iter()
@@ -283,7 +283,7 @@ mod tests {
         plain.bins = None;
         assert_eq!(shape(&plain, rows)["rows"][0], json!([0.0, 1]));
         assert_eq!(
-            query(&plain, "t", |c| format!("\"{c}\"")),
+            query(&plain, "t", &|c| format!("\"{c}\"")),
             "select \"v\" from t limit 50000"
         );
     }

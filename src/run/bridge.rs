@@ -41,7 +41,7 @@ impl WarehouseAccess for Bridge {
                     .collect()
             })
             .unwrap_or_default();
-        let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
+        let json = crate::adapters::format::to_json(&batches).map_err(|e| e.to_string())?;
         let objects: Vec<serde_json::Map<String, serde_json::Value>> =
             serde_json::from_str(&json).map_err(|e| e.to_string())?;
         let rows = objects

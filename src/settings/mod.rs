@@ -11,7 +11,7 @@ mod profiles;
 
 pub use environment::{env_names_read, read_env};
 
-pub use profiles::{Target, TargetKind, find_profiles_file};
+pub use profiles::{Target, TargetKind, find_profiles_file, parse_bytes};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::yaml::{self, SourceFile};

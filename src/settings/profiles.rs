@@ -21,6 +21,16 @@ impl TargetKind {
             TargetKind::BigQuery => "bigquery",
         }
     }
+
+    /// The one SQL dialect the warehouse runs, where it runs one: models
+    /// are written in it whatever the project says. `None`: the embedded
+    /// warehouse, which translates each model's dialect before running it.
+    pub fn native_sql_dialect(self) -> Option<crate::sql::SqlDialect> {
+        match self {
+            TargetKind::DataFusion => None,
+            TargetKind::BigQuery => Some(crate::sql::SqlDialect::BigQuery),
+        }
+    }
 }
 
 /// A resolved target. Secrets stay in `options` and are never serialized.
@@ -59,6 +69,35 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 impl Target {
+    /// The target's `land_options` (object-store settings such as
+    /// `service_account_path`); a BigQuery target's key file also serves its
+    /// gs:// land.
+    pub fn land_options(&self) -> std::collections::BTreeMap<String, String> {
+        let mut options: std::collections::BTreeMap<String, String> = self
+            .options
+            .get("land_options")
+            .and_then(|v| v.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if self.land.starts_with("gs://")
+            && options.is_empty()
+            && let Some(keyfile) = self.options.get("keyfile").and_then(|v| v.as_str())
+            && !keyfile.is_empty()
+        {
+            options.insert("service_account_path".into(), keyfile.to_string());
+        }
+        options
+    }
+
     /// The zero-configuration target: the embedded DataFusion warehouse.
     pub fn default_local(project_dir: &Path) -> Target {
         Target {
@@ -317,4 +356,23 @@ fn duckdb_warehouse_dir(path: &str, resolve: &dyn Fn(String) -> PathBuf) -> Path
     let mut p = resolve(path.to_string()).into_os_string();
     p.push(".rdbt");
     PathBuf::from(p)
+}
+
+/// `4GB`, `512MB`, `1073741824`.
+pub fn parse_bytes(v: &serde_json::Value) -> Option<usize> {
+    if let Some(n) = v.as_u64() {
+        return Some(n as usize);
+    }
+    let s = v.as_str()?.trim().to_ascii_uppercase();
+    let (num, mult) = [
+        ("TB", 1u64 << 40),
+        ("GB", 1 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| s.strip_suffix(suffix).map(|n| (n.trim().to_string(), *m)))
+    .unwrap_or((s.clone(), 1));
+    num.parse::<f64>().ok().map(|n| (n * mult as f64) as usize)
 }

@@ -3,8 +3,9 @@
 use super::sql::{self, PartitionSql, TableOptions, quote};
 use super::{BigQuery, BigQueryError, Field};
 use crate::adapters::{
-    Adapter, AdapterError, AdapterResponse, BigQueryDialect, Capabilities, ColumnInfo, Dialect,
-    PartitionBy, Relation, RelationKind, SeedFile, WriteStrategy,
+    Adapter, AdapterError, AdapterResponse, BigQueryDialect, Capabilities, Catalog, CatalogRequest,
+    ColumnInfo, Dialect, DryRun, LandAccess, PartitionBy, Relation, RelationKind, SeedFile,
+    SourceTable, WriteStrategy,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -149,6 +150,53 @@ impl Adapter for BigQuery {
             supports_transactions: true,
             supports_dry_run: true,
             supports_metadata_freshness: true,
+            reads_sources_in_place: false,
+        }
+    }
+
+    /// As dbt debug checks it: the credentials work and `select 1` runs.
+    async fn check_connection(&self) -> Result<String, AdapterError> {
+        Adapter::query(self, "select 1 as id", Some(1)).await?;
+        Ok(format!(
+            "BigQuery project {} answered a query",
+            self.config().project
+        ))
+    }
+
+    async fn catalog(&self, wanted: &[CatalogRequest]) -> Result<Catalog, AdapterError> {
+        let wanted: Vec<super::catalog::Wanted> = wanted
+            .iter()
+            .map(|w| super::catalog::Wanted {
+                unique_id: w.unique_id.clone(),
+                dataset: w.schema.clone(),
+                table: w.name.clone(),
+            })
+            .collect();
+        Ok(BigQuery::catalog(self, &wanted).await?)
+    }
+
+    async fn stage_sources(
+        &self,
+        sources: &[SourceTable],
+        land: &LandAccess,
+        report: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<usize, AdapterError> {
+        self.stage(sources, land, report).await
+    }
+
+    async fn dry_run(&self, sql: &str, node: Option<&str>) -> Result<DryRun, AdapterError> {
+        match BigQuery::dry_run(self, sql, node).await {
+            Ok(r) => Ok(DryRun::Bytes(r.total_bytes_processed)),
+            Err(BigQueryError::Http {
+                status: 404,
+                message,
+            })
+            | Err(BigQueryError::Job { message, .. })
+                if message.starts_with("Not found") =>
+            {
+                Ok(DryRun::NotPlannable(message))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

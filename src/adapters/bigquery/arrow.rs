@@ -217,7 +217,7 @@ mod tests {
             ..Default::default()
         };
         let batch = to_batch(&result).expect("converts");
-        let csv = crate::adapters::datafusion::to_csv(&[batch]).expect("csv");
+        let csv = crate::adapters::format::to_csv(&[batch]).expect("csv");
         assert_eq!(
             csv,
             "i,n,d,ts,dt,b,a\n1,12.500000000,2024-02-29,2023-11-14T22:13:20.250Z,2024-01-01T10:00:00,true,\"[1,2]\"\n,,,,,,\n"

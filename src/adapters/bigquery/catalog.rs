@@ -18,13 +18,7 @@ pub struct Wanted {
     pub table: String,
 }
 
-/// What reading the catalog found: the entries, and one line per relation
-/// or dataset that could not be read.
-#[derive(Debug, Default)]
-pub struct Catalog {
-    pub entries: Vec<CatalogEntry>,
-    pub errors: Vec<String>,
-}
+pub use crate::adapters::Catalog;
 
 impl BigQuery {
     pub async fn catalog(&self, wanted: &[Wanted]) -> Result<Catalog, BigQueryError> {
@@ -42,14 +36,18 @@ impl BigQuery {
                     return Err(e);
                 }
                 Err(_) => {
-                    let found = futures::stream::iter(relations)
-                        .map(|w| async move { (w, self.table(&w.dataset, &w.table).await) })
+                    let owned: Vec<Wanted> = relations.into_iter().cloned().collect();
+                    let found = futures::stream::iter(owned)
+                        .map(|w| async move {
+                            let info = self.table(&w.dataset, &w.table).await;
+                            (w, info)
+                        })
                         .buffer_unordered(8)
                         .collect::<Vec<_>>()
                         .await;
                     for (w, info) in found {
                         match info {
-                            Ok(Some(t)) => catalog.entries.push(self.entry_from_table(w, t)),
+                            Ok(Some(t)) => catalog.entries.push(self.entry_from_table(&w, t)),
                             Ok(None) => {}
                             Err(e) => catalog
                                 .errors

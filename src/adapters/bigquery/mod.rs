@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod sql;
+mod stage;
 
 pub use client::{Field, JobOptions, QueryResult, TableInfo};
 pub use config::{BigQueryConfig, SourceStaging};

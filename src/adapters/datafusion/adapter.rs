@@ -2,9 +2,11 @@
 
 use super::{Warehouse, WarehouseError, WriteMode, quote};
 use crate::adapters::{
-    Adapter, AdapterError, AdapterResponse, Capabilities, ColumnInfo, DataFusionDialect, Dialect,
-    Relation, RelationKind, SeedFile, WriteStrategy,
+    Adapter, AdapterError, AdapterResponse, Capabilities, Catalog, CatalogRequest, ColumnInfo,
+    DataFusionDialect, Dialect, LandAccess, Relation, RelationKind, SeedFile, SourceTable,
+    WriteStrategy,
 };
+use crate::artifacts::{CatalogColumn, CatalogEntry};
 use datafusion::arrow::record_batch::RecordBatch;
 
 impl From<WarehouseError> for AdapterError {
@@ -91,7 +93,83 @@ impl Adapter for Warehouse {
             supports_transactions: false,
             supports_dry_run: false,
             supports_metadata_freshness: false,
+            reads_sources_in_place: true,
         }
+    }
+
+    /// The warehouse folder takes a file.
+    async fn check_connection(&self) -> Result<String, AdapterError> {
+        let path = self.root();
+        let probe = path.join(".rdbt-debug-probe");
+        std::fs::write(&probe, b"ok")
+            .map_err(|e| AdapterError::new(format!("{} is not writable: {e}", path.display())))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(format!(
+            "embedded warehouse at {} is writable",
+            path.display()
+        ))
+    }
+
+    async fn catalog(&self, wanted: &[CatalogRequest]) -> Result<Catalog, AdapterError> {
+        let mut catalog = Catalog::default();
+        for w in wanted {
+            let Some(stats) = self.describe(&w.schema, &w.name).await else {
+                continue;
+            };
+            catalog.entries.push(CatalogEntry {
+                unique_id: w.unique_id.clone(),
+                database: w.database.clone(),
+                schema: w.schema.clone(),
+                name: w.name.clone(),
+                kind: match stats.kind {
+                    Some(RelationKind::Table) => "BASE TABLE",
+                    Some(RelationKind::View) => "VIEW",
+                    None => "EXTERNAL",
+                }
+                .into(),
+                comment: None,
+                columns: stats
+                    .columns
+                    .into_iter()
+                    .map(|c| CatalogColumn {
+                        comment: w
+                            .column_descriptions
+                            .get(&c.name)
+                            .filter(|d| !d.is_empty())
+                            .cloned(),
+                        name: c.name,
+                        data_type: c.data_type,
+                    })
+                    .collect(),
+                row_count: stats.row_count,
+                bytes: stats.bytes,
+            });
+        }
+        Ok(catalog)
+    }
+
+    /// External sources are read in place, from their files.
+    async fn register_sources(
+        &self,
+        sources: &[SourceTable],
+        land: &LandAccess,
+    ) -> Result<(), AdapterError> {
+        let externals = sources
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.schema.clone(),
+                    s.identifier.clone(),
+                    super::external::ExternalSource {
+                        name: s.name.clone(),
+                        spec: s.external.clone()?,
+                    },
+                ))
+            })
+            .collect();
+        Ok(self
+            .register_externals(externals, land.options.clone())
+            .await?)
     }
 
     async fn query(

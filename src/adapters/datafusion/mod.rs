@@ -791,40 +791,6 @@ pub fn quote(ident: &str) -> String {
 
 pub use crate::sql::types::sql_type;
 
-/// Formats rows for people: an aligned text table.
-pub fn pretty(batches: &[RecordBatch]) -> String {
-    datafusion::arrow::util::pretty::pretty_format_batches(batches)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-/// Rows as CSV with a header.
-pub fn to_csv(batches: &[RecordBatch]) -> Result<String, WarehouseError> {
-    let mut buf = Vec::new();
-    {
-        let mut w = datafusion::arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .build(&mut buf);
-        for b in batches {
-            w.write(b).map_err(WarehouseError::engine)?;
-        }
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// Rows as a JSON array of objects.
-pub fn to_json(batches: &[RecordBatch]) -> Result<String, WarehouseError> {
-    let mut buf = Vec::new();
-    {
-        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
-        w.write_batches(&refs).map_err(WarehouseError::engine)?;
-        w.finish().map_err(WarehouseError::engine)?;
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    Ok(if text.is_empty() { "[]".into() } else { text })
-}
-
 /// Rows as text cells, the way sqllogictest files write them: `NULL`,
 /// dates `YYYY-MM-DD`, timestamps `YYYY-MM-DD HH:MM:SS[.ffffff]`, floats in
 /// their shortest exact form.

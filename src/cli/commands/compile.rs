@@ -10,7 +10,12 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (_runtime, _warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
+    let (runtime, adapter) = super::connect::attach(
+        &session,
+        &p.compiler,
+        &p.parsed,
+        super::connect::Access::default(),
+    )?;
     if let Some(sql) = &args.inline {
         let compiled = crate::compile::compile_inline(&p.compiler, &p.parsed, sql)
             .map_err(|d| session.report(d))?;
@@ -89,13 +94,10 @@ pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
         target.join("compiled").display()
     ));
     if args.dry_run || args.max_bytes.is_some() {
-        super::dry_run::require_bigquery(&session)?;
+        super::dry_run::require_dry_run(&session, adapter.as_ref())?;
         let limit = super::dry_run::max_bytes(&session, args.max_bytes.as_deref())?;
-        let runtime = session.runtime()?;
-        let bq =
-            super::connect::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
-                .map_err(|d| session.fail(d))?;
-        let estimate = runtime.block_on(super::dry_run::estimate(&bq, &p.parsed, &ids));
+        let estimate =
+            runtime.block_on(super::dry_run::estimate(adapter.as_ref(), &p.parsed, &ids));
         super::dry_run::print(&session.printer, &estimate)?;
         if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
             return Err(session.fail(d));

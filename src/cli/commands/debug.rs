@@ -5,7 +5,6 @@ use crate::cli::args::GlobalArgs;
 use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::cli::{EXIT_ERROR, EXIT_OK};
-use crate::settings::TargetKind;
 
 pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
@@ -52,10 +51,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     for (k, v) in &s.sources {
         out(format!("  {k}: {v}"))?;
     }
-    let check = match s.target.kind {
-        TargetKind::DataFusion => check_local(s.target.path.as_deref()),
-        TargetKind::BigQuery => check_bigquery(&session),
-    };
+    let check = check_connection(&session);
     match check {
         Ok(msg) => {
             out(format!("connection: OK ({msg})"))?;
@@ -68,24 +64,26 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     }
 }
 
-/// BigQuery is reachable when the credentials work and a query runs, as
-/// dbt debug checks it (`select 1 as id`).
-fn check_bigquery(session: &Session) -> Result<String, String> {
-    use crate::adapters::Adapter;
+/// The warehouse answers as dbt debug checks it: BigQuery runs a query
+/// (`select 1 as id`), the embedded warehouse's folder takes a file.
+fn check_connection(session: &Session) -> Result<String, String> {
     let s = &session.settings;
-    let bq = super::connect::open_bigquery(s, crate::invocation_id(), None)
-        .map_err(|d| with_help(&d.message, d.help.as_deref()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let options = crate::adapters::OpenOptions {
+        invocation_id: crate::invocation_id(),
+        writer: false,
+        case_insensitive_columns: false,
+        max_bytes: None,
+    };
+    let adapter = runtime
+        .block_on(crate::adapters::open(s, &options))
+        .map_err(|d| with_help(&d.message, d.help.as_deref()))?;
     runtime
-        .block_on(bq.query("select 1 as id", Some(1)))
-        .map_err(|e| with_help(&e.message, e.help.as_deref()))?;
-    Ok(format!(
-        "BigQuery project {} answered a query",
-        bq.config().project
-    ))
+        .block_on(adapter.check_connection())
+        .map_err(|e| with_help(&e.message, e.help.as_deref()))
 }
 
 fn with_help(message: &str, help: Option<&str>) -> String {
@@ -93,19 +91,4 @@ fn with_help(message: &str, help: Option<&str>) -> String {
         Some(h) => format!("{message}\n  help: {h}"),
         None => message.to_string(),
     }
-}
-
-/// The embedded warehouse is reachable when its folder can be created and
-/// written.
-fn check_local(path: Option<&std::path::Path>) -> Result<String, String> {
-    let path = path.ok_or("the target has no warehouse path")?;
-    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    let probe = path.join(".rdbt-debug-probe");
-    std::fs::write(&probe, b"ok")
-        .map_err(|e| format!("{} is not writable: {e}", path.display()))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(format!(
-        "embedded warehouse at {} is writable",
-        path.display()
-    ))
 }

@@ -2,9 +2,7 @@
 //! warehouse for the catalog and the dashboards' data (the build path);
 //! the site itself is made from the artifacts alone (`docs/`).
 
-use crate::adapters::bigquery::BigQuery;
-use crate::adapters::datafusion::{RelationKind, Warehouse};
-use crate::artifacts::{CatalogColumn, CatalogEntry};
+use crate::adapters::{Adapter, CatalogRequest};
 use crate::cli::EXIT_OK;
 use crate::cli::args::{DocsGenerateArgs, DocsServeArgs, GlobalArgs};
 use crate::cli::printer::Out;
@@ -14,28 +12,16 @@ use crate::diagnostics::{Diagnostic, codes};
 use crate::docs::charts::{self, ChartSpec};
 use crate::project::ResourceType;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 
 pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, warehouse) = super::execute::attach_reader(&session, &p.compiler, &p.parsed)?;
-    let bigquery = if warehouse.is_none() {
-        let bq =
-            super::connect::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
-                .map_err(|d| session.fail(d))?;
-        let _ = p
-            .compiler
-            .world
-            .warehouse
-            .set(Arc::new(crate::run::bridge::Bridge::with_handle(
-                bq.clone(),
-                runtime.handle().clone(),
-            )));
-        Some(bq)
-    } else {
-        None
-    };
+    let (runtime, adapter) = super::connect::attach(
+        &session,
+        &p.compiler,
+        &p.parsed,
+        super::connect::Access::default(),
+    )?;
     // Charts are checked before anything is written: a typo in one must not
     // leave a site that silently lacks it.
     let dashboards = chart_specs(&p.parsed).map_err(|d| session.fail(d))?;
@@ -60,15 +46,11 @@ pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> 
 
     let (entries, errors) = if args.empty_catalog {
         (Vec::new(), Vec::new())
-    } else if let Some(wh) = &warehouse {
-        (runtime.block_on(local_catalog(wh, &p.parsed)), Vec::new())
-    } else if let Some(bq) = &bigquery {
-        let catalog = runtime
-            .block_on(bq.catalog(&bigquery_relations(&p.parsed)))
-            .map_err(|e| session.fail(super::connect::bigquery_diagnostic(&e)))?;
-        (catalog.entries, catalog.errors)
     } else {
-        (Vec::new(), Vec::new())
+        let catalog = runtime
+            .block_on(adapter.catalog(&catalog_requests(&p.parsed)))
+            .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
+        (catalog.entries, catalog.errors)
     };
     for e in &errors {
         session
@@ -90,8 +72,7 @@ pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> 
             &session,
             &p.parsed,
             &dashboards,
-            warehouse.as_ref(),
-            bigquery.as_ref(),
+            adapter.as_ref(),
         ))
     };
     write_json(
@@ -182,52 +163,18 @@ fn catalogued(parsed: &ParsedProject) -> impl Iterator<Item = &ParsedNode> {
         })
 }
 
-async fn local_catalog(wh: &Arc<Warehouse>, parsed: &ParsedProject) -> Vec<CatalogEntry> {
-    let mut entries = Vec::new();
-    for n in catalogued(parsed) {
-        let Some(stats) = wh.describe(&n.schema, &n.alias).await else {
-            continue;
-        };
-        let declared = |c: &str| {
-            n.columns
-                .get(c)
-                .map(|c| c.description.clone())
-                .filter(|d| !d.is_empty())
-        };
-        entries.push(CatalogEntry {
+fn catalog_requests(parsed: &ParsedProject) -> Vec<CatalogRequest> {
+    catalogued(parsed)
+        .map(|n| CatalogRequest {
             unique_id: n.unique_id.clone(),
             database: n.database.clone(),
             schema: n.schema.clone(),
             name: n.alias.clone(),
-            kind: match stats.kind {
-                Some(RelationKind::Table) => "BASE TABLE",
-                Some(RelationKind::View) => "VIEW",
-                None => "EXTERNAL",
-            }
-            .into(),
-            comment: None,
-            columns: stats
+            column_descriptions: n
                 .columns
-                .into_iter()
-                .map(|c| CatalogColumn {
-                    comment: declared(&c.name),
-                    name: c.name,
-                    data_type: c.data_type,
-                })
+                .iter()
+                .map(|(name, c)| (name.clone(), c.description.clone()))
                 .collect(),
-            row_count: stats.row_count,
-            bytes: stats.bytes,
-        });
-    }
-    entries
-}
-
-fn bigquery_relations(parsed: &ParsedProject) -> Vec<crate::adapters::bigquery::catalog::Wanted> {
-    catalogued(parsed)
-        .map(|n| crate::adapters::bigquery::catalog::Wanted {
-            unique_id: n.unique_id.clone(),
-            dataset: n.schema.clone(),
-            table: n.alias.clone(),
         })
         .collect()
 }
@@ -297,45 +244,32 @@ async fn dashboard_data(
     session: &Session,
     parsed: &ParsedProject,
     dashboards: &Dashboards,
-    warehouse: Option<&Arc<Warehouse>>,
-    bigquery: Option<&Arc<BigQuery>>,
+    adapter: &dyn Adapter,
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for (id, specs) in dashboards {
         let mut charts_out = Vec::new();
         for (spec, relation) in specs {
-            let rows = match (warehouse, bigquery) {
-                (Some(wh), _) => {
-                    let sql = charts::query(spec, relation, crate::adapters::datafusion::quote);
-                    match wh.query(&sql).await {
-                        Ok(batches) => crate::adapters::datafusion::to_json(&batches)
+            let dialect = adapter.dialect();
+            let sql = charts::query(spec, relation, &|c| dialect.quote_identifier(c));
+            let rows = match adapter.query(&sql, None).await {
+                Ok(batches) => crate::adapters::format::to_json(&batches)
+                    .and_then(|j| {
+                        serde_json::from_str::<Vec<Map<String, Value>>>(&j)
                             .map_err(|e| e.to_string())
-                            .and_then(|j| {
-                                serde_json::from_str::<Vec<Map<String, Value>>>(&j)
-                                    .map_err(|e| e.to_string())
-                            })
-                            .map(|objects| {
-                                objects
-                                    .into_iter()
-                                    .map(|o| {
-                                        spec.columns
-                                            .iter()
-                                            .map(|c| o.get(c).cloned().unwrap_or(Value::Null))
-                                            .collect()
-                                    })
+                    })
+                    .map(|objects| {
+                        objects
+                            .into_iter()
+                            .map(|o| {
+                                spec.columns
+                                    .iter()
+                                    .map(|c| o.get(c).cloned().unwrap_or(Value::Null))
                                     .collect()
-                            }),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-                (None, Some(bq)) => {
-                    let sql = charts::query(spec, relation, crate::adapters::bigquery::sql::quote);
-                    bq.fetch(&sql, None)
-                        .await
-                        .map(|r| r.rows)
-                        .map_err(|e| e.to_string())
-                }
-                _ => Err("no warehouse".to_string()),
+                            })
+                            .collect()
+                    }),
+                Err(e) => Err(e.to_string()),
             };
             charts_out.push(match rows {
                 Ok(rows) => charts::shape(spec, rows),

@@ -1,7 +1,7 @@
 //! `--dry-run` and `--max-bytes` on BigQuery: every compiled model is
 //! validated by BigQuery without running, with the bytes it would process.
 
-use crate::adapters::bigquery::{BigQuery, BigQueryError};
+use crate::adapters::{Adapter, DryRun};
 use crate::cli::printer::{Out, Printer};
 use crate::cli::session::{Failure, Session};
 use crate::compile::ParsedProject;
@@ -35,7 +35,7 @@ pub fn max_bytes(session: &Session, text: Option<&str>) -> Result<Option<u64>, F
     let Some(text) = text else {
         return Ok(None);
     };
-    super::connect::parse_bytes(&serde_json::Value::String(text.to_string()))
+    crate::settings::parse_bytes(&serde_json::Value::String(text.to_string()))
         .map(|n| Some(n as u64))
         .ok_or_else(|| {
             session.fail(
@@ -45,17 +45,18 @@ pub fn max_bytes(session: &Session, text: Option<&str>) -> Result<Option<u64>, F
         })
 }
 
-/// The dry-run flags need BigQuery.
-pub fn require_bigquery(session: &Session) -> Result<(), Failure> {
-    if session.settings.target.kind == crate::settings::TargetKind::BigQuery {
+/// The dry-run flags need a warehouse with cost estimates (BigQuery).
+pub fn require_dry_run(session: &Session, adapter: &dyn Adapter) -> Result<(), Failure> {
+    if adapter.capabilities().supports_dry_run {
         return Ok(());
     }
     Err(session.fail(
         Diagnostic::error(
             codes::USAGE,
             format!(
-                "--dry-run and --max-bytes ask BigQuery for its cost estimate, and target `{}` is the embedded warehouse",
-                session.settings.target.name
+                "--dry-run and --max-bytes ask the warehouse for its cost estimate, and target `{}` ({}) has none",
+                session.settings.target.name,
+                adapter.adapter_type()
             ),
         )
         .with_help("pass a BigQuery target: --target prod"),
@@ -63,7 +64,7 @@ pub fn require_bigquery(session: &Session) -> Result<(), Failure> {
 }
 
 /// Dry-runs the compiled SQL of every selected model, eight at a time.
-pub async fn estimate(bq: &BigQuery, parsed: &ParsedProject, ids: &[String]) -> Estimate {
+pub async fn estimate(adapter: &dyn Adapter, parsed: &ParsedProject, ids: &[String]) -> Estimate {
     let models: Vec<(String, String)> = ids
         .iter()
         .filter_map(|id| parsed.nodes.get(id))
@@ -72,17 +73,9 @@ pub async fn estimate(bq: &BigQuery, parsed: &ParsedProject, ids: &[String]) -> 
         .collect();
     let checked: Vec<(String, Verdict)> = futures::stream::iter(models)
         .map(|(name, sql)| async move {
-            let verdict = match bq.dry_run(&sql, Some(&name)).await {
-                Ok(r) => Verdict::Bytes(r.total_bytes_processed),
-                Err(BigQueryError::Http {
-                    status: 404,
-                    message,
-                })
-                | Err(BigQueryError::Job { message, .. })
-                    if message.starts_with("Not found") =>
-                {
-                    Verdict::Unknown(message)
-                }
+            let verdict = match adapter.dry_run(&sql, Some(&name)).await {
+                Ok(DryRun::Bytes(b)) => Verdict::Bytes(b),
+                Ok(DryRun::NotPlannable(m)) => Verdict::Unknown(m),
                 Err(e) => Verdict::Invalid(e.to_string()),
             };
             (name, verdict)

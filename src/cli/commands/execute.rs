@@ -2,7 +2,6 @@
 //! warehouse as its one writer, execute, print dbt-style progress, and write
 //! `run_results.json`, `target/run/` and the manifest.
 
-use crate::adapters::datafusion::Warehouse;
 use crate::cli::args::{GlobalArgs, RunArgs};
 use crate::cli::printer::{Event, clock};
 use crate::cli::session::{Failure, Session};
@@ -11,7 +10,7 @@ use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
 use crate::run::results::{NodeResult, NodeStatus, run_results_json, summarize};
 use crate::run::{RunEvent, RunOptions};
-use crate::settings::{LogFormat, LogLevel, TargetKind};
+use crate::settings::{LogFormat, LogLevel};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -229,56 +228,58 @@ fn execute(
         .data(json!({"num_threads": settings.threads, "target_name": settings.target.name}))
         .clocked(),
     );
-    if (args.dry_run || args.max_bytes.is_some()) && settings.target.kind != TargetKind::BigQuery {
-        super::dry_run::require_bigquery(session)?;
-    }
+    let limit = super::dry_run::max_bytes(session, args.max_bytes.as_deref())?;
     let runtime = session.runtime()?;
     // Signal handlers first: a Ctrl-C during setup must not kill the process.
     let stop = {
         let _inside = runtime.enter();
         interrupted()
     };
-    let adapter: Arc<dyn crate::adapters::Adapter> = match settings.target.kind {
-        TargetKind::DataFusion => {
-            let wh = runtime
-                .block_on(super::connect::open_warehouse(session, true))
-                .map_err(|d| session.fail(d))?;
-            runtime
-                .block_on(super::external::register(&wh, settings, &p.parsed))
-                .map_err(|d| session.fail(d))?;
-            Arc::new(wh)
-        }
-        TargetKind::BigQuery => {
-            let limit = super::dry_run::max_bytes(session, args.max_bytes.as_deref())?;
-            let bq =
-                super::connect::open_bigquery(settings, &p.compiler.world.invocation_id, limit)
-                    .map_err(|d| session.fail(d))?;
-            if args.dry_run || limit.is_some() {
-                let models: Vec<String> = ids.iter().cloned().collect();
-                crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &models)
-                    .map_err(|d| session.report(d))?;
-                let estimate = runtime.block_on(super::dry_run::estimate(&bq, &p.parsed, &models));
-                super::dry_run::print(&printer, &estimate)?;
-                if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
-                    return Err(session.fail(d));
-                }
-                if args.dry_run {
-                    return Ok(if estimate.invalid() > 0 {
-                        EXIT_FAILURE
-                    } else {
-                        EXIT_OK
-                    });
-                }
-            }
-            let needed = super::stage::sources_read_by(&p.parsed, &ids);
-            runtime
-                .block_on(super::stage::stage_sources(
-                    settings, &bq, &p.parsed, &needed, &printer,
-                ))
-                .map_err(|d| session.fail(d))?;
-            bq
-        }
+    let access = super::connect::Access {
+        writer: true,
+        max_bytes: limit,
     };
+    let adapter = runtime
+        .block_on(super::connect::open(
+            session,
+            &p.compiler,
+            &p.parsed,
+            access,
+        ))
+        .map_err(|d| session.fail(d))?;
+    if args.dry_run || limit.is_some() {
+        super::dry_run::require_dry_run(session, adapter.as_ref())?;
+        let models: Vec<String> = ids.iter().cloned().collect();
+        crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &models)
+            .map_err(|d| session.report(d))?;
+        let estimate = runtime.block_on(super::dry_run::estimate(
+            adapter.as_ref(),
+            &p.parsed,
+            &models,
+        ));
+        super::dry_run::print(&printer, &estimate)?;
+        if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
+            return Err(session.fail(d));
+        }
+        if args.dry_run {
+            return Ok(if estimate.invalid() > 0 {
+                EXIT_FAILURE
+            } else {
+                EXIT_OK
+            });
+        }
+    }
+    // Sources the warehouse cannot read in place are staged: only those
+    // the selected nodes read.
+    if !adapter.capabilities().reads_sources_in_place {
+        let needed = super::sources::sources_read_by(&p.parsed, &ids);
+        let sources = super::sources::source_tables(settings, &p.parsed, Some(&needed))
+            .map_err(|d| session.fail(d))?;
+        let report = |line: String| printer.info(&line);
+        runtime
+            .block_on(adapter.stage_sources(&sources, &super::sources::land(settings), &report))
+            .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
+    }
     // Templates compiled by the static analysis may query the warehouse.
     let _ = p
         .compiler
@@ -659,10 +660,6 @@ fn write_run_artifacts(
         .map_err(|d| session.fail(d))
 }
 
-/// A runtime with the warehouse opened for reading and attached to the
-/// compiler, so `run_query` and adapter look-ups work in `compile` and
-/// `show`. Without a local warehouse (a BigQuery target, or nothing built
-/// yet) templates simply see no warehouse.
 /// dbt's `SkippingDetails` line: `SKIP relation schema.name` for what
 /// `ref` names (the relation ends the node's description), else `SKIP
 /// <resource type> <name>`.
@@ -673,57 +670,4 @@ fn skipped(unique_id: &str, description: &str) -> String {
         "model" | "seed" | "snapshot" => format!("SKIP relation {last}"),
         other => format!("SKIP {other} {last}"),
     }
-}
-
-/// Opens the target's warehouse for reading, whatever it is, and lets
-/// templates introspect it (`run_query`, `adapter.get_relation`).
-pub fn attach_adapter(
-    session: &Session,
-    compiler: &crate::compile::Compiler,
-    parsed: &crate::compile::ParsedProject,
-) -> Result<(tokio::runtime::Runtime, Arc<dyn crate::adapters::Adapter>), Failure> {
-    let (runtime, warehouse) = attach_reader(session, compiler, parsed)?;
-    let adapter: Arc<dyn crate::adapters::Adapter> =
-        match warehouse {
-            Some(wh) => wh,
-            None => {
-                let bq = super::connect::open_bigquery(
-                    &session.settings,
-                    &compiler.world.invocation_id,
-                    None,
-                )
-                .map_err(|d| session.fail(d))?;
-                let _ = compiler.world.warehouse.set(Arc::new(
-                    crate::run::bridge::Bridge::with_handle(bq.clone(), runtime.handle().clone()),
-                ));
-                bq
-            }
-        };
-    Ok((runtime, adapter))
-}
-
-pub fn attach_reader(
-    session: &Session,
-    compiler: &crate::compile::Compiler,
-    parsed: &crate::compile::ParsedProject,
-) -> Result<(tokio::runtime::Runtime, Option<Arc<Warehouse>>), Failure> {
-    let runtime = session.runtime()?;
-    if session.settings.target.kind != TargetKind::DataFusion {
-        return Ok((runtime, None));
-    }
-    let wh = runtime
-        .block_on(super::connect::open_warehouse(session, false))
-        .map_err(|d| session.fail(d))?;
-    runtime
-        .block_on(super::external::register(&wh, &session.settings, parsed))
-        .map_err(|d| session.fail(d))?;
-    let wh = Arc::new(wh);
-    let _ = compiler
-        .world
-        .warehouse
-        .set(Arc::new(crate::run::bridge::Bridge::with_handle(
-            wh.clone(),
-            runtime.handle().clone(),
-        )));
-    Ok((runtime, Some(wh)))
 }

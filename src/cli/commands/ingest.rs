@@ -347,7 +347,7 @@ fn diagnostic(e: &IngestError, node: Option<&ParsedNode>) -> Diagnostic {
 /// The target's land, checked writable before anything is consumed.
 fn open_land(session: &Session, runtime: &tokio::runtime::Runtime) -> Result<Land, Failure> {
     let target = &session.settings.target;
-    let options = super::connect::land_options(target);
+    let options = target.land_options();
     let fail = |e: crate::store::StoreError| {
         session.fail(
             Diagnostic::error(codes::LAND, format!("target `{}`: {e}", target.name))

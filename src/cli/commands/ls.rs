@@ -122,7 +122,12 @@ fn list_columns(
             .with_help("list columns in a separate `rdbt ls -s column:<model>.<column>+`"),
         ));
     }
-    let (_runtime, _warehouse) = super::execute::attach_reader(session, &p.compiler, &p.parsed)?;
+    let (_runtime, _adapter) = super::connect::attach(
+        session,
+        &p.compiler,
+        &p.parsed,
+        super::connect::Access::default(),
+    )?;
     let models: Vec<String> = p
         .parsed
         .nodes

@@ -8,7 +8,6 @@ mod deps;
 mod docs;
 mod dry_run;
 mod execute;
-mod external;
 mod freshness;
 mod ingest;
 mod init;
@@ -17,7 +16,7 @@ mod operation;
 mod parse;
 mod produce;
 mod show;
-mod stage;
+mod sources;
 
 use super::args::{Cli, Command};
 use super::session::Failure;

@@ -7,8 +7,6 @@ use crate::cli::args::{GlobalArgs, OperationArgs};
 use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
 use crate::diagnostics::{Diagnostic, closest_names, codes, did_you_mean};
-use crate::settings::TargetKind;
-use std::sync::Arc;
 
 pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
@@ -49,32 +47,16 @@ pub fn run(g: &GlobalArgs, args: &OperationArgs) -> Result<u8, Failure> {
         .collect::<Vec<_>>()
         .join(", ");
     let call = format!("{{{{ {name}({call_args}) }}}}");
-    let runtime = session.runtime()?;
-    if session.settings.target.kind == TargetKind::BigQuery {
-        let bq = super::connect::open_bigquery(&session.settings, &world.invocation_id, None)
-            .map_err(|d| session.fail(d))?;
-        let _ = world
-            .warehouse
-            .set(Arc::new(crate::run::bridge::Bridge::with_handle(
-                bq,
-                runtime.handle().clone(),
-            )));
-    }
-    if session.settings.target.kind == TargetKind::DataFusion {
-        let wh = runtime
-            .block_on(super::connect::open_warehouse(&session, true))
-            .map_err(|d| session.fail(d))?;
-        runtime
-            .block_on(super::external::register(&wh, &session.settings, &p.parsed))
-            .map_err(|d| session.fail(d))?;
-        let wh = Arc::new(wh);
-        let _ = world
-            .warehouse
-            .set(Arc::new(crate::run::bridge::Bridge::with_handle(
-                wh,
-                runtime.handle().clone(),
-            )));
-    }
+    // Operations may write (maintenance macros, audit tables).
+    let (_runtime, _adapter) = super::connect::attach(
+        &session,
+        &p.compiler,
+        &p.parsed,
+        super::connect::Access {
+            writer: true,
+            max_bytes: None,
+        },
+    )?;
     let compiler = &p.compiler;
     let parsed = &p.parsed;
     // Renders block on the runtime for run_query, so they must not run on it.
@@ -104,7 +86,7 @@ fn stage_external_sources(
     args: &OperationArgs,
 ) -> Result<u8, Failure> {
     let kwargs = crate::settings::parse_vars(args.args.as_deref()).map_err(|d| session.fail(d))?;
-    let mut ids = super::stage::all_landed_sources(&p.parsed);
+    let mut ids = super::sources::all_landed_sources(&p.parsed);
     if let Some(select) = kwargs.get("select").and_then(|v| v.as_str()) {
         let wanted: Vec<&str> = select.split_whitespace().collect();
         ids.retain(|id| {
@@ -124,27 +106,31 @@ fn stage_external_sources(
             ));
         }
     }
-    if session.settings.target.kind == TargetKind::DataFusion {
+    let (runtime, adapter) = super::connect::attach(
+        session,
+        &p.compiler,
+        &p.parsed,
+        super::connect::Access::default(),
+    )?;
+    if adapter.capabilities().reads_sources_in_place {
         session.printer.info(&format!(
-            "Nothing to stage on target `{}`: the embedded warehouse reads the {} landed or external source(s) in place",
+            "Nothing to stage on target `{}`: the {} warehouse reads the {} landed or external source(s) in place",
             session.settings.target.name,
+            adapter.adapter_type(),
             ids.len()
         ));
         return Ok(EXIT_OK);
     }
-    let runtime = session.runtime()?;
-    let bq =
-        super::connect::open_bigquery(&session.settings, &p.compiler.world.invocation_id, None)
-            .map_err(|d| session.fail(d))?;
-    let staged = runtime
-        .block_on(super::stage::stage_sources(
-            &session.settings,
-            &bq,
-            &p.parsed,
-            &ids,
-            &session.printer,
-        ))
+    let sources = super::sources::source_tables(&session.settings, &p.parsed, Some(&ids))
         .map_err(|d| session.fail(d))?;
+    let report = |line: String| session.printer.info(&line);
+    let staged = runtime
+        .block_on(adapter.stage_sources(
+            &sources,
+            &super::sources::land(&session.settings),
+            &report,
+        ))
+        .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
     session.printer.info(&format!(
         "Ran operation stage_external_sources: {staged} source(s) staged"
     ));

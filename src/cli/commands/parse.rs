@@ -21,7 +21,7 @@ pub fn run(g: &GlobalArgs) -> Result<u8, Failure> {
     let parsed = session.parse()?;
     // `external:` blocks are read by the commands that open the warehouse;
     // parse reports their mistakes too, as it does every other problem.
-    super::external::external_sources(&session.settings, &parsed.parsed)
+    super::sources::external_sources(&session.settings, &parsed.parsed)
         .map_err(|d| session.fail(d))?;
     let fields = session.write_manifest(&parsed)?;
     let summary = format!("Found {}", crate::cli::session::found_stats(&parsed.parsed));

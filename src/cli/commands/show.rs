@@ -11,7 +11,12 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, adapter) = super::execute::attach_adapter(&session, &p.compiler, &p.parsed)?;
+    let (runtime, adapter) = super::connect::attach(
+        &session,
+        &p.compiler,
+        &p.parsed,
+        super::connect::Access::default(),
+    )?;
     let world = p.compiler.world.clone();
     let mut dialect = world.sql_dialect;
     let mut origin: (std::path::PathBuf, std::sync::Arc<str>) =
@@ -104,10 +109,10 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
         })
         .map_err(|d| session.fail(d))?;
     let text = match args.output {
-        ShowOutput::Table => crate::adapters::datafusion::pretty(&batches),
-        ShowOutput::Csv => crate::adapters::datafusion::to_csv(&batches)
+        ShowOutput::Table => crate::adapters::format::pretty(&batches),
+        ShowOutput::Csv => crate::adapters::format::to_csv(&batches)
             .map_err(|e| session.fail(Diagnostic::internal(e.to_string())))?,
-        ShowOutput::Json => crate::adapters::datafusion::to_json(&batches)
+        ShowOutput::Json => crate::adapters::format::to_json(&batches)
             .map_err(|e| session.fail(Diagnostic::internal(e.to_string())))?,
     };
     // CSV keeps its values' trailing whitespace; only the last line break

@@ -190,7 +190,7 @@ async fn json_rows(
         .query(sql, None)
         .await
         .map_err(|e| e.to_string())?;
-    let json = crate::adapters::datafusion::to_json(&batches).map_err(|e| e.to_string())?;
+    let json = crate::adapters::format::to_json(&batches).map_err(|e| e.to_string())?;
     serde_json::from_str(&json).map_err(|e| e.to_string())
 }
 
