@@ -24,32 +24,6 @@ fn threshold_seconds(v: Option<&Value>) -> Option<f64> {
     Some(count * unit)
 }
 
-/// The newest `loaded_at` of a freshness query's one row, as an instant
-/// (a timestamp without a zone is UTC, as dbt reads it).
-fn newest(
-    batches: &[datafusion::arrow::record_batch::RecordBatch],
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
-    use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
-    use datafusion::arrow::datatypes::{DataType, TimeUnit};
-    let Some(column) = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .map(|b| b.column(0))
-    else {
-        return Ok(None);
-    };
-    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let cast =
-        datafusion::arrow::compute::cast(column, &utc).map_err(|e| format!("loaded_at: {e}"))?;
-    let Some(micros) = cast.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
-        return Ok(None);
-    };
-    if micros.is_null(0) {
-        return Ok(None);
-    }
-    Ok(chrono::DateTime::from_timestamp_micros(micros.value(0)))
-}
-
 pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let p = session.parse()?;
@@ -134,7 +108,7 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
                     .block_on(adapter.query(&sql, Some(1)))
                     .map_err(|e| e.to_string())
             })
-            .and_then(|batches| newest(&batches))
+            .and_then(|batches| crate::adapters::format::first_timestamp(&batches))
         };
         let outcome = loaded_at.map(|newest| match newest {
             Some(t) => json!({

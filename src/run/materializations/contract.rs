@@ -3,7 +3,7 @@
 //! is written. A mismatch lists what was expected and what the SQL
 //! produces.
 
-use super::{Failed, NodeRun, first_u64};
+use super::{Failed, NodeRun};
 use crate::run::error::RunError;
 
 pub(super) async fn enforce(run: &NodeRun<'_>, sql: &str) -> Result<(), Failed> {
@@ -91,7 +91,7 @@ pub(super) async fn enforce(run: &NodeRun<'_>, sql: &str) -> Result<(), Failed> 
             .query(&count_sql, None)
             .await
             .map_err(|e| run.failed(&count_sql, e))?;
-        let n = first_u64(&batches).unwrap_or(0);
+        let n = crate::adapters::format::first_count(&batches).unwrap_or(0);
         if n > 0 {
             return Err(Failed::from(RunError::Contract(format!(
                 "the contract of model `{}` is not met: constraint {label} fails for {n} row{}; nothing was written",

@@ -401,19 +401,6 @@ fn missing_upstream_hint(shared: &Shared, node: &ParsedNode, schema: &str, name:
     }
 }
 
-/// The first cell of a query's result as a count.
-pub(super) fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {
-    use datafusion::arrow::array::Array;
-    use datafusion::arrow::compute::cast;
-    use datafusion::arrow::datatypes::DataType;
-    let b = batches.iter().find(|b| b.num_rows() > 0)?;
-    let col = cast(b.column(0), &DataType::Int64).ok()?;
-    let ints = col
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()?;
-    (!ints.is_null(0)).then(|| ints.value(0).max(0) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::compiled_path;

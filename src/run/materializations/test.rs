@@ -2,7 +2,7 @@
 //! in the audit schema with `store_failures`; the count against
 //! `error_if`/`warn_if` and the severity gives the status.
 
-use super::{Failed, NodeRun, Outcome, compiled_path, executable, first_u64, render_diagnostic};
+use super::{Failed, NodeRun, Outcome, compiled_path, executable, render_diagnostic};
 use crate::adapters::{RelationOptions, WriteStrategy};
 use crate::compile::ParsedNode;
 use crate::compile::node_config::NodeConfig;
@@ -56,7 +56,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
         .query(&count_sql, None)
         .await
         .map_err(|e| run.failed(&sql, e))?;
-    let failures = first_u64(&batches).unwrap_or(0);
+    let failures = crate::adapters::format::first_count(&batches).unwrap_or(0);
     let stored = config
         .store_failures
         .then(|| format!("{audit}.{}", node.alias));
