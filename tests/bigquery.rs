@@ -960,3 +960,77 @@ fn run_operation_and_retry_on_the_emulator() {
         debug.transcript()
     );
 }
+
+/// #30 item 7 on BigQuery (the emulator): a microbatch model written in
+/// batches, each replacing its window by one MERGE, and a backfill of one
+/// day that leaves the others as they were.
+#[test]
+fn microbatch_runs_on_the_emulator() {
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
+    let project_id = format!("rdbt-mb-{}", uuid::Uuid::new_v4().simple());
+    let profiles = emulator_profiles(&url, &project_id);
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
+        ("profiles.yml", &profiles),
+        (
+            "seeds/events.csv",
+            "id,ts,amount\n1,2024-01-01 10:00:00,5\n2,2024-01-01 11:00:00,7\n3,2024-01-02 09:00:00,1\n4,2024-01-03 23:59:59,2\n",
+        ),
+        (
+            "seeds/seeds.yml",
+            "version: 2\nseeds:\n  - name: events\n    config:\n      event_time: ts\n      column_types: {ts: timestamp}\n",
+        ),
+        (
+            "models/daily.sql",
+            "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='day', batch_size='day', begin='2024-01-01') }}\nselect cast(ts as date) as day, count(*) as n, sum(amount) as amount from {{ ref('events') }} group by 1\n",
+        ),
+    ]);
+    let first = run(
+        dir.path(),
+        &[
+            "build",
+            "--event-time-start",
+            "2024-01-01",
+            "--event-time-end",
+            "2024-01-04",
+        ],
+    );
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(
+        first.transcript().contains("[MICROBATCH 3 batches"),
+        "{}",
+        first.transcript()
+    );
+    std::fs::write(
+        dir.path().join("seeds/events.csv"),
+        "id,ts,amount\n1,2024-01-01 10:00:00,5\n2,2024-01-01 11:00:00,7\n3,2024-01-02 09:00:00,1\n4,2024-01-03 23:59:59,2\n5,2024-01-02 20:00:00,4\n6,2024-01-03 01:00:00,8\n",
+    )
+    .unwrap();
+    let seed = run(dir.path(), &["seed"]);
+    assert_eq!(seed.code, 0, "{}", seed.transcript());
+    let backfill = run(
+        dir.path(),
+        &[
+            "run",
+            "--event-time-start",
+            "2024-01-02",
+            "--event-time-end",
+            "2024-01-03",
+        ],
+    );
+    assert_eq!(backfill.code, 0, "{}", backfill.transcript());
+    let rows = emulator_rows(&url, &project_id);
+    assert_eq!(
+        rows(&format!(
+            "select cast(day as string) as d, n, amount from `{project_id}`.`analytics`.`daily`"
+        )),
+        vec![
+            "d=2024-01-01 | n=2 | amount=12",
+            "d=2024-01-02 | n=2 | amount=5",
+            "d=2024-01-03 | n=1 | amount=2",
+        ],
+        "the backfill replaced 2024-01-02 only"
+    );
+}

@@ -1407,3 +1407,148 @@ fn full_refresh_config_wins_over_the_flag() {
     assert_eq!(ids("rebuilt"), vec![json!({"id": 3})]);
     assert_eq!(ids("kept").len(), 3);
 }
+
+/// #30 item 7: a microbatch model is built in batches of its
+/// `batch_size`, each reading its parents' rows of that window only and
+/// replacing that window of the table; `--event-time-start/-end` choose
+/// the batches, and `rdbt retry` runs only a failed batch again.
+#[test]
+fn microbatch_builds_and_retries_batches_by_event_time() {
+    let p = common::project(&[
+        (
+            "rdbt_project.yml",
+            "name: demo\nmodel-paths: [models]\nseed-paths: [seeds]\n",
+        ),
+        (
+            "seeds/events.csv",
+            "id,ts,amount\n1,2024-01-01 10:00:00,5\n2,2024-01-01 11:00:00,7\n3,2024-01-02 09:00:00,1\n4,2024-01-03 23:59:59,2\n",
+        ),
+        (
+            "seeds/seeds.yml",
+            "version: 2\nseeds:\n  - name: events\n    config:\n      event_time: ts\n",
+        ),
+        (
+            "models/daily.sql",
+            "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='day', batch_size='day', begin='2024-01-01') }}\n\
+             select cast(ts as date) as day, count(*) as n, sum(amount) as amount,\n\
+               10 / (case when cast(ts as date) = date '2024-01-02' and {{ var('break', 0) }} = 1 then 0 else 1 end) as ok\n\
+             from {{ ref('events') }}\ngroup by 1, 4\n",
+        ),
+    ]);
+    let dir = p.path();
+    let window = [
+        "--event-time-start",
+        "2024-01-01",
+        "--event-time-end",
+        "2024-01-04",
+    ];
+    let mut args = vec!["build"];
+    args.extend(window);
+    let first = rdbt(dir, &args);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(
+        first.stdout.contains("[MICROBATCH 3 batches (3 rows)"),
+        "{}",
+        first.stdout
+    );
+    let days = || {
+        rows(
+            dir,
+            "select cast(day as varchar) as day, n, amount from {{ ref('daily') }} order by day",
+        )
+    };
+    assert_eq!(
+        days(),
+        vec![
+            json!({"day": "2024-01-01", "n": 2, "amount": 12}),
+            json!({"day": "2024-01-02", "n": 1, "amount": 1}),
+            json!({"day": "2024-01-03", "n": 1, "amount": 2}),
+        ]
+    );
+
+    // Late rows for two days; a backfill of 2024-01-02 alone takes its
+    // late row and leaves 2024-01-03 as it was.
+    std::fs::write(
+        dir.join("seeds/events.csv"),
+        "id,ts,amount\n1,2024-01-01 10:00:00,5\n2,2024-01-01 11:00:00,7\n3,2024-01-02 09:00:00,1\n4,2024-01-03 23:59:59,2\n5,2024-01-02 20:00:00,4\n6,2024-01-03 01:00:00,8\n",
+    )
+    .unwrap();
+    let seed = rdbt(dir, &["seed"]);
+    assert_eq!(seed.code, 0, "{}", seed.transcript());
+    let backfill = rdbt(
+        dir,
+        &[
+            "run",
+            "--event-time-start",
+            "2024-01-02",
+            "--event-time-end",
+            "2024-01-03",
+        ],
+    );
+    assert_eq!(backfill.code, 0, "{}", backfill.transcript());
+    assert_eq!(
+        days(),
+        vec![
+            json!({"day": "2024-01-01", "n": 2, "amount": 12}),
+            json!({"day": "2024-01-02", "n": 2, "amount": 5}),
+            json!({"day": "2024-01-03", "n": 1, "amount": 2}),
+        ]
+    );
+
+    // One batch fails: the others are written, run_results lists the
+    // failed window, and retry runs that one alone.
+    let mut args = vec!["run", "--vars", "{break: 1}"];
+    args.extend(window);
+    let broken = rdbt(dir, &args);
+    assert_eq!(broken.code, 1, "{}", broken.transcript());
+    assert!(
+        broken.stdout.contains("1 of 3 batches failed"),
+        "{}",
+        broken.stdout
+    );
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/run_results.json")).unwrap(),
+    )
+    .unwrap();
+    let batches = &results["results"][0]["batch_results"];
+    assert_eq!(
+        batches["failed"],
+        json!([["2024-01-02 00:00:00", "2024-01-03 00:00:00"]])
+    );
+    assert_eq!(batches["successful"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        days()[2],
+        json!({"day": "2024-01-03", "n": 2, "amount": 10})
+    );
+    let retried = rdbt(dir, &["retry"]);
+    assert_eq!(retried.code, 0, "{}", retried.transcript());
+    assert!(
+        retried.stdout.contains("[MICROBATCH 1 batch (1 rows)"),
+        "{}",
+        retried.stdout
+    );
+    assert_eq!(days().len(), 3);
+
+    // A later build with no window runs the current batch and the lookback.
+    let again = rdbt(dir, &["run"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(
+        again.stdout.contains("[MICROBATCH 2 batches (0 rows)"),
+        "{}",
+        again.stdout
+    );
+
+    // Without `begin`, the model says what it needs.
+    std::fs::write(
+        dir.join("models/daily.sql"),
+        "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='day', batch_size='day') }}\nselect 1 as day",
+    )
+    .unwrap();
+    let no_begin = rdbt(dir, &["run", "--full-refresh"]);
+    assert_eq!(no_begin.code, 1, "{}", no_begin.transcript());
+    assert!(
+        no_begin.stdout.contains("needs `begin`"),
+        "{}",
+        no_begin.stdout
+    );
+}

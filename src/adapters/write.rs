@@ -165,6 +165,14 @@ pub enum WriteStrategy {
     /// The partitions (`RelationOptions::partition_by`) the rows touch are
     /// replaced by them.
     InsertOverwrite,
+    /// The rows whose `column`, as a timestamp, is in `[start, end)` are
+    /// replaced by the new rows (a microbatch). `start` and `end` are
+    /// timestamp literals of the warehouse's dialect.
+    ReplaceRange {
+        column: String,
+        start: String,
+        end: String,
+    },
 }
 
 impl WriteStrategy {
@@ -176,6 +184,7 @@ impl WriteStrategy {
             WriteStrategy::Merge { .. } => "MERGE",
             WriteStrategy::DeleteInsert { .. } => "DELETE+INSERT",
             WriteStrategy::InsertOverwrite => "INSERT_OVERWRITE",
+            WriteStrategy::ReplaceRange { .. } => "MICROBATCH",
         }
     }
 }

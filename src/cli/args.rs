@@ -316,6 +316,12 @@ pub struct RunArgs {
     /// Store every failing test's rows in the audit schema (a test's own `store_failures` config wins).
     #[arg(long)]
     pub store_failures: bool,
+    /// Microbatch models build the batches from this time (UTC, `2024-01-01` or `2024-01-01 06:00:00`) instead of their lookback window.
+    #[arg(long, value_name = "TIME")]
+    pub event_time_start: Option<String>,
+    /// ...up to this time (exclusive); the current time when left out.
+    #[arg(long, value_name = "TIME")]
+    pub event_time_end: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

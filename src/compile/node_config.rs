@@ -5,6 +5,7 @@
 
 use crate::adapters::{PartitionBy, RelationOptions};
 use crate::project::config::Config;
+use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde_json::Value;
 
 /// How a model (or any node) is materialized: dbt's `materialized`.
@@ -119,6 +120,83 @@ impl IncrementalStrategy {
             IncrementalStrategy::Other(name) => name,
         }
     }
+}
+
+/// A microbatch model's `batch_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    Hour,
+    Day,
+    Month,
+    Year,
+}
+
+impl BatchSize {
+    pub fn parse(name: &str) -> Option<BatchSize> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "hour" => BatchSize::Hour,
+            "day" => BatchSize::Day,
+            "month" => BatchSize::Month,
+            "year" => BatchSize::Year,
+            _ => return None,
+        })
+    }
+
+    /// The start of the batch holding `t`.
+    pub fn truncate(self, t: NaiveDateTime) -> NaiveDateTime {
+        let day = t.date();
+        let date = match self {
+            BatchSize::Hour => {
+                return day.and_hms_opt(t.hour(), 0, 0).unwrap_or(t);
+            }
+            BatchSize::Day => day,
+            BatchSize::Month => day.with_day(1).unwrap_or(day),
+            BatchSize::Year => day.with_day(1).and_then(|d| d.with_month(1)).unwrap_or(day),
+        };
+        date.and_hms_opt(0, 0, 0).unwrap_or(t)
+    }
+
+    /// `t` moved by `n` batches (negative: back).
+    pub fn step(self, t: NaiveDateTime, n: i64) -> NaiveDateTime {
+        match self {
+            BatchSize::Hour => t + chrono::Duration::hours(n),
+            BatchSize::Day => t + chrono::Duration::days(n),
+            BatchSize::Month | BatchSize::Year => {
+                let months = if self == BatchSize::Month { n } else { n * 12 };
+                let months = chrono::Months::new(months.unsigned_abs() as u32);
+                if n >= 0 {
+                    t.checked_add_months(months)
+                } else {
+                    t.checked_sub_months(months)
+                }
+                .unwrap_or(t)
+            }
+        }
+    }
+}
+
+/// A time as configs and flags write it (`begin`, `--event-time-start`):
+/// `2024-01-01`, `2024-01-01 06:00:00`, `2024-01-01T06:00:00Z`, read as
+/// UTC.
+pub fn parse_event_time(text: &str) -> Option<NaiveDateTime> {
+    let t = text.trim();
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(dt.naive_utc());
+    }
+    let t = t.trim_end_matches('Z').trim_end_matches("+00:00");
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(t, format) {
+            return Some(dt);
+        }
+    }
+    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
 /// `on_schema_change`.
@@ -381,6 +459,20 @@ impl NodeConfig {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn batch_sizes_truncate_and_step() {
+        let t = parse_event_time("2024-03-31 17:45:10").unwrap();
+        let at = |s: &str| parse_event_time(s).unwrap();
+        assert_eq!(BatchSize::Hour.truncate(t), at("2024-03-31 17:00:00"));
+        assert_eq!(BatchSize::Day.truncate(t), at("2024-03-31"));
+        assert_eq!(BatchSize::Month.truncate(t), at("2024-03-01"));
+        assert_eq!(BatchSize::Year.truncate(t), at("2024-01-01"));
+        assert_eq!(BatchSize::Month.step(at("2024-01-31"), 1), at("2024-02-29"));
+        assert_eq!(BatchSize::Day.step(at("2024-03-01"), -1), at("2024-02-29"));
+        assert_eq!(at("2024-01-01T06:00:00Z"), at("2024-01-01 06:00"));
+        assert!(parse_event_time("yesterday").is_none());
+    }
 
     fn config(v: Value) -> Config {
         v.as_object().unwrap().clone()

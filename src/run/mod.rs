@@ -31,6 +31,13 @@ pub struct RunOptions {
     pub tests_gate_children: bool,
     /// `rdbt show` and friends stop at compile; unused by `execute`.
     pub target_name: String,
+    /// `--event-time-start`/`--event-time-end`: the window microbatch
+    /// models build (UTC).
+    pub event_time_start: Option<chrono::NaiveDateTime>,
+    pub event_time_end: Option<chrono::NaiveDateTime>,
+    /// `rdbt retry`: a microbatch model's failed batches, the only ones it
+    /// runs again.
+    pub retry_batches: HashMap<String, Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>>,
 }
 
 /// Progress, for the CLI to show.

@@ -50,6 +50,16 @@ pub struct NodeResult {
     /// Why it stopped, when it did (its code goes to the console, the JSON
     /// logs and run_results.json).
     pub error: Option<Box<super::error::RunError>>,
+    /// A microbatch model's batches, each `[start, end)` as ISO text.
+    pub batch_results: Option<Box<BatchResults>>,
+}
+
+/// dbt's `batch_results` of a microbatch model: which batches were written
+/// and which failed (`rdbt retry` runs only these).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BatchResults {
+    pub successful: Vec<(String, String)>,
+    pub failed: Vec<(String, String)>,
 }
 
 impl NodeResult {
@@ -65,6 +75,7 @@ impl NodeResult {
             relation_name: None,
             started_at: None,
             error: None,
+            batch_results: None,
             execution_time: Duration::ZERO,
         }
     }
@@ -154,6 +165,9 @@ pub fn run_results_json(
             // Why it stopped, by kind and stable code (rdbt's addition).
             if let Some(e) = &r.error {
                 item["rdbt_error"] = json!({"code": e.code().0, "kind": e.kind()});
+            }
+            if let Some(b) = &r.batch_results {
+                item["batch_results"] = json!(b);
             }
             item
         })

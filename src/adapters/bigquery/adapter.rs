@@ -298,6 +298,9 @@ impl Adapter for BigQuery {
             WriteStrategy::InsertOverwrite => {
                 return self.insert_overwrite(relation, sql, &columns).await;
             }
+            WriteStrategy::ReplaceRange { column, start, end } => {
+                sql::replace_range(&target, sql, column, (start, end), &columns)
+            }
         };
         let done = run(self, &statement, relation.node).await?;
         let rows = done.affected_rows.unwrap_or(0);

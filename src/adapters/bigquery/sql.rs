@@ -199,6 +199,23 @@ pub fn insert_overwrite(
     )
 }
 
+/// A microbatch: the target's rows whose `column` (as a timestamp) is in
+/// `[start, end)` are replaced by `source`'s, in one atomic MERGE.
+pub fn replace_range(
+    relation: &str,
+    source: &str,
+    column: &str,
+    (start, end): (&str, &str),
+    columns: &[String],
+) -> String {
+    let cols = column_list(columns);
+    let c = format!("cast(DBT_INTERNAL_DEST.{} as timestamp)", quote(column));
+    format!(
+        "merge into {relation} as DBT_INTERNAL_DEST\nusing (\n{}\n) as DBT_INTERNAL_SOURCE\non false\nwhen not matched by source and {c} >= {start} and {c} < {end} then delete\nwhen not matched then insert\n    ({cols})\nvalues\n    ({cols});",
+        source.trim_end().trim_end_matches(';'),
+    )
+}
+
 /// The distinct partitions in `source`, for `insert_overwrite`.
 pub fn partitions_of(source: &str, partition: &PartitionBy) -> String {
     format!(

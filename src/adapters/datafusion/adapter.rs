@@ -252,6 +252,11 @@ impl Adapter for Warehouse {
                     unique_key: unique_key.clone(),
                 }
             }
+            WriteStrategy::ReplaceRange { column, start, end } => WriteMode::ReplaceRange {
+                column: column.clone(),
+                start: start.clone(),
+                end: end.clone(),
+            },
             WriteStrategy::InsertOverwrite => WriteMode::InsertOverwrite {
                 partition_by: relation
                     .options

@@ -132,6 +132,13 @@ pub enum WriteMode {
     Merge { unique_key: Vec<String> },
     /// Old rows in partitions the new rows touch are replaced.
     InsertOverwrite { partition_by: Vec<String> },
+    /// Old rows whose `column` (as a timestamp) is in `[start, end)` are
+    /// replaced; the bounds are SQL timestamp literals.
+    ReplaceRange {
+        column: String,
+        start: String,
+        end: String,
+    },
 }
 
 pub struct Warehouse {
@@ -536,10 +543,9 @@ impl Warehouse {
                 let stem = format!("part-{}", uuid::Uuid::new_v4().simple());
                 write_parquet(df, version, &stem).await
             }
-            WriteMode::Merge { unique_key }
-            | WriteMode::InsertOverwrite {
-                partition_by: unique_key,
-            } => {
+            WriteMode::Merge { .. }
+            | WriteMode::InsertOverwrite { .. }
+            | WriteMode::ReplaceRange { .. } => {
                 // Stage the new rows, then write old-minus-matching plus new.
                 let staged = version.join("staged");
                 std::fs::create_dir_all(&staged)
@@ -563,14 +569,34 @@ impl Warehouse {
                     .map(|c| quote(&c.name))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let keys = unique_key
-                    .iter()
-                    .map(|k| self.column_named(&cols, k))
-                    .map(|k| format!("n.{q} IS NOT DISTINCT FROM o.{q}", q = quote(k)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
+                // Which old rows the new ones replace.
+                let replaced = match mode {
+                    WriteMode::Merge { unique_key }
+                    | WriteMode::InsertOverwrite {
+                        partition_by: unique_key,
+                    } => {
+                        let keys = unique_key
+                            .iter()
+                            .map(|k| self.column_named(&cols, k))
+                            .map(|k| format!("n.{q} IS NOT DISTINCT FROM o.{q}", q = quote(k)))
+                            .collect::<Vec<_>>()
+                            .join(" AND ");
+                        format!(
+                            "EXISTS (SELECT 1 FROM {staged} n WHERE {keys})",
+                            staged = quote(&staged_name)
+                        )
+                    }
+                    WriteMode::ReplaceRange { column, start, end } => {
+                        let c = format!(
+                            "CAST(o.{} AS TIMESTAMP)",
+                            quote(self.column_named(&cols, column))
+                        );
+                        format!("({c} >= {start} AND {c} < {end})")
+                    }
+                    _ => unreachable!("only replacing modes stage rows"),
+                };
                 let merged = format!(
-                    "SELECT {select_list} FROM {old} o WHERE NOT EXISTS (SELECT 1 FROM {staged} n WHERE {keys}) UNION ALL SELECT {select_list} FROM {staged}",
+                    "SELECT {select_list} FROM {old} o WHERE ({replaced}) IS NOT TRUE UNION ALL SELECT {select_list} FROM {staged}",
                     staged = quote(&staged_name)
                 );
                 let result = async {

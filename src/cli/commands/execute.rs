@@ -12,7 +12,7 @@ use crate::run::results::{NodeResult, NodeStatus, run_results_json, summarize};
 use crate::run::{RunEvent, RunOptions};
 use crate::settings::{LogFormat, LogLevel};
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,7 +115,7 @@ pub fn run(g: &GlobalArgs, args: &RunArgs, kind: Kind) -> Result<u8, Failure> {
             }
         }
     }
-    execute(&session, parsed, selected, args, kind)
+    execute(&session, parsed, selected, args, kind, HashMap::new())
 }
 
 /// Re-runs the failed and skipped nodes of the last run, with its command.
@@ -149,6 +149,29 @@ pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
         .filter(|r| matches!(r["status"].as_str(), Some("error" | "fail" | "skipped")))
         .filter_map(|r| r["unique_id"].as_str().map(str::to_string))
         .collect();
+    // A microbatch model runs again only its failed batches.
+    let retry_batches: RetryBatches = previous["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"].as_str() == Some("error"))
+        .filter_map(|r| {
+            let failed = r.pointer("/batch_results/failed")?.as_array()?;
+            let windows: Vec<_> = failed
+                .iter()
+                .filter_map(|w| {
+                    let bound = |i: usize| {
+                        w.get(i)
+                            .and_then(|v| v.as_str())
+                            .and_then(crate::compile::node_config::parse_event_time)
+                    };
+                    Some((bound(0)?, bound(1)?))
+                })
+                .collect();
+            Some((r["unique_id"].as_str()?.to_string(), windows))
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
     let parsed = session.parse()?;
     let ids: BTreeSet<String> = ids
         .into_iter()
@@ -160,7 +183,47 @@ pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
             .info("Nothing to retry: the last run had no failed or skipped nodes.");
         return Ok(EXIT_OK);
     }
-    execute(&session, parsed, ids, args, kind)
+    execute(&session, parsed, ids, args, kind, retry_batches)
+}
+
+/// Failed microbatch windows by node.
+type RetryBatches = HashMap<String, Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>>;
+
+/// `--event-time-start`/`--event-time-end`, read and checked.
+fn event_time_window(
+    session: &Session,
+    args: &RunArgs,
+) -> Result<(Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>), Failure> {
+    let read = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|text| {
+                crate::compile::node_config::parse_event_time(text).ok_or_else(|| {
+                    session.fail(
+                        Diagnostic::error(codes::USAGE, format!("{flag} `{text}` is not a time"))
+                            .with_help(
+                                "write a UTC date or time: 2024-01-01 or 2024-01-01 06:00:00",
+                            ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let start = read("--event-time-start", &args.event_time_start)?;
+    let end = read("--event-time-end", &args.event_time_end)?;
+    match (start, end) {
+        (None, Some(_)) => Err(session.fail(
+            Diagnostic::error(codes::USAGE, "--event-time-end needs --event-time-start")
+                .with_help("pass both: --event-time-start 2024-01-01 --event-time-end 2024-02-01"),
+        )),
+        (Some(s), Some(e)) if s >= e => Err(session.fail(
+            Diagnostic::error(
+                codes::USAGE,
+                format!("--event-time-start ({s}) is not before --event-time-end ({e})"),
+            )
+            .with_help("the window is [start, end): start must come first"),
+        )),
+        window => Ok(window),
+    }
 }
 
 fn execute(
@@ -169,7 +232,9 @@ fn execute(
     selected: BTreeSet<String>,
     args: &RunArgs,
     kind: Kind,
+    retry_batches: RetryBatches,
 ) -> Result<u8, Failure> {
+    let (event_time_start, event_time_end) = event_time_window(session, args)?;
     let settings = &session.settings;
     // Ephemeral models are inlined where used; they never run on their own.
     let ids: BTreeSet<String> = selected
@@ -314,6 +379,9 @@ fn execute(
         empty: args.empty,
         tests_gate_children: kind == Kind::Build,
         target_name: settings.target.name.clone(),
+        event_time_start,
+        event_time_end,
+        retry_batches,
     };
     let event_printer = printer.clone();
     let progress = progress_bar(&printer, ids.len());

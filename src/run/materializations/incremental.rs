@@ -43,10 +43,13 @@ pub(super) fn write_strategy(run: &NodeRun<'_>) -> Result<WriteStrategy, Failed>
         IncrementalStrategy::DeleteInsert => WriteStrategy::DeleteInsert {
             unique_key: keys()?,
         },
-        IncrementalStrategy::InsertOverwrite | IncrementalStrategy::Microbatch => {
-            if run.options.partition_by.is_none()
-                && strategy == IncrementalStrategy::InsertOverwrite
-            {
+        IncrementalStrategy::Microbatch => {
+            return Err(Failed::from(RunError::Internal(
+                "microbatch models are built by their own materialization".into(),
+            )));
+        }
+        IncrementalStrategy::InsertOverwrite => {
+            if run.options.partition_by.is_none() {
                 return Err(run
                     .config_error("incremental_strategy `insert_overwrite` needs `partition_by`"));
             }

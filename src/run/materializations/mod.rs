@@ -7,6 +7,7 @@
 
 mod contract;
 mod incremental;
+mod microbatch;
 mod seed;
 mod snapshot;
 mod table;
@@ -21,7 +22,7 @@ use super::error::RunError;
 use super::results::{NodeResult, NodeStatus};
 use crate::adapters::{Adapter, AdapterError, AdapterResponse, Relation, RelationOptions};
 use crate::compile::ParsedNode;
-use crate::compile::node_config::{Materialization, NodeConfig};
+use crate::compile::node_config::{IncrementalStrategy, Materialization, NodeConfig};
 use crate::project::ResourceType;
 use std::sync::Arc;
 
@@ -241,6 +242,11 @@ async fn model(run: &NodeRun<'_>) -> Outcome {
             NodeStatus::Success,
             "EPHEMERAL",
         ));
+    }
+    if run.config.materialized == Materialization::Incremental
+        && run.config.strategy() == IncrementalStrategy::Microbatch
+    {
+        return microbatch::build(run).await;
     }
     // An incremental model renders `is_incremental()` by what exists.
     let incremental = incremental::is_incremental(run).await?;
