@@ -1545,10 +1545,62 @@ fn microbatch_builds_and_retries_batches_by_event_time() {
     )
     .unwrap();
     let no_begin = rdbt(dir, &["run", "--full-refresh"]);
-    assert_eq!(no_begin.code, 1, "{}", no_begin.transcript());
+    // (at parse, at the config's line, as dbt checks it)
+    assert_eq!(no_begin.code, 2, "{}", no_begin.transcript());
     assert!(
-        no_begin.stdout.contains("needs `begin`"),
+        no_begin
+            .transcript()
+            .contains("a microbatch model needs `begin`")
+            && no_begin.transcript().contains("models/daily.sql:1"),
         "{}",
-        no_begin.stdout
+        no_begin.transcript()
+    );
+}
+
+/// dbt 1.10's `--sample`: models read their parents' rows in the window
+/// only, where the parent has an `event_time`; others are read whole.
+#[test]
+fn sample_mode_filters_parents_with_an_event_time() {
+    let p = common::project(&[
+        (
+            "rdbt_project.yml",
+            "name: demo\nmodel-paths: [models]\nseed-paths: [seeds]\n",
+        ),
+        (
+            "seeds/events.csv",
+            "id,ts\n1,2024-01-01 10:00:00\n2,2024-01-02 09:00:00\n3,2024-01-02 23:00:00\n4,2024-01-03 01:00:00\n",
+        ),
+        ("seeds/kinds.csv", "kind\na\nb\n"),
+        (
+            "seeds/seeds.yml",
+            "version: 2\nseeds:\n  - name: events\n    config:\n      event_time: ts\n",
+        ),
+        (
+            "models/totals.sql",
+            "{{ config(materialized='table') }}\nselect (select count(*) from {{ ref('events') }}) as events, (select count(*) from {{ ref('kinds') }}) as kinds",
+        ),
+    ]);
+    let dir = p.path();
+    let seed = rdbt(dir, &["seed"]);
+    assert_eq!(seed.code, 0, "{}", seed.transcript());
+    let totals = || rows(dir, "select events, kinds from {{ ref('totals') }}");
+    let sampled = rdbt(
+        dir,
+        &["run", "--sample", "{start: 2024-01-02, end: 2024-01-03}"],
+    );
+    assert_eq!(sampled.code, 0, "{}", sampled.transcript());
+    assert_eq!(totals(), vec![json!({"events": 2, "kinds": 2})]);
+    let recent = rdbt(dir, &["run", "--sample", "3 days"]);
+    assert_eq!(recent.code, 0, "{}", recent.transcript());
+    assert_eq!(totals(), vec![json!({"events": 0, "kinds": 2})]);
+    let whole = rdbt(dir, &["run"]);
+    assert_eq!(whole.code, 0, "{}", whole.transcript());
+    assert_eq!(totals(), vec![json!({"events": 4, "kinds": 2})]);
+    let bad = rdbt(dir, &["run", "--sample", "3 fortnights"]);
+    assert_eq!(bad.code, 2, "{}", bad.transcript());
+    assert!(
+        bad.transcript().contains("--sample `3 fortnights`"),
+        "{}",
+        bad.transcript()
     );
 }

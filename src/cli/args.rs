@@ -322,6 +322,9 @@ pub struct RunArgs {
     /// ...up to this time (exclusive); the current time when left out.
     #[arg(long, value_name = "TIME")]
     pub event_time_end: Option<String>,
+    /// Build on a time sample of the data: every model reads only the rows of its parents (those with an `event_time`) in the last `3 days` (hours, days, months, years), or in `{start: 2024-01-01, end: 2024-01-08}`.
+    #[arg(long, value_name = "WINDOW")]
+    pub sample: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

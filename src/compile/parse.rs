@@ -1407,6 +1407,7 @@ fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
             ));
         }
     }
+    diags.extend(microbatch_problems(node));
     if let Some(enabled) = node.config.get("enabled")
         && !enabled.is_boolean()
     {
@@ -1416,6 +1417,70 @@ fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
             format!("config `enabled` must be true or false, found `{enabled}`"),
             &["true", "false"],
         ));
+    }
+    diags
+}
+
+/// A microbatch model needs `event_time`, `batch_size` and `begin`, as dbt
+/// checks at parse.
+fn microbatch_problems(node: &ParsedNode) -> Vec<Diagnostic> {
+    let config = &node.config;
+    let microbatch = config.get("materialized").and_then(|v| v.as_str()) == Some("incremental")
+        && config.get("incremental_strategy").and_then(|v| v.as_str()) == Some("microbatch");
+    if !microbatch {
+        return Vec::new();
+    }
+    let mut diags = Vec::new();
+    let text = |key: &str| {
+        config
+            .get(key)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.trim().is_empty())
+    };
+    if text("event_time").is_none() {
+        diags.push(config_error(
+            node,
+            "event_time",
+            "a microbatch model needs `event_time`: the column that dates each row".into(),
+            &["a column name, such as event_time='ordered_at'"],
+        ));
+    }
+    let sizes = ["hour", "day", "month", "year"];
+    match text("batch_size") {
+        Some(b) if super::node_config::BatchSize::parse(b).is_some() => {}
+        Some(b) => diags.push(config_error(
+            node,
+            "batch_size",
+            format!("`{b}` is not a valid `batch_size`"),
+            &sizes,
+        )),
+        None => diags.push(config_error(
+            node,
+            "batch_size",
+            "a microbatch model needs `batch_size`".into(),
+            &sizes,
+        )),
+    }
+    match config.get("begin").filter(|v| !v.is_null()) {
+        Some(v)
+            if v.as_str()
+                .and_then(super::node_config::parse_event_time)
+                .is_some() => {}
+        Some(v) => diags.push(config_error(
+            node,
+            "begin",
+            format!(
+                "`begin` is `{}`, not a date or time",
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            ),
+            &["a UTC date or time, such as begin='2024-01-01'"],
+        )),
+        None => diags.push(config_error(
+            node,
+            "begin",
+            "a microbatch model needs `begin`: the time its first batch starts".into(),
+            &["a UTC date or time, such as begin='2024-01-01'"],
+        )),
     }
     diags
 }

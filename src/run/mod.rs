@@ -38,6 +38,9 @@ pub struct RunOptions {
     /// `rdbt retry`: a microbatch model's failed batches, the only ones it
     /// runs again.
     pub retry_batches: HashMap<String, Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>>,
+    /// `--sample` (dbt 1.10): models read their parents' rows of this
+    /// window only, where the parent has an `event_time`.
+    pub sample: Option<(chrono::NaiveDateTime, chrono::NaiveDateTime)>,
 }
 
 /// Progress, for the CLI to show.

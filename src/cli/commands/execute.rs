@@ -226,6 +226,51 @@ fn event_time_window(
     }
 }
 
+/// `--sample`: `3 days` (back from now: hours, days, months, years) or
+/// `{start: 2024-01-01, end: 2024-01-08}`, as dbt 1.10 reads it.
+fn sample_window(
+    session: &Session,
+    args: &RunArgs,
+) -> Result<Option<(chrono::NaiveDateTime, chrono::NaiveDateTime)>, Failure> {
+    use crate::compile::node_config::{BatchSize, parse_event_time};
+    let Some(text) = args.sample.as_deref() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        session.fail(
+            Diagnostic::error(codes::USAGE, format!("--sample `{text}`: {why}")).with_help(
+                "write a relative window such as `3 days` or `12 hours`, or `{start: 2024-01-01, end: 2024-01-08}`",
+            ),
+        )
+    };
+    let now = chrono::Utc::now().naive_utc();
+    let window = if text.trim_start().starts_with('{') {
+        let map = crate::settings::parse_vars(Some(text)).map_err(|d| bad(&d.message))?;
+        let bound = |key: &str| {
+            map.get(key).map(|v| {
+                let t = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                parse_event_time(&t).ok_or_else(|| bad(&format!("`{key}` is not a date or time")))
+            })
+        };
+        let start = bound("start").ok_or_else(|| bad("it needs a `start`"))??;
+        let end = bound("end").transpose()?.unwrap_or(now);
+        (start, end)
+    } else {
+        let mut parts = text.split_whitespace();
+        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("not a number and a unit"));
+        };
+        let n: i64 = n.parse().map_err(|_| bad("not a number and a unit"))?;
+        let size = BatchSize::parse(unit.trim_end_matches('s'))
+            .ok_or_else(|| bad("the unit is not hours, days, months or years"))?;
+        (size.step(now, -n), now)
+    };
+    if window.0 >= window.1 {
+        return Err(bad("its start is not before its end"));
+    }
+    Ok(Some(window))
+}
+
 fn execute(
     session: &Session,
     mut p: crate::cli::session::Parsed,
@@ -235,6 +280,7 @@ fn execute(
     retry_batches: RetryBatches,
 ) -> Result<u8, Failure> {
     let (event_time_start, event_time_end) = event_time_window(session, args)?;
+    let sample = sample_window(session, args)?;
     let settings = &session.settings;
     // Ephemeral models are inlined where used; they never run on their own.
     let ids: BTreeSet<String> = selected
@@ -382,6 +428,7 @@ fn execute(
         event_time_start,
         event_time_end,
         retry_batches,
+        sample,
     };
     let event_printer = printer.clone();
     let progress = progress_bar(&printer, ids.len());

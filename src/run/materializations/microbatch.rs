@@ -34,8 +34,15 @@ fn batches(
         return retry.clone();
     }
     let now = chrono::Utc::now().naive_utc();
-    let end = options.event_time_end.unwrap_or(now);
-    let start = match options.event_time_start {
+    // --sample bounds the batches as it bounds every model's inputs.
+    let sample = options
+        .sample
+        .filter(|_| options.event_time_start.is_none());
+    let end = options
+        .event_time_end
+        .or(sample.map(|(_, end)| end))
+        .unwrap_or(now);
+    let start = match options.event_time_start.or(sample.map(|(start, _)| start)) {
         Some(start) => start,
         None if incremental => size.step(size.truncate(now), -i64::from(run.config.lookback)),
         None => begin,
@@ -108,7 +115,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
             dialect.timestamp_literal(&text(end)),
         );
         let outcome = async {
-            let sql = batch_sql(run, incremental || i > 0, &from, &to).await?;
+            let sql = windowed_sql(run, incremental || i > 0, &from, &to).await?;
             let sql = if run.run_options().empty {
                 dialect.empty_query(&sql)
             } else {
@@ -195,10 +202,10 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
     Ok(result)
 }
 
-/// The model's SQL for one batch: every parent that has an `event_time`
-/// read only in `[from, to)`, as dbt filters `ref` and `source` for a
-/// batch; parents without one are read whole.
-async fn batch_sql(
+/// The model's SQL for one window (a batch, or `--sample`'s): every parent
+/// that has an `event_time` read only in `[from, to)`, as dbt filters `ref`
+/// and `source`; parents without one are read whole.
+pub(super) async fn windowed_sql(
     run: &NodeRun<'_>,
     incremental: bool,
     from: &str,

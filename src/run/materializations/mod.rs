@@ -164,6 +164,19 @@ impl<'a> NodeRun<'a> {
     /// Renders the node (`is_incremental()` as given) and makes it
     /// runnable: (compiled SQL, SQL the warehouse runs).
     pub async fn compile(&self, incremental: bool) -> Result<(String, String), Failed> {
+        // `--sample`: parents with an `event_time` are read in its window.
+        if let Some((start, end)) = self.shared.options.sample {
+            let d = self.adapter.dialect();
+            let text = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+            let sql = microbatch::windowed_sql(
+                self,
+                incremental,
+                &d.timestamp_literal(&text(start)),
+                &d.timestamp_literal(&text(end)),
+            )
+            .await?;
+            return Ok((sql.clone(), sql));
+        }
         let compiled = compile(self.shared, self.node, incremental).await?;
         let runnable = self.executable(&compiled)?;
         Ok((compiled, runnable))
