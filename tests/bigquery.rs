@@ -1034,3 +1034,44 @@ fn microbatch_runs_on_the_emulator() {
         "the backfill replaced 2024-01-02 only"
     );
 }
+
+/// #30 item 1 on BigQuery (the emulator): the adapter's relation listing,
+/// schema check, a query's columns and a rename, as packages call them.
+#[test]
+fn adapter_lists_renames_and_plans_on_the_emulator() {
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
+    let project_id = format!("rdbt-adp-{}", uuid::Uuid::new_v4().simple());
+    let profiles = emulator_profiles(&url, &project_id);
+    let dir = common::project(&[
+        ("rdbt_project.yml", "name: demo\nprofile: demo\n"),
+        ("profiles.yml", &profiles),
+        (
+            "models/m.sql",
+            "{{ config(materialized='table') }}\nselect 1 as id\n",
+        ),
+        ("models/v.sql", "select * from {{ ref('m') }}\n"),
+        ("macros/inspect.sql", common::INSPECT_MACRO),
+    ]);
+    let built = run(dir.path(), &["run"]);
+    assert_eq!(built.code, 0, "{}", built.transcript());
+    let out = run(dir.path(), &["run-operation", "inspect"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    for line in [
+        "relations: m,v",
+        "schema exists: True False",
+        "columns: a,b",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {}", out.transcript());
+    }
+    // BigQuery renames a table by `alter table ... rename to`; the emulator
+    // (crucible 0.1.0a2) has no RENAME and says so, naming the statement.
+    let renamed = run(dir.path(), &["run-operation", "rename_m"]);
+    let text = renamed.transcript();
+    assert!(
+        (renamed.code == 0 && text.contains("renamed: True True"))
+            || text.contains("Not supported by Crucible: ALTER TABLE action RENAME TO `m_renamed`"),
+        "{text}"
+    );
+}

@@ -1699,3 +1699,34 @@ fn contracts_check_integer_and_float_widths() {
     let run = rdbt(dir, &["run", "-s", "m"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
 }
+
+/// The adapter's relation look-ups and changes that packages call, on the
+/// embedded warehouse (tests/bigquery.rs runs the same macro on BigQuery).
+#[test]
+fn adapter_lists_renames_and_plans_on_the_embedded_warehouse() {
+    let p = duckdb_project(&[
+        (
+            "models/m.sql",
+            "{{ config(materialized='table') }}\nselect 1 as id",
+        ),
+        ("models/v.sql", "select * from {{ ref('m') }}"),
+        ("macros/inspect.sql", common::INSPECT_MACRO),
+    ]);
+    build_ok(p.path(), &[]);
+    let out = rdbt(p.path(), &["run-operation", "inspect"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    for line in [
+        "relations: m,v",
+        "schema exists: True False",
+        "columns: a,b",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {}", out.transcript());
+    }
+    let renamed = rdbt(p.path(), &["run-operation", "rename_m"]);
+    assert_eq!(renamed.code, 0, "{}", renamed.transcript());
+    assert!(
+        renamed.stdout.contains("renamed: True True"),
+        "{}",
+        renamed.transcript()
+    );
+}

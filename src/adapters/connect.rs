@@ -30,10 +30,11 @@ pub async fn open(
     settings: &Settings,
     options: &OpenOptions<'_>,
 ) -> Result<Arc<dyn Adapter>, Diagnostic> {
-    Ok(match settings.target.kind {
+    let adapter: Arc<dyn Adapter> = match settings.target.kind {
         TargetKind::DataFusion => Arc::new(open_embedded(settings, options).await?),
         TargetKind::BigQuery => open_bigquery(settings, options)?,
-    })
+    };
+    Ok(Arc::new(super::cache::CachedAdapter::new(adapter)))
 }
 
 /// Connects to a BigQuery target (no request is made until a job runs).

@@ -4,6 +4,7 @@
 //! never branches on the warehouse kind.
 
 pub mod bigquery;
+mod cache;
 mod connect;
 pub mod datafusion;
 pub mod format;
@@ -133,6 +134,20 @@ pub trait Adapter: Send + Sync {
         schema: &str,
         name: &str,
     ) -> Result<Option<RelationKind>, AdapterError>;
+
+    /// The tables and views of `schema` (`adapter.list_relations_without_caching`).
+    async fn list_relations(
+        &self,
+        schema: &str,
+    ) -> Result<Vec<(String, RelationKind)>, AdapterError>;
+
+    /// The schemas (BigQuery datasets) there are.
+    async fn list_schemas(&self) -> Result<Vec<String>, AdapterError>;
+
+    /// Renames a relation within its schema; a relation already named `to`
+    /// is an error.
+    async fn rename_relation(&self, schema: &str, from: &str, to: &str)
+    -> Result<(), AdapterError>;
 
     /// Creates a schema (a BigQuery dataset) if it does not exist.
     async fn create_schema(&self, schema: &str) -> Result<(), AdapterError>;

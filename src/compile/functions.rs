@@ -58,6 +58,11 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("set", set_fn);
     env.add_function("set_strict", set_fn);
     env.add_function("run_query", run_query_fn);
+    // dbt's global `get_columns_in_query(sql)`: the names of its columns.
+    env.add_function("get_columns_in_query", |state: &State, sql: String| {
+        let scope = current_scope(state)?;
+        columns_in_query(&scope, &sql)
+    });
     // dbt's global `load_relation(relation)`: the relation as the warehouse
     // has it, or none.
     env.add_function("load_relation", |state: &State, args: Rest<Value>| {
@@ -633,10 +638,94 @@ impl Object for Adapter {
                         .unwrap_or_default(),
                 ))
             }
-            "list_relations_without_caching" | "list_schemas" | "get_columns_in_query" => {
-                Ok(Value::from(Vec::<Value>::new()))
+            "list_relations_without_caching" => {
+                let (Some(wh), Some(schema)) = (
+                    warehouse(&scope),
+                    args.first().and_then(|r| {
+                        r.get_attr("schema")
+                            .ok()
+                            .filter(|s| !s.is_undefined() && !s.is_none())
+                            .map(|s| s.to_string())
+                    }),
+                ) else {
+                    return Ok(Value::from(Vec::<Value>::new()));
+                };
+                let list = wh.list_relations(&schema).map_err(|e| {
+                    tagged_error(
+                        codes::JINJA_RUNTIME,
+                        &format!("adapter.list_relations_without_caching failed: {e}"),
+                        "check the schema",
+                    )
+                })?;
+                Ok(Value::from(
+                    list.into_iter()
+                        .map(|(identifier, kind)| {
+                            Value::from_object(Relation {
+                                database: Some(scope.world.target_database.clone()),
+                                schema: Some(schema.clone()),
+                                identifier,
+                                relation_type: kind.to_string(),
+                                dialect: scope.dialect(),
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                ))
             }
-            "check_schema_exists" | "already_exists" => Ok(Value::from(false)),
+            "list_schemas" => Ok(Value::from(match warehouse(&scope) {
+                Some(wh) => wh.list_schemas().unwrap_or_default(),
+                None => Vec::new(),
+            })),
+            "check_schema_exists" => {
+                // (database, schema)
+                let schema = args.get(1).or(args.first()).map(Value::to_string);
+                Ok(Value::from(match (warehouse(&scope), schema) {
+                    (Some(wh), Some(schema)) => wh
+                        .list_schemas()
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&schema)),
+                    _ => false,
+                }))
+            }
+            "already_exists" => {
+                let (schema, name) = (args.first(), args.get(1));
+                Ok(Value::from(match (warehouse(&scope), schema, name) {
+                    (Some(wh), Some(s), Some(n)) => {
+                        wh.relation_type(&s.to_string(), &n.to_string()).is_some()
+                    }
+                    _ => false,
+                }))
+            }
+            "get_columns_in_query" => columns_in_query(
+                &scope,
+                &args.first().map(Value::to_string).unwrap_or_default(),
+            ),
+            "rename_relation" if scope.execute => {
+                let (Some(wh), Some((schema, from)), Some((to_schema, to))) = (
+                    warehouse(&scope),
+                    args.first().and_then(relation_parts),
+                    args.get(1).and_then(relation_parts),
+                ) else {
+                    return Ok(Value::from(""));
+                };
+                if !to_schema.eq_ignore_ascii_case(&schema) {
+                    return Err(tagged_error(
+                        codes::JINJA_RUNTIME,
+                        &format!(
+                            "adapter.rename_relation: {schema}.{from} cannot move to another schema ({to_schema})"
+                        ),
+                        "rename within one schema, or create the relation in the other schema",
+                    ));
+                }
+                wh.rename_relation(&schema, &from, &to).map_err(|e| {
+                    tagged_error(
+                        codes::JINJA_RUNTIME,
+                        &format!("adapter.rename_relation failed: {e}"),
+                        "check both relations",
+                    )
+                })?;
+                Ok(Value::from(""))
+            }
             // Schemas appear when written to and there are no transactions:
             // these are true no-ops on the embedded warehouse.
             "create_schema" | "commit" | "expand_target_column_types" => Ok(Value::from("")),
@@ -647,7 +736,7 @@ impl Object for Adapter {
             {
                 Ok(Value::from(""))
             }
-            "truncate_relation" | "rename_relation" | "drop_schema" => Err(tagged_error(
+            "truncate_relation" | "drop_schema" => Err(tagged_error(
                 codes::JINJA_RUNTIME,
                 &format!(
                     "adapter.{method} is not available on the {} warehouse yet",
@@ -707,6 +796,39 @@ fn modules() -> Value {
 
 /// `run_query(sql)`: an agate-like table when a warehouse is attached and
 /// `execute` is true; none otherwise (dbt's behaviour while parsing).
+/// The column names `sql` would produce, asked of the warehouse without
+/// running it; nothing while parsing.
+fn columns_in_query(scope: &NodeScope, sql: &str) -> Result<Value, Error> {
+    if !scope.execute {
+        return Ok(Value::from(Vec::<Value>::new()));
+    }
+    let Some(wh) = warehouse(scope) else {
+        return Ok(Value::from(Vec::<Value>::new()));
+    };
+    let sql = super::dialect::executable_sql(
+        &scope.world,
+        scope.sql_dialect(),
+        sql,
+        std::path::Path::new(&scope.node.original_file_path),
+        "",
+    )
+    .map_err(|d| {
+        tagged_error(
+            codes::SQL_DIALECT,
+            &d.message,
+            d.help.as_deref().unwrap_or(""),
+        )
+    })?;
+    let names = wh.query_columns(&sql).map_err(|e| {
+        tagged_error(
+            codes::JINJA_RUNTIME,
+            &format!("get_columns_in_query failed: {e}"),
+            "check the query; it is planned against the target warehouse",
+        )
+    })?;
+    Ok(Value::from(names))
+}
+
 fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
     let scope = current_scope(state)?;
     if !scope.execute {

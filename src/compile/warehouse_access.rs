@@ -23,6 +23,14 @@ pub trait WarehouseAccess: Send + Sync {
     fn relation_type(&self, schema: &str, name: &str) -> Option<&'static str>;
     /// `adapter.drop_relation`: drops a table or view; missing is fine.
     fn drop_relation(&self, schema: &str, name: &str) -> Result<(), String>;
+    /// `adapter.list_relations_without_caching`: (name, `table`/`view`).
+    fn list_relations(&self, schema: &str) -> Result<Vec<(String, &'static str)>, String>;
+    /// `adapter.list_schemas`.
+    fn list_schemas(&self) -> Result<Vec<String>, String>;
+    /// `adapter.rename_relation` within a schema.
+    fn rename_relation(&self, schema: &str, from: &str, to: &str) -> Result<(), String>;
+    /// The column names a query would produce (`get_columns_in_query`).
+    fn query_columns(&self, sql: &str) -> Result<Vec<String>, String>;
 }
 
 /// An agate-like table: iterates rows, and has `.rows`, `.columns` (each with

@@ -70,6 +70,32 @@ impl WarehouseAccess for Bridge {
             .map_err(|e| e.to_string())
     }
 
+    fn list_relations(&self, schema: &str) -> Result<Vec<(String, &'static str)>, String> {
+        self.handle
+            .block_on(self.adapter.list_relations(schema))
+            .map(|list| list.into_iter().map(|(n, k)| (n, k.as_str())).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    fn list_schemas(&self) -> Result<Vec<String>, String> {
+        self.handle
+            .block_on(self.adapter.list_schemas())
+            .map_err(|e| e.to_string())
+    }
+
+    fn rename_relation(&self, schema: &str, from: &str, to: &str) -> Result<(), String> {
+        self.handle
+            .block_on(self.adapter.rename_relation(schema, from, to))
+            .map_err(|e| e.to_string())
+    }
+
+    fn query_columns(&self, sql: &str) -> Result<Vec<String>, String> {
+        self.handle
+            .block_on(self.adapter.query_columns(sql))
+            .map(|cols| cols.into_iter().map(|c| c.name).collect())
+            .map_err(|e| e.to_string())
+    }
+
     fn relation_type(&self, schema: &str, name: &str) -> Option<&'static str> {
         self.handle
             .block_on(self.adapter.relation_kind(schema, name))

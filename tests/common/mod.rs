@@ -174,3 +174,19 @@ pub fn example_project() -> tempfile::TempDir {
     std::fs::copy(root.join("profiles.yml"), dir.path().join("profiles.yml")).expect("profiles");
     dir
 }
+
+/// Macros logging what the adapter's relation look-ups and changes give:
+/// `inspect` (the relations of the target schema, whether schemas exist, a
+/// query's columns) and `rename_m` (`m` renamed to `m_renamed`).
+pub const INSPECT_MACRO: &str = "{% macro inspect() %}\
+{% set here = api.Relation.create(database=target.database, schema=target.schema) %}\
+{% set names = adapter.list_relations_without_caching(here) | map(attribute='identifier') | sort | join(',') %}\
+{{ log('relations: ' ~ names, info=true) }}\
+{{ log('schema exists: ' ~ adapter.check_schema_exists(target.database, target.schema) ~ ' ' ~ adapter.check_schema_exists(target.database, 'no_such_schema'), info=true) }}\
+{{ log('columns: ' ~ (get_columns_in_query('select 1 as a, 2 as b') | join(',')), info=true) }}\
+{% endmacro %}\
+{% macro rename_m() %}\
+{% set m = adapter.get_relation(target.database, target.schema, 'm') %}\
+{% do adapter.rename_relation(m, api.Relation.create(database=target.database, schema=target.schema, identifier='m_renamed')) %}\
+{{ log('renamed: ' ~ (adapter.get_relation(target.database, target.schema, 'm_renamed') is not none) ~ ' ' ~ (adapter.get_relation(target.database, target.schema, 'm') is none), info=true) }}\
+{% endmacro %}\n";

@@ -412,6 +412,56 @@ impl Adapter for BigQuery {
         }))
     }
 
+    async fn list_relations(
+        &self,
+        schema: &str,
+    ) -> Result<Vec<(String, RelationKind)>, AdapterError> {
+        Ok(self
+            .list_tables(schema)
+            .await?
+            .into_iter()
+            .map(|(name, kind)| {
+                let kind = if kind == "VIEW" {
+                    RelationKind::View
+                } else {
+                    RelationKind::Table
+                };
+                (name, kind)
+            })
+            .collect())
+    }
+
+    async fn list_schemas(&self) -> Result<Vec<String>, AdapterError> {
+        Ok(self.list_datasets().await?)
+    }
+
+    /// `alter table ... rename to`: BigQuery renames tables, not views.
+    async fn rename_relation(
+        &self,
+        schema: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), AdapterError> {
+        match self.table(schema, from).await? {
+            None => Err(AdapterError::new(format!(
+                "cannot rename {schema}.{from}: it does not exist"
+            ))),
+            Some(t) if t.kind == "VIEW" => Err(AdapterError::new(format!(
+                "cannot rename the view {schema}.{from}: BigQuery renames tables only"
+            ))
+            .with_help("create the view under the new name and drop the old one")),
+            Some(_) => {
+                let statement = format!(
+                    "alter table {} rename to {}",
+                    Adapter::relation(self, schema, from),
+                    quote(to)
+                );
+                run(self, &statement, None).await?;
+                Ok(())
+            }
+        }
+    }
+
     async fn create_schema(&self, schema: &str) -> Result<(), AdapterError> {
         Ok(self.ensure_dataset(schema).await?)
     }

@@ -486,6 +486,53 @@ impl Client {
         }
     }
 
+    /// Every page of a `tables.list` or `datasets.list` answer: the items
+    /// under `key`.
+    async fn list_all(&self, path: &str, key: &str) -> Result<Vec<Value>, BigQueryError> {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = self.api_for(&self.config.project, path);
+            url.push_str("?maxResults=1000");
+            if let Some(t) = &token {
+                url.push_str(&format!("&pageToken={}", percent(t)));
+            }
+            let Some(page) = self.call(reqwest::Method::GET, &url, None, true).await? else {
+                return Ok(items);
+            };
+            items.extend(page[key].as_array().into_iter().flatten().cloned());
+            match page["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The tables and views of `dataset`: (name, `TABLE`/`VIEW`/...).
+    pub async fn list_tables(&self, dataset: &str) -> Result<Vec<(String, String)>, BigQueryError> {
+        Ok(self
+            .list_all(&format!("/datasets/{}/tables", percent(dataset)), "tables")
+            .await?
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t["tableReference"]["tableId"].as_str()?.to_string(),
+                    t["type"].as_str().unwrap_or("TABLE").to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The project's datasets.
+    pub async fn list_datasets(&self) -> Result<Vec<String>, BigQueryError> {
+        Ok(self
+            .list_all("/datasets", "datasets")
+            .await?
+            .iter()
+            .filter_map(|d| Some(d["datasetReference"]["datasetId"].as_str()?.to_string()))
+            .collect())
+    }
+
     pub async fn delete_table(&self, dataset: &str, table: &str) -> Result<(), BigQueryError> {
         let url = self.api_for(
             &self.config.project,

@@ -132,6 +132,14 @@ impl BigQuery {
         self.client.get_table(dataset, table).await
     }
 
+    pub async fn list_tables(&self, dataset: &str) -> Result<Vec<(String, String)>, BigQueryError> {
+        self.client.list_tables(dataset).await
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<String>, BigQueryError> {
+        self.client.list_datasets().await
+    }
+
     pub async fn drop_table(&self, dataset: &str, table: &str) -> Result<(), BigQueryError> {
         self.client.delete_table(dataset, table).await
     }

@@ -201,6 +201,43 @@ impl Adapter for Warehouse {
         Ok(Warehouse::relation_kind(self, schema, name))
     }
 
+    async fn list_relations(
+        &self,
+        schema: &str,
+    ) -> Result<Vec<(String, RelationKind)>, AdapterError> {
+        Ok(super::storage::list(self.root())
+            .into_iter()
+            .filter(|(s, _, _)| s == schema)
+            .flat_map(|(_, tables, views)| {
+                tables
+                    .into_iter()
+                    .map(|t| (t, RelationKind::Table))
+                    .chain(views.into_iter().map(|v| (v, RelationKind::View)))
+            })
+            .collect())
+    }
+
+    async fn list_schemas(&self) -> Result<Vec<String>, AdapterError> {
+        let mut schemas: Vec<String> = super::storage::list(self.root())
+            .into_iter()
+            .map(|(s, _, _)| s)
+            .collect();
+        if !schemas.iter().any(|s| s == "main") {
+            schemas.push("main".into());
+            schemas.sort();
+        }
+        Ok(schemas)
+    }
+
+    async fn rename_relation(
+        &self,
+        schema: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), AdapterError> {
+        Ok(Warehouse::rename_relation(self, schema, from, to)?)
+    }
+
     async fn create_schema(&self, schema: &str) -> Result<(), AdapterError> {
         Ok(self.ensure_schema(schema).await?)
     }

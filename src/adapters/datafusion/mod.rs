@@ -653,6 +653,51 @@ impl Warehouse {
         }
     }
 
+    /// Renames a table (its folder, every version) or view (its stored SQL)
+    /// within `schema`.
+    pub fn rename_relation(
+        &self,
+        schema: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), WarehouseError> {
+        let taken = || {
+            WarehouseError::Engine(format!(
+                "cannot rename {schema}.{from} to {to}: {schema}.{to} already exists"
+            ))
+        };
+        if self.relation_kind(schema, to).is_some() {
+            return Err(taken());
+        }
+        let (dir, view) = (
+            storage::table_dir(&self.root, schema, from),
+            storage::view_file(&self.root, schema, from),
+        );
+        match self.relation_kind(schema, from) {
+            Some(RelationKind::Table) => {
+                let target = storage::table_dir(&self.root, schema, to);
+                std::fs::rename(&dir, &target)
+                    .map_err(|e| WarehouseError::io("cannot rename the table", &dir, e))?;
+            }
+            Some(RelationKind::View) => {
+                let target = storage::view_file(&self.root, schema, to);
+                std::fs::rename(&view, &target)
+                    .map_err(|e| WarehouseError::io("cannot rename the view", &view, e))?;
+            }
+            None => {
+                return Err(WarehouseError::Engine(format!(
+                    "cannot rename {schema}.{from}: it does not exist"
+                )));
+            }
+        }
+        let _ = self
+            .ctx
+            .deregister_table(TableReference::partial(schema, from));
+        self.invalidate(schema, from);
+        self.invalidate(schema, to);
+        Ok(())
+    }
+
     /// Drops a table or view; a missing one is not an error.
     pub async fn drop_relation(&self, schema: &str, name: &str) -> Result<(), WarehouseError> {
         let _ = self
