@@ -90,67 +90,7 @@ pub fn parse_project(
     let fingerprint = cache.world_fingerprint(&compiler, settings);
     let patches = index_patches(project);
 
-    // Each job's folder config and patch are found on every core; then
-    // consecutive jobs with equal configs (a folder's models) share one.
-    let files: Vec<(&Package, &SqlFile)> = project
-        .packages
-        .iter()
-        .flat_map(|p| p.sql_files.iter().map(move |f| (p, f)))
-        .collect();
-    let mut jobs: Vec<Job> = files
-        .par_iter()
-        .map_init(FolderBases::default, |folder_bases, &(package, file)| {
-            let kind = file.resource_type.config_key();
-            let patch = patches.find(&package.name, kind, &file.name);
-            // A version of a versioned model is `<model>.v<v>`, its fqn
-            // ending `[..., model, "v<v>"]`, as in dbt.
-            let (fqn, unique_id) = match patch.and_then(|p| p.version.as_deref()) {
-                Some(v) => {
-                    let mut fqn = fqn_for(&package.name, &file.path, &v.model);
-                    fqn.push(format!("v{}", v.version));
-                    let id = format!(
-                        "{}.{}.{}.v{}",
-                        file.resource_type, package.name, v.model, v.version
-                    );
-                    (fqn, id)
-                }
-                None => (
-                    fqn_for(&package.name, &file.path, &file.name),
-                    format!("{}.{}.{}", file.resource_type, package.name, file.name),
-                ),
-            };
-            let folder_base = folder_bases.get(project, package, file.resource_type, &fqn);
-            let base_config = match patch {
-                Some(p) if !p.config.is_empty() => {
-                    let mut config = (*folder_base).clone();
-                    merge_into(&mut config, &p.config);
-                    Arc::new(config)
-                }
-                _ => folder_base,
-            };
-            Job {
-                file,
-                package,
-                fqn,
-                unique_id,
-                base_config,
-                patch,
-            }
-        })
-        .collect();
-    let equal_to_previous: Vec<bool> = jobs
-        .par_windows(2)
-        .map(|w| {
-            Arc::ptr_eq(&w[0].base_config, &w[1].base_config)
-                || w[0].base_config == w[1].base_config
-        })
-        .collect();
-    for (i, equal) in equal_to_previous.into_iter().enumerate() {
-        if equal {
-            jobs[i + 1].base_config = jobs[i].base_config.clone();
-        }
-    }
-
+    let jobs = sql_jobs(project, &patches);
     crate::timings::phase("  parse: folder configs and patches", step);
     let step = std::time::Instant::now();
     let results: Vec<Result<NodeParse, FailedNode>> = jobs
@@ -196,123 +136,14 @@ pub fn parse_project(
 
     for package in &project.packages {
         for seed in &package.seeds {
-            let fqn = fqn_for(&package.name, &seed.path, &seed.name);
-            let patch = patches.find(&package.name, "seeds", &seed.name);
-            let mut config = default_config(ResourceType::Seed);
-            merge_into(
-                &mut config,
-                &folder_config(project, package, ResourceType::Seed, &fqn),
-            );
-            if let Some(p) = patch {
-                merge_into(&mut config, &p.config);
-            }
-            let unique_id = format!("seed.{}.{}", package.name, seed.name);
-            let file_text: Arc<str> = Arc::from("");
-            let mut node = blank_node(
-                unique_id,
-                ResourceType::Seed,
-                &package.name,
-                &seed.name,
-                fqn,
-            );
-            node.path = seed.path.clone();
-            node.original_file_path = seed.original_file_path.clone();
-            node.abs_path = seed.abs_path.clone();
-            node.file_text = file_text;
-            node.checksum = seed.checksum.clone();
-            node.unrendered_config = Arc::new(config.clone());
-            node.config = Arc::new(config);
-            apply_patch(&mut node, patch);
-            name_relation(&compiler, &mut node, &mut diags);
+            let node = seed_node(&compiler, project, package, &patches, seed, &mut diags);
             insert_node(&mut parsed, node, &mut diags);
         }
     }
 
     for package in &project.packages {
         for source in &package.properties.sources {
-            let fqn = vec![
-                package.name.clone(),
-                source.source_name.clone(),
-                source.name.clone(),
-            ];
-            let mut config = Config::new();
-            config.insert("enabled".into(), true.into());
-            merge_into(
-                &mut config,
-                &folder_config(project, package, ResourceType::Source, &fqn),
-            );
-            merge_into(&mut config, &source.config);
-            let unique_id = format!(
-                "source.{}.{}.{}",
-                package.name, source.source_name, source.name
-            );
-            let mut node = blank_node(
-                unique_id,
-                ResourceType::Source,
-                &package.name,
-                &source.name,
-                fqn,
-            );
-            node.original_file_path = relative_to(&package.root, &source.origin.file.path);
-            node.path = node.original_file_path.clone();
-            node.abs_path = source.origin.file.path.clone();
-            node.file_text = source.origin.file.text.clone();
-            node.description = source.description.clone();
-            node.columns = columns(&source.columns);
-            node.patch_path = Some(format!("{}://{}", package.name, node.original_file_path));
-            let identifier = source
-                .identifier
-                .clone()
-                .unwrap_or_else(|| source.name.clone());
-            let render = |s: &str| render_yaml_value(&compiler, package, s);
-            node.database = match &source.database {
-                Some(db) => render(db).map_err(|e| {
-                    e.at(
-                        Location::new(
-                            &source.origin.file.path,
-                            source.origin.mark.line,
-                            source.origin.mark.column,
-                        ),
-                        Some(&source.origin.file.text),
-                    )
-                }),
-                None => Ok(compiler.world.target_database.clone()),
-            }
-            .unwrap_or_else(|d| {
-                diags.push(d);
-                String::new()
-            });
-            node.schema = render(source.schema.as_deref().unwrap_or(&source.source_name))
-                .unwrap_or_else(|d| {
-                    diags.push(d);
-                    String::new()
-                });
-            node.alias = identifier.clone();
-            node.relation_name = Some(compiler.world.dialect.relation_name(
-                &node.database,
-                &node.schema,
-                &identifier,
-            ));
-            node.source = Some(Box::new(SourceInfo {
-                source_name: source.source_name.clone(),
-                source_description: source.source_description.clone(),
-                identifier,
-                loader: source.loader.clone(),
-                loaded_at_field: source.loaded_at_field.clone(),
-                freshness: source.freshness.clone(),
-                meta: source.meta.clone(),
-                ingest: source.ingest.clone(),
-                external: source.external.clone(),
-            }));
-            let mut tags = config.tags();
-            for t in &source.tags {
-                if !tags.contains(t) {
-                    tags.push(t.clone());
-                }
-            }
-            config.insert("tags".into(), tags.into());
-            node.unrendered_config = Arc::new(config.clone());
-            node.config = Arc::new(config);
+            let node = source_node(&compiler, project, package, source, &mut diags);
             insert_node(&mut parsed, node, &mut diags);
         }
     }
@@ -325,136 +156,14 @@ pub fn parse_project(
 
     for package in &project.packages {
         for e in &package.properties.exposures {
-            let unique_id = format!("exposure.{}.{}", package.name, e.name);
-            let fqn = vec![package.name.clone(), e.name.clone()];
-            let mut node = blank_node(
-                unique_id,
-                ResourceType::Exposure,
-                &package.name,
-                &e.name,
-                fqn,
-            );
-            node.original_file_path = relative_to(&package.root, &e.origin.file.path);
-            node.path = node.original_file_path.clone();
-            node.abs_path = e.origin.file.path.clone();
-            node.file_text = e.origin.file.text.clone();
-            node.description = e.description.clone();
-            let mut config = Config::new();
-            config.insert("enabled".into(), true.into());
-            merge_into(&mut config, &e.config);
-            config.insert("tags".into(), e.tags.clone().into());
-            node.config = Arc::new(config);
-            for (text, mark) in &e.depends_on {
-                let offset = offset_of(&e.origin.file.text, mark.line, mark.column);
-                match LITERAL_REF.captures(text) {
-                    Some(c) => {
-                        node.call_sites.push((text.clone(), offset, text.len()));
-                        let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
-                        let b = c.get(3).map(|m| m.as_str().to_string());
-                        if &c[1] == "ref" {
-                            let (package, name) = match b {
-                                Some(b) => (Some(a), b),
-                                None => (None, a),
-                            };
-                            node.refs.push(RefCall { package, name, version: c.get(4).map(|m| m.as_str().to_string()) });
-                        } else if let Some(table_name) = b {
-                            node.sources.push(SourceCall { source_name: a, table_name });
-                        }
-                    }
-                    None => diags.push(
-                        Diagnostic::error(codes::YAML_INVALID, format!("exposure `{}` depends_on entry `{text}` is not a ref() or source()", e.name))
-                            .at(Location::new(&e.origin.file.path, mark.line, mark.column), Some(&e.origin.file.text))
-                            .with_help("write entries like \"ref('mart_retention_monthly')\" or \"source('kafka', 'events')\""),
-                    ),
-                }
-            }
-            node.exposure = Some(Box::new(ExposureInfo {
-                exposure_type: e.exposure_type.clone(),
-                label: e.label.clone(),
-                maturity: e.maturity.clone(),
-                url: e.url.clone(),
-                owner: e.owner.clone(),
-                meta: e.meta.clone(),
-                extra: e.extra.clone(),
-            }));
+            let node = exposure_node(package, e, &mut diags);
             insert_node(&mut parsed, node, &mut diags);
         }
         for u in &package.properties.unit_tests {
-            let unique_id = format!("unit_test.{}.{}.{}", package.name, u.model, u.name);
-            // `fixture: name` rows come from tests/fixtures/name.csv|.sql.
-            let mut raw = u.raw.clone();
-            if let Err(message) =
-                resolve_fixtures(&mut raw, &package.root, &package.file.test_paths)
-            {
-                diags.push(
-                    u.origin
-                        .file
-                        .error_at(
-                            u.origin.mark,
-                            codes::YAML_INVALID,
-                            format!("unit test `{}`: {message}", u.name),
-                        )
-                        .with_help("put the fixture file under tests/fixtures/ (a test path's fixtures folder), named <fixture>.csv or <fixture>.sql"),
-                );
-                continue;
+            if let Some((node, raw)) = unit_test_node(package, u, &mut diags) {
+                parsed.unit_tests.insert(node.unique_id.clone(), raw);
+                insert_node(&mut parsed, node, &mut diags);
             }
-            parsed.unit_tests.insert(unique_id.clone(), raw.clone());
-            // A node too, so selection (`test_type:unit`) and runs see it;
-            // it depends on its model only to name it, never to build it.
-            let fqn = vec![package.name.clone(), u.model.clone(), u.name.clone()];
-            let mut node = blank_node(
-                unique_id,
-                ResourceType::UnitTest,
-                &package.name,
-                &u.name,
-                fqn,
-            );
-            node.original_file_path = relative_to(&package.root, &u.origin.file.path);
-            node.path = node.original_file_path.clone();
-            node.abs_path = u.origin.file.path.clone();
-            node.file_text = u.origin.file.text.clone();
-            let offset = offset_of(
-                &u.origin.file.text,
-                u.origin.mark.line,
-                u.origin.mark.column,
-            );
-            node.call_sites
-                .push((format!("ref('{}')", u.model), offset, u.name.len().max(1)));
-            node.refs.push(RefCall {
-                package: None,
-                name: u.model.clone(),
-                version: None,
-            });
-            Arc::make_mut(&mut node.config).insert("enabled".into(), true.into());
-            node.unit_test = Some(Box::new(raw.clone()));
-            // Inputs are refs too, so a wrong name is reported now, at its line.
-            match unit_test_inputs(&raw) {
-                Ok(inputs) => {
-                    for text in inputs {
-                        if let Some(c) = LITERAL_REF.captures(&text) {
-                            let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
-                            let b = c.get(3).map(|m| m.as_str().to_string());
-                            node.call_sites.push((text.clone(), offset, u.name.len().max(1)));
-                            if &c[1] == "ref" {
-                                let (package, name) = match b {
-                                    Some(b) => (Some(a), b),
-                                    None => (None, a),
-                                };
-                                node.refs.push(RefCall { package, name, version: None });
-                            } else if let Some(table_name) = b {
-                                node.sources.push(SourceCall { source_name: a, table_name });
-                            }
-                        }
-                    }
-                }
-                Err(message) => diags.push(
-                    u.origin
-                        .file
-                        .error_at(u.origin.mark, codes::YAML_INVALID, format!("unit test `{}`: {message}", u.name))
-                        .with_help("see dbt's unit test format: given: [{input: ref('x'), rows: [...]}], expect: {rows: [...]}"),
-                ),
-            }
-            insert_node(&mut parsed, node, &mut diags);
         }
         for d in &package.doc_blocks {
             let unique_id = format!("doc.{}.{}", package.name, d.name);
@@ -1326,6 +1035,349 @@ fn report_unused_config_paths(project: &Project, parsed: &ParsedProject, diags: 
             }
         }
     }
+}
+
+/// One job per SQL file: its node's id, fqn and config before rendering
+/// (folder config and YAML patch), found on every core; consecutive jobs
+/// with equal configs (a folder's models) share one allocation.
+fn sql_jobs<'p>(project: &'p Project, patches: &'p PatchIndex) -> Vec<Job<'p>> {
+    let files: Vec<(&Package, &SqlFile)> = project
+        .packages
+        .iter()
+        .flat_map(|p| p.sql_files.iter().map(move |f| (p, f)))
+        .collect();
+    let mut jobs: Vec<Job> = files
+        .par_iter()
+        .map_init(FolderBases::default, |folder_bases, &(package, file)| {
+            let kind = file.resource_type.config_key();
+            let patch = patches.find(&package.name, kind, &file.name);
+            // A version of a versioned model is `<model>.v<v>`, its fqn
+            // ending `[..., model, "v<v>"]`, as in dbt.
+            let (fqn, unique_id) = match patch.and_then(|p| p.version.as_deref()) {
+                Some(v) => {
+                    let mut fqn = fqn_for(&package.name, &file.path, &v.model);
+                    fqn.push(format!("v{}", v.version));
+                    let id = format!(
+                        "{}.{}.{}.v{}",
+                        file.resource_type, package.name, v.model, v.version
+                    );
+                    (fqn, id)
+                }
+                None => (
+                    fqn_for(&package.name, &file.path, &file.name),
+                    format!("{}.{}.{}", file.resource_type, package.name, file.name),
+                ),
+            };
+            let folder_base = folder_bases.get(project, package, file.resource_type, &fqn);
+            let base_config = match patch {
+                Some(p) if !p.config.is_empty() => {
+                    let mut config = (*folder_base).clone();
+                    merge_into(&mut config, &p.config);
+                    Arc::new(config)
+                }
+                _ => folder_base,
+            };
+            Job {
+                file,
+                package,
+                fqn,
+                unique_id,
+                base_config,
+                patch,
+            }
+        })
+        .collect();
+    let equal_to_previous: Vec<bool> = jobs
+        .par_windows(2)
+        .map(|w| {
+            Arc::ptr_eq(&w[0].base_config, &w[1].base_config)
+                || w[0].base_config == w[1].base_config
+        })
+        .collect();
+    for (i, equal) in equal_to_previous.into_iter().enumerate() {
+        if equal {
+            jobs[i + 1].base_config = jobs[i].base_config.clone();
+        }
+    }
+
+    jobs
+}
+
+/// A seed's node: its config (defaults, folder, YAML) and relation.
+fn seed_node(
+    compiler: &Compiler,
+    project: &Project,
+    package: &Package,
+    patches: &PatchIndex,
+    seed: &crate::project::SeedFile,
+    diags: &mut Diagnostics,
+) -> ParsedNode {
+    let fqn = fqn_for(&package.name, &seed.path, &seed.name);
+    let patch = patches.find(&package.name, "seeds", &seed.name);
+    let mut config = default_config(ResourceType::Seed);
+    merge_into(
+        &mut config,
+        &folder_config(project, package, ResourceType::Seed, &fqn),
+    );
+    if let Some(p) = patch {
+        merge_into(&mut config, &p.config);
+    }
+    let unique_id = format!("seed.{}.{}", package.name, seed.name);
+    let file_text: Arc<str> = Arc::from("");
+    let mut node = blank_node(
+        unique_id,
+        ResourceType::Seed,
+        &package.name,
+        &seed.name,
+        fqn,
+    );
+    node.path = seed.path.clone();
+    node.original_file_path = seed.original_file_path.clone();
+    node.abs_path = seed.abs_path.clone();
+    node.file_text = file_text;
+    node.checksum = seed.checksum.clone();
+    node.unrendered_config = Arc::new(config.clone());
+    node.config = Arc::new(config);
+    apply_patch(&mut node, patch);
+    name_relation(compiler, &mut node, diags);
+    node
+}
+
+/// A source table's node: its config, relation and source facts.
+fn source_node(
+    compiler: &Compiler,
+    project: &Project,
+    package: &Package,
+    source: &crate::project::properties::SourceTableDef,
+    diags: &mut Diagnostics,
+) -> ParsedNode {
+    let fqn = vec![
+        package.name.clone(),
+        source.source_name.clone(),
+        source.name.clone(),
+    ];
+    let mut config = Config::new();
+    config.insert("enabled".into(), true.into());
+    merge_into(
+        &mut config,
+        &folder_config(project, package, ResourceType::Source, &fqn),
+    );
+    merge_into(&mut config, &source.config);
+    let unique_id = format!(
+        "source.{}.{}.{}",
+        package.name, source.source_name, source.name
+    );
+    let mut node = blank_node(
+        unique_id,
+        ResourceType::Source,
+        &package.name,
+        &source.name,
+        fqn,
+    );
+    node.original_file_path = relative_to(&package.root, &source.origin.file.path);
+    node.path = node.original_file_path.clone();
+    node.abs_path = source.origin.file.path.clone();
+    node.file_text = source.origin.file.text.clone();
+    node.description = source.description.clone();
+    node.columns = columns(&source.columns);
+    node.patch_path = Some(format!("{}://{}", package.name, node.original_file_path));
+    let identifier = source
+        .identifier
+        .clone()
+        .unwrap_or_else(|| source.name.clone());
+    let render = |s: &str| render_yaml_value(compiler, package, s);
+    node.database = match &source.database {
+        Some(db) => render(db).map_err(|e| {
+            e.at(
+                Location::new(
+                    &source.origin.file.path,
+                    source.origin.mark.line,
+                    source.origin.mark.column,
+                ),
+                Some(&source.origin.file.text),
+            )
+        }),
+        None => Ok(compiler.world.target_database.clone()),
+    }
+    .unwrap_or_else(|d| {
+        diags.push(d);
+        String::new()
+    });
+    node.schema =
+        render(source.schema.as_deref().unwrap_or(&source.source_name)).unwrap_or_else(|d| {
+            diags.push(d);
+            String::new()
+        });
+    node.alias = identifier.clone();
+    node.relation_name = Some(compiler.world.dialect.relation_name(
+        &node.database,
+        &node.schema,
+        &identifier,
+    ));
+    node.source = Some(Box::new(SourceInfo {
+        source_name: source.source_name.clone(),
+        source_description: source.source_description.clone(),
+        identifier,
+        loader: source.loader.clone(),
+        loaded_at_field: source.loaded_at_field.clone(),
+        freshness: source.freshness.clone(),
+        meta: source.meta.clone(),
+        ingest: source.ingest.clone(),
+        external: source.external.clone(),
+    }));
+    let mut tags = config.tags();
+    for t in &source.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    config.insert("tags".into(), tags.into());
+    node.unrendered_config = Arc::new(config.clone());
+    node.config = Arc::new(config);
+    node
+}
+
+/// An exposure's node, its `depends_on` read as refs and sources.
+fn exposure_node(
+    package: &Package,
+    e: &crate::project::properties::ExposureDef,
+    diags: &mut Diagnostics,
+) -> ParsedNode {
+    let unique_id = format!("exposure.{}.{}", package.name, e.name);
+    let fqn = vec![package.name.clone(), e.name.clone()];
+    let mut node = blank_node(
+        unique_id,
+        ResourceType::Exposure,
+        &package.name,
+        &e.name,
+        fqn,
+    );
+    node.original_file_path = relative_to(&package.root, &e.origin.file.path);
+    node.path = node.original_file_path.clone();
+    node.abs_path = e.origin.file.path.clone();
+    node.file_text = e.origin.file.text.clone();
+    node.description = e.description.clone();
+    let mut config = Config::new();
+    config.insert("enabled".into(), true.into());
+    merge_into(&mut config, &e.config);
+    config.insert("tags".into(), e.tags.clone().into());
+    node.config = Arc::new(config);
+    for (text, mark) in &e.depends_on {
+        let offset = offset_of(&e.origin.file.text, mark.line, mark.column);
+        match LITERAL_REF.captures(text) {
+            Some(c) => {
+                node.call_sites.push((text.clone(), offset, text.len()));
+                let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
+                let b = c.get(3).map(|m| m.as_str().to_string());
+                if &c[1] == "ref" {
+                    let (package, name) = match b {
+                        Some(b) => (Some(a), b),
+                        None => (None, a),
+                    };
+                    node.refs.push(RefCall { package, name, version: c.get(4).map(|m| m.as_str().to_string()) });
+                } else if let Some(table_name) = b {
+                    node.sources.push(SourceCall { source_name: a, table_name });
+                }
+            }
+            None => diags.push(
+                Diagnostic::error(codes::YAML_INVALID, format!("exposure `{}` depends_on entry `{text}` is not a ref() or source()", e.name))
+                    .at(Location::new(&e.origin.file.path, mark.line, mark.column), Some(&e.origin.file.text))
+                    .with_help("write entries like \"ref('mart_retention_monthly')\" or \"source('kafka', 'events')\""),
+            ),
+        }
+    }
+    node.exposure = Some(Box::new(ExposureInfo {
+        exposure_type: e.exposure_type.clone(),
+        label: e.label.clone(),
+        maturity: e.maturity.clone(),
+        url: e.url.clone(),
+        owner: e.owner.clone(),
+        meta: e.meta.clone(),
+        extra: e.extra.clone(),
+    }));
+    node
+}
+
+/// A unit test's node (its model and inputs as refs, so selection and
+/// runs see it) and its definition with fixtures read; `None` when a
+/// fixture file is missing (reported).
+fn unit_test_node(
+    package: &Package,
+    u: &crate::project::properties::UnitTestDef,
+    diags: &mut Diagnostics,
+) -> Option<(ParsedNode, serde_json::Value)> {
+    let unique_id = format!("unit_test.{}.{}.{}", package.name, u.model, u.name);
+    // `fixture: name` rows come from tests/fixtures/name.csv|.sql.
+    let mut raw = u.raw.clone();
+    if let Err(message) = resolve_fixtures(&mut raw, &package.root, &package.file.test_paths) {
+        diags.push(
+            u.origin
+                .file
+                .error_at(
+                    u.origin.mark,
+                    codes::YAML_INVALID,
+                    format!("unit test `{}`: {message}", u.name),
+                )
+                .with_help("put the fixture file under tests/fixtures/ (a test path's fixtures folder), named <fixture>.csv or <fixture>.sql"),
+        );
+        return None;
+    }
+    // A node too, so selection (`test_type:unit`) and runs see it;
+    // it depends on its model only to name it, never to build it.
+    let fqn = vec![package.name.clone(), u.model.clone(), u.name.clone()];
+    let mut node = blank_node(
+        unique_id,
+        ResourceType::UnitTest,
+        &package.name,
+        &u.name,
+        fqn,
+    );
+    node.original_file_path = relative_to(&package.root, &u.origin.file.path);
+    node.path = node.original_file_path.clone();
+    node.abs_path = u.origin.file.path.clone();
+    node.file_text = u.origin.file.text.clone();
+    let offset = offset_of(
+        &u.origin.file.text,
+        u.origin.mark.line,
+        u.origin.mark.column,
+    );
+    node.call_sites
+        .push((format!("ref('{}')", u.model), offset, u.name.len().max(1)));
+    node.refs.push(RefCall {
+        package: None,
+        name: u.model.clone(),
+        version: None,
+    });
+    Arc::make_mut(&mut node.config).insert("enabled".into(), true.into());
+    node.unit_test = Some(Box::new(raw.clone()));
+    // Inputs are refs too, so a wrong name is reported now, at its line.
+    match unit_test_inputs(&raw) {
+        Ok(inputs) => {
+            for text in inputs {
+                if let Some(c) = LITERAL_REF.captures(&text) {
+                    let a = c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default();
+                    let b = c.get(3).map(|m| m.as_str().to_string());
+                    node.call_sites.push((text.clone(), offset, u.name.len().max(1)));
+                    if &c[1] == "ref" {
+                        let (package, name) = match b {
+                            Some(b) => (Some(a), b),
+                            None => (None, a),
+                        };
+                        node.refs.push(RefCall { package, name, version: None });
+                    } else if let Some(table_name) = b {
+                        node.sources.push(SourceCall { source_name: a, table_name });
+                    }
+                }
+            }
+        }
+        Err(message) => diags.push(
+            u.origin
+                .file
+                .error_at(u.origin.mark, codes::YAML_INVALID, format!("unit test `{}`: {message}", u.name))
+                .with_help("see dbt's unit test format: given: [{input: ref('x'), rows: [...]}], expect: {rows: [...]}"),
+        ),
+    }
+    Some((node, raw))
 }
 
 /// Checks every node's config values, on every core (30,000 nodes at
