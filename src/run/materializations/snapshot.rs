@@ -4,7 +4,7 @@
 //! staged as rows (new versions, and current versions closed) and merged on
 //! `dbt_scd_id` in one write, so a failure changes nothing.
 
-use super::{NodeRun, Outcome};
+use super::{Failed, NodeRun, Outcome};
 use crate::adapters::{GenericType, RelationKind, WriteStrategy};
 use crate::compile::node_config::{CheckCols, HardDeletes, SnapshotStrategy};
 
@@ -19,14 +19,63 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
         )));
     }
     let d = run.adapter.dialect();
-    let q = |c: &str| d.quote_identifier(c);
-    let string = d.type_name(GenericType::String);
     let now = d.timestamp_literal(
         &chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S%.6f")
             .to_string(),
     );
-    let (updated, changed) = match &run.config.snapshot_strategy {
+    let (updated, changed) = strategy_sql(run, &sql, &now).await?;
+    let scd = ScdSql::new(run);
+    let (t, scd_id) = (|e: &str| scd.time(e), |from: &str| scd.id(from));
+    let current_to = scd.current_to.clone();
+    let new_record = run.config.hard_deletes == HardDeletes::NewRecord;
+    let relation = run.relation();
+    let existing = run.existing().await? == Some(RelationKind::Table);
+    if !existing {
+        let first = format!(
+            "select src.*, {id} as dbt_scd_id, {u} as dbt_updated_at, {u} as dbt_valid_from, {current_to} as dbt_valid_to{deleted} from (\n{sql}\n) as src",
+            id = scd_id(&updated),
+            u = t(&updated),
+            deleted = if new_record {
+                ", 'False' as dbt_is_deleted"
+            } else {
+                ""
+            },
+        );
+        let response = run
+            .adapter
+            .write_table(&relation, &first, &WriteStrategy::Replace)
+            .await
+            .map_err(|e| run.failed(&first, e))?;
+        let mut r = run.success(response);
+        r.compiled_code = Some(first);
+        return Ok(r);
+    }
+    let staged = staged_changes(run, &scd, &sql, (&updated, &changed), &now).await?;
+    let response = run
+        .adapter
+        .write_table(
+            &relation,
+            &staged,
+            &WriteStrategy::Merge {
+                unique_key: vec!["dbt_scd_id".to_string()],
+            },
+        )
+        .await
+        .map_err(|e| run.failed(&staged, e))?;
+    let mut r = run.success(response);
+    r.compiled_code = Some(staged);
+    Ok(r)
+}
+
+/// The strategy's SQL: the new rows' `dbt_updated_at`, and the condition
+/// that a current row (`cur`) changed in the source (`src`).
+async fn strategy_sql(run: &NodeRun<'_>, sql: &str, now: &str) -> Result<(String, String), Failed> {
+    let node = run.node;
+    let keys = &run.config.unique_key;
+    let d = run.adapter.dialect();
+    let q = |c: &str| d.quote_identifier(c);
+    Ok(match &run.config.snapshot_strategy {
         Some(SnapshotStrategy::Timestamp { updated_at }) => (
             format!("cast(src.{} as timestamp)", q(updated_at)),
             format!(
@@ -38,9 +87,9 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
             let cols: Vec<String> = match columns {
                 CheckCols::All => run
                     .adapter
-                    .query_columns(&sql)
+                    .query_columns(sql)
                     .await
-                    .map_err(|e| run.failed(&sql, e))?
+                    .map_err(|e| run.failed(sql, e))?
                     .into_iter()
                     .map(|c| c.name)
                     .filter(|c| !keys.contains(c))
@@ -54,7 +103,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
                 )));
             }
             (
-                now.clone(),
+                now.to_string(),
                 cols.iter()
                     .map(|c| format!("src.{q} is distinct from cur.{q}", q = q(c)))
                     .collect::<Vec<_>>()
@@ -79,55 +128,95 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
                 )
             }));
         }
-    };
-    let key_concat = keys
-        .iter()
-        .map(|k| format!("cast(src.{} as {string})", q(k)))
-        .collect::<Vec<_>>()
-        .join(" || '|' || ");
-    let scd_id =
-        |from: &str| d.md5_hex(&format!("{key_concat} || '|' || cast({from} as {string})"));
-    let t = |e: &str| d.snapshot_time(e);
-    let current_value = run
-        .config
-        .valid_to_current
-        .as_deref()
-        .map(|e| d.snapshot_time_value(e));
-    let current_to = current_value
-        .clone()
-        .unwrap_or_else(|| t("cast(null as timestamp)"));
-    let is_current = |alias: &str| match &current_value {
-        Some(v) => format!("({alias}.dbt_valid_to is null or {alias}.dbt_valid_to = {v})"),
-        None => format!("{alias}.dbt_valid_to is null"),
-    };
-    let new_record = run.config.hard_deletes == HardDeletes::NewRecord;
-    let relation = run.relation();
-    let existing = run.existing().await? == Some(RelationKind::Table);
-    if !existing {
-        let first = format!(
-            "select src.*, {id} as dbt_scd_id, {u} as dbt_updated_at, {u} as dbt_valid_from, {current_to} as dbt_valid_to{deleted} from (\n{sql}\n) as src",
-            id = scd_id(&updated),
-            u = t(&updated),
-            deleted = if new_record {
-                ", 'False' as dbt_is_deleted"
-            } else {
-                ""
-            },
-        );
-        let response = run
-            .adapter
-            .write_table(&relation, &first, &WriteStrategy::Replace)
-            .await
-            .map_err(|e| run.failed(&first, e))?;
-        let mut r = run.success(response);
-        r.compiled_code = Some(first);
-        return Ok(r);
+    })
+}
+
+/// How a snapshot's SCD columns are written in the warehouse's SQL.
+struct ScdSql {
+    dialect: &'static dyn crate::adapters::Dialect,
+    /// The unique key's columns of `src`, as one text.
+    key_concat: String,
+    string: &'static str,
+    /// `dbt_valid_to_current`, when set.
+    current_value: Option<String>,
+    /// What a current row's `dbt_valid_to` holds.
+    current_to: String,
+}
+
+impl ScdSql {
+    fn new(run: &NodeRun<'_>) -> ScdSql {
+        let d = run.adapter.dialect();
+        let string = d.type_name(GenericType::String);
+        let key_concat = run
+            .config
+            .unique_key
+            .iter()
+            .map(|k| format!("cast(src.{} as {string})", d.quote_identifier(k)))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let current_value = run
+            .config
+            .valid_to_current
+            .as_deref()
+            .map(|e| d.snapshot_time_value(e));
+        let current_to = current_value
+            .clone()
+            .unwrap_or_else(|| d.snapshot_time("cast(null as timestamp)"));
+        ScdSql {
+            dialect: d,
+            key_concat,
+            string,
+            current_value,
+            current_to,
+        }
     }
+
+    /// `dbt_scd_id` of a row valid from `from`.
+    fn id(&self, from: &str) -> String {
+        self.dialect.md5_hex(&format!(
+            "{} || '|' || cast({from} as {})",
+            self.key_concat, self.string
+        ))
+    }
+
+    fn time(&self, expr: &str) -> String {
+        self.dialect.snapshot_time(expr)
+    }
+
+    /// Whether the row `alias` is current.
+    fn is_current(&self, alias: &str) -> String {
+        match &self.current_value {
+            Some(v) => format!("({alias}.dbt_valid_to is null or {alias}.dbt_valid_to = {v})"),
+            None => format!("{alias}.dbt_valid_to is null"),
+        }
+    }
+}
+
+/// The changes to an existing snapshot as rows keyed by `dbt_scd_id`: new
+/// versions of changed and new keys, and current versions closed (changed,
+/// or gone from the source under `hard_deletes`).
+async fn staged_changes(
+    run: &NodeRun<'_>,
+    scd: &ScdSql,
+    sql: &str,
+    (updated, changed): (&str, &str),
+    now: &str,
+) -> Result<String, Failed> {
+    let node = run.node;
+    let keys = &run.config.unique_key;
+    let q = |c: &str| scd.dialect.quote_identifier(c);
+    let (t, scd_id, is_current) = (
+        |e: &str| scd.time(e),
+        |from: &str| scd.id(from),
+        |alias: &str| scd.is_current(alias),
+    );
+    let current_to = &scd.current_to;
+    let new_record = run.config.hard_deletes == HardDeletes::NewRecord;
     let target_cols: Vec<String> = run
         .adapter
         .columns(&node.schema, &node.alias)
         .await
-        .map_err(|e| run.failed(&sql, e))?
+        .map_err(|e| run.failed(sql, e))?
         .unwrap_or_default()
         .into_iter()
         .map(|c| c.name)
@@ -176,14 +265,14 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
         let mut text = format!(
             "\nunion all\nselect {cur}, cur.dbt_scd_id, cur.dbt_updated_at, cur.dbt_valid_from, {closed} as dbt_valid_to{flag_kept}\nfrom cur where {gone}",
             cur = list("cur"),
-            closed = t(&now),
+            closed = t(now),
         );
         if new_record {
             text.push_str(&format!(
                 "\nunion all\nselect {cur}, {id} as dbt_scd_id, {n} as dbt_updated_at, {n} as dbt_valid_from, {current_to} as dbt_valid_to, 'True' as dbt_is_deleted\nfrom cur where {gone}",
                 cur = list("cur"),
-                id = scd_id(&now).replace("src.", "cur."),
-                n = t(&now),
+                id = scd_id(now).replace("src.", "cur."),
+                n = t(now),
             ));
         }
         text
@@ -199,7 +288,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
             format!("({changed}) or {} = 'True'", flag("cur")),
         )
     } else {
-        (updated.clone(), changed.clone())
+        (updated.to_string(), changed.to_string())
     };
     let staged = format!(
         "with src as (\n{sql}\n),\ncur as (select * from {target} as s where {cur_s}),\nchanged as (select src.*, {changed_from} as dbt_new_from from src join cur on {on_cur} where {changed_when}),\nfresh as (select src.* from src where not exists (select 1 from cur where {on_cur}))\n\
@@ -214,22 +303,9 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
         cur_cols = list("cur"),
         id_changed = scd_id("src.dbt_new_from"),
         new_from = t("src.dbt_new_from"),
-        id_fresh = scd_id(&updated),
-        u = t(&updated),
+        id_fresh = scd_id(updated),
+        u = t(updated),
         closed_at = t("changed.dbt_new_from"),
     );
-    let response = run
-        .adapter
-        .write_table(
-            &relation,
-            &staged,
-            &WriteStrategy::Merge {
-                unique_key: vec!["dbt_scd_id".to_string()],
-            },
-        )
-        .await
-        .map_err(|e| run.failed(&staged, e))?;
-    let mut r = run.success(response);
-    r.compiled_code = Some(staged);
-    Ok(r)
+    Ok(staged)
 }
