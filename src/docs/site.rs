@@ -5,6 +5,8 @@
 //! browser refuses `fetch()`.
 
 use super::DocsError;
+use crate::artifacts::results::{CatalogTable, FreshnessResult, ReadError, RunResult};
+use crate::artifacts::{CatalogFile, FreshnessResults, RunResults};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,35 +31,39 @@ pub struct SiteSummary {
 /// The artifacts the site is made of, as read from the target folder.
 pub struct Artifacts {
     pub manifest: Value,
-    pub catalog: Value,
-    pub run_results: Value,
-    pub sources: Value,
+    pub catalog: CatalogFile,
+    pub run_results: RunResults,
+    pub sources: FreshnessResults,
     pub dashboards: Value,
 }
 
 impl Artifacts {
     /// Reads the artifacts under `target_dir`; only the manifest is required.
     pub fn read(target_dir: &Path) -> Result<Artifacts, DocsError> {
-        let read = |name: &str, required: bool| -> Result<Value, DocsError> {
+        fn read<T: for<'de> serde::Deserialize<'de> + Default>(
+            target_dir: &Path,
+            name: &str,
+            required: bool,
+        ) -> Result<T, DocsError> {
             let path = target_dir.join(name);
-            match std::fs::read(&path) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| DocsError::Artifact {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Value::Null),
+            match crate::artifacts::results::read::<T>(&path) {
+                Ok(v) => Ok(v),
+                Err(ReadError::Missing(_)) if !required => Ok(T::default()),
                 Err(e) => Err(DocsError::Artifact {
+                    message: match e {
+                        ReadError::Missing(_) => "No such file or directory".to_string(),
+                        ReadError::Invalid { message, .. } => message,
+                    },
                     path,
-                    message: e.to_string(),
                 }),
             }
-        };
+        }
         Ok(Artifacts {
-            manifest: read("manifest.json", true)?,
-            catalog: read("catalog.json", false)?,
-            run_results: read("run_results.json", false)?,
-            sources: read("sources.json", false)?,
-            dashboards: read("dashboards.json", false)?,
+            manifest: read(target_dir, "manifest.json", true)?,
+            catalog: read(target_dir, "catalog.json", false)?,
+            run_results: read(target_dir, "run_results.json", false)?,
+            sources: read(target_dir, "sources.json", false)?,
+            dashboards: read(target_dir, "dashboards.json", false)?,
         })
     }
 }
@@ -153,11 +159,11 @@ fn build(a: &Artifacts) -> SiteData {
     let layers = layers(&parents);
 
     // Tests and their last results, by the node they test.
-    let results: HashMap<&str, &Value> = a.run_results["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| Some((r["unique_id"].as_str()?, r)))
+    let results: HashMap<&str, &RunResult> = a
+        .run_results
+        .results
+        .iter()
+        .map(|r| (r.unique_id.as_str(), r))
         .collect();
     let mut tests: HashMap<&str, Vec<Value>> = HashMap::new();
     for t in section("nodes")
@@ -175,8 +181,8 @@ fn build(a: &Artifacts) -> SiteData {
             "kind": kind,
             "column": t["column_name"],
             "test": t["test_metadata"]["name"],
-            "status": last.map(|r| r["status"].clone()).unwrap_or(Value::Null),
-            "message": last.map(|r| r["message"].clone()).unwrap_or(Value::Null),
+            "status": last.map(|r| json!(r.status)).unwrap_or(Value::Null),
+            "message": last.map(|r| json!(r.message)).unwrap_or(Value::Null),
         });
         let targets: Vec<&str> = match t["attached_node"].as_str() {
             Some(n) => vec![n],
@@ -213,15 +219,18 @@ fn build(a: &Artifacts) -> SiteData {
         }
     }
 
-    let catalog_entry = |id: &str, source: bool| -> Value {
-        let key = if source { "sources" } else { "nodes" };
-        a.catalog[key][id].clone()
+    let catalog_entry = |id: &str, source: bool| -> Option<&CatalogTable> {
+        if source {
+            a.catalog.sources.get(id)
+        } else {
+            a.catalog.nodes.get(id)
+        }
     };
-    let freshness: HashMap<&str, &Value> = a.sources["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| Some((r["unique_id"].as_str()?, r)))
+    let freshness: HashMap<&str, &FreshnessResult> = a
+        .sources
+        .results
+        .iter()
+        .map(|r| (r.unique_id.as_str(), r))
         .collect();
 
     let mut nodes = Vec::with_capacity(graph.len());
@@ -235,17 +244,11 @@ fn build(a: &Artifacts) -> SiteData {
         // Declared columns first (with descriptions), then what the
         // warehouse or static analysis knows.
         let declared = n["columns"].as_object().cloned().unwrap_or_default();
-        let typed: Vec<(String, String)> = match catalog["columns"].as_object() {
+        let typed: Vec<(String, String)> = match catalog.map(|c| &c.columns) {
             Some(c) => {
                 let mut v: Vec<(u64, String, String)> = c
                     .values()
-                    .map(|c| {
-                        (
-                            c["index"].as_u64().unwrap_or(0),
-                            c["name"].as_str().unwrap_or_default().to_string(),
-                            c["type"].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
+                    .map(|c| (c.index, c.name.clone(), c.data_type.clone()))
                     .collect();
                 v.sort();
                 v.into_iter().map(|(_, n, t)| (n, t)).collect()
@@ -370,12 +373,12 @@ fn build(a: &Artifacts) -> SiteData {
             "relation": n["relation_name"],
             "config": config_summary(&n["config"]),
             "tests": tests.get(id).cloned().unwrap_or_default(),
-            "catalog": if catalog.is_null() { Value::Null } else { json!({
-                "kind": catalog["metadata"]["type"],
-                "rows": catalog["stats"]["row_count"]["value"],
-                "bytes": catalog["stats"]["num_bytes"]["value"],
-                "comment": catalog["metadata"]["comment"],
-            })},
+            "catalog": catalog.map(|c| json!({
+                "kind": c.metadata.kind,
+                "rows": c.stat("row_count"),
+                "bytes": c.stat("num_bytes"),
+                "comment": c.metadata.comment,
+            })),
             "source": (kind == "source").then(|| json!({
                 "source_name": n["source_name"],
                 "source_description": n["source_description"],
@@ -384,10 +387,10 @@ fn build(a: &Artifacts) -> SiteData {
                 "freshness": n["freshness"],
                 "identifier": n["identifier"],
                 "last": freshness.get(id).map(|r| json!({
-                    "status": r["status"],
-                    "max_loaded_at": r["max_loaded_at"],
-                    "snapshotted_at": r["snapshotted_at"],
-                    "age": r["max_loaded_at_time_ago_in_s"],
+                    "status": r.status,
+                    "max_loaded_at": r.max_loaded_at,
+                    "snapshotted_at": r.snapshotted_at,
+                    "age": r.max_loaded_at_time_ago_in_s,
                 })),
             })),
             "exposure": (kind == "exposure").then(|| json!({
@@ -399,9 +402,9 @@ fn build(a: &Artifacts) -> SiteData {
                 "dashboard": a.dashboards[id],
             })),
             "result": results.get(id).map(|r| json!({
-                "status": r["status"],
-                "message": r["message"],
-                "time": r["execution_time"],
+                "status": r.status,
+                "message": r.message,
+                "time": r.execution_time,
             })),
         });
         if i % SHARD_SIZE == 0 {
@@ -427,8 +430,8 @@ fn build(a: &Artifacts) -> SiteData {
         "project": metadata["project_name"].as_str().or(m["metadata"]["project_id"].as_str()),
         "generated_at": metadata["generated_at"],
         "adapter": metadata["adapter_type"],
-        "catalog_at": a.catalog["metadata"]["generated_at"],
-        "run_at": a.run_results["metadata"]["generated_at"],
+        "catalog_at": a.catalog.metadata.generated_at,
+        "run_at": a.run_results.metadata.generated_at,
         "shard_size": SHARD_SIZE,
         "counts": {
             "model": counts("model"), "source": counts("source"), "seed": counts("seed"),

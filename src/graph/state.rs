@@ -21,18 +21,26 @@ pub struct PreviousState {
 }
 
 /// `unique_id → field` of each entry of an artifact's `results`.
-fn results_of(path: &Path, field: &str) -> Option<BTreeMap<String, String>> {
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+/// Each node's last status, from a `run_results.json`.
+fn statuses_of(path: &Path) -> Option<BTreeMap<String, String>> {
+    let results: crate::artifacts::RunResults = crate::artifacts::results::read(path).ok()?;
     Some(
-        json.get("results")?
-            .as_array()?
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get("unique_id")?.as_str()?.to_string(),
-                    r.get(field)?.as_str()?.to_string(),
-                ))
-            })
+        results
+            .results
+            .into_iter()
+            .map(|r| (r.unique_id, r.status))
+            .collect(),
+    )
+}
+
+/// Each source's newest `max_loaded_at`, from a `sources.json`.
+fn loaded_at_of(path: &Path) -> Option<BTreeMap<String, String>> {
+    let results: crate::artifacts::FreshnessResults = crate::artifacts::results::read(path).ok()?;
+    Some(
+        results
+            .results
+            .into_iter()
+            .filter_map(|r| Some((r.unique_id, r.max_loaded_at?)))
             .collect(),
     )
 }
@@ -127,8 +135,8 @@ impl PreviousState {
         Ok(PreviousState {
             nodes,
             macros,
-            results: results_of(&dir.join("run_results.json"), "status"),
-            freshness: results_of(&dir.join("sources.json"), "max_loaded_at"),
+            results: statuses_of(&dir.join("run_results.json")),
+            freshness: loaded_at_of(&dir.join("sources.json")),
             current_freshness: None,
             dir: dir.to_path_buf(),
         })
@@ -137,7 +145,7 @@ impl PreviousState {
     /// Reads this run's `sources.json` (in `target_dir`), for
     /// `source_status:`.
     pub fn with_current_freshness(mut self, target_dir: &Path) -> Self {
-        self.current_freshness = results_of(&target_dir.join("sources.json"), "max_loaded_at");
+        self.current_freshness = loaded_at_of(&target_dir.join("sources.json"));
         self
     }
 

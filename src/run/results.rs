@@ -54,13 +54,7 @@ pub struct NodeResult {
     pub batch_results: Option<Box<BatchResults>>,
 }
 
-/// dbt's `batch_results` of a microbatch model: which batches were written
-/// and which failed (`rdbt retry` runs only these).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct BatchResults {
-    pub successful: Vec<(String, String)>,
-    pub failed: Vec<(String, String)>,
-}
+pub use crate::artifacts::BatchResults;
 
 impl NodeResult {
     pub fn new(id: &str, status: NodeStatus, adapter_message: impl Into<String>) -> Self {

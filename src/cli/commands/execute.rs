@@ -122,53 +122,42 @@ pub fn run(g: &GlobalArgs, args: &RunArgs, kind: Kind) -> Result<u8, Failure> {
 pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let path = session.project.target_dir().join("run_results.json");
-    let previous: serde_json::Value = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| {
+    let previous: crate::artifacts::RunResults =
+        crate::artifacts::results::read(&path).map_err(|e| {
             session.fail(
-                Diagnostic::error(
-                    codes::USAGE,
-                    format!(
-                        "no previous run to retry: {} is missing or unreadable",
-                        path.display()
-                    ),
-                )
-                .with_help("run `rdbt build` (or run, seed, test) first"),
+                Diagnostic::error(codes::USAGE, format!("no previous run to retry: {e}"))
+                    .with_help("run `rdbt build` (or run, seed, test) first"),
             )
         })?;
     let kind = previous
-        .pointer("/args/which")
+        .args
+        .pointer("/which")
         .and_then(|v| v.as_str())
         .and_then(Kind::parse)
         .unwrap_or(Kind::Build);
-    let ids: BTreeSet<String> = previous["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| matches!(r["status"].as_str(), Some("error" | "fail" | "skipped")))
-        .filter_map(|r| r["unique_id"].as_str().map(str::to_string))
+    let ids: BTreeSet<String> = previous
+        .results
+        .iter()
+        .filter(|r| matches!(r.status.as_str(), "error" | "fail" | "skipped"))
+        .map(|r| r.unique_id.clone())
         .collect();
     // A microbatch model runs again only its failed batches.
-    let retry_batches: RetryBatches = previous["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["status"].as_str() == Some("error"))
+    let retry_batches: RetryBatches = previous
+        .results
+        .iter()
+        .filter(|r| r.status == "error")
         .filter_map(|r| {
-            let failed = r.pointer("/batch_results/failed")?.as_array()?;
-            let windows: Vec<_> = failed
+            let windows: Vec<_> = r
+                .batch_results
+                .as_ref()?
+                .failed
                 .iter()
-                .filter_map(|w| {
-                    let bound = |i: usize| {
-                        w.get(i)
-                            .and_then(|v| v.as_str())
-                            .and_then(crate::compile::node_config::parse_event_time)
-                    };
-                    Some((bound(0)?, bound(1)?))
+                .filter_map(|(start, end)| {
+                    let bound = crate::compile::node_config::parse_event_time;
+                    Some((bound(start)?, bound(end)?))
                 })
                 .collect();
-            Some((r["unique_id"].as_str()?.to_string(), windows))
+            Some((r.unique_id.clone(), windows))
         })
         .filter(|(_, w)| !w.is_empty())
         .collect();
