@@ -796,16 +796,9 @@ fn modules() -> Value {
 
 /// `run_query(sql)`: an agate-like table when a warehouse is attached and
 /// `execute` is true; none otherwise (dbt's behaviour while parsing).
-/// The column names `sql` would produce, asked of the warehouse without
-/// running it; nothing while parsing.
-fn columns_in_query(scope: &NodeScope, sql: &str) -> Result<Value, Error> {
-    if !scope.execute {
-        return Ok(Value::from(Vec::<Value>::new()));
-    }
-    let Some(wh) = warehouse(scope) else {
-        return Ok(Value::from(Vec::<Value>::new()));
-    };
-    let sql = super::dialect::executable_sql(
+/// SQL a template hands the warehouse, in the warehouse's own dialect.
+fn warehouse_sql(scope: &NodeScope, sql: &str) -> Result<String, Error> {
+    super::dialect::executable_sql(
         &scope.world,
         scope.sql_dialect(),
         sql,
@@ -818,7 +811,19 @@ fn columns_in_query(scope: &NodeScope, sql: &str) -> Result<Value, Error> {
             &d.message,
             d.help.as_deref().unwrap_or(""),
         )
-    })?;
+    })
+}
+
+/// The column names `sql` would produce, asked of the warehouse without
+/// running it; nothing while parsing.
+fn columns_in_query(scope: &NodeScope, sql: &str) -> Result<Value, Error> {
+    if !scope.execute {
+        return Ok(Value::from(Vec::<Value>::new()));
+    }
+    let Some(wh) = warehouse(scope) else {
+        return Ok(Value::from(Vec::<Value>::new()));
+    };
+    let sql = warehouse_sql(scope, sql)?;
     let names = wh.query_columns(&sql).map_err(|e| {
         tagged_error(
             codes::JINJA_RUNTIME,
@@ -837,20 +842,7 @@ fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
     let Some(wh) = warehouse(&scope) else {
         return Ok(Value::from(()));
     };
-    let sql = super::dialect::executable_sql(
-        &scope.world,
-        scope.sql_dialect(),
-        &sql,
-        std::path::Path::new(&scope.node.original_file_path),
-        "",
-    )
-    .map_err(|d| {
-        tagged_error(
-            codes::SQL_DIALECT,
-            &d.message,
-            d.help.as_deref().unwrap_or(""),
-        )
-    })?;
+    let sql = warehouse_sql(&scope, &sql)?;
     wh.query(&sql)
         .map(|t| Value::from_object(super::warehouse_access::AgateTable(t)))
         .map_err(|e| {

@@ -1103,6 +1103,18 @@ fn sql_jobs<'p>(project: &'p Project, patches: &'p PatchIndex) -> Vec<Job<'p>> {
     jobs
 }
 
+/// A node defined in property YAML: its paths and the file's text.
+fn place_in_yaml(
+    node: &mut ParsedNode,
+    package: &Package,
+    origin: &crate::project::properties::Origin,
+) {
+    node.original_file_path = relative_to(&package.root, &origin.file.path);
+    node.path = node.original_file_path.clone();
+    node.abs_path = origin.file.path.clone();
+    node.file_text = origin.file.text.clone();
+}
+
 /// A seed's node: its config (defaults, folder, YAML) and relation.
 fn seed_node(
     compiler: &Compiler,
@@ -1174,10 +1186,7 @@ fn source_node(
         &source.name,
         fqn,
     );
-    node.original_file_path = relative_to(&package.root, &source.origin.file.path);
-    node.path = node.original_file_path.clone();
-    node.abs_path = source.origin.file.path.clone();
-    node.file_text = source.origin.file.text.clone();
+    place_in_yaml(&mut node, package, &source.origin);
     node.description = source.description.clone();
     node.columns = columns(&source.columns);
     node.patch_path = Some(format!("{}://{}", package.name, node.original_file_path));
@@ -1252,10 +1261,7 @@ fn exposure_node(
         &e.name,
         fqn,
     );
-    node.original_file_path = relative_to(&package.root, &e.origin.file.path);
-    node.path = node.original_file_path.clone();
-    node.abs_path = e.origin.file.path.clone();
-    node.file_text = e.origin.file.text.clone();
+    place_in_yaml(&mut node, package, &e.origin);
     node.description = e.description.clone();
     let mut config = Config::new();
     config.insert("enabled".into(), true.into());
@@ -1332,10 +1338,7 @@ fn unit_test_node(
         &u.name,
         fqn,
     );
-    node.original_file_path = relative_to(&package.root, &u.origin.file.path);
-    node.path = node.original_file_path.clone();
-    node.abs_path = u.origin.file.path.clone();
-    node.file_text = u.origin.file.text.clone();
+    place_in_yaml(&mut node, package, &u.origin);
     let offset = offset_of(
         &u.origin.file.text,
         u.origin.mark.line,

@@ -10,12 +10,7 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &CompileArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, adapter) = super::connect::attach(
-        &session,
-        &p.compiler,
-        &p.parsed,
-        super::connect::Access::default(),
-    )?;
+    let (runtime, adapter) = super::connect::attach_reader(&session, &p)?;
     if let Some(sql) = &args.inline {
         let compiled = crate::compile::compile_inline(&p.compiler, &p.parsed, sql)
             .map_err(|d| session.report(d))?;

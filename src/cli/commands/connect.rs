@@ -36,6 +36,14 @@ pub fn attach(
     Ok((runtime, adapter))
 }
 
+/// [`attach`] for a command that only reads.
+pub fn attach_reader(
+    session: &Session,
+    p: &crate::cli::session::Parsed,
+) -> Result<(tokio::runtime::Runtime, Arc<dyn Adapter>), Failure> {
+    attach(session, &p.compiler, &p.parsed, Access::default())
+}
+
 /// Opens the warehouse and declares the project's sources to it.
 pub async fn open(
     session: &Session,

@@ -16,12 +16,7 @@ use serde_json::{Map, Value, json};
 pub fn generate(g: &GlobalArgs, args: &DocsGenerateArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, adapter) = super::connect::attach(
-        &session,
-        &p.compiler,
-        &p.parsed,
-        super::connect::Access::default(),
-    )?;
+    let (runtime, adapter) = super::connect::attach_reader(&session, &p)?;
     // Charts are checked before anything is written: a typo in one must not
     // leave a site that silently lacks it.
     let dashboards = chart_specs(&p.parsed).map_err(|d| session.fail(d))?;

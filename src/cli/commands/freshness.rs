@@ -36,12 +36,7 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
     let (runtime, adapter) = if with_policy.is_empty() {
         (session.runtime()?, None)
     } else {
-        let (r, a) = super::connect::attach(
-            &session,
-            &p.compiler,
-            &p.parsed,
-            super::connect::Access::default(),
-        )?;
+        let (r, a) = super::connect::attach_reader(&session, &p)?;
         (r, Some(a))
     };
     // Without a loaded_at_field, a source is dated by the warehouse's

@@ -122,12 +122,7 @@ fn list_columns(
             .with_help("list columns in a separate `rdbt ls -s column:<model>.<column>+`"),
         ));
     }
-    let (_runtime, _adapter) = super::connect::attach(
-        session,
-        &p.compiler,
-        &p.parsed,
-        super::connect::Access::default(),
-    )?;
+    let (_runtime, _adapter) = super::connect::attach_reader(session, &p)?;
     let models: Vec<String> = p
         .parsed
         .nodes

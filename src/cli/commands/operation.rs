@@ -106,12 +106,7 @@ fn stage_external_sources(
             ));
         }
     }
-    let (runtime, adapter) = super::connect::attach(
-        session,
-        &p.compiler,
-        &p.parsed,
-        super::connect::Access::default(),
-    )?;
+    let (runtime, adapter) = super::connect::attach_reader(session, p)?;
     if adapter.capabilities().reads_sources_in_place {
         session.printer.info(&format!(
             "Nothing to stage on target `{}`: the {} warehouse reads the {} landed or external source(s) in place",

@@ -11,12 +11,7 @@ use crate::project::ResourceType;
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let mut p = session.parse()?;
-    let (runtime, adapter) = super::connect::attach(
-        &session,
-        &p.compiler,
-        &p.parsed,
-        super::connect::Access::default(),
-    )?;
+    let (runtime, adapter) = super::connect::attach_reader(&session, &p)?;
     let world = p.compiler.world.clone();
     let mut dialect = world.sql_dialect;
     let mut origin: (std::path::PathBuf, std::sync::Arc<str>) =
