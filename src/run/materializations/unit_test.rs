@@ -110,31 +110,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
         error: fail(e).error,
         sql: Some(sql.clone()),
     })?;
-    let canon = |rows: &[serde_json::Map<String, serde_json::Value>]| {
-        let mut v: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                columns
-                    .iter()
-                    .map(|c| canonical(r.get(c).unwrap_or(&serde_json::Value::Null)))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let (want, got) = (canon(&expected), canon(&actual));
-    let mut missing = want.clone();
-    let mut extra = Vec::new();
-    for row in &got {
-        match missing.iter().position(|m| m == row) {
-            Some(i) => {
-                missing.remove(i);
-            }
-            None => extra.push(row.clone()),
-        }
-    }
+    let (missing, extra) = row_diff(&columns, &expected, &actual);
     let mut r = if missing.is_empty() && extra.is_empty() {
         NodeResult::new(&node.unique_id, NodeStatus::Pass, "PASS")
     } else {
@@ -160,6 +136,38 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
     };
     r.compiled_code = Some(sql);
     Ok(r)
+}
+
+type Row = serde_json::Map<String, serde_json::Value>;
+
+/// The rows expected and not produced, and produced and not expected, on
+/// `columns`, compared as multisets of canonical values.
+fn row_diff(columns: &[String], expected: &[Row], actual: &[Row]) -> (Vec<String>, Vec<String>) {
+    let canon = |rows: &[Row]| {
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                columns
+                    .iter()
+                    .map(|c| canonical(r.get(c).unwrap_or(&serde_json::Value::Null)))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut missing = canon(expected);
+    let mut extra = Vec::new();
+    for row in canon(actual) {
+        match missing.iter().position(|m| *m == row) {
+            Some(i) => {
+                missing.remove(i);
+            }
+            None => extra.push(row),
+        }
+    }
+    (missing, extra)
 }
 
 /// Values compared by meaning: 1 and 1.0 are equal, strings are trimmed of
