@@ -1431,7 +1431,8 @@ fn microbatch_builds_and_retries_batches_by_event_time() {
             "models/daily.sql",
             "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='day', batch_size='day', begin='2024-01-01') }}\n\
              select cast(ts as date) as day, count(*) as n, sum(amount) as amount,\n\
-               10 / (case when cast(ts as date) = date '2024-01-02' and {{ var('break', 0) }} = 1 then 0 else 1 end) as ok\n\
+               10 / (case when cast(ts as date) = date '2024-01-02' and {{ var('break', 0) }} = 1 then 0 else 1 end) as ok,\n\
+               '{{ model.batch.id if model.batch else '' }}' as batch_id\n\
              from {{ ref('events') }}\ngroup by 1, 4\n",
         ),
     ]);
@@ -1463,6 +1464,15 @@ fn microbatch_builds_and_retries_batches_by_event_time() {
             json!({"day": "2024-01-01", "n": 2, "amount": 12}),
             json!({"day": "2024-01-02", "n": 1, "amount": 1}),
             json!({"day": "2024-01-03", "n": 1, "amount": 2}),
+        ]
+    );
+    // Each batch's SQL sees dbt's `model.batch`.
+    assert_eq!(
+        rows(dir, "select batch_id from {{ ref('daily') }} order by batch_id"),
+        vec![
+            json!({"batch_id": "20240101"}),
+            json!({"batch_id": "20240102"}),
+            json!({"batch_id": "20240103"}),
         ]
     );
 

@@ -133,6 +133,12 @@ fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
 /// `model` as templates see it.
 pub fn model_value(scope: &Arc<NodeScope>) -> Value {
     let n = &scope.node;
+    // dbt 1.9's `model.batch` while a microbatch batch compiles.
+    let batch = scope
+        .extra
+        .iter()
+        .find(|(k, _)| k == "__rdbt_batch")
+        .and_then(|(_, v)| serde_json::to_value(v).ok());
     let config = scope.current_config();
     let alias = match (config.get("alias").and_then(|a| a.as_str()), &n.version) {
         (Some(alias), _) => alias.to_string(),
@@ -151,5 +157,6 @@ pub fn model_value(scope: &Arc<NodeScope>) -> Value {
         "fqn": n.fqn,
         "config": config,
         "tags": config.get("tags").cloned().unwrap_or(serde_json::Value::Array(vec![])),
+        "batch": batch,
     })))
 }

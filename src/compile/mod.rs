@@ -602,6 +602,13 @@ fn override_values(overrides: &serde_json::Value) -> Vec<(String, minijinja::val
             Value::from(Serde(vars.clone())),
         ));
     }
+    // A microbatch batch being compiled: `model.batch`.
+    if let Some(batch) = overrides.get("batch").filter(|v| v.is_object()) {
+        out.push((
+            "__rdbt_batch".to_string(),
+            Value::from(Serde(batch.clone())),
+        ));
+    }
     out
 }
 

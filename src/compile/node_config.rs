@@ -142,6 +142,16 @@ impl BatchSize {
         })
     }
 
+    /// How dbt names a batch by its start (`model.batch.id`).
+    pub fn id_format(self) -> &'static str {
+        match self {
+            BatchSize::Hour => "%Y%m%d%H",
+            BatchSize::Day => "%Y%m%d",
+            BatchSize::Month => "%Y%m",
+            BatchSize::Year => "%Y",
+        }
+    }
+
     /// The start of the batch holding `t`.
     pub fn truncate(self, t: NaiveDateTime) -> NaiveDateTime {
         let day = t.date();

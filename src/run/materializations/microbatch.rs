@@ -115,7 +115,12 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
             dialect.timestamp_literal(&text(end)),
         );
         let outcome = async {
-            let sql = windowed_sql(run, incremental || i > 0, &from, &to).await?;
+            let batch = serde_json::json!({"batch": {
+                "id": start.format(size.id_format()).to_string(),
+                "event_time_start": format!("{}+00:00", start.format("%Y-%m-%dT%H:%M:%S")),
+                "event_time_end": format!("{}+00:00", end.format("%Y-%m-%dT%H:%M:%S")),
+            }});
+            let sql = windowed_sql(run, incremental || i > 0, &from, &to, &batch).await?;
             let sql = if run.run_options().empty {
                 dialect.empty_query(&sql)
             } else {
@@ -210,6 +215,7 @@ pub(super) async fn windowed_sql(
     incremental: bool,
     from: &str,
     to: &str,
+    overrides: &serde_json::Value,
 ) -> Result<String, Failed> {
     let (shared, node) = (run.shared, run.node);
     let quote = |c: &str| run.adapter.dialect().quote_identifier(c);
@@ -233,7 +239,7 @@ pub(super) async fn windowed_sql(
         ));
         inputs.insert(parent_id.clone(), cte);
     }
-    let linker = shared.linker.with_inputs(&inputs, &serde_json::Value::Null);
+    let linker = shared.linker.with_inputs(&inputs, overrides);
     let task = shared.clone();
     let id = node.unique_id.clone();
     let compiled = tokio::task::spawn_blocking(move || {

@@ -173,6 +173,7 @@ impl<'a> NodeRun<'a> {
                 incremental,
                 &d.timestamp_literal(&text(start)),
                 &d.timestamp_literal(&text(end)),
+                &serde_json::Value::Null,
             )
             .await?;
             return Ok((sql.clone(), sql));
