@@ -1468,7 +1468,10 @@ fn microbatch_builds_and_retries_batches_by_event_time() {
     );
     // Each batch's SQL sees dbt's `model.batch`.
     assert_eq!(
-        rows(dir, "select batch_id from {{ ref('daily') }} order by batch_id"),
+        rows(
+            dir,
+            "select batch_id from {{ ref('daily') }} order by batch_id"
+        ),
         vec![
             json!({"batch_id": "20240101"}),
             json!({"batch_id": "20240102"}),
