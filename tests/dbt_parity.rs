@@ -1729,4 +1729,43 @@ fn adapter_lists_renames_and_plans_on_the_embedded_warehouse() {
         "{}",
         renamed.transcript()
     );
+    // `m` is gone now: renaming it again says so instead of doing nothing.
+    let again = rdbt(p.path(), &["run-operation", "rename_m"]);
+    assert_eq!(again.code, 2, "{}", again.transcript());
+    assert!(
+        again
+            .transcript()
+            .contains("adapter.rename_relation needs two relations"),
+        "{}",
+        again.transcript()
+    );
+}
+
+/// Config values the run path could not use are parse errors at their
+/// line: a `hard_deletes` that is not one of dbt's, a `partition_by` that
+/// is not a mapping, a column or a list.
+#[test]
+fn bad_run_configs_are_reported_at_parse() {
+    let p = duckdb_project(&[
+        (
+            "models/m.sql",
+            "{{ config(materialized='table', partition_by={'data_type': 'date'}) }}\nselect 1 as id",
+        ),
+        (
+            "snapshots/s.sql",
+            "{% snapshot s %}\n{{ config(target_schema='snap', unique_key='id', strategy='check', check_cols='all', hard_deletes='forget') }}\nselect 1 as id\n{% endsnapshot %}\n",
+        ),
+    ]);
+    let out = rdbt(p.path(), &["parse"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    let text = out.transcript();
+    assert!(
+        text.contains("`partition_by` needs a `field`") && text.contains("models/m.sql:1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`forget` is not a valid `hard_deletes`")
+            && text.contains("snapshots/s.sql:2"),
+        "{text}"
+    );
 }

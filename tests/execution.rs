@@ -1592,6 +1592,11 @@ fn sample_mode_filters_parents_with_an_event_time() {
             "models/totals.sql",
             "{{ config(materialized='table') }}\nselect (select count(*) from {{ ref('events') }}) as events, (select count(*) from {{ ref('kinds') }}) as kinds",
         ),
+        // A model in BigQuery's SQL reads the same window.
+        (
+            "models/bq_totals.sql",
+            "{{ config(materialized='table', sql_dialect='bigquery') }}\nselect count(*) as events from {{ ref('events') }}",
+        ),
     ]);
     let dir = p.path();
     let seed = rdbt(dir, &["seed"]);
@@ -1603,6 +1608,10 @@ fn sample_mode_filters_parents_with_an_event_time() {
     );
     assert_eq!(sampled.code, 0, "{}", sampled.transcript());
     assert_eq!(totals(), vec![json!({"events": 2, "kinds": 2})]);
+    assert_eq!(
+        rows(dir, "select events from {{ ref('bq_totals') }}"),
+        vec![json!({"events": 2})]
+    );
     let recent = rdbt(dir, &["run", "--sample", "3 days"]);
     assert_eq!(recent.code, 0, "{}", recent.transcript());
     assert_eq!(totals(), vec![json!({"events": 0, "kinds": 2})]);

@@ -671,21 +671,29 @@ impl Object for Adapter {
                         .collect::<Vec<_>>(),
                 ))
             }
-            "list_schemas" => Ok(Value::from(match warehouse(&scope) {
-                Some(wh) => wh.list_schemas().unwrap_or_default(),
-                None => Vec::new(),
-            })),
-            "check_schema_exists" => {
-                // (database, schema)
-                let schema = args.get(1).or(args.first()).map(Value::to_string);
-                Ok(Value::from(match (warehouse(&scope), schema) {
-                    (Some(wh), Some(schema)) => wh
-                        .list_schemas()
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(&schema)),
-                    _ => false,
-                }))
+            "list_schemas" | "check_schema_exists" => {
+                let Some(wh) = warehouse(&scope) else {
+                    return Ok(if method == "list_schemas" {
+                        Value::from(Vec::<Value>::new())
+                    } else {
+                        Value::from(false)
+                    });
+                };
+                let schemas = wh.list_schemas().map_err(|e| {
+                    tagged_error(
+                        codes::JINJA_RUNTIME,
+                        &format!("adapter.{method} failed: {e}"),
+                        "check the target's credentials and project",
+                    )
+                })?;
+                if method == "list_schemas" {
+                    return Ok(Value::from(schemas));
+                }
+                // check_schema_exists(database, schema)
+                let wanted = args.get(1).or(args.first()).map(Value::to_string);
+                Ok(Value::from(wanted.is_some_and(|w| {
+                    schemas.iter().any(|s| s.eq_ignore_ascii_case(&w))
+                })))
             }
             "already_exists" => {
                 let (schema, name) = (args.first(), args.get(1));
@@ -701,12 +709,18 @@ impl Object for Adapter {
                 &args.first().map(Value::to_string).unwrap_or_default(),
             ),
             "rename_relation" if scope.execute => {
-                let (Some(wh), Some((schema, from)), Some((to_schema, to))) = (
-                    warehouse(&scope),
+                let Some(wh) = warehouse(&scope) else {
+                    return Ok(Value::from(""));
+                };
+                let (Some((schema, from)), Some((to_schema, to))) = (
                     args.first().and_then(relation_parts),
                     args.get(1).and_then(relation_parts),
                 ) else {
-                    return Ok(Value::from(""));
+                    return Err(tagged_error(
+                        codes::JINJA_RUNTIME,
+                        "adapter.rename_relation needs two relations with a schema and a name (the first one may not exist: adapter.get_relation gives none then)",
+                        "pass adapter.get_relation(...) of an existing relation and api.Relation.create(schema=..., identifier=...)",
+                    ));
                 };
                 if !to_schema.eq_ignore_ascii_case(&schema) {
                     return Err(tagged_error(

@@ -1415,8 +1415,9 @@ fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     // `incremental_strategy` is checked when the incremental branch runs,
     // as dbt does: a strategy the warehouse lacks fails only that run.
-    let checks: [(&str, &[&str]); 4] = [
+    let checks: [(&str, &[&str]); 5] = [
         ("materialized", super::node_config::Materialization::NAMES),
+        ("hard_deletes", &["ignore", "invalidate", "new_record"]),
         (
             "on_schema_change",
             &["ignore", "fail", "append_new_columns", "sync_all_columns"],
@@ -1463,6 +1464,19 @@ fn config_problems(node: &ParsedNode) -> Vec<Diagnostic> {
         }
     }
     diags.extend(microbatch_problems(node));
+    if let Err(message) = crate::adapters::PartitionBy::from_config(node.config.get("partition_by"))
+    {
+        diags.push(config_error(
+            node,
+            "partition_by",
+            format!("{message} (`partition_by`)"),
+            &[
+                "{field: <column>, data_type: date|timestamp|datetime|int64}",
+                "a column",
+                "a list of columns",
+            ],
+        ));
+    }
     if let Some(enabled) = node.config.get("enabled")
         && !enabled.is_boolean()
     {
