@@ -39,6 +39,7 @@ pub use world::project_sql_dialect;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::project::ResourceType;
 use errors::TemplateOrigin;
+use node_config::Materialization;
 use rayon::prelude::*;
 use relation::Relation;
 use scope::{NodeScope, Recorded, RelationResolver};
@@ -221,8 +222,8 @@ impl Linker {
             .nodes
             .values()
             .map(|n| {
-                let ephemeral =
-                    n.materialized() == "ephemeral" && n.resource_type == ResourceType::Model;
+                let ephemeral = *n.materialized() == Materialization::Ephemeral
+                    && n.resource_type == ResourceType::Model;
                 let rel = Relation {
                     database: Some(n.database.clone()),
                     schema: Some(n.schema.clone()),
@@ -377,7 +378,16 @@ impl Linker {
                     config.insert(key, value);
                 }
             }
-            effective.config = Arc::new(config);
+            effective.set_config(Arc::new(config)).map_err(|e| {
+                Diagnostic::error(
+                    crate::diagnostics::codes::INVALID_CONFIG,
+                    format!("{e} (set by the test's macro, in test `{}`)", node.name),
+                )
+                .at(
+                    crate::diagnostics::Location::new(&node.abs_path, 1, 1),
+                    Some(&node.file_text),
+                )
+            })?;
         }
         let mut ctes: Vec<(String, String)> = Vec::new();
         self.collect_ephemerals(compiler, parsed, node, &mut ctes, &mut Vec::new())?;
@@ -548,7 +558,9 @@ impl Linker {
             let Some(parent) = parsed.nodes.get(dep) else {
                 continue;
             };
-            if parent.resource_type != ResourceType::Model || parent.materialized() != "ephemeral" {
+            if parent.resource_type != ResourceType::Model
+                || *parent.materialized() != Materialization::Ephemeral
+            {
                 continue;
             }
             let name = format!("__dbt__cte__{}", parent.name);
@@ -706,7 +718,7 @@ pub fn compile_incremental_as_run(
         .filter_map(|id| snapshot.nodes.get(id))
         .filter(|n| {
             n.resource_type == ResourceType::Model
-                && n.materialized() == "incremental"
+                && *n.materialized() == Materialization::Incremental
                 && warehouse.relation_type(&n.schema, &n.alias).is_some()
         })
         .map(|node| {
@@ -746,8 +758,8 @@ fn relation_type(n: &ParsedNode) -> String {
         ResourceType::Source => "external".into(),
         ResourceType::Seed | ResourceType::Snapshot => "table".into(),
         _ => match n.materialized() {
-            "table" | "incremental" => "table".into(),
-            other => other.to_string(),
+            Materialization::Table | Materialization::Incremental => "table".into(),
+            other => other.as_str().to_string(),
         },
     }
 }

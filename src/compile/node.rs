@@ -110,6 +110,11 @@ pub struct ParsedNode {
     /// Config as written in YAML and the project file (before `config()`).
     /// Shared like `config`.
     pub unrendered_config: Arc<Config>,
+    /// `config` read into the keys the run path acts on, at the end of the
+    /// parse (`NodeConfig::default_shared()` until then). Shared by nodes
+    /// that share `config`. Whoever changes `config` after the parse calls
+    /// `set_config`.
+    pub resolved: Arc<super::node_config::NodeConfig>,
     pub description: String,
     /// Boxed, as are the kind-specific fields below: a B-tree leaf holds
     /// eleven values, and most nodes have few columns or none.
@@ -167,8 +172,19 @@ impl ParsedNode {
         self.config.tags()
     }
 
-    pub fn materialized(&self) -> &str {
-        self.config.materialized()
+    /// How the node is materialized, from its resolved config.
+    pub fn materialized(&self) -> &super::node_config::Materialization {
+        &self.resolved.materialized
+    }
+
+    /// Replaces the config after the parse, resolving it again.
+    pub fn set_config(
+        &mut self,
+        config: Arc<Config>,
+    ) -> Result<(), super::node_config::ConfigError> {
+        self.resolved = Arc::new(super::node_config::NodeConfig::resolve(&config)?);
+        self.config = config;
+        Ok(())
     }
 
     /// A seed's CSV delimiter (`delimiter` config, default `,`).

@@ -281,6 +281,38 @@ pub struct NodeConfig {
     pub store_failures: bool,
 }
 
+/// What an empty config resolves to (a test checks they agree).
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            materialized: Materialization::View,
+            incremental_strategy: None,
+            unique_key: Vec::new(),
+            on_schema_change: OnSchemaChange::Ignore,
+            full_refresh: None,
+            contract_enforced: false,
+            pre_hook: Vec::new(),
+            post_hook: Vec::new(),
+            persist_docs_relation: false,
+            persist_docs_columns: false,
+            relation: RelationOptions::default(),
+            event_time: None,
+            batch_size: None,
+            lookback: 1,
+            begin: None,
+            snapshot_strategy: None,
+            hard_deletes: HardDeletes::Ignore,
+            valid_to_current: None,
+            severity_warn: false,
+            error_if: "!= 0".into(),
+            warn_if: "!= 0".into(),
+            fail_calc: "count(*)".into(),
+            limit: None,
+            store_failures: false,
+        }
+    }
+}
+
 /// A value a config key cannot take, said as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -333,6 +365,13 @@ fn hooks(v: Option<&Value>) -> Vec<String> {
 }
 
 impl NodeConfig {
+    /// The config of a node that sets nothing (a view), shared.
+    pub fn default_shared() -> std::sync::Arc<NodeConfig> {
+        static DEFAULT: std::sync::LazyLock<std::sync::Arc<NodeConfig>> =
+            std::sync::LazyLock::new(|| std::sync::Arc::new(NodeConfig::default()));
+        DEFAULT.clone()
+    }
+
     /// Reads `config`; a key with a value rdbt cannot act on is an error
     /// naming the key and the values it takes.
     pub fn resolve(config: &Config) -> Result<NodeConfig, ConfigError> {
@@ -469,6 +508,14 @@ impl NodeConfig {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_default_is_what_an_empty_config_resolves_to() {
+        assert_eq!(
+            NodeConfig::resolve(&Config::default()).unwrap(),
+            NodeConfig::default()
+        );
+    }
 
     #[test]
     fn batch_sizes_truncate_and_step() {

@@ -129,6 +129,7 @@ pub fn blank_node(
         checksum: String::new(),
         config: crate::project::config::empty_shared(),
         unrendered_config: crate::project::config::empty_shared(),
+        resolved: super::node_config::NodeConfig::default_shared(),
         description: String::new(),
         columns: BTreeMap::new(),
         patch_path: None,

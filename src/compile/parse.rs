@@ -10,6 +10,7 @@ use super::generic_tests::build_generic_tests;
 use super::node::{
     ColumnInfo, ExposureInfo, ParsedDoc, ParsedMacro, ParsedNode, ParsedProject, SourceInfo,
 };
+use super::node_config::NodeConfig;
 use super::node_parts::{
     PatchIndex, blank_node, default_config, folder_config, index_patches, offset_of,
 };
@@ -186,7 +187,7 @@ pub fn parse_project(
     report_unused_patches(project, &patches, &mut diags);
     report_unused_config_paths(project, &parsed, &mut diags);
     render_yaml_types(&compiler, &mut parsed, &mut diags);
-    validate_configs(&parsed, &mut diags);
+    resolve_configs(&mut parsed, &mut diags);
     cache.retain(&new_cache_entries);
     crate::timings::phase("  parse: macros, descriptions, config checks", step);
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
@@ -676,7 +677,7 @@ fn set_relation_name(compiler: &Compiler, node: &mut ParsedNode) {
     let executable_relation = matches!(
         node.resource_type,
         ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
-    ) && node.materialized() != "ephemeral";
+    ) && node.config.materialized() != "ephemeral";
     node.relation_name = executable_relation.then(|| {
         compiler
             .world
@@ -1383,26 +1384,35 @@ fn unit_test_node(
     Some((node, raw))
 }
 
-/// Checks every node's config values, on every core (30,000 nodes at
-/// 10,000 models); problems are reported in node order. Nodes share config
-/// allocations (all the data tests of a property file, say), and a config
-/// found clean need not be checked again for the next node holding it.
-fn validate_configs(parsed: &ParsedProject, diags: &mut Diagnostics) {
-    let nodes: Vec<&ParsedNode> = parsed.nodes.values().map(|n| &**n).collect();
-    let problems: Vec<Vec<Diagnostic>> = nodes
-        .par_iter()
+/// Checks every node's config values and resolves them into the typed
+/// `NodeConfig` the run path reads, on every core (30,000 nodes at 10,000
+/// models); problems are reported in node order. Nodes share config
+/// allocations (all the data tests of a property file, say), and the next
+/// node holding the config just resolved shares its result too.
+fn resolve_configs(parsed: &mut ParsedProject, diags: &mut Diagnostics) {
+    type Last = Option<(Arc<Config>, Arc<NodeConfig>)>;
+    let problems: Vec<Vec<Diagnostic>> = parsed
+        .nodes
+        .par_iter_mut()
         .map_init(
-            || None::<Arc<Config>>,
-            |last_clean, n| {
-                if last_clean
-                    .as_ref()
-                    .is_some_and(|clean| Arc::ptr_eq(clean, &n.config))
+            || None::<(Arc<Config>, Arc<NodeConfig>)>,
+            |last: &mut Last, (_, n)| {
+                if let Some((config, resolved)) = last.as_ref()
+                    && Arc::ptr_eq(config, &n.config)
                 {
+                    n.resolved = resolved.clone();
                     return Vec::new();
                 }
-                let found = config_problems(n);
-                if found.is_empty() {
-                    *last_clean = Some(n.config.clone());
+                let mut found = config_problems(n);
+                if !found.is_empty() {
+                    return found;
+                }
+                match NodeConfig::resolve(&n.config) {
+                    Ok(resolved) => {
+                        n.resolved = Arc::new(resolved);
+                        *last = Some((n.config.clone(), n.resolved.clone()));
+                    }
+                    Err(e) => found.push(config_error(n, "", e.0, &[])),
                 }
                 found
             },
@@ -1568,7 +1578,11 @@ fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str])
         codes::INVALID_CONFIG,
         format!("{message} (in {} `{}`)", node.resource_type, node.name),
     )
-    .with_help(format!("use one of: {}", allowed.join(", ")));
+    .with_help(if allowed.is_empty() {
+        "see docs/materializations.md for the values each config key takes".to_string()
+    } else {
+        format!("use one of: {}", allowed.join(", "))
+    });
     let in_sql = config_key_at(&node.raw_code, key).map(|(at, len)| (node.body_offset + at, len));
     match in_sql {
         Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),

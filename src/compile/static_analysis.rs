@@ -7,6 +7,7 @@
 
 use super::environment::Compiler;
 use super::node::{ParsedNode, ParsedProject};
+use super::node_config::Materialization;
 use super::{Linker, sql_dialect_of};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, codes};
 use crate::project::ResourceType;
@@ -187,7 +188,8 @@ fn has_relation(n: &ParsedNode) -> bool {
     matches!(
         n.resource_type,
         ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot | ResourceType::Source
-    ) && !(n.resource_type == ResourceType::Model && n.materialized() == "ephemeral")
+    ) && !(n.resource_type == ResourceType::Model
+        && *n.materialized() == Materialization::Ephemeral)
 }
 
 impl State {
@@ -344,7 +346,7 @@ impl State {
                     schema = schema.with_snapshot_columns();
                 }
                 let register = !(node.resource_type == ResourceType::Model
-                    && node.materialized() == "ephemeral");
+                    && *node.materialized() == Materialization::Ephemeral);
                 Outcome::Model {
                     schema,
                     model,

@@ -458,7 +458,7 @@ pub fn describe(n: &ParsedNode, linker: &Linker) -> String {
         ResourceType::Test => format!("test {}", n.name),
         ResourceType::UnitTest => format!("unit test {}", n.name),
         ResourceType::Snapshot => format!("snapshot {}", relation()),
-        ResourceType::Model => format!("sql {} model {}", n.materialized(), relation()),
+        ResourceType::Model => format!("sql {} model {}", n.materialized().as_str(), relation()),
         other => format!(
             "{other} {}",
             linker

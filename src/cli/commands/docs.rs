@@ -7,6 +7,7 @@ use crate::cli::EXIT_OK;
 use crate::cli::args::{DocsGenerateArgs, DocsServeArgs, GlobalArgs};
 use crate::cli::printer::Out;
 use crate::cli::session::{Failure, Session};
+use crate::compile::node_config::Materialization;
 use crate::compile::{ParsedNode, ParsedProject};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::docs::charts::{self, ChartSpec};
@@ -152,7 +153,7 @@ fn catalogued(parsed: &ParsedProject) -> impl Iterator<Item = &ParsedNode> {
         .values()
         .map(|n| &**n)
         .filter(|n| match n.resource_type {
-            ResourceType::Model => n.materialized() != "ephemeral",
+            ResourceType::Model => *n.materialized() != Materialization::Ephemeral,
             ResourceType::Seed | ResourceType::Snapshot | ResourceType::Source => true,
             _ => false,
         })

@@ -5,6 +5,7 @@ use crate::adapters::{Adapter, DryRun};
 use crate::cli::printer::{Out, Printer};
 use crate::cli::session::{Failure, Session};
 use crate::compile::ParsedProject;
+use crate::compile::node_config::Materialization;
 use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
 use futures::StreamExt;
@@ -68,7 +69,10 @@ pub async fn estimate(adapter: &dyn Adapter, parsed: &ParsedProject, ids: &[Stri
     let models: Vec<(String, String)> = ids
         .iter()
         .filter_map(|id| parsed.nodes.get(id))
-        .filter(|n| n.resource_type == ResourceType::Model && n.materialized() != "ephemeral")
+        .filter(|n| {
+            n.resource_type == ResourceType::Model
+                && *n.materialized() != Materialization::Ephemeral
+        })
         .filter_map(|n| Some((n.name.clone(), n.compiled_code.clone()?)))
         .collect();
     let checked: Vec<(String, Verdict)> = futures::stream::iter(models)

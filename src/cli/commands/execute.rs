@@ -6,6 +6,7 @@ use crate::cli::args::{GlobalArgs, RunArgs};
 use crate::cli::printer::{Event, clock};
 use crate::cli::session::{Failure, Session};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
+use crate::compile::node_config::Materialization;
 use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
 use crate::run::results::{NodeResult, NodeStatus, run_results_json, summarize};
@@ -110,8 +111,14 @@ pub fn run(g: &GlobalArgs, args: &RunArgs, kind: Kind) -> Result<u8, Failure> {
                     .get("store_failures")
                     .is_none_or(|v| v.is_null())
             {
-                std::sync::Arc::make_mut(&mut node.config)
-                    .insert("store_failures".into(), serde_json::Value::Bool(true));
+                let mut config = (*node.config).clone();
+                config.insert("store_failures".into(), serde_json::Value::Bool(true));
+                node.set_config(std::sync::Arc::new(config)).map_err(|e| {
+                    session.fail(Diagnostic::error(
+                        codes::INVALID_CONFIG,
+                        format!("{e} (in test `{}`)", node.name),
+                    ))
+                })?;
             }
         }
     }
@@ -276,7 +283,8 @@ fn execute(
         .into_iter()
         .filter(|id| {
             p.parsed.nodes.get(id).is_some_and(|n| {
-                !(n.resource_type == ResourceType::Model && n.materialized() == "ephemeral")
+                !(n.resource_type == ResourceType::Model
+                    && *n.materialized() == Materialization::Ephemeral)
             })
         })
         .collect();

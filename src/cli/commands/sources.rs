@@ -4,6 +4,7 @@
 //! declare (read in place) or stage (BigQuery).
 
 use crate::adapters::{LandAccess, SourceTable};
+use crate::compile::node_config::Materialization;
 use crate::compile::{ParsedNode, ParsedProject};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::project::ResourceType;
@@ -81,7 +82,7 @@ pub fn sources_read_by(parsed: &ParsedProject, ids: &BTreeSet<String>) -> Vec<St
             if landed(p) {
                 found.insert(parent.clone());
             } else if p.resource_type == ResourceType::Model
-                && p.materialized() == "ephemeral"
+                && *p.materialized() == Materialization::Ephemeral
                 && seen.insert(parent.clone())
             {
                 todo.push(parent);

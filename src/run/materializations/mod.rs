@@ -46,31 +46,26 @@ type Outcome = Result<NodeResult, Failed>;
 pub(super) struct NodeRun<'a> {
     pub shared: &'a Arc<Shared>,
     pub node: &'a ParsedNode,
-    pub config: NodeConfig,
+    pub config: Arc<NodeConfig>,
     pub adapter: &'a Arc<dyn Adapter>,
     /// The relation options, with the description when persisted.
     pub options: RelationOptions,
 }
 
 impl<'a> NodeRun<'a> {
-    fn new(shared: &'a Arc<Shared>, node: &'a ParsedNode) -> Result<NodeRun<'a>, Failed> {
-        let config = NodeConfig::resolve(&node.config).map_err(|e| {
-            Failed::from(RunError::Config(format!(
-                "{e} (in {} `{}`, {})",
-                node.resource_type, node.name, node.original_file_path
-            )))
-        })?;
+    fn new(shared: &'a Arc<Shared>, node: &'a ParsedNode) -> NodeRun<'a> {
+        let config = node.resolved.clone();
         let mut options = config.relation.clone();
         if config.persist_docs_relation {
             options.description = Some(node.description.clone());
         }
-        Ok(NodeRun {
+        NodeRun {
             shared,
             node,
             config,
             adapter: &shared.adapter,
             options,
-        })
+        }
     }
 
     /// The node's own relation.
@@ -219,11 +214,8 @@ fn compiled_path(node: &ParsedNode) -> String {
 
 /// Runs `node` on the run's warehouse.
 pub(super) async fn run(shared: &Arc<Shared>, node: &ParsedNode) -> NodeResult {
-    let outcome = match NodeRun::new(shared, node) {
-        Ok(run) => dispatch(&run).await,
-        Err(f) => Err(f),
-    };
-    match outcome {
+    let run = NodeRun::new(shared, node);
+    match dispatch(&run).await {
         Ok(r) => r,
         Err(f) => {
             let mut r = NodeResult::failed(&node.unique_id, f.error);

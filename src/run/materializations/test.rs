@@ -22,7 +22,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
     .map_err(|e| RunError::Internal(e.to_string()))?
     .map_err(|d| RunError::Compile(render_diagnostic(&d)))?;
     let node = &node;
-    let config = NodeConfig::resolve(&node.config).map_err(|e| run.config_error(e))?;
+    let config = &node.resolved;
     let sql = executable(shared, node, &compiled)?;
     let inner = match config.limit {
         Some(l) => format!("select * from (\n{sql}\n) as dbt_internal_limit limit {l}"),
