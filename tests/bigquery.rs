@@ -1075,3 +1075,40 @@ fn adapter_lists_renames_and_plans_on_the_emulator() {
         "{text}"
     );
 }
+
+/// `Adapter::query_stream` on the emulator: rows arrive page by page, in
+/// the query's order, and stop at the limit.
+#[test]
+fn a_query_streams_its_result_pages_on_the_emulator() {
+    use futures::StreamExt;
+    use rdbt::adapters::Adapter;
+    let Some((url, _one_at_a_time)) = emulator() else {
+        return;
+    };
+    let project_id = format!("rdbt-stream-{}", uuid::Uuid::new_v4().simple());
+    let bq = emulator_client(&url, &project_id);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sql = "select x from unnest(generate_array(1, 2500)) as x order by x desc";
+        let mut stream = bq.query_stream(sql, Some(1200)).await.unwrap();
+        assert_eq!(stream.schema.field(0).name(), "x");
+        let mut values = Vec::new();
+        while let Some(batch) = stream.batches.next().await {
+            let batch = batch.unwrap();
+            let text = rdbt::adapters::format::to_csv(&[batch]).unwrap();
+            values.extend(text.lines().skip(1).map(str::to_string));
+        }
+        assert_eq!(values.len(), 1200);
+        assert_eq!(values[0], "2500");
+        assert_eq!(values[1199], "1301");
+        let all = bq.query(sql, None).await.unwrap();
+        assert_eq!(all.iter().map(|b| b.num_rows()).sum::<usize>(), 2500);
+        let none = bq
+            .query("select 1 as a from unnest([1]) where false", None)
+            .await
+            .unwrap();
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].num_rows(), 0);
+        assert_eq!(none[0].schema().field(0).name(), "a");
+    });
+}

@@ -8,7 +8,6 @@ use super::{
     Adapter, AdapterError, AdapterResponse, Capabilities, Catalog, CatalogRequest, ColumnInfo,
     Dialect, DryRun, LandAccess, Relation, RelationKind, SeedFile, SourceTable, WriteStrategy,
 };
-use ::datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -99,12 +98,12 @@ impl Adapter for CachedAdapter {
     }
 
     /// `run_query` may run DDL or DML too: anything but a read forgets.
-    async fn query(
+    async fn query_stream(
         &self,
         sql: &str,
         limit: Option<usize>,
-    ) -> Result<Vec<RecordBatch>, AdapterError> {
-        let result = self.inner.query(sql, limit).await;
+    ) -> Result<super::QueryStream, AdapterError> {
+        let result = self.inner.query_stream(sql, limit).await;
         if !reads_only(sql) {
             self.forget_all();
         }

@@ -18,7 +18,40 @@ pub use write::{AdapterResponse, PartitionBy, Relation, RelationOptions, SeedFil
 
 use crate::settings::TargetKind;
 use crate::sql::SqlDialect;
+use ::datafusion::arrow::datatypes::SchemaRef;
 use ::datafusion::arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+
+/// A query's rows as they arrive, batch by batch.
+pub type BatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<RecordBatch, AdapterError>> + Send>>;
+
+/// A running query: its columns, known before the first row, and its rows.
+pub struct QueryStream {
+    pub schema: SchemaRef,
+    pub batches: BatchStream,
+}
+
+impl QueryStream {
+    /// Every batch, in order; no rows is one empty batch (printers still
+    /// show the header).
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>, AdapterError> {
+        let mut out = Vec::new();
+        while let Some(batch) = self.batches.next().await {
+            let batch = batch?;
+            if batch.num_rows() > 0 || out.is_empty() {
+                out.push(batch);
+            }
+        }
+        if out.is_empty() {
+            out.push(RecordBatch::new_empty(self.schema));
+        }
+        if out.len() > 1 && out[0].num_rows() == 0 {
+            out.remove(0);
+        }
+        Ok(out)
+    }
+}
 
 /// A relation that exists in the warehouse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,14 +142,25 @@ pub trait Adapter: Send + Sync {
 
     fn capabilities(&self) -> Capabilities;
 
-    /// Runs a query and returns its rows as Arrow batches, at most `limit`
-    /// of them, in the query's order. An empty result still carries its
-    /// columns (one empty batch).
+    /// Starts a query and streams its rows as Arrow batches, at most
+    /// `limit` of them, in the query's order: rows are read from the
+    /// warehouse as the stream is polled (a BigQuery result page, a
+    /// DataFusion partition batch), not held all at once.
+    async fn query_stream(
+        &self,
+        sql: &str,
+        limit: Option<usize>,
+    ) -> Result<QueryStream, AdapterError>;
+
+    /// Runs a query and returns all its rows (at most `limit`). An empty
+    /// result still carries its columns (one empty batch).
     async fn query(
         &self,
         sql: &str,
         limit: Option<usize>,
-    ) -> Result<Vec<RecordBatch>, AdapterError>;
+    ) -> Result<Vec<RecordBatch>, AdapterError> {
+        self.query_stream(sql, limit).await?.collect().await
+    }
 
     /// Runs a statement for its effect.
     async fn execute(&self, sql: &str) -> Result<(), AdapterError>;

@@ -4,10 +4,9 @@ use super::sql::{self, PartitionSql, TableOptions, quote};
 use super::{BigQuery, BigQueryError, Field};
 use crate::adapters::{
     Adapter, AdapterError, AdapterResponse, BigQueryDialect, Capabilities, Catalog, CatalogRequest,
-    ColumnInfo, Dialect, DryRun, LandAccess, PartitionBy, Relation, RelationKind, SeedFile,
-    SourceTable, WriteStrategy,
+    ColumnInfo, Dialect, DryRun, LandAccess, PartitionBy, QueryStream, Relation, RelationKind,
+    SeedFile, SourceTable, WriteStrategy,
 };
-use datafusion::arrow::record_batch::RecordBatch;
 
 impl From<BigQueryError> for AdapterError {
     fn from(e: BigQueryError) -> Self {
@@ -200,14 +199,12 @@ impl Adapter for BigQuery {
         }
     }
 
-    async fn query(
+    async fn query_stream(
         &self,
         sql: &str,
         limit: Option<usize>,
-    ) -> Result<Vec<RecordBatch>, AdapterError> {
-        let result = self.fetch_limited(sql, limit).await?;
-        let batch = super::arrow::to_batch(&result).map_err(AdapterError::new)?;
-        Ok(vec![batch])
+    ) -> Result<QueryStream, AdapterError> {
+        self.fetch_stream(sql, limit).await
     }
 
     async fn execute(&self, sql: &str) -> Result<(), AdapterError> {

@@ -35,24 +35,28 @@ pub fn arrow_type(field: &Field) -> DataType {
 
 /// One batch holding every row of `result`.
 pub fn to_batch(result: &QueryResult) -> Result<RecordBatch, String> {
-    let fields: Vec<ArrowField> = result
-        .schema
-        .iter()
-        .map(|f| ArrowField::new(&f.name, arrow_type(f), true))
-        .collect();
-    let columns = result
-        .schema
+    batch_of(&result.schema, &result.rows)
+}
+
+/// The Arrow schema of a result's fields.
+pub fn schema_of(fields: &[Field]) -> Schema {
+    Schema::new(
+        fields
+            .iter()
+            .map(|f| ArrowField::new(&f.name, arrow_type(f), true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// One batch of `rows` (values typed from `fields`).
+pub fn batch_of(fields: &[Field], rows: &[Vec<Value>]) -> Result<RecordBatch, String> {
+    let columns = fields
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            column(
-                f,
-                result.rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null)),
-            )
-        })
+        .map(|(i, f)| column(f, rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null))))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(result.rows.len()));
-    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    RecordBatch::try_new_with_options(Arc::new(schema_of(fields)), columns, &options)
         .map_err(|e| e.to_string())
 }
 

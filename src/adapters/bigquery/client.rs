@@ -345,24 +345,14 @@ impl Client {
         }
         let mut page_token: Option<String> = None;
         loop {
-            let mut url = self.api(&format!("/queries/{job_id}?{}", self.location_query()));
-            if let Some(max) = options.max_rows {
-                let left = max.saturating_sub(result.rows.len()).max(1);
-                url.push_str(&format!("&maxResults={left}"));
-            }
-            if let Some(t) = &page_token {
-                url.push_str(&format!("&pageToken={}", percent(t)));
-            }
-            let page = self.call_json(reqwest::Method::GET, &url, None).await?;
-            if result.schema.is_empty() {
-                result.schema = fields_of(&page["schema"]["fields"]);
-            }
-            if let Some(rows) = page["rows"].as_array() {
-                for row in rows {
-                    result.rows.push(decode_row(row, &result.schema));
-                }
-            }
-            page_token = page["pageToken"].as_str().map(str::to_string);
+            let left = options
+                .max_rows
+                .map(|max| max.saturating_sub(result.rows.len()));
+            let (rows, next) = self
+                .result_page(&job_id, left, page_token.as_deref(), &mut result.schema)
+                .await?;
+            result.rows.extend(rows);
+            page_token = next;
             if let Some(max) = options.max_rows
                 && result.rows.len() >= max
             {
@@ -374,6 +364,38 @@ impl Client {
             }
         }
         Ok(result)
+    }
+
+    /// One page of a finished query job's rows (`jobs.getQueryResults`),
+    /// from `token` on and at most `max` rows, with the token of the next
+    /// page. `schema` is filled from the page when the job had none.
+    pub async fn result_page(
+        &self,
+        job_id: &str,
+        max: Option<usize>,
+        token: Option<&str>,
+        schema: &mut Vec<Field>,
+    ) -> Result<(Vec<Vec<Value>>, Option<String>), BigQueryError> {
+        let mut url = self.api(&format!("/queries/{job_id}?{}", self.location_query()));
+        if let Some(max) = max {
+            url.push_str(&format!("&maxResults={}", max.max(1)));
+        }
+        if let Some(t) = token {
+            url.push_str(&format!("&pageToken={}", percent(t)));
+        }
+        let page = self.call_json(reqwest::Method::GET, &url, None).await?;
+        if schema.is_empty() {
+            *schema = fields_of(&page["schema"]["fields"]);
+        }
+        let rows = page["rows"]
+            .as_array()
+            .map(|rows| rows.iter().map(|row| decode_row(row, schema)).collect())
+            .unwrap_or_default();
+        let next = page["pageToken"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok((rows, next))
     }
 
     /// Polls a job until it is DONE; past `job_execution_timeout_seconds`

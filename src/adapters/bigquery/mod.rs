@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 /// A connection to one BigQuery target.
 pub struct BigQuery {
-    client: client::Client,
+    client: std::sync::Arc<client::Client>,
     /// Datasets known to exist (created on first use, as dbt does).
     datasets: Mutex<HashSet<String>>,
     invocation_id: String,
@@ -30,7 +30,7 @@ pub struct BigQuery {
 impl BigQuery {
     pub fn open(config: BigQueryConfig, invocation_id: &str) -> Result<BigQuery, BigQueryError> {
         Ok(BigQuery {
-            client: client::Client::new(config)?,
+            client: std::sync::Arc::new(client::Client::new(config)?),
             datasets: Mutex::new(HashSet::new()),
             invocation_id: invocation_id.to_string(),
         })
@@ -85,19 +85,70 @@ impl BigQuery {
         self.client.query(sql, &options).await
     }
 
-    /// Runs a query and returns at most `limit` of its rows, in its order.
-    pub async fn fetch_limited(
+    /// Runs a query and streams its rows, a result page at a time, at most
+    /// `limit` of them: a page is asked for only when the stream is polled.
+    pub async fn fetch_stream(
         &self,
         sql: &str,
         limit: Option<usize>,
-    ) -> Result<QueryResult, BigQueryError> {
+    ) -> Result<crate::adapters::QueryStream, crate::adapters::AdapterError> {
+        use crate::adapters::AdapterError;
+        struct Pages {
+            client: std::sync::Arc<client::Client>,
+            job_id: String,
+            fields: Vec<Field>,
+            token: Option<String>,
+            left: Option<usize>,
+            first: Option<Vec<Vec<serde_json::Value>>>,
+        }
         let options = JobOptions {
-            fetch_rows: true,
-            max_rows: limit,
             labels: self.labels(None),
             ..Default::default()
         };
-        self.client.query(sql, &options).await
+        let job = self.client.query(sql, &options).await?;
+        let mut fields = job.schema;
+        let (rows, token) = self
+            .client
+            .result_page(&job.job_id, limit, None, &mut fields)
+            .await?;
+        let schema = std::sync::Arc::new(arrow::schema_of(&fields));
+        let pages = Pages {
+            client: self.client.clone(),
+            job_id: job.job_id,
+            fields,
+            token,
+            left: limit,
+            first: Some(rows),
+        };
+        let batches = futures::stream::try_unfold(pages, |mut pages| async move {
+            let mut rows = match pages.first.take() {
+                Some(rows) => rows,
+                None => {
+                    let Some(token) = pages.token.take() else {
+                        return Ok(None);
+                    };
+                    if pages.left == Some(0) {
+                        return Ok(None);
+                    }
+                    let (rows, next) = pages
+                        .client
+                        .result_page(&pages.job_id, pages.left, Some(&token), &mut pages.fields)
+                        .await?;
+                    pages.token = next;
+                    rows
+                }
+            };
+            if let Some(left) = pages.left.as_mut() {
+                rows.truncate(*left);
+                *left -= rows.len();
+            }
+            let batch = arrow::batch_of(&pages.fields, &rows).map_err(AdapterError::new)?;
+            Ok(Some((batch, pages)))
+        });
+        Ok(crate::adapters::QueryStream {
+            schema,
+            batches: Box::pin(batches),
+        })
     }
 
     /// Runs a statement (DDL, DML, a script) for its effect.

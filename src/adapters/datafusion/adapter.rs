@@ -3,11 +3,10 @@
 use super::{Warehouse, WarehouseError, WriteMode, quote};
 use crate::adapters::{
     Adapter, AdapterError, AdapterResponse, Capabilities, Catalog, CatalogRequest, ColumnInfo,
-    DataFusionDialect, Dialect, LandAccess, Relation, RelationKind, SeedFile, SourceTable,
-    WriteStrategy,
+    DataFusionDialect, Dialect, LandAccess, QueryStream, Relation, RelationKind, SeedFile,
+    SourceTable, WriteStrategy,
 };
 use crate::artifacts::{CatalogColumn, CatalogEntry};
-use datafusion::arrow::record_batch::RecordBatch;
 
 impl From<WarehouseError> for AdapterError {
     fn from(e: WarehouseError) -> Self {
@@ -172,12 +171,12 @@ impl Adapter for Warehouse {
             .await?)
     }
 
-    async fn query(
+    async fn query_stream(
         &self,
         sql: &str,
         limit: Option<usize>,
-    ) -> Result<Vec<RecordBatch>, AdapterError> {
-        Ok(self.query_limited(sql, limit).await?)
+    ) -> Result<QueryStream, AdapterError> {
+        Ok(self.query_streamed(sql, limit).await?)
     }
 
     async fn execute(&self, sql: &str) -> Result<(), AdapterError> {

@@ -390,26 +390,28 @@ impl Warehouse {
             .await
             .map_err(WarehouseError::engine)
     }
-
-    /// Runs a query and returns at most `limit` rows, keeping its ORDER BY
-    /// (wrapping it in `SELECT … LIMIT` would let the planner drop the sort).
-    pub async fn query_limited(
+    /// Plans `sql` and streams its rows (at most `limit`) as DataFusion
+    /// produces them, keeping its ORDER BY (the limit is a plan node, not a
+    /// `SELECT … LIMIT` wrapper, which would let the planner drop the sort).
+    pub async fn query_streamed(
         &self,
         sql: &str,
         limit: Option<usize>,
-    ) -> Result<Vec<RecordBatch>, WarehouseError> {
+    ) -> Result<crate::adapters::QueryStream, WarehouseError> {
+        use futures::StreamExt;
         let df = self.sql(sql).await?;
         let df = match limit {
             Some(n) => df.limit(0, Some(n)).map_err(WarehouseError::engine)?,
             None => df,
         };
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(WarehouseError::engine)?;
-        // No rows still has columns: printers show the header.
-        if batches.is_empty() {
-            return Ok(vec![RecordBatch::new_empty(schema)]);
-        }
-        Ok(batches)
+        let stream = df.execute_stream().await.map_err(WarehouseError::engine)?;
+        Ok(crate::adapters::QueryStream {
+            schema,
+            batches: Box::pin(stream.map(|batch| {
+                batch.map_err(|e| crate::adapters::AdapterError::from(WarehouseError::engine(e)))
+            })),
+        })
     }
 
     /// The columns of a relation, if it exists.
@@ -993,4 +995,57 @@ pub async fn export_land_table(
     };
     let df = ctx.read_table(table).map_err(WarehouseError::engine)?;
     export(df).await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_query_streams_batch_by_batch_up_to_its_limit_in_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let wh = Warehouse::open(dir.path(), None, false, std::time::Duration::ZERO, None)
+                .await
+                .unwrap();
+            let sql = "select value from generate_series(1, 100000) order by value desc";
+            let mut stream = wh.query_streamed(sql, Some(20_000)).await.unwrap();
+            assert_eq!(stream.schema.field(0).name(), "value");
+            let mut batches = 0;
+            let mut rows = 0;
+            let mut first = None;
+            while let Some(batch) = stream.batches.next().await {
+                let batch = batch.unwrap();
+                if first.is_none() && batch.num_rows() > 0 {
+                    first = Some(crate::adapters::format::pretty(&[batch.slice(0, 1)]));
+                }
+                batches += 1;
+                rows += batch.num_rows();
+            }
+            assert_eq!(rows, 20_000);
+            assert!(batches > 1, "{batches} batch(es): not streamed");
+            assert!(first.unwrap().contains("100000"));
+
+            // Collected, no rows is one empty batch that keeps the columns.
+            let none = wh
+                .query_streamed("select 1 as a where false", None)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            assert_eq!(none.len(), 1);
+            assert_eq!(none[0].num_rows(), 0);
+            assert_eq!(none[0].schema().field(0).name(), "a");
+        });
+    }
 }
