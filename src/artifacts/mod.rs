@@ -3,11 +3,13 @@
 //! Every write is atomic: a reader never sees half a file.
 
 mod catalog;
+pub mod manifest;
 pub mod results;
 
 pub use crate::atomic::write_atomic;
 pub use crate::json::write as write_json;
 pub use catalog::{CatalogColumn, CatalogEntry, catalog_json};
+pub use manifest::ManifestFile;
 pub use results::{BatchResults, CatalogFile, FreshnessResults, RunResults};
 
 use crate::diagnostics::{Diagnostic, codes};

@@ -5,8 +5,9 @@
 //! browser refuses `fetch()`.
 
 use super::DocsError;
+use crate::artifacts::manifest::ManifestNode;
 use crate::artifacts::results::{CatalogTable, FreshnessResult, ReadError, RunResult};
-use crate::artifacts::{CatalogFile, FreshnessResults, RunResults};
+use crate::artifacts::{CatalogFile, FreshnessResults, ManifestFile, RunResults};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ pub struct SiteSummary {
 
 /// The artifacts the site is made of, as read from the target folder.
 pub struct Artifacts {
-    pub manifest: Value,
+    pub manifest: ManifestFile,
     pub catalog: CatalogFile,
     pub run_results: RunResults,
     pub sources: FreshnessResults,
@@ -122,110 +123,296 @@ fn graph_kind(resource_type: &str) -> bool {
     )
 }
 
+/// The nodes drawn, in a stable order (by id), with their parents and
+/// layers as positions in that order.
+struct Graph<'a> {
+    nodes: Vec<&'a ManifestNode>,
+    position: HashMap<&'a str, usize>,
+    parents: Vec<Vec<usize>>,
+    layers: Vec<u32>,
+}
+
+impl<'a> Graph<'a> {
+    fn of(m: &'a ManifestFile) -> Graph<'a> {
+        let mut nodes: Vec<&ManifestNode> = m
+            .nodes
+            .values()
+            .chain(m.sources.values())
+            .chain(m.exposures.values())
+            .filter(|n| graph_kind(&n.resource_type))
+            // `docs: {show: false}` (a property or a config) hides a node
+            // from the site, as it does from dbt's.
+            .filter(|n| n.shown())
+            .collect();
+        nodes.sort_by(|x, y| x.unique_id.cmp(&y.unique_id));
+        let position: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.unique_id.as_str(), i))
+            .collect();
+        let parents: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|n| {
+                let mut p: Vec<usize> = n
+                    .depends_on
+                    .nodes
+                    .iter()
+                    .filter_map(|d| position.get(d.as_str()).copied())
+                    .collect();
+                p.sort_unstable();
+                p.dedup();
+                p
+            })
+            .collect();
+        let layers = layers(&parents);
+        Graph {
+            nodes,
+            position,
+            parents,
+            layers,
+        }
+    }
+}
+
+/// Data tests and unit tests with their last results, by the node they
+/// test (a data test's attached node, else its first parent).
+fn tests_by_node<'a>(
+    m: &'a ManifestFile,
+    results: &HashMap<&str, &RunResult>,
+) -> HashMap<&'a str, Vec<Value>> {
+    let mut tests: HashMap<&str, Vec<Value>> = HashMap::new();
+    for t in m.nodes.values().chain(m.unit_tests.values()) {
+        let kind = t.resource_type.as_str();
+        if kind != "test" && kind != "unit_test" {
+            continue;
+        }
+        let last = results.get(t.unique_id.as_str());
+        let entry = json!({
+            "name": t.name,
+            "kind": kind,
+            "column": t.column_name,
+            "test": t.test_metadata.as_ref().and_then(|m| m.name.as_ref()),
+            "status": last.map(|r| json!(r.status)).unwrap_or(Value::Null),
+            "message": last.map(|r| json!(r.message)).unwrap_or(Value::Null),
+        });
+        let target = t
+            .attached_node
+            .as_deref()
+            .or_else(|| t.depends_on.nodes.first().map(String::as_str));
+        if let Some(target) = target {
+            tests.entry(target).or_default().push(entry);
+        }
+    }
+    tests
+}
+
+/// Column lineage downstream: a node's `column_lineage` names its parents'
+/// columns; the reverse is gathered here so a page can go downstream.
+/// By parent position, then parent column: `[child, column, derivation]`.
+fn column_children(graph: &Graph) -> HashMap<usize, BTreeMap<String, Vec<Value>>> {
+    let mut children: HashMap<usize, BTreeMap<String, Vec<Value>>> = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for (column, sources) in &n.column_lineage {
+            for s in sources {
+                let Some(&p) = s.node.as_deref().and_then(|id| graph.position.get(id)) else {
+                    continue;
+                };
+                children
+                    .entry(p)
+                    .or_default()
+                    .entry(s.column.clone().unwrap_or_default())
+                    .or_default()
+                    .push(json!([i, column, s.derivation]));
+            }
+        }
+    }
+    children
+}
+
+/// What the site knows of one node besides the manifest.
+struct Known<'a> {
+    catalog: Option<&'a CatalogTable>,
+    tests: Option<&'a Vec<Value>>,
+    down: Option<&'a BTreeMap<String, Vec<Value>>>,
+}
+
+/// A node's columns: declared ones first (with descriptions), then what
+/// the warehouse (catalog) or static analysis knows; each with its type,
+/// lineage both ways and tests.
+fn node_columns(n: &ManifestNode, graph: &Graph, known: &Known) -> Vec<Value> {
+    let typed: Vec<(String, String)> = match known.catalog.map(|c| &c.columns) {
+        Some(c) => {
+            let mut v: Vec<(u64, String, String)> = c
+                .values()
+                .map(|c| (c.index, c.name.clone(), c.data_type.clone()))
+                .collect();
+            v.sort();
+            v.into_iter().map(|(_, n, t)| (n, t)).collect()
+        }
+        None => n
+            .inferred_columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data_type.clone().unwrap_or_default()))
+            .collect(),
+    };
+    let type_of = |name: &str| {
+        typed
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, t)| t.clone())
+    };
+    let mut columns: Vec<Value> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut push_column = |name: &str, data_type: String, description: Option<&String>| {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            return;
+        }
+        seen.push(name.to_string());
+        let up: Vec<Value> = n
+            .column_lineage
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let p = *graph.position.get(s.node.as_deref()?)?;
+                Some(json!([p, s.column, s.derivation]))
+            })
+            .collect();
+        let down = known
+            .down
+            .and_then(|c| c.get(name))
+            .cloned()
+            .unwrap_or_default();
+        let tests: Vec<Value> = known
+            .tests
+            .into_iter()
+            .flatten()
+            .filter(|t| {
+                t["column"]
+                    .as_str()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(name))
+            })
+            .map(|t| json!([t["test"], t["status"]]))
+            .collect();
+        columns.push(json!({
+            "name": name,
+            "type": data_type,
+            "description": description,
+            "up": up,
+            "down": down,
+            "tests": tests,
+        }));
+    };
+    for (name, c) in &n.columns {
+        let data_type = type_of(name)
+            .or_else(|| c.data_type.clone())
+            .unwrap_or_default();
+        push_column(name, data_type, c.description.as_ref());
+    }
+    for (name, t) in &typed {
+        push_column(name, t.clone(), None);
+    }
+    columns
+}
+
+/// A node's row in the index: what lists, search and the graph need.
+fn index_row(n: &ManifestNode, i: usize, graph: &Graph, columns: &[Value]) -> Value {
+    let short: String = n.description.chars().take(SHORT_DESCRIPTION).collect();
+    let column_names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
+    let display_name = match n.resource_type.as_str() {
+        "source" => format!(
+            "{}.{}",
+            n.source_name.as_deref().unwrap_or_default(),
+            n.name
+        ),
+        _ => n.name.clone(),
+    };
+    json!([
+        n.unique_id,
+        display_name,
+        n.resource_type,
+        n.package_name,
+        n.original_file_path,
+        n.schema,
+        n.config
+            .get("materialized")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        n.tags.join(","),
+        short,
+        column_names.join(" "),
+        graph.parents[i],
+        graph.layers[i],
+        n.fqn.join("."),
+    ])
+}
+
+/// A node's page: description, columns, code, config, tests, and what the
+/// catalog, the last run and the last freshness check said of it.
+fn node_detail(
+    n: &ManifestNode,
+    a: &Artifacts,
+    known: &Known,
+    columns: Vec<Value>,
+    last_run: Option<&&RunResult>,
+    freshness: Option<&&FreshnessResult>,
+) -> Value {
+    let kind = n.resource_type.as_str();
+    json!({
+        "description": n.description,
+        "columns": columns,
+        "raw": n.raw_code,
+        "compiled": n.compiled_code,
+        "relation": n.relation_name,
+        "config": config_summary(&n.config),
+        "tests": known.tests.cloned().unwrap_or_default(),
+        "catalog": known.catalog.map(|c| json!({
+            "kind": c.metadata.kind,
+            "rows": c.stat("row_count"),
+            "bytes": c.stat("num_bytes"),
+            "comment": c.metadata.comment,
+        })),
+        "source": (kind == "source").then(|| json!({
+            "source_name": n.source_name,
+            "source_description": n.source_description,
+            "loader": n.loader,
+            "loaded_at_field": n.loaded_at_field,
+            "freshness": n.freshness,
+            "identifier": n.identifier,
+            "last": freshness.map(|r| json!({
+                "status": r.status,
+                "max_loaded_at": r.max_loaded_at,
+                "snapshotted_at": r.snapshotted_at,
+                "age": r.max_loaded_at_time_ago_in_s,
+            })),
+        })),
+        "exposure": (kind == "exposure").then(|| json!({
+            "type": n.exposure_type,
+            "label": n.label,
+            "maturity": n.maturity,
+            "url": n.url,
+            "owner": n.owner,
+            "dashboard": a.dashboards[n.unique_id.as_str()],
+        })),
+        "result": last_run.map(|r| json!({
+            "status": r.status,
+            "message": r.message,
+            "time": r.execution_time,
+        })),
+    })
+}
+
 fn build(a: &Artifacts) -> SiteData {
     let m = &a.manifest;
-    let empty = Map::new();
-    let section = |k: &str| m.get(k).and_then(Value::as_object).unwrap_or(&empty);
-    // Graph nodes in a stable order: by kind, then id.
-    let mut graph: Vec<&Value> = section("nodes")
-        .values()
-        .chain(section("sources").values())
-        .chain(section("exposures").values())
-        .filter(|n| graph_kind(n["resource_type"].as_str().unwrap_or_default()))
-        // `docs: {show: false}` (a property or a config) hides a node from
-        // the site, as it does from dbt's.
-        .filter(|n| n["docs"]["show"] != Value::Bool(false))
-        .collect();
-    graph.sort_by(|x, y| x["unique_id"].as_str().cmp(&y["unique_id"].as_str()));
-    let position: HashMap<&str, usize> = graph
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n["unique_id"].as_str().unwrap_or_default(), i))
-        .collect();
-    let parents: Vec<Vec<usize>> = graph
-        .iter()
-        .map(|n| {
-            let mut p: Vec<usize> = n["depends_on"]["nodes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|d| position.get(d.as_str()?).copied())
-                .collect();
-            p.sort_unstable();
-            p.dedup();
-            p
-        })
-        .collect();
-    let layers = layers(&parents);
-
-    // Tests and their last results, by the node they test.
+    let graph = Graph::of(m);
     let results: HashMap<&str, &RunResult> = a
         .run_results
         .results
         .iter()
         .map(|r| (r.unique_id.as_str(), r))
         .collect();
-    let mut tests: HashMap<&str, Vec<Value>> = HashMap::new();
-    for t in section("nodes")
-        .values()
-        .chain(section("unit_tests").values())
-    {
-        let kind = t["resource_type"].as_str().unwrap_or_default();
-        if kind != "test" && kind != "unit_test" {
-            continue;
-        }
-        let id = t["unique_id"].as_str().unwrap_or_default();
-        let last = results.get(id);
-        let entry = json!({
-            "name": t["name"],
-            "kind": kind,
-            "column": t["column_name"],
-            "test": t["test_metadata"]["name"],
-            "status": last.map(|r| json!(r.status)).unwrap_or(Value::Null),
-            "message": last.map(|r| json!(r.message)).unwrap_or(Value::Null),
-        });
-        let targets: Vec<&str> = match t["attached_node"].as_str() {
-            Some(n) => vec![n],
-            None => t["depends_on"]["nodes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .take(1)
-                .collect(),
-        };
-        for target in targets {
-            tests.entry(target).or_default().push(entry.clone());
-        }
-    }
-
-    // Column lineage both ways: a node's `column_lineage` names its parents'
-    // columns; the reverse is gathered here so a page can go downstream.
-    let mut column_children: HashMap<usize, BTreeMap<String, Vec<Value>>> = HashMap::new();
-    for (i, n) in graph.iter().enumerate() {
-        for (column, sources) in n["column_lineage"].as_object().into_iter().flatten() {
-            for s in sources.as_array().into_iter().flatten() {
-                let Some(&p) = s["node"].as_str().and_then(|id| position.get(id)) else {
-                    continue;
-                };
-                let parent_column = s["column"].as_str().unwrap_or_default().to_string();
-                column_children
-                    .entry(p)
-                    .or_default()
-                    .entry(parent_column)
-                    .or_default()
-                    .push(json!([i, column, s["derivation"]]));
-            }
-        }
-    }
-
-    let catalog_entry = |id: &str, source: bool| -> Option<&CatalogTable> {
-        if source {
-            a.catalog.sources.get(id)
-        } else {
-            a.catalog.nodes.get(id)
-        }
-    };
+    let tests = tests_by_node(m, &results);
+    let children = column_children(&graph);
     let freshness: HashMap<&str, &FreshnessResult> = a
         .sources
         .results
@@ -233,180 +420,22 @@ fn build(a: &Artifacts) -> SiteData {
         .map(|r| (r.unique_id.as_str(), r))
         .collect();
 
-    let mut nodes = Vec::with_capacity(graph.len());
+    let mut nodes = Vec::with_capacity(graph.nodes.len());
     let mut shards: Vec<Vec<Value>> = Vec::new();
-    for (i, n) in graph.iter().enumerate() {
-        let id = n["unique_id"].as_str().unwrap_or_default();
-        let kind = n["resource_type"].as_str().unwrap_or_default();
-        let catalog = catalog_entry(id, kind == "source");
-        let mut columns: Vec<Value> = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
-        // Declared columns first (with descriptions), then what the
-        // warehouse or static analysis knows.
-        let declared = n["columns"].as_object().cloned().unwrap_or_default();
-        let typed: Vec<(String, String)> = match catalog.map(|c| &c.columns) {
-            Some(c) => {
-                let mut v: Vec<(u64, String, String)> = c
-                    .values()
-                    .map(|c| (c.index, c.name.clone(), c.data_type.clone()))
-                    .collect();
-                v.sort();
-                v.into_iter().map(|(_, n, t)| (n, t)).collect()
-            }
-            None => n["inferred_columns"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c["name"].as_str().unwrap_or_default().to_string(),
-                        c["data_type"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let id = n.unique_id.as_str();
+        let known = Known {
+            catalog: if n.resource_type == "source" {
+                a.catalog.sources.get(id)
+            } else {
+                a.catalog.nodes.get(id)
+            },
+            tests: tests.get(id),
+            down: children.get(&i),
         };
-        let column_tests = tests.get(id);
-        let mut push_column = |name: &str, data_type: String, description: &Value| {
-            if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-                return;
-            }
-            seen.push(name.to_string());
-            let lineage: Vec<Value> = n["column_lineage"][name]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| {
-                    let p = *position.get(s["node"].as_str()?)?;
-                    Some(json!([p, s["column"], s["derivation"]]))
-                })
-                .collect();
-            let down = column_children
-                .get(&i)
-                .and_then(|c| c.get(name))
-                .cloned()
-                .unwrap_or_default();
-            let tests: Vec<Value> = column_tests
-                .into_iter()
-                .flatten()
-                .filter(|t| {
-                    t["column"]
-                        .as_str()
-                        .is_some_and(|c| c.eq_ignore_ascii_case(name))
-                })
-                .map(|t| json!([t["test"], t["status"]]))
-                .collect();
-            columns.push(json!({
-                "name": name,
-                "type": data_type,
-                "description": description,
-                "up": lineage,
-                "down": down,
-                "tests": tests,
-            }));
-        };
-        let type_of = |name: &str| {
-            typed
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, t)| t.clone())
-        };
-        for (name, c) in &declared {
-            let data_type = type_of(name)
-                .or_else(|| c["data_type"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            push_column(name, data_type, &c["description"]);
-        }
-        for (name, t) in &typed {
-            push_column(name, t.clone(), &Value::Null);
-        }
-        let description = n["description"].as_str().unwrap_or_default();
-        let short: String = description.chars().take(SHORT_DESCRIPTION).collect();
-        let column_names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
-        let tags = n["tags"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let path = n["original_file_path"].as_str().unwrap_or_default();
-        let materialized = n["config"]["materialized"].as_str().unwrap_or_default();
-        let fqn = n["fqn"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(".")
-            })
-            .unwrap_or_default();
-        let display_name = match kind {
-            "source" => format!(
-                "{}.{}",
-                n["source_name"].as_str().unwrap_or_default(),
-                n["name"].as_str().unwrap_or_default()
-            ),
-            _ => n["name"].as_str().unwrap_or_default().to_string(),
-        };
-        nodes.push(json!([
-            id,
-            display_name,
-            kind,
-            n["package_name"],
-            path,
-            n["schema"],
-            materialized,
-            tags,
-            short,
-            column_names.join(" "),
-            parents[i],
-            layers[i],
-            fqn,
-        ]));
-        let detail = json!({
-            "description": description,
-            "columns": columns,
-            "raw": n["raw_code"].as_str().or(n["raw_sql"].as_str()),
-            "compiled": n["compiled_code"],
-            "relation": n["relation_name"],
-            "config": config_summary(&n["config"]),
-            "tests": tests.get(id).cloned().unwrap_or_default(),
-            "catalog": catalog.map(|c| json!({
-                "kind": c.metadata.kind,
-                "rows": c.stat("row_count"),
-                "bytes": c.stat("num_bytes"),
-                "comment": c.metadata.comment,
-            })),
-            "source": (kind == "source").then(|| json!({
-                "source_name": n["source_name"],
-                "source_description": n["source_description"],
-                "loader": n["loader"],
-                "loaded_at_field": n["loaded_at_field"],
-                "freshness": n["freshness"],
-                "identifier": n["identifier"],
-                "last": freshness.get(id).map(|r| json!({
-                    "status": r.status,
-                    "max_loaded_at": r.max_loaded_at,
-                    "snapshotted_at": r.snapshotted_at,
-                    "age": r.max_loaded_at_time_ago_in_s,
-                })),
-            })),
-            "exposure": (kind == "exposure").then(|| json!({
-                "type": n["type"],
-                "label": n["label"],
-                "maturity": n["maturity"],
-                "url": n["url"],
-                "owner": n["owner"],
-                "dashboard": a.dashboards[id],
-            })),
-            "result": results.get(id).map(|r| json!({
-                "status": r.status,
-                "message": r.message,
-                "time": r.execution_time,
-            })),
-        });
+        let columns = node_columns(n, &graph, &known);
+        nodes.push(index_row(n, i, &graph, &columns));
+        let detail = node_detail(n, a, &known, columns, results.get(id), freshness.get(id));
         if i % SHARD_SIZE == 0 {
             shards.push(Vec::with_capacity(SHARD_SIZE));
         }
@@ -414,22 +443,23 @@ fn build(a: &Artifacts) -> SiteData {
             last.push(detail);
         }
     }
-    let metadata = &m["metadata"];
     let dashboards: Vec<usize> = graph
+        .nodes
         .iter()
         .enumerate()
         .filter(|(_, n)| {
-            a.dashboards[n["unique_id"].as_str().unwrap_or_default()]["charts"]
+            a.dashboards[n.unique_id.as_str()]["charts"]
                 .as_array()
                 .is_some_and(|c| !c.is_empty())
         })
         .map(|(i, _)| i)
         .collect();
-    let counts = |k: &str| graph.iter().filter(|n| n["resource_type"] == k).count();
+    let counts = |k: &str| graph.nodes.iter().filter(|n| n.resource_type == k).count();
+    let metadata = &m.metadata;
     let index = json!({
-        "project": metadata["project_name"].as_str().or(m["metadata"]["project_id"].as_str()),
-        "generated_at": metadata["generated_at"],
-        "adapter": metadata["adapter_type"],
+        "project": metadata.project_name.as_ref().or(metadata.project_id.as_ref()),
+        "generated_at": metadata.generated_at,
+        "adapter": metadata.adapter_type,
         "catalog_at": a.catalog.metadata.generated_at,
         "run_at": a.run_results.metadata.generated_at,
         "shard_size": SHARD_SIZE,
@@ -444,15 +474,15 @@ fn build(a: &Artifacts) -> SiteData {
     SiteData {
         index,
         shards,
-        nodes: graph.len(),
+        nodes: graph.nodes.len(),
         dashboards: dashboards.len(),
     }
 }
 
 /// The configuration a reader cares about, leaving out empty defaults.
-fn config_summary(config: &Value) -> Value {
+fn config_summary(config: &Map<String, Value>) -> Value {
     let mut out = Map::new();
-    for (k, v) in config.as_object().into_iter().flatten() {
+    for (k, v) in config {
         let empty = match v {
             Value::Null => true,
             Value::Array(a) => a.is_empty(),
