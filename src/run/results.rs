@@ -13,12 +13,20 @@ pub enum NodeStatus {
     Pass,
     Fail,
     Warn,
+    /// A microbatch model some of whose batches failed (dbt 1.9): what was
+    /// written stays, descendants are skipped, the run fails, and
+    /// `rdbt retry` runs the failed batches.
+    #[serde(rename = "partial success")]
+    PartialSuccess,
 }
 
 impl NodeStatus {
     /// Whether descendants must be skipped.
     pub fn is_failure(self) -> bool {
-        matches!(self, NodeStatus::Error | NodeStatus::Fail)
+        matches!(
+            self,
+            NodeStatus::Error | NodeStatus::Fail | NodeStatus::PartialSuccess
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +37,7 @@ impl NodeStatus {
             NodeStatus::Pass => "pass",
             NodeStatus::Fail => "fail",
             NodeStatus::Warn => "warn",
+            NodeStatus::PartialSuccess => "partial success",
         }
     }
 }
@@ -105,6 +114,8 @@ pub struct Summary {
     pub pass: usize,
     pub warn: usize,
     pub error: usize,
+    /// Microbatch models some of whose batches failed.
+    pub partial_success: usize,
     pub skip: usize,
     pub total: usize,
 }
@@ -119,6 +130,7 @@ pub fn summarize(results: &[NodeResult]) -> Summary {
             NodeStatus::Success | NodeStatus::Pass => s.pass += 1,
             NodeStatus::Warn => s.warn += 1,
             NodeStatus::Error | NodeStatus::Fail => s.error += 1,
+            NodeStatus::PartialSuccess => s.partial_success += 1,
             NodeStatus::Skipped => s.skip += 1,
         }
     }

@@ -145,14 +145,19 @@ pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
     let ids: BTreeSet<String> = previous
         .results
         .iter()
-        .filter(|r| matches!(r.status.as_str(), "error" | "fail" | "skipped"))
+        .filter(|r| {
+            matches!(
+                r.status.as_str(),
+                "error" | "fail" | "skipped" | "partial success"
+            )
+        })
         .map(|r| r.unique_id.clone())
         .collect();
     // A microbatch model runs again only its failed batches.
     let retry_batches: RetryBatches = previous
         .results
         .iter()
-        .filter(|r| r.status == "error")
+        .filter(|r| r.status == "error" || r.status == "partial success")
         .filter_map(|r| {
             let windows: Vec<_> = r
                 .batch_results
@@ -575,11 +580,18 @@ fn print_event(
                     format!("FAIL {} in {secs:.2}s", result.failures.unwrap_or(0)),
                 ),
                 NodeStatus::Error => ("ERROR", format!("ERROR in {secs:.2}s")),
+                NodeStatus::PartialSuccess => (
+                    "PARTIAL SUCCESS",
+                    format!("PARTIAL SUCCESS ({}) in {secs:.2}s", batches_done(result)),
+                ),
                 NodeStatus::Skipped => ("SKIP", "SKIP".to_string()),
             };
             let text = match result.status {
                 NodeStatus::Success => format!("{index} of {total} OK {}", created(description)),
                 NodeStatus::Error => format!("{index} of {total} ERROR creating {description}"),
+                NodeStatus::PartialSuccess => {
+                    format!("{index} of {total} PARTIAL SUCCESS creating {description}")
+                }
                 NodeStatus::Skipped => format!(
                     "{index} of {total} {}",
                     skipped(&result.unique_id, description)
@@ -595,7 +607,9 @@ fn print_event(
                 _ => ("LogModelResult", "Q012"),
             };
             let level = match result.status {
-                NodeStatus::Error | NodeStatus::Fail => LogLevel::Error,
+                NodeStatus::Error | NodeStatus::Fail | NodeStatus::PartialSuccess => {
+                    LogLevel::Error
+                }
                 NodeStatus::Warn => LogLevel::Warn,
                 _ => LogLevel::Info,
             };
@@ -624,6 +638,15 @@ fn print_event(
         }
         _ => printer.event(&Event::new(name, code, level, &line).data(data).clocked()),
     }
+}
+
+/// `2/3 batches`: a microbatch model's batches written of those it ran.
+fn batches_done(result: &NodeResult) -> String {
+    let (done, failed) = result
+        .batch_results
+        .as_ref()
+        .map_or((0, 0), |b| (b.successful.len(), b.failed.len()));
+    format!("{done}/{} batches", done + failed)
 }
 
 fn created(description: &str) -> String {
@@ -658,12 +681,25 @@ fn print_summary(
         .filter(|r| {
             matches!(
                 r.status,
-                NodeStatus::Error | NodeStatus::Fail | NodeStatus::Warn
+                NodeStatus::Error
+                    | NodeStatus::Fail
+                    | NodeStatus::Warn
+                    | NodeStatus::PartialSuccess
             )
         })
         .collect();
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    let ended = if s.error > 0 {
+    let ended = if s.partial_success > 0 {
+        format!(
+            "Completed with {}, {} and {}:",
+            plural(s.error, "error"),
+            match s.partial_success {
+                1 => "1 partial success".to_string(),
+                n => format!("{n} partial successes"),
+            },
+            plural(s.warn, "warning")
+        )
+    } else if s.error > 0 {
         format!(
             "Completed with {} and {}:",
             plural(s.error, "error"),
@@ -676,7 +712,8 @@ fn print_summary(
     };
     printer.event(
         &Event::new("EndOfRunSummary", "Z030", LogLevel::Info, &ended)
-            .data(json!({"num_errors": s.error, "num_warnings": s.warn}))
+            .data(json!({"num_errors": s.error, "num_warnings": s.warn,
+                         "num_partial_success": s.partial_success}))
             .clocked(),
     );
     for r in problems {

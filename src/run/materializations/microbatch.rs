@@ -197,6 +197,11 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
                 if total - failed == 1 { "" } else { "es" }
             ));
             let mut r = NodeResult::failed(&node.unique_id, error);
+            // Some batches written, some not: dbt 1.9's partial success
+            // (the run still fails and descendants are skipped).
+            if !results.successful.is_empty() {
+                r.status = NodeStatus::PartialSuccess;
+            }
             r.relation_name = node.relation_name.clone();
             r.compiled_code = f.sql;
             r.rows_affected = Some(rows);
