@@ -219,6 +219,9 @@ fn glob(pattern: &str) -> Result<GlobMatcher, Diagnostic> {
         })
 }
 
+/// A selection method's test of one node.
+type Hit = Box<dyn Fn(&ParsedNode) -> bool>;
+
 fn match_method(
     c: &Criteria,
     parsed: &ParsedProject,
@@ -226,39 +229,13 @@ fn match_method(
 ) -> Result<Selection, Diagnostic> {
     let nodes = parsed.nodes.values();
     let v = c.value.as_str();
-    let hit: Box<dyn Fn(&ParsedNode) -> bool> = match c.method.as_str() {
-        "fqn" => {
-            let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
-            let name = glob(v)?;
-            // As in dbt, names and fqns select project nodes, not sources or
-            // exposures (those have `source:` and `exposure:`).
-            Box::new(move |n: &ParsedNode| {
-                !matches!(
-                    n.resource_type,
-                    ResourceType::Source | ResourceType::Exposure
-                ) && (name.is_match(&n.name)
-                    || fqn_matches(&n.fqn, &parts)
-                    || versioned_matches(n, &name, &parts))
-            })
-        }
+    let hit: Hit = match c.method.as_str() {
+        "fqn" => fqn_hit(v)?,
         "tag" => {
             let g = glob(v)?;
             Box::new(move |n: &ParsedNode| n.tags().iter().any(|t| g.is_match(t)))
         }
-        "path" | "file" => {
-            let wanted = v.trim_end_matches('/').to_string();
-            let g = glob(&wanted)?;
-            let by_file = c.method == "file";
-            Box::new(move |n: &ParsedNode| {
-                let p = &n.original_file_path;
-                if by_file {
-                    let file = p.rsplit('/').next().unwrap_or(p);
-                    return g.is_match(file)
-                        || file.strip_suffix(".sql").is_some_and(|f| g.is_match(f));
-                }
-                p == &wanted || p.starts_with(&format!("{wanted}/")) || g.is_match(p)
-            })
-        }
+        "path" | "file" => path_hit(c, v)?,
         "package" => {
             let g = glob(v)?;
             Box::new(move |n: &ParsedNode| g.is_match(&n.package_name))
@@ -272,108 +249,17 @@ fn match_method(
             })?;
             Box::new(move |n: &ParsedNode| n.resource_type == t)
         }
-        "source" => {
-            let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
-            Box::new(move |n: &ParsedNode| {
-                let Some(s) = &n.source else { return false };
-                let full = [
-                    n.package_name.as_str(),
-                    s.source_name.as_str(),
-                    n.name.as_str(),
-                ];
-                match parts.len() {
-                    1 => parts[0].is_match(&s.source_name),
-                    2 => {
-                        parts[0].is_match(&s.source_name) && parts[1].is_match(&n.name)
-                            || parts[0].is_match(full[0]) && parts[1].is_match(full[1])
-                    }
-                    _ => parts.iter().zip(full.iter()).all(|(p, f)| p.is_match(f)),
-                }
-            })
-        }
+        "source" => source_hit(v)?,
         "exposure" => {
             let g = glob(v)?;
             Box::new(move |n: &ParsedNode| {
                 n.resource_type == ResourceType::Exposure && g.is_match(&n.name)
             })
         }
-        "test_type" => {
-            let kind = v.to_string();
-            if !["generic", "singular", "data", "unit", "schema"].contains(&kind.as_str()) {
-                return Err(Diagnostic::error(
-                    codes::BAD_SELECTOR,
-                    format!("`{v}` is not a test type"),
-                )
-                .with_help("use generic, singular, data or unit"));
-            }
-            Box::new(move |n: &ParsedNode| match kind.as_str() {
-                "generic" | "schema" => {
-                    n.resource_type == ResourceType::Test && n.test_metadata.is_some()
-                }
-                "singular" => n.resource_type == ResourceType::Test && n.test_metadata.is_none(),
-                "data" => n.resource_type == ResourceType::Test,
-                _ => n.resource_type == ResourceType::UnitTest,
-            })
-        }
-        "test_name" => {
-            let g = glob(v)?;
-            Box::new(move |n: &ParsedNode| match &n.test_metadata {
-                Some(m) => {
-                    g.is_match(&m.name)
-                        || m.namespace
-                            .as_ref()
-                            .is_some_and(|ns| g.is_match(format!("{ns}.{}", m.name)))
-                }
-                None => n.resource_type == ResourceType::Test && g.is_match(&n.name),
-            })
-        }
-        "config" => {
-            let key = c.method_arg.clone().ok_or_else(|| {
-                Diagnostic::error(
-                    codes::BAD_SELECTOR,
-                    "`config:` needs a key, as in `config.materialized:table`",
-                )
-            })?;
-            let g = glob(v)?;
-            Box::new(move |n: &ParsedNode| {
-                let mut cur = n.config.get(key.split('.').next().unwrap_or_default());
-                for part in key.split('.').skip(1) {
-                    cur = cur.and_then(|c| c.get(part));
-                }
-                match cur {
-                    Some(serde_json::Value::String(s)) => g.is_match(s),
-                    Some(serde_json::Value::Array(items)) => items.iter().any(|i| {
-                        i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(i.to_string())
-                    }),
-                    Some(serde_json::Value::Null) | None => false,
-                    Some(other) => g.is_match(other.to_string()),
-                }
-            })
-        }
-        "version" => {
-            // dbt's: latest, prerelease (after the latest), old (before it),
-            // none (not versioned).
-            let wanted = v.to_ascii_lowercase();
-            if !matches!(wanted.as_str(), "latest" | "prerelease" | "old" | "none") {
-                return Err(Diagnostic::error(
-                    codes::BAD_SELECTOR,
-                    format!("`version:{v}` is not a version selector"),
-                )
-                .with_help("use version:latest, version:prerelease, version:old or version:none"));
-            }
-            Box::new(move |n: &ParsedNode| {
-                let Some(ver) = &n.version else {
-                    return wanted == "none" && n.resource_type == ResourceType::Model;
-                };
-                let order = compare_versions(&ver.version, &ver.latest);
-                match wanted.as_str() {
-                    "latest" => order.is_eq(),
-                    "prerelease" => order.is_gt(),
-                    "old" => order.is_lt(),
-                    _ => false,
-                }
-            })
-        }
+        "test_type" => test_type_hit(v)?,
+        "test_name" => test_name_hit(v)?,
+        "config" => config_hit(c, v)?,
+        "version" => version_hit(v)?,
         "access" | "group" => {
             let key = c.method.clone();
             let wanted = v.to_string();
@@ -381,41 +267,7 @@ fn match_method(
                 n.config.get(&key).and_then(|x| x.as_str()) == Some(wanted.as_str())
             })
         }
-        "state" => {
-            let state = state.ok_or_else(|| {
-                Diagnostic::error(
-                    codes::STATE,
-                    format!("`state:{v}` needs an earlier manifest"),
-                )
-                .with_help(
-                    "pass --state DIR, the folder holding the manifest.json of an earlier run",
-                )
-            })?;
-            let wanted = v.to_string();
-            if ![
-                "new",
-                "modified",
-                "modified.body",
-                "modified.configs",
-                "modified.relation",
-                "modified.macros",
-                "modified.contract",
-                "unmodified",
-                "old",
-            ]
-            .contains(&wanted.as_str())
-            {
-                return Err(Diagnostic::error(
-                    codes::BAD_SELECTOR,
-                    format!("`state:{v}` is not a state selector"),
-                )
-                .with_help(
-                    "use state:new, state:modified, state:modified.body or state:modified.configs",
-                ));
-            }
-            let ids = state.select(&wanted, parsed);
-            Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id))
-        }
+        "state" => state_hit(v, parsed, state)?,
         "selector" => {
             return Err(Diagnostic::error(
                 codes::BAD_SELECTOR,
@@ -423,44 +275,7 @@ fn match_method(
             )
             .with_help("on the command line use --selector NAME"));
         }
-        "source_status" | "result" => {
-            let state = state.ok_or_else(|| {
-                Diagnostic::error(
-                    codes::STATE,
-                    format!("`{}:{v}` needs the artifacts of an earlier run", c.method),
-                )
-                .with_help("pass --state DIR, the target folder of an earlier run")
-            })?;
-            let ids = if c.method == "result" {
-                const STATUSES: &[&str] = &[
-                    "success",
-                    "error",
-                    "fail",
-                    "warn",
-                    "pass",
-                    "skipped",
-                    "runtime error",
-                ];
-                if !STATUSES.contains(&v.to_ascii_lowercase().as_str()) {
-                    return Err(Diagnostic::error(
-                        codes::BAD_SELECTOR,
-                        format!("`result:{v}` is not a result status"),
-                    )
-                    .with_help(format!("use one of {}", STATUSES.join(", "))));
-                }
-                state.select_result(v)?
-            } else {
-                if v != "fresher" {
-                    return Err(Diagnostic::error(
-                        codes::BAD_SELECTOR,
-                        format!("`source_status:{v}` is not a source status selector"),
-                    )
-                    .with_help("use source_status:fresher (with + for what reads them)"));
-                }
-                state.select_fresher(v)?
-            };
-            Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id))
-        }
+        "source_status" | "result" => artifact_hit(c, v, state)?,
         other => {
             return Err(Diagnostic::error(
                 codes::BAD_SELECTOR,
@@ -472,6 +287,222 @@ fn match_method(
         .filter(|n| hit(n))
         .map(|n| n.unique_id.clone())
         .collect())
+}
+
+/// `fqn:` (and a bare name): a node's name, its fqn, or a version's.
+fn fqn_hit(v: &str) -> Result<Hit, Diagnostic> {
+    let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
+    let name = glob(v)?;
+    // As in dbt, names and fqns select project nodes, not sources or
+    // exposures (those have `source:` and `exposure:`).
+    Ok(Box::new(move |n: &ParsedNode| {
+        !matches!(
+            n.resource_type,
+            ResourceType::Source | ResourceType::Exposure
+        ) && (name.is_match(&n.name)
+            || fqn_matches(&n.fqn, &parts)
+            || versioned_matches(n, &name, &parts))
+    }))
+}
+
+/// `path:` (a folder or file, globbed) and `file:` (a file name).
+fn path_hit(c: &Criteria, v: &str) -> Result<Hit, Diagnostic> {
+    let wanted = v.trim_end_matches('/').to_string();
+    let g = glob(&wanted)?;
+    let by_file = c.method == "file";
+    Ok(Box::new(move |n: &ParsedNode| {
+        let p = &n.original_file_path;
+        if by_file {
+            let file = p.rsplit('/').next().unwrap_or(p);
+            return g.is_match(file) || file.strip_suffix(".sql").is_some_and(|f| g.is_match(f));
+        }
+        p == &wanted || p.starts_with(&format!("{wanted}/")) || g.is_match(p)
+    }))
+}
+
+/// `source:`: `src`, `src.table` or `pkg.src.table`, each part globbed.
+fn source_hit(v: &str) -> Result<Hit, Diagnostic> {
+    let parts: Vec<GlobMatcher> = v.split('.').map(glob).collect::<Result<_, _>>()?;
+    Ok(Box::new(move |n: &ParsedNode| {
+        let Some(s) = &n.source else { return false };
+        let full = [
+            n.package_name.as_str(),
+            s.source_name.as_str(),
+            n.name.as_str(),
+        ];
+        match parts.len() {
+            1 => parts[0].is_match(&s.source_name),
+            2 => {
+                parts[0].is_match(&s.source_name) && parts[1].is_match(&n.name)
+                    || parts[0].is_match(full[0]) && parts[1].is_match(full[1])
+            }
+            _ => parts.iter().zip(full.iter()).all(|(p, f)| p.is_match(f)),
+        }
+    }))
+}
+
+/// `test_type:` generic, singular, data or unit.
+fn test_type_hit(v: &str) -> Result<Hit, Diagnostic> {
+    let kind = v.to_string();
+    if !["generic", "singular", "data", "unit", "schema"].contains(&kind.as_str()) {
+        return Err(
+            Diagnostic::error(codes::BAD_SELECTOR, format!("`{v}` is not a test type"))
+                .with_help("use generic, singular, data or unit"),
+        );
+    }
+    Ok(Box::new(move |n: &ParsedNode| match kind.as_str() {
+        "generic" | "schema" => n.resource_type == ResourceType::Test && n.test_metadata.is_some(),
+        "singular" => n.resource_type == ResourceType::Test && n.test_metadata.is_none(),
+        "data" => n.resource_type == ResourceType::Test,
+        _ => n.resource_type == ResourceType::UnitTest,
+    }))
+}
+
+/// `test_name:` a generic test's name (or `namespace.name`), or a
+/// singular test's.
+fn test_name_hit(v: &str) -> Result<Hit, Diagnostic> {
+    let g = glob(v)?;
+    Ok(Box::new(move |n: &ParsedNode| match &n.test_metadata {
+        Some(m) => {
+            g.is_match(&m.name)
+                || m.namespace
+                    .as_ref()
+                    .is_some_and(|ns| g.is_match(format!("{ns}.{}", m.name)))
+        }
+        None => n.resource_type == ResourceType::Test && g.is_match(&n.name),
+    }))
+}
+
+/// `config.<key>:<value>`: a (dotted) config key holding the value, or a
+/// list holding it.
+fn config_hit(c: &Criteria, v: &str) -> Result<Hit, Diagnostic> {
+    let key = c.method_arg.clone().ok_or_else(|| {
+        Diagnostic::error(
+            codes::BAD_SELECTOR,
+            "`config:` needs a key, as in `config.materialized:table`",
+        )
+    })?;
+    let g = glob(v)?;
+    Ok(Box::new(move |n: &ParsedNode| {
+        let mut cur = n.config.get(key.split('.').next().unwrap_or_default());
+        for part in key.split('.').skip(1) {
+            cur = cur.and_then(|c| c.get(part));
+        }
+        match cur {
+            Some(serde_json::Value::String(s)) => g.is_match(s),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .any(|i| i.as_str().is_some_and(|s| g.is_match(s)) || g.is_match(i.to_string())),
+            Some(serde_json::Value::Null) | None => false,
+            Some(other) => g.is_match(other.to_string()),
+        }
+    }))
+}
+
+/// `version:` latest, prerelease, old or none.
+fn version_hit(v: &str) -> Result<Hit, Diagnostic> {
+    // dbt's: latest, prerelease (after the latest), old (before it),
+    // none (not versioned).
+    let wanted = v.to_ascii_lowercase();
+    if !matches!(wanted.as_str(), "latest" | "prerelease" | "old" | "none") {
+        return Err(Diagnostic::error(
+            codes::BAD_SELECTOR,
+            format!("`version:{v}` is not a version selector"),
+        )
+        .with_help("use version:latest, version:prerelease, version:old or version:none"));
+    }
+    Ok(Box::new(move |n: &ParsedNode| {
+        let Some(ver) = &n.version else {
+            return wanted == "none" && n.resource_type == ResourceType::Model;
+        };
+        let order = compare_versions(&ver.version, &ver.latest);
+        match wanted.as_str() {
+            "latest" => order.is_eq(),
+            "prerelease" => order.is_gt(),
+            "old" => order.is_lt(),
+            _ => false,
+        }
+    }))
+}
+
+/// `state:` new, modified (and its parts), unmodified or old, against
+/// the `--state` manifest.
+fn state_hit(
+    v: &str,
+    parsed: &ParsedProject,
+    state: Option<&PreviousState>,
+) -> Result<Hit, Diagnostic> {
+    let state = state.ok_or_else(|| {
+        Diagnostic::error(
+            codes::STATE,
+            format!("`state:{v}` needs an earlier manifest"),
+        )
+        .with_help("pass --state DIR, the folder holding the manifest.json of an earlier run")
+    })?;
+    let wanted = v.to_string();
+    if ![
+        "new",
+        "modified",
+        "modified.body",
+        "modified.configs",
+        "modified.relation",
+        "modified.macros",
+        "modified.contract",
+        "unmodified",
+        "old",
+    ]
+    .contains(&wanted.as_str())
+    {
+        return Err(Diagnostic::error(
+            codes::BAD_SELECTOR,
+            format!("`state:{v}` is not a state selector"),
+        )
+        .with_help(
+            "use state:new, state:modified, state:modified.body or state:modified.configs",
+        ));
+    }
+    let ids = state.select(&wanted, parsed);
+    Ok(Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id)))
+}
+
+/// `result:` and `source_status:`, from the `--state` run artifacts.
+fn artifact_hit(c: &Criteria, v: &str, state: Option<&PreviousState>) -> Result<Hit, Diagnostic> {
+    let state = state.ok_or_else(|| {
+        Diagnostic::error(
+            codes::STATE,
+            format!("`{}:{v}` needs the artifacts of an earlier run", c.method),
+        )
+        .with_help("pass --state DIR, the target folder of an earlier run")
+    })?;
+    let ids = if c.method == "result" {
+        const STATUSES: &[&str] = &[
+            "success",
+            "error",
+            "fail",
+            "warn",
+            "pass",
+            "skipped",
+            "runtime error",
+        ];
+        if !STATUSES.contains(&v.to_ascii_lowercase().as_str()) {
+            return Err(Diagnostic::error(
+                codes::BAD_SELECTOR,
+                format!("`result:{v}` is not a result status"),
+            )
+            .with_help(format!("use one of {}", STATUSES.join(", "))));
+        }
+        state.select_result(v)?
+    } else {
+        if v != "fresher" {
+            return Err(Diagnostic::error(
+                codes::BAD_SELECTOR,
+                format!("`source_status:{v}` is not a source status selector"),
+            )
+            .with_help("use source_status:fresher (with + for what reads them)"));
+        }
+        state.select_fresher(v)?
+    };
+    Ok(Box::new(move |n: &ParsedNode| ids.contains(&n.unique_id)))
 }
 
 /// A model version is also selected as `<model>_v<v>` and by the last two
