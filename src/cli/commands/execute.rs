@@ -295,27 +295,7 @@ fn execute(
         .collect();
     let started = Instant::now();
     let printer = session.printer.clone();
-    let stat_line = crate::cli::session::found_stats(&p.parsed);
-    printer.event(
-        &Event::new(
-            "MainReportVersion",
-            "A001",
-            LogLevel::Info,
-            &format!("Running with rdbt={}", env!("CARGO_PKG_VERSION")),
-        )
-        .data(json!({"version": env!("CARGO_PKG_VERSION")}))
-        .clocked(),
-    );
-    printer.event(
-        &Event::new(
-            "FoundStats",
-            "W006",
-            LogLevel::Info,
-            &format!("Found {stat_line}"),
-        )
-        .data(json!({"stat_line": stat_line}))
-        .clocked(),
-    );
+    print_header(&printer, &crate::cli::session::found_stats(&p.parsed));
     if ids.is_empty() {
         printer.event(
             &Event::new(
@@ -360,64 +340,10 @@ fn execute(
             access,
         ))
         .map_err(|d| session.fail(d))?;
-    if args.dry_run || limit.is_some() {
-        super::dry_run::require_dry_run(session, adapter.as_ref())?;
-        let models: Vec<String> = ids.iter().cloned().collect();
-        crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &models)
-            .map_err(|d| session.report(d))?;
-        let estimate = runtime.block_on(super::dry_run::estimate(
-            adapter.as_ref(),
-            &p.parsed,
-            &models,
-        ));
-        super::dry_run::print(&printer, &estimate)?;
-        if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
-            return Err(session.fail(d));
-        }
-        if args.dry_run {
-            return Ok(if estimate.invalid() > 0 {
-                EXIT_FAILURE
-            } else {
-                EXIT_OK
-            });
-        }
+    if let Some(exit) = dry_run_gate(session, &runtime, &adapter, &mut p, &ids, args, limit)? {
+        return Ok(exit);
     }
-    // Sources the warehouse cannot read in place are staged: only those
-    // the selected nodes read.
-    if !adapter.capabilities().reads_sources_in_place {
-        let needed = super::sources::sources_read_by(&p.parsed, &ids);
-        let sources = super::sources::source_tables(settings, &p.parsed, Some(&needed))
-            .map_err(|d| session.fail(d))?;
-        let report = |line: String| printer.info(&line);
-        runtime
-            .block_on(adapter.stage_sources(&sources, &super::sources::land(settings), &report))
-            .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
-    }
-    // Templates compiled by the static analysis may query the warehouse.
-    let _ = p
-        .compiler
-        .world
-        .warehouse
-        .set(crate::run::bridge(&adapter, runtime.handle().clone()));
-    let analyzed: Vec<String> = ids
-        .iter()
-        .filter(|id| {
-            p.parsed.nodes.get(*id).is_some_and(|n| {
-                matches!(
-                    n.resource_type,
-                    ResourceType::Model | ResourceType::Snapshot | ResourceType::Test
-                )
-            })
-        })
-        .cloned()
-        .collect();
-    crate::compile::static_analysis::analyze(
-        &p.compiler,
-        &mut p.parsed,
-        &analyzed,
-        session.static_analysis,
-    )
-    .map_err(|d| session.report(d))?;
+    prepare(session, &runtime, &adapter, &mut p, &ids)?;
     session.write_manifest(&p)?;
     let invocation_id = p.compiler.world.invocation_id.clone();
     let options = RunOptions {
@@ -479,6 +405,115 @@ fn execute(
             .iter()
             .any(|r| r.message.as_deref() == Some("not run: the run was interrupted"));
     Ok(if failed { EXIT_FAILURE } else { EXIT_OK })
+}
+
+/// The run's first lines, as dbt's: the version and what the project holds.
+fn print_header(printer: &crate::cli::printer::Printer, stat_line: &str) {
+    printer.event(
+        &Event::new(
+            "MainReportVersion",
+            "A001",
+            LogLevel::Info,
+            &format!("Running with rdbt={}", env!("CARGO_PKG_VERSION")),
+        )
+        .data(json!({"version": env!("CARGO_PKG_VERSION")}))
+        .clocked(),
+    );
+    printer.event(
+        &Event::new(
+            "FoundStats",
+            "W006",
+            LogLevel::Info,
+            &format!("Found {stat_line}"),
+        )
+        .data(json!({"stat_line": stat_line}))
+        .clocked(),
+    );
+}
+
+/// `--dry-run` and `--max-bytes`: estimates what the selected models would
+/// read; `Some(exit code)` when the command ends here (a dry run, or a
+/// refusal over the limit is an error).
+fn dry_run_gate(
+    session: &Session,
+    runtime: &tokio::runtime::Runtime,
+    adapter: &Arc<dyn crate::adapters::Adapter>,
+    p: &mut crate::cli::session::Parsed,
+    ids: &BTreeSet<String>,
+    args: &RunArgs,
+    limit: Option<u64>,
+) -> Result<Option<u8>, Failure> {
+    if args.dry_run || limit.is_some() {
+        super::dry_run::require_dry_run(session, adapter.as_ref())?;
+        let models: Vec<String> = ids.iter().cloned().collect();
+        crate::compile::compile_nodes(&p.compiler, &mut p.parsed, &models)
+            .map_err(|d| session.report(d))?;
+        let estimate = runtime.block_on(super::dry_run::estimate(
+            adapter.as_ref(),
+            &p.parsed,
+            &models,
+        ));
+        super::dry_run::print(&session.printer, &estimate)?;
+        if let Some(d) = limit.and_then(|l| super::dry_run::over_limit(&estimate, l)) {
+            return Err(session.fail(d));
+        }
+        if args.dry_run {
+            return Ok(Some(if estimate.invalid() > 0 {
+                EXIT_FAILURE
+            } else {
+                EXIT_OK
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Before the run: stages the sources the warehouse cannot read in place
+/// (only those the selected nodes read), lets templates query the
+/// warehouse, and runs the static analysis of the selected nodes.
+fn prepare(
+    session: &Session,
+    runtime: &tokio::runtime::Runtime,
+    adapter: &Arc<dyn crate::adapters::Adapter>,
+    p: &mut crate::cli::session::Parsed,
+    ids: &BTreeSet<String>,
+) -> Result<(), Failure> {
+    let settings = &session.settings;
+    if !adapter.capabilities().reads_sources_in_place {
+        let needed = super::sources::sources_read_by(&p.parsed, &ids);
+        let sources = super::sources::source_tables(settings, &p.parsed, Some(&needed))
+            .map_err(|d| session.fail(d))?;
+        let report = |line: String| session.printer.info(&line);
+        runtime
+            .block_on(adapter.stage_sources(&sources, &super::sources::land(settings), &report))
+            .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
+    }
+    // Templates compiled by the static analysis may query the warehouse.
+    let _ = p
+        .compiler
+        .world
+        .warehouse
+        .set(crate::run::bridge(&adapter, runtime.handle().clone()));
+    let analyzed: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            p.parsed.nodes.get(*id).is_some_and(|n| {
+                matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Snapshot | ResourceType::Test
+                )
+            })
+        })
+        .cloned()
+        .collect();
+    crate::compile::static_analysis::analyze(
+        &p.compiler,
+        &mut p.parsed,
+        &analyzed,
+        session.static_analysis,
+    )
+    .map_err(|d| session.report(d))?;
+    Ok(())
 }
 
 /// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed
