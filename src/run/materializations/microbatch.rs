@@ -57,7 +57,9 @@ fn batches(
     out
 }
 
-pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
+/// The model's `event_time`, `batch_size` and `begin`, each checked (the
+/// parse checks them too; a config set while compiling is checked here).
+fn settings(run: &NodeRun<'_>) -> Result<(String, BatchSize, NaiveDateTime), Failed> {
     let node = run.node;
     let config = &run.config;
     let event_time = config.event_time.clone().ok_or_else(|| {
@@ -98,6 +100,13 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
                 node.name
             ))
         })?;
+    Ok((event_time, size, begin))
+}
+
+pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
+    let node = run.node;
+    let config = &run.config;
+    let (event_time, size, begin) = settings(run)?;
     let incremental = !run.full_refresh() && run.existing().await? == Some(RelationKind::Table);
     let batches = batches(run, size, begin, incremental);
     super::hooks(run, "pre-hook", &config.pre_hook).await?;
