@@ -238,11 +238,20 @@ pub async fn execute(
     let hook_error = run_project_hooks(&shared, "on-run-end", &on_run_end)
         .await
         .err();
-    // Whatever never started is reported, so run_results.json is complete.
+    report_unstarted(ids, &mut results, shared.cancelled.load(Ordering::SeqCst));
+    RunOutput {
+        results,
+        hook_error,
+    }
+}
+
+/// Reports every node that never started, so run_results.json is complete:
+/// interrupted, skipped after a failure, or (a bug) never ready.
+fn report_unstarted(ids: &BTreeSet<String>, results: &mut Vec<NodeResult>, cancelled: bool) {
     let done: BTreeSet<String> = results.iter().map(|r| r.unique_id.clone()).collect();
     let any_failed = results.iter().any(|r| r.status.is_failure());
     for id in ids.iter().filter(|id| !done.contains(*id)) {
-        if shared.cancelled.load(Ordering::SeqCst) {
+        if cancelled {
             results.push(NodeResult::skipped(id, "not run: the run was interrupted"));
         } else if any_failed {
             results.push(NodeResult::skipped(
@@ -256,10 +265,6 @@ pub async fn execute(
                 RunError::Internal("never became ready to run (a cycle in the run plan)".into()),
             ));
         }
-    }
-    RunOutput {
-        results,
-        hook_error,
     }
 }
 
