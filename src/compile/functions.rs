@@ -542,51 +542,7 @@ impl Object for Adapter {
         let scope = current_scope(state)?;
         let dialect = scope.dialect();
         match method {
-            "dispatch" => {
-                let (positional, kwargs) = split_kwargs(args);
-                let name = positional.first().and_then(Value::as_str).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::MissingArgument,
-                        "adapter.dispatch() needs a macro name",
-                    )
-                })?;
-                let namespace = positional
-                    .get(1)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .or_else(|| {
-                        kwargs
-                            .as_ref()
-                            .and_then(|k| k.get::<Option<String>>("macro_namespace").ok().flatten())
-                    });
-                // dbt's older form: dispatch(name, packages=[...]).
-                let packages: Option<Vec<String>> = kwargs
-                    .as_ref()
-                    .and_then(|k| k.get::<Option<Value>>("packages").ok().flatten())
-                    .and_then(|v| {
-                        v.try_iter()
-                            .ok()
-                            .map(|it| it.filter_map(|p| p.as_str().map(str::to_string)).collect())
-                    });
-                let calling_package = scope.node.package.clone();
-                let found = match packages {
-                    Some(order) => scope.world.dispatch_in(name, &order),
-                    None => scope
-                        .world
-                        .dispatch(name, namespace.as_deref(), &calling_package),
-                };
-                match found {
-                    Some(info) => Ok(Value::from_object(MacroFn::new(info.clone()))),
-                    None => Err(tagged_error(
-                        codes::MISSING_MACRO,
-                        &format!(
-                            "adapter.dispatch found no `{}__{name}` or `default__{name}` macro",
-                            dialect.adapter_type()
-                        ),
-                        "define one of them, or add the package that provides it to `dispatch:` in the project file",
-                    )),
-                }
-            }
+            "dispatch" => adapter_dispatch(&scope, args),
             "quote" => Ok(Value::from(dialect.quote_identifier(
                 &args.first().map(Value::to_string).unwrap_or_default(),
             ))),
@@ -610,91 +566,9 @@ impl Object for Adapter {
                 }
                 Ok(Value::from(""))
             }
-            "get_missing_columns" => {
-                // Columns of the first relation that the second lacks.
-                let from = columns_of(&scope, args.first());
-                let to = columns_of(&scope, args.get(1));
-                let to_names: Vec<String> = to
-                    .try_iter()
-                    .map(|it| {
-                        it.filter_map(|c| {
-                            c.get_attr("name")
-                                .ok()
-                                .map(|n| n.to_string().to_lowercase())
-                        })
-                        .collect()
-                    })
-                    .unwrap_or_default();
-                Ok(Value::from(
-                    from.try_iter()
-                        .map(|it| {
-                            it.filter(|c| {
-                                c.get_attr("name").ok().is_some_and(|n| {
-                                    !to_names.contains(&n.to_string().to_lowercase())
-                                })
-                            })
-                            .collect::<Vec<_>>()
-                        })
-                        .unwrap_or_default(),
-                ))
-            }
-            "list_relations_without_caching" => {
-                let (Some(wh), Some(schema)) = (
-                    warehouse(&scope),
-                    args.first().and_then(|r| {
-                        r.get_attr("schema")
-                            .ok()
-                            .filter(|s| !s.is_undefined() && !s.is_none())
-                            .map(|s| s.to_string())
-                    }),
-                ) else {
-                    return Ok(Value::from(Vec::<Value>::new()));
-                };
-                let list = wh.list_relations(&schema).map_err(|e| {
-                    tagged_error(
-                        codes::JINJA_RUNTIME,
-                        &format!("adapter.list_relations_without_caching failed: {e}"),
-                        "check the schema",
-                    )
-                })?;
-                Ok(Value::from(
-                    list.into_iter()
-                        .map(|(identifier, kind)| {
-                            Value::from_object(Relation {
-                                database: Some(scope.world.target_database.clone()),
-                                schema: Some(schema.clone()),
-                                identifier,
-                                relation_type: kind.to_string(),
-                                dialect: scope.dialect(),
-                            })
-                        })
-                        .collect::<Vec<_>>(),
-                ))
-            }
-            "list_schemas" | "check_schema_exists" => {
-                let Some(wh) = warehouse(&scope) else {
-                    return Ok(if method == "list_schemas" {
-                        Value::from(Vec::<Value>::new())
-                    } else {
-                        Value::from(false)
-                    });
-                };
-                let schemas = wh.list_schemas().map_err(|e| {
-                    tagged_error(
-                        codes::JINJA_RUNTIME,
-                        &format!("adapter.{method} failed: {e}"),
-                        "check the target's credentials and project",
-                    )
-                })?;
-                if method == "list_schemas" {
-                    return Ok(Value::from(schemas));
-                }
-                // check_schema_exists(database, schema)
-                let wanted = args.get(1).or(args.first()).map(Value::to_string);
-                Ok(Value::from(wanted.is_some_and(|w| {
-                    schemas.iter().any(|s| s.eq_ignore_ascii_case(&w))
-                })))
-            }
+            "get_missing_columns" => missing_columns(&scope, args),
+            "list_relations_without_caching" => list_relations(&scope, args),
+            "list_schemas" | "check_schema_exists" => schemas_call(&scope, method, args),
             "already_exists" => {
                 let (schema, name) = (args.first(), args.get(1));
                 Ok(Value::from(match (warehouse(&scope), schema, name) {
@@ -708,38 +582,7 @@ impl Object for Adapter {
                 &scope,
                 &args.first().map(Value::to_string).unwrap_or_default(),
             ),
-            "rename_relation" if scope.execute => {
-                let Some(wh) = warehouse(&scope) else {
-                    return Ok(Value::from(""));
-                };
-                let (Some((schema, from)), Some((to_schema, to))) = (
-                    args.first().and_then(relation_parts),
-                    args.get(1).and_then(relation_parts),
-                ) else {
-                    return Err(tagged_error(
-                        codes::JINJA_RUNTIME,
-                        "adapter.rename_relation needs two relations with a schema and a name (the first one may not exist: adapter.get_relation gives none then)",
-                        "pass adapter.get_relation(...) of an existing relation and api.Relation.create(schema=..., identifier=...)",
-                    ));
-                };
-                if !to_schema.eq_ignore_ascii_case(&schema) {
-                    return Err(tagged_error(
-                        codes::JINJA_RUNTIME,
-                        &format!(
-                            "adapter.rename_relation: {schema}.{from} cannot move to another schema ({to_schema})"
-                        ),
-                        "rename within one schema, or create the relation in the other schema",
-                    ));
-                }
-                wh.rename_relation(&schema, &from, &to).map_err(|e| {
-                    tagged_error(
-                        codes::JINJA_RUNTIME,
-                        &format!("adapter.rename_relation failed: {e}"),
-                        "check both relations",
-                    )
-                })?;
-                Ok(Value::from(""))
-            }
+            "rename_relation" if scope.execute => rename_call(&scope, args),
             // Schemas appear when written to and there are no transactions:
             // these are true no-ops on the embedded warehouse.
             "create_schema" | "commit" | "expand_target_column_types" => Ok(Value::from("")),
@@ -928,6 +771,182 @@ fn relation_parts(v: &Value) -> Option<(String, String)> {
         .filter(|s| !s.is_undefined() && !s.is_none())?
         .to_string();
     Some((schema, ident))
+}
+
+/// `adapter.dispatch(name, macro_namespace=...)` (and the older
+/// `packages=[...]`): the macro that implements `name` on this warehouse.
+fn adapter_dispatch(scope: &NodeScope, args: &[Value]) -> Result<Value, Error> {
+    let dialect = scope.dialect();
+    let (positional, kwargs) = split_kwargs(args);
+    let name = positional.first().and_then(Value::as_str).ok_or_else(|| {
+        Error::new(
+            ErrorKind::MissingArgument,
+            "adapter.dispatch() needs a macro name",
+        )
+    })?;
+    let namespace = positional
+        .get(1)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            kwargs
+                .as_ref()
+                .and_then(|k| k.get::<Option<String>>("macro_namespace").ok().flatten())
+        });
+    // dbt's older form: dispatch(name, packages=[...]).
+    let packages: Option<Vec<String>> = kwargs
+        .as_ref()
+        .and_then(|k| k.get::<Option<Value>>("packages").ok().flatten())
+        .and_then(|v| {
+            v.try_iter()
+                .ok()
+                .map(|it| it.filter_map(|p| p.as_str().map(str::to_string)).collect())
+        });
+    let calling_package = scope.node.package.clone();
+    let found = match packages {
+        Some(order) => scope.world.dispatch_in(name, &order),
+        None => scope
+            .world
+            .dispatch(name, namespace.as_deref(), &calling_package),
+    };
+    match found {
+        Some(info) => Ok(Value::from_object(MacroFn::new(info.clone()))),
+        None => Err(tagged_error(
+            codes::MISSING_MACRO,
+            &format!(
+                "adapter.dispatch found no `{}__{name}` or `default__{name}` macro",
+                dialect.adapter_type()
+            ),
+            "define one of them, or add the package that provides it to `dispatch:` in the project file",
+        )),
+    }
+}
+
+/// `adapter.get_missing_columns(from, to)`: columns of `from` that `to`
+/// lacks (by name, any case).
+fn missing_columns(scope: &NodeScope, args: &[Value]) -> Result<Value, Error> {
+    // Columns of the first relation that the second lacks.
+    let from = columns_of(scope, args.first());
+    let to = columns_of(scope, args.get(1));
+    let to_names: Vec<String> = to
+        .try_iter()
+        .map(|it| {
+            it.filter_map(|c| {
+                c.get_attr("name")
+                    .ok()
+                    .map(|n| n.to_string().to_lowercase())
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    Ok(Value::from(
+        from.try_iter()
+            .map(|it| {
+                it.filter(|c| {
+                    c.get_attr("name")
+                        .ok()
+                        .is_some_and(|n| !to_names.contains(&n.to_string().to_lowercase()))
+                })
+                .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+    ))
+}
+
+/// `adapter.list_relations_without_caching(schema_relation)`.
+fn list_relations(scope: &NodeScope, args: &[Value]) -> Result<Value, Error> {
+    let (Some(wh), Some(schema)) = (
+        warehouse(scope),
+        args.first().and_then(|r| {
+            r.get_attr("schema")
+                .ok()
+                .filter(|s| !s.is_undefined() && !s.is_none())
+                .map(|s| s.to_string())
+        }),
+    ) else {
+        return Ok(Value::from(Vec::<Value>::new()));
+    };
+    let list = wh.list_relations(&schema).map_err(|e| {
+        tagged_error(
+            codes::JINJA_RUNTIME,
+            &format!("adapter.list_relations_without_caching failed: {e}"),
+            "check the schema",
+        )
+    })?;
+    Ok(Value::from(
+        list.into_iter()
+            .map(|(identifier, kind)| {
+                Value::from_object(Relation {
+                    database: Some(scope.world.target_database.clone()),
+                    schema: Some(schema.clone()),
+                    identifier,
+                    relation_type: kind.to_string(),
+                    dialect: scope.dialect(),
+                })
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `adapter.list_schemas(database)` and
+/// `adapter.check_schema_exists(database, schema)`.
+fn schemas_call(scope: &NodeScope, method: &str, args: &[Value]) -> Result<Value, Error> {
+    let Some(wh) = warehouse(scope) else {
+        return Ok(if method == "list_schemas" {
+            Value::from(Vec::<Value>::new())
+        } else {
+            Value::from(false)
+        });
+    };
+    let schemas = wh.list_schemas().map_err(|e| {
+        tagged_error(
+            codes::JINJA_RUNTIME,
+            &format!("adapter.{method} failed: {e}"),
+            "check the target's credentials and project",
+        )
+    })?;
+    if method == "list_schemas" {
+        return Ok(Value::from(schemas));
+    }
+    // check_schema_exists(database, schema)
+    let wanted = args.get(1).or(args.first()).map(Value::to_string);
+    Ok(Value::from(wanted.is_some_and(|w| {
+        schemas.iter().any(|s| s.eq_ignore_ascii_case(&w))
+    })))
+}
+
+/// `adapter.rename_relation(from, to)`, within one schema.
+fn rename_call(scope: &NodeScope, args: &[Value]) -> Result<Value, Error> {
+    let Some(wh) = warehouse(scope) else {
+        return Ok(Value::from(""));
+    };
+    let (Some((schema, from)), Some((to_schema, to))) = (
+        args.first().and_then(relation_parts),
+        args.get(1).and_then(relation_parts),
+    ) else {
+        return Err(tagged_error(
+            codes::JINJA_RUNTIME,
+            "adapter.rename_relation needs two relations with a schema and a name (the first one may not exist: adapter.get_relation gives none then)",
+            "pass adapter.get_relation(...) of an existing relation and api.Relation.create(schema=..., identifier=...)",
+        ));
+    };
+    if !to_schema.eq_ignore_ascii_case(&schema) {
+        return Err(tagged_error(
+            codes::JINJA_RUNTIME,
+            &format!(
+                "adapter.rename_relation: {schema}.{from} cannot move to another schema ({to_schema})"
+            ),
+            "rename within one schema, or create the relation in the other schema",
+        ));
+    }
+    wh.rename_relation(&schema, &from, &to).map_err(|e| {
+        tagged_error(
+            codes::JINJA_RUNTIME,
+            &format!("adapter.rename_relation failed: {e}"),
+            "check both relations",
+        )
+    })?;
+    Ok(Value::from(""))
 }
 
 /// The warehouse templates may consult now: none while parsing without one
