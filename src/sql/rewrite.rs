@@ -935,6 +935,50 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
                 right: Box::new(nested(a[1].clone())),
             })
         }
+        "UNNEST" | "STARTS_WITH" | "ENDS_WITH" | "COALESCE" | "NULLIF" => return Ok(()),
+        _ => {
+            let c = BqCall {
+                name: name.as_str(),
+                f: &f,
+                args: &args,
+                expr,
+                safe_flag: &safe_flag,
+                need: &need,
+            };
+            match bigquery_date_function(&c)? {
+                Some(new) => new,
+                None => match bigquery_text_function(&c)? {
+                    Some(new) => new,
+                    None => return Ok(()),
+                },
+            }
+        }
+    };
+    *expr = new;
+    Ok(())
+}
+
+/// A BigQuery function call being translated: its upper-case name, the
+/// call, its plain arguments, and `need(n..=m)` (the arguments, or an error
+/// saying how many the function takes).
+struct BqCall<'a> {
+    name: &'a str,
+    f: &'a Function,
+    args: &'a Option<Vec<Expr>>,
+    expr: &'a Expr,
+    safe_flag: &'a Expr,
+    need: &'a dyn Fn(std::ops::RangeInclusive<usize>) -> Result<Vec<Expr>, TranslateError>,
+}
+
+/// Dates, datetimes and timestamps: construction, truncation, arithmetic,
+/// differences, `LAST_DAY`.
+fn bigquery_date_function(c: &BqCall<'_>) -> Result<Option<Expr>, TranslateError> {
+    let BqCall {
+        args, expr, need, ..
+    } = c;
+    let name = c.name.to_string();
+    let safe_flag = c.safe_flag.clone();
+    Ok(Some(match c.name {
         "DATE" => {
             let a = need(1..=3)?;
             match a.len() {
@@ -1051,6 +1095,16 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             };
             call("bq_last_day", vec![a[0].clone(), string(&part)])
         }
+        _ => return Ok(None),
+    }))
+}
+
+/// Formatting and parsing times, generated arrays, JSON paths, regular
+/// expressions, `SPLIT`, `FORMAT`, `STRING_AGG`.
+fn bigquery_text_function(c: &BqCall<'_>) -> Result<Option<Expr>, TranslateError> {
+    let BqCall { f, expr, need, .. } = c;
+    let safe_flag = c.safe_flag.clone();
+    Ok(Some(match c.name {
         "FORMAT_DATE" | "FORMAT_DATETIME" | "FORMAT_TIMESTAMP" => {
             let a = need(2..=3)?;
             // FORMAT_TIMESTAMP(fmt, ts, zone) formats the wall time there.
@@ -1129,7 +1183,7 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
         }
         "FORMAT" => call("bq_format", need(1..=16)?),
         "STRING_AGG" => {
-            let mut f = f.clone();
+            let mut f = Function::clone(f);
             f.name = ObjectName::from(vec![Ident::new("string_agg")]);
             if let FunctionArguments::List(list) = &mut f.args
                 && list.args.len() == 1
@@ -1139,11 +1193,8 @@ fn bigquery_function(f: Function, expr: &mut Expr) -> Result<(), TranslateError>
             }
             Expr::Function(f)
         }
-        "UNNEST" | "STARTS_WITH" | "ENDS_WITH" | "COALESCE" | "NULLIF" => return Ok(()),
-        _ => return Ok(()),
-    };
-    *expr = new;
-    Ok(())
+        _ => return Ok(None),
+    }))
 }
 
 /// Functions whose `SAFE.` form rdbt can honour (they return NULL instead
