@@ -422,39 +422,27 @@ fn watermark_literal(kind: &PgKind, raw: &[u8]) -> Option<String> {
     })
 }
 
-/// Pulls `spec`'s relation into the land: in full, or the rows past the
-/// watermark.
-pub fn pull(
-    table: &str,
+/// The pulled relation as Postgres describes it: its SQL (a table or a
+/// query), the select list, the columns with the types they land as, and
+/// the incremental column's position.
+struct Described {
+    source: String,
+    select_list: String,
+    columns: Vec<(String, PgKind)>,
+    watermark_column: Option<usize>,
+}
+
+/// Describes what `pg` pulls, checking that the relation exists, that
+/// every column can be landed and that the keys are selected columns.
+async fn describe_relation(
+    client: &tokio_postgres::Client,
     pg: &PostgresSpec,
-    land: &TableLand,
-    runtime: &tokio::runtime::Handle,
-    progress: &dyn Progress,
-) -> Result<Stats, IngestError> {
-    let started = Instant::now();
-    let mut state: PullState = runtime
-        .block_on(land.read_state("pull.json"))?
-        .unwrap_or_default();
-    let number = state.pulls + 1;
-    let removed = runtime.block_on(land.recover("pull", number))?;
-    if removed > 0 {
-        progress.note(
-            table,
-            &format!("removed {removed} file(s) of an interrupted pull; pulling again"),
-        );
-    }
-    let url = pg
-        .url
-        .as_ref()
-        .map_err(|message| IngestError::config("ingest.postgres.url", message))?;
-    let client = runtime.block_on(connect(url))?;
-    runtime
-        .block_on(client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-        .map_err(|e| db_error("ingest.postgres.url", &e))?;
+) -> Result<Described, IngestError> {
     let source = match &pg.relation {
         Relation::Table(name) => {
-            let found: Option<u32> = runtime
-                .block_on(client.query_one("SELECT to_regclass($1)::oid", &[name]))
+            let found: Option<u32> = client
+                .query_one("SELECT to_regclass($1)::oid", &[name])
+                .await
                 .map_err(|e| db_error("ingest.postgres.table", &e))?
                 .get(0);
             if found.is_none() {
@@ -476,8 +464,9 @@ pub fn pull(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let described = runtime
-        .block_on(client.prepare(&format!("SELECT {select_list} FROM {source}")))
+    let described = client
+        .prepare(&format!("SELECT {select_list} FROM {source}"))
+        .await
         .map_err(|e| {
             let setting = if matches!(pg.relation, Relation::Query(_)) {
                 "ingest.postgres.query"
@@ -530,6 +519,68 @@ pub fn pull(
         }
         None => None,
     };
+    Ok(Described {
+        source,
+        select_list,
+        columns,
+        watermark_column,
+    })
+}
+
+/// The landed schema: the selected columns, then `_pulled_at`/`_deleted`.
+fn landed_schema(columns: &[(String, PgKind)], pg: &PostgresSpec) -> SchemaRef {
+    let mut fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, k)| Field::new(n, k.arrow_type(), true))
+        .collect();
+    if pg.pulled_at {
+        fields.push(Field::new(
+            "_pulled_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ));
+    }
+    if pg.deleted {
+        fields.push(Field::new("_deleted", DataType::Boolean, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Pulls `spec`'s relation into the land: in full, or the rows past the
+/// watermark.
+pub fn pull(
+    table: &str,
+    pg: &PostgresSpec,
+    land: &TableLand,
+    runtime: &tokio::runtime::Handle,
+    progress: &dyn Progress,
+) -> Result<Stats, IngestError> {
+    let started = Instant::now();
+    let mut state: PullState = runtime
+        .block_on(land.read_state("pull.json"))?
+        .unwrap_or_default();
+    let number = state.pulls + 1;
+    let removed = runtime.block_on(land.recover("pull", number))?;
+    if removed > 0 {
+        progress.note(
+            table,
+            &format!("removed {removed} file(s) of an interrupted pull; pulling again"),
+        );
+    }
+    let url = pg
+        .url
+        .as_ref()
+        .map_err(|message| IngestError::config("ingest.postgres.url", message))?;
+    let client = runtime.block_on(connect(url))?;
+    runtime
+        .block_on(client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        .map_err(|e| db_error("ingest.postgres.url", &e))?;
+    let Described {
+        source,
+        select_list,
+        columns,
+        watermark_column,
+    } = runtime.block_on(describe_relation(&client, pg))?;
     let filter = match (&pg.incremental_column, &state.watermark) {
         (Some(column), Some(literal)) => format!(" WHERE {} >= {literal}", quote_ident(column)),
         _ => String::new(),
@@ -556,22 +607,7 @@ pub fn pull(
         None,
     );
 
-    // The landed schema: the selected columns, then `_pulled_at`/`_deleted`.
-    let mut fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, k)| Field::new(n, k.arrow_type(), true))
-        .collect();
-    if pg.pulled_at {
-        fields.push(Field::new(
-            "_pulled_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            true,
-        ));
-    }
-    if pg.deleted {
-        fields.push(Field::new("_deleted", DataType::Boolean, true));
-    }
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let schema = landed_schema(&columns, pg);
     let hour = pulled_at.div_euclid(3_600_000_000);
     let file = format!(
         "{}/{}/{}",
