@@ -589,23 +589,11 @@ pub fn pull(
         .block_on(client.query_one("SELECT (extract(epoch FROM now()) * 1000000)::int8", &[]))
         .map_err(|e| db_error("ingest.postgres.url", &e))?
         .get(0);
-    progress.started(
-        table,
-        &format!(
-            "postgres {source} ({}){}",
-            if filter.is_empty() {
-                "full pull"
-            } else {
-                "rows since the watermark"
-            },
-            if filter.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", state.watermark.clone().unwrap_or_default())
-            }
-        ),
-        None,
-    );
+    let what = match (&filter.is_empty(), &state.watermark) {
+        (false, Some(mark)) => format!("postgres {source} (rows since the watermark) {mark}"),
+        _ => format!("postgres {source} (full pull)"),
+    };
+    progress.started(table, &what, None);
 
     let schema = landed_schema(&columns, pg);
     let hour = pulled_at.div_euclid(3_600_000_000);
@@ -677,22 +665,7 @@ pub fn pull(
         let gone = runtime.block_on(deleted_keys(&client, land, pg, &columns, &source))?;
         if let Some(tombstones) = gone {
             let n = tombstones.num_rows();
-            let mut arrays: Vec<ArrayRef> = Vec::new();
-            for field in schema.fields() {
-                match tombstones.column_by_name(field.name()) {
-                    Some(a) => arrays.push(a.clone()),
-                    None if field.name() == "_pulled_at" => {
-                        arrays.extend(extra(n, true).into_iter().take(1))
-                    }
-                    None if field.name() == "_deleted" => {
-                        arrays.push(Arc::new(BooleanArray::from(vec![true; n])))
-                    }
-                    None => arrays.push(datafusion::arrow::array::new_null_array(
-                        field.data_type(),
-                        n,
-                    )),
-                }
-            }
+            let arrays = tombstone_columns(&schema, &tombstones, pulled_at);
             if n > 0 {
                 writer.send(
                     RecordBatch::try_new(schema.clone(), arrays)
@@ -719,6 +692,26 @@ pub fn pull(
     stats.tick(started);
     progress.finished(table, &stats);
     Ok(stats)
+}
+
+/// The columns of deleted rows' tombstones in the landed schema: their
+/// keys, `_pulled_at` of this pull, `_deleted = true`, nulls elsewhere.
+fn tombstone_columns(schema: &Schema, tombstones: &RecordBatch, pulled_at: i64) -> Vec<ArrayRef> {
+    let n = tombstones.num_rows();
+    schema
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            match tombstones.column_by_name(field.name()) {
+                Some(a) => a.clone(),
+                None if field.name() == "_pulled_at" => Arc::new(
+                    TimestampMicrosecondArray::from(vec![pulled_at; n]).with_timezone("UTC"),
+                ),
+                None if field.name() == "_deleted" => Arc::new(BooleanArray::from(vec![true; n])),
+                None => datafusion::arrow::array::new_null_array(field.data_type(), n),
+            }
+        })
+        .collect()
 }
 
 /// Fault injection for the crash test: `RDBT_FAULT_PULL_DELAY_MS` slows
