@@ -290,47 +290,14 @@ impl VisitorMut for Rewriter {
 /// chains (keys a later relation brings, a `*` with options) are left as
 /// they are.
 fn full_join_using(select: &mut Select) {
-    use sqlparser::ast::{
-        ExcludeSelectItem, JoinConstraint, JoinOperator, ReplaceSelectElement, ReplaceSelectItem,
-        SelectItemQualifiedWildcardKind, WildcardAdditionalOptions,
-    };
+    use sqlparser::ast::{JoinConstraint, JoinOperator, WildcardAdditionalOptions};
     let [from] = select.from.as_mut_slice() else {
         return;
     };
-    #[derive(Clone, Copy, PartialEq)]
-    enum Kind {
-        /// The merged key stays the left side's.
-        KeepLeft,
-        /// The merged key is the first non-NULL of the left and the right.
-        Coalesce,
-    }
-    // Each join's kind and keys; any other join leaves the chain alone.
-    let mut steps: Vec<(Kind, Vec<Ident>)> = Vec::with_capacity(from.joins.len());
-    for join in &from.joins {
-        let (kind, constraint) = match &join.join_operator {
-            JoinOperator::Join(c) | JoinOperator::Inner(c) => (Kind::KeepLeft, c),
-            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (Kind::KeepLeft, c),
-            JoinOperator::Right(c) | JoinOperator::RightOuter(c) | JoinOperator::FullOuter(c) => {
-                (Kind::Coalesce, c)
-            }
-            _ => return,
-        };
-        let JoinConstraint::Using(columns) = constraint else {
-            return;
-        };
-        let keys: Option<Vec<Ident>> = columns
-            .iter()
-            .map(|c| match c.0.as_slice() {
-                [part] => part.as_ident().cloned(),
-                _ => None,
-            })
-            .collect();
-        match keys {
-            Some(keys) if !keys.is_empty() => steps.push((kind, keys)),
-            _ => return,
-        }
-    }
-    if !steps.iter().any(|(kind, _)| *kind == Kind::Coalesce) {
+    let Some(steps) = using_steps(from) else {
+        return;
+    };
+    if !steps.iter().any(|(kind, _)| *kind == UsingKind::Coalesce) {
         return;
     }
     let same = |a: &Ident, b: &Ident| a.value.eq_ignore_ascii_case(&b.value);
@@ -341,26 +308,7 @@ fn full_join_using(select: &mut Select) {
     {
         return;
     }
-    // How each relation's columns are qualified: its alias, else its name.
-    let qualifier = |t: &TableFactor| -> Option<Vec<Ident>> {
-        match t {
-            TableFactor::Table { alias: Some(a), .. }
-            | TableFactor::Derived { alias: Some(a), .. } => Some(vec![a.name.clone()]),
-            TableFactor::Table {
-                name, alias: None, ..
-            } => name
-                .0
-                .iter()
-                .map(|p| p.as_ident().cloned())
-                .collect::<Option<Vec<_>>>(),
-            _ => None,
-        }
-    };
-    let Some(qualifiers) = std::iter::once(&from.relation)
-        .chain(from.joins.iter().map(|j| &j.relation))
-        .map(qualifier)
-        .collect::<Option<Vec<_>>>()
-    else {
+    let Some(qualifiers) = relation_qualifiers(from) else {
         return;
     };
     // A `*` with options of its own is left alone (and so is the join).
@@ -399,7 +347,7 @@ fn full_join_using(select: &mut Select) {
                     right: Box::new(condition),
                 },
             });
-            if *kind == Kind::Coalesce {
+            if *kind == UsingKind::Coalesce {
                 let mut args = match &*left {
                     Expr::Function(f) if function_name(f).1 == "COALESCE" => {
                         plain_args(f).unwrap_or_default()
@@ -443,44 +391,7 @@ fn full_join_using(select: &mut Select) {
     for item in std::mem::take(&mut select.projection) {
         match item {
             SelectItem::Wildcard(_) => {
-                let wildcard = |q: &[Ident], options| {
-                    SelectItem::QualifiedWildcard(
-                        SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(q.to_vec())),
-                        options,
-                    )
-                };
-                projection.push(wildcard(
-                    &qualifiers[0],
-                    WildcardAdditionalOptions {
-                        opt_replace: Some(ReplaceSelectItem {
-                            items: merged
-                                .iter()
-                                .map(|(k, e)| {
-                                    Box::new(ReplaceSelectElement {
-                                        expr: e.clone(),
-                                        column_name: k.clone(),
-                                        as_keyword: true,
-                                    })
-                                })
-                                .collect(),
-                        }),
-                        ..Default::default()
-                    },
-                ));
-                for (q, (_, keys)) in qualifiers[1..].iter().zip(&steps) {
-                    let exclude = ExcludeSelectItem::Multiple(
-                        keys.iter()
-                            .map(|k| ObjectName::from(vec![k.clone()]))
-                            .collect(),
-                    );
-                    projection.push(wildcard(
-                        q,
-                        WildcardAdditionalOptions {
-                            opt_exclude: Some(exclude),
-                            ..Default::default()
-                        },
-                    ));
-                }
+                projection.extend(expanded_wildcard(&qualifiers, &merged, &steps));
             }
             SelectItem::UnnamedExpr(Expr::Identifier(i)) if merged_key(&i).is_some() => {
                 let expr = merged_key(&i).unwrap_or(Expr::Identifier(i.clone()));
@@ -509,6 +420,125 @@ fn full_join_using(select: &mut Select) {
             bare_keys(e);
         }
     }
+}
+
+/// How a `USING` join exposes its keys.
+#[derive(Clone, Copy, PartialEq)]
+enum UsingKind {
+    /// The merged key stays the left side's.
+    KeepLeft,
+    /// The merged key is the first non-NULL of the left and the right.
+    Coalesce,
+}
+
+/// Each join's kind and `USING` keys; `None` when a join is of another kind
+/// or constraint (the chain is then left alone).
+fn using_steps(from: &sqlparser::ast::TableWithJoins) -> Option<Vec<(UsingKind, Vec<Ident>)>> {
+    use sqlparser::ast::{JoinConstraint, JoinOperator};
+    // Each join's kind and keys; any other join leaves the chain alone.
+    let mut steps: Vec<(UsingKind, Vec<Ident>)> = Vec::with_capacity(from.joins.len());
+    for join in &from.joins {
+        let (kind, constraint) = match &join.join_operator {
+            JoinOperator::Join(c) | JoinOperator::Inner(c) => (UsingKind::KeepLeft, c),
+            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (UsingKind::KeepLeft, c),
+            JoinOperator::Right(c) | JoinOperator::RightOuter(c) | JoinOperator::FullOuter(c) => {
+                (UsingKind::Coalesce, c)
+            }
+            _ => return None,
+        };
+        let JoinConstraint::Using(columns) = constraint else {
+            return None;
+        };
+        let keys: Option<Vec<Ident>> = columns
+            .iter()
+            .map(|c| match c.0.as_slice() {
+                [part] => part.as_ident().cloned(),
+                _ => None,
+            })
+            .collect();
+        match keys {
+            Some(keys) if !keys.is_empty() => steps.push((kind, keys)),
+            _ => return None,
+        }
+    }
+    Some(steps)
+}
+
+/// How each relation of `from` qualifies its columns: its alias, else its
+/// name; `None` when one has neither.
+fn relation_qualifiers(from: &sqlparser::ast::TableWithJoins) -> Option<Vec<Vec<Ident>>> {
+    let qualifier = |t: &TableFactor| -> Option<Vec<Ident>> {
+        match t {
+            TableFactor::Table { alias: Some(a), .. }
+            | TableFactor::Derived { alias: Some(a), .. } => Some(vec![a.name.clone()]),
+            TableFactor::Table {
+                name, alias: None, ..
+            } => name
+                .0
+                .iter()
+                .map(|p| p.as_ident().cloned())
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        }
+    };
+    std::iter::once(&from.relation)
+        .chain(from.joins.iter().map(|j| &j.relation))
+        .map(qualifier)
+        .collect()
+}
+
+/// `*` over a `USING` chain as DuckDB lists it: the first relation's
+/// columns with each key merged in its place, then every other relation's
+/// columns without the keys it was joined on.
+fn expanded_wildcard(
+    qualifiers: &[Vec<Ident>],
+    merged: &[(Ident, Expr)],
+    steps: &[(UsingKind, Vec<Ident>)],
+) -> Vec<SelectItem> {
+    use sqlparser::ast::{
+        ExcludeSelectItem, ReplaceSelectElement, ReplaceSelectItem,
+        SelectItemQualifiedWildcardKind, WildcardAdditionalOptions,
+    };
+    let mut projection = Vec::with_capacity(qualifiers.len());
+    let wildcard = |q: &[Ident], options| {
+        SelectItem::QualifiedWildcard(
+            SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(q.to_vec())),
+            options,
+        )
+    };
+    projection.push(wildcard(
+        &qualifiers[0],
+        WildcardAdditionalOptions {
+            opt_replace: Some(ReplaceSelectItem {
+                items: merged
+                    .iter()
+                    .map(|(k, e)| {
+                        Box::new(ReplaceSelectElement {
+                            expr: e.clone(),
+                            column_name: k.clone(),
+                            as_keyword: true,
+                        })
+                    })
+                    .collect(),
+            }),
+            ..Default::default()
+        },
+    ));
+    for (q, (_, keys)) in qualifiers[1..].iter().zip(steps) {
+        let exclude = ExcludeSelectItem::Multiple(
+            keys.iter()
+                .map(|k| ObjectName::from(vec![k.clone()]))
+                .collect(),
+        );
+        projection.push(wildcard(
+            q,
+            WildcardAdditionalOptions {
+                opt_exclude: Some(exclude),
+                ..Default::default()
+            },
+        ));
+    }
+    projection
 }
 
 /// `` `project.dataset.table` `` is one quoted identifier in BigQuery; the
