@@ -1326,162 +1326,163 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
             Ok(())
         }
         Expr::Function(f) => {
-            let (_, name) = function_name(f);
-            let new = match name.as_str() {
-                "STRING_SPLIT" | "STR_SPLIT" => renamed(f, "string_to_array"),
-                // DuckDB's part functions (`dayofyear(d)`) and parts
-                // (`date_part('dayofyear', d)`) in DataFusion's names.
-                "DAYOFYEAR" | "DAYOFWEEK" | "DAYOFMONTH" | "ISODOW" | "WEEKDAY" | "WEEKOFYEAR"
-                | "ISOYEAR" | "YEAR" | "MONTH" | "DAY" | "HOUR" | "MINUTE" | "SECOND"
-                | "QUARTER" | "WEEK" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
-                        return Ok(());
-                    };
-                    let part = duckdb_part(&name.to_ascii_lowercase());
-                    call("date_part", vec![string(&part), a[0].clone()])
-                }
-                "DATE_PART" | "DATEPART" | "EXTRACT" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
-                        return Ok(());
-                    };
-                    let Expr::Value(ValueWithSpan {
-                        value: Value::SingleQuotedString(part),
-                        ..
-                    }) = &a[0]
-                    else {
-                        return Ok(());
-                    };
-                    let mapped = duckdb_part(&part.to_ascii_lowercase());
-                    if mapped == part.to_ascii_lowercase() {
-                        return Ok(());
-                    }
-                    call("date_part", vec![string(&mapped), a[1].clone()])
-                }
-                // `date_add(d, interval)`: DuckDB adds an interval to a date
-                // or timestamp.
-                "DATE_ADD" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
-                        return Ok(());
-                    };
-                    nested(Expr::BinaryOp {
-                        left: Box::new(a[0].clone()),
-                        op: BinaryOperator::Plus,
-                        right: Box::new(a[1].clone()),
-                    })
-                }
-                "DATE_SUB"
-                    if plain_args(f)
-                        .is_some_and(|a| a.len() == 2 && matches!(a[1], Expr::Interval(_))) =>
-                {
-                    let Some(a) = plain_args(f) else {
-                        return Ok(());
-                    };
-                    nested(Expr::BinaryOp {
-                        left: Box::new(a[0].clone()),
-                        op: BinaryOperator::Minus,
-                        right: Box::new(a[1].clone()),
-                    })
-                }
-                "REGEXP_MATCHES" => renamed(f, "regexp_like"),
-                "REGEXP_EXTRACT" => renamed(f, "duckdb_regexp_extract"),
-                "EPOCH_MS" => renamed(f, "duckdb_epoch_ms"),
-                "TYPEOF" => renamed(f, "duckdb_typeof"),
-                "LEN" => renamed(f, "character_length"),
-                "STRLEN" => renamed(f, "octet_length"),
-                "LIST_VALUE" => renamed(f, "make_array"),
-                "TODAY" => renamed(f, "current_date"),
-                "JSON_EXTRACT_STRING" => renamed(f, "bq_json_value"),
-                "JSON_EXTRACT" => renamed(f, "bq_json_query"),
-                // DuckDB's one-argument `last_day(d)`: the month's last day.
-                "LAST_DAY" if plain_args(f).is_some_and(|a| a.len() == 1) => {
-                    let Some(a) = plain_args(f) else {
-                        return Ok(());
-                    };
-                    call("bq_last_day", vec![a[0].clone(), string("month")])
-                }
-                // `date_diff(part, start, end)`: the part boundaries crossed
-                // from start to end (weeks start on Monday).
-                "DATE_DIFF" | "DATEDIFF" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 3) else {
-                        return Ok(());
-                    };
-                    let Expr::Value(ValueWithSpan {
-                        value: Value::SingleQuotedString(part),
-                        ..
-                    }) = &a[0]
-                    else {
-                        return Ok(());
-                    };
-                    let part = match duckdb_part(&part.to_ascii_lowercase()).as_str() {
-                        "week" => "isoweek".to_string(),
-                        other => other.to_string(),
-                    };
-                    call(
-                        "bq_datetime_diff",
-                        vec![a[2].clone(), a[1].clone(), string(&part)],
-                    )
-                }
-                "MOD" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
-                        return Ok(());
-                    };
-                    nested(Expr::BinaryOp {
-                        left: Box::new(a[0].clone()),
-                        op: BinaryOperator::Modulo,
-                        right: Box::new(a[1].clone()),
-                    })
-                }
-                // DuckDB keeps a DATE a DATE; DataFusion would widen it.
-                "DATE_TRUNC" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
-                        return Ok(());
-                    };
-                    call("duckdb_date_trunc", vec![a[0].clone(), a[1].clone()])
-                }
-                "STRFTIME" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
-                        return Ok(());
-                    };
-                    call("bq_format_date", vec![a[1].clone(), a[0].clone()])
-                }
-                "STRPTIME" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
-                        return Ok(());
-                    };
-                    call(
-                        "bq_parse_timestamp",
-                        vec![
-                            a[1].clone(),
-                            a[0].clone(),
-                            Expr::value(Value::Boolean(false)),
-                        ],
-                    )
-                }
-                "DAYNAME" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
-                        return Ok(());
-                    };
-                    call("bq_format_date", vec![string("%A"), a[0].clone()])
-                }
-                "MONTHNAME" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
-                        return Ok(());
-                    };
-                    call("bq_format_date", vec![string("%B"), a[0].clone()])
-                }
-                "EPOCH" => {
-                    let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
-                        return Ok(());
-                    };
-                    call("date_part", vec![string("epoch"), a[0].clone()])
-                }
-                _ => return Ok(()),
-            };
-            *expr = new;
+            if let Some(new) = duckdb_function(f)? {
+                *expr = new;
+            }
             Ok(())
         }
         _ => Ok(()),
     }
+}
+
+/// A DuckDB function call in DataFusion's terms; `None` when it needs no
+/// change.
+fn duckdb_function(f: &Function) -> Result<Option<Expr>, TranslateError> {
+    let (_, name) = function_name(f);
+    Ok(Some(match name.as_str() {
+        "STRING_SPLIT" | "STR_SPLIT" => renamed(f, "string_to_array"),
+        // DuckDB's part functions (`dayofyear(d)`) and parts
+        // (`date_part('dayofyear', d)`) in DataFusion's names.
+        "DAYOFYEAR" | "DAYOFWEEK" | "DAYOFMONTH" | "ISODOW" | "WEEKDAY" | "WEEKOFYEAR"
+        | "ISOYEAR" | "YEAR" | "MONTH" | "DAY" | "HOUR" | "MINUTE" | "SECOND" | "QUARTER"
+        | "WEEK" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                return Ok(None);
+            };
+            let part = duckdb_part(&name.to_ascii_lowercase());
+            call("date_part", vec![string(&part), a[0].clone()])
+        }
+        "DATE_PART" | "DATEPART" | "EXTRACT" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                return Ok(None);
+            };
+            let Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(part),
+                ..
+            }) = &a[0]
+            else {
+                return Ok(None);
+            };
+            let mapped = duckdb_part(&part.to_ascii_lowercase());
+            if mapped == part.to_ascii_lowercase() {
+                return Ok(None);
+            }
+            call("date_part", vec![string(&mapped), a[1].clone()])
+        }
+        // `date_add(d, interval)`: DuckDB adds an interval to a date
+        // or timestamp.
+        "DATE_ADD" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                return Ok(None);
+            };
+            nested(Expr::BinaryOp {
+                left: Box::new(a[0].clone()),
+                op: BinaryOperator::Plus,
+                right: Box::new(a[1].clone()),
+            })
+        }
+        "DATE_SUB"
+            if plain_args(f).is_some_and(|a| a.len() == 2 && matches!(a[1], Expr::Interval(_))) =>
+        {
+            let Some(a) = plain_args(f) else {
+                return Ok(None);
+            };
+            nested(Expr::BinaryOp {
+                left: Box::new(a[0].clone()),
+                op: BinaryOperator::Minus,
+                right: Box::new(a[1].clone()),
+            })
+        }
+        "REGEXP_MATCHES" => renamed(f, "regexp_like"),
+        "REGEXP_EXTRACT" => renamed(f, "duckdb_regexp_extract"),
+        "EPOCH_MS" => renamed(f, "duckdb_epoch_ms"),
+        "TYPEOF" => renamed(f, "duckdb_typeof"),
+        "LEN" => renamed(f, "character_length"),
+        "STRLEN" => renamed(f, "octet_length"),
+        "LIST_VALUE" => renamed(f, "make_array"),
+        "TODAY" => renamed(f, "current_date"),
+        "JSON_EXTRACT_STRING" => renamed(f, "bq_json_value"),
+        "JSON_EXTRACT" => renamed(f, "bq_json_query"),
+        // DuckDB's one-argument `last_day(d)`: the month's last day.
+        "LAST_DAY" if plain_args(f).is_some_and(|a| a.len() == 1) => {
+            let Some(a) = plain_args(f) else {
+                return Ok(None);
+            };
+            call("bq_last_day", vec![a[0].clone(), string("month")])
+        }
+        // `date_diff(part, start, end)`: the part boundaries crossed
+        // from start to end (weeks start on Monday).
+        "DATE_DIFF" | "DATEDIFF" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 3) else {
+                return Ok(None);
+            };
+            let Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(part),
+                ..
+            }) = &a[0]
+            else {
+                return Ok(None);
+            };
+            let part = match duckdb_part(&part.to_ascii_lowercase()).as_str() {
+                "week" => "isoweek".to_string(),
+                other => other.to_string(),
+            };
+            call(
+                "bq_datetime_diff",
+                vec![a[2].clone(), a[1].clone(), string(&part)],
+            )
+        }
+        "MOD" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                return Ok(None);
+            };
+            nested(Expr::BinaryOp {
+                left: Box::new(a[0].clone()),
+                op: BinaryOperator::Modulo,
+                right: Box::new(a[1].clone()),
+            })
+        }
+        // DuckDB keeps a DATE a DATE; DataFusion would widen it.
+        "DATE_TRUNC" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                return Ok(None);
+            };
+            call("duckdb_date_trunc", vec![a[0].clone(), a[1].clone()])
+        }
+        "STRFTIME" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                return Ok(None);
+            };
+            call("bq_format_date", vec![a[1].clone(), a[0].clone()])
+        }
+        "STRPTIME" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
+                return Ok(None);
+            };
+            call(
+                "bq_parse_timestamp",
+                vec![
+                    a[1].clone(),
+                    a[0].clone(),
+                    Expr::value(Value::Boolean(false)),
+                ],
+            )
+        }
+        "DAYNAME" | "MONTHNAME" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                return Ok(None);
+            };
+            let format = if name == "DAYNAME" { "%A" } else { "%B" };
+            call("bq_format_date", vec![string(format), a[0].clone()])
+        }
+        "EPOCH" => {
+            let Some(a) = plain_args(f).filter(|a| a.len() == 1) else {
+                return Ok(None);
+            };
+            call("date_part", vec![string("epoch"), a[0].clone()])
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// In a scalar or aggregate call, DuckDB reads `f(a = b)` as a comparison
