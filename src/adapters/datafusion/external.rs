@@ -208,7 +208,32 @@ pub(crate) async fn external_table(
     }
     let format = file_format(spec);
 
-    // Partition columns, typed from the declaration (text otherwise).
+    let first = found[0]
+        .location
+        .as_ref()
+        .strip_prefix(url.prefix().as_ref())
+        .unwrap_or(found[0].location.as_ref())
+        .to_string();
+    let partitions = partition_columns(spec, &first);
+    let is_partition = |name: &str| partitions.iter().any(|(p, _)| p.eq_ignore_ascii_case(name));
+
+    let schemas = file_schemas(&state, &store, &format, source, &found).await?;
+
+    let file_schema = table_schema(source, &schemas, &is_partition)?;
+
+    let listing = ListingOptions::new(format)
+        .with_file_extension(spec.file_extension.clone())
+        .with_table_partition_cols(partitions);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(listing)
+        .with_schema(file_schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// Partition columns: as declared, else (Hive layout) the `key=value`
+/// folders of the first file, typed from the declared columns (text
+/// otherwise).
+fn partition_columns(spec: &ExternalSpec, first_file: &str) -> Vec<(String, DataType)> {
     let declared_type = |name: &str| -> Option<DataType> {
         spec.columns
             .iter()
@@ -229,13 +254,7 @@ pub(crate) async fn external_table(
         })
         .collect();
     if spec.hive && partitions.is_empty() {
-        let relative = found[0]
-            .location
-            .as_ref()
-            .strip_prefix(url.prefix().as_ref())
-            .unwrap_or(found[0].location.as_ref())
-            .to_string();
-        for segment in relative.trim_start_matches('/').split('/') {
+        for segment in first_file.trim_start_matches('/').split('/') {
             if let Some((key, _)) = segment.split_once('=') {
                 partitions.push((
                     key.to_string(),
@@ -244,12 +263,21 @@ pub(crate) async fn external_table(
             }
         }
     }
-    let is_partition = |name: &str| partitions.iter().any(|(p, _)| p.eq_ignore_ascii_case(name));
+    partitions
+}
 
-    // Each file's own schema (Parquet footers, or inferred from the start of
-    // the file), checked one by one so a bad file is named.
+/// Each file's own schema (Parquet footers, or inferred from the start of
+/// the file), checked one by one so a bad file is named.
+async fn file_schemas(
+    state: &datafusion::execution::SessionState,
+    store: &Arc<dyn ObjectStore>,
+    format: &Arc<dyn FileFormat>,
+    source: &ExternalSource,
+    found: &[ObjectMeta],
+) -> Result<Vec<(SchemaRef, ObjectMeta)>, DataFusionError> {
+    let spec = &source.spec;
     let checked: Vec<Result<(SchemaRef, ObjectMeta), (ObjectMeta, String)>> =
-        futures::stream::iter(found.clone())
+        futures::stream::iter(found.to_vec())
             .map(|meta| {
                 let format = format.clone();
                 let state = state.clone();
@@ -285,7 +313,19 @@ pub(crate) async fn external_table(
             Err((meta, m)) => return Err(fail(source, format!("{} {m}", shown(spec, &meta)))),
         }
     }
+    Ok(schemas)
+}
 
+/// The table's schema (without partition columns): the declared one when
+/// every column has a type (and the format is not positional CSV), else
+/// the files' columns merged, with declared types put on; a file whose
+/// column cannot be read as the table's type is named.
+fn table_schema(
+    source: &ExternalSource,
+    schemas: &[(SchemaRef, ObjectMeta)],
+    is_partition: &dyn Fn(&str) -> bool,
+) -> Result<SchemaRef, DataFusionError> {
+    let spec = &source.spec;
     let declared: Vec<Field> = spec
         .columns
         .iter()
@@ -310,7 +350,7 @@ pub(crate) async fn external_table(
         Arc::new(Schema::new(declared.clone()))
     } else {
         let mut merged: Vec<Field> = Vec::new();
-        for (schema, meta) in &schemas {
+        for (schema, meta) in schemas {
             for f in schema.fields() {
                 if is_partition(f.name()) {
                     continue;
@@ -349,7 +389,7 @@ pub(crate) async fn external_table(
     };
     // Schema drift: a file may lack a column (read as NULL) or add one
     // (ignored when not declared), but what it has must become the table's type.
-    for (schema, meta) in &schemas {
+    for (schema, meta) in schemas {
         for f in schema.fields() {
             if let Ok(table_field) = file_schema.field_with_name(f.name())
                 && f.data_type() != table_field.data_type()
@@ -371,14 +411,7 @@ pub(crate) async fn external_table(
             }
         }
     }
-
-    let listing = ListingOptions::new(format)
-        .with_file_extension(spec.file_extension.clone())
-        .with_table_partition_cols(partitions);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(listing)
-        .with_schema(file_schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    Ok(file_schema)
 }
 
 fn is_text(t: &DataType) -> bool {
