@@ -113,54 +113,8 @@ impl ExternalSpec {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
             _ => return Err("`external.location` is missing: give a folder, a file glob, or a gs:// or s3:// URL".into()),
         };
-        let format = match map
-            .get("format")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-        {
-            Some(f) if f == "parquet" => ExternalFormat::Parquet,
-            Some(f) if f == "csv" => ExternalFormat::Csv,
-            Some(f)
-                if f == "ndjson"
-                    || f == "json"
-                    || f == "newline_delimited_json"
-                    || f == "jsonl" =>
-            {
-                ExternalFormat::Ndjson
-            }
-            Some(other) => {
-                return Err(format!(
-                    "`external.format: {other}` is not one of parquet, csv, ndjson"
-                ));
-            }
-            None => return Err("`external.format` is missing: parquet, csv or ndjson".into()),
-        };
-        let location = if written.contains("://") {
-            if !(written.starts_with("gs://")
-                || written.starts_with("s3://")
-                || written.starts_with("file://"))
-            {
-                return Err(format!(
-                    "`external.location: {written}`: the scheme is not supported; use a folder, gs:// or s3://"
-                ));
-            }
-            match written.strip_prefix("file://") {
-                Some(path) => path.to_string(),
-                None => written.clone(),
-            }
-        } else {
-            let path = Path::new(&written);
-            let absolute = if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                project_dir.join(path)
-            };
-            let mut text = absolute.display().to_string();
-            if written.ends_with('/') && !text.ends_with('/') {
-                text.push('/');
-            }
-            text
-        };
+        let format = parse_format(map)?;
+        let location = resolve_location(&written, project_dir)?;
         let options = match map.get("options") {
             None | Some(Value::Null) => serde_json::Map::new(),
             Some(Value::Object(o)) => o.clone(),
@@ -196,23 +150,7 @@ impl ExternalSpec {
             }
             (None, None) => true,
         };
-        let compression = match options
-            .get("compression")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("none") | Some("uncompressed") => Compression::None,
-            Some("gzip") | Some("gz") => Compression::Gzip,
-            Some("bzip2") | Some("bz2") => Compression::Bzip2,
-            Some("xz") => Compression::Xz,
-            Some("zstd") | Some("zst") => Compression::Zstd,
-            Some(other) => {
-                return Err(format!(
-                    "`external.options.compression: {other}` is not one of none, gzip, bzip2, xz, zstd"
-                ));
-            }
-        };
+        let compression = parse_compression(&options)?;
         if compression != Compression::None && format == ExternalFormat::Parquet {
             return Err("`external.options.compression` is for csv and ndjson; Parquet files carry their own".into());
         }
@@ -233,40 +171,7 @@ impl ExternalSpec {
                 compression.suffix()
             ),
         };
-        let declared_type = |name: &str| {
-            columns
-                .iter()
-                .find(|(c, _)| c.eq_ignore_ascii_case(name))
-                .and_then(|(_, t)| t.clone())
-        };
-        let partitions = match map.get("partitions") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|p| match p {
-                    Value::String(name) => Ok(PartitionColumn {
-                        name: name.clone(),
-                        data_type: declared_type(name),
-                    }),
-                    Value::Object(o) => {
-                        let name = o
-                            .get("name")
-                            .and_then(Value::as_str)
-                            .ok_or("each of `external.partitions` needs a `name`")?;
-                        Ok(PartitionColumn {
-                            name: name.to_string(),
-                            data_type: o
-                                .get("data_type")
-                                .and_then(Value::as_str)
-                                .map(str::to_string)
-                                .or_else(|| declared_type(name)),
-                        })
-                    }
-                    _ => Err("`external.partitions` lists names, or {name, data_type}".to_string()),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err("`external.partitions` must be a list".into()),
-        };
+        let partitions = parse_partitions(map, &columns)?;
         let hive = match map.get("hive") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -326,6 +231,131 @@ impl ExternalSpec {
             None => self.location.clone(),
         }
     }
+}
+
+/// `external.format`: parquet, csv or ndjson (json, jsonl,
+/// newline_delimited_json).
+fn parse_format(map: &serde_json::Map<String, Value>) -> Result<ExternalFormat, String> {
+    Ok(
+        match map
+            .get("format")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+        {
+            Some(f) if f == "parquet" => ExternalFormat::Parquet,
+            Some(f) if f == "csv" => ExternalFormat::Csv,
+            Some(f)
+                if f == "ndjson"
+                    || f == "json"
+                    || f == "newline_delimited_json"
+                    || f == "jsonl" =>
+            {
+                ExternalFormat::Ndjson
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`external.format: {other}` is not one of parquet, csv, ndjson"
+                ));
+            }
+            None => return Err("`external.format` is missing: parquet, csv or ndjson".into()),
+        },
+    )
+}
+
+/// `external.location` as the readers take it: a bucket URL as written, a
+/// `file://` URL's path, or a local path made absolute from the project.
+fn resolve_location(written: &str, project_dir: &Path) -> Result<String, String> {
+    Ok(if written.contains("://") {
+        if !(written.starts_with("gs://")
+            || written.starts_with("s3://")
+            || written.starts_with("file://"))
+        {
+            return Err(format!(
+                "`external.location: {written}`: the scheme is not supported; use a folder, gs:// or s3://"
+            ));
+        }
+        match written.strip_prefix("file://") {
+            Some(path) => path.to_string(),
+            None => written.to_string(),
+        }
+    } else {
+        let path = Path::new(&written);
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            project_dir.join(path)
+        };
+        let mut text = absolute.display().to_string();
+        if written.ends_with('/') && !text.ends_with('/') {
+            text.push('/');
+        }
+        text
+    })
+}
+
+/// `external.options.compression`.
+fn parse_compression(options: &serde_json::Map<String, Value>) -> Result<Compression, String> {
+    Ok(
+        match options
+            .get("compression")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("none") | Some("uncompressed") => Compression::None,
+            Some("gzip") | Some("gz") => Compression::Gzip,
+            Some("bzip2") | Some("bz2") => Compression::Bzip2,
+            Some("xz") => Compression::Xz,
+            Some("zstd") | Some("zst") => Compression::Zstd,
+            Some(other) => {
+                return Err(format!(
+                    "`external.options.compression: {other}` is not one of none, gzip, bzip2, xz, zstd"
+                ));
+            }
+        },
+    )
+}
+
+/// `external.partitions`: names, or `{name, data_type}`; a name's type is
+/// the declared column's when not given.
+fn parse_partitions(
+    map: &serde_json::Map<String, Value>,
+    columns: &[(String, Option<String>)],
+) -> Result<Vec<PartitionColumn>, String> {
+    let declared_type = |name: &str| {
+        columns
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(name))
+            .and_then(|(_, t)| t.clone())
+    };
+    Ok(match map.get("partitions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|p| match p {
+                Value::String(name) => Ok(PartitionColumn {
+                    name: name.clone(),
+                    data_type: declared_type(name),
+                }),
+                Value::Object(o) => {
+                    let name = o
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or("each of `external.partitions` needs a `name`")?;
+                    Ok(PartitionColumn {
+                        name: name.to_string(),
+                        data_type: o
+                            .get("data_type")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                            .or_else(|| declared_type(name)),
+                    })
+                }
+                _ => Err("`external.partitions` lists names, or {name, data_type}".to_string()),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`external.partitions` must be a list".into()),
+    })
 }
 
 #[cfg(test)]
