@@ -181,108 +181,115 @@ pub fn table_spec(table: &IngestTable, render: Render) -> Result<TableSpec, Inge
         flush_interval: Duration::from_secs(10),
     };
     if let Some(kafka) = block.get("kafka") {
-        let k = kafka.as_object().ok_or_else(|| {
-            IngestError::config(
-                "ingest.kafka",
-                "must be a mapping (brokers, topic, group_id, ...)",
-            )
-        })?;
-        let known = [
-            "brokers",
-            "topic",
-            "group_id",
-            "batch_size",
-            "max_batch_bytes",
-            "flush_interval",
-            "start_offset",
-            "properties",
-        ];
-        if let Some(unknown) = k.keys().find(|key| !known.contains(&key.as_str())) {
-            return Err(IngestError::config(
-                &format!("ingest.kafka.{unknown}"),
-                &format!(
-                    "unknown setting; the settings are {} (librdkafka settings go under `properties:`)",
-                    known.join(", ")
-                ),
-            ));
-        }
-        let text = |key: &str| -> Result<Option<String>, IngestError> {
-            let setting = format!("ingest.kafka.{key}");
-            match k.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => render_setting(&setting, s, render).map(Some),
-                Some(Value::Number(n)) => Ok(Some(n.to_string())),
-                Some(_) => Err(IngestError::config(&setting, "must be a string")),
-            }
-        };
-        let need = |key: &str| -> Result<String, IngestError> {
-            text(key)?
-                .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| IngestError::config(&format!("ingest.kafka.{key}"), "is required"))
-        };
-        let count = |key: &str, default: usize| -> Result<usize, IngestError> {
-            match text(key)? {
-                None => Ok(default),
-                Some(s) => s
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        IngestError::config(
-                            &format!("ingest.kafka.{key}"),
-                            &format!("`{s}` is not a positive whole number"),
-                        )
-                    }),
-            }
-        };
-        spec.batch_size = count("batch_size", 1000)?;
-        spec.max_batch_bytes = count("max_batch_bytes", 64 << 20)?;
-        if let Some(s) = text("flush_interval")? {
-            spec.flush_interval = parse_duration(&s).ok_or_else(|| {
-                IngestError::config(
-                    "ingest.kafka.flush_interval",
-                    &format!("`{s}` is not a duration such as 500ms, 10s or 5m"),
-                )
-            })?;
-        }
-        let start_offset = match text("start_offset")?.as_deref() {
-            None | Some("earliest") => StartOffset::Earliest,
-            Some("latest") => StartOffset::Latest,
-            Some(other) => {
-                return Err(IngestError::config(
-                    "ingest.kafka.start_offset",
-                    &format!("`{other}` is not `earliest` or `latest`"),
-                ));
-            }
-        };
-        let mut properties = BTreeMap::new();
-        if let Some(p) = k.get("properties") {
-            let map = p.as_object().ok_or_else(|| {
-                IngestError::config(
-                    "ingest.kafka.properties",
-                    "must map librdkafka setting names to values",
-                )
-            })?;
-            for (key, value) in map {
-                let setting = format!("ingest.kafka.properties.{key}");
-                let value = match value {
-                    Value::String(s) => render_setting(&setting, s, render)?,
-                    Value::Number(_) | Value::Bool(_) => value.to_string(),
-                    _ => return Err(IngestError::config(&setting, "must be a scalar")),
-                };
-                properties.insert(key.clone(), value);
-            }
-        }
-        spec.kafka = Some(KafkaSpec {
-            brokers: need("brokers")?,
-            topic: need("topic")?,
-            group_id: need("group_id")?,
-            start_offset,
-            properties,
-        });
+        kafka_settings(kafka, render, &mut spec)?;
     }
     Ok(spec)
+}
+
+/// The `kafka:` block: the consumer's settings, and the batch size, byte
+/// budget and flush interval of the table's landing.
+fn kafka_settings(kafka: &Value, render: Render, spec: &mut TableSpec) -> Result<(), IngestError> {
+    let k = kafka.as_object().ok_or_else(|| {
+        IngestError::config(
+            "ingest.kafka",
+            "must be a mapping (brokers, topic, group_id, ...)",
+        )
+    })?;
+    let known = [
+        "brokers",
+        "topic",
+        "group_id",
+        "batch_size",
+        "max_batch_bytes",
+        "flush_interval",
+        "start_offset",
+        "properties",
+    ];
+    if let Some(unknown) = k.keys().find(|key| !known.contains(&key.as_str())) {
+        return Err(IngestError::config(
+            &format!("ingest.kafka.{unknown}"),
+            &format!(
+                "unknown setting; the settings are {} (librdkafka settings go under `properties:`)",
+                known.join(", ")
+            ),
+        ));
+    }
+    let text = |key: &str| -> Result<Option<String>, IngestError> {
+        let setting = format!("ingest.kafka.{key}");
+        match k.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => render_setting(&setting, s, render).map(Some),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(IngestError::config(&setting, "must be a string")),
+        }
+    };
+    let need = |key: &str| -> Result<String, IngestError> {
+        text(key)?
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| IngestError::config(&format!("ingest.kafka.{key}"), "is required"))
+    };
+    let count = |key: &str, default: usize| -> Result<usize, IngestError> {
+        match text(key)? {
+            None => Ok(default),
+            Some(s) => s
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    IngestError::config(
+                        &format!("ingest.kafka.{key}"),
+                        &format!("`{s}` is not a positive whole number"),
+                    )
+                }),
+        }
+    };
+    spec.batch_size = count("batch_size", 1000)?;
+    spec.max_batch_bytes = count("max_batch_bytes", 64 << 20)?;
+    if let Some(s) = text("flush_interval")? {
+        spec.flush_interval = parse_duration(&s).ok_or_else(|| {
+            IngestError::config(
+                "ingest.kafka.flush_interval",
+                &format!("`{s}` is not a duration such as 500ms, 10s or 5m"),
+            )
+        })?;
+    }
+    let start_offset = match text("start_offset")?.as_deref() {
+        None | Some("earliest") => StartOffset::Earliest,
+        Some("latest") => StartOffset::Latest,
+        Some(other) => {
+            return Err(IngestError::config(
+                "ingest.kafka.start_offset",
+                &format!("`{other}` is not `earliest` or `latest`"),
+            ));
+        }
+    };
+    let mut properties = BTreeMap::new();
+    if let Some(p) = k.get("properties") {
+        let map = p.as_object().ok_or_else(|| {
+            IngestError::config(
+                "ingest.kafka.properties",
+                "must map librdkafka setting names to values",
+            )
+        })?;
+        for (key, value) in map {
+            let setting = format!("ingest.kafka.properties.{key}");
+            let value = match value {
+                Value::String(s) => render_setting(&setting, s, render)?,
+                Value::Number(_) | Value::Bool(_) => value.to_string(),
+                _ => return Err(IngestError::config(&setting, "must be a scalar")),
+            };
+            properties.insert(key.clone(), value);
+        }
+    }
+    spec.kafka = Some(KafkaSpec {
+        brokers: need("brokers")?,
+        topic: need("topic")?,
+        group_id: need("group_id")?,
+        start_offset,
+        properties,
+    });
+    Ok(())
 }
 
 fn render_setting(setting: &str, text: &str, render: Render) -> Result<String, IngestError> {
