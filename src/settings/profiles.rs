@@ -162,32 +162,15 @@ pub(super) fn load_target(
     let file = SourceFile::read(path)?;
     let root = yaml::parse(&file)?;
     let Some(profile) = root.as_ref().and_then(|r| r.get(profile_name)) else {
-        let names: Vec<String> = root
-            .as_ref()
-            .and_then(|r| {
-                r.entries()
-                    .map(|e| e.map(|(k, _, _)| k).filter(|k| k != "config").collect())
-            })
-            .unwrap_or_default();
-        // A target asked for, or a profile the project names, must exist.
-        if target_flag.is_some() || profile_named {
-            return Err(Diagnostic::error(
-                codes::PROFILE,
-                format!("profile `{profile_name}` is not in {}", path.display()),
-            )
-            .with_help(did_you_mean(
-                &closest_names(profile_name, names.iter().map(String::as_str)),
-                &format!(
-                    "add it, or set `profile:` in the project file (profiles there: {})",
-                    names.join(", ")
-                ),
-            )));
-        }
-        warnings.push(
-            Diagnostic::warning(codes::PROFILE, format!("profile `{profile_name}` is not in {}; using the built-in local DataFusion target", path.display()))
-                .with_help("add the profile to profiles.yml to choose a target"),
+        let asked = target_flag.is_some() || profile_named;
+        return missing_profile(
+            path,
+            root.as_ref(),
+            profile_name,
+            asked,
+            project_dir,
+            warnings,
         );
-        return Ok(Target::default_local(project_dir));
     };
     let default_target = profile.get("target").and_then(Node::as_scalar_string);
     let target_name = target_flag
@@ -295,34 +278,7 @@ pub(super) fn load_target(
         None => resolve_path("target/warehouse".into()),
     });
     if duckdb {
-        let ignored: Vec<&str> = ["extensions", "settings", "attach", "plugins", "filesystems"]
-            .into_iter()
-            .filter(|k| options.contains_key(*k))
-            .collect();
-        if !ignored.is_empty() {
-            let mark = output
-                .get(ignored[0])
-                .map(|n| n.mark)
-                .unwrap_or(output.mark);
-            warnings.push(
-                file.diagnostic_at(
-                    mark,
-                    Diagnostic::warning(
-                        codes::PROFILE,
-                        format!(
-                        "`{}` of this duckdb output {} not used: rdbt runs a duckdb profile on its \
-                         embedded warehouse, which reads Parquet, CSV and JSON without extensions",
-                        ignored.join("`, `"),
-                        if ignored.len() == 1 { "is" } else { "are" }
-                    ),
-                    ),
-                )
-                .with_help(
-                    "an attached database's tables can be declared as external sources \
-                     (docs/external-sources.md); remove these keys to silence this warning",
-                ),
-            );
-        }
+        warn_unused_duckdb_keys(&file, &output, &options, warnings);
     }
     let land = match str_opt("land") {
         Some(l) if l.contains("://") => l,
@@ -343,6 +299,88 @@ pub(super) fn load_target(
         land,
         options,
     })
+}
+
+/// A profile that profiles.yml lacks: an error when a target was asked
+/// for or the project names the profile, else a warning and the built-in
+/// local target.
+fn missing_profile(
+    path: &Path,
+    root: Option<&Node>,
+    profile_name: &str,
+    asked: bool,
+    project_dir: &Path,
+    warnings: &mut Diagnostics,
+) -> Result<Target, Diagnostic> {
+    let names: Vec<String> = root
+        .and_then(|r| {
+            r.entries()
+                .map(|e| e.map(|(k, _, _)| k).filter(|k| k != "config").collect())
+        })
+        .unwrap_or_default();
+    // A target asked for, or a profile the project names, must exist.
+    if asked {
+        return Err(Diagnostic::error(
+            codes::PROFILE,
+            format!("profile `{profile_name}` is not in {}", path.display()),
+        )
+        .with_help(did_you_mean(
+            &closest_names(profile_name, names.iter().map(String::as_str)),
+            &format!(
+                "add it, or set `profile:` in the project file (profiles there: {})",
+                names.join(", ")
+            ),
+        )));
+    }
+    warnings.push(
+        Diagnostic::warning(
+            codes::PROFILE,
+            format!(
+                "profile `{profile_name}` is not in {}; using the built-in local DataFusion target",
+                path.display()
+            ),
+        )
+        .with_help("add the profile to profiles.yml to choose a target"),
+    );
+    Ok(Target::default_local(project_dir))
+}
+
+/// dbt-duckdb keys the embedded warehouse does not use (extensions,
+/// attached databases, ...): a warning at the first of them.
+fn warn_unused_duckdb_keys(
+    file: &SourceFile,
+    output: &Node,
+    options: &serde_json::Map<String, serde_json::Value>,
+    warnings: &mut Diagnostics,
+) {
+    let ignored: Vec<&str> = ["extensions", "settings", "attach", "plugins", "filesystems"]
+        .into_iter()
+        .filter(|k| options.contains_key(*k))
+        .collect();
+    if !ignored.is_empty() {
+        let mark = output
+            .get(ignored[0])
+            .map(|n| n.mark)
+            .unwrap_or(output.mark);
+        warnings.push(
+            file.diagnostic_at(
+                mark,
+                Diagnostic::warning(
+                    codes::PROFILE,
+                    format!(
+                        "`{}` of this duckdb output {} not used: rdbt runs a duckdb profile on its \
+                     embedded warehouse, which reads Parquet, CSV and JSON without extensions",
+                        ignored.join("`, `"),
+                        if ignored.len() == 1 { "is" } else { "are" }
+                    ),
+                ),
+            )
+            .with_help(
+                "an attached database's tables can be declared as external sources \
+                 (docs/external-sources.md); remove these keys to silence this warning",
+            ),
+        );
+    }
 }
 
 /// Where a dbt-duckdb `path:` keeps its tables on the embedded warehouse:
