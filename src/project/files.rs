@@ -99,51 +99,8 @@ pub fn load_package(
     diags: &mut Diagnostics,
 ) -> Package {
     let step = std::time::Instant::now();
-    let errors = Mutex::new(Diagnostics::default());
     let mut listing = Listing::default();
-    let mut sql_files = Vec::new();
-    let kinds = [
-        (ResourceType::Model, &file.model_paths),
-        (ResourceType::Analysis, &file.analysis_paths),
-        (ResourceType::Snapshot, &file.snapshot_paths),
-        (ResourceType::Test, &file.test_paths),
-    ];
-    for (kind, dirs) in kinds {
-        for dir in dirs {
-            let found = listing.files(root, dir, &["sql"]);
-            // Generic test definitions under tests/generic are macros, and
-            // unit-test fixtures under tests/fixtures are data: not nodes.
-            let found: Vec<_> = found
-                .into_iter()
-                .filter(|(_, rel)| {
-                    !(kind == ResourceType::Test
-                        && (rel.starts_with("generic/") || rel.starts_with("fixtures/")))
-                })
-                .collect();
-            let read: Vec<Vec<SqlFile>> = found
-                .par_iter()
-                .map(|(abs, rel)| match read_text(abs) {
-                    Ok(text) => sql_nodes(kind, root, abs, rel, text),
-                    Err(d) => {
-                        lock(&errors).push(d);
-                        Vec::new()
-                    }
-                })
-                .collect();
-            sql_files.extend(read.into_iter().flatten());
-            for (abs, _) in listing.files(root, dir, &["py"]) {
-                if kind == ResourceType::Model {
-                    diags.push(
-                        Diagnostic::warning(
-                            codes::FILE_UNREADABLE,
-                            "Python models are not supported by rdbt; this file is ignored",
-                        )
-                        .at(Location::new(&abs, 1, 1), None),
-                    );
-                }
-            }
-        }
-    }
+    let (mut sql_files, errors) = read_sql_files(root, &file, &mut listing, diags);
     crate::timings::phase("  load: SQL files", step);
     let step = std::time::Instant::now();
     let mut seeds = Vec::new();
@@ -237,32 +194,9 @@ pub fn load_package(
     }
     crate::timings::phase("  load: seeds, macros, docs", step);
     let step = std::time::Instant::now();
-    // Large projects spread their models over many property files; each is
-    // read on its own and the results kept in file order.
-    let read: Vec<(Properties, Diagnostics)> = property_files
-        .par_iter()
-        .map(|abs| {
-            let mut properties = Properties::default();
-            let mut found = Diagnostics::default();
-            match SourceFile::read(abs) {
-                Ok(source) => {
-                    read_property_file(Arc::new(source), &file.name, &mut properties, &mut found)
-                }
-                Err(d) => found.push(d),
-            }
-            (properties, found)
-        })
-        .collect();
-    let mut properties = Properties::default();
-    properties
-        .patches
-        .reserve(read.iter().map(|(p, _)| p.patches.len()).sum());
-    for (from_file, found) in read {
-        properties.append(from_file);
-        diags.extend(found);
-    }
+    let properties = read_property_files(&file, &property_files, diags);
     crate::timings::phase("  load: property files", step);
-    diags.extend(errors.into_inner().unwrap_or_else(|e| e.into_inner()));
+    diags.extend(errors);
     sql_files.extend(
         properties
             .yaml_snapshots
@@ -285,6 +219,96 @@ pub fn load_package(
         doc_blocks,
         properties,
     }
+}
+
+/// The SQL files of every node folder (models, analyses, snapshots,
+/// tests), read on every core, each split into its nodes; beside them the
+/// read errors, reported after the property files'.
+fn read_sql_files(
+    root: &Path,
+    file: &ProjectFile,
+    listing: &mut Listing,
+    diags: &mut Diagnostics,
+) -> (Vec<SqlFile>, Diagnostics) {
+    let errors = Mutex::new(Diagnostics::default());
+    let mut sql_files = Vec::new();
+    let kinds = [
+        (ResourceType::Model, &file.model_paths),
+        (ResourceType::Analysis, &file.analysis_paths),
+        (ResourceType::Snapshot, &file.snapshot_paths),
+        (ResourceType::Test, &file.test_paths),
+    ];
+    for (kind, dirs) in kinds {
+        for dir in dirs {
+            let found = listing.files(root, dir, &["sql"]);
+            // Generic test definitions under tests/generic are macros, and
+            // unit-test fixtures under tests/fixtures are data: not nodes.
+            let found: Vec<_> = found
+                .into_iter()
+                .filter(|(_, rel)| {
+                    !(kind == ResourceType::Test
+                        && (rel.starts_with("generic/") || rel.starts_with("fixtures/")))
+                })
+                .collect();
+            let read: Vec<Vec<SqlFile>> = found
+                .par_iter()
+                .map(|(abs, rel)| match read_text(abs) {
+                    Ok(text) => sql_nodes(kind, root, abs, rel, text),
+                    Err(d) => {
+                        lock(&errors).push(d);
+                        Vec::new()
+                    }
+                })
+                .collect();
+            sql_files.extend(read.into_iter().flatten());
+            for (abs, _) in listing.files(root, dir, &["py"]) {
+                if kind == ResourceType::Model {
+                    diags.push(
+                        Diagnostic::warning(
+                            codes::FILE_UNREADABLE,
+                            "Python models are not supported by rdbt; this file is ignored",
+                        )
+                        .at(Location::new(&abs, 1, 1), None),
+                    );
+                }
+            }
+        }
+    }
+    (
+        sql_files,
+        errors.into_inner().unwrap_or_else(|e| e.into_inner()),
+    )
+}
+
+/// Reads the property files, each on its own core, keeping file order.
+fn read_property_files(
+    file: &ProjectFile,
+    property_files: &[PathBuf],
+    diags: &mut Diagnostics,
+) -> Properties {
+    let read: Vec<(Properties, Diagnostics)> = property_files
+        .par_iter()
+        .map(|abs| {
+            let mut properties = Properties::default();
+            let mut found = Diagnostics::default();
+            match SourceFile::read(abs) {
+                Ok(source) => {
+                    read_property_file(Arc::new(source), &file.name, &mut properties, &mut found)
+                }
+                Err(d) => found.push(d),
+            }
+            (properties, found)
+        })
+        .collect();
+    let mut properties = Properties::default();
+    properties
+        .patches
+        .reserve(read.iter().map(|(p, _)| p.patches.len()).sum());
+    for (from_file, found) in read {
+        properties.append(from_file);
+        diags.extend(found);
+    }
+    properties
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
