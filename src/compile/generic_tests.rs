@@ -361,30 +361,7 @@ fn build_one(
             .or_else(|| world.find_macro(INTERNAL_PACKAGE, &macro_name)),
     };
     let Some(found) = found.cloned() else {
-        let known: Vec<String> = world
-            .macros
-            .iter()
-            .flat_map(|(pkg, ms)| {
-                ms.keys().filter_map(move |k| {
-                    k.strip_prefix("test_").map(|t| {
-                        if pkg == INTERNAL_PACKAGE || *pkg == world.root_package {
-                            t.to_string()
-                        } else {
-                            format!("{pkg}.{t}")
-                        }
-                    })
-                })
-            })
-            .collect();
-        diags.push(
-            def.origin
-                .file
-                .error_at(def.origin.mark, codes::MISSING_MACRO, format!("unknown data test `{}` on `{}`", def.test_name, parent.name_for_test))
-                .with_help(did_you_mean(
-                    &closest_names(&def.test_name, known.iter().map(String::as_str)),
-                    "define it with {% test name(model, column_name) %} under macros/ or tests/generic/, or install its package",
-                )),
-        );
+        diags.push(unknown_test(world, def, parent));
         return None;
     };
 
@@ -396,44 +373,9 @@ fn build_one(
         Some(custom) => (custom.clone(), custom.clone()),
         None => synthesize_name(&short, &parent.name_for_test, &kwargs, namespace.as_deref()),
     };
-    // The hash of `name|parent id|kwargs as JSON`, written into one buffer
-    // by the manifest's JSON writer (the same bytes as `serde_json`) and
-    // hashed at once: fed to the hasher piece by piece, each of a dozen
-    // small writes cost a hasher update.
-    let mut hashed = Vec::with_capacity(name.len() + parent.unique_id.len() + 64);
-    hashed.extend_from_slice(name.as_bytes());
-    hashed.push(b'|');
-    hashed.extend_from_slice(parent.unique_id.as_bytes());
-    hashed.push(b'|');
-    // Cannot fail: a map with string keys always serializes.
-    let _ = crate::json::write(&mut hashed, &kwargs);
-    let hash = blake3::hash(&hashed).to_hex();
-    let unique_id = concat(&["test.", &package.name, ".", &name, ".", &hash[..10]]);
+    let (unique_id, hash) = test_id(&package.name, &name, &parent.unique_id, &kwargs);
 
-    let mut call_args = vec![concat(&[
-        "model=get_where_subquery(",
-        &parent.expression,
-        ")",
-    ])];
-    if let Some((col, quote)) = column {
-        let col = if quote {
-            world.dialect.quote_identifier(col)
-        } else {
-            col.clone()
-        };
-        call_args.push(concat(&[
-            "column_name=",
-            &jinja_literal(&Value::String(col)),
-        ]));
-    }
-    for (k, v) in &def.args {
-        call_args.push(concat(&[k, "=", &jinja_literal(v)]));
-    }
-    let callee = match &namespace {
-        Some(ns) => concat(&[ns, ".", &macro_name]),
-        None => macro_name.clone(),
-    };
-    let raw_code = concat(&["{{ ", &callee, "(", &call_args.join(", "), ") }}"]);
+    let raw_code = test_call(world, parent, def, column, &namespace, &macro_name);
 
     let (yaml_rel, dirs) = match &shared.yaml {
         Some((file, rel, dirs)) if Arc::ptr_eq(file, &def.origin.file) => (rel.clone(), dirs),
@@ -529,6 +471,96 @@ fn build_one(
     node.database = world.target_database.clone();
     node.shrink_lists();
     Some(node)
+}
+
+/// A data test whose macro no package defines, with the closest names.
+fn unknown_test(
+    world: &super::world::World,
+    def: &TestDef,
+    parent: &Parent,
+) -> crate::diagnostics::Diagnostic {
+    let known: Vec<String> = world
+        .macros
+        .iter()
+        .flat_map(|(pkg, ms)| {
+            ms.keys().filter_map(move |k| {
+                k.strip_prefix("test_").map(|t| {
+                    if pkg == INTERNAL_PACKAGE || *pkg == world.root_package {
+                        t.to_string()
+                    } else {
+                        format!("{pkg}.{t}")
+                    }
+                })
+            })
+        })
+        .collect();
+    def.origin
+        .file
+        .error_at(def.origin.mark, codes::MISSING_MACRO, format!("unknown data test `{}` on `{}`", def.test_name, parent.name_for_test))
+        .with_help(did_you_mean(
+            &closest_names(&def.test_name, known.iter().map(String::as_str)),
+            "define it with {% test name(model, column_name) %} under macros/ or tests/generic/, or install its package",
+        ))
+}
+
+/// A data test's unique id and hash, as dbt makes them from its name, its
+/// parent and its arguments.
+fn test_id(
+    package: &str,
+    name: &str,
+    parent_id: &str,
+    kwargs: &serde_json::Map<String, Value>,
+) -> (String, String) {
+    // The hash of `name|parent id|kwargs as JSON`, written into one buffer
+    // by the manifest's JSON writer (the same bytes as `serde_json`) and
+    // hashed at once: fed to the hasher piece by piece, each of a dozen
+    // small writes cost a hasher update.
+    let mut hashed = Vec::with_capacity(name.len() + parent_id.len() + 64);
+    hashed.extend_from_slice(name.as_bytes());
+    hashed.push(b'|');
+    hashed.extend_from_slice(parent_id.as_bytes());
+    hashed.push(b'|');
+    // Cannot fail: a map with string keys always serializes.
+    let _ = crate::json::write(&mut hashed, &kwargs);
+    let hash = blake3::hash(&hashed).to_hex();
+    let unique_id = concat(&["test.", package, ".", name, ".", &hash[..10]]);
+    (unique_id, hash.to_string())
+}
+
+/// The Jinja a data test renders: its macro called with the parent as
+/// `model`, the column and the test's arguments.
+fn test_call(
+    world: &super::world::World,
+    parent: &Parent,
+    def: &TestDef,
+    column: Option<(&String, bool)>,
+    namespace: &Option<String>,
+    macro_name: &str,
+) -> String {
+    let mut call_args = vec![concat(&[
+        "model=get_where_subquery(",
+        &parent.expression,
+        ")",
+    ])];
+    if let Some((col, quote)) = column {
+        let col = if quote {
+            world.dialect.quote_identifier(col)
+        } else {
+            col.clone()
+        };
+        call_args.push(concat(&[
+            "column_name=",
+            &jinja_literal(&Value::String(col)),
+        ]));
+    }
+    for (k, v) in &def.args {
+        call_args.push(concat(&[k, "=", &jinja_literal(v)]));
+    }
+    let callee = match namespace {
+        Some(ns) => concat(&[ns, ".", &macro_name]),
+        None => macro_name.to_string(),
+    };
+    concat(&["{{ ", &callee, "(", &call_args.join(", "), ") }}"])
 }
 
 fn with_model(
