@@ -290,6 +290,39 @@ fn stream<W: Write + Send>(
         w.write_all(b"{}")?;
     }
     key(w, "macros", false)?;
+    write_macros(w, parsed)?;
+    key(w, "metadata", false)?;
+    let fields = write_metadata(w, parsed, adapter_type)?;
+    key(w, "metrics", false)?;
+    w.write_all(b"{}")?;
+    key(w, "nodes", false)?;
+    w.write_all(b"{")?;
+    write_nodes(w, parsed)?;
+    w.write_all(b"}")?;
+    crate::timings::phase("  manifest: nodes", step);
+    key(w, "parent_map", false)?;
+    adjacency(w, dag, petgraph::Direction::Incoming)?;
+    for k in ["saved_queries", "selectors", "semantic_models"] {
+        key(w, k, false)?;
+        w.write_all(b"{}")?;
+    }
+    key(w, "sources", false)?;
+    map(
+        w,
+        parsed
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Source)
+            .map(|n| (n.unique_id.as_str(), source_json(n))),
+    )?;
+    key(w, "unit_tests", false)?;
+    value(w, &parsed.unit_tests)?;
+    w.write_all(b"}")?;
+    Ok(fields)
+}
+
+/// `macros`: every macro with dbt's fields.
+fn write_macros<W: Write>(w: &mut W, parsed: &ParsedProject) -> std::io::Result<()> {
     map(
         w,
         parsed.macros.values().map(|m| {
@@ -314,8 +347,16 @@ fn stream<W: Write + Send>(
                 }),
             )
         }),
-    )?;
-    key(w, "metadata", false)?;
+    )
+}
+
+/// `metadata`, and where in the file the invocation's id and time are (so a
+/// later command can rewrite them in place).
+fn write_metadata<W: Write>(
+    w: &mut Counting<W>,
+    parsed: &ParsedProject,
+    adapter_type: &str,
+) -> std::io::Result<InvocationFields> {
     let metadata_offset = w.written;
     let metadata = serde_json::to_vec(&json!({
         "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
@@ -344,10 +385,15 @@ fn stream<W: Write + Send>(
         generated_at_offset: offset_of("generated_at", &parsed.generated_at),
         manifest_len: 0,
     };
-    key(w, "metrics", false)?;
-    w.write_all(b"{}")?;
-    key(w, "nodes", false)?;
-    w.write_all(b"{")?;
+    Ok(fields)
+}
+
+/// The body of `nodes` (every node but sources and exposures), serialized
+/// on every core.
+fn write_nodes<W: Write + Send>(
+    w: &mut Counting<W>,
+    parsed: &ParsedProject,
+) -> std::io::Result<()> {
     let project_nodes = parsed.nodes.values().filter(|n| {
         !matches!(
             n.resource_type,
@@ -405,28 +451,7 @@ fn stream<W: Write + Send>(
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the manifest writer stopped")));
         serialized.and(written)
-    })?;
-    w.write_all(b"}")?;
-    crate::timings::phase("  manifest: nodes", step);
-    key(w, "parent_map", false)?;
-    adjacency(w, dag, petgraph::Direction::Incoming)?;
-    for k in ["saved_queries", "selectors", "semantic_models"] {
-        key(w, k, false)?;
-        w.write_all(b"{}")?;
-    }
-    key(w, "sources", false)?;
-    map(
-        w,
-        parsed
-            .nodes
-            .values()
-            .filter(|n| n.resource_type == ResourceType::Source)
-            .map(|n| (n.unique_id.as_str(), source_json(n))),
-    )?;
-    key(w, "unit_tests", false)?;
-    value(w, &parsed.unit_tests)?;
-    w.write_all(b"}")?;
-    Ok(fields)
+    })
 }
 
 /// Nodes serialized per parallel step, and per task within it; how many
