@@ -24,6 +24,78 @@ fn threshold_seconds(v: Option<&Value>) -> Option<f64> {
     Some(count * unit)
 }
 
+/// The newest load time of source `n`: `max(loaded_at_field)` (with the
+/// policy's filter), or the warehouse's metadata without a field.
+fn newest_loaded_at(
+    p: &crate::cli::session::Parsed,
+    runtime: &tokio::runtime::Runtime,
+    adapter: &dyn crate::adapters::Adapter,
+    n: &ParsedNode,
+    info: &crate::compile::node::SourceInfo,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    let field = info.loaded_at_field.clone().unwrap_or_default();
+    let filter = info
+        .freshness
+        .get("filter")
+        .and_then(|f| f.as_str())
+        .map(|f| format!(" WHERE {f}"))
+        .unwrap_or_default();
+    let relation = n.relation_name.clone().unwrap_or_default();
+    // dbt's collect_freshness: the newest loaded_at, aged here.
+    let sql =
+        format!("select max(cast({field} as timestamp)) as max_loaded_at from {relation}{filter}");
+    if info.loaded_at_field.is_none() {
+        // Dated by metadata: an external source's newest file, a
+        // BigQuery table's last modification.
+        runtime
+            .block_on(adapter.last_modified(&n.schema, &n.alias))
+            .map_err(|e| e.to_string())
+    } else {
+        crate::compile::executable_sql(
+            &p.compiler.world,
+            p.compiler.world.sql_dialect,
+            &sql,
+            &n.abs_path,
+            &n.file_text,
+        )
+        .map_err(|d| d.message)
+        .and_then(|sql| {
+            runtime
+                .block_on(adapter.query(&sql, Some(1)))
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|batches| crate::adapters::format::first_timestamp(&batches))
+    }
+}
+
+/// A source's status against its policy (`pass`, `warn`, `error` when
+/// stale, `runtime error` when it could not be checked), with its newest
+/// load time and age.
+fn freshness_status(
+    outcome: &Result<Value, String>,
+    freshness: &Value,
+) -> (&'static str, Value, Option<f64>) {
+    let warn = threshold_seconds(freshness.get("warn_after"));
+    let error = threshold_seconds(freshness.get("error_after"));
+    match outcome {
+        Ok(row) => {
+            let age = row.get("age_s").and_then(Value::as_f64);
+            let status = match age {
+                None => "error",
+                Some(a) if error.is_some_and(|e| a > e) => "error",
+                Some(a) if warn.is_some_and(|w| a > w) => "warn",
+                Some(_) => "pass",
+            };
+            (
+                status,
+                row.get("max_loaded_at").cloned().unwrap_or(Value::Null),
+                age,
+            )
+        }
+        Err(_) => ("runtime error", Value::Null, None),
+    }
+}
+
 pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
     let session = Session::open(g)?;
     let p = session.parse()?;
@@ -70,41 +142,8 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
         session
             .printer
             .info(&format!("{} of {total} START freshness of {name}", i + 1));
-        let field = info.loaded_at_field.clone().unwrap_or_default();
-        let filter = info
-            .freshness
-            .get("filter")
-            .and_then(|f| f.as_str())
-            .map(|f| format!(" WHERE {f}"))
-            .unwrap_or_default();
-        let relation = n.relation_name.clone().unwrap_or_default();
-        // dbt's collect_freshness: the newest loaded_at, aged here.
-        let sql = format!(
-            "select max(cast({field} as timestamp)) as max_loaded_at from {relation}{filter}"
-        );
         let t0 = Instant::now();
-        let loaded_at = if info.loaded_at_field.is_none() {
-            // Dated by metadata: an external source's newest file, a
-            // BigQuery table's last modification.
-            runtime
-                .block_on(adapter.last_modified(&n.schema, &n.alias))
-                .map_err(|e| e.to_string())
-        } else {
-            crate::compile::executable_sql(
-                &p.compiler.world,
-                p.compiler.world.sql_dialect,
-                &sql,
-                &n.abs_path,
-                &n.file_text,
-            )
-            .map_err(|d| d.message)
-            .and_then(|sql| {
-                runtime
-                    .block_on(adapter.query(&sql, Some(1)))
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|batches| crate::adapters::format::first_timestamp(&batches))
-        };
+        let loaded_at = newest_loaded_at(&p, &runtime, adapter.as_ref(), n, info);
         let outcome = loaded_at.map(|newest| match newest {
             Some(t) => json!({
                 "max_loaded_at": t.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
@@ -112,25 +151,7 @@ pub fn run(g: &GlobalArgs, args: &FreshnessArgs) -> Result<u8, Failure> {
             }),
             None => Value::Null,
         });
-        let warn = threshold_seconds(info.freshness.get("warn_after"));
-        let error = threshold_seconds(info.freshness.get("error_after"));
-        let (status, max_loaded, age) = match &outcome {
-            Ok(row) => {
-                let age = row.get("age_s").and_then(Value::as_f64);
-                let status = match age {
-                    None => "error",
-                    Some(a) if error.is_some_and(|e| a > e) => "error",
-                    Some(a) if warn.is_some_and(|w| a > w) => "warn",
-                    Some(_) => "pass",
-                };
-                (
-                    status,
-                    row.get("max_loaded_at").cloned().unwrap_or(Value::Null),
-                    age,
-                )
-            }
-            Err(_) => ("runtime error", Value::Null, None),
-        };
+        let (status, max_loaded, age) = freshness_status(&outcome, &info.freshness);
         failed |= status == "error" || status == "runtime error";
         let label = match status {
             "pass" => "PASS",
