@@ -30,38 +30,7 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
         .filter(|n| n.source.as_ref().is_some_and(|s| s.ingest.is_some()))
         .collect();
     if nodes.is_empty() {
-        let named: Vec<String> = selected
-            .iter()
-            .filter_map(|id| p.parsed.nodes.get(id))
-            .filter_map(|n| Some(format!("{}.{}", n.source.as_ref()?.source_name, n.name)))
-            .collect();
-        if (!g.select.is_empty() || g.selector.is_some()) && !named.is_empty() {
-            // The user asked for these sources by name: landing nothing is
-            // not what they asked for.
-            let d = crate::diagnostics::Diagnostic::error(
-                crate::diagnostics::codes::INGEST_CONFIG,
-                format!(
-                    "nothing to land: the selected source table{} {} {} no `ingest:` block",
-                    if named.len() == 1 { "" } else { "s" },
-                    named
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if named.len() == 1 { "has" } else { "have" },
-                ),
-            )
-            .with_help(
-                "rdbt lands only sources with an `ingest:` block (Kafka, files or Postgres); \
-                 load other sources into the warehouse yourself, or add an `ingest:` block \
-                 (see docs/ingestion.md)",
-            );
-            return Err(session.fail(d));
-        }
-        session.printer.info(
-            "No selected source table has an `ingest:` block; nothing to land. Select one with --select source:<source>.<table>.",
-        );
-        return Ok(EXIT_OK);
+        return nothing_to_land(&session, g, &p, &selected);
     }
     let mut specs = Vec::new();
     let mut errors = Vec::new();
@@ -195,6 +164,48 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<u8, Failure> {
     }
     session.printer.diagnostics(&diags);
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+}
+
+/// No selected source has an `ingest:` block: an error when sources were
+/// asked for by name, else a note that there is nothing to land.
+fn nothing_to_land(
+    session: &Session,
+    g: &GlobalArgs,
+    p: &crate::cli::session::Parsed,
+    selected: &std::collections::BTreeSet<String>,
+) -> Result<u8, Failure> {
+    let named: Vec<String> = selected
+        .iter()
+        .filter_map(|id| p.parsed.nodes.get(id))
+        .filter_map(|n| Some(format!("{}.{}", n.source.as_ref()?.source_name, n.name)))
+        .collect();
+    if (!g.select.is_empty() || g.selector.is_some()) && !named.is_empty() {
+        // The user asked for these sources by name: landing nothing is
+        // not what they asked for.
+        let d = crate::diagnostics::Diagnostic::error(
+            crate::diagnostics::codes::INGEST_CONFIG,
+            format!(
+                "nothing to land: the selected source table{} {} {} no `ingest:` block",
+                if named.len() == 1 { "" } else { "s" },
+                named
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if named.len() == 1 { "has" } else { "have" },
+            ),
+        )
+        .with_help(
+            "rdbt lands only sources with an `ingest:` block (Kafka, files or Postgres); \
+             load other sources into the warehouse yourself, or add an `ingest:` block \
+             (see docs/ingestion.md)",
+        );
+        return Err(session.fail(d));
+    }
+    session.printer.info(
+        "No selected source table has an `ingest:` block; nothing to land. Select one with --select source:<source>.<table>.",
+    );
+    Ok(EXIT_OK)
 }
 
 /// `--sample N`: writes each table's sample as NDJSON under the target
