@@ -106,24 +106,7 @@ impl ProjectFile {
         if clean_targets.is_empty() {
             clean_targets = vec![target_path.clone(), packages_install_path.clone()];
         }
-        let mut config_trees = Vec::new();
-        for key in [
-            "models",
-            "seeds",
-            "snapshots",
-            "tests",
-            "data_tests",
-            "sources",
-            "exposures",
-            "analyses",
-            "unit_tests",
-        ] {
-            if let Some(tree) = r.map(key)? {
-                let normalized = if key == "data_tests" { "tests" } else { key };
-                check_config_tree(&source, tree, diags);
-                config_trees.push((normalized.to_string(), tree.clone()));
-            }
-        }
+        let config_trees = config_trees(&source, &mut r, diags)?;
         let hooks = |r: &mut MapReader,
                      a: &'static str,
                      b: &'static str|
@@ -134,14 +117,7 @@ impl ProjectFile {
         };
         let on_run_start = hooks(&mut r, "on-run-start", "on_run_start")?;
         let on_run_end = hooks(&mut r, "on-run-end", "on_run_end")?;
-        let mut dispatch = Vec::new();
-        for entry in r.seq("dispatch")? {
-            let mut d = MapReader::new(&source, entry, "a dispatch entry")?;
-            let namespace = d.required_string("macro_namespace", "a dispatch entry")?;
-            let order = d.string_list("search_order")?;
-            diags.extend(d.unknown_keys("a dispatch entry"));
-            dispatch.push((namespace, order));
-        }
+        let dispatch = dispatch_entries(&source, &mut r, diags)?;
         let project = ProjectFile {
             name,
             version: r.string("version")?,
@@ -341,4 +317,49 @@ pub fn config_paths(tree: &Node) -> Vec<(Vec<String>, yaml::Mark)> {
     let mut out = Vec::new();
     walk(tree, &mut Vec::new(), &mut out);
     out
+}
+
+/// The resource config trees (`models:`, `seeds:`, ...; `data_tests:` read
+/// as `tests:`), each checked for misspelled keys.
+fn config_trees(
+    source: &SourceFile,
+    r: &mut MapReader,
+    diags: &mut Diagnostics,
+) -> Result<Vec<(String, Node)>, Diagnostic> {
+    let mut config_trees = Vec::new();
+    for key in [
+        "models",
+        "seeds",
+        "snapshots",
+        "tests",
+        "data_tests",
+        "sources",
+        "exposures",
+        "analyses",
+        "unit_tests",
+    ] {
+        if let Some(tree) = r.map(key)? {
+            let normalized = if key == "data_tests" { "tests" } else { key };
+            check_config_tree(source, tree, diags);
+            config_trees.push((normalized.to_string(), tree.clone()));
+        }
+    }
+    Ok(config_trees)
+}
+
+/// `dispatch:`: each namespace and the packages to search, in order.
+fn dispatch_entries(
+    source: &SourceFile,
+    r: &mut MapReader,
+    diags: &mut Diagnostics,
+) -> Result<Vec<(String, Vec<String>)>, Diagnostic> {
+    let mut dispatch = Vec::new();
+    for entry in r.seq("dispatch")? {
+        let mut d = MapReader::new(source, entry, "a dispatch entry")?;
+        let namespace = d.required_string("macro_namespace", "a dispatch entry")?;
+        let order = d.string_list("search_order")?;
+        diags.extend(d.unknown_keys("a dispatch entry"));
+        dispatch.push((namespace, order));
+    }
+    Ok(dispatch)
 }
