@@ -79,35 +79,11 @@ pub fn land_file(
     let (mut reader, hash) = open_input(input, runtime)?;
     let stream = format!("f{}", &hash[..12]);
     let state_name = format!("files/{hash}.json");
-    let state: FileProgress =
-        runtime
-            .block_on(land.read_state(&state_name))?
-            .unwrap_or(FileProgress {
-                input: input.to_string(),
-                next_line: 1,
-                complete: false,
-                landed: 0,
-                quarantined: 0,
-            });
-    if state.complete {
+    let Some(state) = resume(land, input, runtime, progress, &table, &stream, &state_name)? else {
         let mut stats = Stats::default();
-        progress.note(
-            &table,
-            &format!(
-                "{input} was landed before (same content as {}): nothing to do",
-                state.input
-            ),
-        );
         stats.tick(started);
         return Ok(stats);
-    }
-    let removed = runtime.block_on(land.recover(&stream, state.next_line))?;
-    if removed > 0 {
-        progress.note(
-            &table,
-            &format!("removed {removed} file(s) of an interrupted earlier run; landing them again"),
-        );
-    }
+    };
     progress.started(&table, &format!("file {input}"), None);
     // Three stages: this thread cuts the file into ranges of lines; a few
     // workers decode, validate and encode ranges side by side (decoding is
@@ -238,6 +214,48 @@ pub fn land_file(
     stats.tick(started);
     progress.finished(&table, &stats);
     Ok(stats)
+}
+
+/// Where landing `input` resumes: `None` when the same content was landed
+/// before (said as a note); else its progress, after removing the files an
+/// interrupted earlier run left.
+fn resume(
+    land: &TableLand,
+    input: &str,
+    runtime: &tokio::runtime::Handle,
+    progress: &dyn Progress,
+    table: &str,
+    stream: &str,
+    state_name: &str,
+) -> Result<Option<FileProgress>, IngestError> {
+    let state: FileProgress =
+        runtime
+            .block_on(land.read_state(state_name))?
+            .unwrap_or(FileProgress {
+                input: input.to_string(),
+                next_line: 1,
+                complete: false,
+                landed: 0,
+                quarantined: 0,
+            });
+    if state.complete {
+        progress.note(
+            table,
+            &format!(
+                "{input} was landed before (same content as {}): nothing to do",
+                state.input
+            ),
+        );
+        return Ok(None);
+    }
+    let removed = runtime.block_on(land.recover(stream, state.next_line))?;
+    if removed > 0 {
+        progress.note(
+            table,
+            &format!("removed {removed} file(s) of an interrupted earlier run; landing them again"),
+        );
+    }
+    Ok(Some(state))
 }
 
 /// Decoding threads at most: beyond a few, the single reader and the
