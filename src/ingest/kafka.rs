@@ -176,18 +176,7 @@ pub fn land_topic(
         .create_with_context(Rebalances::default())
         .map_err(|e| IngestError::kafka("ingest.kafka.properties", e.to_string()))?;
     let partitions = check_topic(&consumer, kafka)?;
-    let mut ends = BTreeMap::new();
-    for p in &partitions {
-        let (_, high) = consumer
-            .fetch_watermarks(&kafka.topic, *p, BROKER_TIMEOUT)
-            .map_err(|e| {
-                IngestError::kafka(
-                    "ingest.kafka.brokers",
-                    format!("reading the end offset of partition {p}: {e}"),
-                )
-            })?;
-        ends.insert(*p, high);
-    }
+    let ends = end_offsets(&consumer, kafka, &partitions)?;
     consumer
         .subscribe(&[&kafka.topic])
         .map_err(|e| IngestError::kafka("ingest.kafka.topic", e.to_string()))?;
@@ -241,29 +230,7 @@ pub fn land_topic(
                     first_message = Some(Instant::now());
                     run.started = Instant::now();
                 }
-                let p = message.partition();
-                let Some(state) = run.partitions.get_mut(&p) else {
-                    continue;
-                };
-                if message.offset() < state.next {
-                    continue;
-                }
-                state.range.add(
-                    message.payload(),
-                    &Position {
-                        partition: p,
-                        offset: message.offset(),
-                        key: message.key(),
-                        timestamp_ms: message.timestamp().to_millis(),
-                    },
-                );
-                state.next = message.offset() + 1;
-                if state.next >= state.end {
-                    state.reached_end = true;
-                }
-                if state.range.is_full(spec) {
-                    run.flush(p)?;
-                }
+                run.receive(&message)?;
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 if let Some(state) = run.partitions.get_mut(&p)
@@ -323,6 +290,27 @@ pub fn land_topic(
     Ok(stats)
 }
 
+/// Each partition's end offset (its high watermark) when the run starts.
+fn end_offsets(
+    consumer: &BaseConsumer<Rebalances>,
+    kafka: &KafkaSpec,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>, IngestError> {
+    let mut ends = BTreeMap::new();
+    for p in partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(&kafka.topic, *p, BROKER_TIMEOUT)
+            .map_err(|e| {
+                IngestError::kafka(
+                    "ingest.kafka.brokers",
+                    format!("reading the end offset of partition {p}: {e}"),
+                )
+            })?;
+        ends.insert(*p, high);
+    }
+    Ok(ends)
+}
+
 struct TopicRun<'a> {
     spec: &'a TableSpec,
     kafka: &'a KafkaSpec,
@@ -340,6 +328,39 @@ struct TopicRun<'a> {
 }
 
 impl TopicRun<'_> {
+    /// Adds a polled message to its partition's open range (a message
+    /// before the partition's position was landed already), flushing the
+    /// range when it is full.
+    fn receive(
+        &mut self,
+        message: &rdkafka::message::BorrowedMessage<'_>,
+    ) -> Result<(), IngestError> {
+        let p = message.partition();
+        let Some(state) = self.partitions.get_mut(&p) else {
+            return Ok(());
+        };
+        if message.offset() < state.next {
+            return Ok(());
+        }
+        state.range.add(
+            message.payload(),
+            &Position {
+                partition: p,
+                offset: message.offset(),
+                key: message.key(),
+                timestamp_ms: message.timestamp().to_millis(),
+            },
+        );
+        state.next = message.offset() + 1;
+        if state.next >= state.end {
+            state.reached_end = true;
+        }
+        if state.range.is_full(self.spec) {
+            self.flush(p)?;
+        }
+        Ok(())
+    }
+
     /// A partition arrived: find its committed offset and undo whatever a
     /// previous owner wrote past it.
     fn assign(&mut self, p: i32) -> Result<(), IngestError> {
