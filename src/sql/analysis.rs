@@ -388,50 +388,6 @@ fn lineage_of(plan: &LogicalPlan, relations: &HashMap<String, String>) -> Lineag
         .iter()
         .map(|p| lineage_of(p, relations))
         .collect();
-    let from_expr =
-        |expr: &Expr, input: &LogicalPlan, lineage: &Lineage, derivation: Option<Derivation>| {
-            let bare = matches!(unalias(expr), Expr::Column(_));
-            let mut out = Vec::new();
-            for column in expr.column_refs() {
-                let Ok(i) = input.schema().index_of_column(column) else {
-                    continue;
-                };
-                for source in lineage.get(i).into_iter().flatten() {
-                    let derivation = match derivation {
-                        Some(d) => stronger(source.derivation, d),
-                        None if bare => source.derivation,
-                        None => stronger(source.derivation, Derivation::Transform),
-                    };
-                    out.push(ColumnSource {
-                        derivation,
-                        ..source.clone()
-                    });
-                }
-            }
-            out
-        };
-    let conditions = |exprs: &[&Expr], input: &LogicalPlan, lineage: &Lineage, kind: Derivation| {
-        // Only the values a condition reads count; conditions upstream of
-        // them are already on every row that survives.
-        let mut out = Vec::new();
-        for e in exprs {
-            for column in e.column_refs() {
-                let Ok(i) = input.schema().index_of_column(column) else {
-                    continue;
-                };
-                for source in lineage.get(i).into_iter().flatten() {
-                    if matches!(source.derivation, Derivation::Filter | Derivation::JoinKey) {
-                        continue;
-                    }
-                    out.push(ColumnSource {
-                        derivation: kind,
-                        ..source.clone()
-                    });
-                }
-            }
-        }
-        out
-    };
     match plan {
         LogicalPlan::TableScan(scan) => {
             let key = match &scan.table_name {
@@ -546,6 +502,65 @@ fn lineage_of(plan: &LogicalPlan, relations: &HashMap<String, String>) -> Lineag
         _ if inputs.len() == 1 && inputs[0].len() == width => inputs[0].clone(),
         _ => vec![Vec::new(); width],
     }
+}
+
+/// Where an expression's value comes from: the sources of every column it
+/// reads, as `derivation` (or copied when it is a bare column, transformed
+/// otherwise).
+fn from_expr(
+    expr: &Expr,
+    input: &LogicalPlan,
+    lineage: &Lineage,
+    derivation: Option<Derivation>,
+) -> Vec<ColumnSource> {
+    let bare = matches!(unalias(expr), Expr::Column(_));
+    let mut out = Vec::new();
+    for column in expr.column_refs() {
+        let Ok(i) = input.schema().index_of_column(column) else {
+            continue;
+        };
+        for source in lineage.get(i).into_iter().flatten() {
+            let derivation = match derivation {
+                Some(d) => stronger(source.derivation, d),
+                None if bare => source.derivation,
+                None => stronger(source.derivation, Derivation::Transform),
+            };
+            out.push(ColumnSource {
+                derivation,
+                ..source.clone()
+            });
+        }
+    }
+    out
+}
+
+/// The sources a row condition (a filter, a join key) reads, as `kind`.
+fn conditions(
+    exprs: &[&Expr],
+    input: &LogicalPlan,
+    lineage: &Lineage,
+    kind: Derivation,
+) -> Vec<ColumnSource> {
+    // Only the values a condition reads count; conditions upstream of
+    // them are already on every row that survives.
+    let mut out = Vec::new();
+    for e in exprs {
+        for column in e.column_refs() {
+            let Ok(i) = input.schema().index_of_column(column) else {
+                continue;
+            };
+            for source in lineage.get(i).into_iter().flatten() {
+                if matches!(source.derivation, Derivation::Filter | Derivation::JoinKey) {
+                    continue;
+                }
+                out.push(ColumnSource {
+                    derivation: kind,
+                    ..source.clone()
+                });
+            }
+        }
+    }
+    out
 }
 
 fn unalias(e: &Expr) -> &Expr {
