@@ -557,7 +557,7 @@ fn test_call(
         call_args.push(concat(&[k, "=", &jinja_literal(v)]));
     }
     let callee = match namespace {
-        Some(ns) => concat(&[ns, ".", &macro_name]),
+        Some(ns) => concat(&[ns, ".", macro_name]),
         None => macro_name.to_string(),
     };
     concat(&["{{ ", &callee, "(", &call_args.join(", "), ") }}"])

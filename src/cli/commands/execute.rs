@@ -480,7 +480,7 @@ fn prepare(
 ) -> Result<(), Failure> {
     let settings = &session.settings;
     if !adapter.capabilities().reads_sources_in_place {
-        let needed = super::sources::sources_read_by(&p.parsed, &ids);
+        let needed = super::sources::sources_read_by(&p.parsed, ids);
         let sources = super::sources::source_tables(settings, &p.parsed, Some(&needed))
             .map_err(|d| session.fail(d))?;
         let report = |line: String| session.printer.info(&line);
@@ -493,7 +493,7 @@ fn prepare(
         .compiler
         .world
         .warehouse
-        .set(crate::run::bridge(&adapter, runtime.handle().clone()));
+        .set(crate::run::bridge(adapter, runtime.handle().clone()));
     let analyzed: Vec<String> = ids
         .iter()
         .filter(|id| {

@@ -60,7 +60,7 @@ pub(super) async fn build(run: &NodeRun<'_>) -> Outcome {
     let stored = config
         .store_failures
         .then(|| format!("{audit}.{}", node.alias));
-    Ok(verdict(node, &config, failures, stored, sql))
+    Ok(verdict(node, config, failures, stored, sql))
 }
 
 /// A column test on a column the model does not produce is the YAML's
