@@ -24,6 +24,9 @@ pub struct Printer {
     pub base: PathBuf,
     /// `logs/dbt.log`: every event, debug ones too, as dbt keeps it.
     file: Option<Arc<Mutex<std::fs::File>>>,
+    /// Warnings printed so far by this printer and its clones, so the
+    /// `N errors, M warnings` line counts those printed before the errors.
+    warned: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Stdout was closed by the reader; stop quietly.
@@ -100,6 +103,7 @@ impl Printer {
             color,
             base,
             file: None,
+            warned: Arc::default(),
         }
     }
 
@@ -264,8 +268,13 @@ impl Printer {
                 }
             }
         }
+        use std::sync::atomic::Ordering;
+        let earlier = self.warned.fetch_add(warnings, Ordering::Relaxed);
         if errors > 0 && self.format == LogFormat::Text && self.shows(LogLevel::Error) {
-            write_stdout(&format!("{}\n", render_summary(errors, warnings)));
+            write_stdout(&format!(
+                "{}\n",
+                render_summary(errors, earlier + warnings)
+            ));
         }
     }
 }

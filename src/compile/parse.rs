@@ -1584,14 +1584,35 @@ fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str])
         format!("use one of: {}", allowed.join(", "))
     });
     let in_sql = config_key_at(&node.raw_code, key).map(|(at, len)| (node.body_offset + at, len));
-    match in_sql {
-        Some((offset, len)) => d.at_offset(&node.abs_path, &node.file_text, offset, len),
-        None => {
-            let yaml_hit = node.unrendered_config.contains_key(key);
-            let _ = yaml_hit;
-            d.at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text))
-        }
+    if let Some((offset, len)) = in_sql {
+        return d.at_offset(&node.abs_path, &node.file_text, offset, len);
     }
+    if let Some((path, text, offset)) = config_key_in_yaml(node, key) {
+        return d.at_offset(&path, &text, offset, key.len());
+    }
+    d.at(Location::new(&node.abs_path, 1, 1), Some(&node.file_text))
+}
+
+/// Where `key:` is set in the property file that patches `node` (after the
+/// node's `name:` there): the file, its text and the key's offset. Read
+/// only when an error is reported.
+fn config_key_in_yaml(node: &ParsedNode, key: &str) -> Option<(std::path::PathBuf, String, usize)> {
+    if key.is_empty() {
+        return None;
+    }
+    let (_, relative) = node.patch_path.as_deref()?.split_once("://")?;
+    let root = node
+        .abs_path
+        .to_str()?
+        .strip_suffix(node.original_file_path.as_str())?;
+    let path = std::path::PathBuf::from(format!("{root}{relative}"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    let name = Regex::new(&format!(r"(?m)name:\s*['\x22]?{}['\x22]?\s*$", regex::escape(&node.name))).ok()?;
+    let from = name.find(&text).map_or(0, |m| m.end());
+    let key_re = Regex::new(&format!(r"(?m)^\s*['\x22]?{}['\x22]?\s*:", regex::escape(key))).ok()?;
+    let found = key_re.find(&text[from..])?;
+    let offset = from + found.start() + (found.as_str().len() - found.as_str().trim_start().len());
+    Some((path, text, offset))
 }
 
 fn relative_to(root: &std::path::Path, path: &std::path::Path) -> String {
