@@ -271,10 +271,7 @@ impl Printer {
         use std::sync::atomic::Ordering;
         let earlier = self.warned.fetch_add(warnings, Ordering::Relaxed);
         if errors > 0 && self.format == LogFormat::Text && self.shows(LogLevel::Error) {
-            write_stdout(&format!(
-                "{}\n",
-                render_summary(errors, earlier + warnings)
-            ));
+            write_stdout(&format!("{}\n", render_summary(errors, earlier + warnings)));
         }
     }
 }

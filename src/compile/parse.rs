@@ -1607,9 +1607,17 @@ fn config_key_in_yaml(node: &ParsedNode, key: &str) -> Option<(std::path::PathBu
         .strip_suffix(node.original_file_path.as_str())?;
     let path = std::path::PathBuf::from(format!("{root}{relative}"));
     let text = std::fs::read_to_string(&path).ok()?;
-    let name = Regex::new(&format!(r"(?m)name:\s*['\x22]?{}['\x22]?\s*$", regex::escape(&node.name))).ok()?;
+    let name = Regex::new(&format!(
+        r"(?m)name:\s*['\x22]?{}['\x22]?\s*$",
+        regex::escape(&node.name)
+    ))
+    .ok()?;
     let from = name.find(&text).map_or(0, |m| m.end());
-    let key_re = Regex::new(&format!(r"(?m)^\s*['\x22]?{}['\x22]?\s*:", regex::escape(key))).ok()?;
+    let key_re = Regex::new(&format!(
+        r"(?m)^\s*['\x22]?{}['\x22]?\s*:",
+        regex::escape(key)
+    ))
+    .ok()?;
     let found = key_re.find(&text[from..])?;
     let offset = from + found.start() + (found.as_str().len() - found.as_str().trim_start().len());
     Some((path, text, offset))

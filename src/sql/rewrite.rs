@@ -1335,6 +1335,17 @@ fn duckdb_expr(expr: &mut Expr) -> Result<(), TranslateError> {
     }
 }
 
+/// The text of a single-quoted string literal.
+fn quoted_string(e: &Expr) -> Option<&String> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
 /// A DuckDB function call in DataFusion's terms; `None` when it needs no
 /// change.
 fn duckdb_function(f: &Function) -> Result<Option<Expr>, TranslateError> {
@@ -1356,11 +1367,7 @@ fn duckdb_function(f: &Function) -> Result<Option<Expr>, TranslateError> {
             let Some(a) = plain_args(f).filter(|a| a.len() == 2) else {
                 return Ok(None);
             };
-            let Expr::Value(ValueWithSpan {
-                value: Value::SingleQuotedString(part),
-                ..
-            }) = &a[0]
-            else {
+            let Some(part) = quoted_string(&a[0]) else {
                 return Ok(None);
             };
             let mapped = duckdb_part(&part.to_ascii_lowercase());
@@ -1416,11 +1423,7 @@ fn duckdb_function(f: &Function) -> Result<Option<Expr>, TranslateError> {
             let Some(a) = plain_args(f).filter(|a| a.len() == 3) else {
                 return Ok(None);
             };
-            let Expr::Value(ValueWithSpan {
-                value: Value::SingleQuotedString(part),
-                ..
-            }) = &a[0]
-            else {
+            let Some(part) = quoted_string(&a[0]) else {
                 return Ok(None);
             };
             let part = match duckdb_part(&part.to_ascii_lowercase()).as_str() {
