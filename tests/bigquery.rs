@@ -1089,20 +1089,24 @@ fn a_query_streams_its_result_pages_on_the_emulator() {
     let bq = emulator_client(&url, &project_id);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let sql = "select x from unnest(generate_array(1, 2500)) as x order by x desc";
-        let mut stream = bq.query_stream(sql, Some(1200)).await.unwrap();
+        // Pages hold at most 10,000 rows: 21,000 of 25,000 come in three.
+        let sql = "select x from unnest(generate_array(1, 25000)) as x order by x desc";
+        let mut stream = bq.query_stream(sql, Some(21_000)).await.unwrap();
         assert_eq!(stream.schema.field(0).name(), "x");
         let mut values = Vec::new();
+        let mut pages = 0;
         while let Some(batch) = stream.batches.next().await {
             let batch = batch.unwrap();
+            pages += 1;
             let text = rdbt::adapters::format::to_csv(&[batch]).unwrap();
             values.extend(text.lines().skip(1).map(str::to_string));
         }
-        assert_eq!(values.len(), 1200);
-        assert_eq!(values[0], "2500");
-        assert_eq!(values[1199], "1301");
+        assert_eq!(values.len(), 21_000);
+        assert_eq!(pages, 3);
+        assert_eq!(values[0], "25000");
+        assert_eq!(values[20_999], "4001");
         let all = bq.query(sql, None).await.unwrap();
-        assert_eq!(all.iter().map(|b| b.num_rows()).sum::<usize>(), 2500);
+        assert_eq!(all.iter().map(|b| b.num_rows()).sum::<usize>(), 25_000);
         let none = bq
             .query("select 1 as a from unnest([1]) where false", None)
             .await

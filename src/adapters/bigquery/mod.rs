@@ -27,6 +27,15 @@ pub struct BigQuery {
     invocation_id: String,
 }
 
+/// Rows asked for per result page of a streamed query: what is left of
+/// the limit, and at most this many (BigQuery also caps a page at ~10 MB),
+/// so memory holds one page, not the result.
+const STREAM_PAGE_ROWS: usize = 10_000;
+
+fn page_rows(left: Option<usize>) -> usize {
+    left.map_or(STREAM_PAGE_ROWS, |l| l.min(STREAM_PAGE_ROWS))
+}
+
 impl BigQuery {
     pub fn open(config: BigQueryConfig, invocation_id: &str) -> Result<BigQuery, BigQueryError> {
         Ok(BigQuery {
@@ -109,7 +118,7 @@ impl BigQuery {
         let mut fields = job.schema;
         let (rows, token) = self
             .client
-            .result_page(&job.job_id, limit, None, &mut fields)
+            .result_page(&job.job_id, Some(page_rows(limit)), None, &mut fields)
             .await?;
         let schema = std::sync::Arc::new(arrow::schema_of(&fields));
         let pages = Pages {
@@ -132,7 +141,12 @@ impl BigQuery {
                     }
                     let (rows, next) = pages
                         .client
-                        .result_page(&pages.job_id, pages.left, Some(&token), &mut pages.fields)
+                        .result_page(
+                            &pages.job_id,
+                            Some(page_rows(pages.left)),
+                            Some(&token),
+                            &mut pages.fields,
+                        )
                         .await?;
                     pages.token = next;
                     rows
