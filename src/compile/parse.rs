@@ -1583,7 +1583,12 @@ fn config_error(node: &ParsedNode, key: &str, message: String, allowed: &[&str])
     } else {
         format!("use one of: {}", allowed.join(", "))
     });
-    let in_sql = config_key_at(&node.raw_code, key).map(|(at, len)| (node.body_offset + at, len));
+    // A key-less problem (a config that does not resolve as a whole) has
+    // no place but the file.
+    let in_sql = (!key.is_empty())
+        .then(|| config_key_at(&node.raw_code, key))
+        .flatten()
+        .map(|(at, len)| (node.body_offset + at, len));
     if let Some((offset, len)) = in_sql {
         return d.at_offset(&node.abs_path, &node.file_text, offset, len);
     }
@@ -1612,13 +1617,24 @@ fn config_key_in_yaml(node: &ParsedNode, key: &str) -> Option<(std::path::PathBu
         regex::escape(&node.name)
     ))
     .ok()?;
-    let from = name.find(&text).map_or(0, |m| m.end());
+    let found_name = name.find(&text);
+    let from = found_name.map_or(0, |m| m.end());
+    // Only the node's own entry: up to the next item of its list (a `-`
+    // at the entry's own indentation; its columns' items are deeper).
+    let indent = found_name.map_or(0, |m| {
+        let line = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
+        text[line..m.start()].len() - text[line..m.start()].trim_start().len()
+    });
+    let next_entry = Regex::new(&format!(r"(?m)^ {{{indent}}}-\s")).ok()?;
+    let to = next_entry
+        .find(&text[from..])
+        .map_or(text.len(), |m| from + m.start());
     let key_re = Regex::new(&format!(
         r"(?m)^\s*['\x22]?{}['\x22]?\s*:",
         regex::escape(key)
     ))
     .ok()?;
-    let found = key_re.find(&text[from..])?;
+    let found = key_re.find(&text[from..to])?;
     let offset = from + found.start() + (found.as_str().len() - found.as_str().trim_start().len());
     Some((path, text, offset))
 }
