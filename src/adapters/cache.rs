@@ -283,6 +283,35 @@ impl Adapter for CachedAdapter {
         self.inner.dry_run(sql, node).await
     }
 
+    async fn history(
+        &self,
+        schema: &str,
+        name: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<super::TableVersion>, AdapterError> {
+        self.inner.history(schema, name, limit).await
+    }
+
+    async fn restore(&self, schema: &str, name: &str, version: u64) -> Result<u64, AdapterError> {
+        let result = self.inner.restore(schema, name, version).await;
+        self.forget_all();
+        result
+    }
+
+    async fn vacuum(
+        &self,
+        schema: &str,
+        name: &str,
+        retain: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>, AdapterError> {
+        self.inner.vacuum(schema, name, retain, dry_run).await
+    }
+
+    async fn compact(&self, schema: &str, name: &str) -> Result<(u64, u64), AdapterError> {
+        self.inner.compact(schema, name).await
+    }
+
     async fn persist_column_docs(
         &self,
         relation: &Relation<'_>,

@@ -302,6 +302,67 @@ pub trait Adapter: Send + Sync {
         let _ = (relation, descriptions);
         Ok(())
     }
+
+    /// The versions of table `schema.name`, newest first (at most `limit`).
+    async fn history(
+        &self,
+        schema: &str,
+        name: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<TableVersion>, AdapterError> {
+        let _ = (schema, name, limit);
+        Err(self.no_history())
+    }
+
+    /// Makes `version` of table `schema.name` the current one again, as a
+    /// new version; returns the new version.
+    async fn restore(&self, schema: &str, name: &str, version: u64) -> Result<u64, AdapterError> {
+        let _ = (schema, name, version);
+        Err(self.no_history())
+    }
+
+    /// Deletes the files of table `schema.name` that no version younger
+    /// than `retain` reads (all of them with `dry_run`: only lists them).
+    async fn vacuum(
+        &self,
+        schema: &str,
+        name: &str,
+        retain: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>, AdapterError> {
+        let _ = (schema, name, retain, dry_run);
+        Err(self.no_history())
+    }
+
+    /// Rewrites the small files of table `schema.name` into large ones (a
+    /// new version with the same rows); returns (files removed, added).
+    async fn compact(&self, schema: &str, name: &str) -> Result<(u64, u64), AdapterError> {
+        let _ = (schema, name);
+        Err(self.no_history())
+    }
+
+    /// The error for a warehouse without table versions.
+    fn no_history(&self) -> AdapterError {
+        AdapterError::new(format!(
+            "the {} warehouse keeps no table versions here",
+            self.adapter_type()
+        ))
+    }
+}
+
+/// One version of a table (`rdbt history`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TableVersion {
+    pub version: u64,
+    /// When it was committed.
+    pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    /// What made it: WRITE, MERGE, OPTIMIZE, RESTORE, CREATE TABLE…
+    pub operation: String,
+    /// The rdbt invocation and node that wrote it, when rdbt did.
+    pub invocation_id: Option<String>,
+    pub node: Option<String>,
+    /// Rows the version added (written, inserted or updated), when known.
+    pub rows: Option<u64>,
 }
 
 /// SQL generation facts of one warehouse.

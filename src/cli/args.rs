@@ -166,6 +166,12 @@ pub enum Command {
     Show(ShowArgs),
     /// Run again the nodes that failed or were skipped in the last run (target/run_results.json).
     Retry(RunArgs),
+    /// List the versions of the selected tables, newest first: time, invocation, operation, rows.
+    History(HistoryArgs),
+    /// Make an earlier version of one selected table current again (as a new version).
+    Rollback(RollbackArgs),
+    /// Delete the files of the selected tables that no version younger than --retain-hours reads, and compact small files.
+    Vacuum(VacuumArgs),
     /// Call a macro (with run_query and the warehouse available) and print what it returns.
     RunOperation(OperationArgs),
     /// Land the selected sources' `ingest:` blocks as Parquet in the target's land: Kafka topics (`--once` by default, or `--follow`), a newline-delimited JSON file (`--from-file`), or the quarantine again after a schema fix (`--replay-quarantine`).
@@ -345,6 +351,46 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = ShowOutput::Table)]
     pub output: ShowOutput,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// How many versions to list per table; 0 lists all.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = HistoryOutput::Table)]
+    pub output: HistoryOutput,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum HistoryOutput {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("to").required(true).args(["to_version", "to_invocation"])))]
+pub struct RollbackArgs {
+    /// The version to restore (see `rdbt history`).
+    #[arg(long, value_name = "N")]
+    pub to_version: Option<u64>,
+    /// Restore the version this invocation wrote (its `invocation_id`, as in run_results.json and `rdbt history`).
+    #[arg(long, value_name = "ID")]
+    pub to_invocation: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// Keep the files that versions younger than this many hours read, so they can still be read and restored.
+    #[arg(long, value_name = "H", default_value_t = 168.0)]
+    pub retain_hours: f64,
+    /// List the files that would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not compact small files first.
+    #[arg(long)]
+    pub no_compact: bool,
 }
 
 #[derive(Debug, Args)]

@@ -180,7 +180,12 @@ impl Adapter for Warehouse {
     }
 
     async fn execute(&self, sql: &str) -> Result<(), AdapterError> {
-        Warehouse::execute(self, sql).await?;
+        Warehouse::execute(self, sql, None).await?;
+        Ok(())
+    }
+
+    async fn execute_for(&self, sql: &str, node: Option<&str>) -> Result<(), AdapterError> {
+        Warehouse::execute(self, sql, node).await?;
         Ok(())
     }
 
@@ -283,11 +288,12 @@ impl Adapter for Warehouse {
         let mode = match strategy {
             WriteStrategy::Replace => WriteMode::Replace,
             WriteStrategy::Append => WriteMode::Append,
-            WriteStrategy::Merge { unique_key } | WriteStrategy::DeleteInsert { unique_key } => {
-                WriteMode::Merge {
-                    unique_key: unique_key.clone(),
-                }
-            }
+            WriteStrategy::Merge { unique_key } => WriteMode::Merge {
+                unique_key: unique_key.clone(),
+            },
+            WriteStrategy::DeleteInsert { unique_key } => WriteMode::DeleteInsert {
+                unique_key: unique_key.clone(),
+            },
             WriteStrategy::ReplaceRange { column, start, end } => WriteMode::ReplaceRange {
                 column: column.clone(),
                 start: start.clone(),
@@ -302,7 +308,15 @@ impl Adapter for Warehouse {
                     .unwrap_or_default(),
             },
         };
-        let rows = Warehouse::write_table(self, relation.schema, relation.name, sql, &mode).await?;
+        let rows = Warehouse::write_table(
+            self,
+            relation.schema,
+            relation.name,
+            sql,
+            &mode,
+            relation.node,
+        )
+        .await?;
         Ok(AdapterResponse::new(
             format!("{} {rows}", strategy.label()),
             Some(rows),
@@ -321,9 +335,50 @@ impl Adapter for Warehouse {
                 seed.path,
                 seed.delimiter,
                 |cols| Warehouse::seed_select(seed, cols),
+                relation.node,
             )
             .await?;
         Ok(AdapterResponse::new(format!("INSERT {rows}"), Some(rows)))
+    }
+
+    async fn history(
+        &self,
+        schema: &str,
+        name: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<crate::adapters::TableVersion>, AdapterError> {
+        let table = self.delta_table(schema, name).await?;
+        Ok(super::delta::history(&table, limit).await?)
+    }
+
+    async fn restore(&self, schema: &str, name: &str, version: u64) -> Result<u64, AdapterError> {
+        self.delta_table(schema, name).await?;
+        let version = super::delta::restore(&self.table_dir(schema, name), version).await?;
+        self.forget(schema, name);
+        Ok(version)
+    }
+
+    async fn vacuum(
+        &self,
+        schema: &str,
+        name: &str,
+        retain: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>, AdapterError> {
+        self.delta_table(schema, name).await?;
+        Ok(super::delta::vacuum(&self.table_dir(schema, name), retain, dry_run).await?)
+    }
+
+    async fn compact(&self, schema: &str, name: &str) -> Result<(u64, u64), AdapterError> {
+        self.delta_table(schema, name).await?;
+        let done = super::delta::compact(
+            self.context(),
+            &self.table_dir(schema, name),
+            super::delta::Author::default(),
+        )
+        .await?;
+        self.forget(schema, name);
+        Ok(done)
     }
 
     /// Files in place date themselves: an external source's newest file.

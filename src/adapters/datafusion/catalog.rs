@@ -12,7 +12,7 @@ use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -125,11 +125,14 @@ impl SchemaProvider for LazySchema {
             return Ok(Some(provider));
         }
         let dir = storage::table_dir(&self.root, &self.schema, name);
-        let provider = if let Some(version) = storage::current_version(&dir) {
-            let path = format!("{}/", version.display());
-            ctx.read_parquet(path, ParquetReadOptions::default())
-                .await?
-                .into_view()
+        let provider = if storage::is_table(&dir) {
+            let table = super::delta::open(&dir)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .ok_or_else(|| DataFusionError::Plan(format!("{} vanished", dir.display())))?;
+            super::delta::provider(&ctx, &table)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
         } else {
             let file = storage::view_file(&self.root, &self.schema, name);
             match std::fs::read_to_string(&file) {
@@ -197,8 +200,7 @@ impl SchemaProvider for LazySchema {
     fn table_exist(&self, name: &str) -> bool {
         lock(&self.temps).contains_key(name)
             || self.external(name).is_some()
-            || storage::current_version(&storage::table_dir(&self.root, &self.schema, name))
-                .is_some()
+            || storage::is_table(&storage::table_dir(&self.root, &self.schema, name))
             || storage::view_file(&self.root, &self.schema, name).is_file()
     }
 }

@@ -1,14 +1,16 @@
 //! The embedded DataFusion warehouse (ARCHITECTURE.md decision 4): schemas
-//! are folders, tables are versioned Parquet folders swapped in by an atomic
-//! rename, views are stored SQL, and everything is registered again when the
-//! warehouse opens. One writer at a time (a lock file); readers never lock.
+//! are folders, tables are Delta Lake tables (one commit per write), views
+//! are stored SQL, and everything is registered again when the warehouse
+//! opens. One writer at a time (a lock file); readers never lock.
 //! The only place `datafusion::` is used for execution.
 
 mod adapter;
 mod catalog;
+pub mod delta;
 pub mod external;
 mod land;
 mod lock;
+mod statements;
 mod storage;
 
 pub use lock::WriterLock;
@@ -22,6 +24,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use deltalake::protocol::SaveMode;
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +40,14 @@ pub enum WarehouseError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the warehouse at {root} was written by an earlier rdbt, which kept tables as versioned \
+         Parquet folders (found {table}); tables are now Delta Lake tables and the two are never \
+         mixed. Rebuild it: move the folder away (or delete it) and run `rdbt build`; seeds, \
+         models and snapshots are rebuilt from their sources (a snapshot's earlier history is \
+         kept only in the old folder)"
+    )]
+    OldFormat { root: PathBuf, table: PathBuf },
     #[error("{0}")]
     Engine(String),
 }
@@ -73,6 +84,9 @@ pub fn clean_message(m: &str) -> String {
         s = s[at + "\ncaused by\n".len()..].trim_start();
     }
     for prefix in [
+        "Generic DeltaTable error: ",
+        "Generic error: ",
+        "Failed to execute write task: ",
         "Error during planning: ",
         "Schema error: ",
         "SQL error: ",
@@ -101,25 +115,6 @@ pub struct RelationStats {
     pub bytes: Option<u64>,
 }
 
-/// Rows (from each file's footer) and bytes of the Parquet files in `dir`.
-fn parquet_totals(dir: &Path) -> (u64, u64) {
-    let (mut rows, mut bytes) = (0u64, 0u64);
-    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "parquet") {
-            continue;
-        }
-        bytes += entry.metadata().map_or(0, |m| m.len());
-        if let Ok(file) = std::fs::File::open(path)
-            && let Ok(reader) = datafusion::parquet::file::reader::SerializedFileReader::new(file)
-        {
-            use datafusion::parquet::file::reader::FileReader;
-            rows += reader.metadata().file_metadata().num_rows().max(0) as u64;
-        }
-    }
-    (rows, bytes)
-}
-
 /// How a new table version is produced from a query.
 #[derive(Debug, Clone)]
 pub enum WriteMode {
@@ -127,9 +122,12 @@ pub enum WriteMode {
     Replace,
     /// Keep the old rows and add the new ones.
     Append,
-    /// Old rows whose key appears in the new rows are replaced (merge and
-    /// delete+insert have this result).
+    /// Old rows whose key equals a new row's are updated to it, other new
+    /// rows inserted: a Delta MERGE (`merge`, snapshots).
     Merge { unique_key: Vec<String> },
+    /// Old rows whose key appears in the new rows are deleted and every new
+    /// row inserted, in one MERGE commit (`delete+insert`).
+    DeleteInsert { unique_key: Vec<String> },
     /// Old rows in partitions the new rows touch are replaced.
     InsertOverwrite { partition_by: Vec<String> },
     /// Old rows whose `column` (as a timestamp) is in `[start, end)` are
@@ -178,6 +176,12 @@ impl Warehouse {
     ) -> Result<Warehouse, WarehouseError> {
         std::fs::create_dir_all(root)
             .map_err(|e| WarehouseError::io("cannot create the warehouse folder", root, e))?;
+        if let Some(table) = storage::find_old_format(root) {
+            return Err(WarehouseError::OldFormat {
+                root: root.to_path_buf(),
+                table,
+            });
+        }
         let lock = if writer {
             Some(WriterLock::acquire(root, lock_wait)?)
         } else {
@@ -195,7 +199,15 @@ impl Warehouse {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("warehouse", "main");
-        let ctx = Arc::new(SessionContext::new_with_config_rt(config, runtime));
+        // Delta's planner runs its writes' own plan nodes, and plans every
+        // other query as DataFusion's default planner does.
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
+            .build();
+        let ctx = Arc::new(SessionContext::new_with_state(state));
         crate::sql::functions::register_functions(&ctx);
         if let Some(land) = &land {
             land::register_land_store(&ctx, land);
@@ -363,9 +375,45 @@ impl Warehouse {
             .remove(&format!("{schema}.{name}"));
     }
 
+    /// The folder of table `schema.name`.
+    pub fn table_dir(&self, schema: &str, name: &str) -> PathBuf {
+        storage::table_dir(&self.root, schema, name)
+    }
+
+    fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Forgets what the engine planned for `schema.name` after a change.
+    fn forget(&self, schema: &str, name: &str) {
+        let _ = self
+            .ctx
+            .deregister_table(TableReference::partial(schema, name));
+        self.invalidate(schema, name);
+    }
+
+    /// The Delta table `schema.name`, or an error saying what it is instead.
+    async fn delta_table(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<deltalake::DeltaTable, WarehouseError> {
+        match delta::open(&self.table_dir(schema, name)).await? {
+            Some(table) => Ok(table),
+            None if self.relation_kind(schema, name) == Some(RelationKind::View) => {
+                Err(WarehouseError::Engine(format!(
+                    "{schema}.{name} is a view: views keep no versions (only tables, seeds, snapshots and incremental models do)"
+                )))
+            }
+            None => Err(WarehouseError::Engine(format!(
+                "table {schema}.{name} does not exist; build it first"
+            ))),
+        }
+    }
+
     /// Whether `schema.name` exists, and as what.
     pub fn relation_kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
-        if storage::current_version(&storage::table_dir(&self.root, schema, name)).is_some() {
+        if storage::is_table(&storage::table_dir(&self.root, schema, name)) {
             Some(RelationKind::Table)
         } else if storage::view_file(&self.root, schema, name).is_file() {
             Some(RelationKind::View)
@@ -382,8 +430,11 @@ impl Warehouse {
         declared_schema(&state, &plan).map_err(WarehouseError::engine)
     }
 
-    /// Runs a query and returns its rows.
+    /// Runs a query (or statements, see `statements`) and returns its rows.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+        if let Some(rows) = self.run_statements(sql, None).await? {
+            return Ok(rows);
+        }
         self.sql(sql)
             .await?
             .collect()
@@ -399,6 +450,17 @@ impl Warehouse {
         limit: Option<usize>,
     ) -> Result<crate::adapters::QueryStream, WarehouseError> {
         use futures::StreamExt;
+        if let Some(rows) = self.run_statements(sql, None).await? {
+            let schema = rows
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+            let rows: Vec<_> = rows.into_iter().map(Ok).collect();
+            return Ok(crate::adapters::QueryStream {
+                schema,
+                batches: Box::pin(futures::stream::iter(rows)),
+            });
+        }
         let df = self.sql(sql).await?;
         let df = match limit {
             Some(n) => df.limit(0, Some(n)).map_err(WarehouseError::engine)?,
@@ -441,10 +503,10 @@ impl Warehouse {
         let columns = self.columns(schema, name).await?;
         let (mut row_count, mut bytes) = (None, None);
         if kind == Some(RelationKind::Table)
-            && let Some(version) =
-                storage::current_version(&storage::table_dir(&self.root, schema, name))
+            && let Ok(Some(table)) =
+                delta::open(&storage::table_dir(&self.root, schema, name)).await
         {
-            let (rows, size) = parquet_totals(&version);
+            let (rows, size) = delta::totals(&table);
             row_count = Some(rows);
             bytes = Some(size);
         }
@@ -476,141 +538,184 @@ impl Warehouse {
         Ok(())
     }
 
-    /// Materializes `sql` into `schema.name` as `mode` says; returns the rows
-    /// the query produced (for an incremental write, the rows inserted or
-    /// changed). On any error the previous version stays live.
+    /// Materializes `sql` into `schema.name` as `mode` says, in one Delta
+    /// commit made on behalf of `node`; returns the rows the query produced
+    /// (for an incremental write, the rows inserted or changed). On any
+    /// error the previous version stays live.
     pub async fn write_table(
         &self,
         schema: &str,
         name: &str,
         sql: &str,
         mode: &WriteMode,
+        node: Option<&str>,
     ) -> Result<u64, WarehouseError> {
         self.ensure_schema(schema).await?;
         let dir = storage::table_dir(&self.root, schema, name);
-        let previous = storage::current_version(&dir);
-        let version = storage::new_version(&dir)
-            .map_err(|e| WarehouseError::io("cannot create a table version in", &dir, e))?;
-        let result = self
-            .fill_version(schema, name, sql, mode, previous.as_deref(), &version)
-            .await;
-        match result {
-            Ok(rows) => {
-                storage::publish(&dir, &version).map_err(|e| {
-                    WarehouseError::io("cannot publish the new version of", &dir, e)
-                })?;
-                let view = storage::view_file(&self.root, schema, name);
-                if view.is_file() {
-                    let _ = std::fs::remove_file(&view);
-                }
-                self.invalidate(schema, name);
-                storage::collect_garbage(&dir, previous.as_deref());
-                Ok(rows)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&version);
-                Err(e)
-            }
-        }
-    }
-
-    async fn fill_version(
-        &self,
-        schema: &str,
-        name: &str,
-        sql: &str,
-        mode: &WriteMode,
-        previous: Option<&Path>,
-        version: &Path,
-    ) -> Result<u64, WarehouseError> {
-        let existing = previous.is_some()
-            && self
-                .ctx
-                .table_exist(TableReference::partial(schema, name))
-                .unwrap_or(false);
-        match mode {
+        let author = delta::Author {
+            node,
+            statement: None,
+        };
+        let existing = storage::is_table(&dir);
+        let rows = match mode {
             WriteMode::Replace => {
                 let df = self.sql(sql).await?;
-                write_parquet(df, version, "part").await
+                delta::write(&self.ctx, &dir, df, SaveMode::Overwrite, author).await?
             }
             _ if !existing => {
                 let df = self.sql(sql).await?;
-                write_parquet(df, version, "part").await
+                delta::write(&self.ctx, &dir, df, SaveMode::Overwrite, author).await?
             }
             // Incremental writes report the rows they inserted or changed
             // (what dbt calls rows affected), not the table's new size.
             WriteMode::Append => {
-                link_files(previous, version)?;
                 let df = self.sql(sql).await?;
-                let stem = format!("part-{}", uuid::Uuid::new_v4().simple());
-                write_parquet(df, version, &stem).await
+                delta::write(&self.ctx, &dir, df, SaveMode::Append, author).await?
             }
-            WriteMode::Merge { .. }
-            | WriteMode::InsertOverwrite { .. }
-            | WriteMode::ReplaceRange { .. } => {
-                // Stage the new rows, then write old-minus-matching plus new.
-                let staged = version.join("staged");
-                std::fs::create_dir_all(&staged)
-                    .map_err(|e| WarehouseError::io("cannot stage rows in", &staged, e))?;
-                let df = self.sql(sql).await?;
-                let affected = write_parquet(df, &staged, "new").await?;
-                let staged_name = format!("__rdbt_staged_{}", uuid::Uuid::new_v4().simple());
-                let staged_ref = TableReference::bare(staged_name.clone());
-                self.ctx
-                    .register_parquet(
-                        staged_ref.clone(),
-                        &format!("{}/", staged.display()),
-                        ParquetReadOptions::default(),
+            _ => {
+                self.merge_staged(schema, name, &dir, sql, mode, author)
+                    .await?
+            }
+        };
+        // Many small incremental commits make many small files, and every
+        // read opens each: past a threshold they are compacted (a new
+        // version with the same rows).
+        if !matches!(mode, WriteMode::Replace)
+            && existing
+            && let Ok(Some(table)) = delta::open(&dir).await
+            && delta::file_count(&table) > delta::COMPACT_AFTER_FILES
+        {
+            delta::compact(&self.ctx, &dir, author).await?;
+        }
+        let view = storage::view_file(&self.root, schema, name);
+        if view.is_file() {
+            let _ = std::fs::remove_file(&view);
+        }
+        self.invalidate(schema, name);
+        Ok(rows)
+    }
+
+    /// Stages the new rows (the query runs once), then merges them into the
+    /// table in one Delta MERGE commit as `mode` says.
+    async fn merge_staged(
+        &self,
+        schema: &str,
+        name: &str,
+        dir: &Path,
+        sql: &str,
+        mode: &WriteMode,
+        author: delta::Author<'_>,
+    ) -> Result<u64, WarehouseError> {
+        let staged = self
+            .root
+            .join(".staging")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&staged)
+            .map_err(|e| WarehouseError::io("cannot stage rows in", &staged, e))?;
+        let result = async {
+            let df = delta::normalize(self.sql(sql).await?)?;
+            let affected = write_parquet(df, &staged, "new").await?;
+            let staged_name = format!("__rdbt_staged_{}", uuid::Uuid::new_v4().simple());
+            self.ctx
+                .register_parquet(
+                    TableReference::bare(staged_name.clone()),
+                    &format!("{}/", staged.display()),
+                    ParquetReadOptions::default(),
+                )
+                .await
+                .map_err(WarehouseError::engine)?;
+            let cols = self.columns(schema, name).await.unwrap_or_default();
+            let new_cols = self.columns_of_bare(&staged_name).await;
+            // The table's columns that the new rows have (others stay NULL
+            // in inserted rows and untouched in updated ones).
+            let columns: Vec<String> = cols
+                .iter()
+                .filter(|c| new_cols.iter().any(|n| n.name == c.name))
+                .map(|c| c.name.clone())
+                .collect();
+            let keys = |k: &[String]| -> Vec<String> {
+                k.iter()
+                    .map(|k| self.column_named(&cols, k).to_string())
+                    .collect()
+            };
+            let staged_ref = quote(&staged_name);
+            let merged = match mode {
+                WriteMode::Merge { unique_key } => {
+                    let keys = keys(unique_key);
+                    delta::merge(
+                        &self.ctx,
+                        dir,
+                        &staged_ref,
+                        &columns,
+                        delta::Match::Update { keys: &keys },
+                        author,
                     )
                     .await
-                    .map_err(WarehouseError::engine)?;
-                let old = format!("{}.{}", quote(schema), quote(name));
-                let cols = self.columns(schema, name).await.unwrap_or_default();
-                let select_list = cols
-                    .iter()
-                    .map(|c| quote(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                // Which old rows the new ones replace.
-                let replaced = match mode {
-                    WriteMode::Merge { unique_key }
-                    | WriteMode::InsertOverwrite {
-                        partition_by: unique_key,
-                    } => {
-                        let keys = unique_key
-                            .iter()
-                            .map(|k| self.column_named(&cols, k))
-                            .map(|k| format!("n.{q} IS NOT DISTINCT FROM o.{q}", q = quote(k)))
-                            .collect::<Vec<_>>()
-                            .join(" AND ");
-                        format!(
-                            "EXISTS (SELECT 1 FROM {staged} n WHERE {keys})",
-                            staged = quote(&staged_name)
-                        )
-                    }
-                    WriteMode::ReplaceRange { column, start, end } => {
-                        let c = format!(
-                            "CAST(o.{} AS TIMESTAMP)",
-                            quote(self.column_named(&cols, column))
-                        );
-                        format!("({c} >= {start} AND {c} < {end})")
-                    }
-                    _ => unreachable!("only replacing modes stage rows"),
-                };
-                let merged = format!(
-                    "SELECT {select_list} FROM {old} o WHERE ({replaced}) IS NOT TRUE UNION ALL SELECT {select_list} FROM {staged}",
-                    staged = quote(&staged_name)
-                );
-                let result = async {
-                    let df = self.sql(&merged).await?;
-                    write_parquet(df, version, "part").await
                 }
-                .await;
-                let _ = self.ctx.deregister_table(staged_ref);
-                let _ = std::fs::remove_dir_all(&staged);
-                result.map(|_| affected)
-            }
+                WriteMode::DeleteInsert { unique_key } => {
+                    let keys = keys(unique_key);
+                    delta::merge(
+                        &self.ctx,
+                        dir,
+                        &staged_ref,
+                        &columns,
+                        delta::Match::Replace {
+                            keys: &keys,
+                            null_safe: false,
+                        },
+                        author,
+                    )
+                    .await
+                }
+                WriteMode::InsertOverwrite { partition_by } => {
+                    let keys = keys(partition_by);
+                    delta::merge(
+                        &self.ctx,
+                        dir,
+                        &staged_ref,
+                        &columns,
+                        delta::Match::Replace {
+                            keys: &keys,
+                            null_safe: true,
+                        },
+                        author,
+                    )
+                    .await
+                }
+                // The old rows outside the range and the new rows, as the
+                // table's next version: one commit. (Delta's MERGE cannot
+                // carry a range predicate into its commit info.)
+                WriteMode::ReplaceRange { column, start, end } => {
+                    let c = format!(
+                        "CAST(o.{} AS TIMESTAMP)",
+                        quote(self.column_named(&cols, column))
+                    );
+                    let list = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+                    let sql = format!(
+                        "SELECT {list} FROM {}.{} o WHERE ({c} >= {start} AND {c} < {end}) IS NOT TRUE \
+                         UNION ALL SELECT {list} FROM {staged_ref}",
+                        quote(schema),
+                        quote(name)
+                    );
+                    match self.sql(&sql).await {
+                        Ok(df) => delta::write(&self.ctx, dir, df, SaveMode::Overwrite, author)
+                            .await
+                            .map(|_| ()),
+                        Err(e) => Err(e),
+                    }
+                }
+                WriteMode::Replace | WriteMode::Append => {
+                    unreachable!("only merging modes stage rows")
+                }
+            };
+            let _ = self
+                .ctx
+                .deregister_table(TableReference::bare(staged_name.clone()));
+            merged.map(|()| affected)
         }
+        .await;
+        let _ = std::fs::remove_dir_all(&staged);
+        result
     }
 
     /// Loads a CSV file into `schema.name` with inferred types, `column_types`
@@ -622,6 +727,7 @@ impl Warehouse {
         csv: &Path,
         delimiter: u8,
         select_sql: impl Fn(&[ColumnInfo]) -> String,
+        node: Option<&str>,
     ) -> Result<u64, WarehouseError> {
         let path = csv.to_string_lossy().into_owned();
         let staging = format!("__rdbt_seed_{}", uuid::Uuid::new_v4().simple());
@@ -631,7 +737,7 @@ impl Warehouse {
         let columns = self.columns_of_bare(&staging).await;
         let sql = select_sql(&columns).replace("__rdbt_seed", &quote(&staging));
         let result = self
-            .write_table(schema, name, &sql, &WriteMode::Replace)
+            .write_table(schema, name, &sql, &WriteMode::Replace, node)
             .await;
         let _ = self
             .ctx
@@ -723,39 +829,17 @@ impl Warehouse {
         Ok(())
     }
 
-    /// Runs a statement for its effect (hooks, `run_query`).
-    pub async fn execute(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+    /// Runs statements for their effect (hooks), on behalf of `node`.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        node: Option<&str>,
+    ) -> Result<Vec<RecordBatch>, WarehouseError> {
+        if let Some(rows) = self.run_statements(sql, node).await? {
+            return Ok(rows);
+        }
         self.query(sql).await
     }
-}
-
-/// Hard-links (or copies) the previous version's files into the new one.
-fn link_files(previous: Option<&Path>, version: &Path) -> Result<u64, WarehouseError> {
-    let Some(prev) = previous else { return Ok(0) };
-    let mut rows = 0u64;
-    let entries =
-        std::fs::read_dir(prev).map_err(|e| WarehouseError::io("cannot read", prev, e))?;
-    for e in entries.filter_map(Result::ok) {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "parquet") {
-            let dest = version.join(e.file_name());
-            if std::fs::hard_link(&p, &dest).is_err() {
-                std::fs::copy(&p, &dest)
-                    .map_err(|err| WarehouseError::io("cannot copy", &p, err))?;
-            }
-            rows += parquet_rows(&dest);
-        }
-    }
-    Ok(rows)
-}
-
-fn parquet_rows(path: &Path) -> u64 {
-    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    std::fs::File::open(path)
-        .ok()
-        .and_then(|f| SerializedFileReader::new(f).ok())
-        .map(|r| r.metadata().file_metadata().num_rows().max(0) as u64)
-        .unwrap_or(0)
 }
 
 /// Streams a query's result into Parquet files in `folder`, one per output

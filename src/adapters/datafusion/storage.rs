@@ -1,13 +1,16 @@
-//! How the embedded warehouse keeps tables on disk: each table is a folder of
-//! immutable versions and a `CURRENT` file naming the live one. A new version
-//! is written completely, then `CURRENT` is replaced by an atomic rename, so
-//! a crash at any moment leaves the previous version readable.
+//! How the embedded warehouse keeps relations on disk: each table is a
+//! Delta Lake table in `<warehouse>/<schema>/<table>/` (its `_delta_log`
+//! says which Parquet files make each version), each view a stored SQL file
+//! `<warehouse>/<schema>/<view>.view.sql`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const CURRENT: &str = "CURRENT";
 pub const VIEW_SUFFIX: &str = ".view.sql";
+/// The Delta transaction log's folder inside a table's.
+pub const DELTA_LOG: &str = "_delta_log";
+/// What an earlier rdbt kept in a table's folder to name its live version.
+pub const OLD_FORMAT_MARKER: &str = "CURRENT";
 
 /// A table's folder: `<warehouse>/<schema>/<table>/`.
 pub fn table_dir(root: &Path, schema: &str, table: &str) -> PathBuf {
@@ -18,63 +21,46 @@ pub fn view_file(root: &Path, schema: &str, view: &str) -> PathBuf {
     root.join(schema).join(format!("{view}{VIEW_SUFFIX}"))
 }
 
-/// The live version folder of a table, if it has one.
-pub fn current_version(dir: &Path) -> Option<PathBuf> {
-    let name = std::fs::read_to_string(dir.join(CURRENT)).ok()?;
-    let name = name.trim();
-    if name.is_empty() || name.contains('/') || name.contains("..") {
-        return None;
-    }
-    let v = dir.join(name);
-    v.is_dir().then_some(v)
-}
-
-/// A fresh, empty version folder for `dir`.
-pub fn new_version(dir: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6f");
-    let v = dir.join(format!(
-        "v-{stamp}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
-    std::fs::create_dir(&v)?;
-    Ok(v)
-}
-
-/// Makes `version` the live one: durable files first, then the pointer.
-pub fn publish(dir: &Path, version: &Path) -> std::io::Result<()> {
-    sync_dir(version)?;
-    let name = version
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!("{CURRENT}.tmp-{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(name.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, dir.join(CURRENT))?;
-    sync_dir(dir)?;
-    Ok(())
-}
-
-/// Removes versions other than the live one and the one before it (a reader
-/// that started before the swap may still be reading that one).
-pub fn collect_garbage(dir: &Path, keep_previous: Option<&Path>) {
-    let live = current_version(dir);
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// Whether `dir` holds a Delta table: its log has a first commit or a
+/// checkpoint. (A log folder without either is a table whose creation
+/// never committed: nothing.)
+pub fn is_table(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir.join(DELTA_LOG)) else {
+        return false;
     };
-    for e in entries.filter_map(Result::ok) {
-        let p = e.path();
-        let is_version = p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("v-"));
-        if is_version && Some(&p) != live.as_ref() && Some(p.as_path()) != keep_previous {
-            let _ = std::fs::remove_dir_all(&p);
+    entries.filter_map(Result::ok).any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        (name.ends_with(".json") && name.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            || name == "_last_checkpoint"
+            || name.ends_with(".checkpoint.parquet")
+    })
+}
+
+/// Whether `dir` is a table written by an earlier rdbt (versioned Parquet
+/// folders and a `CURRENT` file), which this one does not read.
+pub fn is_old_format(dir: &Path) -> bool {
+    dir.join(OLD_FORMAT_MARKER).is_file() && !dir.join(DELTA_LOG).is_dir()
+}
+
+/// The first table of the old format under `root`, if any.
+pub fn find_old_format(root: &Path) -> Option<PathBuf> {
+    let schemas = std::fs::read_dir(root).ok()?;
+    for schema in schemas.filter_map(Result::ok) {
+        if !schema.path().is_dir() || schema.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for entry in std::fs::read_dir(schema.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.path().is_dir() && is_old_format(&entry.path()) {
+                return Some(entry.path());
+            }
         }
     }
+    None
 }
 
 /// Writes a small file atomically (view definitions).
@@ -89,10 +75,6 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Every schema folder and, inside, every table and view.
@@ -116,7 +98,7 @@ pub fn list(root: &Path) -> Vec<(String, Vec<String>, Vec<String>)> {
         if let Ok(entries) = std::fs::read_dir(s.path()) {
             for e in entries.filter_map(Result::ok) {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if e.path().is_dir() && current_version(&e.path()).is_some() {
+                if e.path().is_dir() && is_table(&e.path()) {
                     tables.push(name);
                 } else if let Some(view) = name.strip_suffix(VIEW_SUFFIX) {
                     views.push(view.to_string());

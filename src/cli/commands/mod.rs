@@ -9,6 +9,7 @@ mod docs;
 mod dry_run;
 mod execute;
 mod freshness;
+mod history;
 mod ingest;
 mod init;
 mod ls;
@@ -38,6 +39,9 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Build(a) => execute::run(g, a, execute::Kind::Build),
         Command::Retry(a) => execute::retry(g, a),
         Command::Show(a) => show::run(g, a),
+        Command::History(a) => history::history(g, a),
+        Command::Rollback(a) => history::rollback(g, a),
+        Command::Vacuum(a) => history::vacuum(g, a),
         Command::RunOperation(a) => operation::run(g, a),
         Command::Ingest(a) => ingest::run(g, a),
         Command::Produce(a) => produce::run(g, a),

@@ -105,7 +105,7 @@ async fn strategy_sql(run: &NodeRun<'_>, sql: &str, now: &str) -> Result<(String
             (
                 now.to_string(),
                 cols.iter()
-                    .map(|c| format!("src.{q} is distinct from cur.{q}", q = q(c)))
+                    .map(|c| format!("(src.{q} is distinct from cur.{q})", q = q(c)))
                     .collect::<Vec<_>>()
                     .join(" or "),
             )
