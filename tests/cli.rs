@@ -312,12 +312,12 @@ fn errors_say_what_and_where_without_engine_internals() {
         run.transcript()
     );
 
-    // `clone` is dbt's, and rdbt says it lacks it; `clean` (which deletes)
-    // is never offered as the similar command.
+    // `clone` says what it needs; `clean` (which deletes) is never
+    // offered as the similar command.
     let run = rdbt(d, &["clone"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("`dbt clone`") && !run.stderr.contains("'clean'"),
+        run.stdout.contains("`rdbt clone` needs --state") && !run.stderr.contains("'clean'"),
         "{}",
         run.transcript()
     );

@@ -414,7 +414,10 @@ for name in sys.argv[1:]:
         "types": {f.name: str(f.type) for f in t.schema},
         "rows": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if v is not None} for r in rows],
     }
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+# pyarrow's threads can abort the interpreter's own shutdown.
+import os
+os._exit(0)
 "#;
     let out = std::process::Command::new(&python)
         .args(["-c", script, "people", "upserted", "people_edited"])
@@ -455,4 +458,77 @@ print(json.dumps(out))
             .collect();
         assert_eq!(read[name]["rows"], json!(shown), "{name}");
     }
+}
+
+#[test]
+fn write_audit_publish_keeps_the_published_rows_when_a_test_fails() {
+    let dir = project(&[
+        (
+            "rdbt_project.yml",
+            "name: wap\nmodels:\n  wap:\n    +materialized: table\n    +audit: before_publish\n",
+        ),
+        (
+            "models/m.sql",
+            "select value as id, case when value = {{ var('bad', 0) }} then null else 'x' end as v \
+             from generate_series(1, 5) as t(value)",
+        ),
+        (
+            "models/child.sql",
+            "select count(*) as n from {{ ref('m') }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: v\n        data_tests: [not_null]\n",
+        ),
+    ]);
+    let d = dir.path();
+    let good = rdbt(d, &["build"]);
+    assert_eq!(good.code, 0, "{}", good.transcript());
+    let nulls =
+        |d: &Path| rows(d, "select count(*) - count(v) as nulls from main.m")[0]["nulls"].clone();
+    assert_eq!(nulls(d), json!(0));
+
+    // A candidate that fails its test is never published: the table, the
+    // independent reader and descendants see the previous version.
+    let bad = rdbt(d, &["build", "--vars", "{bad: 3}"]);
+    assert_eq!(bad.code, 1, "{}", bad.transcript());
+    assert!(bad.stdout.contains("FAIL 1"), "{}", bad.stdout);
+    assert!(
+        bad.stdout.contains("SKIP relation main.child"),
+        "{}",
+        bad.stdout
+    );
+    assert_eq!(nulls(d), json!(0));
+    if let Some(python) = delta_python() {
+        let out = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "from deltalake import DeltaTable\n\
+                 import os\n\
+                 t = DeltaTable('target/warehouse/main/m').to_pyarrow_table()\n\
+                 print(t.num_rows, t.column('v').null_count, flush=True)\n\
+                 os._exit(0)",
+            ])
+            .current_dir(d)
+            .output()
+            .expect("python");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5 0");
+    }
+    // The candidate stays readable for inspection.
+    assert_eq!(
+        rows(
+            d,
+            "select count(*) - count(v) as nulls from rdbt_audit.main.m"
+        ),
+        vec![json!({"nulls": 1})]
+    );
+
+    // Fixed, it is published as the table's next version.
+    let fixed = rdbt(d, &["build"]);
+    assert_eq!(fixed.code, 0, "{}", fixed.transcript());
+    let history = rdbt(d, &["history", "-s", "m", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&history.stdout).expect("json");
+    assert_eq!(v[0]["versions"][0]["operation"], "PUBLISH");
+    assert_eq!(v[0]["versions"][0]["node"], "m");
+    assert_eq!(v[0]["versions"].as_array().map(Vec::len), Some(2));
 }

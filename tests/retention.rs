@@ -588,6 +588,103 @@ fn a_fresh_copy_builds_from_the_sample_and_passes_every_test() {
     let again = rdbt_env(dir.path(), &["ingest", "--sample", "120"], &[]);
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(again.stdout.contains("landed before"), "{}", again.stdout);
+
+    // A development copy seeded from this "production" by `rdbt clone`:
+    // every table a zero-copy clone (its files are production's, linked),
+    // every view the same view.
+    let state = dir.path().join("target/rdbt");
+    let state_arg = state.to_str().expect("utf-8 path");
+    let dev = common::example_project();
+    let clone = rdbt_env(dev.path(), &["clone", "--state", state_arg], &[]);
+    assert_eq!(clone.code, 0, "{}", clone.transcript());
+    let cloned = clone
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": CLONE ") || l.contains(": CREATE VIEW"))
+        .count();
+    assert!(
+        clone.stdout.contains(&format!("Cloned {cloned}, kept 0")) && cloned >= 17,
+        "{}",
+        clone.stdout
+    );
+    let inodes = |warehouse: &Path| -> BTreeSet<u64> {
+        use std::os::unix::fs::MetadataExt;
+        walkdir(warehouse)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .map(|p| std::fs::metadata(&p).expect("meta").ino())
+            .collect()
+    };
+    let dev_files = inodes(&dev.path().join("target/rdbt/warehouse"));
+    assert!(!dev_files.is_empty());
+    assert!(
+        dev_files.is_subset(&inodes(&state.join("warehouse"))),
+        "the clones wrote data files of their own"
+    );
+    let show = |d: &Path| {
+        rdbt_env(
+            d,
+            &[
+                "show",
+                "-q",
+                "-s",
+                "mart_retention_monthly",
+                "--limit",
+                "0",
+                "-o",
+                "json",
+            ],
+            &[],
+        )
+        .stdout
+    };
+    assert_eq!(show(dev.path()), show(dir.path()));
+
+    // --defer: one changed model built in an empty development target
+    // against production's relations.
+    let dev = common::example_project();
+    let model = dev.path().join("models/gold/mart_retention_monthly.sql");
+    let sql = std::fs::read_to_string(&model).expect("model");
+    std::fs::write(&model, format!("{sql}\n-- a development change\n")).expect("write");
+    let build = rdbt_env(
+        dev.path(),
+        &[
+            "build",
+            "-s",
+            "mart_retention_monthly",
+            "--defer",
+            "--state",
+            state_arg,
+        ],
+        &[],
+    );
+    assert_eq!(build.code, 0, "{}", build.transcript());
+    assert!(build.stdout.contains("ERROR=0 SKIP=0"), "{}", build.stdout);
+    let compiled = std::fs::read_to_string(
+        dev.path()
+            .join("target/rdbt/run/retention/models/gold/mart_retention_monthly.sql"),
+    )
+    .expect("compiled");
+    assert!(
+        compiled.contains("rdbt_state`.`analytics_silver"),
+        "{compiled}"
+    );
+    let without = rdbt_env(dev.path(), &["build", "-s", "mart_retention_monthly"], &[]);
+    assert_eq!(without.code, 1, "without --defer its parents are missing");
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// The real exports through every stage of the old stack's replacement:

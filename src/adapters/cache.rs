@@ -283,6 +283,44 @@ impl Adapter for CachedAdapter {
         self.inner.dry_run(sql, node).await
     }
 
+    async fn clone_relation(
+        &self,
+        source: &super::StateRelation,
+        schema: &str,
+        name: &str,
+    ) -> Result<AdapterResponse, AdapterError> {
+        let result = self.inner.clone_relation(source, schema, name).await;
+        self.forget_all();
+        result
+    }
+
+    async fn attach_state(&self, warehouse: &std::path::Path) -> Result<(), AdapterError> {
+        self.inner.attach_state(warehouse).await
+    }
+
+    async fn begin_audit(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
+        let result = self.inner.begin_audit(schema, name).await;
+        self.forget_all();
+        result
+    }
+
+    async fn publish_audit(
+        &self,
+        schema: &str,
+        name: &str,
+        node: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        let result = self.inner.publish_audit(schema, name, node).await;
+        self.forget_all();
+        result
+    }
+
+    async fn discard_audit(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
+        let result = self.inner.discard_audit(schema, name).await;
+        self.forget_all();
+        result
+    }
+
     async fn history(
         &self,
         schema: &str,

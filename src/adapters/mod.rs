@@ -341,6 +341,58 @@ pub trait Adapter: Send + Sync {
         Err(self.no_history())
     }
 
+    /// Makes `schema.name` a clone of the state's relation `source` (dbt's
+    /// `clone`): a table as a zero-copy table clone, a view as the same
+    /// view. An existing relation is replaced.
+    async fn clone_relation(
+        &self,
+        source: &StateRelation,
+        schema: &str,
+        name: &str,
+    ) -> Result<AdapterResponse, AdapterError> {
+        let _ = (source, schema, name);
+        Err(AdapterError::new(format!(
+            "the {} warehouse cannot clone relations",
+            self.adapter_type()
+        )))
+    }
+
+    /// Makes the relations of another environment's embedded warehouse
+    /// readable as [`STATE_CATALOG`] (`--defer`).
+    async fn attach_state(&self, warehouse: &std::path::Path) -> Result<(), AdapterError> {
+        let _ = warehouse;
+        Ok(())
+    }
+
+    /// Write-audit-publish (`audit: before_publish`): from now on, writes
+    /// of table `schema.name` make a candidate that this process reads
+    /// under the table's name and other readers do not see, until
+    /// [`Adapter::publish_audit`] or [`Adapter::discard_audit`].
+    async fn begin_audit(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
+        let _ = (schema, name);
+        Err(AdapterError::new(format!(
+            "the {} warehouse has no write-audit-publish yet",
+            self.adapter_type()
+        )))
+    }
+
+    /// Publishes the candidate as the table's next version.
+    async fn publish_audit(
+        &self,
+        schema: &str,
+        name: &str,
+        node: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        let _ = (schema, name, node);
+        Ok(())
+    }
+
+    /// Ends the audit without publishing: the table stays as it was.
+    async fn discard_audit(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
+        let _ = (schema, name);
+        Ok(())
+    }
+
     /// The error for a warehouse without table versions.
     fn no_history(&self) -> AdapterError {
         AdapterError::new(format!(
@@ -348,6 +400,18 @@ pub trait Adapter: Send + Sync {
             self.adapter_type()
         ))
     }
+}
+
+pub use crate::sql::STATE_CATALOG;
+
+/// A relation of another environment (`--state`), for `clone`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRelation {
+    /// The embedded warehouse folder that holds it.
+    pub warehouse: Option<std::path::PathBuf>,
+    pub database: String,
+    pub schema: String,
+    pub name: String,
 }
 
 /// One version of a table (`rdbt history`).
@@ -427,7 +491,11 @@ impl Dialect for DataFusionDialect {
         SqlDialect::DataFusion.quote_identifier(ident)
     }
 
-    fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
+    fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String {
+        if database == STATE_CATALOG {
+            // A deferred relation, in the attached state warehouse.
+            return SqlDialect::DataFusion.qualified_name(&[database, schema, identifier]);
+        }
         SqlDialect::DataFusion.qualified_name(&[schema, identifier])
     }
 
@@ -517,7 +585,11 @@ impl Dialect for LocalDialect {
         self.0.quote_identifier(ident)
     }
 
-    fn relation_name(&self, _database: &str, schema: &str, identifier: &str) -> String {
+    fn relation_name(&self, database: &str, schema: &str, identifier: &str) -> String {
+        if database == STATE_CATALOG {
+            // A deferred relation, in the attached state warehouse.
+            return self.0.qualified_name(&[database, schema, identifier]);
+        }
         self.0.qualified_name(&[schema, identifier])
     }
 

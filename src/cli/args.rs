@@ -168,6 +168,8 @@ pub enum Command {
     Retry(RunArgs),
     /// List the versions of the selected tables, newest first: time, invocation, operation, rows.
     History(HistoryArgs),
+    /// Clone the selected nodes' relations from --state (another environment's artifacts) into this target, without copying data (dbt's `clone`).
+    Clone(CloneArgs),
     /// Make an earlier version of one selected table current again (as a new version).
     Rollback(RollbackArgs),
     /// Delete the files of the selected tables that no version younger than --retain-hours reads, and compact small files.
@@ -299,6 +301,15 @@ pub struct RunArgs {
     /// Rebuild incremental models from scratch and replace seeds.
     #[arg(long)]
     pub full_refresh: bool,
+    /// Refs to nodes not selected read --state's relations where this target has none (dbt's `--defer`).
+    #[arg(long, requires = "state")]
+    pub defer: bool,
+    /// With --defer: read --state's relation even where this target has one.
+    #[arg(long, requires = "defer")]
+    pub favor_state: bool,
+    /// With --defer on the embedded warehouse: the folder of --state's warehouse (default: `<state>/warehouse`).
+    #[arg(long, value_name = "PATH", requires = "defer")]
+    pub state_warehouse: Option<PathBuf>,
     /// Stop at the first failure.
     #[arg(short = 'x', long)]
     pub fail_fast: bool,
@@ -378,6 +389,16 @@ pub struct RollbackArgs {
     /// Restore the version this invocation wrote (its `invocation_id`, as in run_results.json and `rdbt history`).
     #[arg(long, value_name = "ID")]
     pub to_invocation: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// The embedded warehouse folder that holds the state's relations (default: `<state>/warehouse`, as a `target/` folder copied whole has it).
+    #[arg(long, value_name = "PATH")]
+    pub state_warehouse: Option<std::path::PathBuf>,
+    /// Replace relations that already exist in this target (by default they are kept).
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -39,12 +39,9 @@ pub fn run(argv: Vec<std::ffi::OsString>) -> u8 {
     }
 }
 
-/// dbt's commands that rdbt does not have yet.
-const DBT_COMMANDS_MISSING: &[(&str, &str)] = &[(
-    "clone",
-    "`dbt clone` (copying the selected nodes' relations from a --state) is not in rdbt yet; \
-     build them instead with `rdbt build -s <selection>`, or defer with `--state` and `state:modified+`",
-)];
+/// dbt's commands that rdbt does not have yet (each with what to do
+/// instead).
+const DBT_COMMANDS_MISSING: &[(&str, &str)] = &[];
 
 /// Clap's text for an unknown subcommand, except where it would mislead: a
 /// dbt command rdbt lacks gets a plain answer, and a command that deletes

@@ -279,6 +279,9 @@ pub struct NodeConfig {
     pub fail_calc: String,
     pub limit: Option<u64>,
     pub store_failures: bool,
+    /// `audit: before_publish`: `build` publishes the model's new version
+    /// only after its error-severity data tests pass.
+    pub audit_before_publish: bool,
 }
 
 /// What an empty config resolves to (a test checks they agree).
@@ -309,6 +312,7 @@ impl Default for NodeConfig {
             fail_calc: "count(*)".into(),
             limit: None,
             store_failures: false,
+            audit_before_publish: false,
         }
     }
 }
@@ -386,6 +390,15 @@ impl NodeConfig {
             other => {
                 return Err(ConfigError(format!(
                     "on_schema_change `{other}` is not one of ignore, fail, append_new_columns, sync_all_columns"
+                )));
+            }
+        };
+        let audit_before_publish = match str_of(config, "audit").unwrap_or("none") {
+            "before_publish" => true,
+            "none" | "after_publish" => false,
+            other => {
+                return Err(ConfigError(format!(
+                    "audit `{other}` is not one of before_publish, none"
                 )));
             }
         };
@@ -489,6 +502,7 @@ impl NodeConfig {
             limit: config.get("limit").and_then(Value::as_u64),
             store_failures: bool_of(config, "store_failures").unwrap_or(false)
                 || str_of(config, "store_failures_as").is_some_and(|a| a == "table" || a == "view"),
+            audit_before_publish,
         })
     }
 

@@ -144,6 +144,30 @@ impl PreviousState {
 
     /// Reads this run's `sources.json` (in `target_dir`), for
     /// `source_status:`.
+    /// The (database, schema, identifier) a node had in the state, when it
+    /// is a relation there.
+    pub fn relation_of(&self, id: &str) -> Option<(String, String, String)> {
+        self.nodes
+            .get(id)
+            .map(|n| n.relation.clone())
+            .filter(|r| !r.2.is_empty())
+    }
+
+    /// The materialization a node had in the state.
+    pub fn materialized_of(&self, id: &str) -> Option<String> {
+        self.nodes
+            .get(id)?
+            .config
+            .get("materialized")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
+    /// The folder the state was read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn with_current_freshness(mut self, target_dir: &Path) -> Self {
         self.current_freshness = loaded_at_of(&target_dir.join("sources.json"));
         self

@@ -41,6 +41,7 @@ pub fn share_recent(
 /// bare key holding a mapping is a folder or package name.
 pub const KNOWN_CONFIG_KEYS: &[&str] = &[
     "enabled",
+    "audit",
     "materialized",
     "schema",
     "database",

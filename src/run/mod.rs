@@ -150,6 +150,7 @@ pub async fn execute(
         .collect();
     let mut results: Vec<NodeResult> = Vec::new();
     let mut skipped: BTreeSet<String> = BTreeSet::new();
+    let mut audits = audited_models(&shared, ids, &edges);
     let mut next_index = 0usize;
     let mut running = tokio::task::JoinSet::new();
     let threads = shared.options.threads.max(1);
@@ -181,6 +182,28 @@ pub async fn execute(
                 total,
                 description: description.clone(),
             });
+            if audits.contains_key(&id) {
+                let node = &shared.parsed.nodes[&id];
+                if let Err(e) = shared.adapter.begin_audit(&node.schema, &node.alias).await {
+                    audits.remove(&id);
+                    let result = NodeResult::failed(
+                        &id,
+                        RunError::Warehouse(format!("cannot begin its audit: {e}")),
+                    );
+                    on_event(RunEvent::Finish {
+                        index,
+                        total,
+                        description,
+                        result: result.clone(),
+                    });
+                    for d in failure_descendants(&id, &edges) {
+                        skipped.insert(d);
+                    }
+                    release(&id, &edges, &mut waiting, &mut ready);
+                    results.push(result);
+                    continue;
+                }
+            }
             let task_shared = shared.clone();
             let events = on_event.clone();
             running.spawn(async move {
@@ -214,7 +237,7 @@ pub async fn execute(
             }
             continue;
         };
-        let (id, result) = match joined {
+        let (id, mut result) = match joined {
             Ok(pair) => pair,
             Err(e) => {
                 // A panic in a node task is a bug; the run goes on.
@@ -223,6 +246,7 @@ pub async fn execute(
                 continue;
             }
         };
+        settle_audits(&shared, &mut audits, &id, &mut result, &edges).await;
         if result.status.is_failure() {
             for d in failure_descendants(&id, &edges) {
                 skipped.insert(d);
@@ -242,6 +266,113 @@ pub async fn execute(
     RunOutput {
         results,
         hook_error,
+    }
+}
+
+/// A model under write-audit-publish: the selected tests still to finish,
+/// and whether one failed.
+struct Audit {
+    pending: usize,
+    failed: bool,
+}
+
+/// The models this `build` audits before publishing (`audit:
+/// before_publish`, written as tables), with their selected tests.
+fn audited_models(
+    shared: &Shared,
+    ids: &BTreeSet<String>,
+    edges: &Edges,
+) -> HashMap<String, Audit> {
+    if !shared.options.tests_gate_children {
+        return HashMap::new();
+    }
+    let mut audits: HashMap<String, Audit> = ids
+        .iter()
+        .filter(|id| {
+            let n = &shared.parsed.nodes[*id];
+            n.resource_type == crate::project::ResourceType::Model
+                && n.resolved.audit_before_publish
+                && matches!(
+                    n.materialized(),
+                    crate::compile::node_config::Materialization::Table
+                        | crate::compile::node_config::Materialization::Incremental
+                )
+        })
+        .map(|id| {
+            (
+                id.clone(),
+                Audit {
+                    pending: 0,
+                    failed: false,
+                },
+            )
+        })
+        .collect();
+    for id in ids {
+        if shared.parsed.nodes[id].resource_type != crate::project::ResourceType::Test {
+            continue;
+        }
+        for parent in edges.parents.get(id).into_iter().flatten() {
+            if let Some(a) = audits.get_mut(parent) {
+                a.pending += 1;
+            }
+        }
+    }
+    audits
+}
+
+/// After `id` finished: an audited model that failed is discarded; one
+/// without tests, or whose last test just finished, is published when no
+/// test failed and discarded when one did. Publishing happens before the
+/// model's children can start (they wait for this node).
+async fn settle_audits(
+    shared: &Shared,
+    audits: &mut HashMap<String, Audit>,
+    id: &str,
+    result: &mut NodeResult,
+    edges: &Edges,
+) {
+    let mut done: Vec<(String, bool)> = Vec::new();
+    if let Some(a) = audits.get(id) {
+        if result.status.is_failure() {
+            done.push((id.to_string(), false));
+        } else if a.pending == 0 {
+            done.push((id.to_string(), true));
+        }
+    } else {
+        for parent in edges.parents.get(id).into_iter().flatten() {
+            if let Some(a) = audits.get_mut(parent) {
+                a.pending = a.pending.saturating_sub(1);
+                a.failed |= result.status.is_failure();
+                if a.pending == 0 {
+                    done.push((parent.clone(), !a.failed));
+                }
+            }
+        }
+    }
+    for (model, publish) in done {
+        audits.remove(&model);
+        let node = &shared.parsed.nodes[&model];
+        let outcome = if publish {
+            shared
+                .adapter
+                .publish_audit(&node.schema, &node.alias, Some(&node.name))
+                .await
+        } else {
+            shared
+                .adapter
+                .discard_audit(&node.schema, &node.alias)
+                .await
+        };
+        if let Err(e) = outcome {
+            *result = NodeResult::failed(
+                &result.unique_id,
+                RunError::Warehouse(format!(
+                    "publishing the audited version of {} failed: {e}",
+                    node.name
+                )),
+            );
+        }
     }
 }
 

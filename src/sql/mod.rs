@@ -5,6 +5,10 @@
 //! A construct a dialect cannot run faithfully is an error naming it and its
 //! position, never a silently different result.
 
+/// The catalog an embedded warehouse attaches `--defer`'s state warehouse
+/// as: relations there are `"rdbt_state"."schema"."name"`.
+pub const STATE_CATALOG: &str = "rdbt_state";
+
 pub mod analysis;
 pub mod case;
 pub mod functions;

@@ -542,7 +542,8 @@ fn expanded_wildcard(
 }
 
 /// `` `project.dataset.table` `` is one quoted identifier in BigQuery; the
-/// local warehouse has `schema.table`, so the project part is dropped.
+/// local warehouse has `schema.table`, so the project part is dropped,
+/// except the catalog `--defer` attaches the state's warehouse as.
 fn split_backticked_path(name: &mut ObjectName) {
     let mut parts: Vec<Ident> = Vec::new();
     for part in &name.0 {
@@ -560,7 +561,7 @@ fn split_backticked_path(name: &mut ObjectName) {
             return;
         }
     }
-    if parts.len() == 3 {
+    if parts.len() == 3 && parts[0].value != super::STATE_CATALOG {
         parts.remove(0);
     }
     name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();

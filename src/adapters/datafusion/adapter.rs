@@ -341,6 +341,61 @@ impl Adapter for Warehouse {
         Ok(AdapterResponse::new(format!("INSERT {rows}"), Some(rows)))
     }
 
+    async fn clone_relation(
+        &self,
+        source: &crate::adapters::StateRelation,
+        schema: &str,
+        name: &str,
+    ) -> Result<AdapterResponse, AdapterError> {
+        let Some(warehouse) = &source.warehouse else {
+            return Err(AdapterError::new(
+                "the state's relations are not in an embedded warehouse folder",
+            ));
+        };
+        let table = super::storage::table_dir(warehouse, &source.schema, &source.name);
+        let view = super::storage::view_file(warehouse, &source.schema, &source.name);
+        if super::storage::is_table(&table) {
+            let files = self.clone_table(&table, schema, name).await?;
+            Ok(AdapterResponse::new(format!("CLONE {files} files"), None))
+        } else if view.is_file() {
+            let sql = std::fs::read_to_string(&view)
+                .map_err(|e| AdapterError::new(format!("cannot read {}: {e}", view.display())))?;
+            // The same definition, stored as it is: it planned where it was
+            // made, and what it reads may be cloned after it.
+            self.store_view(schema, name, &sql).await?;
+            Ok(AdapterResponse::new("CREATE VIEW", None))
+        } else {
+            Err(AdapterError::new(format!(
+                "the state's relation {}.{} is not in {} (build it there first)",
+                source.schema,
+                source.name,
+                warehouse.display()
+            )))
+        }
+    }
+
+    async fn attach_state(&self, warehouse: &std::path::Path) -> Result<(), AdapterError> {
+        Ok(Warehouse::attach_state(self, warehouse).await?)
+    }
+
+    async fn begin_audit(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
+        Ok(Warehouse::begin_audit(self, schema, name).await?)
+    }
+
+    async fn publish_audit(
+        &self,
+        schema: &str,
+        name: &str,
+        node: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        Ok(Warehouse::publish_audit(self, schema, name, node).await?)
+    }
+
+    async fn discard_audit(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
+        self.end_audit(schema, name);
+        Ok(())
+    }
+
     async fn history(
         &self,
         schema: &str,
@@ -366,7 +421,22 @@ impl Adapter for Warehouse {
         dry_run: bool,
     ) -> Result<Vec<String>, AdapterError> {
         self.delta_table(schema, name).await?;
-        Ok(super::delta::vacuum(&self.table_dir(schema, name), retain, dry_run).await?)
+        let mut files =
+            super::delta::vacuum(&self.table_dir(schema, name), retain, dry_run).await?;
+        // A candidate write-audit-publish kept after a failed audit goes too.
+        let candidate = super::storage::audit_dir(self.root(), schema, name);
+        if candidate.is_dir() {
+            files.push(format!(
+                "{} (an unpublished audit candidate)",
+                candidate.display()
+            ));
+            if !dry_run {
+                std::fs::remove_dir_all(&candidate).map_err(|e| {
+                    AdapterError::new(format!("cannot remove {}: {e}", candidate.display()))
+                })?;
+            }
+        }
+        Ok(files)
     }
 
     async fn compact(&self, schema: &str, name: &str) -> Result<(u64, u64), AdapterError> {

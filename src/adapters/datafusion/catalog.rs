@@ -29,6 +29,11 @@ pub struct LazySchema {
     land: Option<crate::store::Land>,
     /// Sources declared over files in place; they win over the land.
     externals: Arc<std::sync::RwLock<super::Externals>>,
+    /// The catalog this schema is in when it is not the default one (an
+    /// attached state warehouse): its views name relations of that catalog.
+    catalog: Option<String>,
+    /// Tables being audited: read from their candidate.
+    audits: super::Audits,
 }
 
 impl std::fmt::Debug for LazySchema {
@@ -54,6 +59,30 @@ impl LazySchema {
             temps: Mutex::new(HashMap::new()),
             land,
             externals,
+            catalog: None,
+            audits: Default::default(),
+        }
+    }
+
+    /// A schema of catalog `name` rather than the default one: its views
+    /// name relations of that catalog.
+    pub fn in_catalog(mut self, name: &str) -> Self {
+        self.catalog = Some(name.to_string());
+        self
+    }
+
+    /// Reads the tables being audited from their candidates.
+    pub fn with_audits(mut self, audits: super::Audits) -> Self {
+        self.audits = audits;
+        self
+    }
+
+    /// The folder of table `name`: its audit candidate's while audited.
+    fn table_dir(&self, name: &str) -> PathBuf {
+        if lock(&self.audits).contains(&self.key(name)) {
+            storage::audit_dir(&self.root, &self.schema, name)
+        } else {
+            storage::table_dir(&self.root, &self.schema, name)
         }
     }
 
@@ -124,7 +153,7 @@ impl SchemaProvider for LazySchema {
             lock(&self.cache).insert(self.key(name), provider.clone());
             return Ok(Some(provider));
         }
-        let dir = storage::table_dir(&self.root, &self.schema, name);
+        let dir = self.table_dir(name);
         let provider = if storage::is_table(&dir) {
             let table = super::delta::open(&dir)
                 .await
@@ -137,7 +166,7 @@ impl SchemaProvider for LazySchema {
             let file = storage::view_file(&self.root, &self.schema, name);
             match std::fs::read_to_string(&file) {
                 Ok(sql) => {
-                    let state = ctx.state();
+                    let state = in_catalog(ctx.state(), self.catalog.as_deref());
                     let schema = async {
                         let plan = state.create_logical_plan(&sql).await?;
                         super::declared_schema(&state, &plan)
@@ -165,6 +194,7 @@ impl SchemaProvider for LazySchema {
                         sql,
                         schema,
                         ctx: Arc::downgrade(&ctx),
+                        catalog: self.catalog.clone(),
                     }) as Arc<dyn TableProvider>
                 }
                 Err(_) => {
@@ -200,7 +230,7 @@ impl SchemaProvider for LazySchema {
     fn table_exist(&self, name: &str) -> bool {
         lock(&self.temps).contains_key(name)
             || self.external(name).is_some()
-            || storage::is_table(&storage::table_dir(&self.root, &self.schema, name))
+            || storage::is_table(&self.table_dir(name))
             || storage::view_file(&self.root, &self.schema, name).is_file()
     }
 }
@@ -213,6 +243,19 @@ pub struct SqlView {
     sql: String,
     schema: SchemaRef,
     ctx: Weak<SessionContext>,
+    /// The catalog its names resolve in, when not the default one.
+    catalog: Option<String>,
+}
+
+/// `state` resolving unqualified schemas in `catalog` (when given).
+fn in_catalog(
+    mut state: datafusion::execution::SessionState,
+    catalog: Option<&str>,
+) -> datafusion::execution::SessionState {
+    if let Some(catalog) = catalog {
+        state.config_mut().options_mut().catalog.default_catalog = catalog.to_string();
+    }
+    state
 }
 
 impl std::fmt::Debug for SqlView {
@@ -249,7 +292,7 @@ impl TableProvider for SqlView {
         // Planned with the scanning query's start time, so `now()` and
         // `current_timestamp` are one value in the query and every view it
         // reads, as in DuckDB.
-        let mut state = ctx.state();
+        let mut state = in_catalog(ctx.state(), self.catalog.as_deref());
         state.execution_props_mut().query_execution_start_time =
             outer.execution_props().query_execution_start_time;
         let plan = state.create_logical_plan(&self.sql).await?;

@@ -465,3 +465,132 @@ pub(super) fn file_count(table: &DeltaTable) -> usize {
         .map(|s| s.log_data().into_iter().count())
         .unwrap_or(0)
 }
+
+/// Makes the table in `dir` a clone of the one in `source` (see
+/// `Warehouse::clone_table`); a relation already in `dir` is replaced, as
+/// dbt's `create or replace table … clone` does. Returns the files the
+/// clone reads.
+pub(super) async fn clone(
+    source: &Path,
+    dir: &Path,
+    author: Author<'_>,
+) -> Result<usize, WarehouseError> {
+    let from = open(source)
+        .await?
+        .ok_or_else(|| WarehouseError::Engine(format!("{} is not a table", source.display())))?;
+    let state = from.snapshot().map_err(delta_error)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| WarehouseError::io("cannot replace the table", dir, e))?;
+    }
+    let mut adds = Vec::new();
+    for file in state.log_data() {
+        let path = file.path().to_string();
+        if path.contains("://") || path.starts_with('/') {
+            return Err(WarehouseError::Engine(format!(
+                "{} reads a file outside its folder ({path}); clone its own source instead",
+                source.display()
+            )));
+        }
+        let (src, dest) = (source.join(&path), dir.join(&path));
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| WarehouseError::io("cannot create", parent, e))?;
+        }
+        if !dest.exists() && std::fs::hard_link(&src, &dest).is_err() {
+            std::fs::copy(&src, &dest).map_err(|e| WarehouseError::io("cannot copy", &src, e))?;
+        }
+        // The add action as the source's log has it (path, size, stats):
+        // the clone's log describes the same files.
+        #[allow(deprecated)]
+        adds.push(deltalake::kernel::Action::Add(file.add_action()));
+    }
+    let files = adds.len();
+    let schema = state.schema();
+    let partitions = state.metadata().partition_columns().to_vec();
+    deltalake::operations::create::CreateBuilder::new()
+        .with_location(table_url(dir)?.to_string())
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns(partitions)
+        .with_actions(adds)
+        .with_commit_properties(commit(author))
+        .await
+        .map_err(delta_error)?;
+    Ok(files)
+}
+
+/// Publishes the audited candidate table in `candidate` as the next version
+/// of the table in `dir` (write-audit-publish): one commit that replaces
+/// the table's files by the candidate's, hard-linked into its folder (the
+/// candidate began as a clone of the table, so the files they share are the
+/// same). A first version is a clone; a changed schema is written over.
+pub(super) async fn publish(
+    ctx: &SessionContext,
+    candidate: &Path,
+    dir: &Path,
+    author: Author<'_>,
+) -> Result<(), WarehouseError> {
+    let from = open(candidate).await?.ok_or_else(|| {
+        WarehouseError::Engine(format!("{} holds no candidate", candidate.display()))
+    })?;
+    let Some(table) = open(dir).await? else {
+        clone(candidate, dir, author).await?;
+        return Ok(());
+    };
+    let (new_state, old_state) = (
+        from.snapshot().map_err(delta_error)?,
+        table.snapshot().map_err(delta_error)?,
+    );
+    if new_state.schema() != old_state.schema()
+        || new_state.metadata().partition_columns() != old_state.metadata().partition_columns()
+    {
+        let df = ctx
+            .read_table(provider(ctx, &from).await?)
+            .map_err(WarehouseError::engine)?;
+        write(ctx, dir, df, SaveMode::Overwrite, author).await?;
+        return Ok(());
+    }
+    let old: std::collections::HashSet<String> = old_state
+        .log_data()
+        .into_iter()
+        .map(|f| f.path().to_string())
+        .collect();
+    let mut new = std::collections::HashSet::new();
+    let mut actions = Vec::new();
+    for file in new_state.log_data() {
+        let path = file.path().to_string();
+        new.insert(path.clone());
+        if old.contains(&path) {
+            continue;
+        }
+        let (src, dest) = (candidate.join(&path), dir.join(&path));
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| WarehouseError::io("cannot create", parent, e))?;
+        }
+        if !dest.exists() && std::fs::hard_link(&src, &dest).is_err() {
+            std::fs::copy(&src, &dest).map_err(|e| WarehouseError::io("cannot copy", &src, e))?;
+        }
+        #[allow(deprecated)]
+        actions.push(deltalake::kernel::Action::Add(file.add_action()));
+    }
+    for file in old_state.log_data() {
+        if !new.contains(file.path().as_ref()) {
+            actions.push(deltalake::kernel::Action::Remove(file.remove_action(true)));
+        }
+    }
+    deltalake::kernel::transaction::CommitBuilder::from(commit(author))
+        .with_actions(actions)
+        .build(
+            Some(old_state),
+            table.log_store(),
+            deltalake::protocol::DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: None,
+                predicate: None,
+            },
+        )
+        .await
+        .map_err(delta_error)?;
+    Ok(())
+}

@@ -154,7 +154,16 @@ pub struct Warehouse {
     externals: Arc<std::sync::RwLock<Externals>>,
     /// Column names resolve regardless of case (DuckDB and BigQuery SQL).
     case_insensitive: bool,
+    /// Tables being audited (`schema.name`): their writes and this
+    /// process's reads go to the candidate.
+    audits: Audits,
 }
+
+/// The catalog audit candidates that were not published are read as.
+pub const AUDIT_CATALOG: &str = "rdbt_audit";
+
+/// The tables being audited, shared with the schemas that read them.
+pub type Audits = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// External sources by `schema.name`, and the object-store options (the
 /// land's credentials) their buckets are opened with.
@@ -220,8 +229,12 @@ impl Warehouse {
             land,
             externals: Default::default(),
             case_insensitive: false,
+            audits: Default::default(),
         };
         wh.ensure_schema("main").await?;
+        if wh.root.join(".audit").is_dir() {
+            wh.attach_catalog(AUDIT_CATALOG, &wh.root.join(".audit"))?;
+        }
         for (schema, _, _) in storage::list(&wh.root) {
             wh.ensure_schema(&schema).await?;
         }
@@ -356,7 +369,8 @@ impl Warehouse {
                 self.cache.clone(),
                 self.land.clone(),
                 self.externals.clone(),
-            );
+            )
+            .with_audits(self.audits.clone());
             catalog
                 .register_schema(schema, Arc::new(provider))
                 .map_err(WarehouseError::engine)?;
@@ -375,9 +389,179 @@ impl Warehouse {
             .remove(&format!("{schema}.{name}"));
     }
 
-    /// The folder of table `schema.name`.
+    /// Attaches another environment's warehouse folder, read only, as the
+    /// [`crate::adapters::STATE_CATALOG`] catalog (`--defer`).
+    pub async fn attach_state(&self, warehouse: &Path) -> Result<(), WarehouseError> {
+        if !warehouse.is_dir() {
+            return Err(WarehouseError::Engine(format!(
+                "the state's warehouse folder {} does not exist (pass --state-warehouse)",
+                warehouse.display()
+            )));
+        }
+        if let Some(table) = storage::find_old_format(warehouse) {
+            return Err(WarehouseError::OldFormat {
+                root: warehouse.to_path_buf(),
+                table,
+            });
+        }
+        self.attach_catalog(crate::adapters::STATE_CATALOG, warehouse)
+    }
+
+    /// Registers the schemas in the folder `dir` as catalog `name`, read
+    /// only (their views name relations of that catalog).
+    fn attach_catalog(&self, name: &str, dir: &Path) -> Result<(), WarehouseError> {
+        let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
+        let cache = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        for (schema, _, _) in storage::list(dir) {
+            let provider = catalog::LazySchema::new(
+                dir.to_path_buf(),
+                schema.clone(),
+                Arc::downgrade(&self.ctx),
+                cache.clone(),
+                None,
+                Default::default(),
+            )
+            .in_catalog(name);
+            datafusion::catalog::CatalogProvider::register_schema(
+                catalog.as_ref(),
+                &schema,
+                Arc::new(provider),
+            )
+            .map_err(WarehouseError::engine)?;
+        }
+        self.ctx.register_catalog(name, catalog);
+        Ok(())
+    }
+
+    /// Stores a view's SQL as it is, unplanned (a clone of a view).
+    pub async fn store_view(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+    ) -> Result<(), WarehouseError> {
+        self.ensure_schema(schema).await?;
+        self.drop_table_files(schema, name)?;
+        let file = storage::view_file(&self.root, schema, name);
+        storage::write_file_atomic(&file, sql.as_bytes())
+            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))?;
+        self.forget(schema, name);
+        Ok(())
+    }
+
+    /// Makes `schema.name` a clone of the Delta table in `source`: its live
+    /// files hard-linked into the new table's folder (no data is copied;
+    /// a copy only across file systems) and one commit that adds them, so
+    /// the clone is a table of its own that every Delta reader reads and
+    /// that vacuuming either table leaves intact. Returns the files.
+    pub async fn clone_table(
+        &self,
+        source: &Path,
+        schema: &str,
+        name: &str,
+    ) -> Result<usize, WarehouseError> {
+        self.ensure_schema(schema).await?;
+        let dir = self.table_dir(schema, name);
+        if source.canonicalize().ok() == dir.canonicalize().ok() {
+            return Err(WarehouseError::Engine(format!(
+                "{schema}.{name} is the state's own table; clone into another warehouse"
+            )));
+        }
+        let author = delta::Author {
+            node: None,
+            statement: Some("CLONE"),
+        };
+        let files = delta::clone(source, &dir, author).await?;
+        let view = storage::view_file(&self.root, schema, name);
+        if view.is_file() {
+            let _ = std::fs::remove_file(&view);
+        }
+        self.forget(schema, name);
+        Ok(files)
+    }
+
+    /// The folder of table `schema.name`: its candidate's while it is
+    /// being audited (write-audit-publish), else its own.
     pub fn table_dir(&self, schema: &str, name: &str) -> PathBuf {
-        storage::table_dir(&self.root, schema, name)
+        if self.audited(schema, name) {
+            storage::audit_dir(&self.root, schema, name)
+        } else {
+            storage::table_dir(&self.root, schema, name)
+        }
+    }
+
+    fn audited(&self, schema: &str, name: &str) -> bool {
+        self.audits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&format!("{schema}.{name}"))
+    }
+
+    /// Write-audit-publish: from now on writes of `schema.name` make a
+    /// candidate (`<path>/.audit/<schema>/<name>`, begun as a zero-copy
+    /// clone of the table) that only this process reads under the table's
+    /// name; other readers keep reading the published table.
+    pub async fn begin_audit(&self, schema: &str, name: &str) -> Result<(), WarehouseError> {
+        let main = storage::table_dir(&self.root, schema, name);
+        let candidate = storage::audit_dir(&self.root, schema, name);
+        if candidate.exists() {
+            std::fs::remove_dir_all(&candidate).map_err(|e| {
+                WarehouseError::io("cannot clear the audit candidate", &candidate, e)
+            })?;
+        }
+        if storage::is_table(&main) {
+            let author = delta::Author {
+                node: None,
+                statement: Some("CLONE"),
+            };
+            delta::clone(&main, &candidate, author).await?;
+        }
+        self.audits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("{schema}.{name}"));
+        self.forget(schema, name);
+        Ok(())
+    }
+
+    /// Publishes the audited candidate of `schema.name` as the table's next
+    /// version, in one commit.
+    pub async fn publish_audit(
+        &self,
+        schema: &str,
+        name: &str,
+        node: Option<&str>,
+    ) -> Result<(), WarehouseError> {
+        self.end_audit(schema, name);
+        let candidate = storage::audit_dir(&self.root, schema, name);
+        if !storage::is_table(&candidate) {
+            return Ok(());
+        }
+        let main = storage::table_dir(&self.root, schema, name);
+        let author = delta::Author {
+            node,
+            statement: Some("PUBLISH"),
+        };
+        delta::publish(&self.ctx, &candidate, &main, author).await?;
+        let _ = std::fs::remove_dir_all(&candidate);
+        let view = storage::view_file(&self.root, schema, name);
+        if view.is_file() {
+            let _ = std::fs::remove_file(&view);
+        }
+        self.forget(schema, name);
+        Ok(())
+    }
+
+    /// Ends the audit of `schema.name` without publishing: the table stays
+    /// as it was; the candidate stays readable as `rdbt_audit.<schema>.<name>`
+    /// until the next build of the model or a vacuum.
+    pub fn end_audit(&self, schema: &str, name: &str) {
+        self.audits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&format!("{schema}.{name}"));
+        self.forget(schema, name);
+        let _ = self.attach_catalog(AUDIT_CATALOG, &self.root.join(".audit"));
     }
 
     fn context(&self) -> &SessionContext {
@@ -413,7 +597,7 @@ impl Warehouse {
 
     /// Whether `schema.name` exists, and as what.
     pub fn relation_kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
-        if storage::is_table(&storage::table_dir(&self.root, schema, name)) {
+        if storage::is_table(&self.table_dir(schema, name)) {
             Some(RelationKind::Table)
         } else if storage::view_file(&self.root, schema, name).is_file() {
             Some(RelationKind::View)
@@ -503,8 +687,7 @@ impl Warehouse {
         let columns = self.columns(schema, name).await?;
         let (mut row_count, mut bytes) = (None, None);
         if kind == Some(RelationKind::Table)
-            && let Ok(Some(table)) =
-                delta::open(&storage::table_dir(&self.root, schema, name)).await
+            && let Ok(Some(table)) = delta::open(&self.table_dir(schema, name)).await
         {
             let (rows, size) = delta::totals(&table);
             row_count = Some(rows);
@@ -551,7 +734,7 @@ impl Warehouse {
         node: Option<&str>,
     ) -> Result<u64, WarehouseError> {
         self.ensure_schema(schema).await?;
-        let dir = storage::table_dir(&self.root, schema, name);
+        let dir = self.table_dir(schema, name);
         let author = delta::Author {
             node,
             statement: None,

@@ -422,7 +422,7 @@ impl Warehouse {
         df: datafusion::prelude::DataFrame,
         author: delta::Author<'_>,
     ) -> Result<u64, WarehouseError> {
-        let dir = storage::table_dir(&self.root, schema, name);
+        let dir = self.table_dir(schema, name);
         let rows = delta::write(&self.ctx, &dir, df, SaveMode::Overwrite, author).await?;
         self.invalidate(schema, name);
         Ok(rows)
@@ -502,7 +502,7 @@ impl Warehouse {
             })
             .collect();
         let df = df.select(exprs).map_err(WarehouseError::engine)?;
-        let dir = storage::table_dir(&self.root, &schema, &table);
+        let dir = self.table_dir(&schema, &table);
         let rows = delta::write(&self.ctx, &dir, df, SaveMode::Append, author).await?;
         self.invalidate(&schema, &table);
         Ok(rows)
@@ -653,7 +653,7 @@ impl Warehouse {
         };
         let fields = self.table_fields(&schema, &table).await?;
         let source = self.sql(&source_sql).await?;
-        let dir = storage::table_dir(&self.root, &schema, &table);
+        let dir = self.table_dir(&schema, &table);
         let Some(delta_table) = delta::open(&dir).await? else {
             return Err(failed(
                 statement,

@@ -17,6 +17,11 @@ pub fn table_dir(root: &Path, schema: &str, table: &str) -> PathBuf {
     root.join(schema).join(table)
 }
 
+/// An audited table's candidate: `<warehouse>/.audit/<schema>/<table>/`.
+pub fn audit_dir(root: &Path, schema: &str, table: &str) -> PathBuf {
+    root.join(".audit").join(schema).join(table)
+}
+
 pub fn view_file(root: &Path, schema: &str, view: &str) -> PathBuf {
     root.join(schema).join(format!("{view}{VIEW_SUFFIX}"))
 }

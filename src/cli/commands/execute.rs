@@ -122,7 +122,7 @@ pub fn run(g: &GlobalArgs, args: &RunArgs, kind: Kind) -> Result<u8, Failure> {
             }
         }
     }
-    execute(&session, parsed, selected, args, kind, HashMap::new())
+    execute(&session, g, parsed, selected, args, kind, HashMap::new())
 }
 
 /// Re-runs the failed and skipped nodes of the last run, with its command.
@@ -184,7 +184,7 @@ pub fn retry(g: &GlobalArgs, args: &RunArgs) -> Result<u8, Failure> {
             .info("Nothing to retry: the last run had no failed or skipped nodes.");
         return Ok(EXIT_OK);
     }
-    execute(&session, parsed, ids, args, kind, retry_batches)
+    execute(&session, g, parsed, ids, args, kind, retry_batches)
 }
 
 /// Failed microbatch windows by node.
@@ -274,6 +274,7 @@ fn sample_window(
 
 fn execute(
     session: &Session,
+    g: &GlobalArgs,
     mut p: crate::cli::session::Parsed,
     selected: BTreeSet<String>,
     args: &RunArgs,
@@ -340,6 +341,9 @@ fn execute(
             access,
         ))
         .map_err(|d| session.fail(d))?;
+    if args.defer {
+        defer(session, g, args, &runtime, &adapter, &mut p, &ids)?;
+    }
     if let Some(exit) = dry_run_gate(session, &runtime, &adapter, &mut p, &ids, args, limit)? {
         return Ok(exit);
     }
@@ -854,4 +858,65 @@ fn skipped(unique_id: &str, description: &str) -> String {
         "model" | "seed" | "snapshot" => format!("SKIP relation {last}"),
         other => format!("SKIP {other} {last}"),
     }
+}
+
+/// dbt's `--defer`: each model, seed and snapshot that is not selected and
+/// that this target lacks (or every one, with `--favor-state`) is read from
+/// the state's relation. On the embedded warehouse the state's warehouse
+/// folder is attached as the `rdbt_state` catalog.
+fn defer(
+    session: &Session,
+    g: &GlobalArgs,
+    args: &RunArgs,
+    runtime: &tokio::runtime::Runtime,
+    adapter: &Arc<dyn crate::adapters::Adapter>,
+    p: &mut crate::cli::session::Parsed,
+    ids: &BTreeSet<String>,
+) -> Result<(), Failure> {
+    let Some(dir) = &g.state else {
+        return Ok(());
+    };
+    let state = crate::graph::PreviousState::load(dir).map_err(|d| session.fail(d))?;
+    let embedded = adapter.adapter_type() == "datafusion";
+    if embedded {
+        let warehouse = args
+            .state_warehouse
+            .clone()
+            .unwrap_or_else(|| dir.join("warehouse"));
+        runtime
+            .block_on(adapter.attach_state(&warehouse))
+            .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
+    }
+    let dialect = p.compiler.world.dialect;
+    for (id, node) in p.parsed.nodes.iter_mut() {
+        if ids.contains(id)
+            || !matches!(
+                node.resource_type,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+            )
+            || *node.materialized() == Materialization::Ephemeral
+        {
+            continue;
+        }
+        let Some((database, schema, name)) = state.relation_of(id) else {
+            continue;
+        };
+        if !args.favor_state {
+            let here = runtime
+                .block_on(adapter.relation_kind(&node.schema, &node.alias))
+                .map_err(|e| session.fail(super::connect::diagnostic(&e)))?;
+            if here.is_some() {
+                continue;
+            }
+        }
+        node.database = if embedded {
+            crate::adapters::STATE_CATALOG.to_string()
+        } else {
+            database
+        };
+        node.schema = schema;
+        node.alias = name;
+        node.relation_name = Some(dialect.relation_name(&node.database, &node.schema, &node.alias));
+    }
+    Ok(())
 }

@@ -286,3 +286,98 @@ pub fn vacuum(g: &GlobalArgs, args: &VacuumArgs) -> Result<u8, Failure> {
         .map_err(|_| Failure::BrokenPipe)?;
     Ok(EXIT_OK)
 }
+
+/// `rdbt clone`: each selected model, seed and snapshot's relation in the
+/// state (`--state`) cloned into this target: tables as zero-copy table
+/// clones, views as the same views. Relations this target already has are
+/// kept unless `--full-refresh`.
+pub fn clone(g: &GlobalArgs, args: &crate::cli::args::CloneArgs) -> Result<u8, Failure> {
+    let session = Session::open(g)?;
+    let Some(state_dir) = g.state.clone() else {
+        return Err(session.fail(
+            Diagnostic::error(codes::USAGE, "`rdbt clone` needs --state <folder>")
+                .with_help("the folder of another environment's artifacts (manifest.json), e.g. --state prod-target/"),
+        ));
+    };
+    let state = crate::graph::PreviousState::load(&state_dir).map_err(|d| session.fail(d))?;
+    let warehouse = args
+        .state_warehouse
+        .clone()
+        .unwrap_or_else(|| state_dir.join("warehouse"));
+    if !warehouse.is_dir() {
+        return Err(session.fail(
+            Diagnostic::error(
+                codes::USAGE,
+                format!(
+                    "the state's warehouse folder {} does not exist",
+                    warehouse.display()
+                ),
+            )
+            .with_help("pass --state-warehouse <the state target's warehouse path>"),
+        ));
+    }
+    let p = session.parse()?;
+    let ids = session.select(
+        g,
+        &p,
+        &[
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Snapshot,
+        ],
+    )?;
+    let (runtime, adapter) = attach(&session, &p, true)?;
+    let (mut cloned, mut kept, mut missing) = (0usize, 0usize, Vec::new());
+    let mut lines = Vec::new();
+    for id in &ids {
+        let Some(node) = p.parsed.nodes.get(id) else {
+            continue;
+        };
+        if state.materialized_of(id).as_deref() == Some("ephemeral") {
+            continue;
+        }
+        let Some((database, schema, name)) = state.relation_of(id) else {
+            missing.push(node.name.clone());
+            continue;
+        };
+        let exists = runtime
+            .block_on(adapter.relation_kind(&node.schema, &node.alias))
+            .map_err(|e| failed(&session, &node.name, &e))?;
+        if exists.is_some() && !args.full_refresh {
+            kept += 1;
+            continue;
+        }
+        let source = crate::adapters::StateRelation {
+            warehouse: Some(warehouse.clone()),
+            database,
+            schema,
+            name,
+        };
+        let response = runtime
+            .block_on(adapter.clone_relation(&source, &node.schema, &node.alias))
+            .map_err(|e| failed(&session, &format!("cloning {}", node.name), &e))?;
+        cloned += 1;
+        lines.push(format!(
+            "{} ({}.{}) from {}.{}: {}",
+            node.name, node.schema, node.alias, source.schema, source.name, response.message
+        ));
+    }
+    lines.push(format!(
+        "Cloned {cloned}, kept {kept} that already exist{}{}.",
+        if kept > 0 {
+            " (--full-refresh replaces them)"
+        } else {
+            ""
+        },
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; not in the state: {}", missing.join(", "))
+        }
+    ));
+    session
+        .printer
+        .output(Out::Note, &lines.join("\n"))
+        .map_err(|_| Failure::BrokenPipe)?;
+    Ok(EXIT_OK)
+}

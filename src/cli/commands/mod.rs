@@ -40,6 +40,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Retry(a) => execute::retry(g, a),
         Command::Show(a) => show::run(g, a),
         Command::History(a) => history::history(g, a),
+        Command::Clone(a) => history::clone(g, a),
         Command::Rollback(a) => history::rollback(g, a),
         Command::Vacuum(a) => history::vacuum(g, a),
         Command::RunOperation(a) => operation::run(g, a),
