@@ -532,3 +532,69 @@ fn write_audit_publish_keeps_the_published_rows_when_a_test_fails() {
     assert_eq!(v[0]["versions"][0]["node"], "m");
     assert_eq!(v[0]["versions"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn diff_compares_a_model_with_the_state_by_key() {
+    let prod = fixture("lakehouse");
+    assert_eq!(rdbt(prod.path(), &["build", "-q"]).code, 0);
+    let state = prod.path().join("target");
+    let state = state.to_str().expect("utf-8");
+    let dev = fixture("lakehouse");
+    let d = dev.path();
+    assert_eq!(rdbt(d, &["clone", "--state", state]).code, 0);
+    let same = rdbt(
+        d,
+        &["diff", "-s", "upserted", "--state", state, "--key", "id"],
+    );
+    assert_eq!(same.code, 0, "{}", same.transcript());
+    assert!(
+        same.stdout.contains("They are the same."),
+        "{}",
+        same.stdout
+    );
+
+    for sql in [
+        "update main.upserted set v = 'changed' where id = 1",
+        "insert into main.upserted values (42, 'x')",
+        "delete from main.upserted where id = 3",
+        "alter table main.upserted add column extra int",
+    ] {
+        let run = rdbt(d, &["show", "-q", "--inline", sql]);
+        assert_eq!(run.code, 0, "{sql}: {}", run.transcript());
+    }
+    let differs = rdbt(
+        d,
+        &[
+            "diff", "-s", "upserted", "--state", state, "--key", "id", "-o", "json",
+        ],
+    );
+    assert_eq!(differs.code, 1, "{}", differs.transcript());
+    let r: serde_json::Value = serde_json::from_str(&differs.stdout).expect("json");
+    assert_eq!(r["matched_rows"], 3);
+    assert_eq!(r["only_here"]["rows"], 1);
+    assert_eq!(r["only_here"]["examples"], json!([{"id": 42}]));
+    assert_eq!(r["only_in_state"]["examples"], json!([{"id": 3}]));
+    assert_eq!(
+        r["changed_columns"],
+        json!([{"column": "v", "rows": 1, "examples": [{"id": 1, "here": "changed", "in_state": "ann"}]}])
+    );
+    assert_eq!(
+        r["schema"],
+        json!([{"column": "extra", "only_in": "here", "type": "integer"}])
+    );
+    let table = rdbt(
+        d,
+        &["diff", "-s", "upserted", "--state", state, "--key", "id"],
+    );
+    assert_eq!(table.code, 1);
+    assert!(
+        table.stdout.contains("rows only here: 1"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("They differ."), "{}", table.stdout);
+
+    let no_key = rdbt(d, &["diff", "-s", "upserted", "--state", state]);
+    assert_eq!(no_key.code, 2, "{}", no_key.transcript());
+    assert!(no_key.stdout.contains("--key"), "{}", no_key.stdout);
+}

@@ -170,6 +170,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Clone the selected nodes' relations from --state (another environment's artifacts) into this target, without copying data (dbt's `clone`).
     Clone(CloneArgs),
+    /// Compare one model's table here with its relation in --state, row by row by key: rows only on one side, changed values per column, schema differences; exit 1 when they differ.
+    Diff(DiffArgs),
     /// Make an earlier version of one selected table current again (as a new version).
     Rollback(RollbackArgs),
     /// Delete the files of the selected tables that no version younger than --retain-hours reads, and compact small files.
@@ -399,6 +401,25 @@ pub struct CloneArgs {
     /// Replace relations that already exist in this target (by default they are kept).
     #[arg(long)]
     pub full_refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The columns that identify a row (default: the model's unique_key). Repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub key: Vec<String>,
+    /// The embedded warehouse folder that holds the state's relations (default: `<state>/warehouse`).
+    #[arg(long, value_name = "PATH")]
+    pub state_warehouse: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = DiffOutput::Table)]
+    pub output: DiffOutput,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DiffOutput {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

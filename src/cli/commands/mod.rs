@@ -5,6 +5,7 @@ mod compile;
 mod connect;
 mod debug;
 mod deps;
+mod diff;
 mod docs;
 mod dry_run;
 mod execute;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Show(a) => show::run(g, a),
         Command::History(a) => history::history(g, a),
         Command::Clone(a) => history::clone(g, a),
+        Command::Diff(a) => diff::run(g, a),
         Command::Rollback(a) => history::rollback(g, a),
         Command::Vacuum(a) => history::vacuum(g, a),
         Command::RunOperation(a) => operation::run(g, a),
