@@ -436,8 +436,17 @@ pub(super) async fn vacuum(
 }
 
 /// Tables with more live files than this are compacted after an
-/// incremental write.
-pub const COMPACT_AFTER_FILES: usize = 64;
+/// incremental write: 64, or `RDBT_COMPACT_AFTER_FILES` (0: never).
+pub fn compact_after_files() -> Option<usize> {
+    match std::env::var("RDBT_COMPACT_AFTER_FILES")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => Some(64),
+    }
+}
 
 /// Rewrites the table's small files into large ones; (removed, added).
 pub(super) async fn compact(

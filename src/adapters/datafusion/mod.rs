@@ -765,8 +765,9 @@ impl Warehouse {
         // version with the same rows).
         if !matches!(mode, WriteMode::Replace)
             && existing
+            && let Some(limit) = delta::compact_after_files()
             && let Ok(Some(table)) = delta::open(&dir).await
-            && delta::file_count(&table) > delta::COMPACT_AFTER_FILES
+            && delta::file_count(&table) > limit
         {
             delta::compact(&self.ctx, &dir, author).await?;
         }
