@@ -475,6 +475,20 @@ pub(super) fn file_count(table: &DeltaTable) -> usize {
         .unwrap_or(0)
 }
 
+/// Hard-links the data file `path` of the table in `from` into the table
+/// folder `to` (copies it across file systems); an existing file is kept.
+fn link_file(from: &Path, to: &Path, path: &str) -> Result<(), WarehouseError> {
+    let (src, dest) = (from.join(path), to.join(path));
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| WarehouseError::io("cannot create", parent, e))?;
+    }
+    if !dest.exists() && std::fs::hard_link(&src, &dest).is_err() {
+        std::fs::copy(&src, &dest).map_err(|e| WarehouseError::io("cannot copy", &src, e))?;
+    }
+    Ok(())
+}
+
 /// Makes the table in `dir` a clone of the one in `source` (see
 /// `Warehouse::clone_table`); a relation already in `dir` is replaced, as
 /// dbt's `create or replace table … clone` does. Returns the files the
@@ -501,14 +515,7 @@ pub(super) async fn clone(
                 source.display()
             )));
         }
-        let (src, dest) = (source.join(&path), dir.join(&path));
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| WarehouseError::io("cannot create", parent, e))?;
-        }
-        if !dest.exists() && std::fs::hard_link(&src, &dest).is_err() {
-            std::fs::copy(&src, &dest).map_err(|e| WarehouseError::io("cannot copy", &src, e))?;
-        }
+        link_file(source, dir, &path)?;
         // The add action as the source's log has it (path, size, stats):
         // the clone's log describes the same files.
         #[allow(deprecated)]
@@ -572,14 +579,7 @@ pub(super) async fn publish(
         if old.contains(&path) {
             continue;
         }
-        let (src, dest) = (candidate.join(&path), dir.join(&path));
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| WarehouseError::io("cannot create", parent, e))?;
-        }
-        if !dest.exists() && std::fs::hard_link(&src, &dest).is_err() {
-            std::fs::copy(&src, &dest).map_err(|e| WarehouseError::io("cannot copy", &src, e))?;
-        }
+        link_file(candidate, dir, &path)?;
         #[allow(deprecated)]
         actions.push(deltalake::kernel::Action::Add(file.add_action()));
     }

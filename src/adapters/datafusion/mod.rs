@@ -441,12 +441,17 @@ impl Warehouse {
         sql: &str,
     ) -> Result<(), WarehouseError> {
         self.ensure_schema(schema).await?;
+        self.replace_with_view(schema, name, sql)?;
+        self.forget(schema, name);
+        Ok(())
+    }
+
+    /// Drops the table `schema.name` and stores the view SQL in its place.
+    fn replace_with_view(&self, schema: &str, name: &str, sql: &str) -> Result<(), WarehouseError> {
         self.drop_table_files(schema, name)?;
         let file = storage::view_file(&self.root, schema, name);
         storage::write_file_atomic(&file, sql.as_bytes())
-            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))?;
-        self.forget(schema, name);
-        Ok(())
+            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))
     }
 
     /// Makes `schema.name` a clone of the Delta table in `source`: its live
@@ -713,10 +718,7 @@ impl Warehouse {
         // stored as planned, its column names spelled as its inputs have them.
         let (_, respelled) = self.plan(sql).await?;
         let sql = respelled.as_deref().unwrap_or(sql);
-        self.drop_table_files(schema, name)?;
-        let file = storage::view_file(&self.root, schema, name);
-        storage::write_file_atomic(&file, sql.as_bytes())
-            .map_err(|e| WarehouseError::io("cannot store the view", &file, e))?;
+        self.replace_with_view(schema, name, sql)?;
         self.invalidate(schema, name);
         Ok(())
     }

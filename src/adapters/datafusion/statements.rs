@@ -676,20 +676,7 @@ impl Warehouse {
             let predicate = clause.predicate.as_ref().map(|p| p.to_string());
             builder = match (&clause.clause_kind, &clause.action) {
                 (MergeClauseKind::Matched, MergeAction::Update(u)) => {
-                    builder.when_matched_update(|mut b| {
-                        if let Some(p) = &predicate {
-                            b = b.predicate(p.clone());
-                        }
-                        for a in &u.assignments {
-                            if let ast::AssignmentTarget::ColumnName(c) = &a.target {
-                                b = b.update(
-                                    Column::new_unqualified(target_column(c)),
-                                    a.value.to_string(),
-                                );
-                            }
-                        }
-                        b
-                    })
+                    builder.when_matched_update(|b| merge_update(b, &predicate, &u.assignments))
                 }
                 (MergeClauseKind::Matched, MergeAction::Delete { .. }) => builder
                     .when_matched_delete(|mut b| {
@@ -739,19 +726,8 @@ impl Warehouse {
                     })
                 }
                 (MergeClauseKind::NotMatchedBySource, MergeAction::Update(u)) => builder
-                    .when_not_matched_by_source_update(|mut b| {
-                        if let Some(p) = &predicate {
-                            b = b.predicate(p.clone());
-                        }
-                        for a in &u.assignments {
-                            if let ast::AssignmentTarget::ColumnName(c) = &a.target {
-                                b = b.update(
-                                    Column::new_unqualified(target_column(c)),
-                                    a.value.to_string(),
-                                );
-                            }
-                        }
-                        b
+                    .when_not_matched_by_source_update(|b| {
+                        merge_update(b, &predicate, &u.assignments)
                     }),
                 (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
                     .when_not_matched_by_source_delete(|mut b| {
@@ -931,6 +907,28 @@ impl Warehouse {
         self.rewrite(schema, table, &sql, author).await?;
         Ok(())
     }
+}
+
+/// A MERGE's `UPDATE SET col = expr, …` clause, under its `AND` predicate.
+fn merge_update(
+    mut b: deltalake::operations::merge::UpdateBuilder,
+    predicate: &Option<String>,
+    assignments: &[ast::Assignment],
+) -> deltalake::operations::merge::UpdateBuilder {
+    if let Some(p) = predicate {
+        b = b.predicate(p.clone());
+    }
+    for a in assignments {
+        if let ast::AssignmentTarget::ColumnName(c) = &a.target {
+            let column =
+                c.0.last()
+                    .and_then(|p| p.as_ident())
+                    .map(ident)
+                    .unwrap_or_default();
+            b = b.update(Column::new_unqualified(column), a.value.to_string());
+        }
+    }
+    b
 }
 
 fn kind_word(kind: RelationKind) -> &'static str {
