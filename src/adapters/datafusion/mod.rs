@@ -825,47 +825,30 @@ impl Warehouse {
                     .collect()
             };
             let staged_ref = quote(&staged_name);
+            // Merge, delete+insert and insert_overwrite are one MERGE each,
+            // differing in how the new rows meet the old ones.
+            let merge_by = {
+                let (staged, columns) = (&staged_ref, &columns);
+                move |keys: Vec<String>, how: fn(&[String]) -> delta::Match<'_>| async move {
+                    delta::merge(&self.ctx, dir, staged, columns, how(&keys), author).await
+                }
+            };
             let merged = match mode {
                 WriteMode::Merge { unique_key } => {
-                    let keys = keys(unique_key);
-                    delta::merge(
-                        &self.ctx,
-                        dir,
-                        &staged_ref,
-                        &columns,
-                        delta::Match::Update { keys: &keys },
-                        author,
-                    )
-                    .await
+                    merge_by(keys(unique_key), |keys| delta::Match::Update { keys }).await
                 }
                 WriteMode::DeleteInsert { unique_key } => {
-                    let keys = keys(unique_key);
-                    delta::merge(
-                        &self.ctx,
-                        dir,
-                        &staged_ref,
-                        &columns,
-                        delta::Match::Replace {
-                            keys: &keys,
-                            null_safe: false,
-                        },
-                        author,
-                    )
+                    merge_by(keys(unique_key), |keys| delta::Match::Replace {
+                        keys,
+                        null_safe: false,
+                    })
                     .await
                 }
                 WriteMode::InsertOverwrite { partition_by } => {
-                    let keys = keys(partition_by);
-                    delta::merge(
-                        &self.ctx,
-                        dir,
-                        &staged_ref,
-                        &columns,
-                        delta::Match::Replace {
-                            keys: &keys,
-                            null_safe: true,
-                        },
-                        author,
-                    )
+                    merge_by(keys(partition_by), |keys| delta::Match::Replace {
+                        keys,
+                        null_safe: true,
+                    })
                     .await
                 }
                 // The old rows outside the range and the new rows, as the
